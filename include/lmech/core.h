@@ -1,0 +1,146 @@
+/*
+ * lmech/core.h: status codes, the caller-owned error record, the allocation hook, the seeded RNG,
+ * thread settings and build information. Every other module depends on this one.
+ *
+ * Errors. Every public function except getters and `_free` returns an `lm_status` (LM_OK = 0) and
+ * takes an optional `lm_err *err` last. On failure the code and a message naming the file, key,
+ * value or shape that was wrong are written to `*err` (when err is not NULL); outputs are left
+ * unchanged and no half-built object escapes. The library never prints, exits or aborts on user
+ * input.
+ *
+ * RNG. lmech uses xoshiro256** (Blackman & Vigna 2018), seeded through splitmix64. Independent
+ * streams (initialisation, data subsets, shuffling, probes) are derived from one user seed and a
+ * stream id, so adding a new consumer of randomness never shifts the others. Normals come from the
+ * Box–Muller transform on 53-bit uniforms (both values used). The generator is defined bit for bit
+ * here, so a config and a seed give the same numbers on every platform.
+ */
+#ifndef LMECH_CORE_H
+#define LMECH_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status and errors */
+
+typedef enum lm_status {
+    LM_OK = 0,
+    LM_EINVAL,       /* an argument or config value is invalid                        */
+    LM_ENOMEM,       /* an allocation failed                                          */
+    LM_EIO,          /* a file could not be opened, read or written (disk full, ...)  */
+    LM_EFORMAT,      /* a file is malformed or truncated                              */
+    LM_ESHAPE,       /* shapes do not match                                           */
+    LM_ERANGE,       /* a value is out of its allowed range                           */
+    LM_ENOTFOUND,    /* a named thing (run, key, tensor) does not exist               */
+    LM_EDB,          /* the run database refused an operation                         */
+    LM_ENUMERIC,     /* NaN or Inf where a finite number is required                  */
+    LM_EUNSUPPORTED, /* valid, but not supported by this build or this combination    */
+    LM_ELIMIT,       /* a resource bound (e.g. --max-memory) would be exceeded        */
+    LM_EINTERNAL     /* a broken invariant inside lmech: a bug, please report it      */
+} lm_status;
+
+#define LM_ERR_MSG_LEN 256
+
+/* Caller-owned error record (like jansson's json_error_t). Zero-initialise it or pass NULL. */
+typedef struct lm_err {
+    lm_status code;
+    char msg[LM_ERR_MSG_LEN]; /* one line, names the file/key/value/shape that was wrong */
+    const char *src_file;     /* lmech source file and line that raised it (for bug reports) */
+    int src_line;
+} lm_err;
+
+/* A short constant name for a status ("invalid argument", ...). Never NULL. */
+const char *lm_status_str(lm_status code);
+
+/* Records `code` and the printf-style message into *err (when err is not NULL) and returns code.
+ * Use through LM_FAIL so every error passes through one breakpoint. */
+lm_status lm_err_set(lm_err *err, lm_status code, const char *src_file, int src_line,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Prefixes an existing message with more context ("config.json: " + msg). */
+void lm_err_prefix(lm_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clears the record to LM_OK and an empty message. */
+void lm_err_clear(lm_err *err);
+
+#define LM_FAIL(err, code, ...) return lm_err_set((err), (code), __FILE__, __LINE__, __VA_ARGS__)
+#define LM_TRY(expr)                                                                               \
+    do {                                                                                           \
+        lm_status lm__st = (expr);                                                                 \
+        if (lm__st != LM_OK)                                                                       \
+            return lm__st;                                                                         \
+    } while (0)
+
+/* ---------------------------------------------------------------- allocation */
+
+/* The allocation hook (Lua's idea): every allocation in lmech goes through these functions, so
+ * tests can count allocations or fail the k-th one. `ud` is passed back unchanged. */
+typedef struct lm_allocator {
+    void *(*alloc)(void *ud, size_t size);
+    void (*release)(void *ud, void *ptr);
+    void *ud;
+} lm_allocator;
+
+/* Installs `a` (NULL restores the default malloc/free). Not thread-safe: call before other work. */
+void lm_set_allocator(const lm_allocator *a);
+
+/* Allocates `size` bytes aligned to 64 bytes (a cache line and an AVX-512 vector), or NULL.
+ * lm_calloc zeroes; both count in lm_alloc_count(). lm_free(NULL) is a no-op. */
+void *lm_malloc(size_t size);
+void *lm_calloc(size_t count, size_t size);
+void lm_free(void *ptr);
+/* Number of successful lm_malloc/lm_calloc calls since start-up (for "no allocation per step"). */
+uint64_t lm_alloc_count(void);
+
+/* ---------------------------------------------------------------- dtype */
+
+typedef enum lm_dtype { LM_F64 = 0, LM_F32 = 1 } lm_dtype;
+size_t lm_dtype_size(lm_dtype dt);
+const char *lm_dtype_name(lm_dtype dt); /* "float64" / "float32" */
+
+/* ---------------------------------------------------------------- RNG */
+
+typedef struct lm_rng {
+    uint64_t s[4];
+    double spare; /* second Box–Muller normal, valid when has_spare */
+    int has_spare;
+} lm_rng;
+
+/* Well-known stream ids; any other uint64 may be used too. */
+enum {
+    LM_STREAM_INIT = 1,    /* parameter initialisation        */
+    LM_STREAM_DATA = 2,    /* synthetic data and subsets      */
+    LM_STREAM_SHUFFLE = 3, /* minibatch order                 */
+    LM_STREAM_PROBE = 4    /* random probes (Hutchinson, ...) */
+};
+
+/* Seeds the generator for (seed, stream): splitmix64 over seed ^ (stream * golden ratio). */
+void lm_rng_seed(lm_rng *rng, uint64_t seed, uint64_t stream);
+uint64_t lm_rng_u64(lm_rng *rng);
+double lm_rng_uniform(lm_rng *rng);          /* [0, 1), 53 random bits            */
+double lm_rng_normal(lm_rng *rng);           /* N(0, 1), Box–Muller               */
+uint64_t lm_rng_below(lm_rng *rng, uint64_t n); /* uniform in [0, n), unbiased; n > 0 */
+void lm_rng_shuffle(lm_rng *rng, size_t *a, size_t n); /* Fisher–Yates             */
+
+/* ---------------------------------------------------------------- threads and build info */
+
+/* Sets the BLAS (OpenBLAS) thread count. n = 0 means all cores. Returns LM_EINVAL if n > 1024. */
+lm_status lm_threads_set(int n, lm_err *err);
+int lm_threads_get(void);
+int lm_cores(void); /* online CPU count */
+
+const char *lm_version(void);     /* "0.1.0"                                      */
+const char *lm_blas_info(void);   /* e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Cooperlake" */
+double lm_now(void);              /* monotonic seconds                            */
+
+/* Library start-up: turns GSL's aborting error handler off. Idempotent; called by every _new. */
+void lm_init(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

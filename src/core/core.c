@@ -1,0 +1,201 @@
+/*
+ * core.c: errors, the allocation hook, dtype helpers, thread settings and build information.
+ * Nothing here is on a hot path except lm_malloc's counter, which is one relaxed atomic add.
+ */
+#include "lmech/core.h"
+
+#include <cblas.h>
+#include <gsl/gsl_errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef LM_VERSION_STRING
+#define LM_VERSION_STRING "0.1.0"
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+const char *lm_status_str(lm_status code) {
+    switch (code) {
+    case LM_OK:
+        return "ok";
+    case LM_EINVAL:
+        return "invalid argument";
+    case LM_ENOMEM:
+        return "out of memory";
+    case LM_EIO:
+        return "input/output error";
+    case LM_EFORMAT:
+        return "malformed file";
+    case LM_ESHAPE:
+        return "shape mismatch";
+    case LM_ERANGE:
+        return "value out of range";
+    case LM_ENOTFOUND:
+        return "not found";
+    case LM_EDB:
+        return "database error";
+    case LM_ENUMERIC:
+        return "non-finite number";
+    case LM_EUNSUPPORTED:
+        return "unsupported";
+    case LM_ELIMIT:
+        return "resource limit exceeded";
+    case LM_EINTERNAL:
+        return "internal error";
+    }
+    return "unknown status";
+}
+
+lm_status lm_err_set(lm_err *err, lm_status code, const char *src_file, int src_line,
+                     const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+        err->src_file = src_file;
+        err->src_line = src_line;
+    }
+    return code;
+}
+
+void lm_err_prefix(lm_err *err, const char *fmt, ...) {
+    if (!err)
+        return;
+    char pre[LM_ERR_MSG_LEN], old[LM_ERR_MSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t np = strlen(pre);
+    if (np >= sizeof err->msg)
+        np = sizeof err->msg - 1;
+    memcpy(err->msg, pre, np);
+    size_t room = sizeof err->msg - 1 - np, no = strnlen(old, sizeof old - 1);
+    if (no > room)
+        no = room;
+    memcpy(err->msg + np, old, no);
+    err->msg[np + no] = '\0';
+}
+
+void lm_err_clear(lm_err *err) {
+    if (err) {
+        err->code = LM_OK;
+        err->msg[0] = '\0';
+        err->src_file = NULL;
+        err->src_line = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- allocation */
+
+static void *default_alloc(void *ud, size_t size) {
+    (void) ud;
+    void *p = NULL;
+    /* 64-byte alignment: a cache line, and whole AVX-512 vectors for the elementwise kernels. */
+    if (posix_memalign(&p, 64, size ? size : 64) != 0)
+        return NULL;
+    return p;
+}
+
+static void default_release(void *ud, void *ptr) {
+    (void) ud;
+    free(ptr);
+}
+
+static lm_allocator g_alloc = {default_alloc, default_release, NULL};
+static atomic_uint_fast64_t g_alloc_count;
+
+void lm_set_allocator(const lm_allocator *a) {
+    if (a)
+        g_alloc = *a;
+    else
+        g_alloc = (lm_allocator){default_alloc, default_release, NULL};
+}
+
+void *lm_malloc(size_t size) {
+    void *p = g_alloc.alloc(g_alloc.ud, size);
+    if (p)
+        atomic_fetch_add_explicit(&g_alloc_count, 1, memory_order_relaxed);
+    return p;
+}
+
+void *lm_calloc(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    void *p = lm_malloc(count * size);
+    if (p)
+        memset(p, 0, count * size);
+    return p;
+}
+
+void lm_free(void *ptr) {
+    if (ptr)
+        g_alloc.release(g_alloc.ud, ptr);
+}
+
+uint64_t lm_alloc_count(void) {
+    return (uint64_t) atomic_load_explicit(&g_alloc_count, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- dtype */
+
+size_t lm_dtype_size(lm_dtype dt) {
+    return dt == LM_F32 ? sizeof(float) : sizeof(double);
+}
+
+const char *lm_dtype_name(lm_dtype dt) {
+    return dt == LM_F32 ? "float32" : "float64";
+}
+
+/* ---------------------------------------------------------------- threads, build info */
+
+lm_status lm_threads_set(int n, lm_err *err) {
+    if (n < 0 || n > 1024)
+        LM_FAIL(err, LM_EINVAL, "threads = %d: must be between 0 (all cores) and 1024", n);
+    if (n == 0)
+        n = lm_cores();
+    openblas_set_num_threads(n);
+    return LM_OK;
+}
+
+int lm_threads_get(void) {
+    return openblas_get_num_threads();
+}
+
+int lm_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int) n : 1;
+}
+
+const char *lm_version(void) {
+    return LM_VERSION_STRING;
+}
+
+const char *lm_blas_info(void) {
+    static char buf[160];
+    if (!buf[0]) {
+        const char *cfg = openblas_get_config();
+        snprintf(buf, sizeof buf, "%s", cfg ? cfg : "unknown BLAS");
+    }
+    return buf;
+}
+
+double lm_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+}
+
+void lm_init(void) {
+    static atomic_int done;
+    if (!atomic_exchange(&done, 1))
+        gsl_set_error_handler_off();
+}
