@@ -102,6 +102,40 @@ typedef enum lm_dtype { LM_F64 = 0, LM_F32 = 1 } lm_dtype;
 size_t lm_dtype_size(lm_dtype dt);
 const char *lm_dtype_name(lm_dtype dt); /* "float64" / "float32" */
 
+/* ---------------------------------------------------------------- arrays */
+
+/* Element types of arrays read from or written to files (IDX, .npy, safetensors). */
+typedef enum lm_elt {
+    LM_ELT_U8 = 0,
+    LM_ELT_I8,
+    LM_ELT_I16,
+    LM_ELT_I32,
+    LM_ELT_I64,
+    LM_ELT_F32,
+    LM_ELT_F64
+} lm_elt;
+
+#define LM_MAX_DIMS 8
+
+/* A dense, C-ordered (row-major) n-d array that owns its data (allocated with lm_malloc).
+ * Data are in native (little-endian) byte order after loading. */
+typedef struct lm_array {
+    lm_elt elt;
+    size_t ndim;
+    size_t shape[LM_MAX_DIMS];
+    size_t count; /* product of shape (1 for ndim = 0) */
+    void *data;
+} lm_array;
+
+size_t lm_elt_size(lm_elt elt);
+const char *lm_elt_name(lm_elt elt); /* "uint8", "int32", "float64", ... */
+
+/* Allocates an array of the given shape, zero-filled. Fails with LM_ERANGE on size overflow. */
+lm_status lm_array_new(lm_elt elt, size_t ndim, const size_t *shape, lm_array **out, lm_err *err);
+void lm_array_free(lm_array *a);
+/* Element i (flat index) converted to double. No bounds check: i < a->count. */
+double lm_array_get(const lm_array *a, size_t i);
+
 /* ---------------------------------------------------------------- RNG */
 
 typedef struct lm_rng {
@@ -121,9 +155,9 @@ enum {
 /* Seeds the generator for (seed, stream): splitmix64 over seed ^ (stream * golden ratio). */
 void lm_rng_seed(lm_rng *rng, uint64_t seed, uint64_t stream);
 uint64_t lm_rng_u64(lm_rng *rng);
-double lm_rng_uniform(lm_rng *rng);          /* [0, 1), 53 random bits            */
-double lm_rng_normal(lm_rng *rng);           /* N(0, 1), Box–Muller               */
-uint64_t lm_rng_below(lm_rng *rng, uint64_t n); /* uniform in [0, n), unbiased; n > 0 */
+double lm_rng_uniform(lm_rng *rng);                    /* [0, 1), 53 random bits            */
+double lm_rng_normal(lm_rng *rng);                     /* N(0, 1), Box–Muller               */
+uint64_t lm_rng_below(lm_rng *rng, uint64_t n);        /* uniform in [0, n), unbiased; n > 0 */
 void lm_rng_shuffle(lm_rng *rng, size_t *a, size_t n); /* Fisher–Yates             */
 
 /* ---------------------------------------------------------------- threads and build info */
@@ -133,9 +167,9 @@ lm_status lm_threads_set(int n, lm_err *err);
 int lm_threads_get(void);
 int lm_cores(void); /* online CPU count */
 
-const char *lm_version(void);     /* "0.1.0"                                      */
-const char *lm_blas_info(void);   /* e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Cooperlake" */
-double lm_now(void);              /* monotonic seconds                            */
+const char *lm_version(void);   /* "0.1.0"                                      */
+const char *lm_blas_info(void); /* e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Cooperlake" */
+double lm_now(void);            /* monotonic seconds                            */
 
 /* Library start-up: turns GSL's aborting error handler off. Idempotent; called by every _new. */
 void lm_init(void);

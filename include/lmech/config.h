@@ -1,0 +1,61 @@
+/*
+ * lmech/config.h: the JSON run configuration, documented key by key in docs/config.md.
+ *
+ * Parsing is strict: an unknown key, a wrong type or an out-of-range value is refused with its
+ * key path ("model.widths[2]: must be a positive integer, got -3"); a JSON syntax error gives
+ * the file, line and column. `--set KEY=VALUE` overrides (dotted paths, VALUE parsed as JSON
+ * when it parses, else taken as a string) are applied before validation.
+ *
+ * The canonical JSON (every key, defaults filled in, keys in a fixed order) is what the run
+ * database records, and its SHA-256 is the run's identity hash.
+ */
+#ifndef LMECH_CONFIG_H
+#define LMECH_CONFIG_H
+
+#include "lmech/core.h"
+#include "lmech/data.h"
+#include "lmech/loss.h"
+#include "lmech/model.h"
+#include "lmech/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lm_train_spec {
+    size_t steps;           /* optimizer steps; 0 = derive from epochs                    */
+    size_t epochs;          /* passes over the training set (used when steps is 0)         */
+    size_t batch_size;      /* 0 = full batch (default 0)                                  */
+    size_t eval_every;      /* record observables every this many steps (default 100)      */
+    lm_dtype dtype;         /* default float64                                             */
+    int threads;            /* BLAS threads, 0 = all cores (default 0)                     */
+    size_t sharpness_every; /* 0 = off (later capability)                              */
+} lm_train_spec;
+
+typedef struct lm_config {
+    uint64_t seed; /* default 0 */
+    lm_data_spec data;
+    lm_mlp_spec model;
+    lm_loss loss; /* default mse */
+    lm_optim_spec optim;
+    lm_train_spec train;
+    char *json;    /* canonical JSON, owned           */
+    char hash[65]; /* hex SHA-256 of json             */
+} lm_config;
+
+/* Loads path, applies the n_sets "KEY=VALUE" overrides, validates. Errors name the file, and
+ * the line and column or the key path. */
+lm_status lm_config_load(const char *path, size_t n_sets, const char *const *sets, lm_config **out,
+                         lm_err *err);
+/* The same from a buffer; name is used in messages. */
+lm_status lm_config_parse(const char *text, size_t len, const char *name, size_t n_sets,
+                          const char *const *sets, lm_config **out, lm_err *err);
+void lm_config_free(lm_config *c);
+
+/* Hex SHA-256 of len bytes into hex[65]. */
+void lm_sha256_hex(const void *data, size_t len, char hex[65]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

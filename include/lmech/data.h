@@ -1,0 +1,139 @@
+/*
+ * lmech/data.h: datasets. Readers for IDX (gzipped or not) and .npy files, subsets, pooling,
+ * normalisation, targets, and synthetic sets.
+ *
+ * A dataset is x [n, d] and y [n, k] in float64, row-major, plus the class labels when the data
+ * have classes. Everything is validated at load time (shapes, counts, NaN/Inf), so the trainer
+ * never sees a malformed set.
+ *
+ * Sources:
+ *   fashion-mnist, mnist   IDX files in dir: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte,
+ *                          t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (gzipped or not).
+ *   npy                    x, y (and test_x, test_y) .npy files; y may be a 1-d integer label
+ *                          vector (converted by `targets`) or a 2-d float matrix (used as is).
+ *   teacher                x ~ N(0, I_dim); y = a random teacher network (teacher_width hidden tanh
+ *                          units, or linear when teacher_width = 0) with `outputs` outputs, plus
+ *                          N(0, noise^2) label noise.
+ *   powerlaw               Gaussian features x_j ~ N(0, j^-a) for j = 1..dim, target y = w*.x +
+ *                          noise with lambda_j (w*_j)^2 = j^-b (science.md §7): a = `alpha`,
+ *                          b = `beta`.
+ *   circle                 train_size points on the unit circle, x = (cos t, sin t), t on a
+ *                          uniform grid (subset "first") or uniform at random ("random"); target
+ *                          sum over `frequencies` of cos(k t) (science.md §8).
+ *   modadd                 all p^2 pairs (a, b) of Z_p, x = [onehot(a), onehot(b)] (d = 2p),
+ *                          class (a + b) mod p; a seeded split puts train_frac of the pairs in the
+ *                          training set and the rest in the test set.
+ */
+#ifndef LMECH_DATA_H
+#define LMECH_DATA_H
+
+#include "lmech/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LM_PATH_MAX 1024
+#define LM_ALL      ((size_t) -1) /* "every example" for train_size / test_size */
+
+typedef enum lm_data_source {
+    LM_DATA_FASHION_MNIST = 0,
+    LM_DATA_MNIST,
+    LM_DATA_NPY,
+    LM_DATA_TEACHER,
+    LM_DATA_POWERLAW,
+    LM_DATA_CIRCLE,
+    LM_DATA_MODADD
+} lm_data_source;
+
+typedef enum lm_subset { LM_SUBSET_FIRST = 0, LM_SUBSET_RANDOM } lm_subset;
+
+typedef enum lm_normalize {
+    LM_NORM_DEFAULT = 0, /* scale01 for images, none otherwise */
+    LM_NORM_NONE,
+    LM_NORM_SCALE01,    /* pixels / 255                                              */
+    LM_NORM_STANDARDIZE /* per feature: (x - mean) / std with the training set's stats;
+                           features with std 0 are only centred                       */
+} lm_normalize;
+
+typedef enum lm_targets {
+    LM_TARGETS_ONEHOT = 0, /* k = classes, 1 for the class and 0 elsewhere (default) */
+    LM_TARGETS_PM1,        /* k = classes, +1 for the class and -1 elsewhere          */
+    LM_TARGETS_PARITY,     /* k = 1, +1 for even class index, -1 for odd             */
+    LM_TARGETS_INDEX       /* k = 1, the class index as a number                      */
+} lm_targets;
+
+typedef struct lm_data_spec {
+    lm_data_source source;
+    char dir[LM_PATH_MAX]; /* IDX directory; "" = /usr/share/datasets/fashion-mnist (or
+                              /usr/share/datasets/mnist for mnist)                      */
+    char x[LM_PATH_MAX], y[LM_PATH_MAX];           /* npy                                */
+    char test_x[LM_PATH_MAX], test_y[LM_PATH_MAX]; /* npy, optional                      */
+    size_t train_size; /* LM_ALL (default) or a count >= 1                      */
+    size_t test_size;  /* LM_ALL (default), or a count; 0 means no test set     */
+    lm_subset subset;  /* default first                                          */
+    size_t pool;       /* 1 (default), 2 or 4: average pooling of images         */
+    lm_normalize normalize;
+    lm_targets targets;
+    /* synthetic sets */
+    size_t dim;           /* input dimension (teacher, powerlaw); default 16        */
+    size_t outputs;       /* teacher outputs; default 1                             */
+    size_t teacher_width; /* teacher hidden width, 0 = linear; default 0            */
+    double noise;         /* label noise std; default 0                             */
+    double alpha, beta;   /* powerlaw exponents a, b; default 1.5, 1.6              */
+    size_t n_freq;        /* circle frequencies; default {1, 2, 4, 8}               */
+    int frequencies[16];
+    size_t modulus;    /* modadd p; default 97                                   */
+    double train_frac; /* modadd train fraction; default 0.5                     */
+} lm_data_spec;
+
+lm_data_spec lm_data_spec_default(void);
+lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err);
+lm_status lm_normalize_parse(const char *s, lm_normalize *out, lm_err *err);
+lm_status lm_targets_parse(const char *s, lm_targets *out, lm_err *err);
+lm_status lm_subset_parse(const char *s, lm_subset *out, lm_err *err);
+const char *lm_data_source_name(lm_data_source s);
+const char *lm_normalize_name(lm_normalize s);
+const char *lm_targets_name(lm_targets s);
+const char *lm_subset_name(lm_subset s);
+
+typedef struct lm_dataset {
+    size_t n, d, k;
+    double *x;        /* [n, d]                                       */
+    double *y;        /* [n, k]                                       */
+    int32_t *labels;  /* [n] class indices, or NULL (regression sets) */
+    size_t n_classes; /* 0 for regression sets                        */
+} lm_dataset;
+
+/* Loads the training set and, unless test_size is 0 (or the source has no test split and none
+ * was given), the test set (*test is NULL then). seed drives random subsets and synthetic sets
+ * (stream LM_STREAM_DATA). Errors name the file and what is wrong (missing, truncated, wrong
+ * magic, wrong dtype, shape mismatch between x and y, NaN/Inf at row r column c, ...). */
+lm_status lm_data_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
+                       lm_dataset **test, lm_err *err);
+void lm_dataset_free(lm_dataset *ds);
+
+/* Allocates an empty dataset of the given shape (labels when with_labels). */
+lm_status lm_dataset_new(size_t n, size_t d, size_t k, int with_labels, lm_dataset **out,
+                         lm_err *err);
+
+/* ---------------------------------------------------------------- file readers */
+
+/* IDX (LeCun's MNIST format): magic 0x0000TTDD big-endian, T the type (0x08 u8, 0x09 i8,
+ * 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64), D the number of dimensions, then D big-endian u32
+ * sizes and the data. Gzipped files are recognised by their magic bytes. The returned array is
+ * in native byte order. */
+lm_status lm_idx_read(const char *path, lm_array **out, lm_err *err);
+lm_status lm_idx_parse(const uint8_t *buf, size_t len, const char *name, lm_array **out,
+                       lm_err *err);
+
+/* NumPy .npy v1/v2/v3: dtypes <f4 <f8 |u1 <i4 <i8 (and |i1 <i2 <u1), C order only
+ * (fortran_order True is refused). */
+lm_status lm_npy_read(const char *path, lm_array **out, lm_err *err);
+lm_status lm_npy_parse(const uint8_t *buf, size_t len, const char *name, lm_array **out,
+                       lm_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,160 @@
+/*
+ * lmech/model.h: multilayer perceptrons with exact derivatives.
+ *
+ * A network with L linear layers maps x (d_0 inputs) through
+ *     z_l = w_mul[l] * W_l a_{l-1} + b_mul[l] * b_l,   a_l = phi(z_l)   (l = 1..L-1),
+ *     f   = output_multiplier * (w_mul[L] * W_L a_{L-1} + b_mul[L] * b_L),
+ * with a_0 = x. Deep linear networks are the identity-activation case.
+ *
+ * Parameters live in ONE flat buffer theta of n_params numbers. Layer l's weight W_l is stored
+ * row-major as [d_out, d_in] (PyTorch's nn.Linear layout), followed by its bias [d_out] when the
+ * model has biases. Gradients, tangents, HVP outputs and optimizer state share this layout.
+ *
+ * Parameterizations (shared/science.md §5, TP-V Table 3), with the width ratio m = n / base_width
+ * so that all three coincide with SP at the base width (m = 1 when base_width = 0):
+ *   sp : W ~ N(0, sw2/fan_in), multiplier 1, every learning rate eta.
+ *   ntp: W ~ N(0, 1), weight multiplier sqrt(sw2/fan_in), bias b ~ N(0,1) times sqrt(sb2)
+ *        (biases start at 0 with multiplier 1 when sb2 = 0), every learning rate eta.
+ *   mup: input and hidden W ~ N(0, sw2/fan_in); readout W ~ N(0, sw2/(fan_in * m)).
+ *        SGD learning rates: input weights and all biases eta*m, hidden eta, readout eta/m.
+ *        Adam learning rates: input weights and all biases eta, hidden eta/m, readout eta/m.
+ * Biases start at zero in sp and mup (b ~ N(0, sb2) when sb2 > 0).
+ *
+ * Shapes are row-major: x [n, d_0], outputs f [n, d_L]. Dimension names: n batch, d_in, d_out,
+ * p parameters, k outputs.
+ */
+#ifndef LMECH_MODEL_H
+#define LMECH_MODEL_H
+
+#include "lmech/core.h"
+#include "lmech/loss.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LM_MAX_LAYERS 32
+
+typedef enum lm_act {
+    LM_ACT_IDENTITY = 0,
+    LM_ACT_RELU,
+    LM_ACT_TANH,
+    LM_ACT_ERF,
+    LM_ACT_GELU, /* exact: x * Phi(x) */
+    LM_ACT_SIGMOID,
+    LM_ACT_SOFTPLUS,
+    LM_ACT_QUADRATIC /* x^2 */
+} lm_act;
+
+typedef enum lm_param { LM_PARAM_SP = 0, LM_PARAM_NTP, LM_PARAM_MUP } lm_param;
+
+/* Parses "relu", "tanh", ... / "sp", "ntp", "mup". Return LM_EINVAL naming the bad string. */
+lm_status lm_act_parse(const char *s, lm_act *out, lm_err *err);
+lm_status lm_param_parse(const char *s, lm_param *out, lm_err *err);
+const char *lm_act_name(lm_act a);
+const char *lm_param_name(lm_param p);
+
+typedef struct lm_mlp_spec {
+    size_t n_widths;                  /* number of entries in widths: layers + 1, at least 2 */
+    size_t widths[LM_MAX_LAYERS + 1]; /* input first, output last                          */
+    lm_act act;                       /* hidden activation (default relu)                  */
+    int bias;                         /* 1: every layer has a bias (default 1)             */
+    lm_param param;                   /* default sp                                        */
+    size_t base_width;                /* muP/mup-style base width; 0: m = 1 (default)      */
+    double output_multiplier;         /* alpha (default 1)                                 */
+    double sw2;                       /* weight variance scale sigma_w^2 (default 1)       */
+    double sb2;                       /* bias variance sigma_b^2 (default 0)               */
+} lm_mlp_spec;
+
+lm_mlp_spec lm_mlp_spec_default(void);
+
+/* Per-layer layout and the scalars the parameterization derived. */
+typedef struct lm_layer_info {
+    size_t d_in, d_out;
+    size_t w_off; /* offset of W in theta                      */
+    size_t b_off; /* offset of b in theta (== w_off + d_in*d_out); unused without biases */
+    double w_mul; /* forward multiplier of W                   */
+    double b_mul; /* forward multiplier of b                   */
+    double w_std; /* initial standard deviation of W's entries */
+    double b_std; /* initial standard deviation of b's entries */
+    double lr_sgd_w, lr_sgd_b;   /* learning-rate multipliers for SGD-type optimizers  */
+    double lr_adam_w, lr_adam_b; /* learning-rate multipliers for Adam-type optimizers */
+} lm_layer_info;
+
+typedef struct lm_mlp {
+    lm_mlp_spec spec;
+    size_t n_layers; /* L = n_widths - 1 */
+    size_t n_params;
+    size_t d_in, d_out;
+    lm_layer_info layer[LM_MAX_LAYERS];
+} lm_mlp;
+
+/* Validates the spec (widths >= 1, 1..LM_MAX_LAYERS layers, finite positive multipliers) and
+ * derives the layout. On failure *out is untouched. */
+lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err);
+void lm_mlp_free(lm_mlp *m);
+
+/* Draws theta [n_params] from the parameterization with the LM_STREAM_INIT stream of seed. */
+lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err);
+
+/* Fills seg_off [n_layers*2+1] and lr_mult [n_layers*2] with the parameter segments
+ * (W_1, b_1, W_2, ...; a bias segment is empty without biases) and their learning-rate
+ * multipliers for an SGD-type (adam = 0) or Adam-type (adam = 1) optimizer. */
+void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult);
+
+/* ---------------------------------------------------------------- workspace */
+
+/* Caches the forward pass (pre-activations and activations) of up to n_max examples, the
+ * R-forward state of up to `n_vec` tangent vectors for HVP blocks, and scratch. A workspace is
+ * tied to one model and one dtype; everything a step needs is allocated here, so training steps
+ * allocate nothing. */
+typedef struct lm_mlp_ws lm_mlp_ws;
+
+lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **out, lm_err *err);
+void lm_mlp_ws_free(lm_mlp_ws *ws);
+
+/* ---------------------------------------------------------------- float64 API */
+
+/* f [n, d_out] (overwritten) = network(theta, x). n <= the workspace's n_max. */
+lm_status lm_mlp_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
+                         size_t n, double *f, lm_err *err);
+
+/* Loss at theta on (x, y) and, when grad is not NULL, its gradient (overwritten) [n_params].
+ * f (optional, [n, d_out]) receives the outputs. */
+lm_status lm_mlp_loss_grad(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const double *theta,
+                           const double *x, const double *y, size_t n, double *loss_out,
+                           double *grad, double *f, lm_err *err);
+
+/* Jacobian-vector product: df [n, d_out] (overwritten) = J(theta) v, v [n_params]. */
+lm_status lm_mlp_jvp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x, size_t n,
+                     const double *v, double *df, lm_err *err);
+
+/* Vector-Jacobian product: g [n_params] (overwritten) = J(theta)^T u, u [n, d_out]. */
+lm_status lm_mlp_vjp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x, size_t n,
+                     const double *u, double *g, lm_err *err);
+
+/* Exact Hessian-vector products of the loss by the R-operator (Pearlmutter 1994).
+ * hvp_prepare runs and caches the forward pass and the loss derivatives at (theta, x, y); the
+ * pointers must stay valid and unchanged until the next prepare. hvp_apply then computes
+ * hv = H v for one vector, hvp_apply_block for k vectors at once (V, HV [k, n_params],
+ * k <= the workspace's block size), sharing GEMMs across the block. */
+lm_status lm_mlp_hvp_prepare(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const double *theta,
+                             const double *x, const double *y, size_t n, double *loss_out,
+                             double *grad, lm_err *err);
+lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, double *hv,
+                           lm_err *err);
+
+/* ---------------------------------------------------------------- float32 training path */
+
+/* The same as lm_mlp_loss_grad in float32 (theta, x, y, grad float; sums over examples accumulate
+ * in double). The workspace must have been made with LM_F32. */
+lm_status lm_mlp_loss_grad_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const float *theta,
+                               const float *x, const float *y, size_t n, double *loss_out,
+                               float *grad, float *f, lm_err *err);
+lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
+                             size_t n, float *f, lm_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

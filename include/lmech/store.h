@@ -1,0 +1,117 @@
+/*
+ * lmech/store.h: the run database (SQLite). All SQL in lmech lives in src/store/.
+ *
+ * Schema (version in `PRAGMA user_version`, migrated forward on open):
+ *   runs(id INTEGER PRIMARY KEY, hash TEXT, config TEXT (JSON), seed INTEGER, status TEXT
+ *        CHECK(status IN ('running','finished','diverged','failed','interrupted')),
+ *        created REAL, finished REAL, wall_s REAL, steps INTEGER, diverged_step INTEGER,
+ *        message TEXT, lmech_version TEXT, blas TEXT, threads INTEGER, host TEXT, pid INTEGER,
+ *        pid_start TEXT)
+ *   metrics(run INTEGER REFERENCES runs(id), step INTEGER, name TEXT, value REAL)
+ *   artifacts(run INTEGER REFERENCES runs(id), name TEXT, kind TEXT, path TEXT, created REAL)
+ *
+ * Concurrency: WAL mode, busy timeout 10 s, every write transaction opened with BEGIN IMMEDIATE
+ * (a deferred BEGIN that reads and then writes gets SQLITE_BUSY at once; stack.md §6). Several
+ * processes may write to one database; no row is lost.
+ *
+ * Interrupted runs: a run records its host, pid and the process start time; lm_store_open (and
+ * lm_store_reap) marks every `running` run of this host whose process no longer exists (or was
+ * replaced by another process with the same pid) as `interrupted`. Metrics are written in
+ * transactions, so a killed run is never half-written: it has whole batches of metric rows and
+ * its status says it was interrupted.
+ */
+#ifndef LMECH_STORE_H
+#define LMECH_STORE_H
+
+#include "lmech/core.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lm_store lm_store;
+
+typedef enum lm_run_status {
+    LM_RUN_RUNNING = 0,
+    LM_RUN_FINISHED,
+    LM_RUN_DIVERGED,
+    LM_RUN_FAILED,
+    LM_RUN_INTERRUPTED
+} lm_run_status;
+
+const char *lm_run_status_name(lm_run_status s);
+
+typedef struct lm_metric {
+    int64_t step;
+    const char *name; /* borrowed; copied into the database */
+    double value;     /* NaN and Inf are stored as NULL      */
+} lm_metric;
+
+typedef struct lm_run_info {
+    int64_t id;
+    char hash[65];
+    char status[16];
+    uint64_t seed;
+    double created, finished, wall_s; /* unix seconds; finished/wall_s NaN while running */
+    int64_t steps, diverged_step;     /* -1 when unknown / not diverged                  */
+    int threads;
+    char lmech_version[32];
+    char blas[160];
+    char host[64];
+    char message[256];
+    char *config; /* JSON, owned by the info: free with lm_run_info_clear */
+} lm_run_info;
+
+void lm_run_info_clear(lm_run_info *info);
+
+/* Opens (creating if needed) the database at path, applies the schema and migrations, sets WAL
+ * and the busy timeout, and reaps interrupted runs. Errors name the path. */
+lm_status lm_store_open(const char *path, lm_store **out, lm_err *err);
+void lm_store_close(lm_store *s);
+
+/* Marks dead `running` runs of this host as interrupted; *n_reaped (optional) gets the count. */
+lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err);
+
+/* Inserts a run with status `running`, recording version, BLAS, threads, host and pid. */
+lm_status lm_store_run_begin(lm_store *s, const char *config_json, const char *hash, uint64_t seed,
+                             int threads, int64_t *run_id, lm_err *err);
+
+/* Appends n metric rows in one transaction. */
+lm_status lm_store_put_metrics(lm_store *s, int64_t run, size_t n, const lm_metric *m, lm_err *err);
+
+/* Ends a run: status, steps done, wall time, diverged step (-1 if none) and a message (may be
+ * NULL), plus n final metric rows, all in one transaction. */
+lm_status lm_store_run_end(lm_store *s, int64_t run, lm_run_status status, int64_t steps,
+                           double wall_s, int64_t diverged_step, const char *message, size_t n,
+                           const lm_metric *m, lm_err *err);
+
+lm_status lm_store_put_artifact(lm_store *s, int64_t run, const char *name, const char *kind,
+                                const char *path, lm_err *err);
+
+/* Reads one run (LM_ENOTFOUND naming the id if absent). */
+lm_status lm_store_get_run(lm_store *s, int64_t run, lm_run_info *info, lm_err *err);
+/* The newest finished run with this config hash, or *run_id = -1. */
+lm_status lm_store_find_hash(lm_store *s, const char *hash, int64_t *run_id, lm_err *err);
+
+/* Calls fn for every run, oldest first; a non-zero return from fn stops the walk. */
+typedef int (*lm_run_fn)(void *ud, const lm_run_info *info);
+lm_status lm_store_list_runs(lm_store *s, lm_run_fn fn, void *ud, lm_err *err);
+
+/* Calls fn for every metric row of a run, ordered by step then insertion. */
+typedef int (*lm_metric_fn)(void *ud, int64_t step, const char *name, double value);
+lm_status lm_store_get_metrics(lm_store *s, int64_t run, lm_metric_fn fn, void *ud, lm_err *err);
+
+/* Writes a run's metrics to out: csv is one header `step,<name1>,<name2>,...` and one row per
+ * step (empty cells where a metric was not recorded); json is one object {"run": {...info,
+ * "config": {...}}, "metrics": {"name": [[step, value], ...], ...}, "artifacts": [...]}. */
+lm_status lm_store_export(lm_store *s, int64_t run, const char *format, FILE *out, lm_err *err);
+
+/* The underlying handle, for modules that add their own tables through store (claims). */
+struct sqlite3 *lm_store_db(lm_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,136 @@
+/*
+ * loss.c: mse, mse_mean and softmax cross-entropy, their first derivatives and the R-operator
+ * of their second derivative, in float64 and float32 (sums over examples in double).
+ */
+#include "lmech/loss.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *loss_names[] = {"mse", "mse_mean", "ce"};
+
+lm_status lm_loss_parse(const char *s, lm_loss *out, lm_err *err) {
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(s, loss_names[i]) == 0) {
+            *out = (lm_loss) i;
+            return LM_OK;
+        }
+    LM_FAIL(err, LM_EINVAL, "unknown loss \"%s\" (mse, mse_mean, ce)", s);
+}
+
+const char *lm_loss_name(lm_loss l) {
+    return (unsigned) l <= LM_LOSS_CE ? loss_names[l] : "unknown";
+}
+
+/* The loss kernel, written once for both dtypes. */
+#define LOSS_KERNEL(NAME, T)                                                                       \
+    static double NAME(lm_loss loss, const T *f, const T *y, size_t n, size_t k, T *df) {          \
+        double total = 0.0;                                                                        \
+        if (loss == LM_LOSS_CE) {                                                                  \
+            const double inv_n = 1.0 / (double) n;                                                 \
+            for (size_t i = 0; i < n; i++) {                                                       \
+                const T *fi = f + i * k, *yi = y + i * k;                                          \
+                double mx = (double) fi[0], se = 0.0, ysum = 0.0, yf = 0.0;                        \
+                for (size_t j = 1; j < k; j++)                                                     \
+                    mx = fmax(mx, (double) fi[j]);                                                 \
+                for (size_t j = 0; j < k; j++) {                                                   \
+                    se += exp((double) fi[j] - mx);                                                \
+                    ysum += (double) yi[j];                                                        \
+                    yf += (double) yi[j] * ((double) fi[j] - mx);                                  \
+                }                                                                                  \
+                const double lse = log(se);                                                        \
+                total += ysum * lse - yf;                                                          \
+                if (df)                                                                            \
+                    for (size_t j = 0; j < k; j++)                                                 \
+                        df[i * k + j] = (T) (inv_n * (ysum * exp((double) fi[j] - mx - lse) -      \
+                                                      (double) yi[j]));                            \
+            }                                                                                      \
+            return total * inv_n;                                                                  \
+        }                                                                                          \
+        const double scale =                                                                       \
+            loss == LM_LOSS_MSE ? 1.0 / (double) n : 1.0 / ((double) n * (double) k);              \
+        for (size_t i = 0; i < n * k; i++) {                                                       \
+            const double r = (double) f[i] - (double) y[i];                                        \
+            total += r * r;                                                                        \
+            if (df)                                                                                \
+                df[i] = (T) (scale * r);                                                           \
+        }                                                                                          \
+        return 0.5 * scale * total;                                                                \
+    }
+
+LOSS_KERNEL(loss_f64, double)
+LOSS_KERNEL(loss_f32, float)
+
+static lm_status check_args(lm_loss loss, size_t n, size_t k, lm_err *err) {
+    if ((unsigned) loss > LM_LOSS_CE)
+        LM_FAIL(err, LM_EINVAL, "invalid loss enum %d", (int) loss);
+    if (n == 0 || k == 0)
+        LM_FAIL(err, LM_ESHAPE, "loss on an empty batch (n = %zu, k = %zu)", n, k);
+    return LM_OK;
+}
+
+lm_status lm_loss_eval(lm_loss loss, const double *f, const double *y, size_t n, size_t k,
+                       double *value, double *df, lm_err *err) {
+    LM_TRY(check_args(loss, n, k, err));
+    *value = loss_f64(loss, f, y, n, k, df);
+    return LM_OK;
+}
+
+lm_status lm_loss_eval_f32(lm_loss loss, const float *f, const float *y, size_t n, size_t k,
+                           double *value, float *df, lm_err *err) {
+    LM_TRY(check_args(loss, n, k, err));
+    *value = loss_f32(loss, f, y, n, k, df);
+    return LM_OK;
+}
+
+void lm_loss_hess_apply(lm_loss loss, const double *f, size_t n, size_t k, const double *rf,
+                        double *r) {
+    if (loss != LM_LOSS_CE) {
+        const double scale =
+            loss == LM_LOSS_MSE ? 1.0 / (double) n : 1.0 / ((double) n * (double) k);
+        for (size_t i = 0; i < n * k; i++)
+            r[i] = scale * rf[i];
+        return;
+    }
+    /* CE with targets summing to 1: d^2 L / df^2 = (1/n) (diag(p) - p p^T) per example.
+     * (For targets summing to s the Hessian is s times this; training targets are one-hot.) */
+    const double inv_n = 1.0 / (double) n;
+    for (size_t i = 0; i < n; i++) {
+        const double *fi = f + i * k, *ri = rf + i * k;
+        double mx = fi[0], se = 0.0, pr = 0.0;
+        for (size_t j = 1; j < k; j++)
+            mx = fmax(mx, fi[j]);
+        for (size_t j = 0; j < k; j++)
+            se += exp(fi[j] - mx);
+        for (size_t j = 0; j < k; j++)
+            pr += exp(fi[j] - mx) / se * ri[j];
+        for (size_t j = 0; j < k; j++)
+            r[i * k + j] = inv_n * exp(fi[j] - mx) / se * (ri[j] - pr);
+    }
+}
+
+#define ACC_KERNEL(NAME, T)                                                                        \
+    double NAME(const T *f, const T *y, size_t n, size_t k) {                                      \
+        if (n == 0)                                                                                \
+            return NAN;                                                                            \
+        size_t hits = 0;                                                                           \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            const T *fi = f + i * k, *yi = y + i * k;                                              \
+            if (k == 1) {                                                                          \
+                hits += (fi[0] > 0) == (yi[0] > 0);                                                \
+                continue;                                                                          \
+            }                                                                                      \
+            size_t af = 0, ay = 0;                                                                 \
+            for (size_t j = 1; j < k; j++) {                                                       \
+                if (fi[j] > fi[af])                                                                \
+                    af = j;                                                                        \
+                if (yi[j] > yi[ay])                                                                \
+                    ay = j;                                                                        \
+            }                                                                                      \
+            hits += af == ay;                                                                      \
+        }                                                                                          \
+        return (double) hits / (double) n;                                                         \
+    }
+
+ACC_KERNEL(lm_accuracy, double)
+ACC_KERNEL(lm_accuracy_f32, float)

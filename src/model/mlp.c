@@ -1,0 +1,184 @@
+/*
+ * mlp.c: the MLP's layout and parameterizations (sp, ntp, mup) and its initialisation.
+ * The derivative kernels live in mlp_impl.h (compiled once per dtype by mlp_f64.c, mlp_f32.c).
+ */
+#include "model/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *act_names[] = {"identity", "relu",    "tanh",     "erf",
+                                  "gelu",     "sigmoid", "softplus", "quadratic"};
+static const char *param_names[] = {"sp", "ntp", "mup"};
+
+lm_status lm_act_parse(const char *s, lm_act *out, lm_err *err) {
+    for (size_t i = 0; i < sizeof act_names / sizeof *act_names; i++)
+        if (strcmp(s, act_names[i]) == 0) {
+            *out = (lm_act) i;
+            return LM_OK;
+        }
+    if (strcmp(s, "linear") == 0) {
+        *out = LM_ACT_IDENTITY;
+        return LM_OK;
+    }
+    LM_FAIL(err, LM_EINVAL,
+            "unknown activation \"%s\" (identity, relu, tanh, erf, gelu, sigmoid, softplus, "
+            "quadratic)",
+            s);
+}
+
+lm_status lm_param_parse(const char *s, lm_param *out, lm_err *err) {
+    for (size_t i = 0; i < sizeof param_names / sizeof *param_names; i++)
+        if (strcmp(s, param_names[i]) == 0) {
+            *out = (lm_param) i;
+            return LM_OK;
+        }
+    LM_FAIL(err, LM_EINVAL, "unknown parameterization \"%s\" (sp, ntp, mup)", s);
+}
+
+const char *lm_act_name(lm_act a) {
+    return (unsigned) a <= LM_ACT_QUADRATIC ? act_names[a] : "unknown";
+}
+
+const char *lm_param_name(lm_param p) {
+    return (unsigned) p <= LM_PARAM_MUP ? param_names[p] : "unknown";
+}
+
+lm_mlp_spec lm_mlp_spec_default(void) {
+    lm_mlp_spec s;
+    memset(&s, 0, sizeof s);
+    s.act = LM_ACT_RELU;
+    s.bias = 1;
+    s.param = LM_PARAM_SP;
+    s.output_multiplier = 1.0;
+    s.sw2 = 1.0;
+    s.sb2 = 0.0;
+    return s;
+}
+
+/* Width ratio m of layer l for muP: the width-dependent dimension over the base width. The input
+ * layer's width dimension is its fan_out, every later layer's is its fan_in. */
+static double width_ratio(const lm_mlp_spec *s, size_t l, size_t n_layers) {
+    if (s->base_width == 0 || n_layers == 1)
+        return 1.0;
+    size_t n = l == 0 ? s->widths[1] : s->widths[l];
+    return (double) n / (double) s->base_width;
+}
+
+lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
+    lm_init();
+    if (spec->n_widths < 2 || spec->n_widths > LM_MAX_LAYERS + 1)
+        LM_FAIL(err, LM_EINVAL, "model.widths has %zu entries: need 2 to %d (input ... output)",
+                spec->n_widths, LM_MAX_LAYERS + 1);
+    for (size_t i = 0; i < spec->n_widths; i++)
+        if (spec->widths[i] == 0)
+            LM_FAIL(err, LM_EINVAL, "model.widths[%zu] is 0: widths must be positive", i);
+    if ((unsigned) spec->act > LM_ACT_QUADRATIC || (unsigned) spec->param > LM_PARAM_MUP)
+        LM_FAIL(err, LM_EINVAL, "model: invalid activation or parameterization enum");
+    if (!isfinite(spec->output_multiplier) || spec->output_multiplier == 0.0)
+        LM_FAIL(err, LM_EINVAL, "model.output_multiplier = %g: must be finite and non-zero",
+                spec->output_multiplier);
+    if (!(spec->sw2 > 0.0) || !isfinite(spec->sw2))
+        LM_FAIL(err, LM_EINVAL, "model.sw2 = %g: must be positive and finite", spec->sw2);
+    if (!(spec->sb2 >= 0.0) || !isfinite(spec->sb2))
+        LM_FAIL(err, LM_EINVAL, "model.sb2 = %g: must be non-negative and finite", spec->sb2);
+
+    lm_mlp *m = lm_calloc(1, sizeof *m);
+    if (!m)
+        LM_FAIL(err, LM_ENOMEM, "out of memory allocating the model");
+    m->spec = *spec;
+    m->n_layers = spec->n_widths - 1;
+    m->d_in = spec->widths[0];
+    m->d_out = spec->widths[m->n_layers];
+    size_t off = 0;
+    const size_t L = m->n_layers;
+    for (size_t l = 0; l < L; l++) {
+        lm_layer_info *li = &m->layer[l];
+        li->d_in = spec->widths[l];
+        li->d_out = spec->widths[l + 1];
+        if (li->d_in > SIZE_MAX / li->d_out || off > SIZE_MAX / 2) {
+            lm_free(m);
+            LM_FAIL(err, LM_ERANGE, "model layer %zu (%zu x %zu) is too large", l, li->d_out,
+                    li->d_in);
+        }
+        li->w_off = off;
+        off += li->d_in * li->d_out;
+        li->b_off = off;
+        if (spec->bias)
+            off += li->d_out;
+        const double fan_in = (double) li->d_in, mr = width_ratio(spec, l, L);
+        const int is_out = l + 1 == L, is_in = l == 0;
+        li->w_mul = 1.0;
+        li->b_mul = 1.0;
+        li->w_std = sqrt(spec->sw2 / fan_in);
+        li->b_std = sqrt(spec->sb2);
+        li->lr_sgd_w = li->lr_sgd_b = li->lr_adam_w = li->lr_adam_b = 1.0;
+        switch (spec->param) {
+        case LM_PARAM_SP:
+            break;
+        case LM_PARAM_NTP:
+            li->w_std = 1.0;
+            li->w_mul = sqrt(spec->sw2 / fan_in);
+            if (spec->sb2 > 0.0) {
+                li->b_std = 1.0;
+                li->b_mul = sqrt(spec->sb2);
+            } else {
+                li->b_std = 0.0;
+            }
+            break;
+        case LM_PARAM_MUP:
+            /* science.md §5 table, with m = n/n_base (SP at the base width). */
+            if (is_out && !is_in) {
+                li->w_std = sqrt(spec->sw2 / (fan_in * mr));
+                li->lr_sgd_w = 1.0 / mr;
+                li->lr_adam_w = 1.0 / mr;
+            } else if (is_in) {
+                li->lr_sgd_w = mr;
+                li->lr_adam_w = 1.0;
+            } else {
+                li->lr_sgd_w = 1.0;
+                li->lr_adam_w = 1.0 / mr;
+            }
+            /* all biases: like input weights (their fan_in is 1, their fan_out the width) */
+            li->lr_sgd_b = is_out ? 1.0 : (is_in ? mr : width_ratio(spec, l + 1, L));
+            li->lr_adam_b = 1.0;
+            break;
+        }
+    }
+    m->n_params = off;
+    *out = m;
+    return LM_OK;
+}
+
+void lm_mlp_free(lm_mlp *m) {
+    lm_free(m);
+}
+
+lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err) {
+    (void) err;
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM_STREAM_INIT);
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        double *w = theta + li->w_off;
+        for (size_t i = 0; i < li->d_in * li->d_out; i++)
+            w[i] = li->w_std * lm_rng_normal(&rng);
+        if (m->spec.bias) {
+            double *b = theta + li->b_off;
+            for (size_t i = 0; i < li->d_out; i++)
+                b[i] = li->b_std > 0.0 ? li->b_std * lm_rng_normal(&rng) : 0.0;
+        }
+    }
+    return LM_OK;
+}
+
+void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult) {
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        seg_off[2 * l] = li->w_off;
+        seg_off[2 * l + 1] = li->b_off;
+        lr_mult[2 * l] = adam ? li->lr_adam_w : li->lr_sgd_w;
+        lr_mult[2 * l + 1] = adam ? li->lr_adam_b : li->lr_sgd_b;
+    }
+    seg_off[2 * m->n_layers] = m->n_params;
+}
