@@ -4,24 +4,29 @@
 
 #include "lmech/model.h"
 
+#include <cblas.h>
+
+/* Buffers are untyped here and typed (float or double) by the kernels of the workspace's dtype.
+ * Per layer l = 0..L-1 (d = layer l's d_out):
+ *   z[l]     pre-activations [n, d]; z[L-1] is the network output f
+ *   a[l]     activations [n, d]; aliases z[l] for the last layer and the identity activation
+ *   delta[l] dL/dz_l [n, d] for hidden layers (the last layer's is df)
+ *   g[l]     dL/da_l [n, d] for hidden layers, kept for the R-operator (float64 only)
+ * R-operator state (float64 only): rz[l], ra[l] (aliases as for a), rdelta[l], rdf, rg. */
 struct lm_mlp_ws {
     const lm_mlp *m;
     lm_dtype dt;
-    size_t n_max; /* examples the buffers hold                                     */
-    size_t n;     /* examples of the cached forward pass                           */
-    void *buf;    /* one allocation holding everything below                       */
-    /* per layer l = 0..L-1: z[l] pre-activations [n, d_out], a[l] activations [n, d_out]
-     * (a[L-1] = network output f); a0 is the caller's x (borrowed). */
-    void *z[LM_MAX_LAYERS], *a[LM_MAX_LAYERS];
-    void *delta, *delta2; /* backward signals [n, max width], ping-pong              */
-    void *df;             /* dL/df [n, d_out]                                       */
-    /* R-operator state (float64 only): Rz, Ra per layer, R(dL/df), R-backward signals */
-    double *rz[LM_MAX_LAYERS], *ra[LM_MAX_LAYERS], *rdf, *rdelta, *rdelta2;
-    /* HVP cache: the evaluation point given to hvp_prepare (borrowed) */
+    size_t n_max, n;
+    void *buf;
+    void *z[LM_MAX_LAYERS], *a[LM_MAX_LAYERS], *delta[LM_MAX_LAYERS], *g[LM_MAX_LAYERS];
+    void *df;
+    double *colsum; /* [max width] double accumulator for bias gradients */
+    double *rz[LM_MAX_LAYERS], *ra[LM_MAX_LAYERS], *rdelta[LM_MAX_LAYERS], *rdf, *rg;
+    double *gscratch; /* [n_params] gradient scratch for hvp_prepare (float64 only) */
+    /* HVP evaluation point set by hvp_prepare (borrowed) */
     lm_loss loss;
     const double *theta, *x, *y;
     int prepared;
-    size_t max_width;
 };
 
 #endif

@@ -182,3 +182,88 @@ void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult
     }
     seg_off[2 * m->n_layers] = m->n_params;
 }
+
+/* ---------------------------------------------------------------- workspace */
+
+lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **out, lm_err *err) {
+    if (n_max == 0)
+        LM_FAIL(err, LM_EINVAL, "workspace for 0 examples");
+    if (dt != LM_F32 && dt != LM_F64)
+        LM_FAIL(err, LM_EINVAL, "invalid dtype %d", (int) dt);
+    const size_t L = m->n_layers, es = lm_dtype_size(dt);
+    const int f64 = dt == LM_F64, ident = m->spec.act == LM_ACT_IDENTITY;
+    size_t max_w = m->d_in;
+    for (size_t l = 0; l < L; l++)
+        if (m->layer[l].d_out > max_w)
+            max_w = m->layer[l].d_out;
+    /* Count elements: every buffer is n_max x (its width), rounded up to 8 elements so each
+     * starts 64-byte aligned. */
+    size_t total = 0;
+#define ROUND8(x) (((x) + 7) & ~(size_t) 7)
+    const size_t limit = SIZE_MAX / 16 / (n_max + 1);
+    if (max_w > limit)
+        LM_FAIL(err, LM_ERANGE, "workspace for %zu examples of width %zu overflows", n_max, max_w);
+    for (size_t l = 0; l < L; l++) {
+        const size_t c = ROUND8(n_max * m->layer[l].d_out);
+        const int hidden = l + 1 < L;
+        total += c;                          /* z                 */
+        total += (hidden && !ident) ? c : 0; /* a                 */
+        total += hidden ? c : 0;             /* delta             */
+        total += (hidden && f64) ? c : 0;    /* g                 */
+        if (f64) {
+            total += c;                          /* rz                */
+            total += (hidden && !ident) ? c : 0; /* ra                */
+            total += hidden ? c : 0;             /* rdelta            */
+        }
+    }
+    const size_t cf = ROUND8(n_max * m->d_out);
+    total += cf; /* df */
+    if (f64)
+        total += cf + ROUND8(n_max * max_w) + ROUND8(m->n_params); /* rdf, rg, gscratch */
+    lm_mlp_ws *ws = lm_calloc(1, sizeof *ws);
+    if (!ws)
+        LM_FAIL(err, LM_ENOMEM, "out of memory allocating a workspace");
+    ws->buf = lm_malloc(total * es);
+    ws->colsum = lm_malloc(max_w * sizeof(double));
+    if (!ws->buf || !ws->colsum) {
+        lm_mlp_ws_free(ws);
+        LM_FAIL(err, LM_ENOMEM, "out of memory: the workspace for %zu examples needs %.1f MiB",
+                n_max, (double) (total * es) / 1048576.0);
+    }
+    char *p = ws->buf;
+#define TAKE(cnt) (void *) (p += (cnt) *es, p - (cnt) *es)
+    for (size_t l = 0; l < L; l++) {
+        const size_t c = ROUND8(n_max * m->layer[l].d_out);
+        const int hidden = l + 1 < L;
+        ws->z[l] = TAKE(c);
+        ws->a[l] = (hidden && !ident) ? TAKE(c) : ws->z[l];
+        ws->delta[l] = hidden ? TAKE(c) : NULL;
+        ws->g[l] = (hidden && f64) ? TAKE(c) : NULL;
+        if (f64) {
+            ws->rz[l] = TAKE(c);
+            ws->ra[l] = (hidden && !ident) ? (double *) TAKE(c) : ws->rz[l];
+            ws->rdelta[l] = hidden ? (double *) TAKE(c) : NULL;
+        }
+    }
+    ws->df = TAKE(cf);
+    if (f64) {
+        ws->rdf = TAKE(cf);
+        ws->rg = TAKE(ROUND8(n_max * max_w));
+        ws->gscratch = TAKE(ROUND8(m->n_params));
+    }
+#undef TAKE
+#undef ROUND8
+    ws->m = m;
+    ws->dt = dt;
+    ws->n_max = n_max;
+    *out = ws;
+    return LM_OK;
+}
+
+void lm_mlp_ws_free(lm_mlp_ws *ws) {
+    if (!ws)
+        return;
+    lm_free(ws->buf);
+    lm_free(ws->colsum);
+    lm_free(ws);
+}
