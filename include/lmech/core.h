@@ -17,6 +17,7 @@
 #ifndef LMECH_CORE_H
 #define LMECH_CORE_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* A double NaN (C's NAN is a float; this avoids -Wdouble-promotion at every use). */
+#define LM_NAN ((double) NAN)
 
 /* ---------------------------------------------------------------- status and errors */
 

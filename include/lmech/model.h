@@ -112,6 +112,9 @@ typedef struct lm_mlp_ws lm_mlp_ws;
 
 lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **out, lm_err *err);
 void lm_mlp_ws_free(lm_mlp_ws *ws);
+/* Borrowed pointer to the outputs f [n, d_out] of the workspace's last forward pass (a getter:
+ * float64 workspaces only, NULL otherwise). */
+const double *lm_mlp_ws_output(const lm_mlp_ws *ws);
 
 /* ---------------------------------------------------------------- float64 API */
 

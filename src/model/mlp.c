@@ -267,3 +267,7 @@ void lm_mlp_ws_free(lm_mlp_ws *ws) {
     lm_free(ws->colsum);
     lm_free(ws);
 }
+
+const double *lm_mlp_ws_output(const lm_mlp_ws *ws) {
+    return ws->dt == LM_F64 ? (const double *) ws->z[ws->m->n_layers - 1] : NULL;
+}

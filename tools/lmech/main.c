@@ -1,6 +1,150 @@
-#include "lmech/core.h"
-#include <stdio.h>
-int main(void) {
-    printf("lmech %s\n", lm_version());
+/*
+ * main.c: the lmech command line. Each subcommand lives in its own cmd_*.c file and is listed
+ * once in the table below; the CLI only parses arguments and calls the library.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a network from a JSON config and record the run"},
+    {"eval", cmd_eval, "loss and gradient norm of a checkpoint on the configured training set"},
+    {"ls", cmd_ls, "list the runs in a database"},
+    {"show", cmd_show, "show one run: config, status, final metrics"},
+    {"export", cmd_export, "export one run's metrics as csv or json"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: lmech COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-8s %s\n\nRun `lmech COMMAND --help` for a command's options.\n", "version",
+            "print the version, BLAS and core count");
+}
+
+int main(int argc, char **argv) {
+    lm_init();
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+        printf("lmech %s\nBLAS: %s\ncores: %d\n", lm_version(), lm_blas_info(), lm_cores());
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lmech: unknown command \"%s\"\n", name);
+    usage(stderr);
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *cmd, const lm_err *err) {
+    fprintf(stderr, "lmech %s: error: %s\n", cmd,
+            err->msg[0] ? err->msg : lm_status_str(err->code));
+    return CLI_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *usage_text, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lmech %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nusage: %s\n", usage_text);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+static int allowed_flag(const char *allowed, const char *flag) {
+    size_t n = strlen(flag);
+    for (const char *p = allowed; (p = strstr(p, flag)) != NULL; p += n)
+        if ((p == allowed || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
     return 0;
+}
+
+int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,
+              cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->db = CLI_DEFAULT_DB;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            printf("usage: %s\n", usage_text);
+            exit(CLI_OK);
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            if (!o->config && allowed_flag(allowed, "CONFIG"))
+                o->config = a;
+            else if (!o->positional && allowed_flag(allowed, "RUN"))
+                o->positional = a;
+            else
+                return cli_usage(cmd, usage_text, "unexpected argument \"%s\"", a);
+            continue;
+        }
+        const char *flag = a + 2;
+        const char *eq = strchr(flag, '=');
+        char name[32];
+        size_t len = eq ? (size_t) (eq - flag) : strlen(flag);
+        if (len >= sizeof name ||
+            !allowed_flag(allowed, (snprintf(name, sizeof name, "%.*s", (int) len, flag), name)))
+            return cli_usage(cmd, usage_text, "unknown option \"%s\"", a);
+        if (strcmp(name, "json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(name, "quiet") == 0) {
+            o->quiet = 1;
+            continue;
+        }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val)
+            return cli_usage(cmd, usage_text, "option --%s needs a value", name);
+        if (strcmp(name, "db") == 0)
+            o->db = val;
+        else if (strcmp(name, "init") == 0)
+            o->init = val;
+        else if (strcmp(name, "save") == 0)
+            o->save = val;
+        else if (strcmp(name, "format") == 0)
+            o->format = val;
+        else if (strcmp(name, "set") == 0) {
+            if (o->n_sets == CLI_MAX_SETS)
+                return cli_usage(cmd, usage_text, "more than %d --set options", CLI_MAX_SETS);
+            o->sets[o->n_sets++] = val;
+        }
+    }
+    if (allowed_flag(allowed, "CONFIG") && !o->config)
+        return cli_usage(cmd, usage_text, "missing CONFIG.json");
+    if (allowed_flag(allowed, "RUN") && !o->positional)
+        return cli_usage(cmd, usage_text, "missing RUN (a run id; see lmech ls)");
+    return CLI_OK;
+}
+
+void cli_print_json(json_t *v) {
+    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    fflush(stdout);
+    json_decref(v);
+}
+
+json_t *cli_json_num(double v) {
+    return isfinite(v) ? json_real(v) : json_null();
 }

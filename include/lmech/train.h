@@ -1,0 +1,99 @@
+/*
+ * lmech/train.h: the training loop and its observers.
+ *
+ * lm_train_run trains one config once: it loads the data, builds and initialises the model (or
+ * takes given parameters), runs full-batch GD or minibatch SGD with seeded shuffling for the
+ * configured number of steps, calls the observers every eval_every steps (and at step 0 and at
+ * the end), and records the run, its metrics and its final status in the store.
+ *
+ * Divergence is a result: a non-finite loss ends the run with status `diverged` and the step is
+ * recorded. A stop request (the CLI's SIGINT/SIGTERM handler sets *stop) ends it `interrupted`.
+ * Any error after the run was recorded marks it `failed` with the message.
+ *
+ * Observers (src/observe/) measure the training state on one time axis. Each is a name and a
+ * function that reads an lm_obs_ctx and emits named scalars; adding one is a new file in
+ * src/observe/ plus one line in the registry there.
+ */
+#ifndef LMECH_TRAIN_H
+#define LMECH_TRAIN_H
+
+#include "lmech/config.h"
+#include "lmech/data.h"
+#include "lmech/model.h"
+#include "lmech/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What an observer sees. Everything is borrowed and read-only. theta and theta0 are float64
+ * views (for float32 training, theta is converted before observers run). */
+typedef struct lm_obs_ctx {
+    const lm_config *cfg;
+    const lm_mlp *m;
+    const lm_dataset *train, *test; /* test may be NULL */
+    const double *theta, *theta0;   /* [n_params] */
+    size_t step;
+    double batch_loss;              /* loss of the last minibatch (NaN at step 0) */
+    double grad_norm;               /* ||gradient|| of the last minibatch (NaN at step 0) */
+    double lr;                      /* scheduled learning rate at this step */
+    lm_mlp_ws *ws;                  /* float64 workspace of ws_n examples, free for use */
+    size_t ws_n;
+    double *scratch;                /* [n_params] float64 scratch, free for use */
+} lm_obs_ctx;
+
+/* Emits one scalar. Names are stable identifiers: "train_loss", "wchange_fro.1", ... */
+typedef struct lm_obs_sink lm_obs_sink;
+lm_status lm_obs_emit(lm_obs_sink *sink, const char *name, double value, lm_err *err);
+
+typedef struct lm_observer {
+    const char *name; /* registry name */
+    const char *doc;  /* one line: what it records */
+    lm_status (*observe)(const lm_obs_ctx *ctx, lm_obs_sink *sink, lm_err *err);
+} lm_observer;
+
+/* The registry: a NULL-terminated table of every observer (src/observe/registry.c). */
+const lm_observer *const *lm_observers(void);
+
+/* Loss and accuracy of theta on a whole dataset, in chunks of ws_n examples (float64). */
+lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
+                          const double *theta, const lm_dataset *ds, double *loss_out,
+                          double *acc_out, lm_err *err);
+
+/* Progress callback: called about every 1% of the run and at the end. */
+typedef void (*lm_progress_fn)(void *ud, size_t step, size_t total, double loss, double elapsed);
+
+typedef struct lm_train_opts {
+    lm_store *store;            /* may be NULL: nothing is recorded                */
+    const double *theta_init;   /* [n_params] start here instead of the seeded init */
+    double *theta_final;        /* [n_params] receives the final parameters, or NULL */
+    lm_progress_fn progress;
+    void *progress_ud;
+    volatile int *stop;         /* set non-zero to stop the run (status interrupted) */
+} lm_train_opts;
+
+typedef struct lm_train_result {
+    int64_t run_id; /* -1 without a store */
+    lm_run_status status;
+    size_t steps;   /* optimizer steps taken */
+    double wall_s;
+    double train_loss, train_acc, test_loss, test_acc; /* final; NaN when not measured */
+    int64_t diverged_step;                             /* -1 unless diverged          */
+    char message[256];
+} lm_train_result;
+
+/* Trains cfg once. Returns LM_OK whenever the run reached an end status (finished, diverged,
+ * interrupted) and fills *res; returns an error (and marks the run failed when it had been
+ * recorded) when it could not run: data, shapes, memory, database. */
+lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train_result *res,
+                       lm_err *err);
+
+/* Loads the data and model of cfg and evaluates loss and gradient norm on the training set
+ * (full batch, float64) at theta (or the seeded init when theta is NULL). */
+lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss, double *grad_norm,
+                        size_t *n_params, lm_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

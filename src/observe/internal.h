@@ -1,0 +1,11 @@
+/* Internal to src/observe: the observers the registry lists. */
+#ifndef LM_OBSERVE_INTERNAL_H
+#define LM_OBSERVE_INTERNAL_H
+
+#include "lmech/train.h"
+
+extern const lm_observer lm__obs_performance;
+extern const lm_observer lm__obs_norms;
+extern const lm_observer lm__obs_weight_change;
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * registry.c: the table of observers. To add an observable, write src/observe/obs_<name>.c
+ * defining `const lm_observer lm__obs_<name>` and add one line to the table below.
+ */
+#include "observe/internal.h"
+
+static const lm_observer *const registry[] = {
+    &lm__obs_performance,   /* train/test loss and accuracy      */
+    &lm__obs_norms,         /* gradient norm, parameter norm, lr */
+    &lm__obs_weight_change, /* per-layer relative weight change  */
+    NULL,
+};
+
+const lm_observer *const *lm_observers(void) {
+    return registry;
+}

@@ -1,0 +1,443 @@
+/*
+ * train.c: the training loop. One run = one config trained once, recorded in the store.
+ *
+ * Workload: thousands to millions of small steps (batch 32-1024, widths 64-4096), so a step is
+ * gather -> forward/backward -> optimizer, with every buffer allocated before the first step
+ * (a step allocates nothing; tests/train checks it). Observers run every eval_every steps on a
+ * float64 view of the parameters; their metrics are written in one transaction per evaluation,
+ * so a killed run leaves whole evaluations behind and is found `interrupted`.
+ */
+#include "lmech/train.h"
+
+#include "lmech/optim.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- the metric sink */
+
+#define SINK_ROWS 512 /* metrics per evaluation: 3 per layer + a handful; room for later ones */
+#define SINK_NAME 48
+
+struct lm_obs_sink {
+    size_t n;
+    int64_t step;
+    lm_metric rows[SINK_ROWS];
+    char names[SINK_ROWS][SINK_NAME];
+};
+
+lm_status lm_obs_emit(lm_obs_sink *sink, const char *name, double value, lm_err *err) {
+    if (sink->n == SINK_ROWS)
+        LM_FAIL(err, LM_ELIMIT, "more than %d metrics in one evaluation (at \"%s\")", SINK_ROWS,
+                name);
+    if (strlen(name) >= SINK_NAME)
+        LM_FAIL(err, LM_EINVAL, "metric name \"%s\" is longer than %d characters", name,
+                SINK_NAME - 1);
+    snprintf(sink->names[sink->n], SINK_NAME, "%s", name);
+    sink->rows[sink->n] = (lm_metric){sink->step, sink->names[sink->n], value};
+    sink->n++;
+    return LM_OK;
+}
+
+static double sink_get(const lm_obs_sink *sink, const char *name) {
+    for (size_t i = 0; i < sink->n; i++)
+        if (strcmp(sink->names[i], name) == 0)
+            return sink->rows[i].value;
+    return LM_NAN;
+}
+
+/* ---------------------------------------------------------------- evaluation helpers */
+
+lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
+                          const double *theta, const lm_dataset *ds, double *loss_out,
+                          double *acc_out, lm_err *err) {
+    double total = 0.0, hits = 0.0;
+    const size_t k = m->d_out;
+    for (size_t lo = 0; lo < ds->n; lo += ws_n) {
+        const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
+        double v;
+        LM_TRY(lm_mlp_loss_grad(m, ws, loss, theta, ds->x + lo * ds->d, ds->y + lo * k, c, &v, NULL,
+                                NULL, err));
+        /* every loss is a mean over examples, so chunk means combine with weights c / n */
+        total += v * (double) c;
+        hits += lm_accuracy(lm_mlp_ws_output(ws), ds->y + lo * k, c, k) * (double) c;
+    }
+    *loss_out = total / (double) ds->n;
+    /* accuracy needs classes (k > 1 with labels) or signs (k = 1) */
+    *acc_out = (k == 1 || ds->labels) ? hits / (double) ds->n : LM_NAN;
+    return LM_OK;
+}
+
+/* Full-batch gradient over ds in chunks; grad overwritten. */
+static lm_status eval_grad(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
+                           const double *theta, const lm_dataset *ds, double *grad, double *tmp,
+                           double *loss_out, lm_err *err) {
+    const size_t p = m->n_params, k = m->d_out;
+    memset(grad, 0, p * sizeof *grad);
+    double total = 0.0;
+    for (size_t lo = 0; lo < ds->n; lo += ws_n) {
+        const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
+        double v;
+        LM_TRY(lm_mlp_loss_grad(m, ws, loss, theta, ds->x + lo * ds->d, ds->y + lo * k, c, &v, tmp,
+                                NULL, err));
+        const double w = (double) c / (double) ds->n;
+        cblas_daxpy((int) p, w, tmp, 1, grad, 1);
+        total += v * w;
+    }
+    *loss_out = total;
+    return LM_OK;
+}
+
+static lm_status check_shapes(const lm_config *cfg, const lm_mlp *m, const lm_dataset *ds,
+                              lm_err *err) {
+    if (ds->d != m->d_in)
+        LM_FAIL(err, LM_ESHAPE, "model.widths[0] = %zu, but the data have %zu features per example",
+                m->d_in, ds->d);
+    if (ds->k != m->d_out)
+        LM_FAIL(err, LM_ESHAPE,
+                "model.widths[%zu] = %zu, but the data (targets \"%s\") have %zu outputs",
+                m->n_layers, m->d_out, lm_targets_name(cfg->data.targets), ds->k);
+    return LM_OK;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+typedef struct run {
+    const lm_config *cfg;
+    const lm_train_opts *opts;
+    lm_dataset *train, *test;
+    lm_mlp *m;
+    lm_mlp_ws *ws;     /* training workspace (dtype, batch)           */
+    lm_mlp_ws *ws_obs; /* float64 observer workspace (chunk examples) */
+    size_t obs_n;
+    lm_optim *opt;
+    double *theta, *theta0, *grad, *scratch; /* float64 [p] */
+    float *theta32, *grad32, *x32, *y32;     /* float32 copies (float32 runs)            */
+    void *bx, *by;                           /* minibatch buffers (dtype)                */
+    size_t *perm;
+    size_t *seg_off;
+    double *lr_mult;
+    lm_obs_sink *sink;
+    int64_t run_id;
+} run;
+
+static void run_free(run *r) {
+    lm_dataset_free(r->train);
+    lm_dataset_free(r->test);
+    lm_mlp_ws_free(r->ws);
+    lm_mlp_ws_free(r->ws_obs);
+    lm_optim_free(r->opt);
+    lm_mlp_free(r->m);
+    lm_free(r->theta);
+    lm_free(r->theta0);
+    lm_free(r->grad);
+    lm_free(r->scratch);
+    lm_free(r->theta32);
+    lm_free(r->grad32);
+    lm_free(r->x32);
+    lm_free(r->y32);
+    lm_free(r->bx);
+    lm_free(r->by);
+    lm_free(r->perm);
+    lm_free(r->seg_off);
+    lm_free(r->lr_mult);
+    lm_free(r->sink);
+}
+
+/* Runs every observer at `step` and writes the metrics in one transaction. */
+static lm_status observe(run *r, size_t step, double batch_loss, double grad_norm, lm_err *err) {
+    const size_t p = r->m->n_params;
+    if (r->cfg->train.dtype == LM_F32)
+        for (size_t i = 0; i < p; i++)
+            r->theta[i] = (double) r->theta32[i];
+    lm_obs_ctx ctx = {r->cfg,    r->m,     r->train,   r->test,   r->theta,
+                      r->theta0, step,     batch_loss, grad_norm, lm_optim_lr(r->opt, step),
+                      r->ws_obs, r->obs_n, r->scratch};
+    r->sink->n = 0;
+    r->sink->step = (int64_t) step;
+    for (const lm_observer *const *o = lm_observers(); *o; o++) {
+        lm_status st = (*o)->observe(&ctx, r->sink, err);
+        if (st != LM_OK) {
+            lm_err_prefix(err, "observer %s at step %zu: ", (*o)->name, step);
+            return st;
+        }
+    }
+    if (r->opts->store)
+        LM_TRY(lm_store_put_metrics(r->opts->store, r->run_id, r->sink->n, r->sink->rows, err));
+    return LM_OK;
+}
+
+static lm_status setup(run *r, lm_err *err) {
+    const lm_config *cfg = r->cfg;
+    LM_TRY(lm_threads_set(cfg->train.threads, err));
+    LM_TRY(lm_data_load(&cfg->data, cfg->seed, &r->train, &r->test, err));
+    LM_TRY(lm_mlp_new(&cfg->model, &r->m, err));
+    LM_TRY(check_shapes(cfg, r->m, r->train, err));
+    if (r->test)
+        LM_TRY(check_shapes(cfg, r->m, r->test, err));
+    const lm_mlp *m = r->m;
+    const size_t p = m->n_params, n = r->train->n, d = m->d_in, k = m->d_out;
+    const lm_dtype dt = cfg->train.dtype;
+    const size_t B =
+        (cfg->train.batch_size == 0 || cfg->train.batch_size >= n) ? n : cfg->train.batch_size;
+    r->theta = lm_malloc(p * sizeof(double));
+    r->theta0 = lm_malloc(p * sizeof(double));
+    r->grad = lm_malloc(p * sizeof(double));
+    r->scratch = lm_malloc(p * sizeof(double));
+    r->perm = lm_malloc(n * sizeof(size_t));
+    r->seg_off = lm_malloc((2 * m->n_layers + 1) * sizeof(size_t));
+    r->lr_mult = lm_malloc(2 * m->n_layers * sizeof(double));
+    r->sink = lm_malloc(sizeof *r->sink);
+    if (!r->theta || !r->theta0 || !r->grad || !r->scratch || !r->perm || !r->seg_off ||
+        !r->lr_mult || !r->sink)
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a model of %zu parameters", p);
+    if (r->opts->theta_init) {
+        for (size_t i = 0; i < p; i++)
+            if (!isfinite(r->opts->theta_init[i]))
+                LM_FAIL(err, LM_ENUMERIC, "initial parameter %zu is not finite", i);
+        memcpy(r->theta, r->opts->theta_init, p * sizeof(double));
+    } else {
+        LM_TRY(lm_mlp_init(m, cfg->seed, r->theta, err));
+    }
+    memcpy(r->theta0, r->theta, p * sizeof(double));
+    lm_mlp_segments(m, lm_opt_is_adam(cfg->optim.kind), r->seg_off, r->lr_mult);
+    const size_t total =
+        cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
+    LM_TRY(lm_optim_new(&cfg->optim, p, dt, 2 * m->n_layers, r->seg_off, r->lr_mult, total, &r->opt,
+                        err));
+    LM_TRY(lm_mlp_ws_new(m, B, dt, &r->ws, err));
+    size_t nmax = n;
+    if (r->test && r->test->n > nmax)
+        nmax = r->test->n;
+    r->obs_n = nmax < 2048 ? nmax : 2048; /* chunk: large enough for GEMM efficiency */
+    LM_TRY(lm_mlp_ws_new(m, r->obs_n, LM_F64, &r->ws_obs, err));
+    const size_t es = lm_dtype_size(dt);
+    if (dt == LM_F32) {
+        r->theta32 = lm_malloc(p * sizeof(float));
+        r->grad32 = lm_malloc(p * sizeof(float));
+        r->x32 = lm_malloc(n * d * sizeof(float));
+        r->y32 = lm_malloc(n * k * sizeof(float));
+        if (!r->theta32 || !r->grad32 || !r->x32 || !r->y32)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for float32 copies of %zu examples", n);
+        for (size_t i = 0; i < p; i++)
+            r->theta32[i] = (float) r->theta[i];
+        for (size_t i = 0; i < n * d; i++)
+            r->x32[i] = (float) r->train->x[i];
+        for (size_t i = 0; i < n * k; i++)
+            r->y32[i] = (float) r->train->y[i];
+    }
+    if (B < n) {
+        r->bx = lm_malloc(B * d * es);
+        r->by = lm_malloc(B * k * es);
+        if (!r->bx || !r->by)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for a batch of %zu", B);
+    }
+    return LM_OK;
+}
+
+/* Copies the rows perm[lo..lo+B) of the training set into the batch buffers. */
+static void gather(run *r, size_t lo, size_t B) {
+    const size_t d = r->m->d_in, k = r->m->d_out;
+    if (r->cfg->train.dtype == LM_F32) {
+        float *bx = r->bx, *by = r->by;
+        for (size_t i = 0; i < B; i++) {
+            const size_t s = r->perm[lo + i];
+            memcpy(bx + i * d, r->x32 + s * d, d * sizeof(float));
+            memcpy(by + i * k, r->y32 + s * k, k * sizeof(float));
+        }
+    } else {
+        double *bx = r->bx, *by = r->by;
+        for (size_t i = 0; i < B; i++) {
+            const size_t s = r->perm[lo + i];
+            memcpy(bx + i * d, r->train->x + s * d, d * sizeof(double));
+            memcpy(by + i * k, r->train->y + s * k, k * sizeof(double));
+        }
+    }
+}
+
+static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
+    const lm_config *cfg = r->cfg;
+    const lm_train_opts *opts = r->opts;
+    const size_t p = r->m->n_params, n = r->train->n;
+    const size_t B = r->bx ? cfg->train.batch_size : n;
+    const size_t total =
+        cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
+    const size_t eval_every = cfg->train.eval_every ? cfg->train.eval_every : total;
+    const int f32 = cfg->train.dtype == LM_F32;
+    lm_rng shuf;
+    lm_rng_seed(&shuf, cfg->seed, LM_STREAM_SHUFFLE);
+    for (size_t i = 0; i < n; i++)
+        r->perm[i] = i;
+    size_t pos = n; /* forces a shuffle before the first minibatch */
+    const double t0 = lm_now();
+    double batch_loss = LM_NAN, gnorm = LM_NAN;
+    size_t last_obs = (size_t) -1;
+    LM_TRY(observe(r, 0, LM_NAN, LM_NAN, err));
+    last_obs = 0;
+    const size_t tick = total / 100 ? total / 100 : 1;
+    size_t step = 0;
+    res->status = LM_RUN_FINISHED;
+    for (; step < total; step++) {
+        if (opts->stop && *opts->stop) {
+            res->status = LM_RUN_INTERRUPTED;
+            snprintf(res->message, sizeof res->message, "stopped by a signal at step %zu", step);
+            break;
+        }
+        const void *X, *Y;
+        if (r->bx) {
+            if (pos + B > n) { /* new epoch: reshuffle, drop the incomplete tail */
+                lm_rng_shuffle(&shuf, r->perm, n);
+                pos = 0;
+            }
+            gather(r, pos, B);
+            pos += B;
+            X = r->bx;
+            Y = r->by;
+        } else {
+            X = f32 ? (const void *) r->x32 : (const void *) r->train->x;
+            Y = f32 ? (const void *) r->y32 : (const void *) r->train->y;
+        }
+        if (f32) {
+            LM_TRY(lm_mlp_loss_grad_f32(r->m, r->ws, cfg->loss, r->theta32, X, Y, B, &batch_loss,
+                                        r->grad32, NULL, err));
+            double s = 0.0;
+            for (size_t i = 0; i < p; i++)
+                s += (double) r->grad32[i] * (double) r->grad32[i];
+            gnorm = sqrt(s);
+        } else {
+            LM_TRY(lm_mlp_loss_grad(r->m, r->ws, cfg->loss, r->theta, X, Y, B, &batch_loss, r->grad,
+                                    NULL, err));
+            gnorm = cblas_dnrm2((int) p, r->grad, 1);
+        }
+        if (!isfinite(batch_loss) || !isfinite(gnorm)) {
+            res->status = LM_RUN_DIVERGED;
+            res->diverged_step = (int64_t) step;
+            snprintf(res->message, sizeof res->message,
+                     "loss became %g at step %zu (learning rate %g)", batch_loss, step,
+                     lm_optim_lr(r->opt, step));
+            break;
+        }
+        LM_TRY(lm_optim_step(r->opt, f32 ? (void *) r->theta32 : (void *) r->theta,
+                             f32 ? (const void *) r->grad32 : (const void *) r->grad, step, err));
+        const size_t done = step + 1;
+        if (done % eval_every == 0 || done == total) {
+            LM_TRY(observe(r, done, batch_loss, gnorm, err));
+            last_obs = done;
+            if (!isfinite(sink_get(r->sink, "train_loss"))) {
+                res->status = LM_RUN_DIVERGED;
+                res->diverged_step = (int64_t) done;
+                snprintf(res->message, sizeof res->message,
+                         "training loss became non-finite by step %zu", done);
+                step = done;
+                break;
+            }
+        }
+        if (opts->progress && (done % tick == 0 || done == total))
+            opts->progress(opts->progress_ud, done, total, batch_loss, lm_now() - t0);
+    }
+    res->steps = step;
+    if (res->status == LM_RUN_INTERRUPTED && last_obs != step)
+        LM_TRY(observe(r, step, batch_loss, gnorm, err));
+    res->train_loss = sink_get(r->sink, "train_loss");
+    res->train_acc = sink_get(r->sink, "train_acc");
+    res->test_loss = sink_get(r->sink, "test_loss");
+    res->test_acc = sink_get(r->sink, "test_acc");
+    if (res->status == LM_RUN_DIVERGED)
+        res->train_loss = res->train_acc = res->test_loss = res->test_acc = LM_NAN;
+    return LM_OK;
+}
+
+lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train_result *res,
+                       lm_err *err) {
+    static const lm_train_opts none = {0};
+    if (!opts)
+        opts = &none;
+    memset(res, 0, sizeof *res);
+    res->run_id = -1;
+    res->diverged_step = -1;
+    res->train_loss = res->train_acc = res->test_loss = res->test_acc = LM_NAN;
+    lm_init();
+    run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.opts = opts;
+    r.run_id = -1;
+    const double t0 = lm_now();
+    lm_status st = setup(&r, err);
+    if (st == LM_OK && opts->store) {
+        st = lm_store_run_begin(opts->store, cfg->json, cfg->hash, cfg->seed, lm_threads_get(),
+                                &r.run_id, err);
+        res->run_id = r.run_id;
+    }
+    if (st == LM_OK)
+        st = loop(&r, res, err);
+    res->wall_s = lm_now() - t0;
+    if (st == LM_OK && opts->theta_final) {
+        if (cfg->train.dtype == LM_F32)
+            for (size_t i = 0; i < r.m->n_params; i++)
+                r.theta[i] = (double) r.theta32[i];
+        memcpy(opts->theta_final, r.theta, r.m->n_params * sizeof(double));
+    }
+    if (opts->store && r.run_id >= 0) {
+        lm_err end_err = {0};
+        lm_status es;
+        if (st == LM_OK)
+            es = lm_store_run_end(opts->store, r.run_id, res->status, (int64_t) res->steps,
+                                  res->wall_s, res->diverged_step,
+                                  res->message[0] ? res->message : NULL, 0, NULL, &end_err);
+        else
+            es = lm_store_run_end(opts->store, r.run_id, LM_RUN_FAILED, (int64_t) res->steps,
+                                  res->wall_s, -1, err ? err->msg : "failed", 0, NULL, &end_err);
+        if (st == LM_OK && es != LM_OK) {
+            if (err)
+                *err = end_err;
+            st = es;
+        }
+    }
+    if (st != LM_OK)
+        res->status = LM_RUN_FAILED;
+    run_free(&r);
+    return st;
+}
+
+lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss, double *grad_norm,
+                        size_t *n_params, lm_err *err) {
+    lm_init();
+    run r;
+    memset(&r, 0, sizeof r);
+    lm_status st = lm_threads_set(cfg->train.threads, err);
+    if (st == LM_OK)
+        st = lm_data_load(&cfg->data, cfg->seed, &r.train, &r.test, err);
+    if (st == LM_OK)
+        st = lm_mlp_new(&cfg->model, &r.m, err);
+    if (st == LM_OK)
+        st = check_shapes(cfg, r.m, r.train, err);
+    if (st == LM_OK) {
+        const size_t p = r.m->n_params;
+        r.obs_n = r.train->n < 2048 ? r.train->n : 2048;
+        r.theta = lm_malloc(p * sizeof(double));
+        r.grad = lm_malloc(p * sizeof(double));
+        r.scratch = lm_malloc(p * sizeof(double));
+        if (!r.theta || !r.grad || !r.scratch)
+            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory for %zu parameters",
+                            p);
+        else if (theta)
+            memcpy(r.theta, theta, p * sizeof(double));
+        else
+            st = lm_mlp_init(r.m, cfg->seed, r.theta, err);
+        if (st == LM_OK)
+            st = lm_mlp_ws_new(r.m, r.obs_n, LM_F64, &r.ws_obs, err);
+        if (st == LM_OK)
+            st = eval_grad(r.m, r.ws_obs, r.obs_n, cfg->loss, r.theta, r.train, r.grad, r.scratch,
+                           loss, err);
+        if (st == LM_OK) {
+            *grad_norm = cblas_dnrm2((int) p, r.grad, 1);
+            *n_params = p;
+        }
+    }
+    r.opts = NULL;
+    run_free(&r);
+    return st;
+}

@@ -1,0 +1,52 @@
+/* cli.h: shared helpers of the lmech command line (argument parsing, errors, JSON output). */
+#ifndef LM_CLI_H
+#define LM_CLI_H
+
+#include "lmech/config.h"
+#include "lmech/core.h"
+#include "lmech/store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+#define CLI_DEFAULT_DB "./lmech.db"
+#define CLI_MAX_SETS   64
+
+/* Exit codes: 0 success (a diverged run is a result, not an error), 1 the command failed,
+ * 2 the command line was wrong. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Prints "lmech <cmd>: error: <msg>" to stderr and returns CLI_FAIL. */
+int cli_fail(const char *cmd, const lm_err *err);
+/* Prints a usage error and returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Options common to the commands that take a config. */
+typedef struct cli_opts {
+    const char *config;     /* positional CONFIG.json      */
+    const char *positional; /* first positional of other commands (RUN) */
+    const char *db;
+    const char *init, *save, *format;
+    const char *sets[CLI_MAX_SETS];
+    size_t n_sets;
+    int json, quiet;
+} cli_opts;
+
+/* Parses argv[1..] against the flags named in `allowed` (e.g. "db,set,init,save,json").
+ * Returns CLI_OK or prints the usage error and returns CLI_USAGE. */
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, const char *allowed,
+              cli_opts *o);
+
+/* Prints a JSON value on one line to stdout, followed by a newline; steals the reference. */
+void cli_print_json(json_t *v);
+/* A JSON number, or null for NaN / Inf. */
+json_t *cli_json_num(double v);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+#endif
