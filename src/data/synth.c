@@ -1,0 +1,278 @@
+/*
+ * synth.c: the synthetic sources (data.h): a random teacher network, Gaussian power-law features
+ * (science.md §7), points on the circle with a multi-frequency target (§8) and modular addition
+ * (§11).
+ *
+ * Determinism: every number comes from lm_rng streams derived from the user seed (internal.h):
+ * the TASK stream draws what train and test share (teacher weights, power-law signs, the modadd
+ * split), LM_STREAM_DATA the training examples and LM__STREAM_DATA_TEST the test examples. Each
+ * example draws its inputs and then one noise normal per output, always (even at noise 0), so the
+ * inputs do not change when only the noise level does. Sets of up to ~1e5 x 1e3 are built in one
+ * pass; nothing here is on a hot path.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Documented defaults (data.h) for train_size / test_size = LM_ALL. */
+#define SYNTH_TRAIN_DEFAULT  1000 /* teacher, powerlaw                               */
+#define CIRCLE_TRAIN_DEFAULT 256  /* science.md §8: 256 grid points on the circle     */
+#define SYNTH_TEST_DEFAULT   1000 /* teacher, powerlaw, circle: 1000 fresh examples   */
+/* modadd x is p^2 x 2p doubles (16 p^3 bytes): p = 512 is 2 GiB, a generous ceiling. */
+#define MODADD_MAX_P 512
+
+static const double two_pi = 6.283185307179586476925;
+
+typedef struct task {
+    const lm_data_spec *spec;
+    double *w;    /* teacher: [outputs, dim] (linear) or [width, dim]; powerlaw: w* [dim] */
+    double *a;    /* teacher readout [outputs, width]                                     */
+    double *h;    /* teacher hidden scratch [width]                                        */
+    double *sdev; /* powerlaw: sqrt(lambda_j) [dim]                                        */
+} task;
+
+static void task_free(task *t) {
+    lm_free(t->w);
+    lm_free(t->a);
+    lm_free(t->h);
+    lm_free(t->sdev);
+}
+
+static lm_status task_new(task *t, const lm_data_spec *spec, uint64_t seed, lm_err *err) {
+    memset(t, 0, sizeof *t);
+    t->spec = spec;
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM__STREAM_DATA_TASK);
+    const size_t dim = spec->dim, out = spec->outputs, width = spec->teacher_width;
+    if (spec->source == LM_DATA_TEACHER) {
+        const size_t rows = width ? width : out;
+        if (rows > SIZE_MAX / dim || (width && out > SIZE_MAX / width))
+            LM_FAIL(err, LM_ERANGE, "teacher of width %zu, dim %zu, outputs %zu is too large",
+                    width, dim, out);
+        t->w = lm_calloc(rows * dim, sizeof(double));
+        t->a = width ? lm_calloc(out * width, sizeof(double)) : NULL;
+        t->h = width ? lm_calloc(width, sizeof(double)) : NULL;
+        if (!t->w || (width && (!t->a || !t->h))) {
+            task_free(t);
+            LM_FAIL(err, LM_ENOMEM, "out of memory for a teacher of width %zu, dim %zu", width,
+                    dim);
+        }
+        for (size_t i = 0; i < rows * dim; i++)
+            t->w[i] = lm_rng_normal(&rng);
+        for (size_t i = 0; width && i < out * width; i++)
+            t->a[i] = lm_rng_normal(&rng);
+    } else if (spec->source == LM_DATA_POWERLAW) {
+        t->w = lm_calloc(dim, sizeof(double));
+        t->sdev = lm_calloc(dim, sizeof(double));
+        if (!t->w || !t->sdev) {
+            task_free(t);
+            LM_FAIL(err, LM_ENOMEM, "out of memory for %zu power-law features", dim);
+        }
+        /* lambda_j = j^-a and lambda_j w*_j^2 = j^-b, so |w*_j| = j^((a - b) / 2). */
+        for (size_t j = 0; j < dim; j++) {
+            const double jj = (double) (j + 1);
+            t->sdev[j] = pow(jj, -0.5 * spec->alpha);
+            const double sign = lm_rng_below(&rng, 2) ? 1.0 : -1.0;
+            t->w[j] = sign * pow(jj, 0.5 * (spec->alpha - spec->beta));
+        }
+    }
+    return LM_OK;
+}
+
+/* One example of a regression source: fills x (d) and y (k) from rng. */
+static void draw_example(const task *t, lm_rng *rng, size_t i, size_t n, int grid, double *x,
+                         double *y) {
+    const lm_data_spec *s = t->spec;
+    switch (s->source) {
+    case LM_DATA_TEACHER: {
+        const size_t dim = s->dim, width = s->teacher_width;
+        const double in_scale = 1.0 / sqrt((double) dim);
+        for (size_t j = 0; j < dim; j++)
+            x[j] = lm_rng_normal(rng);
+        if (width) {
+            for (size_t u = 0; u < width; u++) {
+                double z = 0.0;
+                for (size_t j = 0; j < dim; j++)
+                    z += t->w[u * dim + j] * x[j];
+                t->h[u] = tanh(z * in_scale);
+            }
+            const double out_scale = 1.0 / sqrt((double) width);
+            for (size_t o = 0; o < s->outputs; o++) {
+                double z = 0.0;
+                for (size_t u = 0; u < width; u++)
+                    z += t->a[o * width + u] * t->h[u];
+                y[o] = z * out_scale;
+            }
+        } else {
+            for (size_t o = 0; o < s->outputs; o++) {
+                double z = 0.0;
+                for (size_t j = 0; j < dim; j++)
+                    z += t->w[o * dim + j] * x[j];
+                y[o] = z * in_scale;
+            }
+        }
+        break;
+    }
+    case LM_DATA_POWERLAW: {
+        double z = 0.0;
+        for (size_t j = 0; j < s->dim; j++) {
+            x[j] = t->sdev[j] * lm_rng_normal(rng);
+            z += t->w[j] * x[j];
+        }
+        y[0] = z;
+        break;
+    }
+    default: { /* circle */
+        const double th = grid ? two_pi * (double) i / (double) n : two_pi * lm_rng_uniform(rng);
+        x[0] = cos(th);
+        x[1] = sin(th);
+        double z = 0.0;
+        for (size_t f = 0; f < s->n_freq; f++)
+            z += cos((double) s->frequencies[f] * th);
+        y[0] = z;
+        break;
+    }
+    }
+    for (size_t o = 0; o < (s->source == LM_DATA_TEACHER ? s->outputs : 1); o++)
+        y[o] += s->noise * lm_rng_normal(rng);
+}
+
+static lm_status regression_set(const task *t, size_t n, uint64_t seed, uint64_t stream, int grid,
+                                lm_dataset **out, lm_err *err) {
+    const lm_data_spec *s = t->spec;
+    const size_t d = s->source == LM_DATA_CIRCLE ? 2 : s->dim;
+    const size_t k = s->source == LM_DATA_TEACHER ? s->outputs : 1;
+    lm_dataset *ds = NULL;
+    LM_TRY(lm_dataset_new(n, d, k, 0, &ds, err));
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, stream);
+    for (size_t i = 0; i < n; i++)
+        draw_example(t, &rng, i, n, grid, ds->x + i * d, ds->y + i * k);
+    *out = ds;
+    return LM_OK;
+}
+
+static lm_status check_synth_spec(const lm_data_spec *s, lm_err *err) {
+    const char *src = lm_data_source_name(s->source);
+    if (!isfinite(s->noise) || s->noise < 0.0)
+        LM_FAIL(err, LM_EINVAL, "%s: noise = %g; use a finite value >= 0", src, s->noise);
+    if (s->source == LM_DATA_TEACHER || s->source == LM_DATA_POWERLAW) {
+        if (s->dim == 0)
+            LM_FAIL(err, LM_EINVAL, "%s: dim = 0; use dim >= 1", src);
+    }
+    if (s->source == LM_DATA_TEACHER && s->outputs == 0)
+        LM_FAIL(err, LM_EINVAL, "teacher: outputs = 0; use outputs >= 1");
+    if (s->source == LM_DATA_POWERLAW && (!isfinite(s->alpha) || !isfinite(s->beta)))
+        LM_FAIL(err, LM_EINVAL, "powerlaw: alpha = %g, beta = %g; both must be finite", s->alpha,
+                s->beta);
+    if (s->source == LM_DATA_CIRCLE && (s->n_freq == 0 || s->n_freq > 16))
+        LM_FAIL(err, LM_EINVAL, "circle: n_freq = %zu; use 1 to 16 frequencies", s->n_freq);
+    if (s->source == LM_DATA_MODADD) {
+        if (s->modulus < 2 || s->modulus > MODADD_MAX_P)
+            LM_FAIL(err, LM_EINVAL, "modadd: modulus = %zu; use 2 to %d", s->modulus, MODADD_MAX_P);
+        if (!(s->train_frac > 0.0 && s->train_frac <= 1.0))
+            LM_FAIL(err, LM_EINVAL, "modadd: train_frac = %g; use a value in (0, 1]",
+                    s->train_frac);
+    }
+    return LM_OK;
+}
+
+/* ---------------------------------------------------------------- modadd */
+
+static int cmp_size(const void *a, const void *b) {
+    const size_t x = *(const size_t *) a, y = *(const size_t *) b;
+    return (x > y) - (x < y);
+}
+
+/* Pairs pairs[0..n) (index a * p + b), sorted, as one-hot x = [onehot(a), onehot(b)]. */
+static lm_status modadd_set(const lm_data_spec *s, size_t *pairs, size_t n, lm_dataset **out,
+                            lm_err *err) {
+    const size_t p = s->modulus;
+    lm_dataset *ds = NULL;
+    LM_TRY(lm_dataset_new(n, 2 * p, lm__targets_width(s->targets, p), 1, &ds, err));
+    qsort(pairs, n, sizeof *pairs, cmp_size);
+    for (size_t i = 0; i < n; i++) {
+        const size_t a = pairs[i] / p, b = pairs[i] % p;
+        ds->x[i * 2 * p + a] = 1.0;
+        ds->x[i * 2 * p + p + b] = 1.0;
+        ds->labels[i] = (int32_t) ((a + b) % p);
+    }
+    ds->n_classes = p;
+    lm__fill_targets(ds, s->targets);
+    *out = ds;
+    return LM_OK;
+}
+
+static lm_status modadd_load(const lm_data_spec *s, uint64_t seed, lm_dataset **tr, lm_dataset **te,
+                             lm_err *err) {
+    const size_t p = s->modulus, total = p * p;
+    const size_t n_split = (size_t) floor(s->train_frac * (double) total + 0.5);
+    if (n_split == 0)
+        LM_FAIL(err, LM_EINVAL, "modadd: train_frac = %g leaves no training pair of %zu",
+                s->train_frac, total);
+    size_t n_tr = n_split, n_te = total - n_split;
+    if (s->train_size != LM_ALL) {
+        if (s->train_size > n_split)
+            LM_FAIL(err, LM_ERANGE,
+                    "train_size = %zu, but the modadd split has only %zu training pairs",
+                    s->train_size, n_split);
+        n_tr = s->train_size;
+    }
+    if (!te || s->test_size == 0) {
+        n_te = 0;
+    } else if (s->test_size != LM_ALL) {
+        if (s->test_size > n_te)
+            LM_FAIL(err, LM_ERANGE, "test_size = %zu, but the modadd split has only %zu test pairs",
+                    s->test_size, total - n_split);
+        n_te = s->test_size;
+    }
+    size_t *perm = lm_calloc(total, sizeof *perm);
+    if (!perm)
+        LM_FAIL(err, LM_ENOMEM, "out of memory splitting %zu modadd pairs", total);
+    for (size_t i = 0; i < total; i++)
+        perm[i] = i;
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM__STREAM_DATA_TASK);
+    lm_rng_shuffle(&rng, perm, total);
+    lm_status st = modadd_set(s, perm, n_tr, tr, err);
+    if (st == LM_OK && n_te > 0) {
+        st = modadd_set(s, perm + n_split, n_te, te, err);
+        if (st != LM_OK) {
+            lm_dataset_free(*tr);
+            *tr = NULL;
+        }
+    }
+    lm_free(perm);
+    return st;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+lm_status lm__synth_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
+                         lm_dataset **test, lm_err *err) {
+    LM_TRY(check_synth_spec(spec, err));
+    if (spec->source == LM_DATA_MODADD)
+        return modadd_load(spec, seed, train, test, err);
+    const int circle = spec->source == LM_DATA_CIRCLE;
+    const size_t n_tr = spec->train_size != LM_ALL ? spec->train_size
+                        : circle                   ? CIRCLE_TRAIN_DEFAULT
+                                                   : SYNTH_TRAIN_DEFAULT;
+    const size_t n_te = !test || spec->test_size == 0 ? 0
+                        : spec->test_size == LM_ALL   ? SYNTH_TEST_DEFAULT
+                                                      : spec->test_size;
+    task t;
+    LM_TRY(task_new(&t, spec, seed, err));
+    const int grid = circle && spec->subset == LM_SUBSET_FIRST;
+    lm_status st = regression_set(&t, n_tr, seed, LM_STREAM_DATA, grid, train, err);
+    if (st == LM_OK && n_te > 0) {
+        st = regression_set(&t, n_te, seed, LM__STREAM_DATA_TEST, 0, test, err);
+        if (st != LM_OK) {
+            lm_dataset_free(*train);
+            *train = NULL;
+        }
+    }
+    task_free(&t);
+    return st;
+}
