@@ -69,6 +69,7 @@ Test(file, read_errors_name_the_path) {
     cr_assert_eq(lm_file_read("/", &buf, &len, &err), LM_EIO);
     cr_assert(strstr(err.msg, "/: is a directory"), "%s", err.msg);
     cr_assert_null(buf);
+    LM_CHECK_LEAKS();
 }
 
 Test(file, write_into_missing_directory_is_eio_naming_the_path) {
@@ -91,6 +92,7 @@ Test(file, write_loop_reports_enospc) {
     cr_assert_str_eq(err.msg,
                      "out/ckpt.safetensors: write failed after 0 of 100 bytes: No space left on "
                      "device");
+    LM_CHECK_LEAKS();
 }
 
 Test(file, failed_write_leaves_the_target_and_no_temporary) {

@@ -208,6 +208,7 @@ Test(safetensors, refuses_truncated_length_and_lengths_beyond_the_file) {
     cr_assert_eq(lm_safetensors_parse(huge, sizeof huge, "t.safetensors", &st, &err), LM_EFORMAT);
     cr_assert(strstr(err.msg, "100 MB"), "%s", err.msg);
     cr_assert_null(st);
+    LM_CHECK_LEAKS();
 }
 
 Test(safetensors, refuses_bad_json) {
@@ -218,6 +219,7 @@ Test(safetensors, refuses_bad_json) {
                 "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
                 2, LM_EFORMAT, "duplicate", NULL);
     expect_fail("{\"a\": 3}", 0, LM_EFORMAT, "'a'", "not an object");
+    LM_CHECK_LEAKS();
 }
 
 Test(safetensors, refuses_missing_or_mistyped_fields) {
@@ -240,6 +242,7 @@ Test(safetensors, refuses_missing_or_mistyped_fields) {
                 1, LM_EUNSUPPORTED, "'x'", "9 dimensions");
     expect_fail("{\"__metadata__\":{\"k\":1}}", 0, LM_EFORMAT, "__metadata__", "'k'");
     expect_fail("{\"__metadata__\":[\"k\"]}", 0, LM_EFORMAT, "__metadata__", NULL);
+    LM_CHECK_LEAKS();
 }
 
 Test(safetensors, refuses_unsupported_and_unknown_dtypes) {
@@ -251,6 +254,7 @@ Test(safetensors, refuses_unsupported_and_unknown_dtypes) {
                 LM_EUNSUPPORTED, "unsupported dtype BOOL for tensor 'b'", NULL);
     expect_fail("{\"q\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, LM_EFORMAT,
                 "'q'", "unknown dtype \"Q7\"");
+    LM_CHECK_LEAKS();
 }
 
 Test(safetensors, refuses_bad_offsets) {
@@ -275,6 +279,7 @@ Test(safetensors, refuses_bad_offsets) {
     expect_fail("{\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},"
                 "\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                 8, LM_EFORMAT, "overlap", NULL);
+    LM_CHECK_LEAKS();
 }
 
 Test(safetensors, read_names_missing_file) {
@@ -286,6 +291,7 @@ Test(safetensors, read_names_missing_file) {
     cr_assert_eq(lm_safetensors_read("/tmp", &st, &err), LM_EIO);
     cr_assert(strstr(err.msg, "/tmp: is a directory"), "%s", err.msg);
     cr_assert_null(st);
+    LM_CHECK_LEAKS();
 }
 
 Test(safetensors, writer_refuses_bad_names) {
