@@ -62,7 +62,7 @@ out=$("$LM" train "$T/a.json" --db "$T/r.db" --set optimizer.lr=0.01 --set steps
 
 # --- the checkpoint loads in PyTorch (strict state_dict: layers.{i}.weight [out,in], bias)
 if $PY -c "import torch" 2>/dev/null; then
-    $PY "$SRC/tests/fixtures/check_torch_load.py" "$T/m.safetensors" 784 32 10 >"$T/pt" 2>&1 && ok "checkpoint loads in PyTorch" || bad "PyTorch load" "$(cat "$T/pt")"
+    $PY "$SRC/tests/fixtures/check_torch_load.py" "$T/m.safetensors" 784,32,10 >"$T/pt" 2>&1 && ok "checkpoint loads in PyTorch" || bad "PyTorch load" "$(cat "$T/pt")"
 else
     echo "skip  PyTorch load (python3-torch not installed)"
 fi
