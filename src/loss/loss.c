@@ -112,7 +112,7 @@ void lm_loss_hess_apply(lm_loss loss, const double *f, size_t n, size_t k, const
 #define ACC_KERNEL(NAME, T)                                                                        \
     double NAME(const T *f, const T *y, size_t n, size_t k) {                                      \
         if (n == 0)                                                                                \
-            return LM_NAN;                                                                          \
+            return LM_NAN;                                                                         \
         size_t hits = 0;                                                                           \
         for (size_t i = 0; i < n; i++) {                                                           \
             const T *fi = f + i * k, *yi = y + i * k;                                              \

@@ -76,7 +76,12 @@ int cmd_train(int argc, char **argv) {
         opts.progress = progress;
     if (lm_train_run(cfg, &opts, &res, &err) != LM_OK)
         goto done;
-    if (o.save) {
+    if (o.save && res.status == LM_RUN_DIVERGED) {
+        fprintf(stderr,
+                "lmech train: run %lld diverged; not saving %s (its parameters are not "
+                "finite)\n",
+                (long long) res.run_id, o.save);
+    } else if (o.save) {
         if (lm_mlp_save(m, theta1, cfg->train.dtype, o.save, &err) != LM_OK)
             goto done;
         if (lm_store_put_artifact(store, res.run_id, "checkpoint", "safetensors", o.save, &err) !=
