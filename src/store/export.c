@@ -237,13 +237,16 @@ static lm_status run_json(lm_store *s, int64_t run, json_t *root, lm_err *err) {
             bad = json_object_set_new(obj, col, v) != 0;
     }
     lm__stmt_done(st);
-    if (code == LM_OK && !bad)
-        bad = json_object_set_new(obj, "config", cfg) != 0 ||
-              json_object_set_new(root, "run", obj) != 0;
-    else {
-        json_decref(cfg);
-        json_decref(obj);
+    if (code == LM_OK && !bad) {
+        bad = json_object_set_new(obj, "config", cfg) != 0; /* takes cfg, even on failure */
+        cfg = NULL;
+        if (!bad) {
+            bad = json_object_set_new(root, "run", obj) != 0; /* takes obj */
+            obj = NULL;
+        }
     }
+    json_decref(cfg);
+    json_decref(obj);
     if (code == LM_OK && bad)
         code = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                           "%s: out of memory exporting run %lld", s->path, (long long) run);

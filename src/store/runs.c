@@ -76,6 +76,7 @@ lm_status lm_store_run_begin(lm_store *s, const char *config_json, const char *h
                              int threads, int64_t *run_id, lm_err *err) {
     if (!s || !run_id)
         LM_FAIL(err, LM_EINVAL, "lm_store_run_begin: store or run_id is NULL");
+    /* 64 characters: a hex SHA-256, the longest hash lm_run_info.hash holds. */
     if (!hash || !hash[0] || strlen(hash) > 64)
         LM_FAIL(err, LM_EINVAL, "%s: run hash \"%.70s\" must have 1 to 64 characters", s->path,
                 hash ? hash : "(null)");

@@ -297,6 +297,37 @@ static lm_status fail_cantopen(lm_store *s, int rc, lm_err *err) {
             sys ? strerror(sys) : "");
 }
 
+/* Refuses a database from a newer lmech, or another program's (tables, but version 0). */
+static lm_status check_foreign(lm_store *s, int64_t version, lm_err *err) {
+    if (version > LM__STORE_SCHEMA_VERSION || version < 0)
+        LM_FAIL(err, LM_EUNSUPPORTED,
+                "%s: schema version %lld is newer than this lmech %s understands (%d); upgrade "
+                "lmech",
+                s->path, (long long) version, lm_version(), LM__STORE_SCHEMA_VERSION);
+    if (version > 0)
+        return LM_OK;
+    int64_t n_tables = 0;
+    LM_TRY(query_one(s,
+                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                     "name NOT LIKE 'sqlite_%'",
+                     "inspecting the schema", &n_tables, NULL, 0, err));
+    if (n_tables > 0)
+        LM_FAIL(err, LM_EFORMAT,
+                "%s: not an lmech run database (it has %lld tables but no lmech schema version)",
+                s->path, (long long) n_tables);
+    return LM_OK;
+}
+
+/* Reads the schema version before anything is changed: a file that is not a database fails here
+ * with SQLITE_NOTADB ("file is not a database"), and another program's database or one from a
+ * newer lmech is refused before it is switched to WAL. */
+static lm_status probe(lm_store *s, lm_err *err) {
+    int64_t version = 0;
+    LM_TRY(
+        query_one(s, "PRAGMA user_version", "reading the schema version", &version, NULL, 0, err));
+    return check_foreign(s, version, err);
+}
+
 /* Brings the schema to LM__STORE_SCHEMA_VERSION. The check and the migration steps run in one
  * BEGIN IMMEDIATE transaction, so of several processes opening a fresh file at once exactly one
  * creates the tables and the others see user_version already set. */
@@ -306,27 +337,12 @@ static lm_status migrate(lm_store *s, lm_err *err) {
         query_one(s, "PRAGMA user_version", "reading the schema version", &version, NULL, 0, err));
     if (version == LM__STORE_SCHEMA_VERSION)
         return LM_OK;
-    if (version < 0 || version > LM__STORE_SCHEMA_VERSION)
-        LM_FAIL(err, LM_EUNSUPPORTED,
-                "%s: schema version %lld is newer than this lmech %s understands (%d); upgrade "
-                "lmech",
-                s->path, (long long) version, lm_version(), LM__STORE_SCHEMA_VERSION);
 
     LM_TRY(exec_open(s, "BEGIN IMMEDIATE", "locking the database to create the schema", err));
     lm_status st =
         query_one(s, "PRAGMA user_version", "reading the schema version", &version, NULL, 0, err);
-    if (st == LM_OK && version == 0) {
-        int64_t n_tables = 0;
-        st = query_one(s,
-                       "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                       "name NOT LIKE 'sqlite_%'",
-                       "inspecting the schema", &n_tables, NULL, 0, err);
-        if (st == LM_OK && n_tables > 0)
-            st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
-                            "%s: not an lmech run database (it has %lld tables but no lmech "
-                            "schema version)",
-                            s->path, (long long) n_tables);
-    }
+    if (st == LM_OK) /* again: another process may have migrated meanwhile */
+        st = check_foreign(s, version, err);
     for (int64_t v = version; st == LM_OK && v < LM__STORE_SCHEMA_VERSION; v++) {
         char what[64];
         snprintf(what, sizeof what, "migrating the schema to version %lld", (long long) v + 1);
@@ -345,8 +361,6 @@ static lm_status migrate(lm_store *s, lm_err *err) {
 }
 
 static lm_status configure(lm_store *s, lm_err *err) {
-    /* The journal mode is the first statement that reads the file, so a file that is not a
-     * database fails here with SQLITE_NOTADB ("file is not a database"). */
     char mode[16] = "";
     LM_TRY(query_one(s, "PRAGMA journal_mode = WAL", "setting WAL journal mode", NULL, mode,
                      sizeof mode, err));
@@ -394,13 +408,20 @@ lm_status lm_store_open(const char *path, lm_store **out, lm_err *err) {
                  : lm__db_fail(s, err, rc, __FILE__, __LINE__, "opening the database");
         goto fail;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    rc = sqlite3_extended_result_codes(s->db, 1);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (rc != SQLITE_OK) {
+        st = lm__db_fail(s, err, rc, __FILE__, __LINE__, "configuring the connection");
+        goto fail;
+    }
     if (gethostname(s->host, sizeof s->host) != 0)
         lm__copy_str(s->host, sizeof s->host, "unknown");
     s->host[sizeof s->host - 1] = '\0';
 
-    st = configure(s, err);
+    st = probe(s, err);
+    if (st == LM_OK)
+        st = configure(s, err);
     if (st == LM_OK)
         st = migrate(s, err);
     if (st == LM_OK)
@@ -498,7 +519,7 @@ lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err) {
      * runs whose process is dead. */
     sqlite3_stmt *st = lm__stmt_get(s, LM__ST_RUN_RUNNING_HERE, err);
     if (!st)
-        return err ? err->code : LM_EINVAL;
+        return LM_EINVAL;
     int64_t *dead = NULL, *pids = NULL;
     size_t n_dead = 0, cap = 0;
     lm_status status = LM_OK;
