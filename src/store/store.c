@@ -235,8 +235,9 @@ static lm_status exec_open(lm_store *s, const char *sql, const char *what, lm_er
     return LM_OK;
 }
 
-/* Reads a one-row, one-column integer or text PRAGMA result, retrying on SQLITE_BUSY. text may be
- * NULL; otherwise it receives the text of the column (up to n - 1 characters). */
+/* Reads the first row of a query, retrying on SQLITE_BUSY. value (may be NULL) receives every
+ * column as an integer, value[c] for column c; text (may be NULL) the text of column 0, up to
+ * n - 1 characters. */
 static lm_status query_one(lm_store *s, const char *sql, const char *what, int64_t *value,
                            char *text, size_t n, lm_err *err) {
     sqlite3_stmt *st = NULL;
@@ -246,8 +247,8 @@ static lm_status query_one(lm_store *s, const char *sql, const char *what, int64
         if (rc == SQLITE_OK) {
             rc = sqlite3_step(st);
             if (rc == SQLITE_ROW) {
-                if (value)
-                    *value = sqlite3_column_int64(st, 0);
+                for (int c = 0; value && c < sqlite3_column_count(st); c++)
+                    value[c] = sqlite3_column_int64(st, c);
                 if (text)
                     lm__copy_str(text, n, (const char *) sqlite3_column_text(st, 0));
                 rc = SQLITE_OK;
@@ -297,24 +298,27 @@ static lm_status fail_cantopen(lm_store *s, int rc, lm_err *err) {
             sys ? strerror(sys) : "");
 }
 
-/* Refuses a database from a newer lmech, or another program's (tables, but version 0). */
-static lm_status check_foreign(lm_store *s, int64_t version, lm_err *err) {
-    if (version > LM__STORE_SCHEMA_VERSION || version < 0)
+/* The schema version and the number of tables, in one statement (so in one snapshot: read
+ * separately, another process's migration could commit in between). */
+#define SCHEMA_SQL                                                                                 \
+    "SELECT user_version, (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "           \
+    "name NOT LIKE 'sqlite_%') FROM pragma_user_version"
+
+/* Reads the schema version into *version, refusing a database from a newer lmech or another
+ * program's (tables, but version 0). */
+static lm_status read_schema(lm_store *s, int64_t *version, lm_err *err) {
+    int64_t v[2] = {0, 0};
+    LM_TRY(query_one(s, SCHEMA_SQL, "reading the schema version", v, NULL, 0, err));
+    if (v[0] > LM__STORE_SCHEMA_VERSION || v[0] < 0)
         LM_FAIL(err, LM_EUNSUPPORTED,
                 "%s: schema version %lld is newer than this lmech %s understands (%d); upgrade "
                 "lmech",
-                s->path, (long long) version, lm_version(), LM__STORE_SCHEMA_VERSION);
-    if (version > 0)
-        return LM_OK;
-    int64_t n_tables = 0;
-    LM_TRY(query_one(s,
-                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                     "name NOT LIKE 'sqlite_%'",
-                     "inspecting the schema", &n_tables, NULL, 0, err));
-    if (n_tables > 0)
+                s->path, (long long) v[0], lm_version(), LM__STORE_SCHEMA_VERSION);
+    if (v[0] == 0 && v[1] > 0)
         LM_FAIL(err, LM_EFORMAT,
                 "%s: not an lmech run database (it has %lld tables but no lmech schema version)",
-                s->path, (long long) n_tables);
+                s->path, (long long) v[1]);
+    *version = v[0];
     return LM_OK;
 }
 
@@ -322,10 +326,8 @@ static lm_status check_foreign(lm_store *s, int64_t version, lm_err *err) {
  * with SQLITE_NOTADB ("file is not a database"), and another program's database or one from a
  * newer lmech is refused before it is switched to WAL. */
 static lm_status probe(lm_store *s, lm_err *err) {
-    int64_t version = 0;
-    LM_TRY(
-        query_one(s, "PRAGMA user_version", "reading the schema version", &version, NULL, 0, err));
-    return check_foreign(s, version, err);
+    int64_t version;
+    return read_schema(s, &version, err);
 }
 
 /* Brings the schema to LM__STORE_SCHEMA_VERSION. The check and the migration steps run in one
@@ -333,16 +335,13 @@ static lm_status probe(lm_store *s, lm_err *err) {
  * creates the tables and the others see user_version already set. */
 static lm_status migrate(lm_store *s, lm_err *err) {
     int64_t version = 0;
-    LM_TRY(
-        query_one(s, "PRAGMA user_version", "reading the schema version", &version, NULL, 0, err));
+    LM_TRY(read_schema(s, &version, err));
     if (version == LM__STORE_SCHEMA_VERSION)
         return LM_OK;
 
     LM_TRY(exec_open(s, "BEGIN IMMEDIATE", "locking the database to create the schema", err));
-    lm_status st =
-        query_one(s, "PRAGMA user_version", "reading the schema version", &version, NULL, 0, err);
-    if (st == LM_OK) /* again: another process may have migrated meanwhile */
-        st = check_foreign(s, version, err);
+    /* Again, under the write lock: another process may have migrated meanwhile. */
+    lm_status st = read_schema(s, &version, err);
     for (int64_t v = version; st == LM_OK && v < LM__STORE_SCHEMA_VERSION; v++) {
         char what[64];
         snprintf(what, sizeof what, "migrating the schema to version %lld", (long long) v + 1);
