@@ -2,7 +2,7 @@
  * lmech/config.h: the JSON run configuration, documented key by key in docs/config.md.
  *
  * Parsing is strict: an unknown key, a wrong type or an out-of-range value is refused with its
- * key path ("model.widths[2]: must be a positive integer, got -3"); a JSON syntax error gives
+ * key path ("model.widths[2]: expected a positive integer, got -3"); a JSON syntax error gives
  * the file, line and column. `--set KEY=VALUE` overrides (dotted paths, VALUE parsed as JSON
  * when it parses, else taken as a string) are applied before validation.
  *
