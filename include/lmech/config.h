@@ -2,7 +2,7 @@
  * lmech/config.h: the JSON run configuration, documented key by key in docs/config.md.
  *
  * Parsing is strict: an unknown key, a wrong type or an out-of-range value is refused with its
- * key path ("model.widths[2]: must be a positive integer, got -3"); a JSON syntax error gives
+ * key path ("model.widths[2]: expected a positive integer, got -3"); a JSON syntax error gives
  * the file, line and column. `--set KEY=VALUE` overrides (dotted paths, VALUE parsed as JSON
  * when it parses, else taken as a string) are applied before validation.
  *
@@ -41,13 +41,20 @@ typedef struct lm_config {
     lm_train_spec train;
     char *json;    /* canonical JSON, owned           */
     char hash[65]; /* hex SHA-256 of json             */
+    char *name;    /* run name ("" when not given), owned; part of the canonical JSON */
+    char *notes;   /* free-form notes ("" when not given), owned; likewise           */
 } lm_config;
 
 /* Loads path, applies the n_sets "KEY=VALUE" overrides, validates. Errors name the file, and
- * the line and column or the key path. */
+ * the line and column or the key path; an error in a value that a --set wrote names that --set
+ * instead of the file. Codes: LM_EIO (cannot open or read the file), LM_EFORMAT (JSON syntax
+ * error, "cfg.json:3:17: ..."), LM_EINVAL (unknown key, wrong type, missing required key,
+ * malformed --set, keys that contradict each other), LM_ERANGE (a number out of its range),
+ * LM_ENOMEM. On failure *out is untouched. The result is freed with lm_config_free. */
 lm_status lm_config_load(const char *path, size_t n_sets, const char *const *sets, lm_config **out,
                          lm_err *err);
-/* The same from a buffer; name is used in messages. */
+/* The same from a buffer of len bytes (no NUL needed); name is used in messages (NULL:
+ * "<config>"). */
 lm_status lm_config_parse(const char *text, size_t len, const char *name, size_t n_sets,
                           const char *const *sets, lm_config **out, lm_err *err);
 void lm_config_free(lm_config *c);

@@ -1,0 +1,257 @@
+/*
+ * canon.c: the canonical JSON of a validated config: every key with its resolved value, keys in
+ * schema order, compact, numbers in one fixed spelling. Two files that mean the same run
+ * (whatever their key order, spacing, defaults left out, 1 or 1.0 for a real) give the same
+ * bytes, hence the same SHA-256, which is the run's identity in the database. The canonical
+ * JSON parses back to itself.
+ *
+ * Number spelling: integers in decimal; reals in the shortest "%.*g" form (1 to 17 digits) that
+ * reads back to the same double, with ".0" appended when that form looks like an integer, so
+ * 0.1 is written 0.1 (not 0.10000000000000001) and 1.0 stays a real.
+ */
+#include "config/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t len) {
+    if (b->oom)
+        return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024; /* a canonical config is about 1 kB */
+        while (cap < b->n + len + 1)
+            cap *= 2;
+        char *np = lm_malloc(cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        if (b->n)
+            memcpy(np, b->p, b->n);
+        lm_free(b->p);
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s) {
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    char tmp[64]; /* only numbers go through here */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_put(b, tmp, (size_t) n < sizeof tmp ? (size_t) n : sizeof tmp - 1);
+}
+
+/* A JSON string literal. The input is valid UTF-8 (jansson checked it), so only '"', '\\' and
+ * control characters need escaping. */
+static void sb_str(sbuf *b, const char *s) {
+    sb_puts(b, "\"");
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            char e[2] = {'\\', (char) *c};
+            sb_put(b, e, 2);
+        } else if (*c == '\n') {
+            sb_puts(b, "\\n");
+        } else if (*c == '\t') {
+            sb_puts(b, "\\t");
+        } else if (*c == '\r') {
+            sb_puts(b, "\\r");
+        } else if (*c < 0x20) {
+            sb_printf(b, "\\u%04x", (unsigned) *c);
+        } else {
+            sb_put(b, (const char *) c, 1);
+        }
+    }
+    sb_puts(b, "\"");
+}
+
+void lm__cfg_fmt_real(double x, char *buf, size_t n) {
+    if (x == 0.0)
+        x = 0.0; /* -0.0 and 0.0 are the same setting */
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn") && strlen(buf) + 2 < n) /* 'n': inf, nan (never in a config) */
+        strcat(buf, ".0");
+}
+
+static void sb_real(sbuf *b, double x) {
+    char tmp[40];
+    lm__cfg_fmt_real(x, tmp, sizeof tmp);
+    sb_puts(b, tmp);
+}
+
+static void sb_key(sbuf *b, int *first, const char *key) {
+    if (!*first)
+        sb_puts(b, ",");
+    *first = 0;
+    sb_str(b, key);
+    sb_puts(b, ":");
+}
+
+static void kv_str(sbuf *b, int *first, const char *key, const char *v) {
+    sb_key(b, first, key);
+    sb_str(b, v);
+}
+
+static void kv_uint(sbuf *b, int *first, const char *key, unsigned long long v) {
+    sb_key(b, first, key);
+    sb_printf(b, "%llu", v);
+}
+
+static void kv_real(sbuf *b, int *first, const char *key, double v) {
+    sb_key(b, first, key);
+    sb_real(b, v);
+}
+
+static void kv_size_or_all(sbuf *b, int *first, const char *key, size_t v) {
+    if (v == LM_ALL)
+        kv_str(b, first, key, "all");
+    else
+        kv_uint(b, first, key, v);
+}
+
+static lm_normalize resolved_normalize(const lm_data_spec *d) {
+    if (d->normalize != LM_NORM_DEFAULT)
+        return d->normalize;
+    if (d->source == LM_DATA_FASHION_MNIST || d->source == LM_DATA_MNIST)
+        return LM_NORM_SCALE01;
+    if (d->source == LM_DATA_NPY)
+        return LM_NORM_DEFAULT; /* the data module decides from the file */
+    return LM_NORM_NONE;
+}
+
+static void put_data(sbuf *b, const lm_data_spec *d) {
+    int first = 1;
+    sb_puts(b, "{");
+    kv_str(b, &first, "source", lm__cfg_source_names[d->source]);
+    kv_str(b, &first, "dir", d->dir);
+    kv_str(b, &first, "x", d->x);
+    kv_str(b, &first, "y", d->y);
+    kv_str(b, &first, "test_x", d->test_x);
+    kv_str(b, &first, "test_y", d->test_y);
+    kv_size_or_all(b, &first, "train_size", d->train_size);
+    kv_size_or_all(b, &first, "test_size", d->test_size);
+    kv_str(b, &first, "subset", lm__cfg_subset_names[d->subset]);
+    kv_uint(b, &first, "pool", d->pool);
+    kv_str(b, &first, "normalize", lm__cfg_normalize_names[resolved_normalize(d)]);
+    kv_str(b, &first, "targets", lm__cfg_targets_names[d->targets]);
+    kv_uint(b, &first, "dim", d->dim);
+    kv_uint(b, &first, "outputs", d->outputs);
+    kv_uint(b, &first, "teacher_width", d->teacher_width);
+    kv_real(b, &first, "noise", d->noise);
+    kv_real(b, &first, "alpha", d->alpha);
+    kv_real(b, &first, "beta", d->beta);
+    sb_key(b, &first, "frequencies");
+    sb_puts(b, "[");
+    for (size_t i = 0; i < d->n_freq; i++)
+        sb_printf(b, i ? ",%d" : "%d", d->frequencies[i]);
+    sb_puts(b, "]");
+    kv_uint(b, &first, "modulus", d->modulus);
+    kv_real(b, &first, "train_frac", d->train_frac);
+    sb_puts(b, "}");
+}
+
+static void put_model(sbuf *b, const lm_mlp_spec *m) {
+    int first = 1;
+    sb_puts(b, "{");
+    sb_key(b, &first, "widths");
+    sb_puts(b, "[");
+    for (size_t i = 0; i < m->n_widths; i++)
+        sb_printf(b, i ? ",%zu" : "%zu", m->widths[i]);
+    sb_puts(b, "]");
+    kv_str(b, &first, "activation", lm_act_name(m->act));
+    sb_key(b, &first, "bias");
+    sb_puts(b, m->bias ? "true" : "false");
+    kv_str(b, &first, "parameterization", lm_param_name(m->param));
+    kv_uint(b, &first, "base_width", m->base_width);
+    kv_real(b, &first, "output_multiplier", m->output_multiplier);
+    kv_real(b, &first, "sw2", m->sw2);
+    kv_real(b, &first, "sb2", m->sb2);
+    sb_puts(b, "}");
+}
+
+static void put_optimizer(sbuf *b, const lm_optim_spec *o, size_t n_layers) {
+    int first = 1;
+    sb_puts(b, "{");
+    kv_str(b, &first, "name", lm_opt_kind_name(o->kind));
+    kv_real(b, &first, "lr", o->lr);
+    kv_real(b, &first, "momentum", o->momentum);
+    sb_key(b, &first, "betas");
+    sb_puts(b, "[");
+    sb_real(b, o->beta1);
+    sb_puts(b, ",");
+    sb_real(b, o->beta2);
+    sb_puts(b, "]");
+    kv_real(b, &first, "eps", o->eps);
+    kv_real(b, &first, "weight_decay", o->weight_decay);
+    sb_key(b, &first, "schedule");
+    int sfirst = 1;
+    sb_puts(b, "{");
+    kv_str(b, &sfirst, "name", lm_sched_name(o->schedule));
+    kv_uint(b, &sfirst, "warmup_steps", o->warmup_steps);
+    kv_real(b, &sfirst, "final_lr_frac", o->final_lr_frac);
+    sb_puts(b, "}");
+    /* no layer_lr means every multiplier is 1: written out, so both spellings hash alike */
+    sb_key(b, &first, "layer_lr");
+    sb_puts(b, "[");
+    for (size_t i = 0; i < n_layers; i++) {
+        if (i)
+            sb_puts(b, ",");
+        sb_real(b, o->n_layer_lr ? o->layer_lr[i] : 1.0);
+    }
+    sb_puts(b, "]");
+    sb_puts(b, "}");
+}
+
+lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
+    sbuf b = {0};
+    int first = 1;
+    sb_puts(&b, "{");
+    kv_uint(&b, &first, "seed", (unsigned long long) c->seed);
+    sb_key(&b, &first, "data");
+    put_data(&b, &c->data);
+    sb_key(&b, &first, "model");
+    put_model(&b, &c->model);
+    kv_str(&b, &first, "loss", lm_loss_name(c->loss));
+    sb_key(&b, &first, "optimizer");
+    put_optimizer(&b, &c->optim, c->model.n_widths - 1);
+    kv_uint(&b, &first, "batch_size", c->train.batch_size);
+    if (c->train.steps)
+        kv_uint(&b, &first, "steps", c->train.steps);
+    else
+        kv_uint(&b, &first, "epochs", c->train.epochs);
+    kv_uint(&b, &first, "eval_every", c->train.eval_every);
+    kv_str(&b, &first, "dtype", lm_dtype_name(c->train.dtype));
+    kv_uint(&b, &first, "threads", (unsigned long long) c->train.threads);
+    kv_uint(&b, &first, "sharpness_every", c->train.sharpness_every);
+    kv_str(&b, &first, "name", c->name);
+    kv_str(&b, &first, "notes", c->notes);
+    sb_puts(&b, "}");
+    if (b.oom) {
+        lm_free(b.p);
+        LM_FAIL(err, LM_ENOMEM, "out of memory writing the canonical config JSON");
+    }
+    *out = b.p;
+    return LM_OK;
+}
