@@ -23,6 +23,35 @@
  *   modadd                 all p^2 pairs (a, b) of Z_p, x = [onehot(a), onehot(b)] (d = 2p),
  *                          class (a + b) mod p; a seeded split puts train_frac of the pairs in the
  *                          training set and the rest in the test set.
+ *
+ * Order of the transforms: subset, then pooling, then normalisation, then targets.
+ *
+ * Defaults, resolved at load time:
+ *   normalize  LM_NORM_DEFAULT is scale01 for fashion-mnist and mnist and none for every other
+ *              source (npy included). scale01 divides by 255 whatever the source; standardize
+ *              takes per-feature mean and population std from the (subset, pooled) training set
+ *              and applies them to train and test; constant features are only centred (to 0).
+ *   sizes      train_size / test_size = LM_ALL: every example of the file (IDX, npy); 1000 train
+ *              and 1000 test examples for teacher and powerlaw; 256 train (the grid) and 1000 test
+ *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
+ *              A count larger than what exists is an error naming the key and both numbers.
+ *   subset     first: the first n rows in file order; random: the first n of a permutation drawn
+ *              from the seed. For circle, first = the uniform grid t_i = 2 pi i / n, random =
+ *              uniform angles; teacher/powerlaw draws are random either way; modadd subsets are
+ *              taken from the (already random) split and each split is returned in pair order.
+ *   targets    class data (IDX, npy integer labels, modadd): onehot / pm1 (k = n_classes),
+ *              parity / index (k = 1). Regression data (teacher, powerlaw, circle, npy float y)
+ *              ignore `targets`. IDX sets have 10 classes; npy labels give n_classes = 1 + the
+ *              largest label in train and test (labels must be in 0..65535).
+ *   npy y      1-d integer: class labels; 1-d float: one regression target (k = 1); 2-d [n, k]:
+ *              targets used as is (labels NULL, n_classes 0).
+ *   noise      label noise N(0, noise^2) is added to train and test targets of teacher, powerlaw
+ *              and circle (one normal per output is always drawn, so x does not depend on noise).
+ *
+ * Randomness: every draw comes from lm_rng streams of `seed`: LM_STREAM_DATA for the training
+ * set (random subsets, synthetic inputs and noise), stream (LM_STREAM_DATA << 16 | 1) for the test
+ * set and (LM_STREAM_DATA << 16 | 2) for what both share (teacher weights, power-law signs, the
+ * modadd split). A spec and a seed give the same data bit for bit.
  */
 #ifndef LMECH_DATA_H
 #define LMECH_DATA_H
@@ -106,9 +135,10 @@ typedef struct lm_dataset {
 } lm_dataset;
 
 /* Loads the training set and, unless test_size is 0 (or the source has no test split and none
- * was given), the test set (*test is NULL then). seed drives random subsets and synthetic sets
- * (stream LM_STREAM_DATA). Errors name the file and what is wrong (missing, truncated, wrong
- * magic, wrong dtype, shape mismatch between x and y, NaN/Inf at row r column c, ...). */
+ * was given), the test set (*test is NULL then). test may be NULL: no test set is built. seed
+ * drives random subsets and synthetic sets (stream LM_STREAM_DATA). Errors name the file and what
+ * is wrong (missing, truncated, wrong magic, wrong dtype, shape mismatch between x and y, NaN/Inf
+ * at row r column c, ...). */
 lm_status lm_data_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
                        lm_dataset **test, lm_err *err);
 void lm_dataset_free(lm_dataset *ds);
@@ -122,13 +152,17 @@ lm_status lm_dataset_new(size_t n, size_t d, size_t k, int with_labels, lm_datas
 /* IDX (LeCun's MNIST format): magic 0x0000TTDD big-endian, T the type (0x08 u8, 0x09 i8,
  * 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64), D the number of dimensions, then D big-endian u32
  * sizes and the data. Gzipped files are recognised by their magic bytes. The returned array is
- * in native byte order. */
+ * in native byte order. The payload must match the header exactly (missing and trailing bytes
+ * are refused); a header claiming more than the input can hold is refused before allocating.
+ * `name` (may be NULL) only labels error messages. */
 lm_status lm_idx_read(const char *path, lm_array **out, lm_err *err);
 lm_status lm_idx_parse(const uint8_t *buf, size_t len, const char *name, lm_array **out,
                        lm_err *err);
 
-/* NumPy .npy v1/v2/v3: dtypes <f4 <f8 |u1 <i4 <i8 (and |i1 <i2 <u1), C order only
- * (fortran_order True is refused). */
+/* NumPy .npy v1/v2/v3: dtypes <f4 <f8 |u1 <i4 <i8 (and |i1 <i2 <u1, |b1 read as uint8), C order
+ * only (fortran_order True is refused). '<', '=' (taken as little-endian) and, for one-byte types,
+ * '|' are read as is; big-endian '>' data are byte-swapped to native order. The data length must
+ * match the header exactly. `name` (may be NULL) only labels error messages. */
 lm_status lm_npy_read(const char *path, lm_array **out, lm_err *err);
 lm_status lm_npy_parse(const uint8_t *buf, size_t len, const char *name, lm_array **out,
                        lm_err *err);
