@@ -4,6 +4,7 @@
  */
 #include "lm_test.h"
 #include "lmech/config.h"
+#include "lmech/io.h"
 #include "lmech/train.h"
 
 #include <string.h>
@@ -96,13 +97,36 @@ Test(train, stop_flag_interrupts) {
 }
 
 Test(train, shape_mismatch_names_the_key) {
+    /* known data dimensions are checked by the config (with the key path) ... */
     const char *sets[] = {"model.widths=[8,32,3]"};
-    lm_config *c = cfg_from(TEACHER, 1, sets);
-    lm_train_result r;
+    lm_config *c;
     lm_err err = {0};
+    cr_assert_eq(lm_config_parse(TEACHER, strlen(TEACHER), "t.json", 1, sets, &c, &err), LM_EINVAL);
+    cr_assert(strstr(err.msg, "model.widths") != NULL, "%s", err.msg);
+    /* ... and the trainer checks again against the loaded data (npy dimensions are only
+     * known at load time) */
+    char x[256], y[256], text[1024];
+    lm_tmp_path(x, sizeof x, "x.npy");
+    lm_tmp_path(y, sizeof y, "y.npy");
+    size_t sx[2] = {10, 4}, sy[2] = {10, 2};
+    lm_array *ax, *ay;
+    cr_assert_eq(lm_array_new(LM_ELT_F64, 2, sx, &ax, NULL), LM_OK);
+    cr_assert_eq(lm_array_new(LM_ELT_F64, 2, sy, &ay, NULL), LM_OK);
+    cr_assert_eq(lm_npy_write(x, ax, NULL), LM_OK);
+    cr_assert_eq(lm_npy_write(y, ay, NULL), LM_OK);
+    snprintf(text, sizeof text,
+             "{\"data\": {\"source\": \"npy\", \"x\": \"%s\", \"y\": \"%s\"}, "
+             "\"model\": {\"widths\": [4, 8, 3]}, \"steps\": 2}",
+             x, y);
+    c = cfg_from(text, 0, NULL);
+    lm_train_result r;
     cr_assert_eq(lm_train_run(c, NULL, &r, &err), LM_ESHAPE);
     cr_assert(strstr(err.msg, "model.widths[2]") != NULL, "%s", err.msg);
     lm_config_free(c);
+    lm_array_free(ax);
+    lm_array_free(ay);
+    unlink(x);
+    unlink(y);
     LM_CHECK_LEAKS();
 }
 
