@@ -395,6 +395,11 @@ Test(config, load_from_file_and_missing_file) {
     snprintf(want, sizeof want, "%s: cannot open: No such file or directory", path);
     cr_assert_str_eq(err.msg, want);
     cr_assert_null(c);
+
+    /* a directory opens but cannot be read */
+    cr_assert_eq(lm_config_load("/tmp", 0, NULL, &c, &err), LM_EIO);
+    cr_assert_str_eq(err.msg, "/tmp: read error: Is a directory");
+    cr_assert_null(c);
     LM_CHECK_LEAKS();
 }
 
