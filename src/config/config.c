@@ -52,6 +52,21 @@ typedef struct ctx {
 
 /* ---------------------------------------------------------------- messages */
 
+/* Copies at most max bytes of src into dst[max + 4] for a message: control characters become
+ * '?', a UTF-8 sequence cut at the end is dropped, and "..." marks a cut, so a message stays one
+ * valid line whatever the input. Returns dst. */
+static char *clean(char *dst, const char *src, size_t max) {
+    size_t k = 0;
+    for (; src[k] && k < max; k++)
+        dst[k] = ((unsigned char) src[k] < 0x20 || src[k] == 0x7f) ? '?' : src[k];
+    int cut = src[k] != '\0';
+    if (cut)
+        while (k > 0 && ((unsigned char) src[k] & 0xC0) == 0x80)
+            k--; /* src[k] continues a sequence: drop its partial start */
+    strcpy(dst + k, cut ? "..." : "");
+    return dst;
+}
+
 /* The --set (index) that last wrote path or one of its parents, or -1. */
 static long set_for(const ctx *cx, const char *path) {
     if (!path)
@@ -82,9 +97,10 @@ static lm_status cfg_fail(const ctx *cx, lm_status code, const char *path, int l
     va_end(ap);
     long s = set_for(cx, path);
     char where[LM_ERR_MSG_LEN];
-    if (s >= 0)
-        snprintf(where, sizeof where, "--set %.80s", cx->sets[s]);
-    else
+    if (s >= 0) {
+        char set[84];
+        snprintf(where, sizeof where, "--set %s", clean(set, cx->sets[s], 80));
+    } else
         snprintf(where, sizeof where, "%.160s", cx->name);
     if (path)
         return lm_err_set(cx->err, code, __FILE__, line, "%s: %s: %s", where, path, msg);
@@ -104,12 +120,7 @@ static void describe(const json_t *v, char *buf, size_t n) {
         break;
     case JSON_STRING: {
         char s[44];
-        const char *src = json_string_value(v);
-        size_t k = 0;
-        for (; src[k] && k < 40; k++)
-            s[k] = ((unsigned char) src[k] < 0x20 || src[k] == '"') ? '?' : src[k];
-        s[k] = '\0';
-        snprintf(buf, n, "string \"%s%s\"", s, src[k] ? "..." : "");
+        snprintf(buf, n, "string \"%s\"", clean(s, json_string_value(v), 40));
         break;
     }
     case JSON_INTEGER:
@@ -318,31 +329,31 @@ static lm_status get_module_enum(const ctx *cx, const json_t *v, const char *pat
 }
 
 static lm_status parse_act(const char *s, int *out) {
-    lm_act a;
+    lm_act a = LM_ACT_IDENTITY;
     lm_status st = lm_act_parse(s, &a, NULL);
     *out = (int) a;
     return st;
 }
 static lm_status parse_param(const char *s, int *out) {
-    lm_param p;
+    lm_param p = LM_PARAM_SP;
     lm_status st = lm_param_parse(s, &p, NULL);
     *out = (int) p;
     return st;
 }
 static lm_status parse_loss(const char *s, int *out) {
-    lm_loss l;
+    lm_loss l = LM_LOSS_MSE;
     lm_status st = lm_loss_parse(s, &l, NULL);
     *out = (int) l;
     return st;
 }
 static lm_status parse_opt(const char *s, int *out) {
-    lm_opt_kind k;
+    lm_opt_kind k = LM_OPT_SGD;
     lm_status st = lm_opt_kind_parse(s, &k, NULL);
     *out = (int) k;
     return st;
 }
 static lm_status parse_sched(const char *s, int *out) {
-    lm_sched k;
+    lm_sched k = LM_SCHED_CONSTANT;
     lm_status st = lm_sched_parse(s, &k, NULL);
     *out = (int) k;
     return st;
@@ -365,9 +376,11 @@ static lm_status check_keys(const ctx *cx, json_t *obj, const lm__key *node, con
         char sugg[64] = "";
         if (hint)
             snprintf(sugg, sizeof sugg, " (did you mean \"%s\"?)", hint);
+        char k[64];
+        clean(k, key, 60);
         if (path[0])
-            CFG_FAIL(cx, LM_EINVAL, NULL, "unknown key \"%s.%.60s\"%s", path, key, sugg);
-        CFG_FAIL(cx, LM_EINVAL, NULL, "unknown key \"%.60s\" at top level%s", key, sugg);
+            CFG_FAIL(cx, LM_EINVAL, NULL, "unknown key \"%s.%s\"%s", path, k, sugg);
+        CFG_FAIL(cx, LM_EINVAL, NULL, "unknown key \"%s\" at top level%s", k, sugg);
     }
     return LM_OK;
 }
@@ -801,22 +814,27 @@ static lm_status set_fail(const ctx *cx, const char *set, int line, lm_status co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return lm_err_set(cx->err, code, __FILE__, line, "--set %.80s: %s", set, msg);
+    char s[84];
+    return lm_err_set(cx->err, code, __FILE__, line, "--set %s: %s", clean(s, set, 80), msg);
 }
 #define SET_FAIL(...) return set_fail(cx, set, __LINE__, __VA_ARGS__)
 
 /* Writes one "KEY=VALUE" into root, creating missing objects on the way. */
 static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
     const char *eq = strchr(set, '=');
-    if (!eq || eq == set)
-        LM_FAIL(cx->err, LM_EINVAL, "--set \"%.80s\": expected KEY=VALUE (e.g. optimizer.lr=0.01)",
-                set);
+    if (!eq || eq == set) {
+        char s[84];
+        LM_FAIL(cx->err, LM_EINVAL, "--set \"%s\": expected KEY=VALUE (e.g. optimizer.lr=0.01)",
+                clean(s, set, 80));
+    }
     size_t klen = (size_t) (eq - set);
     char key[PATH_LEN];
     if (klen >= sizeof key)
-        SET_FAIL(LM_EINVAL, "unknown key \"%.*s\"", (int) 60, set);
+        SET_FAIL(LM_EINVAL, "unknown key (%zu bytes long)", klen);
     memcpy(key, set, klen);
     key[klen] = '\0';
+    char key_txt[PATH_LEN], ck[PATH_LEN + 4]; /* the whole key, for messages */
+    memcpy(key_txt, key, klen + 1);
 
     const lm__key *node = &lm__cfg_schema;
     json_t *obj = root;
@@ -840,7 +858,7 @@ static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
                 snprintf(sugg, sizeof sugg, " (did you mean \"%s\"?)", hint);
             if (next)
                 *next = '.';
-            SET_FAIL(LM_EINVAL, "unknown key \"%.*s\"%s", (int) klen, set, sugg);
+            SET_FAIL(LM_EINVAL, "unknown key \"%s\"%s", clean(ck, key_txt, sizeof ck - 4), sugg);
         }
         if (!next) {
             json_error_t je;
@@ -860,7 +878,8 @@ static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
         }
         if (!kid->n_kids) {
             *next = '.';
-            SET_FAIL(LM_EINVAL, "unknown key \"%.*s\" (\"%s\" has no keys)", (int) klen, set, full);
+            SET_FAIL(LM_EINVAL, "unknown key \"%s\" (\"%s\" has no keys)",
+                     clean(ck, key_txt, sizeof ck - 4), full);
         }
         json_t *child = json_object_get(obj, part);
         if (child && json_is_string(child) && strcmp(full, "optimizer.schedule") == 0) {

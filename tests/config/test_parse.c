@@ -221,6 +221,12 @@ Test(config, unknown_keys) {
               LM_EINVAL, "cfg.json: unknown key \"data.trainsize\" (did you mean \"train_size\"?)");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"completely_different\": 3}", 0, NULL,
               LM_EINVAL, "cfg.json: unknown key \"completely_different\" at top level");
+    /* messages stay one line: control characters are replaced, long keys are cut */
+    cfg_fails("{\"a\\nb\": 1}", 0, NULL, LM_EINVAL, "cfg.json: unknown key \"a?b\" at top level");
+    cfg_fails("{\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\": 1}",
+              0, NULL, LM_EINVAL,
+              "cfg.json: unknown key "
+              "\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...\" at top level");
     LM_CHECK_LEAKS();
 }
 
@@ -246,6 +252,24 @@ Test(config, wrong_types_name_the_path) {
               LM_EINVAL,
               "cfg.json: data.train_size: expected a positive integer or \"all\", got string "
               "\"most\"");
+    /* a long string value is cut at 40 bytes, at a UTF-8 character boundary */
+    cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": "
+              "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9xx\xc3\xa9\xc3\xa9\"}",
+              0, NULL, LM_EINVAL,
+              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", got string "
+              "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9xx...\"");
+    /* "x" and 20 two-byte characters: byte 40 is the middle of the 20th, which is dropped */
+    cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": "
+              "\"x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
+              0, NULL, LM_EINVAL,
+              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", got string "
+              "\"x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"name\": 5}", 0, NULL, LM_EINVAL,
               "cfg.json: name: expected a string, got 5");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"data\": {\"x\": true}}", 0, NULL, LM_EINVAL,
@@ -370,6 +394,11 @@ Test(config, load_from_file_and_missing_file) {
     cr_assert_eq(lm_config_load(path, 0, NULL, &c, &err), LM_EIO);
     snprintf(want, sizeof want, "%s: cannot open: No such file or directory", path);
     cr_assert_str_eq(err.msg, want);
+    cr_assert_null(c);
+
+    /* a directory opens but cannot be read */
+    cr_assert_eq(lm_config_load("/tmp", 0, NULL, &c, &err), LM_EIO);
+    cr_assert_str_eq(err.msg, "/tmp: read error: Is a directory");
     cr_assert_null(c);
     LM_CHECK_LEAKS();
 }

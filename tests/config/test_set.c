@@ -92,6 +92,9 @@ Test(set, malformed) {
               "--set data.dim=3: data is 5 in cfg.json, not an object");
     const char *d[] = {"name=\xff\xfe"};
     cfg_fails(MIN_CFG, 1, d, LM_EINVAL, "--set name=\xff\xfe: the value is not valid UTF-8");
+    const char *e[] = {"data.sub\nset=first"};
+    cfg_fails(MIN_CFG, 1, e, LM_EINVAL,
+              "--set data.sub?set=first: unknown key \"data.sub?set\" (did you mean \"subset\"?)");
     LM_CHECK_LEAKS();
 }
 
