@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     const size_t W = (size_t) atol(argv[2]), B = (size_t) atol(argv[3]);
     const double seconds = atof(argv[4]);
     lm_err err = {0};
-    lm_threads_set(2, &err);
+    lm_threads_set(getenv("LM_THREADS") ? atoi(getenv("LM_THREADS")) : 2, &err);
     lm_data_spec ds = lm_data_spec_default();
     ds.test_size = 0;
     lm_dataset *train, *test;

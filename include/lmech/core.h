@@ -168,7 +168,15 @@ void lm_rng_shuffle(lm_rng *rng, size_t *a, size_t n); /* Fisher–Yates        
 
 /* Sets the BLAS (OpenBLAS) thread count. n = 0 means all cores. Returns LM_EINVAL if n > 1024. */
 lm_status lm_threads_set(int n, lm_err *err);
-int lm_threads_get(void);
+int lm_threads_get(void); /* the configured count */
+
+/* Called before each BLAS call of `macs` multiply-adds: calls smaller than LM_BLAS_PAR_MACS run
+ * on one thread, larger ones on the configured count. OpenBLAS's own threads synchronise with
+ * sched_yield spins that cost more than they save on the GEMMs of small training steps (measured
+ * in bench/README.md: 784-256-256-10, batch 32 ran 1.2x faster on one thread than on two).
+ * The choice depends only on the shapes, so results stay deterministic. */
+#define LM_BLAS_PAR_MACS 8e6
+void lm_blas_threads_for(double macs);
 int lm_cores(void); /* online CPU count */
 
 const char *lm_version(void);   /* "0.1.0"                                      */

@@ -322,7 +322,7 @@ static lm_status get_module_enum(const ctx *cx, const json_t *v, const char *pat
     size_t n = enum_names(name_of, names, N(names));
     if (json_is_string(v) && parse(json_string_value(v), out) == LM_OK)
         return LM_OK;
-    size_t idx;
+    size_t idx = 0;
     LM_TRY(get_enum(cx, v, path, names, n, &idx));
     *out = (int) idx; /* a spelling the parser refused but the name table has: not expected */
     return LM_OK;
@@ -456,7 +456,7 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
     LM_TRY(get_object(cx, root, lm__cfg_key_find(&lm__cfg_schema, "data"), "data", &d));
     if (!d)
         return LM_OK;
-    size_t idx;
+    size_t idx = 0;
     if ((v = json_object_get(d, "source"))) {
         LM_TRY(get_enum(cx, v, "data.source", lm__cfg_source_names, LM__N_SOURCES, &idx));
         s->source = (lm_data_source) idx;
@@ -700,7 +700,7 @@ static lm_status parse_top(const ctx *cx, json_t *root, lm_config *c) {
         LM_TRY(get_size(cx, v, "eval_every", 1, &c->train.eval_every));
     if ((v = json_object_get(root, "dtype"))) {
         static const char *const dtypes[] = {"float64", "float32"};
-        size_t idx;
+        size_t idx = 0;
         LM_TRY(get_enum(cx, v, "dtype", dtypes, 2, &idx));
         c->train.dtype = idx ? LM_F32 : LM_F64;
     }

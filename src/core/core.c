@@ -157,17 +157,30 @@ const char *lm_dtype_name(lm_dtype dt) {
 
 /* ---------------------------------------------------------------- threads, build info */
 
+static int g_threads_cfg = 0, g_threads_now = 0; /* configured; currently set in OpenBLAS */
+
 lm_status lm_threads_set(int n, lm_err *err) {
     if (n < 0 || n > 1024)
         LM_FAIL(err, LM_EINVAL, "threads = %d: must be between 0 (all cores) and 1024", n);
     if (n == 0)
         n = lm_cores();
     openblas_set_num_threads(n);
+    g_threads_cfg = g_threads_now = n;
     return LM_OK;
 }
 
 int lm_threads_get(void) {
-    return openblas_get_num_threads();
+    return g_threads_cfg ? g_threads_cfg : openblas_get_num_threads();
+}
+
+void lm_blas_threads_for(double macs) {
+    if (!g_threads_cfg)
+        g_threads_cfg = g_threads_now = openblas_get_num_threads();
+    int want = macs < LM_BLAS_PAR_MACS ? 1 : g_threads_cfg;
+    if (want != g_threads_now) {
+        openblas_set_num_threads(want);
+        g_threads_now = want;
+    }
 }
 
 int lm_cores(void) {

@@ -112,11 +112,13 @@ static void r_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const
             beta = 1.0;
         }
         const double *prev = l == 0 ? x : ws->a[l - 1];
+        lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, prev, ni,
                     v + li->w_off, ni, beta, rz, nd);
         if (l > 0)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, ws->ra[l - 1],
-                        ni, theta + li->w_off, ni, 1.0, rz, nd);
+            lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, ws->ra[l - 1], ni,
+                    theta + li->w_off, ni, 1.0, rz, nd);
         if (!last && ws->ra[l] != rz) {
             const double *z = ws->z[l], *a = ws->a[l];
             double *ra = ws->ra[l];
@@ -174,11 +176,13 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
         const double bm = li->b_mul * (last ? alpha : 1.0);
         const int nd = (int) li->d_out, ni = (int) li->d_in;
         const double *prev = l == 0 ? x : ws->a[l - 1];
+        lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, rdelta, nd, prev,
                     ni, 0.0, hv + li->w_off, ni);
         if (l > 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, delta, nd,
-                        ws->ra[l - 1], ni, 1.0, hv + li->w_off, ni);
+            lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, delta, nd,
+                    ws->ra[l - 1], ni, 1.0, hv + li->w_off, ni);
         if (m->spec.bias) {
             double *acc = ws->colsum;
             for (size_t j = 0; j < li->d_out; j++)
@@ -192,8 +196,10 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
         if (l == 0)
             break;
         double *rg = ws->rg;
+        lm_blas_threads_for((double) ((int) n) * (double) (ni) * (double) (nd));
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) n, ni, nd, wm, rdelta, nd,
                     theta + li->w_off, ni, 0.0, rg, ni);
+        lm_blas_threads_for((double) ((int) n) * (double) (ni) * (double) (nd));
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) n, ni, nd, wm, delta, nd,
                     v + li->w_off, ni, 1.0, rg, ni);
         const double *z = ws->z[l - 1], *a = ws->a[l - 1], *g = ws->g[l - 1];

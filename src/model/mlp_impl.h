@@ -130,6 +130,7 @@ static const T *SFX(forward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, con
                     z[i * li->d_out + j] = (T) bm * b[j];
             beta = 1;
         }
+        lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
         GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, (T) wm, in, ni, W, ni, beta,
              z, nd);
         if (!last)
@@ -155,6 +156,7 @@ static void SFX(backward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, const 
         const double bm = li->b_mul * (last ? alpha : 1.0);
         const T *prev = l == 0 ? x : ws->a[l - 1];
         const int nd = (int) li->d_out, ni = (int) li->d_in;
+        lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
         GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, (T) wm, delta, nd, prev, ni,
              (T) 0, grad + li->w_off, ni);
         if (m->spec.bias) {
@@ -172,6 +174,7 @@ static void SFX(backward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, const 
         if (l == 0)
             break;
         T *g = keep_signals ? ws->g[l - 1] : ws->delta[l - 1];
+        lm_blas_threads_for((double) ((int) n) * (double) (ni) * (double) (nd));
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) n, ni, nd, (T) wm, delta, nd,
              theta + li->w_off, ni, (T) 0, g, ni);
         SFX(act_backward)

@@ -38,7 +38,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         const double n0 = cblas_dnrm2((int) cnt, w0, 1), dn = cblas_dnrm2((int) cnt, d, 1);
         snprintf(name, sizeof name, "wchange_fro.%zu", l);
         LM_TRY(lm_obs_emit(sink, name, n0 > 0 ? dn / n0 : LM_NAN, err));
-        double s_d, s_0;
+        double s_d = LM_NAN, s_0 = LM_NAN;
         LM_TRY(spectral_norm(d, li->d_out, li->d_in, &s_d, err));
         memcpy(d, w0, cnt * sizeof *d);
         LM_TRY(spectral_norm(d, li->d_out, li->d_in, &s_0, err));

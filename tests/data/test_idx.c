@@ -49,8 +49,11 @@ static void write_file(const char *path, const uint8_t *b, size_t n) {
 
 static void be_bytes(uint8_t *dst, const void *v, size_t esz) {
     const uint8_t *s = v; /* host is little-endian (core.h) */
-    for (size_t i = 0; i < esz; i++)
-        dst[i] = s[esz - 1 - i];
+    uint8_t tmp[8];
+    cr_assert(esz <= sizeof tmp);
+    for (size_t i = 0; i < esz && i < sizeof tmp; i++)
+        tmp[i] = s[esz - 1 - i];
+    memcpy(dst, tmp, esz);
 }
 
 Test(idx, u8_raw_round_trip) {
