@@ -115,10 +115,11 @@ static void r_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const
         lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, prev, ni,
                     v + li->w_off, ni, beta, rz, nd);
-        if (l > 0)
+        if (l > 0) {
             lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, ws->ra[l - 1], ni,
-                    theta + li->w_off, ni, 1.0, rz, nd);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, ws->ra[l - 1],
+                        ni, theta + li->w_off, ni, 1.0, rz, nd);
+        }
         if (!last && ws->ra[l] != rz) {
             const double *z = ws->z[l], *a = ws->a[l];
             double *ra = ws->ra[l];
@@ -179,10 +180,11 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
         lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, rdelta, nd, prev,
                     ni, 0.0, hv + li->w_off, ni);
-        if (l > 0)
+        if (l > 0) {
             lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, delta, nd,
-                    ws->ra[l - 1], ni, 1.0, hv + li->w_off, ni);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, delta, nd,
+                        ws->ra[l - 1], ni, 1.0, hv + li->w_off, ni);
+        }
         if (m->spec.bias) {
             double *acc = ws->colsum;
             for (size_t j = 0; j < li->d_out; j++)
