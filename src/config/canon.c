@@ -144,7 +144,7 @@ static lm_normalize resolved_normalize(const lm_data_spec *d) {
 static void put_data(sbuf *b, const lm_data_spec *d) {
     int first = 1;
     sb_puts(b, "{");
-    kv_str(b, &first, "source", lm__cfg_source_names[d->source]);
+    kv_str(b, &first, "source", lm_data_source_name(d->source));
     kv_str(b, &first, "dir", d->dir);
     kv_str(b, &first, "x", d->x);
     kv_str(b, &first, "y", d->y);
@@ -152,10 +152,10 @@ static void put_data(sbuf *b, const lm_data_spec *d) {
     kv_str(b, &first, "test_y", d->test_y);
     kv_size_or_all(b, &first, "train_size", d->train_size);
     kv_size_or_all(b, &first, "test_size", d->test_size);
-    kv_str(b, &first, "subset", lm__cfg_subset_names[d->subset]);
+    kv_str(b, &first, "subset", lm_subset_name(d->subset));
     kv_uint(b, &first, "pool", d->pool);
-    kv_str(b, &first, "normalize", lm__cfg_normalize_names[resolved_normalize(d)]);
-    kv_str(b, &first, "targets", lm__cfg_targets_names[d->targets]);
+    kv_str(b, &first, "normalize", lm_normalize_name(resolved_normalize(d)));
+    kv_str(b, &first, "targets", lm_targets_name(d->targets));
     kv_uint(b, &first, "dim", d->dim);
     kv_uint(b, &first, "outputs", d->outputs);
     kv_uint(b, &first, "teacher_width", d->teacher_width);

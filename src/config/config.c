@@ -312,6 +312,26 @@ static const char *opt_name_i(int i) {
 static const char *sched_name_i(int i) {
     return lm_sched_name((lm_sched) i);
 }
+static const char *source_name_i(int i) {
+    return lm_data_source_name((lm_data_source) i);
+}
+static const char *subset_name_i(int i) {
+    return lm_subset_name((lm_subset) i);
+}
+static const char *normalize_name_i(int i) {
+    return lm_normalize_name((lm_normalize) i);
+}
+static const char *targets_name_i(int i) {
+    return lm_targets_name((lm_targets) i);
+}
+
+/* An enum spelled by the data module's name function: exact names, ours the message. */
+static lm_status get_named_enum(const ctx *cx, const json_t *v, const char *path,
+                                const char *(*name_of)(int), size_t *out) {
+    const char *names[16];
+    size_t n = enum_names(name_of, names, N(names));
+    return get_enum(cx, v, path, names, n, out);
+}
 
 /* An enum owned by another module: its own parse function (which may know aliases, such as
  * "linear" for identity) decides; the message is ours, with the key path. */
@@ -458,7 +478,7 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
         return LM_OK;
     size_t idx = 0;
     if ((v = json_object_get(d, "source"))) {
-        LM_TRY(get_enum(cx, v, "data.source", lm__cfg_source_names, LM__N_SOURCES, &idx));
+        LM_TRY(get_named_enum(cx, v, "data.source", source_name_i, &idx));
         s->source = (lm_data_source) idx;
     }
     static const char *const path_keys[] = {"dir", "x", "y", "test_x", "test_y"};
@@ -473,7 +493,7 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
     if ((v = json_object_get(d, "test_size")))
         LM_TRY(get_count_or_all(cx, v, "data.test_size", 0, &s->test_size));
     if ((v = json_object_get(d, "subset"))) {
-        LM_TRY(get_enum(cx, v, "data.subset", lm__cfg_subset_names, LM__N_SUBSETS, &idx));
+        LM_TRY(get_named_enum(cx, v, "data.subset", subset_name_i, &idx));
         s->subset = (lm_subset) idx;
     }
     if ((v = json_object_get(d, "pool"))) {
@@ -484,11 +504,11 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
         s->pool = (size_t) x;
     }
     if ((v = json_object_get(d, "normalize"))) {
-        LM_TRY(get_enum(cx, v, "data.normalize", lm__cfg_normalize_names, LM__N_NORMALIZES, &idx));
+        LM_TRY(get_named_enum(cx, v, "data.normalize", normalize_name_i, &idx));
         s->normalize = (lm_normalize) idx;
     }
     if ((v = json_object_get(d, "targets"))) {
-        LM_TRY(get_enum(cx, v, "data.targets", lm__cfg_targets_names, LM__N_TARGETS, &idx));
+        LM_TRY(get_named_enum(cx, v, "data.targets", targets_name_i, &idx));
         s->targets = (lm_targets) idx;
     }
     if ((v = json_object_get(d, "dim")))
@@ -730,8 +750,8 @@ static size_t n_classes(const lm_data_spec *d) {
 
 static lm_status cross_check(const ctx *cx, lm_config *c) {
     lm_data_spec *d = &c->data;
-    const char *src = lm__cfg_source_names[d->source];
-    const char *tgt = lm__cfg_targets_names[d->targets];
+    const char *src = lm_data_source_name(d->source);
+    const char *tgt = lm_targets_name(d->targets);
     int regression = d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW ||
                      d->source == LM_DATA_CIRCLE;
 

@@ -25,16 +25,6 @@ const lm__key *lm__cfg_key_find(const lm__key *node, const char *name);
  * neighbours) is at most 2, else NULL. */
 const char *lm__cfg_suggest(const char *s, const char *const *names, size_t n);
 
-/* Spelling of data.h's enums, indexed by the enum value. */
-#define LM__N_SOURCES    7
-#define LM__N_SUBSETS    2
-#define LM__N_NORMALIZES 4
-#define LM__N_TARGETS    4
-extern const char *const lm__cfg_source_names[LM__N_SOURCES];
-extern const char *const lm__cfg_subset_names[LM__N_SUBSETS];
-extern const char *const lm__cfg_normalize_names[LM__N_NORMALIZES];
-extern const char *const lm__cfg_targets_names[LM__N_TARGETS];
-
 /* The canonical JSON of c (every key, fixed order, compact; see docs/config.md) into *out
  * (lm_malloc'ed, NUL-terminated). c->name and c->notes must be set. LM_ENOMEM only. */
 lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err);

@@ -8,15 +8,6 @@
 
 #include <string.h>
 
-const char *const lm__cfg_source_names[LM__N_SOURCES] = {
-    "fashion-mnist", "mnist", "npy", "teacher", "powerlaw", "circle", "modadd"};
-const char *const lm__cfg_subset_names[LM__N_SUBSETS] = {"first", "random"};
-/* "default" is LM_NORM_DEFAULT: the canonical JSON writes it for npy, whose default the data
- * module resolves at load time, so the canonical JSON must parse back. */
-const char *const lm__cfg_normalize_names[LM__N_NORMALIZES] = {"default", "none", "scale01",
-                                                               "standardize"};
-const char *const lm__cfg_targets_names[LM__N_TARGETS] = {"onehot", "pm1", "parity", "index"};
-
 #define N(a) (sizeof(a) / sizeof *(a))
 #define LEAF(name)                                                                                 \
     { name, NULL, 0 }
