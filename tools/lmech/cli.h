@@ -14,7 +14,7 @@
 
 /* Exit codes: 0 success (a diverged run is a result, not an error), 1 the command failed,
  * 2 the command line was wrong. */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = 3 /* --help printed: exit 0 */ };
 
 /* Prints "lmech <cmd>: error: <msg>" to stderr and returns CLI_FAIL. */
 int cli_fail(const char *cmd, const lm_err *err);
@@ -34,7 +34,8 @@ typedef struct cli_opts {
 } cli_opts;
 
 /* Parses argv[1..] against the flags named in `allowed` (e.g. "db,set,init,save,json").
- * Returns CLI_OK or prints the usage error and returns CLI_USAGE. */
+ * Returns CLI_OK, CLI_HELP after printing the usage for --help, or CLI_USAGE after printing
+ * the usage error. Commands return `rc == CLI_HELP ? CLI_OK : rc` when it is not CLI_OK. */
 int cli_parse(const char *cmd, const char *usage, int argc, char **argv, const char *allowed,
               cli_opts *o);
 

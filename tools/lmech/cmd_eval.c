@@ -11,7 +11,7 @@ int cmd_eval(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("eval", USAGE, argc, argv, "CONFIG,set,init,json", &o);
     if (rc != CLI_OK)
-        return rc;
+        return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
     lm_config *cfg = NULL;
     lm_mlp *m = NULL;

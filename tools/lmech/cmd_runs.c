@@ -53,7 +53,7 @@ int cmd_ls(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("ls", usage, argc, argv, "db", &o);
     if (rc != CLI_OK)
-        return rc;
+        return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
     lm_store *s;
     if (lm_store_open(o.db, &s, &err) != LM_OK)
@@ -108,7 +108,7 @@ int cmd_show(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("show", usage, argc, argv, "RUN,db", &o);
     if (rc != CLI_OK)
-        return rc;
+        return rc == CLI_HELP ? CLI_OK : rc;
     int64_t id;
     if ((rc = parse_run_id("show", o.positional, &id)) != CLI_OK)
         return rc;
@@ -157,7 +157,7 @@ int cmd_export(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("export", usage, argc, argv, "RUN,db,format", &o);
     if (rc != CLI_OK)
-        return rc;
+        return rc == CLI_HELP ? CLI_OK : rc;
     int64_t id;
     if ((rc = parse_run_id("export", o.positional, &id)) != CLI_OK)
         return rc;

@@ -49,7 +49,7 @@ int cmd_train(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("train", USAGE, argc, argv, "CONFIG,db,set,init,save,json,quiet", &o);
     if (rc != CLI_OK)
-        return rc;
+        return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
     lm_config *cfg = NULL;
     lm_store *store = NULL;
