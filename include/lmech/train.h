@@ -34,12 +34,12 @@ typedef struct lm_obs_ctx {
     const lm_dataset *train, *test; /* test may be NULL */
     const double *theta, *theta0;   /* [n_params] */
     size_t step;
-    double batch_loss;              /* loss of the last minibatch (NaN at step 0) */
-    double grad_norm;               /* ||gradient|| of the last minibatch (NaN at step 0) */
-    double lr;                      /* scheduled learning rate at this step */
-    lm_mlp_ws *ws;                  /* float64 workspace of ws_n examples, free for use */
+    double batch_loss; /* loss of the last minibatch (NaN at step 0) */
+    double grad_norm;  /* ||gradient|| of the last minibatch (NaN at step 0) */
+    double lr;         /* scheduled learning rate at this step */
+    lm_mlp_ws *ws;     /* float64 workspace of ws_n examples, free for use */
     size_t ws_n;
-    double *scratch;                /* [n_params] float64 scratch, free for use */
+    double *scratch; /* [n_params] float64 scratch, free for use */
 } lm_obs_ctx;
 
 /* Emits one scalar. Names are stable identifiers: "train_loss", "wchange_fro.1", ... */
@@ -64,18 +64,18 @@ lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss l
 typedef void (*lm_progress_fn)(void *ud, size_t step, size_t total, double loss, double elapsed);
 
 typedef struct lm_train_opts {
-    lm_store *store;            /* may be NULL: nothing is recorded                */
-    const double *theta_init;   /* [n_params] start here instead of the seeded init */
-    double *theta_final;        /* [n_params] receives the final parameters, or NULL */
+    lm_store *store;          /* may be NULL: nothing is recorded                */
+    const double *theta_init; /* [n_params] start here instead of the seeded init */
+    double *theta_final;      /* [n_params] receives the final parameters, or NULL */
     lm_progress_fn progress;
     void *progress_ud;
-    volatile int *stop;         /* set non-zero to stop the run (status interrupted) */
+    volatile int *stop; /* set non-zero to stop the run (status interrupted) */
 } lm_train_opts;
 
 typedef struct lm_train_result {
     int64_t run_id; /* -1 without a store */
     lm_run_status status;
-    size_t steps;   /* optimizer steps taken */
+    size_t steps; /* optimizer steps taken */
     double wall_s;
     double train_loss, train_acc, test_loss, test_acc; /* final; NaN when not measured */
     int64_t diverged_step;                             /* -1 unless diverged          */

@@ -18,9 +18,9 @@ static lm_status spectral_norm(double *a, size_t rows, size_t cols, double *out,
     double *s = lm_malloc(k * sizeof *s);
     if (!s)
         LM_FAIL(err, LM_ENOMEM, "out of memory for %zu singular values", k);
-    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) rows, (lapack_int) cols, a,
-                                     (lapack_int) cols, s, NULL, (lapack_int) rows, NULL,
-                                     (lapack_int) cols);
+    lapack_int info =
+        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) rows, (lapack_int) cols, a,
+                       (lapack_int) cols, s, NULL, (lapack_int) rows, NULL, (lapack_int) cols);
     *out = info == 0 ? s[0] : LM_NAN;
     lm_free(s);
     return LM_OK;

@@ -1,7 +1,8 @@
 /*
  * fuzz_cli.c: the command-line argument parser (tools/lmech/cli.c). The input is split at NUL
  * bytes into argv strings and parsed against every flag set the commands use. Usage errors print
- * to stderr (run libFuzzer with -close_fd_mask=3 to silence them); nothing may crash or read out of bounds.
+ * to stderr (run libFuzzer with -close_fd_mask=3 to silence them); nothing may crash or read out of
+ * bounds.
  */
 #include "cli.h"
 
