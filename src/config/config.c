@@ -443,33 +443,6 @@ static lm_status get_count_or_all(const ctx *cx, const json_t *v, const char *pa
     return LM_OK;
 }
 
-/* The documented defaults of data.h, filled here so config does not need the data module. */
-static lm_data_spec data_defaults(void) {
-    lm_data_spec s;
-    memset(&s, 0, sizeof s);
-    s.source = LM_DATA_FASHION_MNIST;
-    s.train_size = LM_ALL;
-    s.test_size = LM_ALL;
-    s.subset = LM_SUBSET_FIRST;
-    s.pool = 1;
-    s.normalize = LM_NORM_DEFAULT;
-    s.targets = LM_TARGETS_ONEHOT;
-    s.dim = 16;
-    s.outputs = 1;
-    s.teacher_width = 0;
-    s.noise = 0.0;
-    s.alpha = 1.5;
-    s.beta = 1.6;
-    s.n_freq = 4;
-    s.frequencies[0] = 1;
-    s.frequencies[1] = 2;
-    s.frequencies[2] = 4;
-    s.frequencies[3] = 8;
-    s.modulus = 97;
-    s.train_frac = 0.5;
-    return s;
-}
-
 static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
     json_t *d, *v;
     char p[PATH_LEN];
@@ -953,7 +926,7 @@ static lm_status build(const ctx *cx, json_t *root, lm_config **out) {
 
     lm_config c;
     memset(&c, 0, sizeof c);
-    c.data = data_defaults();
+    c.data = lm_data_spec_default();
     c.model = lm_mlp_spec_default();
     c.loss = LM_LOSS_MSE;
     c.optim = lm_optim_spec_default();
