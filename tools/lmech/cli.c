@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,36 @@ static int allowed_flag(const char *allowed, const char *flag) {
     return 0;
 }
 
+/* Flags that take a value and only store it: name and the cli_opts field. */
+static const struct value_flag {
+    const char *name;
+    size_t off;
+} VALUE_FLAGS[] = {
+    {"db", offsetof(cli_opts, db)},
+    {"init", offsetof(cli_opts, init)},
+    {"save", offsetof(cli_opts, save)},
+    {"format", offsetof(cli_opts, format)},
+    {"top", offsetof(cli_opts, top)},
+    {"smallest", offsetof(cli_opts, smallest)},
+    {"method", offsetof(cli_opts, method)},
+    {"tol", offsetof(cli_opts, tol)},
+    {"max-iter", offsetof(cli_opts, max_iter)},
+    {"probes", offsetof(cli_opts, probes)},
+    {"slq-probes", offsetof(cli_opts, slq_probes)},
+    {"slq-steps", offsetof(cli_opts, slq_steps)},
+    {"bins", offsetof(cli_opts, bins)},
+    {"seed", offsetof(cli_opts, seed)},
+    {"max-memory", offsetof(cli_opts, max_memory)},
+};
+
+/* Flags without a value: name and the int field they set to 1. */
+static const struct value_flag BOOL_FLAGS[] = {
+    {"json", offsetof(cli_opts, json)},
+    {"quiet", offsetof(cli_opts, quiet)},
+    {"trace", offsetof(cli_opts, trace)},
+    {"density", offsetof(cli_opts, density)},
+};
+
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,
               cli_opts *o) {
     memset(o, 0, sizeof *o);
@@ -62,26 +93,21 @@ int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, co
         if (len >= sizeof name ||
             !allowed_flag(allowed, (snprintf(name, sizeof name, "%.*s", (int) len, flag), name)))
             return cli_usage(cmd, usage_text, "unknown option \"%s\"", a);
-        if (strcmp(name, "json") == 0) {
-            o->json = 1;
+        int is_bool = 0;
+        for (size_t b = 0; b < sizeof BOOL_FLAGS / sizeof *BOOL_FLAGS; b++)
+            if (strcmp(name, BOOL_FLAGS[b].name) == 0) {
+                *(int *) (void *) ((char *) o + BOOL_FLAGS[b].off) = 1;
+                is_bool = 1;
+            }
+        if (is_bool)
             continue;
-        }
-        if (strcmp(name, "quiet") == 0) {
-            o->quiet = 1;
-            continue;
-        }
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!val)
             return cli_usage(cmd, usage_text, "option --%s needs a value", name);
-        if (strcmp(name, "db") == 0)
-            o->db = val;
-        else if (strcmp(name, "init") == 0)
-            o->init = val;
-        else if (strcmp(name, "save") == 0)
-            o->save = val;
-        else if (strcmp(name, "format") == 0)
-            o->format = val;
-        else if (strcmp(name, "set") == 0) {
+        for (size_t v = 0; v < sizeof VALUE_FLAGS / sizeof *VALUE_FLAGS; v++)
+            if (strcmp(name, VALUE_FLAGS[v].name) == 0)
+                *(const char **) (void *) ((char *) o + VALUE_FLAGS[v].off) = val;
+        if (strcmp(name, "set") == 0) {
             if (o->n_sets == CLI_MAX_SETS)
                 return cli_usage(cmd, usage_text, "more than %d --set options", CLI_MAX_SETS);
             o->sets[o->n_sets++] = val;

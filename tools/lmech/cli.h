@@ -31,6 +31,10 @@ typedef struct cli_opts {
     const char *sets[CLI_MAX_SETS];
     size_t n_sets;
     int json, quiet;
+    /* lmech hessian: raw values, parsed and checked by the command */
+    const char *top, *smallest, *method, *tol, *max_iter, *probes, *slq_probes, *slq_steps, *bins,
+        *seed, *max_memory;
+    int trace, density;
 } cli_opts;
 
 /* Parses argv[1..] against the flags named in `allowed` (e.g. "db,set,init,save,json").
@@ -49,5 +53,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_hessian(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"ls", cmd_ls, "list the runs in a database"},
     {"show", cmd_show, "show one run: config, status, final metrics"},
     {"export", cmd_export, "export one run's metrics as csv or json"},
+    {"hessian", cmd_hessian, "Hessian eigenvalues, trace and spectral density at a checkpoint"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,410 @@
+/* cmd_hessian.c: `lmech hessian CONFIG.json [--init FILE.safetensors] --top K ...`: eigenvalues,
+ * trace and spectral density of the loss Hessian on the configured training set (full batch,
+ * float64), at a checkpoint or at the config's seeded initialisation. The products are the model's
+ * exact R-operator with the forward/backward state cached once (lm_mlp_hvp_prepare). */
+#include "cli.h"
+#include "lmech/curv.h"
+#include "lmech/data.h"
+#include "lmech/io.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *USAGE =
+    "lmech hessian CONFIG.json [--init FILE.safetensors] [--set KEY=VALUE]... [--top K]\n"
+    "       [--smallest K] [--method lanczos|dense] [--tol T] [--max-iter N] [--seed S]\n"
+    "       [--trace] [--probes N] [--density] [--slq-probes N] [--slq-steps M] [--bins N]\n"
+    "       [--max-memory MB] [--json]\n"
+    "  --top K          largest eigenvalues (default 1)\n"
+    "  --smallest K     also the K smallest (default 0)\n"
+    "  --method M       lanczos (default) or dense (the whole Hessian + LAPACK; p^2 doubles)\n"
+    "  --tol T          relative residual ||Hv - lv|| / |l| required of every pair (1e-6)\n"
+    "  --max-iter N     Lanczos steps at most (default 300, fewer if --max-memory demands)\n"
+    "  --seed S         seed of the start vector and the probes (default: the config's seed)\n"
+    "  --trace          Hutchinson trace with --probes N Rademacher probes (default 100)\n"
+    "  --density        SLQ density: --slq-probes (10) x --slq-steps (80) products, --bins "
+    "(10000)\n"
+    "  --max-memory MB  bound on the Lanczos basis or dense matrix (default 1024)";
+
+#define DEFAULT_MAX_ITER   300
+#define DEFAULT_PROBES     100 /* stderr ~ 14% of ||offdiag H||_F: a quick look; 1000 for tests */
+#define DEFAULT_SLQ_PROBES 10  /* science.md §4: m = 80 steps x 10 probes pass the W1 check */
+#define DEFAULT_SLQ_STEPS  80
+#define DEFAULT_BINS       1000 /* --bins 10000 for PyHessian's grid; 1000 keeps --json < 128 kB */
+#define DEFAULT_MAX_MB     1024
+
+static int parse_size(const char *name, const char *s, size_t lo, size_t hi, size_t *out) {
+    if (!s)
+        return 1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
+        cli_usage("hessian", USAGE, "--%s \"%s\": expected an integer from %zu to %zu", name, s, lo,
+                  hi);
+        return 0;
+    }
+    *out = (size_t) v;
+    return 1;
+}
+
+typedef struct job {
+    size_t top, smallest, max_iter, probes, slq_probes, slq_steps, bins, max_mb;
+    double tol;
+    uint64_t seed;
+    int dense, trace, density;
+} job;
+
+static int parse_job(const cli_opts *o, const lm_config *cfg, job *j) {
+    j->top = 1;
+    j->smallest = 0;
+    j->max_iter = 0;
+    j->probes = DEFAULT_PROBES;
+    j->slq_probes = DEFAULT_SLQ_PROBES;
+    j->slq_steps = DEFAULT_SLQ_STEPS;
+    j->bins = DEFAULT_BINS;
+    j->max_mb = DEFAULT_MAX_MB;
+    j->tol = 1e-6;
+    j->seed = cfg->seed;
+    j->trace = o->trace;
+    j->density = o->density;
+    j->dense = 0;
+    size_t seed = (size_t) cfg->seed;
+    if (!parse_size("top", o->top, 1, 100000, &j->top) ||
+        !parse_size("smallest", o->smallest, 0, 100000, &j->smallest) ||
+        !parse_size("max-iter", o->max_iter, 1, 1000000, &j->max_iter) ||
+        !parse_size("probes", o->probes, 2, 100000000, &j->probes) ||
+        !parse_size("slq-probes", o->slq_probes, 1, 1000000, &j->slq_probes) ||
+        !parse_size("slq-steps", o->slq_steps, 1, 100000, &j->slq_steps) ||
+        !parse_size("bins", o->bins, 2, 10000000, &j->bins) ||
+        !parse_size("max-memory", o->max_memory, 1, SIZE_MAX / 1048576, &j->max_mb) ||
+        !parse_size("seed", o->seed, 0, SIZE_MAX, &seed))
+        return 0;
+    j->seed = seed;
+    if (o->tol) {
+        char *end;
+        j->tol = strtod(o->tol, &end);
+        if (end == o->tol || *end || !(j->tol > 0) || !isfinite(j->tol)) {
+            cli_usage("hessian", USAGE, "--tol \"%s\": expected a number > 0", o->tol);
+            return 0;
+        }
+    }
+    if (o->method && strcmp(o->method, "dense") == 0)
+        j->dense = 1;
+    else if (o->method && strcmp(o->method, "lanczos") != 0) {
+        cli_usage("hessian", USAGE, "--method \"%s\": expected lanczos or dense", o->method);
+        return 0;
+    }
+    return 1;
+}
+
+static json_t *json_array_of(const double *v, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, cli_json_num(v[i]));
+    return a;
+}
+
+/* Everything the command computes, freed in one place. */
+typedef struct result {
+    lm_config *cfg;
+    lm_dataset *train;
+    lm_mlp *m;
+    lm_mlp_ws *mws;
+    lm_curv_ws *cws;
+    double *theta, *grad, *H, *evals, *evecs, *res, *small, *small_res, *nodes, *weights, *grid,
+        *values;
+    size_t p, hvps, iters;
+    int converged;
+    double loss, wall, trace, trace_se, slq_trace;
+} result;
+
+static void result_free(result *r) {
+    lm_free(r->theta);
+    lm_free(r->grad);
+    lm_free(r->H);
+    lm_free(r->evals);
+    lm_free(r->evecs);
+    lm_free(r->res);
+    lm_free(r->small);
+    lm_free(r->small_res);
+    lm_free(r->nodes);
+    lm_free(r->weights);
+    lm_free(r->grid);
+    lm_free(r->values);
+    lm_curv_ws_free(r->cws);
+    lm_mlp_ws_free(r->mws);
+    lm_mlp_free(r->m);
+    lm_dataset_free(r->train);
+}
+
+static lm_status alloc_doubles(double **out, size_t n, lm_err *err) {
+    *out = lm_malloc((n ? n : 1) * sizeof(double));
+    if (!*out)
+        LM_FAIL(err, LM_ENOMEM, "out of memory for %zu numbers", n);
+    return LM_OK;
+}
+
+/* Dense route: the whole matrix, all eigenvalues, the top-k vectors, their residuals. */
+static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err) {
+    const size_t p = r->p;
+    double max_bytes = (double) j->max_mb * 1048576.0;
+    size_t max_p = (size_t) floor(sqrt(max_bytes / 8.0));
+    if (p > max_p)
+        LM_FAIL(err, LM_ELIMIT,
+                "dense Hessian of p = %zu parameters needs %.0f MB, above --max-memory %zu; raise "
+                "--max-memory or use --method lanczos",
+                p, (double) p * (double) p * 8.0 / 1048576.0, j->max_mb);
+    if (j->top > p || j->smallest > p)
+        LM_FAIL(err, LM_EINVAL, "--top %zu / --smallest %zu: the model has %zu parameters", j->top,
+                j->smallest, p);
+    LM_TRY(alloc_doubles(&r->H, p * p, err));
+    LM_TRY(alloc_doubles(&r->evals, p, err));
+    LM_TRY(alloc_doubles(&r->evecs, j->top * p, err));
+    LM_TRY(alloc_doubles(&r->res, j->top, err));
+    LM_TRY(lm_curv_dense(lm_curv_mlp_apply, op, p, max_p, r->H, NULL, err));
+    r->trace = 0;
+    for (size_t i = 0; i < p; i++)
+        r->trace += r->H[i * p + i];
+    r->trace_se = 0;
+    LM_TRY(lm_curv_dense_eig(p, r->H, r->evals, j->top, r->evecs, err));
+    double *hv = r->H; /* H is spent: reuse it as scratch for the residual products */
+    for (size_t i = 0; i < j->top; i++) {
+        LM_TRY(lm_curv_mlp_apply(op, r->evecs + i * p, hv, err));
+        double s = 0;
+        for (size_t c = 0; c < p; c++) {
+            double d = hv[c] - r->evals[i] * r->evecs[i * p + c];
+            s += d * d;
+        }
+        r->res[i] = sqrt(s) / fabs(r->evals[i]);
+    }
+    r->converged = 1;
+    if (j->smallest) {
+        LM_TRY(alloc_doubles(&r->small, j->smallest, err));
+        for (size_t i = 0; i < j->smallest; i++)
+            r->small[i] = r->evals[p - 1 - i];
+    }
+    if (j->density) { /* the exact spectrum, broadened the same way as SLQ's nodes */
+        LM_TRY(alloc_doubles(&r->weights, p, err));
+        LM_TRY(alloc_doubles(&r->grid, j->bins, err));
+        LM_TRY(alloc_doubles(&r->values, j->bins, err));
+        for (size_t i = 0; i < p; i++)
+            r->weights[i] = 1.0 / (double) p;
+        LM_TRY(lm_curv_density(1, p, r->evals, r->weights, j->bins, 0, r->grid, r->values, err));
+    }
+    return LM_OK;
+}
+
+static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *err) {
+    const size_t p = r->p;
+    double max_bytes = (double) j->max_mb * 1048576.0;
+    size_t cap = j->max_iter ? j->max_iter : DEFAULT_MAX_ITER;
+    if (j->density && j->slq_steps > cap)
+        cap = j->slq_steps;
+    if (cap > p)
+        cap = p;
+    if ((double) lm_curv_ws_bytes(p, cap) > max_bytes) {
+        size_t fit = (size_t) (max_bytes / (8.0 * (double) p));
+        fit = fit > 4 ? fit - 4 : 0;
+        if (j->max_iter || fit < 8 || (j->density && fit < j->slq_steps))
+            LM_FAIL(err, LM_ELIMIT,
+                    "a Lanczos basis of %zu x %zu needs %.0f MB, above --max-memory %zu; raise "
+                    "--max-memory or lower --max-iter / --slq-steps",
+                    cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
+        cap = fit;
+    }
+    LM_TRY(lm_curv_ws_new(p, cap, &r->cws, err));
+    lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
+    o.k = j->top;
+    o.tol = j->tol;
+    o.seed = j->seed;
+    LM_TRY(alloc_doubles(&r->evals, j->top, err));
+    LM_TRY(alloc_doubles(&r->res, j->top, err));
+    lm_curv_lanczos_info info;
+    LM_TRY(
+        lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->evals, NULL, r->res, &info, err));
+    r->iters = info.iters;
+    r->converged = info.converged;
+    if (j->smallest) {
+        o.k = j->smallest;
+        o.which = LM_CURV_SMALLEST;
+        LM_TRY(alloc_doubles(&r->small, j->smallest, err));
+        LM_TRY(alloc_doubles(&r->small_res, j->smallest, err));
+        LM_TRY(lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->small, NULL, r->small_res,
+                               &info, err));
+        r->converged = r->converged && info.converged;
+    }
+    if (j->trace)
+        LM_TRY(lm_curv_hutchinson(lm_curv_mlp_apply, op, p, j->probes, j->seed, r->cws, &r->trace,
+                                  &r->trace_se, NULL, err));
+    if (j->density) {
+        size_t m = j->slq_steps, n = j->slq_probes * m;
+        LM_TRY(alloc_doubles(&r->nodes, n, err));
+        LM_TRY(alloc_doubles(&r->weights, n, err));
+        LM_TRY(alloc_doubles(&r->grid, j->bins, err));
+        LM_TRY(alloc_doubles(&r->values, j->bins, err));
+        LM_TRY(lm_curv_slq(lm_curv_mlp_apply, op, p, j->slq_probes, m, j->seed ^ 0x51ULL, r->cws,
+                           r->nodes, r->weights, &r->slq_trace, err));
+        LM_TRY(lm_curv_density(j->slq_probes, m, r->nodes, r->weights, j->bins, 0, r->grid,
+                               r->values, err));
+    }
+    return LM_OK;
+}
+
+static lm_status compute(const cli_opts *o, const job *j, result *r, lm_err *err) {
+    lm_config *cfg = r->cfg;
+    LM_TRY(lm_threads_set(cfg->train.threads, err));
+    lm_data_spec ds = cfg->data;
+    ds.test_size = 0; /* the Hessian is of the training loss */
+    lm_dataset *test = NULL;
+    LM_TRY(lm_data_load(&ds, cfg->seed, &r->train, &test, err));
+    lm_dataset_free(test);
+    LM_TRY(lm_mlp_new(&cfg->model, &r->m, err));
+    if (r->train->d != r->m->d_in || r->train->k != r->m->d_out)
+        LM_FAIL(err, LM_ESHAPE,
+                "%s: the data have %zu inputs and %zu targets, model.widths says %zu -> %zu",
+                o->config, r->train->d, r->train->k, r->m->d_in, r->m->d_out);
+    r->p = r->m->n_params;
+    LM_TRY(alloc_doubles(&r->theta, r->p, err));
+    LM_TRY(alloc_doubles(&r->grad, r->p, err));
+    if (o->init)
+        LM_TRY(lm_mlp_load(r->m, o->init, r->theta, err));
+    else
+        LM_TRY(lm_mlp_init(r->m, cfg->seed, r->theta, err));
+    LM_TRY(lm_mlp_ws_new(r->m, r->train->n, LM_F64, &r->mws, err));
+    double t0 = lm_now();
+    LM_TRY(lm_mlp_hvp_prepare(r->m, r->mws, cfg->loss, r->theta, r->train->x, r->train->y,
+                              r->train->n, &r->loss, r->grad, err));
+    lm_curv_mlp op = {r->m, r->mws, 0};
+    lm_status st = j->dense ? run_dense(j, r, &op, err) : run_lanczos(j, r, &op, err);
+    r->hvps = op.n_ops;
+    r->wall = lm_now() - t0;
+    return st;
+}
+
+static void print_json(const job *j, const result *r) {
+    json_t *js = json_object();
+    json_object_set_new(js, "method", json_string(j->dense ? "dense" : "lanczos"));
+    json_object_set_new(js, "n_params", json_integer((json_int_t) r->p));
+    json_object_set_new(js, "n_examples", json_integer((json_int_t) r->train->n));
+    json_object_set_new(js, "loss", cli_json_num(r->loss));
+    json_object_set_new(js, "eigenvalues", json_array_of(r->evals, j->top));
+    json_object_set_new(js, "residuals", json_array_of(r->res, j->top));
+    json_object_set_new(js, "tol", cli_json_num(j->tol));
+    json_object_set_new(js, "converged", json_boolean(r->converged));
+    if (!j->dense)
+        json_object_set_new(js, "iterations", json_integer((json_int_t) r->iters));
+    if (j->smallest) {
+        json_t *s = json_object();
+        json_object_set_new(s, "eigenvalues", json_array_of(r->small, j->smallest));
+        if (r->small_res)
+            json_object_set_new(s, "residuals", json_array_of(r->small_res, j->smallest));
+        json_object_set_new(js, "smallest", s);
+    }
+    json_object_set_new(js, "hvps", json_integer((json_int_t) r->hvps));
+    json_object_set_new(js, "wall_s", cli_json_num(r->wall));
+    if (j->trace) {
+        json_t *t = json_object();
+        json_object_set_new(t, "estimate", cli_json_num(r->trace));
+        json_object_set_new(t, "stderr", cli_json_num(r->trace_se));
+        json_object_set_new(t, "probes", json_integer((json_int_t) (j->dense ? 0 : j->probes)));
+        json_object_set_new(t, "exact", json_boolean(j->dense));
+        json_object_set_new(js, "trace", t);
+    }
+    if (j->density) {
+        json_t *d = json_object();
+        json_object_set_new(d, "grid", json_array_of(r->grid, j->bins));
+        json_object_set_new(d, "values", json_array_of(r->values, j->bins));
+        if (!j->dense) {
+            size_t n = j->slq_probes * j->slq_steps;
+            json_object_set_new(d, "probes", json_integer((json_int_t) j->slq_probes));
+            json_object_set_new(d, "steps", json_integer((json_int_t) j->slq_steps));
+            json_object_set_new(d, "nodes", json_array_of(r->nodes, n));
+            json_object_set_new(d, "weights", json_array_of(r->weights, n));
+            json_object_set_new(d, "trace_estimate", cli_json_num(r->slq_trace));
+        }
+        json_object_set_new(js, "density", d);
+    }
+    cli_print_json(js);
+}
+
+static void print_text(const job *j, const result *r) {
+    printf("Hessian of the %s loss %.10g: p = %zu parameters, n = %zu examples, %s\n",
+           lm_loss_name(r->cfg->loss), r->loss, r->p, r->train->n,
+           j->dense ? "dense + LAPACK" : "Lanczos");
+    printf("top %zu eigenvalues (relative residual ||Hv - lv|| / |l|):\n", j->top);
+    for (size_t i = 0; i < j->top; i++)
+        printf("  %3zu  %+.12e  %.2e\n", i + 1, r->evals[i], r->res[i]);
+    if (j->smallest) {
+        printf("smallest %zu eigenvalues:\n", j->smallest);
+        for (size_t i = 0; i < j->smallest; i++) {
+            printf("  %3zu  %+.12e", i + 1, r->small[i]);
+            if (r->small_res)
+                printf("  %.2e", r->small_res[i]);
+            printf("\n");
+        }
+    }
+    if (j->trace) {
+        if (j->dense)
+            printf("trace  %.10g (exact)\n", r->trace);
+        else
+            printf("trace  %.6g +- %.2g (Hutchinson, %zu probes)\n", r->trace, r->trace_se,
+                   j->probes);
+    }
+    if (j->density) {
+        size_t imax = 0;
+        for (size_t i = 1; i < j->bins; i++)
+            if (r->values[i] > r->values[imax])
+                imax = i;
+        printf("density  %zu bins on [%.6g, %.6g], mode at %.6g", j->bins, r->grid[0],
+               r->grid[j->bins - 1], r->grid[imax]);
+        if (!j->dense)
+            printf("; SLQ %zu probes x %zu steps, trace %.6g", j->slq_probes, j->slq_steps,
+                   r->slq_trace);
+        printf(" (--json for the values)\n");
+    }
+    printf("%zu Hessian-vector products, %.3f s%s\n", r->hvps, r->wall,
+           r->converged ? "" : "  (NOT converged to --tol)");
+}
+
+int cmd_hessian(int argc, char **argv) {
+    cli_opts o;
+    int rc = cli_parse("hessian", USAGE, argc, argv,
+                       "CONFIG,set,init,json,top,smallest,method,tol,max-iter,seed,trace,probes,"
+                       "density,slq-probes,slq-steps,bins,max-memory",
+                       &o);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+    lm_err err = {0};
+    result r;
+    memset(&r, 0, sizeof r);
+    job j;
+    if (lm_config_load(o.config, o.n_sets, o.sets, &r.cfg, &err) != LM_OK) {
+        cli_fail("hessian", &err);
+        return CLI_FAIL;
+    }
+    if (!parse_job(&o, r.cfg, &j)) {
+        lm_config_free(r.cfg);
+        return CLI_USAGE;
+    }
+    rc = CLI_OK;
+    if (compute(&o, &j, &r, &err) != LM_OK)
+        rc = cli_fail("hessian", &err);
+    else {
+        if (o.json)
+            print_json(&j, &r);
+        else
+            print_text(&j, &r);
+        if (!r.converged)
+            fprintf(stderr,
+                    "lmech hessian: warning: not every pair reached --tol %g within %zu Lanczos "
+                    "steps; the residuals say how far (raise --max-iter)\n",
+                    j.tol, r.iters);
+    }
+    result_free(&r);
+    lm_config_free(r.cfg);
+    return rc;
+}
