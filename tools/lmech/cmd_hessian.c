@@ -26,7 +26,7 @@ static const char *USAGE =
     "  --seed S         seed of the start vector and the probes (default: the config's seed)\n"
     "  --trace          Hutchinson trace with --probes N Rademacher probes (default 100)\n"
     "  --density        SLQ density: --slq-probes (10) x --slq-steps (80) products, --bins "
-    "(10000)\n"
+    "(1000)\n"
     "  --max-memory MB  bound on the Lanczos basis or dense matrix (default 1024)";
 
 #define DEFAULT_MAX_ITER   300
