@@ -108,6 +108,73 @@ lm_status lm_store_get_metrics(lm_store *s, int64_t run, lm_metric_fn fn, void *
  * "config": {...}}, "metrics": {"name": [[step, value], ...], ...}, "artifacts": [...]}. */
 lm_status lm_store_export(lm_store *s, int64_t run, const char *format, FILE *out, lm_err *err);
 
+/* ---------------------------------------------------------------- experiments and claims */
+
+/* Schema version 2 adds:
+ *   experiments(id, name, quick, status, created, finished, lmech_version, host, pid)
+ *   experiment_runs(experiment, run, label)
+ *   claims(id, experiment, name, predicted, predicted_value, measured, uncertainty, tolerance,
+ *          tolerance_value, reason, verdict CHECK IN ('pass','fail','inconclusive'), detail,
+ *          created)
+ *   claim_runs(claim, run)
+ * so any sweep and its verdicts can be queried (and re-judged) in SQL. */
+
+typedef enum lm_verdict {
+    LM_VERDICT_PASS = 0,
+    LM_VERDICT_FAIL,
+    LM_VERDICT_INCONCLUSIVE
+} lm_verdict;
+const char *lm_verdict_name(lm_verdict v); /* "pass", "fail", "inconclusive" */
+
+#define LM_CLAIM_MAX_RUNS 64
+
+/* A claim: the theory's prediction beside the measurement, the tolerance and why. */
+typedef struct lm_claim {
+    char name[96];
+    char predicted[192];    /* the prediction, in words and numbers ("S -> 2/eta = 20")      */
+    double predicted_value; /* the predicted number, NaN for a law without one               */
+    double measured;        /* NaN when the measurement could not be made                     */
+    double uncertainty;     /* standard error or half-width of the measurement, NaN if none   */
+    char tolerance[96];     /* in words ("within 10 % relative")                              */
+    double tolerance_value; /* the number in that sentence, NaN if none                       */
+    char reason[384];       /* why this tolerance                                             */
+    lm_verdict verdict;
+    char detail[256]; /* what was measured, in one line (may be empty)                  */
+    size_t n_runs;
+    int64_t runs[LM_CLAIM_MAX_RUNS]; /* the runs the claim was judged on */
+} lm_claim;
+
+typedef struct lm_exp_info {
+    int64_t id;
+    char name[64];
+    int quick;
+    char status[16];
+    double created, finished;
+} lm_exp_info;
+
+/* Starts an experiment invocation (status running). */
+lm_status lm_store_exp_begin(lm_store *s, const char *name, int quick, int64_t *exp_id,
+                             lm_err *err);
+/* Links a run to an invocation under a label ("lr=0.1 seed=2"). */
+lm_status lm_store_exp_add_run(lm_store *s, int64_t exp_id, int64_t run, const char *label,
+                               lm_err *err);
+/* Writes the claims and the final status ("finished", "failed", "interrupted") in one
+ * transaction. */
+lm_status lm_store_exp_end(lm_store *s, int64_t exp_id, const char *status, size_t n,
+                           const lm_claim *claims, lm_err *err);
+/* The newest invocation of an experiment (finished ones first), or *exp_id = -1. */
+lm_status lm_store_exp_latest(lm_store *s, const char *name, int64_t *exp_id, lm_err *err);
+lm_status lm_store_exp_get(lm_store *s, int64_t exp_id, lm_exp_info *info, lm_err *err);
+/* Every invocation, oldest first; a non-zero return from fn stops. */
+typedef int (*lm_exp_fn)(void *ud, const lm_exp_info *info);
+lm_status lm_store_exp_list(lm_store *s, lm_exp_fn fn, void *ud, lm_err *err);
+/* The runs of an invocation with their labels, in insertion order. */
+typedef int (*lm_exp_run_fn)(void *ud, int64_t run, const char *label);
+lm_status lm_store_exp_runs(lm_store *s, int64_t exp_id, lm_exp_run_fn fn, void *ud, lm_err *err);
+/* The claims of an invocation, in insertion order. */
+typedef int (*lm_claim_fn)(void *ud, const lm_claim *claim);
+lm_status lm_store_exp_claims(lm_store *s, int64_t exp_id, lm_claim_fn fn, void *ud, lm_err *err);
+
 /* The underlying handle, for modules that add their own tables through store (claims). */
 struct sqlite3 *lm_store_db(lm_store *s);
 

@@ -11,7 +11,7 @@
 
 /* The schema version this build writes (PRAGMA user_version). Each version adds one migration
  * step in store.c; a database newer than this is refused rather than misread. */
-#define LM__STORE_SCHEMA_VERSION 1
+#define LM__STORE_SCHEMA_VERSION 2
 
 /* Every statement lmech runs, prepared once in lm_store_open (SQLITE_PREPARE_PERSISTENT). */
 typedef enum lm__stmt {

@@ -37,8 +37,7 @@
 #define OPEN_RETRIES     1000
 #define OPEN_RETRY_SLEEP 10000000L /* ns */
 
-/* Schema migrations: k_migrations[v] takes a database from user_version v to v + 1. Version 2
- * (the claims table) will be one more entry here and a bump of LM__STORE_SCHEMA_VERSION. */
+/* Schema migrations: k_migrations[v] takes a database from user_version v to v + 1. */
 static const char *const k_migrations[LM__STORE_SCHEMA_VERSION] = {
     /* 0 -> 1: runs, metrics, artifacts */
     "CREATE TABLE runs("
@@ -73,6 +72,42 @@ static const char *const k_migrations[LM__STORE_SCHEMA_VERSION] = {
     " kind TEXT,"
     " path TEXT NOT NULL,"
     " created REAL);",
+    /* 1 -> 2: experiments (one row per invocation of `lmech exp`), the runs they used, and
+     * their claims with the runs each claim was judged on */
+    "CREATE TABLE experiments("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " quick INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK(status IN ('running','finished','failed','interrupted')),"
+    " created REAL NOT NULL,"
+    " finished REAL,"
+    " lmech_version TEXT,"
+    " host TEXT,"
+    " pid INTEGER);"
+    "CREATE INDEX experiments_name ON experiments(name, id);"
+    "CREATE TABLE experiment_runs("
+    " experiment INTEGER NOT NULL REFERENCES experiments(id),"
+    " run INTEGER NOT NULL REFERENCES runs(id),"
+    " label TEXT);"
+    "CREATE INDEX experiment_runs_exp ON experiment_runs(experiment);"
+    "CREATE TABLE claims("
+    " id INTEGER PRIMARY KEY,"
+    " experiment INTEGER NOT NULL REFERENCES experiments(id),"
+    " name TEXT NOT NULL,"
+    " predicted TEXT NOT NULL,"
+    " predicted_value REAL,"
+    " measured REAL,"
+    " uncertainty REAL,"
+    " tolerance TEXT NOT NULL,"
+    " tolerance_value REAL,"
+    " reason TEXT NOT NULL,"
+    " verdict TEXT NOT NULL CHECK(verdict IN ('pass','fail','inconclusive')),"
+    " detail TEXT,"
+    " created REAL NOT NULL);"
+    "CREATE INDEX claims_exp ON claims(experiment);"
+    "CREATE TABLE claim_runs("
+    " claim INTEGER NOT NULL REFERENCES claims(id),"
+    " run INTEGER NOT NULL REFERENCES runs(id));",
 };
 
 static const char *const k_sql[LM__ST_COUNT] = {
