@@ -57,14 +57,15 @@ static const struct value_flag {
     {"bins", offsetof(cli_opts, bins)},
     {"seed", offsetof(cli_opts, seed)},
     {"max-memory", offsetof(cli_opts, max_memory)},
+    {"jobs", offsetof(cli_opts, jobs)},
+    {"out", offsetof(cli_opts, out)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */
 static const struct value_flag BOOL_FLAGS[] = {
-    {"json", offsetof(cli_opts, json)},
-    {"quiet", offsetof(cli_opts, quiet)},
-    {"trace", offsetof(cli_opts, trace)},
-    {"density", offsetof(cli_opts, density)},
+    {"json", offsetof(cli_opts, json)},   {"quiet", offsetof(cli_opts, quiet)},
+    {"trace", offsetof(cli_opts, trace)}, {"density", offsetof(cli_opts, density)},
+    {"quick", offsetof(cli_opts, quick)}, {"list", offsetof(cli_opts, list)},
 };
 
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,
@@ -82,6 +83,8 @@ int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, co
                 o->config = a;
             else if (!o->positional && allowed_flag(allowed, "RUN"))
                 o->positional = a;
+            else if (allowed_flag(allowed, "ARGS") && o->n_args < CLI_MAX_ARGS)
+                o->args[o->n_args++] = a;
             else
                 return cli_usage(cmd, usage_text, "unexpected argument \"%s\"", a);
             continue;

@@ -11,6 +11,7 @@
 
 #define CLI_DEFAULT_DB "./lmech.db"
 #define CLI_MAX_SETS   64
+#define CLI_MAX_ARGS   64
 
 /* Exit codes: 0 success (a diverged run is a result, not an error), 1 the command failed,
  * 2 the command line was wrong. */
@@ -35,6 +36,11 @@ typedef struct cli_opts {
     const char *top, *smallest, *method, *tol, *max_iter, *probes, *slq_probes, *slq_steps, *bins,
         *seed, *max_memory;
     int trace, density;
+    /* lmech exp / report */
+    const char *jobs, *out;
+    int quick, list;
+    const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
+    size_t n_args;
 } cli_opts;
 
 /* Parses argv[1..] against the flags named in `allowed` (e.g. "db,set,init,save,json").
@@ -54,5 +60,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_hessian(int argc, char **argv);
+int cmd_exp(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

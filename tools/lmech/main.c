@@ -21,6 +21,8 @@ static const command commands[] = {
     {"show", cmd_show, "show one run: config, status, final metrics"},
     {"export", cmd_export, "export one run's metrics as csv or json"},
     {"hessian", cmd_hessian, "Hessian eigenvalues, trace and spectral density at a checkpoint"},
+    {"exp", cmd_exp, "run a falsifiable experiment: runs, claims, verdicts (--list)"},
+    {"report", cmd_report, "write an HTML report of experiments and runs, with figures"},
 };
 
 static void usage(FILE *out) {

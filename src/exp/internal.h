@@ -1,0 +1,21 @@
+/* Internal to src/exp: the experiments the registry lists, and figure helpers. */
+#ifndef LM_EXP_INTERNAL_H
+#define LM_EXP_INTERNAL_H
+
+#include "lmech/exp.h"
+
+#include "lmech/data.h"
+#include "lmech/model.h"
+
+#include <math.h>
+
+extern const lm_experiment lm__exp_curvature_check;
+
+/* Writes <artifact_dir>/exp-<id>/<name>.tsv (exact eigenvalue histogram and a density on a
+ * grid) and <name>.gp (a gnuplot script that renders <name>.png and <name>.svg beside itself),
+ * and records the script as a "figure" artifact of the invocation's first run. */
+lm_status lm__exp_figure_spectrum(const lm_exp_ctx *ctx, const char *name, size_t p,
+                                  const double *evals, size_t n_grid, const double *grid,
+                                  const double *density, lm_err *err);
+
+#endif

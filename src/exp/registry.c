@@ -1,0 +1,14 @@
+/*
+ * registry.c: the table of experiments. To add one, write src/exp/exp_<name>.c defining
+ * `const lm_experiment lm__exp_<name>`, declare it in src/exp/internal.h, and add one line here.
+ */
+#include "exp/internal.h"
+
+static const lm_experiment *const registry[] = {
+    &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
+    NULL,
+};
+
+const lm_experiment *const *lm_experiments(void) {
+    return registry;
+}

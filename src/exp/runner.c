@@ -1,0 +1,355 @@
+/*
+ * runner.c: executes an experiment: plan -> train (or reuse) every run in parallel processes ->
+ * analyse from the store -> record the invocation and its claims.
+ *
+ * Each run is trained in a forked child with its own database connection (SQLite connections
+ * must not cross fork) and BLAS threads = cores / jobs, so the cores are not oversubscribed. The
+ * child saves the final parameters to <db>.artifacts/run-<id>.safetensors, records the artifact,
+ * and reports its run id through a pipe. A planned run whose canonical config (hash) already has
+ * a finished run is reused: an interrupted sweep resumes where it stopped. (Diverged runs are
+ * trained again; they end early.)
+ */
+#include "lmech/exp.h"
+
+#include "lmech/io.h"
+#include "lmech/train.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- plans */
+
+lm_status lm_exp_plan_add(lm_exp_plan *p, const char *label, const char *base_json, size_t n_sets,
+                          const char *const *sets, lm_err *err) {
+    if (p->n == LM_EXP_MAX_RUNS)
+        LM_FAIL(err, LM_ELIMIT, "an experiment plan holds at most %d runs", LM_EXP_MAX_RUNS);
+    lm_config *c;
+    lm_status st = lm_config_parse(base_json, strlen(base_json), label, n_sets, sets, &c, err);
+    if (st != LM_OK)
+        return st;
+    size_t len = strlen(c->json);
+    char *copy = lm_malloc(len + 1);
+    if (!copy) {
+        lm_config_free(c);
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a planned config");
+    }
+    memcpy(copy, c->json, len + 1);
+    lm_config_free(c);
+    p->config[p->n] = copy;
+    snprintf(p->label[p->n], sizeof p->label[0], "%s", label);
+    p->n++;
+    return LM_OK;
+}
+
+void lm_exp_plan_clear(lm_exp_plan *p) {
+    for (size_t i = 0; i < p->n; i++)
+        lm_free(p->config[i]);
+    p->n = 0;
+}
+
+/* ---------------------------------------------------------------- claims */
+
+static void copy(char *dst, size_t n, const char *src) {
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+lm_claim *lm_exp_claim(lm_exp_ctx *ctx, const char *name, const char *predicted,
+                       double predicted_value, double measured, double uncertainty, double lo,
+                       double hi, const char *tolerance, double tolerance_value,
+                       const char *reason) {
+    if (ctx->n_claims == sizeof ctx->claims / sizeof *ctx->claims)
+        return NULL;
+    lm_claim *c = &ctx->claims[ctx->n_claims++];
+    memset(c, 0, sizeof *c);
+    copy(c->name, sizeof c->name, name);
+    copy(c->predicted, sizeof c->predicted, predicted);
+    c->predicted_value = predicted_value;
+    c->measured = measured;
+    c->uncertainty = uncertainty;
+    copy(c->tolerance, sizeof c->tolerance, tolerance);
+    c->tolerance_value = tolerance_value;
+    copy(c->reason, sizeof c->reason, reason);
+    if (!isfinite(measured))
+        c->verdict = LM_VERDICT_INCONCLUSIVE;
+    else
+        c->verdict = (measured >= lo && measured <= hi) ? LM_VERDICT_PASS : LM_VERDICT_FAIL;
+    return c;
+}
+
+/* ---------------------------------------------------------------- reading runs back */
+
+static void checkpoint_path(const char *dir, int64_t run, char *out, size_t n) {
+    snprintf(out, n, "%s/run-%lld.safetensors", dir, (long long) run);
+}
+
+lm_status lm_exp_load_run(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, double **theta,
+                          lm_err *err) {
+    lm_run_info info;
+    memset(&info, 0, sizeof info);
+    LM_TRY(lm_store_get_run(ctx->store, run, &info, err));
+    char name[64];
+    snprintf(name, sizeof name, "run %lld config", (long long) run);
+    lm_config *c = NULL;
+    lm_status st = lm_config_parse(info.config, strlen(info.config), name, 0, NULL, &c, err);
+    lm_run_info_clear(&info);
+    if (st != LM_OK)
+        return st;
+    lm_mlp *m = NULL;
+    double *t = NULL;
+    char path[LM_PATH_MAX + 64];
+    checkpoint_path(ctx->artifact_dir, run, path, sizeof path);
+    st = lm_mlp_new(&c->model, &m, err);
+    if (st == LM_OK && !(t = lm_malloc(m->n_params * sizeof *t)))
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (st == LM_OK)
+        st = lm_mlp_load(m, path, t, err);
+    lm_mlp_free(m);
+    if (st != LM_OK) {
+        lm_free(t);
+        lm_config_free(c);
+        return st;
+    }
+    *cfg = c;
+    *theta = t;
+    return LM_OK;
+}
+
+typedef struct series {
+    const char *name;
+    size_t cap, n;
+    int64_t *steps;
+    double *values;
+} series;
+
+static int collect(void *ud, int64_t step, const char *name, double value) {
+    series *s = ud;
+    if (strcmp(name, s->name) == 0 && s->n < s->cap) {
+        if (s->steps)
+            s->steps[s->n] = step;
+        s->values[s->n] = value;
+        s->n++;
+    }
+    return 0;
+}
+
+lm_status lm_exp_series(const lm_exp_ctx *ctx, int64_t run, const char *name, size_t cap,
+                        int64_t *steps, double *values, size_t *n, lm_err *err) {
+    series s = {name, cap, 0, steps, values};
+    LM_TRY(lm_store_get_metrics(ctx->store, run, collect, &s, err));
+    *n = s.n;
+    return LM_OK;
+}
+
+/* ---------------------------------------------------------------- the registry */
+
+const lm_experiment *lm_experiment_find(const char *name) {
+    for (const lm_experiment *const *e = lm_experiments(); *e; e++)
+        if (strcmp((*e)->name, name) == 0)
+            return *e;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- running */
+
+/* The child: trains one config, saves its parameters, writes the run id to fd, exits. */
+static void child_run(const char *db_path, const char *dir, const char *json, int threads, int fd) {
+    lm_err err = {0};
+    lm_config *c = NULL;
+    lm_store *s = NULL;
+    lm_mlp *m = NULL;
+    double *theta = NULL;
+    int64_t id = -1;
+    int ok = lm_config_parse(json, strlen(json), "planned run", 0, NULL, &c, &err) == LM_OK &&
+             lm_store_open(db_path, &s, &err) == LM_OK && lm_mlp_new(&c->model, &m, &err) == LM_OK;
+    if (ok && (theta = lm_malloc(m->n_params * sizeof *theta)) != NULL) {
+        c->train.threads = threads;
+        lm_train_opts o = {s, NULL, theta, NULL, NULL, NULL};
+        lm_train_result r;
+        if (lm_train_run(c, &o, &r, &err) == LM_OK) {
+            id = r.run_id;
+            if (r.status == LM_RUN_FINISHED) {
+                char path[LM_PATH_MAX + 64];
+                checkpoint_path(dir, id, path, sizeof path);
+                if (lm_mlp_save(m, theta, LM_F64, path, &err) != LM_OK ||
+                    lm_store_put_artifact(s, id, "final", "safetensors", path, &err) != LM_OK)
+                    id = -id; /* recorded but unusable */
+            }
+        } else {
+            id = r.run_id;
+        }
+    }
+    if (write(fd, &id, sizeof id) != (ssize_t) sizeof id)
+        ok = 0;
+    lm_free(theta);
+    lm_mlp_free(m);
+    lm_store_close(s);
+    lm_config_free(c);
+    _exit(ok ? 0 : 1);
+}
+
+typedef struct slot {
+    pid_t pid;
+    int fd;
+    size_t idx;
+} slot;
+
+lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
+                     lm_err *err) {
+    memset(res, 0, sizeof *res);
+    res->exp_id = -1;
+    const double t0 = lm_now();
+    lm_exp_plan *plan = lm_calloc(1, sizeof *plan);
+    lm_exp_ctx *ctx = lm_calloc(1, sizeof *ctx);
+    char *dir = lm_malloc(strlen(opts->db_path) + 16);
+    if (!plan || !ctx || !dir) {
+        lm_free(plan);
+        lm_free(ctx);
+        lm_free(dir);
+        LM_FAIL(err, LM_ENOMEM, "out of memory starting experiment %s", e->name);
+    }
+    sprintf(dir, "%s.artifacts", opts->db_path);
+    lm_status st = LM_OK;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "%s: cannot create: %s", dir,
+                        strerror(errno));
+    lm_store *s = NULL;
+    if (st == LM_OK)
+        st = lm_store_open(opts->db_path, &s, err);
+    if (st == LM_OK)
+        st = e->plan(opts->quick, plan, err);
+    if (st == LM_OK)
+        st = lm_store_exp_begin(s, e->name, opts->quick, &ctx->exp_id, err);
+    ctx->store = s;
+    ctx->quick = opts->quick;
+    ctx->artifact_dir = dir;
+    ctx->n_runs = plan->n;
+    res->exp_id = ctx->exp_id;
+    res->ctx = ctx;
+    res->n_runs = plan->n;
+    /* reuse finished runs */
+    size_t *todo = lm_malloc((plan->n ? plan->n : 1) * sizeof *todo), n_todo = 0;
+    if (!todo && st == LM_OK)
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
+    for (size_t i = 0; st == LM_OK && i < plan->n; i++) {
+        ctx->label[i] = plan->label[i];
+        char hash[65];
+        lm_sha256_hex(plan->config[i], strlen(plan->config[i]), hash);
+        int64_t found = -1;
+        st = lm_store_find_hash(s, hash, &found, err);
+        char path[LM_PATH_MAX + 64];
+        checkpoint_path(dir, found, path, sizeof path);
+        if (found >= 0 && access(path, R_OK) == 0) {
+            ctx->run[i] = found;
+            res->n_reused++;
+        } else {
+            ctx->run[i] = -1;
+            todo[n_todo++] = i;
+        }
+    }
+    /* train the rest, `jobs` processes at a time */
+    int jobs = opts->jobs > 0 ? opts->jobs : lm_cores();
+    if ((size_t) jobs > n_todo)
+        jobs = n_todo ? (int) n_todo : 1;
+    const int threads = lm_cores() / jobs > 0 ? lm_cores() / jobs : 1;
+    slot active[64];
+    if (jobs > 64)
+        jobs = 64;
+    size_t next = 0, n_active = 0, done = 0;
+    fflush(NULL);
+    while (st == LM_OK && (next < n_todo || n_active > 0)) {
+        while (next < n_todo && n_active < (size_t) jobs) {
+            int p[2];
+            if (pipe(p) != 0) {
+                st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "pipe: %s", strerror(errno));
+                break;
+            }
+            pid_t pid = fork();
+            if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "fork: %s", strerror(errno));
+                break;
+            }
+            if (pid == 0) {
+                close(p[0]);
+                child_run(opts->db_path, dir, plan->config[todo[next]], threads, p[1]);
+            }
+            close(p[1]);
+            active[n_active++] = (slot){pid, p[0], todo[next]};
+            next++;
+        }
+        if (n_active == 0)
+            break;
+        int status;
+        pid_t pid = wait(&status);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "wait: %s", strerror(errno));
+            break;
+        }
+        for (size_t a = 0; a < n_active; a++) {
+            if (active[a].pid != pid)
+                continue;
+            int64_t id = -1;
+            if (read(active[a].fd, &id, sizeof id) != (ssize_t) sizeof id)
+                id = -1;
+            close(active[a].fd);
+            ctx->run[active[a].idx] = id > 0 ? id : -1;
+            if (id <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                res->n_failed++;
+            active[a] = active[--n_active];
+            break;
+        }
+        done++;
+        if (opts->progress)
+            opts->progress(opts->progress_ud, e->name, done, n_todo);
+    }
+    for (size_t a = 0; a < n_active; a++) { /* only after an error: stop the others */
+        kill(active[a].pid, SIGTERM);
+        waitpid(active[a].pid, NULL, 0);
+        close(active[a].fd);
+    }
+    lm_free(todo);
+    for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)
+        if (ctx->run[i] > 0)
+            st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
+    if (st == LM_OK) {
+        st = e->analyse(ctx, err);
+        if (st != LM_OK)
+            lm_err_prefix(err, "analysing %s: ", e->name);
+    }
+    if (s && ctx->exp_id > 0) {
+        lm_err end_err = {0};
+        lm_status es = lm_store_exp_end(s, ctx->exp_id, st == LM_OK ? "finished" : "failed",
+                                        st == LM_OK ? ctx->n_claims : 0, ctx->claims, &end_err);
+        if (st == LM_OK && es != LM_OK) {
+            st = es;
+            if (err)
+                *err = end_err;
+        }
+    }
+    /* the labels point into the plan: keep them valid for the caller */
+    for (size_t i = 0; i < ctx->n_runs; i++)
+        ctx->label[i] = NULL;
+    lm_exp_plan_clear(plan);
+    lm_free(plan);
+    lm_store_close(s);
+    ctx->store = NULL;
+    res->wall_s = lm_now() - t0;
+    return st;
+}
+
+void lm_exp_result_clear(lm_exp_result *res) {
+    if (res->ctx) {
+        lm_free((void *) res->ctx->artifact_dir);
+        lm_free(res->ctx);
+    }
+    res->ctx = NULL;
+}

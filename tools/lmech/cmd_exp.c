@@ -1,0 +1,116 @@
+/* cmd_exp.c: `lmech exp NAME [--db FILE] [--quick] [--jobs N] [--json]` and `lmech exp --list`. */
+#include "cli.h"
+#include "lmech/exp.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *USAGE = "lmech exp NAME [--db FILE] [--quick] [--jobs N] [--json] | lmech exp "
+                           "--list";
+
+static void progress(void *ud, const char *what, size_t done, size_t total) {
+    (void) ud;
+    fprintf(stderr, "\r  %s: %zu/%zu runs trained   ", what, done, total);
+    if (done == total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static json_t *claim_json(const lm_claim *c) {
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(c->name));
+    json_object_set_new(j, "predicted", json_string(c->predicted));
+    json_object_set_new(j, "predicted_value", cli_json_num(c->predicted_value));
+    json_object_set_new(j, "measured", cli_json_num(c->measured));
+    json_object_set_new(j, "uncertainty", cli_json_num(c->uncertainty));
+    json_object_set_new(j, "tolerance", json_string(c->tolerance));
+    json_object_set_new(j, "tolerance_value", cli_json_num(c->tolerance_value));
+    json_object_set_new(j, "verdict", json_string(lm_verdict_name(c->verdict)));
+    json_object_set_new(j, "reason", json_string(c->reason));
+    json_object_set_new(j, "detail", json_string(c->detail));
+    json_t *runs = json_array();
+    for (size_t i = 0; i < c->n_runs; i++)
+        json_array_append_new(runs, json_integer(c->runs[i]));
+    json_object_set_new(j, "runs", runs);
+    return j;
+}
+
+int cmd_exp(int argc, char **argv) {
+    cli_opts o;
+    int listing = 0;
+    for (int i = 1; i < argc; i++)
+        listing |= strcmp(argv[i], "--list") == 0;
+    int rc = cli_parse("exp", USAGE, argc, argv,
+                       listing ? "db,list,json" : "RUN,db,quick,jobs,json,quiet", &o);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+    if (o.list) {
+        for (const lm_experiment *const *e = lm_experiments(); *e; e++)
+            printf("%-18s %s\n", (*e)->name, (*e)->summary);
+        return CLI_OK;
+    }
+    const lm_experiment *e = lm_experiment_find(o.positional);
+    if (!e) {
+        fprintf(stderr, "lmech exp: no experiment \"%s\" (lmech exp --list shows them)\n",
+                o.positional);
+        return CLI_USAGE;
+    }
+    int jobs = 0;
+    if (o.jobs) {
+        char *end;
+        long j = strtol(o.jobs, &end, 10);
+        if (*end || j < 1 || j > 64)
+            return cli_usage("exp", USAGE, "--jobs must be 1 to 64, got \"%s\"", o.jobs);
+        jobs = (int) j;
+    }
+    lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL};
+    if (!o.quiet && isatty(STDERR_FILENO))
+        eo.progress = progress;
+    lm_exp_result res;
+    lm_err err = {0};
+    if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {
+        lm_exp_result_clear(&res);
+        return cli_fail("exp", &err);
+    }
+    const lm_exp_ctx *c = res.ctx;
+    size_t fails = 0;
+    for (size_t i = 0; i < c->n_claims; i++)
+        fails += c->claims[i].verdict == LM_VERDICT_FAIL;
+    if (o.json) {
+        json_t *j = json_object(), *claims = json_array(), *runs = json_array();
+        for (size_t i = 0; i < c->n_claims; i++)
+            json_array_append_new(claims, claim_json(&c->claims[i]));
+        for (size_t i = 0; i < c->n_runs; i++)
+            json_array_append_new(runs, c->run[i] > 0 ? json_integer(c->run[i]) : json_null());
+        json_object_set_new(j, "experiment", json_string(e->name));
+        json_object_set_new(j, "invocation", json_integer(res.exp_id));
+        json_object_set_new(j, "quick", json_boolean(o.quick));
+        json_object_set_new(j, "claims", claims);
+        json_object_set_new(j, "runs", runs);
+        json_object_set_new(j, "reused", json_integer((json_int_t) res.n_reused));
+        json_object_set_new(j, "failed_runs", json_integer((json_int_t) res.n_failed));
+        json_object_set_new(j, "wall_s", json_real(res.wall_s));
+        cli_print_json(j);
+    } else {
+        printf("%s%s: %zu runs (%zu reused, %zu failed) in %.1f s, invocation %lld in %s\n\n",
+               e->name, o.quick ? " (quick)" : "", res.n_runs, res.n_reused, res.n_failed,
+               res.wall_s, (long long) res.exp_id, o.db);
+        printf("%-20s %-13s %-26s %-30s %s\n", "claim", "verdict", "measured", "tolerance",
+               "prediction");
+        for (size_t i = 0; i < c->n_claims; i++) {
+            const lm_claim *k = &c->claims[i];
+            char meas[64];
+            if (isfinite(k->uncertainty))
+                snprintf(meas, sizeof meas, "%.6g +- %.2g", k->measured, k->uncertainty);
+            else
+                snprintf(meas, sizeof meas, "%.6g", k->measured);
+            printf("%-20s %-13s %-26s %-30s %s\n", k->name, lm_verdict_name(k->verdict), meas,
+                   k->tolerance, k->predicted);
+        }
+        printf("\nreasons and details: lmech report --db %s %s\n", o.db, e->name);
+    }
+    lm_exp_result_clear(&res);
+    (void) fails; /* a failed claim is a finding, not a failed command */
+    return CLI_OK;
+}
