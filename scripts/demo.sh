@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: train a 784-256-256-10 ReLU network on all of Fashion-MNIST (60000 training,
-# 10000 test images), record the run in demo/lmech.db and print its summary.
+# 10000 test images), record the run in demo/lmech.db and print its summary; then the quick
+# experiments (claims with verdicts) and the HTML report in demo/report/index.html.
 set -euo pipefail
 LM=${1:-build/lmech}
 mkdir -p demo
@@ -8,3 +9,8 @@ echo "== lmech demo: Fashion-MNIST, 784-256-256-10 ReLU, SGD+momentum, 5 epochs,
 "$LM" train examples/fmnist_mlp.json --db demo/lmech.db
 echo
 "$LM" ls --db demo/lmech.db | tail -n 3
+echo
+echo "== curvature-check (quick): Lanczos, Hutchinson and SLQ against the exact LAPACK spectrum"
+"$LM" exp curvature-check --quick --db demo/lmech.db
+echo
+"$LM" report --db demo/lmech.db --out demo/report

@@ -15,6 +15,7 @@ pkgs=(
     openmpi-bin libopenmpi-dev              # distributed sweeps (later capability)
     dataset-fashion-mnist                   # real data: /usr/share/datasets/fashion-mnist
     python3                                 # contract checker and fixture scripts (no torch needed)
+    chromium                                # the report's test in a real (headless) browser
 )
 if [ "${1:-}" = "--bench" ]; then
     pkgs+=(python3-torch python3-numpy python3-scipy)
