@@ -18,6 +18,7 @@
  */
 #include "model/internal.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -55,6 +56,7 @@ struct lm_mlp_team {
     lm_dtype dt;
     size_t n_max;
     int nt, started;                  /* threads in the team; worker threads running */
+    size_t n_team;                    /* largest batch that runs on the team path */
     part *parts;                      /* [nt] */
     size_t lo[TEAM_MAX_THREADS + 1];  /* row partition of the current call */
     size_t rlo[TEAM_MAX_THREADS + 1]; /* parameter ranges of the reduction */
@@ -236,6 +238,17 @@ lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_thre
     t->m = m;
     t->dt = dt;
     t->n_max = n_max;
+    /* Batches up to n_team rows (largest GEMM below LM_TEAM_PLAIN_MACS) run on the team path;
+     * when that is under 2 rows no batch does and the team is one thread (no second copies). */
+    double widest = 1.0;
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const double prod = (double) m->layer[l].d_in * (double) m->layer[l].d_out;
+        widest = prod > widest ? prod : widest;
+    }
+    const double rows = ceil(LM_TEAM_PLAIN_MACS / widest) - 1.0;
+    t->n_team = rows < (double) n_max ? (size_t) rows : n_max;
+    if (t->n_team < 2)
+        n_threads = 1;
     t->nt = n_threads;
     atomic_init(&t->gen, 0);
     atomic_init(&t->arrived, 0);
@@ -247,8 +260,8 @@ lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_thre
         lm_mlp_team_free(t);
         LM_FAIL(err, LM_ENOMEM, "out of memory allocating a team of %d threads", n_threads);
     }
-    /* part 0 also serves the plain path (all n_max rows); the others hold ceil(n_max / nt) */
-    const size_t share = (n_max + (size_t) n_threads - 1) / (size_t) n_threads;
+    /* part 0 also serves the plain path (all n_max rows); the others hold ceil(n_team / nt) */
+    const size_t share = (t->n_team + (size_t) n_threads - 1) / (size_t) n_threads;
     const size_t gbytes = m->n_params * lm_dtype_size(dt);
     for (int i = 0; i < n_threads && st == LM_OK; i++) {
         part *pt = &t->parts[i];
@@ -282,16 +295,7 @@ lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_thre
 
 /* Whether a call of n rows runs on the plain path. Depends only on n and the model. */
 static int use_plain(const lm_mlp_team *t, size_t n) {
-    if (t->nt == 1 || n < 2)
-        return 1;
-    double big = 0.0;
-    for (size_t l = 0; l < t->m->n_layers; l++) {
-        const lm_layer_info *li = &t->m->layer[l];
-        const double macs = (double) n * (double) li->d_in * (double) li->d_out;
-        if (macs > big)
-            big = macs;
-    }
-    return big >= LM_TEAM_PLAIN_MACS;
+    return t->nt == 1 || n < 2 || n > t->n_team;
 }
 
 lm_status lm_mlp_team_loss_grad(lm_mlp_team *t, lm_loss loss, const void *theta, const void *x,
