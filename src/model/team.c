@@ -11,31 +11,37 @@
  * Workload per call: thread t runs lm_mlp_loss_grad(_f32) on rows [lo_t, lo_t + n_t) into its
  * buffer g_t, then all threads meet at a barrier, then thread t writes the parameter range
  * R_t of grad = sum_s (n_s / n) g_s (sums in double, s in fixed order), then the caller waits
- * for the others. Hand-offs spin on an atomic counter for up to SPIN_S seconds and then sleep
- * on a condition variable (the spin covers the gap between steps: the optimizer and the batch
- * copy, tens to hundreds of microseconds). Large steps go to the plain path (see
- * LM_TEAM_PLAIN_MACS).
+ * for the others. Hand-offs spin on an atomic counter for an adaptive time (at most SPIN_S) and
+ * then sleep on a condition variable. Models whose gradient is large (TEAM_MAX_GRAD_BYTES) run
+ * every batch on the plain path with OpenBLAS's threads instead.
  */
 #include "model/internal.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #define TEAM_MAX_THREADS 64
 
-/* How long a waiting thread spins before it sleeps: long enough to cover the caller's work
- * between two steps (SGD on 270k parameters plus a batch gather is ~50-150 us here; a condition
- * variable wake-up costs 20-60 us in this VM), short enough that an idle team gives the core
- * back quickly. Measured: see the brief's report (bench/bench_train, W=64..256). */
-#define SPIN_S 500e-6
+/* The longest a waiting thread spins before it sleeps: covers the caller's work between two
+ * steps on small models (SGD on 55k-270k parameters plus a batch copy: 10-150 us) and a
+ * part's imbalance, where a condition-variable wake-up costs 20-60 us in this VM. SPIN_MIN_S
+ * is the floor the adaptive budget falls to on a busy machine (see wait_ge). Measured with
+ * bench/bench_train (f32, W=64, B=128): an idle machine ran 3490 steps/s adaptive and 3435 with
+ * a fixed 500 us spin; with another process on one core the fixed spin fell to 650 steps/s
+ * (the spinning thread takes the core its partner needs), adaptive held 1750, the 1-thread
+ * path 1950. */
+#define SPIN_S     500e-6
+#define SPIN_MIN_S 2e-6
 
-/* Steps whose largest GEMM has at least this many multiply-adds run on the plain path with
- * OpenBLAS's threads: there a second BLAS thread is nearly 2x (bench/README: 1024x1024x784 at
- * 253 vs 136 GFLOP/s), so splitting the batch gains little and the reduction and second copy of
- * every weight read cost more. Measured with bench/bench_train against the team (report). */
-#define LM_TEAM_PLAIN_MACS 1.0e8
+/* Models whose gradient exceeds this many bytes run on the plain path with OpenBLAS's threads.
+ * There the reduction (reading nt gradients, writing one) and each thread's separate pass over
+ * every weight cost about what the data parallelism saves, while OpenBLAS's threads split the
+ * weights. Measured on the 2-core machine (bench/bench_train, steps/s, team vs plain):
+ * f32 W=1024 (7.5 MB): B=32 113 vs 75, B=128 110 vs 109, B=1024 18.3 vs 16.8 -> team;
+ * f64 W=1024 (14.9 MB): B=32 101-106 vs 112-123, B=128 49-53 vs 51-57 -> plain;
+ * f32 W=4096 (80 MB): B=32 16-17 vs 21-22, B=128 5-8 vs 9 -> plain. */
+#define TEAM_MAX_GRAD_BYTES (8.0 * 1048576.0)
 
 /* Rows per block of the reduction: the double accumulator stays in L1 (2 KiB). */
 #define RED_BLOCK 256
@@ -48,6 +54,7 @@ typedef struct part {
     double loss;
     lm_status st;
     lm_err err;
+    double spin_wake, spin_bar; /* spin budgets (wait_ge): wake-up or done; barrier */
     pthread_t th;
 } part;
 
@@ -56,7 +63,6 @@ struct lm_mlp_team {
     lm_dtype dt;
     size_t n_max;
     int nt, started;                  /* threads in the team; worker threads running */
-    size_t n_team;                    /* largest batch that runs on the team path */
     part *parts;                      /* [nt] */
     size_t lo[TEAM_MAX_THREADS + 1];  /* row partition of the current call */
     size_t rlo[TEAM_MAX_THREADS + 1]; /* parameter ranges of the reduction */
@@ -85,20 +91,28 @@ static void notify(lm_mlp_team *t) {
     }
 }
 
-/* Waits until *c >= target: spins for SPIN_S, then sleeps. */
-static void wait_ge(lm_mlp_team *t, atomic_ullong *c, unsigned long long target) {
+/* Waits until *c >= target: spins for up to *spin seconds, then sleeps. The budget adapts:
+ * a wait that ends while spinning doubles it (up to SPIN_S), one that has to sleep halves it
+ * (down to SPIN_MIN_S). On a busy machine, where the partner thread is often descheduled and
+ * spinning only burns the core it needs, waits soon sleep almost at once; on an idle one the
+ * hand-offs stay at spinning speed. */
+static void wait_ge(lm_mlp_team *t, atomic_ullong *c, unsigned long long target, double *spin) {
     double t_end = 0.0;
     for (unsigned i = 0;; i++) {
-        if (atomic_load(c) >= target)
+        if (atomic_load(c) >= target) {
+            if (t_end != 0.0)
+                *spin = *spin * 2.0 < SPIN_S ? *spin * 2.0 : SPIN_S;
             return;
-        if ((i & 255) == 255) {
+        }
+        if ((i & 63) == 63) {
             double now = lm_now();
             if (t_end == 0.0)
-                t_end = now + SPIN_S;
+                t_end = now + *spin;
             else if (now > t_end)
                 break;
         }
     }
+    *spin = *spin * 0.5 > SPIN_MIN_S ? *spin * 0.5 : SPIN_MIN_S;
     pthread_mutex_lock(&t->mu);
     atomic_fetch_add(&t->sleepers, 1);
     while (atomic_load(c) < target)
@@ -176,13 +190,13 @@ static void *worker(void *arg) {
     const unsigned long long nt = (unsigned long long) t->nt;
     lm_blas_threads_hold(1); /* never touch OpenBLAS's thread count from here (core.h) */
     for (unsigned long long g = 1;; g++) {
-        wait_ge(t, &t->gen, g);
+        wait_ge(t, &t->gen, g, &pt->spin_wake);
         if (t->stop)
             break;
         part_compute(t, pt);
         atomic_fetch_add(&t->arrived, 1);
         notify(t);
-        wait_ge(t, &t->arrived, g * nt);
+        wait_ge(t, &t->arrived, g * nt, &pt->spin_bar);
         part_reduce(t, pt->id);
         atomic_fetch_add(&t->done, 1);
         notify(t);
@@ -238,16 +252,8 @@ lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_thre
     t->m = m;
     t->dt = dt;
     t->n_max = n_max;
-    /* Batches up to n_team rows (largest GEMM below LM_TEAM_PLAIN_MACS) run on the team path;
-     * when that is under 2 rows no batch does and the team is one thread (no second copies). */
-    double widest = 1.0;
-    for (size_t l = 0; l < m->n_layers; l++) {
-        const double prod = (double) m->layer[l].d_in * (double) m->layer[l].d_out;
-        widest = prod > widest ? prod : widest;
-    }
-    const double rows = ceil(LM_TEAM_PLAIN_MACS / widest) - 1.0;
-    t->n_team = rows < (double) n_max ? (size_t) rows : n_max;
-    if (t->n_team < 2)
+    /* a model too large for the team is a one-thread team: no second copies, no threads */
+    if ((double) m->n_params * (double) lm_dtype_size(dt) > TEAM_MAX_GRAD_BYTES)
         n_threads = 1;
     t->nt = n_threads;
     atomic_init(&t->gen, 0);
@@ -260,13 +266,14 @@ lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_thre
         lm_mlp_team_free(t);
         LM_FAIL(err, LM_ENOMEM, "out of memory allocating a team of %d threads", n_threads);
     }
-    /* part 0 also serves the plain path (all n_max rows); the others hold ceil(n_team / nt) */
-    const size_t share = (t->n_team + (size_t) n_threads - 1) / (size_t) n_threads;
+    /* part 0 holds n_max rows (it also serves the plain path); the others ceil(n_max / nt) */
+    const size_t share = (n_max + (size_t) n_threads - 1) / (size_t) n_threads;
     const size_t gbytes = m->n_params * lm_dtype_size(dt);
     for (int i = 0; i < n_threads && st == LM_OK; i++) {
         part *pt = &t->parts[i];
         pt->t = t;
         pt->id = i;
+        pt->spin_wake = pt->spin_bar = SPIN_S;
         st = lm_mlp_ws_new(m, i == 0 ? n_max : share, dt, &pt->ws, err);
         if (st == LM_OK && n_threads > 1 && !(pt->g = lm_malloc(gbytes)))
             st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
@@ -293,9 +300,9 @@ lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_thre
     return LM_OK;
 }
 
-/* Whether a call of n rows runs on the plain path. Depends only on n and the model. */
+/* Whether a call of n rows runs on the plain path. Depends only on n and the team. */
 static int use_plain(const lm_mlp_team *t, size_t n) {
-    return t->nt == 1 || n < 2 || n > t->n_team;
+    return t->nt == 1 || n < 2;
 }
 
 lm_status lm_mlp_team_loss_grad(lm_mlp_team *t, lm_loss loss, const void *theta, const void *x,
@@ -334,9 +341,9 @@ lm_status lm_mlp_team_loss_grad(lm_mlp_team *t, lm_loss loss, const void *theta,
     part_compute(t, &t->parts[0]);
     atomic_fetch_add(&t->arrived, 1);
     notify(t);
-    wait_ge(t, &t->arrived, g * (unsigned long long) nt);
+    wait_ge(t, &t->arrived, g * (unsigned long long) nt, &t->parts[0].spin_bar);
     part_reduce(t, 0);
-    wait_ge(t, &t->done, g * (unsigned long long) (nt - 1));
+    wait_ge(t, &t->done, g * (unsigned long long) (nt - 1), &t->parts[0].spin_wake);
     lm_blas_threads_hold(0);
     for (size_t i = 0; i < nt; i++)
         if (t->parts[i].st != LM_OK) {

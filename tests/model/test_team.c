@@ -374,3 +374,44 @@ Test(team, out_of_memory_at_every_allocation_is_clean) {
     net_free(&t);
     LM_CHECK_LEAKS();
 }
+
+/* A model whose gradient exceeds the team's limit (8 MiB; here 784-1024-1024-10 in float64,
+ * 14.9 MB) runs the plain single-workspace path: bitwise the same as lm_mlp_loss_grad. */
+Test(team, large_model_runs_the_plain_path) {
+    lm_mlp_spec s = lm_mlp_spec_default();
+    s.n_widths = 4;
+    s.widths[0] = 784;
+    s.widths[1] = 1024;
+    s.widths[2] = 1024;
+    s.widths[3] = 10;
+    lm_mlp *m;
+    lm_err err = {0};
+    cr_assert_eq(lm_mlp_new(&s, &m, &err), LM_OK);
+    const size_t p = m->n_params, n = 5;
+    double *th = malloc(p * sizeof(double)), *x = malloc(n * 784 * sizeof(double)),
+           *y = calloc(n * 10, sizeof(double)), *g1 = malloc(p * sizeof(double)),
+           *g2 = malloc(p * sizeof(double));
+    cr_assert_eq(lm_mlp_init(m, 3, th, &err), LM_OK);
+    for (size_t i = 0; i < n * 784; i++)
+        x[i] = (double) (i % 17) / 17.0;
+    for (size_t i = 0; i < n; i++)
+        y[i * 10 + i % 10] = 1.0;
+    lm_mlp_ws *ws;
+    lm_mlp_team *team;
+    cr_assert_eq(lm_mlp_ws_new(m, n, LM_F64, &ws, &err), LM_OK);
+    cr_assert_eq(lm_mlp_team_new(m, n, LM_F64, 2, &team, &err), LM_OK);
+    double l1, l2;
+    cr_assert_eq(lm_mlp_loss_grad(m, ws, LM_LOSS_CE, th, x, y, n, &l1, g1, NULL, &err), LM_OK);
+    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_CE, th, x, y, n, &l2, g2, &err), LM_OK);
+    cr_assert_eq(memcmp(g1, g2, p * sizeof(double)), 0, "plain path differs from the reference");
+    cr_assert_eq(memcmp(&l1, &l2, sizeof l1), 0);
+    lm_mlp_team_free(team);
+    lm_mlp_ws_free(ws);
+    lm_mlp_free(m);
+    free(th);
+    free(x);
+    free(y);
+    free(g1);
+    free(g2);
+    LM_CHECK_LEAKS();
+}
