@@ -2,7 +2,8 @@
  * bench_train.c: lmech's side of the training benchmark (bench/train.py runs PyTorch's side in
  * the same session and prints the table). Trains 784-W-W-10 ReLU with cross-entropy and plain
  * SGD (lr 0.1) on Fashion-MNIST minibatches sliced contiguously from a once-shuffled copy of the
- * 60000 training images (pixels/255), like the PyTorch script.
+ * 60000 training images (pixels/255), like the PyTorch script. The loss and gradient run through
+ * lm_mlp_team with LM_THREADS threads (default 2), as `lmech train` does.
  *
  *   bench_train DTYPE WIDTH BATCH SECONDS   ->  one JSON line
  *

@@ -7,12 +7,12 @@
  * Tolerance. The team forms each part's gradient as a sum over its own rows, then combines
  * the parts as sum_t (n_t/n) g_t in double; the reference sums all n rows inside one GEMM. The
  * two are different roundings of the same exact sum: each entry differs by at most about
- * n * u * sum_i |term_i| (u = 2^-24 in float32, 2^-53 in float64; n <= 37 here), and the
+ * n * u * sum_i |term_i| (u = 2^-24 in float32, 2^-53 in float64; n <= 301 here), and the
  * forward pass of a row may also round differently when OpenBLAS blocks a different row count,
  * which the smooth network carries to the gradient with O(1) gain. Normwise, that is
  * ||g_team - g_ref|| / ||g_ref|| <= ~1e2 u times the ratio sum|terms| / |sum| (O(1)-O(10) for
  * these random data). We allow 3e-4 in float32 (~5000 u) and 1e-11 in float64 (~45000 u):
- * generous for rounding, yet a wrong weight n_t/n (an error >= 1/37 ~ 3e-2) or a missing or
+ * generous for rounding, yet a wrong weight n_t/n (an error >= 1/301 ~ 3e-3) or a missing or
  * doubled part (error ~0.3 and more) fails by orders of magnitude.
  */
 #include "lm_test.h"
@@ -20,7 +20,8 @@
 
 #include <string.h>
 
-#define N_MAX 37
+/* the team splits batches of at least 64 rows per thread (team.c), so batches reach 4 x 64 */
+#define N_MAX 301
 
 typedef struct net {
     lm_mlp *m;
@@ -91,7 +92,8 @@ static double rel_err(const double *a, const double *b, size_t n) {
 
 /* Team vs single workspace for one (dtype, loss, threads) over several batch sizes. */
 static void check_against_single(lm_dtype dt, lm_loss loss, int nt) {
-    static const size_t ns[] = {1, 2, 3, 7, 36, N_MAX};
+    /* plain path below 64 rows per thread (including n < threads), then uneven splits */
+    static const size_t ns[] = {1, 3, 7, 127, 128, 129, 193, 256, 257, N_MAX};
     net t;
     net_make(&t, loss, 7);
     const int f32 = dt == LM_F32;
@@ -167,7 +169,7 @@ Test(team, gradient_is_the_weighted_mean_of_the_parts) {
     cr_assert_eq(lm_mlp_team_new(t.m, N_MAX, LM_F64, 2, &team, &err), LM_OK);
     double *g0 = malloc(t.p * sizeof(double)), *g1 = malloc(t.p * sizeof(double)),
            *gt = malloc(t.p * sizeof(double));
-    const size_t n = 9, n0 = 5, n1 = 4; /* the first part takes the extra row */
+    const size_t n = 129, n0 = 65, n1 = 64; /* the first part takes the extra row */
     cr_assert_eq(
         lm_mlp_loss_grad(t.m, ws, LM_LOSS_MSE, t.theta, t.x, t.y, n0, NULL, g0, NULL, &err), LM_OK);
     cr_assert_eq(lm_mlp_loss_grad(t.m, ws, LM_LOSS_MSE, t.theta, t.x + n0 * t.d, t.y + n0 * t.k, n1,
@@ -202,7 +204,7 @@ static void check_deterministic(lm_dtype dt, int nt) {
     const void *th = dt == LM_F32 ? (const void *) t.theta32 : (const void *) t.theta;
     const void *x = dt == LM_F32 ? (const void *) t.x32 : (const void *) t.x;
     const void *y = dt == LM_F32 ? (const void *) t.y32 : (const void *) t.y;
-    for (size_t n = 1; n <= N_MAX; n += 6) {
+    for (size_t n = 1; n <= N_MAX; n += 20) {
         double l1, l2;
         cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_CE, th, x, y, n, &l1, g1, &err), LM_OK);
         /* another call in between, so stale state would show */
@@ -237,9 +239,9 @@ Test(team, loss_only_without_gradient) {
     cr_assert_eq(lm_mlp_team_new(t.m, N_MAX, LM_F64, 3, &team, &err), LM_OK);
     double lr, lt;
     cr_assert_eq(
-        lm_mlp_loss_grad(t.m, ws, LM_LOSS_MSE, t.theta, t.x, t.y, 20, &lr, NULL, NULL, &err),
+        lm_mlp_loss_grad(t.m, ws, LM_LOSS_MSE, t.theta, t.x, t.y, 200, &lr, NULL, NULL, &err),
         LM_OK);
-    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 20, &lt, NULL, &err),
+    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 200, &lt, NULL, &err),
                  LM_OK);
     cr_assert(lm_close(lt, lr, 1e-11, 1e-300), "%.17g vs %.17g", lt, lr); /* as above */
     lm_mlp_team_free(team);
@@ -260,7 +262,7 @@ Test(team, no_allocation_after_the_first_call) {
         lm_mlp_team_loss_grad(team, LM_LOSS_CE, t.theta32, t.x32, t.y32, N_MAX, &l, g, &err),
         LM_OK);
     const uint64_t before = lm_alloc_count();
-    for (size_t n = 1; n <= N_MAX; n++)
+    for (size_t n = 1; n <= N_MAX; n += 3)
         cr_assert_eq(
             lm_mlp_team_loss_grad(team, LM_LOSS_CE, t.theta32, t.x32, t.y32, n, &l, g, &err),
             LM_OK);
@@ -302,14 +304,14 @@ Test(team, error_paths_leave_outputs_unchanged) {
     cr_assert_eq(lm_mlp_team_new(NULL, 4, LM_F64, 2, &keep, &err), LM_EINVAL);
     cr_assert_eq(keep, none);
 
-    cr_assert_eq(lm_mlp_team_new(t.m, 8, LM_F64, 2, &team, &err), LM_OK);
+    cr_assert_eq(lm_mlp_team_new(t.m, 200, LM_F64, 2, &team, &err), LM_OK);
     double *g = malloc(t.p * sizeof(double));
     for (size_t i = 0; i < t.p; i++)
         g[i] = 42.0;
     double l = 42.0;
-    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 9, &l, g, &err),
+    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 201, &l, g, &err),
                  LM_ESHAPE);
-    cr_assert(strstr(err.msg, "batch of 9 examples; the team holds 1 to 8"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "batch of 201 examples; the team holds 1 to 200"), "%s", err.msg);
     cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 0, &l, g, &err),
                  LM_ESHAPE);
     cr_assert(strstr(err.msg, "batch of 0 examples"), "%s", err.msg);
@@ -322,7 +324,7 @@ Test(team, error_paths_leave_outputs_unchanged) {
     for (size_t i = 0; i < t.p; i++)
         cr_assert(g[i] == 42.0, "grad[%zu] written on failure", i);
     /* still usable after the failures */
-    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 8, &l, g, &err),
+    cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta, t.x, t.y, 200, &l, g, &err),
                  LM_OK);
     cr_assert(isfinite(l) && l != 42.0);
     free(g);
@@ -355,12 +357,12 @@ Test(team, out_of_memory_at_every_allocation_is_clean) {
         g_calls = 0;
         lm_mlp_team *team = NULL;
         lm_err err = {0};
-        lm_status st = lm_mlp_team_new(t.m, 10, LM_F32, 3, &team, &err);
+        lm_status st = lm_mlp_team_new(t.m, 200, LM_F32, 3, &team, &err);
         if (st == LM_OK) {
             ok = 1;
             float *g = malloc(t.p * sizeof(float));
-            cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta32, t.x32, t.y32, 10, NULL,
-                                               g, &err),
+            cr_assert_eq(lm_mlp_team_loss_grad(team, LM_LOSS_MSE, t.theta32, t.x32, t.y32, 200,
+                                               NULL, g, &err),
                          LM_OK, "%s", err.msg);
             free(g);
             lm_mlp_team_free(team);
