@@ -164,11 +164,12 @@ lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta,
  * gradient on its rows with ONE BLAS thread into its own gradient buffer, and the parts are
  * combined as grad = sum_t (n_t / n) g_t (the reduction itself split across the threads by
  * parameter ranges; the loss likewise). Thread 0 is the caller; the others are persistent
- * threads started by lm_mlp_team_new and woken per call. On this 2-core machine kind that is up
- * to ~2x faster than OpenBLAS's own threads for small steps (width <= 256, batch <= 128), whose
- * GEMMs are too small to split well. Models whose gradient exceeds 8 MiB (e.g. 784-1024-1024-10
- * in float64; measured in team.c) instead run every batch on the plain single-workspace path
- * with OpenBLAS's threads (lm_blas_threads_for), as do batches of one row.
+ * threads started by lm_mlp_team_new and woken per call. On the 2-core benchmark machine that is
+ * faster than OpenBLAS's own threads for steps of moderate size (e.g. width 64-1024 at batch
+ * 128-1024), whose GEMMs are too small to split well. Models whose gradient exceeds 8 MiB (e.g.
+ * 784-1024-1024-10 in float64; measured in team.c) instead run every batch on the plain
+ * single-workspace path with OpenBLAS's threads (lm_blas_threads_for), and batches of fewer than 64
+ * rows per thread run it on one BLAS thread (there the split's fixed costs exceed its gain).
  *
  * Deterministic: for a fixed n_threads the partition, the choice of path and the summation order
  * depend only on n and the model, so results are bitwise reproducible from call to call. They
