@@ -2,7 +2,8 @@
  * bench_train.c: lmech's side of the training benchmark (bench/train.py runs PyTorch's side in
  * the same session and prints the table). Trains 784-W-W-10 ReLU with cross-entropy and plain
  * SGD (lr 0.1) on Fashion-MNIST minibatches sliced contiguously from a once-shuffled copy of the
- * 60000 training images (pixels/255), like the PyTorch script.
+ * 60000 training images (pixels/255), like the PyTorch script. The loss and gradient run through
+ * lm_mlp_team with LM_THREADS threads (default 2), as `lmech train` does.
  *
  *   bench_train DTYPE WIDTH BATCH SECONDS   ->  one JSON line
  *
@@ -95,9 +96,12 @@ int main(int argc, char **argv) {
     s.widths[2] = W;
     s.widths[3] = k;
     lm_mlp *m;
-    lm_mlp_ws *ws;
+    lm_mlp_team *team;
     lm_mlp_new(&s, &m, &err);
-    lm_mlp_ws_new(m, B, f32 ? LM_F32 : LM_F64, &ws, &err);
+    if (lm_mlp_team_new(m, B, f32 ? LM_F32 : LM_F64, lm_threads_get(), &team, &err) != LM_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
     const size_t p = m->n_params;
     double *th64 = malloc(p * sizeof(double));
     lm_mlp_init(m, 0, th64, &err);
@@ -121,12 +125,8 @@ int main(int argc, char **argv) {
 #define STEP()                                                                                     \
     do {                                                                                           \
         size_t b = step % nb;                                                                      \
-        if (f32)                                                                                   \
-            lm_mlp_loss_grad_f32(m, ws, LM_LOSS_CE, theta, (float *) X + b * B * d,                \
-                                 (float *) Y + b * B * k, B, &loss, grad, NULL, NULL);             \
-        else                                                                                       \
-            lm_mlp_loss_grad(m, ws, LM_LOSS_CE, theta, (double *) X + b * B * d,                   \
-                             (double *) Y + b * B * k, B, &loss, grad, NULL, NULL);                \
+        lm_mlp_team_loss_grad(team, LM_LOSS_CE, theta, X + b * B * d * es, Y + b * B * k * es, B,  \
+                              &loss, grad, NULL);                                                  \
         lm_optim_step(opt, theta, grad, step, NULL);                                               \
         step++;                                                                                    \
     } while (0)
@@ -158,5 +158,6 @@ int main(int argc, char **argv) {
            "\"gemm_gflops\":%.2f,\"peak_gflops\":%.2f,\"steps_timed\":%zu,\"loss\":%.5f,"
            "\"allocs_after_first_step\":%llu}\n",
            argv[1], W, B, med, gflops, peak, steps_rep, loss, (unsigned long long) allocs);
+    lm_mlp_team_free(team);
     return 0;
 }

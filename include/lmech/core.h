@@ -177,6 +177,12 @@ int lm_threads_get(void); /* the configured count */
  * The choice depends only on the shapes, so results stay deterministic. */
 #define LM_BLAS_PAR_MACS 8e6
 void lm_blas_threads_for(double macs);
+/* hold = 1: the calling thread's lm_blas_threads_for calls become no-ops until hold = 0 (a
+ * thread-local flag; OpenBLAS is not touched). For data-parallel teams (lm_mlp_team): the owner
+ * calls lm_blas_threads_for(0) (one BLAS thread) and holds before waking its workers, and the
+ * workers hold for their whole life, so openblas_set_num_threads never runs concurrently with a
+ * GEMM or with itself. */
+void lm_blas_threads_hold(int hold);
 int lm_cores(void); /* online CPU count */
 
 const char *lm_version(void);   /* "0.1.0"                                      */

@@ -157,6 +157,42 @@ lm_status lm_mlp_loss_grad_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, con
 lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                              size_t n, float *f, lm_err *err);
 
+/* ---------------------------------------------------------------- data-parallel team */
+
+/* A team computes a minibatch's loss and gradient on several threads by data parallelism: the n
+ * rows are split into n_threads contiguous parts, each part runs the single-workspace loss and
+ * gradient on its rows with ONE BLAS thread into its own gradient buffer, and the parts are
+ * combined as grad = sum_t (n_t / n) g_t (the reduction itself split across the threads by
+ * parameter ranges; the loss likewise). Thread 0 is the caller; the others are persistent
+ * threads started by lm_mlp_team_new and woken per call. On the 2-core benchmark machine that is
+ * faster than OpenBLAS's own threads for steps of moderate size (e.g. width 64-1024 at batch
+ * 128-1024), whose GEMMs are too small to split well. Models whose gradient exceeds 8 MiB (e.g.
+ * 784-1024-1024-10 in float64; measured in team.c) instead run every batch on the plain
+ * single-workspace path with OpenBLAS's threads (lm_blas_threads_for), and batches of fewer than 64
+ * rows per thread run it on one BLAS thread (there the split's fixed costs exceed its gain).
+ *
+ * Deterministic: for a fixed n_threads the partition, the choice of path and the summation order
+ * depend only on n and the model, so results are bitwise reproducible from call to call. They
+ * differ from lm_mlp_loss_grad by rounding (a different summation order). A team is used by one
+ * caller thread at a time; calls allocate nothing. */
+typedef struct lm_mlp_team lm_mlp_team;
+
+/* A team for model m (borrowed: must outlive the team), batches of up to n_max examples in dtype
+ * dt (LM_F32 or LM_F64), and n_threads threads (1..64; 1 runs the plain path on the caller).
+ * Allocates every workspace and buffer and starts n_threads - 1 threads. On failure *out is
+ * untouched and nothing is left running. */
+lm_status lm_mlp_team_new(const lm_mlp *m, size_t n_max, lm_dtype dt, int n_threads,
+                          lm_mlp_team **out, lm_err *err);
+/* Stops and joins the threads and frees everything. NULL is a no-op. */
+void lm_mlp_team_free(lm_mlp_team *t);
+
+/* The same as lm_mlp_loss_grad (float64 team) or lm_mlp_loss_grad_f32 (float32 team), without
+ * the outputs f: *loss_out (optional) = the mean loss over the n examples, grad (optional,
+ * overwritten, [n_params] of the team's dtype) its gradient. theta, x [n, d_in] and y [n, d_out]
+ * are in the team's dtype. 1 <= n <= n_max. On failure grad and *loss_out are unchanged. */
+lm_status lm_mlp_team_loss_grad(lm_mlp_team *t, lm_loss loss, const void *theta, const void *x,
+                                const void *y, size_t n, double *loss_out, void *grad, lm_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -158,6 +158,10 @@ const char *lm_dtype_name(lm_dtype dt) {
 /* ---------------------------------------------------------------- threads, build info */
 
 static int g_threads_cfg = 0, g_threads_now = 0; /* configured; currently set in OpenBLAS */
+/* Set by lm_blas_threads_hold: this thread's lm_blas_threads_for calls do nothing. Thread-local so
+ * the workers of a data-parallel team (src/model/team.c) never touch the two globals above or
+ * call openblas_set_num_threads while the owning thread may. */
+static _Thread_local int tl_hold;
 
 lm_status lm_threads_set(int n, lm_err *err) {
     if (n < 0 || n > 1024)
@@ -174,6 +178,8 @@ int lm_threads_get(void) {
 }
 
 void lm_blas_threads_for(double macs) {
+    if (tl_hold)
+        return;
     if (!g_threads_cfg)
         g_threads_cfg = g_threads_now = openblas_get_num_threads();
     int want = macs < LM_BLAS_PAR_MACS ? 1 : g_threads_cfg;
@@ -181,6 +187,10 @@ void lm_blas_threads_for(double macs) {
         openblas_set_num_threads(want);
         g_threads_now = want;
     }
+}
+
+void lm_blas_threads_hold(int hold) {
+    tl_hold = hold != 0;
 }
 
 int lm_cores(void) {

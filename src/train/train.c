@@ -109,7 +109,7 @@ typedef struct run {
     const lm_train_opts *opts;
     lm_dataset *train, *test;
     lm_mlp *m;
-    lm_mlp_ws *ws;     /* training workspace (dtype, batch)           */
+    lm_mlp_team *team; /* training step: data-parallel loss+gradient   */
     lm_mlp_ws *ws_obs; /* float64 observer workspace (chunk examples) */
     size_t obs_n;
     lm_optim *opt;
@@ -126,7 +126,7 @@ typedef struct run {
 static void run_free(run *r) {
     lm_dataset_free(r->train);
     lm_dataset_free(r->test);
-    lm_mlp_ws_free(r->ws);
+    lm_mlp_team_free(r->team);
     lm_mlp_ws_free(r->ws_obs);
     lm_optim_free(r->opt);
     lm_mlp_free(r->m);
@@ -207,7 +207,7 @@ static lm_status setup(run *r, lm_err *err) {
         cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
     LM_TRY(lm_optim_new(&cfg->optim, p, dt, 2 * m->n_layers, r->seg_off, r->lr_mult, total, &r->opt,
                         err));
-    LM_TRY(lm_mlp_ws_new(m, B, dt, &r->ws, err));
+    LM_TRY(lm_mlp_team_new(m, B, dt, lm_threads_get(), &r->team, err));
     size_t nmax = n;
     if (r->test && r->test->n > nmax)
         nmax = r->test->n;
@@ -300,15 +300,15 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
             Y = f32 ? (const void *) r->y32 : (const void *) r->train->y;
         }
         if (f32) {
-            LM_TRY(lm_mlp_loss_grad_f32(r->m, r->ws, cfg->loss, r->theta32, X, Y, B, &batch_loss,
-                                        r->grad32, NULL, err));
+            LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta32, X, Y, B, &batch_loss,
+                                         r->grad32, err));
             double s = 0.0;
             for (size_t i = 0; i < p; i++)
                 s += (double) r->grad32[i] * (double) r->grad32[i];
             gnorm = sqrt(s);
         } else {
-            LM_TRY(lm_mlp_loss_grad(r->m, r->ws, cfg->loss, r->theta, X, Y, B, &batch_loss, r->grad,
-                                    NULL, err));
+            LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta, X, Y, B, &batch_loss,
+                                         r->grad, err));
             gnorm = cblas_dnrm2((int) p, r->grad, 1);
         }
         if (!isfinite(batch_loss) || !isfinite(gnorm)) {
