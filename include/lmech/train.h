@@ -20,6 +20,7 @@
 #include "lmech/config.h"
 #include "lmech/data.h"
 #include "lmech/model.h"
+#include "lmech/optim.h"
 #include "lmech/store.h"
 
 #ifdef __cplusplus
@@ -39,7 +40,10 @@ typedef struct lm_obs_ctx {
     double lr;         /* scheduled learning rate at this step */
     lm_mlp_ws *ws;     /* float64 workspace of ws_n examples, free for use */
     size_t ws_n;
-    double *scratch; /* [n_params] float64 scratch, free for use */
+    double *scratch;     /* [n_params] float64 scratch, free for use */
+    const lm_optim *opt; /* the optimizer (Adam's preconditioner), read-only */
+    void **state;        /* this observer's slot for state kept across calls: NULL at first;
+                            allocate with lm_malloc; the observer's release frees it */
 } lm_obs_ctx;
 
 /* Emits one scalar. Names are stable identifiers: "train_loss", "wchange_fro.1", ... */
@@ -50,7 +54,14 @@ typedef struct lm_observer {
     const char *name; /* registry name */
     const char *doc;  /* one line: what it records */
     lm_status (*observe)(const lm_obs_ctx *ctx, lm_obs_sink *sink, lm_err *err);
+    /* Its interval in steps for this config (0: never); NULL means every eval_every steps. Every
+     * observer with a non-zero interval also runs at step 0 and at the last step. */
+    size_t (*every)(const lm_config *cfg);
+    /* Frees the state the observer kept in *ctx->state (NULL: it keeps none). */
+    void (*release)(void *state);
 } lm_observer;
+
+#define LM_MAX_OBSERVERS 32
 
 /* The registry: a NULL-terminated table of every observer (src/observe/registry.c). */
 const lm_observer *const *lm_observers(void);

@@ -10,6 +10,11 @@
 #include <math.h>
 
 extern const lm_experiment lm__exp_curvature_check;
+extern const lm_experiment lm__exp_eos;
+extern const lm_experiment lm__exp_catapult;
+
+/* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
+extern const char *lm__exp_eos_base;
 
 /* Writes <artifact_dir>/exp-<id>/<name>.tsv (exact eigenvalue histogram and a density on a
  * grid) and <name>.gp (a gnuplot script that renders <name>.png and <name>.svg beside itself),

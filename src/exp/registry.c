@@ -5,6 +5,8 @@
 #include "exp/internal.h"
 
 static const lm_experiment *const registry[] = {
+    &lm__exp_eos,             /* edge of stability                          */
+    &lm__exp_catapult,        /* catapult                                   */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
     NULL,
 };

@@ -15,4 +15,4 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
 }
 
 const lm_observer lm__obs_norms = {
-    "norms", "batch_loss, grad_norm (last minibatch), param_norm, lr", observe};
+    "norms", "batch_loss, grad_norm (last minibatch), param_norm, lr", observe, NULL, NULL};

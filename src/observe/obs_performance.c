@@ -23,4 +23,5 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
 }
 
 const lm_observer lm__obs_performance = {
-    "performance", "train_loss, train_acc, test_loss, test_acc on the whole sets", observe};
+    "performance", "train_loss, train_acc, test_loss, test_acc on the whole sets", observe, NULL,
+    NULL};

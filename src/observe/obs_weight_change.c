@@ -49,4 +49,5 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
 }
 
 const lm_observer lm__obs_weight_change = {
-    "weight_change", "wchange_fro.l, wchange_spec.l: relative change of W_l from init", observe};
+    "weight_change", "wchange_fro.l, wchange_spec.l: relative change of W_l from init", observe,
+    NULL, NULL};

@@ -41,6 +41,13 @@ lm_status lm_obs_emit(lm_obs_sink *sink, const char *name, double value, lm_err 
     return LM_OK;
 }
 
+static int sink_has(const lm_obs_sink *sink, const char *name) {
+    for (size_t i = 0; i < sink->n; i++)
+        if (strcmp(sink->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 static double sink_get(const lm_obs_sink *sink, const char *name) {
     for (size_t i = 0; i < sink->n; i++)
         if (strcmp(sink->names[i], name) == 0)
@@ -109,8 +116,9 @@ typedef struct run {
     const lm_train_opts *opts;
     lm_dataset *train, *test;
     lm_mlp *m;
-    lm_mlp_team *team; /* training step: data-parallel loss+gradient   */
-    lm_mlp_ws *ws_obs; /* float64 observer workspace (chunk examples) */
+    lm_mlp_team *team;                 /* training step: data-parallel loss+gradient   */
+    void *obs_state[LM_MAX_OBSERVERS]; /* observers' state across calls */
+    lm_mlp_ws *ws_obs;                 /* float64 observer workspace (chunk examples) */
     size_t obs_n;
     lm_optim *opt;
     double *theta, *theta0, *grad, *scratch; /* float64 [p] */
@@ -144,23 +152,50 @@ static void run_free(run *r) {
     lm_free(r->seg_off);
     lm_free(r->lr_mult);
     lm_free(r->sink);
+    const lm_observer *const *obs = lm_observers();
+    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++)
+        if (obs[i]->release && r->obs_state[i])
+            obs[i]->release(r->obs_state[i]);
 }
 
-/* Runs every observer at `step` and writes the metrics in one transaction. */
-static lm_status observe(run *r, size_t step, double batch_loss, double grad_norm, lm_err *err) {
+/* The interval of observer o for this run (0: never). */
+static size_t obs_interval(const run *r, const lm_observer *o) {
+    if (o->every)
+        return o->every(r->cfg);
+    return r->cfg->train.eval_every;
+}
+
+/* Runs the observers due at `step` (all of them when `all`) and writes their metrics in one
+ * transaction. *ran (optional) tells whether any ran. */
+static lm_status observe(run *r, size_t step, int all, double batch_loss, double grad_norm,
+                         int *ran, lm_err *err) {
+    const lm_observer *const *obs = lm_observers();
+    int due[LM_MAX_OBSERVERS] = {0}, any = 0;
+    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++) {
+        const size_t every = obs_interval(r, obs[i]);
+        due[i] = every > 0 && (all || step % every == 0);
+        any |= due[i];
+    }
+    if (ran)
+        *ran = any;
+    if (!any)
+        return LM_OK;
+    r->sink->n = 0;
     const size_t p = r->m->n_params;
     if (r->cfg->train.dtype == LM_F32)
         for (size_t i = 0; i < p; i++)
             r->theta[i] = (double) r->theta32[i];
     lm_obs_ctx ctx = {r->cfg,    r->m,     r->train,   r->test,   r->theta,
                       r->theta0, step,     batch_loss, grad_norm, lm_optim_lr(r->opt, step),
-                      r->ws_obs, r->obs_n, r->scratch};
-    r->sink->n = 0;
+                      r->ws_obs, r->obs_n, r->scratch, r->opt,    NULL};
     r->sink->step = (int64_t) step;
-    for (const lm_observer *const *o = lm_observers(); *o; o++) {
-        lm_status st = (*o)->observe(&ctx, r->sink, err);
+    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++) {
+        if (!due[i])
+            continue;
+        ctx.state = &r->obs_state[i];
+        lm_status st = obs[i]->observe(&ctx, r->sink, err);
         if (st != LM_OK) {
-            lm_err_prefix(err, "observer %s at step %zu: ", (*o)->name, step);
+            lm_err_prefix(err, "observer %s at step %zu: ", obs[i]->name, step);
             return st;
         }
     }
@@ -264,7 +299,6 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
     const size_t B = r->bx ? cfg->train.batch_size : n;
     const size_t total =
         cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
-    const size_t eval_every = cfg->train.eval_every ? cfg->train.eval_every : total;
     const int f32 = cfg->train.dtype == LM_F32;
     lm_rng shuf;
     lm_rng_seed(&shuf, cfg->seed, LM_STREAM_SHUFFLE);
@@ -274,7 +308,7 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
     const double t0 = lm_now();
     double batch_loss = LM_NAN, gnorm = LM_NAN;
     size_t last_obs = (size_t) -1;
-    LM_TRY(observe(r, 0, LM_NAN, LM_NAN, err));
+    LM_TRY(observe(r, 0, 1, LM_NAN, LM_NAN, NULL, err));
     last_obs = 0;
     const size_t tick = total / 100 ? total / 100 : 1;
     size_t step = 0;
@@ -322,10 +356,11 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
         LM_TRY(lm_optim_step(r->opt, f32 ? (void *) r->theta32 : (void *) r->theta,
                              f32 ? (const void *) r->grad32 : (const void *) r->grad, step, err));
         const size_t done = step + 1;
-        if (done % eval_every == 0 || done == total) {
-            LM_TRY(observe(r, done, batch_loss, gnorm, err));
+        int ran = 0;
+        LM_TRY(observe(r, done, done == total, batch_loss, gnorm, &ran, err));
+        if (ran) {
             last_obs = done;
-            if (!isfinite(sink_get(r->sink, "train_loss"))) {
+            if (sink_has(r->sink, "train_loss") && !isfinite(sink_get(r->sink, "train_loss"))) {
                 res->status = LM_RUN_DIVERGED;
                 res->diverged_step = (int64_t) done;
                 snprintf(res->message, sizeof res->message,
@@ -339,7 +374,7 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
     }
     res->steps = step;
     if (res->status == LM_RUN_INTERRUPTED && last_obs != step)
-        LM_TRY(observe(r, step, batch_loss, gnorm, err));
+        LM_TRY(observe(r, step, 1, batch_loss, gnorm, NULL, err));
     res->train_loss = sink_get(r->sink, "train_loss");
     res->train_acc = sink_get(r->sink, "train_acc");
     res->test_loss = sink_get(r->sink, "test_loss");

@@ -1,0 +1,122 @@
+/*
+ * obs_sharpness.c: the training process's curvature: the sharpness S = lambda_max(H) of the
+ * full-batch training loss every `sharpness_every` steps, by Lanczos on exact R-operator
+ * Hessian-vector products, warm-started from the previous top eigenvector so that a tracked
+ * estimate costs a few products instead of the 20-30 of a cold solve. For Adam-type optimizers
+ * it also records the preconditioned sharpness lambda_max(P^-1/2 H P^-1/2) with Adam's
+ * P = (1 - b1^t) diag(sqrt(v_hat) + eps) (science.md §4, adaptive edge of stability).
+ *
+ * Records: sharpness, sharpness_resid (verified relative residual), sharpness_hvps, and
+ * precond_sharpness (Adam). The relative residual asked of Lanczos is 1e-3: for a symmetric
+ * matrix the eigenvalue error is at most the residual, and in practice ~residual^2 * lambda / gap,
+ * far below the 10 % bands the edge-of-stability claims judge.
+ */
+#include "observe/internal.h"
+
+#include "lmech/curv.h"
+#include "lmech/optim.h"
+
+#include <string.h>
+
+#define SHARPNESS_TOL  1e-3
+#define SHARPNESS_ITER 60
+
+typedef struct sharp_state {
+    lm_mlp_ws *ws;
+    lm_curv_ws *cws;
+    double *vec, *pvec, *scratch; /* last top eigenvectors (plain, preconditioned); [2p] */
+    double *P;
+    int have_vec, have_pvec;
+} sharp_state;
+
+static void release(void *state) {
+    sharp_state *s = state;
+    if (!s)
+        return;
+    lm_mlp_ws_free(s->ws);
+    lm_curv_ws_free(s->cws);
+    lm_free(s->vec);
+    lm_free(s->pvec);
+    lm_free(s->scratch);
+    lm_free(s->P);
+    lm_free(s);
+}
+
+static size_t every(const lm_config *cfg) {
+    return cfg->train.sharpness_every;
+}
+
+static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double *vec, int *have,
+                     double *lambda, double *resid, size_t *ops, lm_err *err) {
+    lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
+    o.tol = SHARPNESS_TOL;
+    o.max_iter = SHARPNESS_ITER;
+    o.seed = 11;
+    if (*have) {
+        o.n_start = 1;
+        o.start = vec;
+    }
+    lm_curv_lanczos_info info = {0};
+    double lam, res;
+    lm_status st = lm_curv_lanczos(op, ud, p, &o, s->cws, &lam, s->scratch, &res, &info, err);
+    if (st != LM_OK)
+        return st;
+    memcpy(vec, s->scratch, p * sizeof *vec);
+    *have = 1;
+    *lambda = lam;
+    *resid = res;
+    *ops = info.n_ops;
+    return LM_OK;
+}
+
+static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
+    const size_t p = c->m->n_params;
+    sharp_state *s = *c->state;
+    if (!s) {
+        s = lm_calloc(1, sizeof *s);
+        if (!s)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer");
+        *c->state = s;
+        LM_TRY(lm_mlp_ws_new(c->m, c->train->n, LM_F64, &s->ws, err));
+        LM_TRY(lm_curv_ws_new(p, SHARPNESS_ITER, &s->cws, err));
+        s->vec = lm_malloc(p * sizeof(double));
+        s->pvec = lm_malloc(p * sizeof(double));
+        s->scratch = lm_malloc(2 * p * sizeof(double));
+        s->P = lm_malloc(p * sizeof(double));
+        if (!s->vec || !s->pvec || !s->scratch || !s->P)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer (p = %zu)", p);
+    }
+    LM_TRY(lm_mlp_hvp_prepare(c->m, s->ws, c->cfg->loss, c->theta, c->train->x, c->train->y,
+                              c->train->n, NULL, NULL, err));
+    lm_curv_mlp op = {c->m, s->ws, 0};
+    double lam, res;
+    size_t ops;
+    LM_TRY(top(lm_curv_mlp_apply, &op, p, s, s->vec, &s->have_vec, &lam, &res, &ops, err));
+    LM_TRY(lm_obs_emit(sink, "sharpness", lam, err));
+    LM_TRY(lm_obs_emit(sink, "sharpness_resid", res, err));
+    LM_TRY(lm_obs_emit(sink, "sharpness_hvps", (double) ops, err));
+    if (c->opt && lm_opt_is_adam(c->cfg->optim.kind) && c->step > 0) {
+        LM_TRY(lm_optim_adam_precond(c->opt, s->P, err));
+        lm_curv_precond pc;
+        double *pscratch = lm_malloc(2 * p * sizeof(double));
+        if (!pscratch)
+            LM_FAIL(err, LM_ENOMEM, "out of memory");
+        lm_status st = lm_curv_precond_init(&pc, lm_curv_mlp_apply, &op, p, s->P, pscratch, err);
+        if (st == LM_OK)
+            st = top(lm_curv_precond_apply, &pc, p, s, s->pvec, &s->have_pvec, &lam, &res, &ops,
+                     err);
+        lm_free(pscratch);
+        LM_TRY(st);
+        LM_TRY(lm_obs_emit(sink, "precond_sharpness", lam, err));
+    }
+    return LM_OK;
+}
+
+const lm_observer lm__obs_sharpness = {
+    "sharpness",
+    "sharpness (lambda_max of the full-batch Hessian), precond_sharpness for Adam; every "
+    "sharpness_every steps",
+    observe,
+    every,
+    release,
+};
