@@ -10,7 +10,10 @@ echo "== lmech demo: Fashion-MNIST, 784-256-256-10 ReLU, SGD+momentum, 5 epochs,
 echo
 "$LM" ls --db demo/lmech.db | tail -n 3
 echo
-echo "== curvature-check (quick): Lanczos, Hutchinson and SLQ against the exact LAPACK spectrum"
-"$LM" exp curvature-check --quick --db demo/lmech.db
+for e in eos catapult curvature-check; do
+    echo "== lmech exp $e --quick"
+    "$LM" exp "$e" --quick --db demo/lmech.db
+    echo
+done
 echo
 "$LM" report --db demo/lmech.db --out demo/report

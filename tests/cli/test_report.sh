@@ -23,6 +23,11 @@ for c in o['claims']:
 " "$out"; then ok "exp --json: claims pass"; else bad "exp --json" "$out $(cat "$T/err")"; fi
 out2=$("$LM" exp curvature-check --quick --db "$T/r.db" --json 2>/dev/null)
 [ "$($PY -c "import json,sys; print(json.loads(sys.argv[1])['reused'])" "$out2")" = 1 ] && ok "resume reuses the finished run" || bad "resume" "$out2"
+out=$("$LM" exp catapult --db "$T/r.db" --json 2>"$T/err")
+$PY -c "
+import json,sys; o=json.loads(sys.argv[1])
+assert len(o['claims'])==4 and all(c['verdict']=='pass' for c in o['claims']), o['claims']
+" "$out" && ok "catapult claims pass" || bad "catapult" "$out $(cat "$T/err")"
 "$LM" exp nope --db "$T/r.db" >/dev/null 2>"$T/err"; rc=$?
 [ $rc -ne 0 ] && grep -q nope "$T/err" && ok "unknown experiment" || bad "unknown experiment" "rc=$rc"
 
@@ -47,7 +52,7 @@ sed 's#</body>#<script>window.onerror=function(m){document.body.setAttribute("da
 FLAGS="--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir=$T/profile"
 timeout 120 "$CHROME" $FLAGS --virtual-time-budget=5000 --dump-dom "file://$T/rep/check.html" >"$T/dom" 2>"$T/chrome.err"
 check=$(grep -o 'data-check="[^"]*"' "$T/dom" | head -1 | sed 's/^data-check="//; s/"$//; s/&quot;/"/g')
-if $PY -c "import json,sys; c=json.loads(sys.argv[1]); assert c['images']>=2 and c['broken']==0 and c['rows']>=4, c" "$check" 2>/dev/null &&
+if $PY -c "import json,sys; c=json.loads(sys.argv[1]); assert c['images']>=3 and c['broken']==0 and c['rows']>=8, c" "$check" 2>/dev/null &&
     ! grep -q 'data-errors="' "$T/dom"; then
     ok "browser: tables and images rendered ($check)"
 else
