@@ -34,4 +34,21 @@ static inline void lm_tmp_path(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "/tmp/lmech-test-%d-%s", (int) getpid(), name);
 }
 
+/* An allocator that fails the lm_test_fail_at-th allocation counted in lm_test_calls (Lua's
+ * failnext): install {lm_test_failing_alloc, lm_test_free, NULL} with lm_set_allocator, then for
+ * k = 1, 2, ... set lm_test_fail_at = k, lm_test_calls = 0 and call the code under test, which
+ * must return LM_ENOMEM without leaking until k exceeds its allocations. */
+static int lm_test_fail_at, lm_test_calls;
+__attribute__((unused)) static void *lm_test_failing_alloc(void *ud, size_t size) {
+    (void) ud;
+    if (++lm_test_calls == lm_test_fail_at)
+        return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, 64, size ? size : 1) == 0 ? p : NULL;
+}
+__attribute__((unused)) static void lm_test_free(void *ud, void *p) {
+    (void) ud;
+    free(p);
+}
+
 #endif

@@ -422,23 +422,12 @@ Test(config, null_arguments) {
 /* Fails the k-th lm_malloc of a parse for every k until the parse succeeds: each failure must be
  * LM_ENOMEM with nothing leaked and the output untouched. (jansson's own allocations do not go
  * through the hook.) */
-static long g_fail_at, g_calls;
-static void *failing_alloc(void *ud, size_t size) {
-    (void) ud;
-    if (++g_calls == g_fail_at)
-        return NULL;
-    return malloc(size ? size : 1);
-}
-static void plain_release(void *ud, void *p) {
-    (void) ud;
-    free(p);
-}
 
 Test(config, allocation_failures) {
-    lm_allocator a = {failing_alloc, plain_release, NULL};
+    lm_allocator a = {lm_test_failing_alloc, lm_test_free, NULL};
     int succeeded = 0;
-    for (g_fail_at = 1; g_fail_at < 50 && !succeeded; g_fail_at++) {
-        g_calls = 0;
+    for (lm_test_fail_at = 1; lm_test_fail_at < 50 && !succeeded; lm_test_fail_at++) {
+        lm_test_calls = 0;
         lm_set_allocator(&a);
         lm_config *c = NULL;
         lm_err err = {0};
@@ -448,10 +437,10 @@ Test(config, allocation_failures) {
             succeeded = 1;
             lm_config_free(c);
         } else {
-            cr_assert_eq(st, LM_ENOMEM, "k=%ld: %s", g_fail_at, err.msg);
+            cr_assert_eq(st, LM_ENOMEM, "k=%ld: %s", lm_test_fail_at, err.msg);
             cr_assert_null(c);
         }
     }
-    cr_assert(succeeded && g_fail_at > 2, "at least the config and its JSON are allocated");
+    cr_assert(succeeded && lm_test_fail_at > 2, "at least the config and its JSON are allocated");
     LM_CHECK_LEAKS();
 }

@@ -268,30 +268,16 @@ Test(idx, missing_file_names_the_path) {
     cr_assert(strstr(err.msg, "not a regular file"), "%s", err.msg);
 }
 
-/* Fails the k-th allocation (Lua's failnext idea). */
-static int g_fail_at, g_calls;
-static void *failing_alloc(void *ud, size_t size) {
-    (void) ud;
-    if (++g_calls == g_fail_at)
-        return NULL;
-    void *p = NULL;
-    return posix_memalign(&p, 64, size ? size : 1) == 0 ? p : NULL;
-}
-static void plain_free(void *ud, void *p) {
-    (void) ud;
-    free(p);
-}
-
 Test(idx, out_of_memory_at_every_allocation_is_clean) {
     uint8_t buf[128], px[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 11, 12}, z[256];
     uint32_t dims[1] = {12};
     size_t n = make_idx(buf, 0x08, 1, dims, px, 12);
     size_t zn = gz_compress(buf, n, z, sizeof z);
-    lm_allocator al = {failing_alloc, plain_free, NULL};
+    lm_allocator al = {lm_test_failing_alloc, lm_test_free, NULL};
     lm_set_allocator(&al);
     int ok = 0;
-    for (g_fail_at = 1; g_fail_at < 20 && !ok; g_fail_at++) {
-        g_calls = 0;
+    for (lm_test_fail_at = 1; lm_test_fail_at < 20 && !ok; lm_test_fail_at++) {
+        lm_test_calls = 0;
         lm_array *a = NULL;
         lm_err err = {0};
         lm_status st = lm_idx_parse(z, zn, "oom.gz", &a, &err);
@@ -300,7 +286,7 @@ Test(idx, out_of_memory_at_every_allocation_is_clean) {
             cr_assert_eq(memcmp(a->data, px, 12), 0);
             lm_array_free(a);
         } else {
-            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", g_fail_at, err.msg);
+            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", lm_test_fail_at, err.msg);
             cr_assert_null(a);
         }
     }

@@ -397,20 +397,6 @@ Test(npy_load, nan_inf_and_shape_errors_name_file_row_column) {
     LM_CHECK_LEAKS();
 }
 
-/* Fails the k-th allocation. */
-static int g_fail_at, g_calls;
-static void *failing_alloc(void *ud, size_t size) {
-    (void) ud;
-    if (++g_calls == g_fail_at)
-        return NULL;
-    void *p = NULL;
-    return posix_memalign(&p, 64, size ? size : 1) == 0 ? p : NULL;
-}
-static void plain_free(void *ud, void *p) {
-    (void) ud;
-    free(p);
-}
-
 Test(npy_load, out_of_memory_at_every_allocation_is_clean) {
     files f;
     tmp_files(&f);
@@ -424,11 +410,11 @@ Test(npy_load, out_of_memory_at_every_allocation_is_clean) {
     s.pool = 2;
     s.normalize = LM_NORM_STANDARDIZE;
     s.subset = LM_SUBSET_RANDOM;
-    lm_allocator al = {failing_alloc, plain_free, NULL};
+    lm_allocator al = {lm_test_failing_alloc, lm_test_free, NULL};
     lm_set_allocator(&al);
     int ok = 0;
-    for (g_fail_at = 1; g_fail_at < 100 && !ok; g_fail_at++) {
-        g_calls = 0;
+    for (lm_test_fail_at = 1; lm_test_fail_at < 100 && !ok; lm_test_fail_at++) {
+        lm_test_calls = 0;
         lm_dataset *tr = NULL, *te = NULL;
         lm_err err = {0};
         lm_status st = lm_data_load(&s, 3, &tr, &te, &err);
@@ -437,7 +423,7 @@ Test(npy_load, out_of_memory_at_every_allocation_is_clean) {
             lm_dataset_free(tr);
             lm_dataset_free(te);
         } else {
-            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", g_fail_at, err.msg);
+            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", lm_test_fail_at, err.msg);
             cr_assert_null(tr);
             cr_assert_null(te);
         }

@@ -333,28 +333,14 @@ Test(team, error_paths_leave_outputs_unchanged) {
     LM_CHECK_LEAKS();
 }
 
-/* Fails the k-th allocation (Lua's failnext idea). */
-static int g_fail_at, g_calls;
-static void *failing_alloc(void *ud, size_t size) {
-    (void) ud;
-    if (++g_calls == g_fail_at)
-        return NULL;
-    void *p = NULL;
-    return posix_memalign(&p, 64, size ? size : 1) == 0 ? p : NULL;
-}
-static void plain_free(void *ud, void *p) {
-    (void) ud;
-    free(p);
-}
-
 Test(team, out_of_memory_at_every_allocation_is_clean) {
     net t;
     net_make(&t, LM_LOSS_MSE, 1);
-    lm_allocator al = {failing_alloc, plain_free, NULL};
+    lm_allocator al = {lm_test_failing_alloc, lm_test_free, NULL};
     lm_set_allocator(&al);
     int ok = 0;
-    for (g_fail_at = 1; g_fail_at < 40 && !ok; g_fail_at++) {
-        g_calls = 0;
+    for (lm_test_fail_at = 1; lm_test_fail_at < 40 && !ok; lm_test_fail_at++) {
+        lm_test_calls = 0;
         lm_mlp_team *team = NULL;
         lm_err err = {0};
         lm_status st = lm_mlp_team_new(t.m, 200, LM_F32, 3, &team, &err);
@@ -367,7 +353,7 @@ Test(team, out_of_memory_at_every_allocation_is_clean) {
             free(g);
             lm_mlp_team_free(team);
         } else {
-            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", g_fail_at, err.msg);
+            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", lm_test_fail_at, err.msg);
             cr_assert_null(team);
         }
     }

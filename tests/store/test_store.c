@@ -571,20 +571,6 @@ Test(store, disk_full_is_eio_and_never_half_written) {
 
 /* ---------------------------------------------------------------- allocation failures */
 
-static long g_fail_at, g_calls;
-
-static void *failing_alloc(void *ud, size_t size) {
-    (void) ud;
-    if (++g_calls == g_fail_at)
-        return NULL;
-    return malloc(size);
-}
-
-static void plain_release(void *ud, void *p) {
-    (void) ud;
-    free(p);
-}
-
 Test(store, allocation_failures_are_enomem_without_leaks) {
     char path[512];
     fresh_db(path, sizeof path, "oom.db");
@@ -594,11 +580,11 @@ Test(store, allocation_failures_are_enomem_without_leaks) {
     int64_t id = export_fixture(s);
     lm_store_close(s);
 
-    lm_allocator a = {failing_alloc, plain_release, NULL};
+    lm_allocator a = {lm_test_failing_alloc, lm_test_free, NULL};
     lm_set_allocator(&a);
     int saw_fail = 0;
-    for (g_fail_at = 1;; g_fail_at++) {
-        g_calls = 0;
+    for (lm_test_fail_at = 1;; lm_test_fail_at++) {
+        lm_test_calls = 0;
         s = NULL;
         lm_status st = lm_store_open(path, &s, &err);
         if (st == LM_OK) {
@@ -612,11 +598,11 @@ Test(store, allocation_failures_are_enomem_without_leaks) {
             fclose(f);
         }
         lm_store_close(s);
-        if (g_calls < g_fail_at) {
+        if (lm_test_calls < lm_test_fail_at) {
             cr_assert_eq(st, LM_OK, "%s", err.msg);
             break;
         }
-        cr_assert_eq(st, LM_ENOMEM, "allocation %ld failed: got %s", g_fail_at, err.msg);
+        cr_assert_eq(st, LM_ENOMEM, "allocation %ld failed: got %s", lm_test_fail_at, err.msg);
         saw_fail++;
     }
     lm_set_allocator(NULL);
