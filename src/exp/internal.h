@@ -12,6 +12,7 @@
 extern const lm_experiment lm__exp_curvature_check;
 extern const lm_experiment lm__exp_eos;
 extern const lm_experiment lm__exp_catapult;
+extern const lm_experiment lm__exp_aeos;
 
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;
