@@ -74,3 +74,52 @@ lm_status lm__exp_figure_spectrum(const lm_exp_ctx *ctx, const char *name, size_
         LM_TRY(lm_store_put_artifact(ctx->store, ctx->run[0], name, "figure", path, err));
     return LM_OK;
 }
+
+lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const char *title,
+                               const char *ylabel, int logy, size_t ncols, const char *const *cols,
+                               size_t n, const double *data, lm_err *err) {
+    char dir[LM_PATH_MAX + 32], path[LM_PATH_MAX + 128];
+    LM_TRY(fig_dir(ctx, dir, sizeof dir, err));
+    size_t cap = 256 + n * ncols * 24, len = 0;
+    char *buf = lm_malloc(cap);
+    if (!buf)
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a figure");
+    len += (size_t) snprintf(buf + len, cap - len, "#");
+    for (size_t j = 0; j < ncols; j++)
+        len += (size_t) snprintf(buf + len, cap - len, "%s%s", j ? "\t" : " ", cols[j]);
+    len += (size_t) snprintf(buf + len, cap - len, "\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < ncols; j++)
+            len += (size_t) snprintf(buf + len, cap - len, "%.10g%s", data[i * ncols + j],
+                                     j + 1 < ncols ? "\t" : "\n");
+    snprintf(path, sizeof path, "%s/%s.tsv", dir, name);
+    lm_status st = lm_file_write_atomic(path, buf, len, err);
+    lm_free(buf);
+    LM_TRY(st);
+    char gp[4096];
+    int k = snprintf(gp, sizeof gp,
+                     "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes "
+                     "%s.png and %s.svg.\n"
+                     "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
+                     "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\n"
+                     "set ylabel '%s'\nset grid\nset key top right box\n%s"
+                     "plot ",
+                     title, name, name, name, name, title, cols[0], ylabel,
+                     logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
+    for (size_t j = 1; j < ncols && k > 0 && (size_t) k < sizeof gp; j++)
+        k += snprintf(gp + k, sizeof gp - (size_t) k,
+                      "%s'%s.tsv' using 1:%zu with lines lw %s title '%s'",
+                      j > 1 ? ", \\\n     " : "", name, j + 1, j == 1 ? "1" : "2", cols[j]);
+    if (k > 0 && (size_t) k < sizeof gp)
+        k += snprintf(gp + k, sizeof gp - (size_t) k,
+                      "\nset terminal svg size 960,560 dynamic font ',11'\nset output '%s.svg'\n"
+                      "replot\n",
+                      name);
+    if (k <= 0 || (size_t) k >= sizeof gp)
+        LM_FAIL(err, LM_EINTERNAL, "figure %s: script too long", name);
+    snprintf(path, sizeof path, "%s/%s.gp", dir, name);
+    LM_TRY(lm_file_write_atomic(path, gp, (size_t) k, err));
+    if (ctx->n_runs > 0 && ctx->run[0] > 0)
+        LM_TRY(lm_store_put_artifact(ctx->store, ctx->run[0], name, "figure", path, err));
+    return LM_OK;
+}

@@ -13,6 +13,7 @@ extern const lm_experiment lm__exp_curvature_check;
 extern const lm_experiment lm__exp_eos;
 extern const lm_experiment lm__exp_catapult;
 extern const lm_experiment lm__exp_aeos;
+extern const lm_experiment lm__exp_central_flow;
 
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;
@@ -23,5 +24,11 @@ extern const char *lm__exp_eos_base;
 lm_status lm__exp_figure_spectrum(const lm_exp_ctx *ctx, const char *name, size_t p,
                                   const double *evals, size_t n_grid, const double *grid,
                                   const double *density, lm_err *err);
+
+/* A line figure: data [n, ncols] row-major (column 0 is x), one line per further column named by
+ * cols[1..ncols-1]; written like lm__exp_figure_spectrum. */
+lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const char *title,
+                               const char *ylabel, int logy, size_t ncols, const char *const *cols,
+                               size_t n, const double *data, lm_err *err);
 
 #endif

@@ -8,6 +8,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_eos,             /* edge of stability                          */
     &lm__exp_aeos,            /* adaptive edge of stability (Adam)          */
     &lm__exp_catapult,        /* catapult                                   */
+    &lm__exp_central_flow,    /* central flow against GD                    */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
     NULL,
 };
