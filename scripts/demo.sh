@@ -10,7 +10,7 @@ echo "== lmech demo: Fashion-MNIST, 784-256-256-10 ReLU, SGD+momentum, 5 epochs,
 echo
 "$LM" ls --db demo/lmech.db | tail -n 3
 echo
-for e in eos catapult curvature-check; do
+for e in eos aeos catapult central-flow curvature-check; do
     echo "== lmech exp $e --quick"
     "$LM" exp "$e" --quick --db demo/lmech.db
     echo
