@@ -13,7 +13,10 @@
  *
  * The Gaussian expectations are closed forms for identity, relu (arc-cosine, Cho & Saul 2009),
  * erf (arcsine, Williams 1997) and quadratic; the other smooth activations (tanh, gelu, sigmoid,
- * softplus) use a two-dimensional Gauss–Hermite product rule (LM_KERNEL_QUAD_NODES per axis).
+ * softplus) use a two-dimensional Gauss–Hermite product rule on the Cholesky factor of the 2x2
+ * covariance, with LM_KERNEL_QUAD_NODES nodes per axis at variances up to 1/2 and more (80, 160,
+ * 320, 640: at least 80 x the larger variance) above, since the rule's accuracy falls as the
+ * variance grows (about 1e-10 relative or better up to variance 8; docs/kernels.md).
  */
 #ifndef LMECH_KERNEL_H
 #define LMECH_KERNEL_H
@@ -25,8 +28,9 @@
 extern "C" {
 #endif
 
-/* Nodes per axis of the Gauss–Hermite rule: 40 x 40 agrees with erf's closed form to ~1e-12
- * (science.md §2, measured 8.8e-13) at 1600 evaluations of phi and phi' per pair. */
+/* Smallest number of nodes per axis of the Gauss–Hermite rule: at unit variance 40 x 40 agrees
+ * with erf's closed form to ~1e-12 (science.md §2, measured 8.8e-13) at 1600 evaluations of phi
+ * and phi' per pair. */
 #define LM_KERNEL_QUAD_NODES 40
 
 /* The analytic kernels on the rows of X [n, d] (row-major, finite): nngp and ntk [n, n]
@@ -39,14 +43,16 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
 
 /* The two Gaussian expectations of one layer, E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
  * (u, v) ~ N(0, [[k11, k12], [k12, k22]]), by the method lm_kernel_analytic uses for `act`
- * (closed form where there is one). The covariance must be positive semi-definite up to rounding
- * (k11, k22 >= 0, k12^2 <= k11 k22 (1 + 1e-12)); LM_EINVAL naming the values otherwise. */
+ * (closed form where there is one, else the variance-dependent quadrature rule). The covariance
+ * must be positive semi-definite up to rounding (k11, k22 >= 0, k12^2 <= k11 k22 (1 + 1e-12));
+ * LM_EINVAL naming the values otherwise. */
 lm_status lm_kernel_expect(lm_act act, double k11, double k12, double k22, double *e_phi,
                            double *e_dphi, lm_err *err);
 
-/* The same by the Gauss–Hermite product rule with `nodes` nodes per axis (1..200), for any
+/* The same by the Gauss–Hermite product rule with `nodes` nodes per axis (1..1000), for any
  * activation: the reference the closed forms are tested against. relu's kink makes the rule
- * converge slowly (~5e-3 at 40 nodes). */
+ * converge slowly (~5e-3 at 40 nodes), and every activation needs more nodes as the variances
+ * grow. */
 lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, size_t nodes,
                                 double *e_phi, double *e_dphi, lm_err *err);
 

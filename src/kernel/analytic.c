@@ -19,11 +19,15 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#define MAX_DEPTH   1000 /* far beyond any experiment; bounds the diagonal table (depth * n) */
-#define MAX_NODES   200  /* GSL's Hermite rule is accurate well past this; 40 is the default */
+#define MAX_DEPTH 1000 /* far beyond any experiment; bounds the diagonal table (depth * n) */
+#define MAX_NODES 1000 /* GSL's Golub-Welsch Hermite rule; references in the tests use 800 */
+/* Product-rule sizes used inside lm_kernel_analytic (see pick()). */
+#define N_RULES 5
+static const size_t RULE_NODES[N_RULES] = {LM_KERNEL_QUAD_NODES, 80, 160, 320, 640};
 #define MAX_THREADS 64
-#define ROW_CHUNK   8 /* rows handed out at a time: rows cost n - i pairs, so small chunks balance \
-                       */
+#define ROW_CHUNK                                                                                  \
+    8 /* rows handed out at a time: rows cost n - i pairs, so small chunks balance                 \
+       */
 
 #define INV_PI       0.318309886183790671537767526745 /* 1/pi */
 #define INV_2PI      0.159154943091895335768883763373 /* 1/(2 pi) */
@@ -113,6 +117,22 @@ static lm_status rule_make(size_t nodes, rule *r, lm_err *err) {
     return LM_OK;
 }
 
+/* The rules of RULE_NODES, on the heap (~80 kB). */
+static lm_status rules_make(rule **out, lm_err *err) {
+    rule *rs = lm_malloc(N_RULES * sizeof *rs);
+    if (!rs)
+        LM_FAIL(err, LM_ENOMEM, "Gauss-Hermite rules: %zu bytes", N_RULES * sizeof *rs);
+    for (size_t i = 0; i < N_RULES; i++) {
+        lm_status st = rule_make(RULE_NODES[i], &rs[i], err);
+        if (st) {
+            lm_free(rs);
+            return st;
+        }
+    }
+    *out = rs;
+    return LM_OK;
+}
+
 /* E[phi(u)phi(v)], E[phi'(u)phi'(v)] with (u, v) = C z, C the Cholesky factor of the 2x2
  * covariance (a zero variance gives a zero column). */
 static void quad2(const rule *r, lm_act a, double k11, double k12, double k22, double *ep,
@@ -153,6 +173,19 @@ static void quad1(const rule *r, lm_act a, double k, double *ep, double *ed) {
 /* Off-diagonal pair. relu: theta = atan2(sqrt(k11 k22 - k12^2), k12) (science.md §2 Numerics:
  * arccos is ill-conditioned near +-1), and sqrt(k11 k22) sin(theta) = s, sqrt(k11 k22) cos(theta)
  * = k12, so E[phi phi] = (s + (pi - theta) k12) / (2 pi) needs no sin or cos. */
+/* The rule for variances up to kmax: Gauss–Hermite on phi(sigma z) loses accuracy as sigma grows
+ * (tanh's poles at z = i pi / (2 sigma) approach the real axis), and the nodes needed grow like
+ * sigma^2. Measured (relative, against 800 nodes): erf at variance 1 is good to 9e-13 with 40
+ * nodes, at variance 2 only to 1.4e-8 and at 4 to 2e-5; tanh at variance 1 to 1e-7 with 40 nodes
+ * and 3e-11 with 80. Taking >= 80 * kmax nodes (at least 40) keeps both below ~1e-10; past
+ * kmax = 8 the largest rule is used and the accuracy degrades (docs/kernels.md). */
+static const rule *pick(const rule *rs, double kmax) {
+    for (size_t i = 0; i < N_RULES; i++)
+        if ((double) rs[i].n >= 80 * kmax || i == N_RULES - 1)
+            return &rs[i];
+    return &rs[N_RULES - 1];
+}
+
 static void pair(const rule *r, lm_act a, double k11, double k12, double k22, double *ep,
                  double *ed) {
     switch (a) {
@@ -180,7 +213,7 @@ static void pair(const rule *r, lm_act a, double k11, double k12, double k22, do
         *ed = 4 * k12;
         return;
     default:
-        quad2(r, a, k11, k12, k22, ep, ed);
+        quad2(pick(r, k11 > k22 ? k11 : k22), a, k11, k12, k22, ep, ed);
     }
 }
 
@@ -204,7 +237,7 @@ static void diag(const rule *r, lm_act a, double k, double *ep, double *ed) {
         *ed = 4 * k;
         return;
     default:
-        quad1(r, a, k, ep, ed);
+        quad1(pick(r, k), a, k, ep, ed);
     }
 }
 
@@ -228,11 +261,11 @@ lm_status lm_kernel_expect(lm_act act, double k11, double k12, double k22, doubl
     lm_status st = check_cov(act, k11, k12, k22, err);
     if (st)
         return st;
-    rule r;
-    r.n = 0;
-    if (!has_closed_form(act) && (st = rule_make(LM_KERNEL_QUAD_NODES, &r, err)))
+    rule *r = NULL;
+    if (!has_closed_form(act) && (st = rules_make(&r, err)))
         return st;
-    pair(&r, act, k11, k12, k22, e_phi, e_dphi);
+    pair(r, act, k11, k12, k22, e_phi, e_dphi);
+    lm_free(r);
     return LM_OK;
 }
 
@@ -241,10 +274,15 @@ lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, 
     lm_status st = check_cov(act, k11, k12, k22, err);
     if (st)
         return st;
-    rule r;
-    if ((st = rule_make(nodes, &r, err)))
+    rule *r = lm_malloc(sizeof *r);
+    if (!r)
+        LM_FAIL(err, LM_ENOMEM, "Gauss-Hermite rule: %zu bytes", sizeof *r);
+    if ((st = rule_make(nodes, r, err))) {
+        lm_free(r);
         return st;
-    quad2(&r, act, k11, k12, k22, e_phi, e_dphi);
+    }
+    quad2(r, act, k11, k12, k22, e_phi, e_dphi);
+    lm_free(r);
     return LM_OK;
 }
 
@@ -313,15 +351,16 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
             LM_FAIL(err, LM_ENUMERIC, "inputs [%zu, %zu]: entry (%zu, %zu) is %g", n, d, k / d,
                     k % d, X[k]);
     lm_status st;
-    rule r;
-    r.n = 0;
-    if (!has_closed_form(act) && (st = rule_make(LM_KERNEL_QUAD_NODES, &r, err)))
+    rule *r = NULL;
+    if (!has_closed_form(act) && (st = rules_make(&r, err)))
         return st;
     if (n > SIZE_MAX / sizeof(double) / (depth + 1))
         LM_FAIL(err, LM_ERANGE, "depth = %zu with %zu inputs: diagonal table overflows", depth, n);
     double *dg = lm_malloc((depth + 1) * n * sizeof *dg);
-    if (!dg)
+    if (!dg) {
+        lm_free(r);
         LM_FAIL(err, LM_ENOMEM, "kernel diagonal table: %zu doubles", (depth + 1) * n);
+    }
 
     /* Everything that can fail has been done: the outputs are written from here on. */
     double *gram = nngp ? nngp : ntk;
@@ -334,7 +373,7 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
         dg[i] = s;
         for (size_t l = 0; l < depth; l++) {
             double ep, ed;
-            diag(&r, act, s, &ep, &ed);
+            diag(r, act, s, &ep, &ed);
             s = sw2 * ep + sb2;
             t = s + sw2 * ed * t;
             dg[(l + 1) * n + i] = s;
@@ -346,7 +385,7 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
             ntk[i * n + i] = t;
     }
 
-    job jb = {.r = &r,
+    job jb = {.r = r,
               .act = act,
               .n = n,
               .depth = depth,
@@ -376,5 +415,6 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
     for (int k = 0; k < started; k++)
         pthread_join(tid[k], NULL);
     lm_free(dg);
+    lm_free(r);
     return LM_OK;
 }
