@@ -14,9 +14,9 @@
  * The Gaussian expectations are closed forms for identity, relu (arc-cosine, Cho & Saul 2009),
  * erf (arcsine, Williams 1997) and quadratic; the other smooth activations (tanh, gelu, sigmoid,
  * softplus) use a two-dimensional Gauss–Hermite product rule on the Cholesky factor of the 2x2
- * covariance, with LM_KERNEL_QUAD_NODES nodes per axis at variances up to 1/2 and more (80, 160,
- * 320, 640: at least 80 x the larger variance) above, since the rule's accuracy falls as the
- * variance grows (about 1e-10 relative or better up to variance 8; docs/kernels.md).
+ * covariance, with LM_KERNEL_QUAD_NODES nodes per axis at variances up to 2/3 and more above
+ * (at least 80 x the larger variance, up to 640 nodes), since the rule's accuracy falls as
+ * the variance grows (1e-8 relative up to variance 8; docs/kernels.md).
  */
 #ifndef LMECH_KERNEL_H
 #define LMECH_KERNEL_H

@@ -22,8 +22,9 @@
 #define MAX_DEPTH 1000 /* far beyond any experiment; bounds the diagonal table (depth * n) */
 #define MAX_NODES 1000 /* GSL's Golub-Welsch Hermite rule; references in the tests use 800 */
 /* Product-rule sizes used inside lm_kernel_analytic (see pick()). */
-#define N_RULES 5
-static const size_t RULE_NODES[N_RULES] = {LM_KERNEL_QUAD_NODES, 80, 160, 320, 640};
+#define N_RULES 9
+static const size_t RULE_NODES[N_RULES] = {
+    LM_KERNEL_QUAD_NODES, 60, 80, 120, 160, 240, 320, 480, 640};
 #define MAX_THREADS 64
 #define ROW_CHUNK                                                                                  \
     8 /* rows handed out at a time: rows cost n - i pairs, so small chunks balance                 \
@@ -85,6 +86,33 @@ static double dphi(lm_act a, double x) {
     return 0;
 }
 
+/* phi and phi' together (one tanh / exp per node in the quadrature loops). */
+static void phi2(lm_act a, double x, double *p, double *dp) {
+    switch (a) {
+    case LM_ACT_TANH: {
+        double t = tanh(x);
+        *p = t;
+        *dp = 1 - t * t;
+        return;
+    }
+    case LM_ACT_SIGMOID: {
+        double s = 1 / (1 + exp(-x));
+        *p = s;
+        *dp = s * (1 - s);
+        return;
+    }
+    case LM_ACT_SOFTPLUS: {
+        double e = exp(-fabs(x));
+        *p = (x > 0 ? x : 0) + log1p(e);
+        *dp = x > 0 ? 1 / (1 + e) : e / (1 + e);
+        return;
+    }
+    default:
+        *p = phi(a, x);
+        *dp = dphi(a, x);
+    }
+}
+
 static int has_closed_form(lm_act a) {
     return a == LM_ACT_IDENTITY || a == LM_ACT_RELU || a == LM_ACT_ERF || a == LM_ACT_QUADRATIC;
 }
@@ -144,11 +172,13 @@ static void quad2(const rule *r, lm_act a, double k11, double k12, double k22, d
     l22 = sqrt(r22 > 0 ? r22 : 0);
     double sp = 0, sd = 0;
     for (size_t i = 0; i < r->n; i++) {
-        double u = l11 * r->z[i], pu = phi(a, u), du = dphi(a, u), ip = 0, id = 0;
+        double pu, du, ip = 0, id = 0, c = l21 * r->z[i];
+        phi2(a, l11 * r->z[i], &pu, &du);
         for (size_t j = 0; j < r->n; j++) {
-            double v = l21 * r->z[i] + l22 * r->z[j];
-            ip += r->w[j] * phi(a, v);
-            id += r->w[j] * dphi(a, v);
+            double pv, dv;
+            phi2(a, c + l22 * r->z[j], &pv, &dv);
+            ip += r->w[j] * pv;
+            id += r->w[j] * dv;
         }
         sp += r->w[i] * pu * ip;
         sd += r->w[i] * du * id;
@@ -160,7 +190,8 @@ static void quad2(const rule *r, lm_act a, double k11, double k12, double k22, d
 static void quad1(const rule *r, lm_act a, double k, double *ep, double *ed) {
     double s = sqrt(k > 0 ? k : 0), sp = 0, sd = 0;
     for (size_t i = 0; i < r->n; i++) {
-        double p = phi(a, s * r->z[i]), q = dphi(a, s * r->z[i]);
+        double p, q;
+        phi2(a, s * r->z[i], &p, &q);
         sp += r->w[i] * p * p;
         sd += r->w[i] * q * q;
     }
@@ -177,8 +208,10 @@ static void quad1(const rule *r, lm_act a, double k, double *ep, double *ed) {
  * (tanh's poles at z = i pi / (2 sigma) approach the real axis), and the nodes needed grow like
  * sigma^2. Measured (relative, against 800 nodes): erf at variance 1 is good to 9e-13 with 40
  * nodes, at variance 2 only to 1.4e-8 and at 4 to 2e-5; tanh at variance 1 to 1e-7 with 40 nodes
- * and 3e-11 with 80. Taking >= 80 * kmax nodes (at least 40) keeps both below ~1e-10; past
- * kmax = 8 the largest rule is used and the accuracy degrades (docs/kernels.md). */
+ * and 3e-11 with 80, at variance 2 (correlation 0.99) to 1e-7 with 120. Taking >= 80 * kmax
+ * nodes (at least 40) keeps both within science.md 1e-8
+ * (tests/kernel: tanh, gelu, sigmoid, softplus up to variance 7); past kmax = 8 the largest
+ * rule is used and the accuracy degrades (docs/kernels.md). Cost: nodes^2 evaluations per pair. */
 static const rule *pick(const rule *rs, double kmax) {
     for (size_t i = 0; i < N_RULES; i++)
         if ((double) rs[i].n >= 80 * kmax || i == N_RULES - 1)
