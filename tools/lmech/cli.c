@@ -59,6 +59,12 @@ static const struct value_flag {
     {"max-memory", offsetof(cli_opts, max_memory)},
     {"jobs", offsetof(cli_opts, jobs)},
     {"out", offsetof(cli_opts, out)},
+    {"inputs", offsetof(cli_opts, inputs)},
+    {"depth", offsetof(cli_opts, depth)},
+    {"activation", offsetof(cli_opts, activation)},
+    {"sw2", offsetof(cli_opts, sw2)},
+    {"sb2", offsetof(cli_opts, sb2)},
+    {"kind", offsetof(cli_opts, kind)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */

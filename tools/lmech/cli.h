@@ -38,6 +38,8 @@ typedef struct cli_opts {
     int trace, density;
     /* lmech exp / report */
     const char *jobs, *out;
+    /* lmech kernel: raw values, parsed and checked by the command */
+    const char *inputs, *depth, *activation, *sw2, *sb2, *kind;
     int quick, list;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
@@ -62,5 +64,6 @@ int cmd_export(int argc, char **argv);
 int cmd_hessian(int argc, char **argv);
 int cmd_exp(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_kernel(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"export", cmd_export, "export one run's metrics as csv or json"},
     {"hessian", cmd_hessian, "Hessian eigenvalues, trace and spectral density at a checkpoint"},
     {"exp", cmd_exp, "run a falsifiable experiment: runs, claims, verdicts (--list)"},
+    {"kernel", cmd_kernel, "analytic NNGP and NTK of an MLP on the rows of an .npy file"},
     {"report", cmd_report, "write an HTML report of experiments and runs, with figures"},
 };
 

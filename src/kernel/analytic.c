@@ -1,0 +1,453 @@
+/*
+ * analytic.c: the infinite-width NNGP and NTK of an MLP (include/lmech/kernel.h).
+ *
+ * Why: the kernels are the reference the finite-width experiments of issue 5 are measured
+ * against (science.md §2), and kernel regression / gradient-flow predictions start from them.
+ * Workload: n up to ~10^4 inputs (an n x n float64 kernel, 800 MB at n = 10^4), depth 1..10.
+ * The input Gram matrix is one BLAS dsyrk; then every pair of the upper triangle runs the layer
+ * recursion in scalars (no n x n scratch besides the outputs), split over threads by rows. The
+ * diagonal runs the 1-d variance recursion, so e.g. relu's diagonal is exactly k -> sw2 k/2 + sb2.
+ */
+#include "lmech/kernel.h"
+
+#include <cblas.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define MAX_DEPTH 1000 /* far beyond any experiment; bounds the diagonal table (depth * n) */
+#define MAX_NODES 1000 /* GSL's Golub-Welsch Hermite rule; references in the tests use 800 */
+/* Product-rule sizes used inside lm_kernel_analytic (see pick()). */
+#define N_RULES 9
+static const size_t RULE_NODES[N_RULES] = {
+    LM_KERNEL_QUAD_NODES, 60, 80, 120, 160, 240, 320, 480, 640};
+#define MAX_THREADS 64
+#define ROW_CHUNK                                                                                  \
+    8 /* rows handed out at a time: rows cost n - i pairs, so small chunks balance                 \
+       */
+
+#define INV_PI       0.318309886183790671537767526745 /* 1/pi */
+#define INV_2PI      0.159154943091895335768883763373 /* 1/(2 pi) */
+#define SQRT_2       1.41421356237309504880168872421
+#define INV_SQRT_PI  0.564189583547756286948079451561 /* 1/sqrt(pi) */
+#define INV_SQRT_2PI 0.398942280401432677939946059934 /* 1/sqrt(2 pi) */
+#define PI           3.14159265358979323846264338328
+
+/* ---------------------------------------------------------------- activations */
+
+static double phi(lm_act a, double x) {
+    switch (a) {
+    case LM_ACT_IDENTITY:
+        return x;
+    case LM_ACT_RELU:
+        return x > 0 ? x : 0;
+    case LM_ACT_TANH:
+        return tanh(x);
+    case LM_ACT_ERF:
+        return erf(x);
+    case LM_ACT_GELU:
+        return 0.5 * x * erfc(-x / SQRT_2);
+    case LM_ACT_SIGMOID:
+        return 1 / (1 + exp(-x));
+    case LM_ACT_SOFTPLUS:
+        return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case LM_ACT_QUADRATIC:
+        return x * x;
+    }
+    return 0;
+}
+
+static double dphi(lm_act a, double x) {
+    switch (a) {
+    case LM_ACT_IDENTITY:
+        return 1;
+    case LM_ACT_RELU:
+        return x > 0 ? 1 : 0;
+    case LM_ACT_TANH: {
+        double t = tanh(x);
+        return 1 - t * t;
+    }
+    case LM_ACT_ERF:
+        return 2 * INV_SQRT_PI * exp(-x * x);
+    case LM_ACT_GELU:
+        return 0.5 * erfc(-x / SQRT_2) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
+    case LM_ACT_SIGMOID:
+    case LM_ACT_SOFTPLUS: {
+        double s = 1 / (1 + exp(-x));
+        return a == LM_ACT_SIGMOID ? s * (1 - s) : s;
+    }
+    case LM_ACT_QUADRATIC:
+        return 2 * x;
+    }
+    return 0;
+}
+
+/* phi and phi' together (one tanh / exp per node in the quadrature loops). */
+static void phi2(lm_act a, double x, double *p, double *dp) {
+    switch (a) {
+    case LM_ACT_TANH: {
+        double t = tanh(x);
+        *p = t;
+        *dp = 1 - t * t;
+        return;
+    }
+    case LM_ACT_SIGMOID: {
+        double s = 1 / (1 + exp(-x));
+        *p = s;
+        *dp = s * (1 - s);
+        return;
+    }
+    case LM_ACT_SOFTPLUS: {
+        double e = exp(-fabs(x));
+        *p = (x > 0 ? x : 0) + log1p(e);
+        *dp = x > 0 ? 1 / (1 + e) : e / (1 + e);
+        return;
+    }
+    default:
+        *p = phi(a, x);
+        *dp = dphi(a, x);
+    }
+}
+
+static int has_closed_form(lm_act a) {
+    return a == LM_ACT_IDENTITY || a == LM_ACT_RELU || a == LM_ACT_ERF || a == LM_ACT_QUADRATIC;
+}
+
+/* ---------------------------------------------------------------- Gauss–Hermite rule */
+
+/* Nodes z and weights w of E[f(Z)] ~ sum w_i f(z_i) for Z ~ N(0, 1): GSL's rule integrates
+ * against e^{-x^2}, so z = sqrt(2) x and w = w_gsl / sqrt(pi). */
+typedef struct rule {
+    size_t n;
+    double z[MAX_NODES], w[MAX_NODES];
+} rule;
+
+static lm_status rule_make(size_t nodes, rule *r, lm_err *err) {
+    if (nodes < 1 || nodes > MAX_NODES)
+        LM_FAIL(err, LM_EINVAL, "quadrature nodes = %zu: must be between 1 and %d", nodes,
+                MAX_NODES);
+    lm_init();
+    gsl_integration_fixed_workspace *ws =
+        gsl_integration_fixed_alloc(gsl_integration_fixed_hermite, nodes, 0, 1, 0, 0);
+    if (!ws)
+        LM_FAIL(err, LM_ENOMEM, "GSL Gauss-Hermite rule with %zu nodes could not be built", nodes);
+    const double *x = gsl_integration_fixed_nodes(ws), *w = gsl_integration_fixed_weights(ws);
+    r->n = nodes;
+    for (size_t i = 0; i < nodes; i++) {
+        r->z[i] = SQRT_2 * x[i];
+        r->w[i] = w[i] * INV_SQRT_PI;
+    }
+    gsl_integration_fixed_free(ws);
+    return LM_OK;
+}
+
+/* The rules of RULE_NODES, on the heap (~80 kB). */
+static lm_status rules_make(rule **out, lm_err *err) {
+    rule *rs = lm_malloc(N_RULES * sizeof *rs);
+    if (!rs)
+        LM_FAIL(err, LM_ENOMEM, "Gauss-Hermite rules: %zu bytes", N_RULES * sizeof *rs);
+    for (size_t i = 0; i < N_RULES; i++) {
+        lm_status st = rule_make(RULE_NODES[i], &rs[i], err);
+        if (st) {
+            lm_free(rs);
+            return st;
+        }
+    }
+    *out = rs;
+    return LM_OK;
+}
+
+/* E[phi(u)phi(v)], E[phi'(u)phi'(v)] with (u, v) = C z, C the Cholesky factor of the 2x2
+ * covariance (a zero variance gives a zero column). */
+static void quad2(const rule *r, lm_act a, double k11, double k12, double k22, double *ep,
+                  double *ed) {
+    double l11 = sqrt(k11 > 0 ? k11 : 0), l21 = 0, l22;
+    if (l11 > 0)
+        l21 = k12 / l11;
+    double r22 = k22 - l21 * l21;
+    l22 = sqrt(r22 > 0 ? r22 : 0);
+    double sp = 0, sd = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        double pu, du, ip = 0, id = 0, c = l21 * r->z[i];
+        phi2(a, l11 * r->z[i], &pu, &du);
+        for (size_t j = 0; j < r->n; j++) {
+            double pv, dv;
+            phi2(a, c + l22 * r->z[j], &pv, &dv);
+            ip += r->w[j] * pv;
+            id += r->w[j] * dv;
+        }
+        sp += r->w[i] * pu * ip;
+        sd += r->w[i] * du * id;
+    }
+    *ep = sp;
+    *ed = sd;
+}
+
+static void quad1(const rule *r, lm_act a, double k, double *ep, double *ed) {
+    double s = sqrt(k > 0 ? k : 0), sp = 0, sd = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        double p, q;
+        phi2(a, s * r->z[i], &p, &q);
+        sp += r->w[i] * p * p;
+        sd += r->w[i] * q * q;
+    }
+    *ep = sp;
+    *ed = sd;
+}
+
+/* ---------------------------------------------------------------- closed forms */
+
+/* Off-diagonal pair. relu: theta = atan2(sqrt(k11 k22 - k12^2), k12) (science.md §2 Numerics:
+ * arccos is ill-conditioned near +-1), and sqrt(k11 k22) sin(theta) = s, sqrt(k11 k22) cos(theta)
+ * = k12, so E[phi phi] = (s + (pi - theta) k12) / (2 pi) needs no sin or cos. */
+/* The rule for variances up to kmax: Gauss–Hermite on phi(sigma z) loses accuracy as sigma grows
+ * (tanh's poles at z = i pi / (2 sigma) approach the real axis), and the nodes needed grow like
+ * sigma^2. Measured (relative, against 800 nodes): erf at variance 1 is good to 9e-13 with 40
+ * nodes, at variance 2 only to 1.4e-8 and at 4 to 2e-5; tanh at variance 1 to 1e-7 with 40 nodes
+ * and 3e-11 with 80, at variance 2 (correlation 0.99) to 1e-7 with 120. Taking >= 80 * kmax
+ * nodes (at least 40) keeps both within science.md 1e-8
+ * (tests/kernel: tanh, gelu, sigmoid, softplus up to variance 7); past kmax = 8 the largest
+ * rule is used and the accuracy degrades (docs/kernels.md). Cost: nodes^2 evaluations per pair. */
+static const rule *pick(const rule *rs, double kmax) {
+    for (size_t i = 0; i < N_RULES; i++)
+        if ((double) rs[i].n >= 80 * kmax || i == N_RULES - 1)
+            return &rs[i];
+    return &rs[N_RULES - 1];
+}
+
+static void pair(const rule *r, lm_act a, double k11, double k12, double k22, double *ep,
+                 double *ed) {
+    switch (a) {
+    case LM_ACT_IDENTITY:
+        *ep = k12;
+        *ed = 1;
+        return;
+    case LM_ACT_RELU: {
+        double s2 = k11 * k22 - k12 * k12, s = sqrt(s2 > 0 ? s2 : 0);
+        double t = PI - atan2(s, k12);
+        *ep = (s + t * k12) * INV_2PI;
+        *ed = t * INV_2PI;
+        return;
+    }
+    case LM_ACT_ERF: {
+        double a1 = 1 + 2 * k11, a2 = 1 + 2 * k22, c = 2 * k12 / sqrt(a1 * a2);
+        c = c > 1 ? 1 : c < -1 ? -1 : c;
+        double det = a1 * a2 - 4 * k12 * k12;
+        *ep = 2 * INV_PI * asin(c);
+        *ed = 4 * INV_PI / sqrt(det > 1 ? det : 1); /* det >= 1 for a PSD covariance */
+        return;
+    }
+    case LM_ACT_QUADRATIC: /* Isserlis: E[u^2 v^2] = k11 k22 + 2 k12^2 */
+        *ep = k11 * k22 + 2 * k12 * k12;
+        *ed = 4 * k12;
+        return;
+    default:
+        quad2(pick(r, k11 > k22 ? k11 : k22), a, k11, k12, k22, ep, ed);
+    }
+}
+
+/* Diagonal (u = v, variance k): the 1-d maps. */
+static void diag(const rule *r, lm_act a, double k, double *ep, double *ed) {
+    switch (a) {
+    case LM_ACT_IDENTITY:
+        *ep = k;
+        *ed = 1;
+        return;
+    case LM_ACT_RELU:
+        *ep = 0.5 * k;
+        *ed = 0.5;
+        return;
+    case LM_ACT_ERF:
+        *ep = 2 * INV_PI * asin(2 * k / (1 + 2 * k));
+        *ed = 4 * INV_PI / sqrt(1 + 4 * k);
+        return;
+    case LM_ACT_QUADRATIC:
+        *ep = 3 * k * k;
+        *ed = 4 * k;
+        return;
+    default:
+        quad1(pick(r, k), a, k, ep, ed);
+    }
+}
+
+/* ---------------------------------------------------------------- public one-layer maps */
+
+static lm_status check_cov(lm_act act, double k11, double k12, double k22, lm_err *err) {
+    if ((unsigned) act > (unsigned) LM_ACT_QUADRATIC)
+        LM_FAIL(err, LM_EINVAL, "activation %d: unknown", (int) act);
+    if (!isfinite(k11) || !isfinite(k12) || !isfinite(k22))
+        LM_FAIL(err, LM_ENUMERIC, "covariance [[%g, %g], [%g, %g]]: not finite", k11, k12, k12,
+                k22);
+    /* 1e-12: rounding of a PSD matrix computed in float64 stays far below this */
+    if (k11 < 0 || k22 < 0 || k12 * k12 > k11 * k22 * (1 + 1e-12))
+        LM_FAIL(err, LM_EINVAL, "covariance [[%g, %g], [%g, %g]]: not positive semi-definite", k11,
+                k12, k12, k22);
+    return LM_OK;
+}
+
+lm_status lm_kernel_expect(lm_act act, double k11, double k12, double k22, double *e_phi,
+                           double *e_dphi, lm_err *err) {
+    lm_status st = check_cov(act, k11, k12, k22, err);
+    if (st)
+        return st;
+    rule *r = NULL;
+    if (!has_closed_form(act) && (st = rules_make(&r, err)))
+        return st;
+    pair(r, act, k11, k12, k22, e_phi, e_dphi);
+    lm_free(r);
+    return LM_OK;
+}
+
+lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, size_t nodes,
+                                double *e_phi, double *e_dphi, lm_err *err) {
+    lm_status st = check_cov(act, k11, k12, k22, err);
+    if (st)
+        return st;
+    rule *r = lm_malloc(sizeof *r);
+    if (!r)
+        LM_FAIL(err, LM_ENOMEM, "Gauss-Hermite rule: %zu bytes", sizeof *r);
+    if ((st = rule_make(nodes, r, err))) {
+        lm_free(r);
+        return st;
+    }
+    quad2(r, act, k11, k12, k22, e_phi, e_dphi);
+    lm_free(r);
+    return LM_OK;
+}
+
+/* ---------------------------------------------------------------- the n x n kernels */
+
+typedef struct job {
+    const rule *r;
+    lm_act act;
+    size_t n, depth;
+    double sw2, sb2, inv_d;
+    const double *gram; /* upper triangle of X X^T, in nngp or ntk */
+    const double *dg;   /* dg[l*n + i] = Sigma^{l+1}(x_i, x_i), l = 0..depth */
+    double *nngp, *ntk;
+    atomic_size_t next;
+} job;
+
+static void rows(job *jb, size_t i0, size_t i1) {
+    const size_t n = jb->n, L = jb->depth;
+    const double sw2 = jb->sw2, sb2 = jb->sb2;
+    for (size_t i = i0; i < i1; i++) {
+        for (size_t j = i + 1; j < n; j++) {
+            double s = sw2 * jb->gram[i * n + j] * jb->inv_d + sb2, t = s;
+            for (size_t l = 0; l < L; l++) {
+                double ep, ed;
+                pair(jb->r, jb->act, jb->dg[l * n + i], s, jb->dg[l * n + j], &ep, &ed);
+                s = sw2 * ep + sb2;
+                t = s + sw2 * ed * t;
+            }
+            if (jb->nngp)
+                jb->nngp[i * n + j] = jb->nngp[j * n + i] = s;
+            if (jb->ntk)
+                jb->ntk[i * n + j] = jb->ntk[j * n + i] = t;
+        }
+    }
+}
+
+static void *worker(void *p) {
+    job *jb = p;
+    for (;;) {
+        size_t i0 = atomic_fetch_add(&jb->next, ROW_CHUNK);
+        if (i0 >= jb->n)
+            return NULL;
+        rows(jb, i0, i0 + ROW_CHUNK < jb->n ? i0 + ROW_CHUNK : jb->n);
+    }
+}
+
+lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
+                             double sw2, double sb2, double *nngp, double *ntk, lm_err *err) {
+    if (!X || (!nngp && !ntk))
+        LM_FAIL(err, LM_EINVAL, "lm_kernel_analytic: X and at least one of nngp, ntk are needed");
+    if (n == 0 || d == 0 || n > INT_MAX || d > INT_MAX)
+        LM_FAIL(err, LM_ESHAPE, "inputs [%zu, %zu]: need 1..%d rows and columns", n, d, INT_MAX);
+    if (n > SIZE_MAX / sizeof(double) / n)
+        LM_FAIL(err, LM_ERANGE, "inputs [%zu, %zu]: an %zu x %zu kernel overflows memory", n, d, n,
+                n);
+    if (depth > MAX_DEPTH)
+        LM_FAIL(err, LM_EINVAL, "depth = %zu: must be at most %d", depth, MAX_DEPTH);
+    if ((unsigned) act > (unsigned) LM_ACT_QUADRATIC)
+        LM_FAIL(err, LM_EINVAL, "activation %d: unknown", (int) act);
+    if (!isfinite(sw2) || sw2 <= 0)
+        LM_FAIL(err, LM_EINVAL, "sw2 = %g: must be finite and positive", sw2);
+    if (!isfinite(sb2) || sb2 < 0)
+        LM_FAIL(err, LM_EINVAL, "sb2 = %g: must be finite and non-negative", sb2);
+    for (size_t k = 0; k < n * d; k++)
+        if (!isfinite(X[k]))
+            LM_FAIL(err, LM_ENUMERIC, "inputs [%zu, %zu]: entry (%zu, %zu) is %g", n, d, k / d,
+                    k % d, X[k]);
+    lm_status st;
+    rule *r = NULL;
+    if (!has_closed_form(act) && (st = rules_make(&r, err)))
+        return st;
+    if (n > SIZE_MAX / sizeof(double) / (depth + 1))
+        LM_FAIL(err, LM_ERANGE, "depth = %zu with %zu inputs: diagonal table overflows", depth, n);
+    double *dg = lm_malloc((depth + 1) * n * sizeof *dg);
+    if (!dg) {
+        lm_free(r);
+        LM_FAIL(err, LM_ENOMEM, "kernel diagonal table: %zu doubles", (depth + 1) * n);
+    }
+
+    /* Everything that can fail has been done: the outputs are written from here on. */
+    double *gram = nngp ? nngp : ntk;
+    lm_blas_threads_for((double) n * (double) n * (double) d / 2);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int) n, (int) d, 1.0, X, (int) d, 0.0,
+                gram, (int) n);
+    const double inv_d = 1 / (double) d;
+    for (size_t i = 0; i < n; i++) {
+        double s = sw2 * gram[i * n + i] * inv_d + sb2, t = s;
+        dg[i] = s;
+        for (size_t l = 0; l < depth; l++) {
+            double ep, ed;
+            diag(r, act, s, &ep, &ed);
+            s = sw2 * ep + sb2;
+            t = s + sw2 * ed * t;
+            dg[(l + 1) * n + i] = s;
+        }
+        /* gram[i*n+i] is consumed: the pair loop reads only the strict upper triangle */
+        if (nngp)
+            nngp[i * n + i] = s;
+        if (ntk)
+            ntk[i * n + i] = t;
+    }
+
+    job jb = {.r = r,
+              .act = act,
+              .n = n,
+              .depth = depth,
+              .sw2 = sw2,
+              .sb2 = sb2,
+              .inv_d = inv_d,
+              .gram = gram,
+              .dg = dg,
+              .nngp = nngp,
+              .ntk = ntk};
+    atomic_init(&jb.next, 0);
+    int nt = lm_threads_get();
+    if (nt < 1)
+        nt = 1;
+    if (nt > MAX_THREADS)
+        nt = MAX_THREADS;
+    if ((size_t) nt > n / ROW_CHUNK + 1)
+        nt = (int) (n / ROW_CHUNK + 1);
+    pthread_t tid[MAX_THREADS];
+    int started = 0;
+    for (int k = 1; k < nt; k++) {
+        if (pthread_create(&tid[started], NULL, worker, &jb) != 0)
+            break; /* fewer threads: the calling thread picks up the remaining rows */
+        started++;
+    }
+    worker(&jb);
+    for (int k = 0; k < started; k++)
+        pthread_join(tid[k], NULL);
+    lm_free(dg);
+    lm_free(r);
+    return LM_OK;
+}
