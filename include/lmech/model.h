@@ -71,12 +71,14 @@ lm_mlp_spec lm_mlp_spec_default(void);
 /* Per-layer layout and the scalars the parameterization derived. */
 typedef struct lm_layer_info {
     size_t d_in, d_out;
-    size_t w_off; /* offset of W in theta                      */
-    size_t b_off; /* offset of b in theta (== w_off + d_in*d_out); unused without biases */
-    double w_mul; /* forward multiplier of W                   */
-    double b_mul; /* forward multiplier of b                   */
-    double w_std; /* initial standard deviation of W's entries */
-    double b_std; /* initial standard deviation of b's entries */
+    size_t w_off;   /* offset of W in theta                      */
+    size_t b_off;   /* offset of b in theta (== w_off + d_in*d_out); unused without biases */
+    double w_mul;   /* forward multiplier of W                   */
+    double b_mul;   /* forward multiplier of b                   */
+    double w_scale; /* w_mul, times output_multiplier on the last layer: what kernels use */
+    double b_scale; /* b_mul, likewise                                                  */
+    double w_std;   /* initial standard deviation of W's entries */
+    double b_std;   /* initial standard deviation of b's entries */
     double lr_sgd_w, lr_sgd_b;   /* learning-rate multipliers for SGD-type optimizers  */
     double lr_adam_w, lr_adam_b; /* learning-rate multipliers for Adam-type optimizers */
 } lm_layer_info;

@@ -146,6 +146,11 @@ lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
         }
     }
     m->n_params = off;
+    for (size_t l = 0; l < L; l++) {
+        const double a = l + 1 == L ? spec->output_multiplier : 1.0;
+        m->layer[l].w_scale = m->layer[l].w_mul * a;
+        m->layer[l].b_scale = m->layer[l].b_mul * a;
+    }
     *out = m;
     return LM_OK;
 }

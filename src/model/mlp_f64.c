@@ -95,12 +95,10 @@ lm_status lm_mlp_vjp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const 
 static void r_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
                       const double *v) {
     const size_t L = m->n_layers, n = ws->n;
-    const double alpha = m->spec.output_multiplier;
     for (size_t l = 0; l < L; l++) {
         const lm_layer_info *li = &m->layer[l];
         const int last = l + 1 == L;
-        const double wm = li->w_mul * (last ? alpha : 1.0);
-        const double bm = li->b_mul * (last ? alpha : 1.0);
+        const double wm = li->w_scale, bm = li->b_scale;
         const int nd = (int) li->d_out, ni = (int) li->d_in;
         double *rz = ws->rz[l];
         double beta = 0.0;
@@ -165,16 +163,13 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
     if (!ws || ws->m != m || ws->dt != LM_F64 || !ws->prepared)
         LM_FAIL(err, LM_EINVAL, "lm_mlp_hvp_apply: call lm_mlp_hvp_prepare first");
     const size_t L = m->n_layers, n = ws->n;
-    const double alpha = m->spec.output_multiplier;
     const double *theta = ws->theta, *x = ws->x;
     r_forward(m, ws, theta, x, v);
     lm_loss_hess_apply(ws->loss, ws->z[L - 1], n, m->d_out, ws->rz[L - 1], ws->rdf);
     const double *delta = ws->df, *rdelta = ws->rdf;
     for (size_t l = L; l-- > 0;) {
         const lm_layer_info *li = &m->layer[l];
-        const int last = l + 1 == L;
-        const double wm = li->w_mul * (last ? alpha : 1.0);
-        const double bm = li->b_mul * (last ? alpha : 1.0);
+        const double wm = li->w_scale, bm = li->b_scale;
         const int nd = (int) li->d_out, ni = (int) li->d_in;
         const double *prev = l == 0 ? x : ws->a[l - 1];
         lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));

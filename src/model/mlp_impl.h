@@ -113,12 +113,10 @@ static void SFX(act_backward)(lm_act act, const T *z, const T *a, const T *g, T 
 static const T *SFX(forward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, const T *x, size_t n) {
     const size_t L = m->n_layers;
     const T *in = x;
-    const double alpha = m->spec.output_multiplier;
     for (size_t l = 0; l < L; l++) {
         const lm_layer_info *li = &m->layer[l];
         const int last = l + 1 == L;
-        const double wm = li->w_mul * (last ? alpha : 1.0);
-        const double bm = li->b_mul * (last ? alpha : 1.0);
+        const double wm = li->w_scale, bm = li->b_scale;
         T *z = ws->z[l];
         const T *W = theta + li->w_off;
         const int nd = (int) li->d_out, ni = (int) li->d_in;
@@ -147,13 +145,10 @@ static const T *SFX(forward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, con
 static void SFX(backward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, const T *x, T *grad,
                           int keep_signals) {
     const size_t L = m->n_layers, n = ws->n;
-    const double alpha = m->spec.output_multiplier;
     const T *delta = ws->df;
     for (size_t l = L; l-- > 0;) {
         const lm_layer_info *li = &m->layer[l];
-        const int last = l + 1 == L;
-        const double wm = li->w_mul * (last ? alpha : 1.0);
-        const double bm = li->b_mul * (last ? alpha : 1.0);
+        const double wm = li->w_scale, bm = li->b_scale;
         const T *prev = l == 0 ? x : ws->a[l - 1];
         const int nd = (int) li->d_out, ni = (int) li->d_in;
         lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));

@@ -4,6 +4,7 @@
  * (tests/fuzz/fuzz_cli.c).
  */
 #include "cli.h"
+#include "lmech/io.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -141,4 +142,19 @@ void cli_print_json(json_t *v) {
 
 json_t *cli_json_num(double v) {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Loads --init into a new theta buffer sized for cfg's model. */
+lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, lm_err *err) {
+    lm_mlp *m;
+    LM_TRY(lm_mlp_new(&cfg->model, &m, err));
+    double *t = lm_malloc(m->n_params * sizeof *t);
+    lm_status st = t ? lm_mlp_load(m, path, t, err)
+                     : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (st == LM_OK)
+        *theta = t;
+    else
+        lm_free(t);
+    lm_mlp_free(m);
+    return st;
 }

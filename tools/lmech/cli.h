@@ -51,6 +51,9 @@ typedef struct cli_opts {
 int cli_parse(const char *cmd, const char *usage, int argc, char **argv, const char *allowed,
               cli_opts *o);
 
+/* Loads the checkpoint `path` (--init) into a new lm_malloc'ed theta sized for cfg's model. */
+lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, lm_err *err);
+
 /* Prints a JSON value on one line to stdout, followed by a newline; steals the reference. */
 void cli_print_json(json_t *v);
 /* A JSON number, or null for NaN / Inf. */

@@ -14,19 +14,13 @@ int cmd_eval(int argc, char **argv) {
         return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
     lm_config *cfg = NULL;
-    lm_mlp *m = NULL;
     double *theta = NULL, loss = 0, gnorm = 0;
     size_t p = 0;
     rc = CLI_FAIL;
     if (lm_config_load(o.config, o.n_sets, o.sets, &cfg, &err) != LM_OK)
         goto done;
-    if (o.init) {
-        if (lm_mlp_new(&cfg->model, &m, &err) != LM_OK)
-            goto done;
-        theta = lm_malloc(m->n_params * sizeof *theta);
-        if (!theta || lm_mlp_load(m, o.init, theta, &err) != LM_OK)
-            goto done;
-    }
+    if (o.init && cli_load_init(cfg, o.init, &theta, &err) != LM_OK)
+        goto done;
     if (lm_train_eval(cfg, theta, &loss, &gnorm, &p, &err) != LM_OK)
         goto done;
     if (o.json) {
@@ -45,7 +39,6 @@ done:
     if (rc != CLI_OK)
         cli_fail("eval", &err);
     lm_free(theta);
-    lm_mlp_free(m);
     lm_config_free(cfg);
     return rc;
 }

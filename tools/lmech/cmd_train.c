@@ -30,21 +30,6 @@ static void progress(void *ud, size_t step, size_t total, double loss, double el
     fflush(stderr);
 }
 
-/* Loads --init into a new theta buffer sized for cfg's model. */
-static lm_status load_init(const lm_config *cfg, const char *path, double **theta, lm_err *err) {
-    lm_mlp *m;
-    LM_TRY(lm_mlp_new(&cfg->model, &m, err));
-    double *t = lm_malloc(m->n_params * sizeof *t);
-    lm_status st = t ? lm_mlp_load(m, path, t, err)
-                     : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
-    if (st == LM_OK)
-        *theta = t;
-    else
-        lm_free(t);
-    lm_mlp_free(m);
-    return st;
-}
-
 int cmd_train(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("train", USAGE, argc, argv, "CONFIG,db,set,init,save,json,quiet", &o);
@@ -59,7 +44,7 @@ int cmd_train(int argc, char **argv) {
     if (lm_config_load(o.config, o.n_sets, o.sets, &cfg, &err) != LM_OK)
         return cli_fail("train", &err);
     rc = CLI_FAIL;
-    if (o.init && load_init(cfg, o.init, &theta0, &err) != LM_OK)
+    if (o.init && cli_load_init(cfg, o.init, &theta0, &err) != LM_OK)
         goto done;
     if (lm_mlp_new(&cfg->model, &m, &err) != LM_OK)
         goto done;
