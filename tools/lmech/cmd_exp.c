@@ -65,7 +65,7 @@ int cmd_exp(int argc, char **argv) {
         jobs = (int) j;
     }
     lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL};
-    if (!o.quiet && isatty(STDERR_FILENO))
+    if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) /* a person is watching */
         eo.progress = progress;
     lm_exp_result res;
     lm_err err = {0};

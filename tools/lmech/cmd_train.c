@@ -57,7 +57,7 @@ int cmd_train(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     lm_train_opts opts = {store, theta0, theta1, NULL, NULL, &g_stop};
-    if (!o.quiet && isatty(STDERR_FILENO))
+    if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) /* a person is watching */
         opts.progress = progress;
     if (lm_train_run(cfg, &opts, &res, &err) != LM_OK)
         goto done;
