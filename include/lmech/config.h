@@ -29,7 +29,9 @@ typedef struct lm_train_spec {
     size_t eval_every;      /* record observables every this many steps (default 100)      */
     lm_dtype dtype;         /* default float64                                             */
     int threads;            /* BLAS threads, 0 = all cores (default 0)                     */
-    size_t sharpness_every; /* 0 = off (later capability)                              */
+    size_t sharpness_every; /* 0 = off                                                      */
+    size_t probe_every;     /* per-layer probe observables every this many steps; 0 = off  */
+    size_t probe_size;      /* probe batch: the first probe_size training examples (256)   */
 } lm_train_spec;
 
 typedef struct lm_config {

@@ -245,6 +245,8 @@ lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
     kv_str(&b, &first, "dtype", lm_dtype_name(c->train.dtype));
     kv_uint(&b, &first, "threads", (unsigned long long) c->train.threads);
     kv_uint(&b, &first, "sharpness_every", c->train.sharpness_every);
+    kv_uint(&b, &first, "probe_every", c->train.probe_every);
+    kv_uint(&b, &first, "probe_size", c->train.probe_size);
     kv_str(&b, &first, "name", c->name);
     kv_str(&b, &first, "notes", c->notes);
     sb_puts(&b, "}");

@@ -703,6 +703,10 @@ static lm_status parse_top(const ctx *cx, json_t *root, lm_config *c) {
     }
     if ((v = json_object_get(root, "sharpness_every")))
         LM_TRY(get_size(cx, v, "sharpness_every", 0, &c->train.sharpness_every));
+    if ((v = json_object_get(root, "probe_every")))
+        LM_TRY(get_size(cx, v, "probe_every", 0, &c->train.probe_every));
+    if ((v = json_object_get(root, "probe_size")))
+        LM_TRY(get_size(cx, v, "probe_size", 1, &c->train.probe_size));
     return LM_OK;
 }
 
@@ -932,6 +936,7 @@ static lm_status build(const ctx *cx, json_t *root, lm_config **out) {
     c.optim = lm_optim_spec_default();
     c.train.steps = 100;
     c.train.eval_every = 100;
+    c.train.probe_size = 256;
     c.train.dtype = LM_F64;
     LM_TRY(parse_top(cx, root, &c));
     LM_TRY(cross_check(cx, &c));

@@ -47,6 +47,8 @@ static const lm__key top_keys[] = {LEAF("seed"),
                                    LEAF("dtype"),
                                    LEAF("threads"),
                                    LEAF("sharpness_every"),
+                                   LEAF("probe_every"),
+                                   LEAF("probe_size"),
                                    LEAF("name"),
                                    LEAF("notes")};
 
