@@ -30,7 +30,8 @@
  *   normalize  LM_NORM_DEFAULT is scale01 for fashion-mnist and mnist and none for every other
  *              source (npy included). scale01 divides by 255 whatever the source; standardize
  *              takes per-feature mean and population std from the (subset, pooled) training set
- *              and applies them to train and test; constant features are only centred (to 0).
+ *              and applies them to train and test; constant features are only centred (to 0);
+ *              sphere rescales every row (train and test) to ||x||^2 = d.
  *   sizes      train_size / test_size = LM_ALL: every example of the file (IDX, npy); 1000 train
  *              and 1000 test examples for teacher and powerlaw; 256 train (the grid) and 1000 test
  *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
@@ -80,9 +81,11 @@ typedef enum lm_subset { LM_SUBSET_FIRST = 0, LM_SUBSET_RANDOM } lm_subset;
 typedef enum lm_normalize {
     LM_NORM_DEFAULT = 0, /* scale01 for images, none otherwise */
     LM_NORM_NONE,
-    LM_NORM_SCALE01,    /* pixels / 255                                              */
-    LM_NORM_STANDARDIZE /* per feature: (x - mean) / std with the training set's stats;
-                           features with std 0 are only centred                       */
+    LM_NORM_SCALE01,     /* pixels / 255                                              */
+    LM_NORM_STANDARDIZE, /* per feature: (x - mean) / std with the training set's stats;
+                            features with std 0 are only centred                       */
+    LM_NORM_SPHERE       /* per row: x * sqrt(d) / ||x||, so ||x||^2 = d (the kernel
+                            setups of science.md §2-3); all-zero rows stay zero          */
 } lm_normalize;
 
 typedef enum lm_targets {

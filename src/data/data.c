@@ -51,7 +51,7 @@ lm_data_spec lm_data_spec_default(void) {
 
 static const char *source_names[] = {"fashion-mnist", "mnist",  "npy",   "teacher",
                                      "powerlaw",      "circle", "modadd"};
-static const char *normalize_names[] = {"default", "none", "scale01", "standardize"};
+static const char *normalize_names[] = {"default", "none", "scale01", "standardize", "sphere"};
 static const char *targets_names[] = {"onehot", "pm1", "parity", "index"};
 static const char *subset_names[] = {"first", "random"};
 
@@ -79,8 +79,9 @@ lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err) 
 
 lm_status lm_normalize_parse(const char *s, lm_normalize *out, lm_err *err) {
     int v;
-    if (!out || !lookup(s, normalize_names, 4, &v))
-        LM_FAIL(err, LM_EINVAL, "unknown normalize \"%s\" (default, none, scale01, standardize)",
+    if (!out || !lookup(s, normalize_names, 5, &v))
+        LM_FAIL(err, LM_EINVAL,
+                "unknown normalize \"%s\" (default, none, scale01, standardize, sphere)",
                 s ? s : "(null)");
     *out = (lm_normalize) v;
     return LM_OK;
@@ -107,7 +108,7 @@ const char *lm_data_source_name(lm_data_source s) {
     return (unsigned) s <= LM_DATA_MODADD ? source_names[s] : "unknown";
 }
 const char *lm_normalize_name(lm_normalize s) {
-    return (unsigned) s <= LM_NORM_STANDARDIZE ? normalize_names[s] : "unknown";
+    return (unsigned) s <= LM_NORM_SPHERE ? normalize_names[s] : "unknown";
 }
 const char *lm_targets_name(lm_targets s) {
     return (unsigned) s <= LM_TARGETS_INDEX ? targets_names[s] : "unknown";
@@ -335,6 +336,19 @@ static lm_status apply_normalize(lm_dataset *tr, lm_dataset *te, lm_normalize no
             if (sets[s])
                 for (size_t i = 0; i < sets[s]->n * sets[s]->d; i++)
                     sets[s]->x[i] /= 255.0;
+        return LM_OK;
+    }
+    if (norm == LM_NORM_SPHERE) {
+        for (int s = 0; s < 2; s++)
+            if (sets[s])
+                for (size_t i = 0; i < sets[s]->n; i++) {
+                    double *r = sets[s]->x + i * sets[s]->d, ss = 0.0;
+                    for (size_t j = 0; j < sets[s]->d; j++)
+                        ss += r[j] * r[j];
+                    const double f = ss > 0.0 ? sqrt((double) sets[s]->d / ss) : 0.0;
+                    for (size_t j = 0; j < sets[s]->d; j++)
+                        r[j] *= f;
+                }
         return LM_OK;
     }
     if (norm != LM_NORM_STANDARDIZE)
@@ -643,7 +657,7 @@ static lm_status check_spec(const lm_data_spec *spec, lm_err *err) {
         LM_FAIL(err, LM_EINVAL, "data source %d is not a source", (int) spec->source);
     if ((unsigned) spec->subset > LM_SUBSET_RANDOM)
         LM_FAIL(err, LM_EINVAL, "subset %d is not a subset rule", (int) spec->subset);
-    if ((unsigned) spec->normalize > LM_NORM_STANDARDIZE)
+    if ((unsigned) spec->normalize > LM_NORM_SPHERE)
         LM_FAIL(err, LM_EINVAL, "normalize %d is not a normalisation", (int) spec->normalize);
     if ((unsigned) spec->targets > LM_TARGETS_INDEX)
         LM_FAIL(err, LM_EINVAL, "targets %d is not a target kind", (int) spec->targets);

@@ -269,3 +269,26 @@ Test(fmnist, idx_files_in_a_dir_raw_or_gz_and_count_checks) {
     rmdir(dir);
     LM_CHECK_LEAKS();
 }
+
+Test(fmnist, sphere_rescales_every_row_to_norm_sqrt_d) {
+    lm_data_spec s = fmnist(64);
+    s.normalize = LM_NORM_SPHERE;
+    s.pool = 4;
+    s.test_size = 16;
+    lm_dataset *tr = NULL, *te = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_data_load(&s, 1, &tr, &te, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(tr->d, 49);
+    lm_dataset *sets[2] = {tr, te};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < sets[k]->n; i++) {
+            double ss = 0;
+            for (size_t j = 0; j < sets[k]->d; j++)
+                ss += sets[k]->x[i * sets[k]->d + j] * sets[k]->x[i * sets[k]->d + j];
+            /* 49 squares summed after one scaling: rounding ~1e-15 relative */
+            cr_assert(fabs(ss - 49.0) < 1e-12, "set %d row %zu: ||x||^2 = %.17g", k, i, ss);
+        }
+    lm_dataset_free(tr);
+    lm_dataset_free(te);
+    LM_CHECK_LEAKS();
+}

@@ -42,7 +42,7 @@ Test(data, spec_default_and_names_round_trip) {
                      LM_OK);
         cr_assert_eq((int) v, i);
     }
-    for (int i = 0; i <= LM_NORM_STANDARDIZE; i++) {
+    for (int i = 0; i <= LM_NORM_SPHERE; i++) {
         lm_normalize v;
         cr_assert_eq(lm_normalize_parse(lm_normalize_name((lm_normalize) i), &v, &err), LM_OK);
         cr_assert_eq((int) v, i);
