@@ -188,6 +188,8 @@ static void put_model(sbuf *b, const lm_mlp_spec *m) {
     kv_real(b, &first, "output_multiplier", m->output_multiplier);
     kv_real(b, &first, "sw2", m->sw2);
     kv_real(b, &first, "sb2", m->sb2);
+    sb_key(b, &first, "readout_zero");
+    sb_puts(b, m->readout_zero ? "true" : "false");
     sb_puts(b, "}");
 }
 

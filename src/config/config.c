@@ -554,6 +554,8 @@ static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
     }
     if ((v = json_object_get(mo, "bias")))
         LM_TRY(get_bool(cx, v, "model.bias", &m->bias));
+    if ((v = json_object_get(mo, "readout_zero")))
+        LM_TRY(get_bool(cx, v, "model.readout_zero", &m->readout_zero));
     if ((v = json_object_get(mo, "parameterization"))) {
         LM_TRY(get_module_enum(cx, v, "model.parameterization", param_name_i, parse_param, &e));
         m->param = (lm_param) e;

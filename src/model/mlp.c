@@ -174,6 +174,13 @@ lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err
                 b[i] = li->b_std > 0.0 ? li->b_std * lm_rng_normal(&rng) : 0.0;
         }
     }
+    /* zeroed after the draws, so every other layer is the same as without readout_zero */
+    if (m->spec.readout_zero) {
+        const lm_layer_info *li = &m->layer[m->n_layers - 1];
+        memset(theta + li->w_off, 0, li->d_in * li->d_out * sizeof *theta);
+        if (m->spec.bias)
+            memset(theta + li->b_off, 0, li->d_out * sizeof *theta);
+    }
     return LM_OK;
 }
 

@@ -294,3 +294,32 @@ Test(model, workspace_bounds) {
     net_free(&t);
     LM_CHECK_LEAKS();
 }
+
+Test(model, readout_zero_zeroes_only_the_readout) {
+    lm_mlp_spec s = lm_mlp_spec_default();
+    s.n_widths = 4;
+    s.widths[0] = 5, s.widths[1] = 7, s.widths[2] = 6, s.widths[3] = 3;
+    s.sb2 = 0.5; /* random biases, so the readout bias must be zeroed too */
+    lm_err err = {0};
+    lm_mlp *a = NULL, *b = NULL;
+    cr_assert_eq(lm_mlp_new(&s, &a, &err), LM_OK, "%s", err.msg);
+    s.readout_zero = 1;
+    cr_assert_eq(lm_mlp_new(&s, &b, &err), LM_OK, "%s", err.msg);
+    double *ta = lm_malloc(a->n_params * sizeof *ta), *tb = lm_malloc(b->n_params * sizeof *tb);
+    cr_assert_eq(lm_mlp_init(a, 11, ta, &err), LM_OK);
+    cr_assert_eq(lm_mlp_init(b, 11, tb, &err), LM_OK);
+    const size_t r = b->layer[2].w_off;
+    for (size_t i = 0; i < r; i++)
+        cr_assert_eq(ta[i], tb[i], "hidden parameter %zu differs", i);
+    int readout_nonzero = 0;
+    for (size_t i = r; i < b->n_params; i++) {
+        cr_assert_eq(tb[i], 0.0, "readout parameter %zu = %g", i, tb[i]);
+        readout_nonzero |= ta[i] != 0.0;
+    }
+    cr_assert(readout_nonzero, "the default readout is random");
+    lm_free(ta);
+    lm_free(tb);
+    lm_mlp_free(a);
+    lm_mlp_free(b);
+    LM_CHECK_LEAKS();
+}
