@@ -74,7 +74,25 @@ typedef struct lm_experiment {
     const char *quick;   /* what --quick changes, one line */
     lm_status (*plan)(int quick, lm_exp_plan *plan, lm_err *err);
     lm_status (*analyse)(lm_exp_ctx *ctx, lm_err *err);
+    /* Experiments defined by data (lm_exp_file_load) set these instead of plan and analyse: they
+     * receive the experiment itself, whose `data` holds the parsed definition. */
+    lm_status (*plan_with)(const struct lm_experiment *e, int quick, lm_exp_plan *plan,
+                           lm_err *err);
+    lm_status (*analyse_with)(const struct lm_experiment *e, lm_exp_ctx *ctx, lm_err *err);
+    const void *data;
 } lm_experiment;
+
+/* An experiment defined by a JSON file (docs/experiments.md; examples/experiments/): a base run
+ * configuration (inline, or a path relative to the file's directory), overrides, a sweep (the
+ * Cartesian product of value lists), a quick variant, and claims judged from the recorded
+ * metrics (a reduced value in a range, or a log-log slope against a swept number). Parsed
+ * strictly: errors name the file and the key. Free with lm_exp_file_free. lm_exp_file_parse
+ * parses text named `origin`, resolving a base path against `dir` ("" or NULL: the current
+ * directory). */
+lm_status lm_exp_file_load(const char *path, lm_experiment **out, lm_err *err);
+lm_status lm_exp_file_parse(const char *text, size_t len, const char *origin, const char *dir,
+                            lm_experiment **out, lm_err *err);
+void lm_exp_file_free(lm_experiment *e);
 
 /* The registry: NULL-terminated. */
 const lm_experiment *const *lm_experiments(void);

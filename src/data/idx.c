@@ -192,7 +192,10 @@ static void from_big_endian(uint8_t *p, size_t count, size_t esz) {
     }
 }
 
-static lm_status idx_decode(src *s, lm_array **out, lm_err *err) {
+/* Decodes the header and the first min(max_rows, n) rows (all of them when max_rows is SIZE_MAX,
+ * then also checking that nothing follows the data); *file_rows (optional) = the header's n. */
+static lm_status idx_decode(src *s, size_t max_rows, size_t *file_rows, lm_array **out,
+                            lm_err *err) {
     const char *name = s->name;
     uint8_t head[4 + 4 * 255];
     size_t got = 0;
@@ -248,6 +251,12 @@ static lm_status idx_decode(src *s, lm_array **out, lm_err *err) {
                 "%s: header says %s (%zu bytes of data), more than a %zu-byte gzip file can hold",
                 name, what, bytes, s->len);
     }
+    const size_t all_rows = shape[0];
+    const int prefix = max_rows < shape[0];
+    if (prefix) { /* a prefix: fewer rows, and the rest of the stream is never inflated */
+        bytes = bytes / shape[0] * max_rows;
+        shape[0] = max_rows;
+    }
     lm_array *a = NULL;
     LM_TRY(lm_array_new(elt, ndim, shape, &a, err));
     lm_status st = src_read(s, a->data, bytes, &got, err);
@@ -256,13 +265,15 @@ static lm_status idx_decode(src *s, lm_array **out, lm_err *err) {
                         "%s: truncated: header says %s (%zu bytes of data), the decompressed "
                         "file has %zu%s",
                         name, what, bytes, got, s->cut ? " (the gzip stream is cut off)" : "");
-    if (st == LM_OK)
+    if (st == LM_OK && !prefix)
         st = src_expect_end(s, bytes, what, err);
     if (st != LM_OK) {
         lm_array_free(a);
         return st;
     }
     from_big_endian(a->data, a->count, esz);
+    if (file_rows)
+        *file_rows = all_rows;
     *out = a;
     return LM_OK;
 }
@@ -276,7 +287,7 @@ lm_status lm_idx_parse(const uint8_t *buf, size_t len, const char *name, lm_arra
     static const uint8_t empty[1] = {0};
     src s;
     LM_TRY(src_open(&s, buf ? buf : empty, len, name, err));
-    lm_status st = idx_decode(&s, out, err);
+    lm_status st = idx_decode(&s, SIZE_MAX, NULL, out, err);
     src_close(&s);
     return st;
 }
@@ -288,6 +299,21 @@ lm_status lm_idx_read(const char *path, lm_array **out, lm_err *err) {
     size_t len = 0;
     LM_TRY(lm__file_read(path, &buf, &len, err));
     lm_status st = lm_idx_parse(buf, len, path, out, err);
+    lm_free(buf);
+    return st;
+}
+
+lm_status lm__idx_read_prefix(const char *path, size_t max_rows, lm_array **out, size_t *file_rows,
+                              lm_err *err) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    LM_TRY(lm__file_read(path, &buf, &len, err));
+    src s;
+    lm_status st = src_open(&s, buf, len, path, err);
+    if (st == LM_OK) {
+        st = idx_decode(&s, max_rows, file_rows, out, err);
+        src_close(&s);
+    }
     lm_free(buf);
     return st;
 }

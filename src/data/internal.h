@@ -19,6 +19,11 @@
  * Errors (LM_EIO) name the path and the reason. */
 lm_status lm__file_read(const char *path, uint8_t **buf, size_t *len, lm_err *err);
 
+/* Reads an IDX file's header and only its first min(max_rows, n) rows (a gzip stream is inflated
+ * no further); *file_rows = n from the header. SIZE_MAX reads (and checks) the whole file. */
+lm_status lm__idx_read_prefix(const char *path, size_t max_rows, lm_array **out, size_t *file_rows,
+                              lm_err *err);
+
 /* Writes "60000x28x28" (or "scalar" for ndim 0) into buf. */
 void lm__shape_str(char *buf, size_t n, size_t ndim, const size_t *shape);
 

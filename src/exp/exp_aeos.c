@@ -67,9 +67,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_aeos = {
-    "aeos",
-    "adaptive edge of stability: full-batch Adam's preconditioned sharpness sits at 38/eta",
-    "2000 instead of 4000 Adam steps",
-    plan,
-    analyse,
+    .name = "aeos",
+    .summary =
+        "adaptive edge of stability: full-batch Adam's preconditioned sharpness sits at 38/eta",
+    .quick = "2000 instead of 4000 Adam steps",
+    .plan = plan,
+    .analyse = analyse,
 };

@@ -86,9 +86,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_catapult = {
-    "catapult",
-    "catapult: a rate with initial sharpness above 2/eta spikes the loss, then lands below 2/eta",
-    "the same (200 steps each)",
-    plan,
-    analyse,
+    .name = "catapult",
+    .summary = "catapult: a rate with initial sharpness above 2/eta spikes the loss, then lands "
+               "below 2/eta",
+    .quick = "the same (200 steps each)",
+    .plan = plan,
+    .analyse = analyse,
 };

@@ -177,9 +177,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_central_flow = {
-    "central-flow",
-    "central flow: GD's time-averaged loss at the edge of stability predicted by the flow",
-    "700 instead of 2000 steps after the catapult",
-    plan,
-    analyse,
+    .name = "central-flow",
+    .summary =
+        "central flow: GD's time-averaged loss at the edge of stability predicted by the flow",
+    .quick = "700 instead of 2000 steps after the catapult",
+    .plan = plan,
+    .analyse = analyse,
 };

@@ -191,9 +191,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_curvature_check = {
-    "curvature-check",
-    "Lanczos, Hutchinson and SLQ against the exact LAPACK spectrum of a 1.5k-parameter network",
-    "100 instead of 300 GD steps before the Hessian is measured",
-    plan,
-    analyse,
+    .name = "curvature-check",
+    .summary =
+        "Lanczos, Hutchinson and SLQ against the exact LAPACK spectrum of a 1.5k-parameter network",
+    .quick = "100 instead of 300 GD steps before the Hessian is measured",
+    .plan = plan,
+    .analyse = analyse,
 };

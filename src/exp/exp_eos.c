@@ -191,9 +191,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_eos = {
-    "eos",
-    "edge of stability: full-batch GD sharpens to 2/eta and stays there; a control never does",
-    "one EoS rate for 3000 steps, control for 1000 (full: eta 0.1 and 0.08, 6000 steps)",
-    plan,
-    analyse,
+    .name = "eos",
+    .summary =
+        "edge of stability: full-batch GD sharpens to 2/eta and stays there; a control never does",
+    .quick = "one EoS rate for 3000 steps, control for 1000 (full: eta 0.1 and 0.08, 6000 steps)",
+    .plan = plan,
+    .analyse = analyse,
 };

@@ -222,7 +222,8 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     if (st == LM_OK)
         st = lm_store_open(opts->db_path, &s, err);
     if (st == LM_OK)
-        st = e->plan(opts->quick, plan, err);
+        st = e->plan_with ? e->plan_with(e, opts->quick, plan, err)
+                          : e->plan(opts->quick, plan, err);
     if (st == LM_OK)
         st = lm_store_exp_begin(s, e->name, opts->quick, &ctx->exp_id, err);
     ctx->store = s;
@@ -321,7 +322,7 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
     if (st == LM_OK) {
-        st = e->analyse(ctx, err);
+        st = e->analyse_with ? e->analyse_with(e, ctx, err) : e->analyse(ctx, err);
         if (st != LM_OK)
             lm_err_prefix(err, "analysing %s: ", e->name);
     }

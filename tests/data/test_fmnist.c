@@ -292,3 +292,30 @@ Test(fmnist, sphere_rescales_every_row_to_norm_sqrt_d) {
     lm_dataset_free(te);
     LM_CHECK_LEAKS();
 }
+
+/* subset "first" with a count inflates only that prefix of the gzip files: the rows must be the
+ * same as those of a larger prefix and of the whole file (random subset reads everything). */
+Test(fmnist, prefix_read_equals_full_read) {
+    lm_data_spec s = fmnist(64);
+    s.test_size = 32;
+    lm_dataset *a = NULL, *at = NULL, *b = NULL, *bt = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_data_load(&s, 1, &a, &at, &err), LM_OK, "%s", err.msg);
+    s.train_size = LM_ALL;
+    s.test_size = LM_ALL;
+    cr_assert_eq(lm_data_load(&s, 1, &b, &bt, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(b->n, 60000);
+    cr_assert_eq(bt->n, 10000);
+    cr_assert(memcmp(a->x, b->x, 64 * a->d * sizeof *a->x) == 0, "train rows differ");
+    cr_assert(memcmp(a->y, b->y, 64 * a->k * sizeof *a->y) == 0, "train targets differ");
+    cr_assert(memcmp(at->x, bt->x, 32 * at->d * sizeof *at->x) == 0, "test rows differ");
+    lm_dataset_free(a);
+    lm_dataset_free(at);
+    lm_dataset_free(b);
+    lm_dataset_free(bt);
+    s.train_size = 60001; /* more than the file has: the header's count names it */
+    s.test_size = 0;
+    cr_assert_eq(lm_data_load(&s, 1, &a, NULL, &err), LM_ERANGE);
+    cr_assert(strstr(err.msg, "60001") && strstr(err.msg, "60000"), "%s", err.msg);
+    LM_CHECK_LEAKS();
+}

@@ -1,4 +1,5 @@
-/* cmd_exp.c: `lmech exp NAME [--db FILE] [--quick] [--jobs N] [--json]` and `lmech exp --list`. */
+/* cmd_exp.c: `lmech exp NAME|FILE.json [--db FILE] [--quick] [--jobs N] [--json]` and
+ * `lmech exp --list`. A positional ending in .json is an experiment file (docs/experiments.md). */
 #include "cli.h"
 #include "lmech/exp.h"
 
@@ -6,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *USAGE = "lmech exp NAME [--db FILE] [--quick] [--jobs N] [--json] | lmech exp "
-                           "--list";
+static const char *USAGE = "lmech exp NAME|FILE.json [--db FILE] [--quick] [--jobs N] [--json] | "
+                           "lmech exp --list";
 
 static void progress(void *ud, const char *what, size_t done, size_t total) {
     (void) ud;
@@ -50,7 +51,14 @@ int cmd_exp(int argc, char **argv) {
             printf("%-18s %s\n", (*e)->name, (*e)->summary);
         return CLI_OK;
     }
-    const lm_experiment *e = lm_experiment_find(o.positional);
+    lm_experiment *file = NULL;
+    const size_t plen = strlen(o.positional);
+    if (plen > 5 && strcmp(o.positional + plen - 5, ".json") == 0) {
+        lm_err ferr = {0};
+        if (lm_exp_file_load(o.positional, &file, &ferr) != LM_OK)
+            return cli_fail("exp", &ferr);
+    }
+    const lm_experiment *e = file ? file : lm_experiment_find(o.positional);
     if (!e) {
         fprintf(stderr, "lmech exp: no experiment \"%s\" (lmech exp --list shows them)\n",
                 o.positional);
@@ -60,8 +68,10 @@ int cmd_exp(int argc, char **argv) {
     if (o.jobs) {
         char *end;
         long j = strtol(o.jobs, &end, 10);
-        if (*end || j < 1 || j > 64)
+        if (*end || j < 1 || j > 64) {
+            lm_exp_file_free(file);
             return cli_usage("exp", USAGE, "--jobs must be 1 to 64, got \"%s\"", o.jobs);
+        }
         jobs = (int) j;
     }
     lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL};
@@ -71,6 +81,7 @@ int cmd_exp(int argc, char **argv) {
     lm_err err = {0};
     if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {
         lm_exp_result_clear(&res);
+        lm_exp_file_free(file);
         return cli_fail("exp", &err);
     }
     const lm_exp_ctx *c = res.ctx;
@@ -111,6 +122,7 @@ int cmd_exp(int argc, char **argv) {
         printf("\nreasons and details: lmech report --db %s %s\n", o.db, e->name);
     }
     lm_exp_result_clear(&res);
+    lm_exp_file_free(file);
     (void) fails; /* a failed claim is a finding, not a failed command */
     return CLI_OK;
 }
