@@ -28,6 +28,7 @@ extern "C" {
 
 /* A double NaN (C's NAN is a float; this avoids -Wdouble-promotion at every use). */
 #define LM_NAN ((double) NAN)
+#define LM_INF ((double) INFINITY)
 
 /* ---------------------------------------------------------------- status and errors */
 

@@ -117,7 +117,7 @@ lm_status lm_curv_density(size_t n_probes, size_t m, const double *nodes, const 
                 n_probes, m, n_bins);
     double lmax = 0, lmin = 0;
     for (size_t r = 0; r < n_probes; r++) {
-        double hi = -INFINITY, lo = INFINITY;
+        double hi = -(double) INFINITY, lo = (double) INFINITY;
         for (size_t i = 0; i < m; i++) {
             double t = nodes[r * m + i], w = weights[r * m + i];
             if (!isfinite(t) || !isfinite(w) || w < 0)

@@ -44,7 +44,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     char pred[192];
     snprintf(pred, sizeof pred, "preconditioned sharpness reaches (2+2b1)/((1-b1) eta) = %g", thr);
     lm_claim *c = lm_exp_claim(ctx, "adam: reaches 38/eta", pred, thr, n ? smax / thr : LM_NAN,
-                               LM_NAN, 0.95, INFINITY, "max / threshold >= 0.95", 0.95,
+                               LM_NAN, 0.95, LM_INF, "max / threshold >= 0.95", 0.95,
                                "science.md §4 [C]: the prototype reached 38/eta at step ~900 of "
                                "4000; 5 % below allows for 20-step sampling of an oscillation");
     if (c) {

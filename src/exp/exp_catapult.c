@@ -47,7 +47,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         lm_claim *c;
         if (r == 0) {
             snprintf(pred, sizeof pred, "initial S above 2/eta = %g: S(0) eta/2 > 1", thr);
-            c = lm_exp_claim(ctx, "eta=0.1: starts unstable", pred, 1.0, s0, LM_NAN, 1.0, INFINITY,
+            c = lm_exp_claim(ctx, "eta=0.1: starts unstable", pred, 1.0, s0, LM_NAN, 1.0, LM_INF,
                              "S(0) eta/2 > 1", 1.0,
                              "the precondition of a catapult (linear stability of GD: "
                              "unstable iff S > 2/eta); science.md §4 measured S(0) = 37");
@@ -57,7 +57,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             }
             c = lm_exp_claim(ctx, "eta=0.1: loss spikes",
                              "the loss grows for some steps before it falls (a spike)", 1.0, spike,
-                             LM_NAN, 1.0, INFINITY, "max L(t+1) / L(t) over t < 100 > 1", 1.0,
+                             LM_NAN, 1.0, LM_INF, "max L(t+1) / L(t) over t < 100 > 1", 1.0,
                              "GD on a direction with curvature above 2/eta multiplies its error by "
                              "|1 - eta S| > 1 per step, so the loss must grow at some step; "
                              "measured per step because L(0) is dominated by stable directions");

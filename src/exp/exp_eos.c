@@ -83,7 +83,7 @@ static lm_status judge_eos(lm_exp_ctx *ctx, size_t i, double eta, series2 *d, lm
     snprintf(name, sizeof name, "eta=%g: reaches 2/eta", eta);
     snprintf(pred, sizeof pred, "sharpness rises to 2/eta = %g (max S eta/2 >= 0.95)", thr);
     link_run(lm_exp_claim(ctx, name, pred, 1.0, i100 < d->ns ? smax / thr : LM_NAN, LM_NAN, 0.95,
-                          INFINITY, "max after step 100 of S eta/2 >= 0.95", 0.95,
+                          LM_INF, "max after step 100 of S eta/2 >= 0.95", 0.95,
                           "science.md §4: t* is the first measurement after step 100 with "
                           "S >= 0.95 * 2/eta; 5 % below 2/eta allows for the 20-step sampling "
                           "of an oscillating sharpness"),
@@ -91,7 +91,7 @@ static lm_status judge_eos(lm_exp_ctx *ctx, size_t i, double eta, series2 *d, lm
     const int have = istar < d->ns && i100 < d->ns;
     snprintf(name, sizeof name, "eta=%g: progressive sharpening", eta);
     link_run(lm_exp_claim(ctx, name, "S(t*) / S(100) >= 1.2 (sharpness rises before the edge)",
-                          LM_NAN, have ? d->s[istar] / d->s[i100] : LM_NAN, LM_NAN, 1.2, INFINITY,
+                          LM_NAN, have ? d->s[istar] / d->s[i100] : LM_NAN, LM_NAN, 1.2, LM_INF,
                           "ratio >= 1.2", 1.2,
                           "science.md §4 [C]: after the catapult S(100) ~ 14-17 and the edge is "
                           "20, so a real rise is >= 1.2; smaller ratios would mean the run started "

@@ -438,7 +438,7 @@ Test(config, allocation_failures) {
             succeeded = 1;
             lm_config_free(c);
         } else {
-            cr_assert_eq(st, LM_ENOMEM, "k=%ld: %s", lm_test_fail_at, err.msg);
+            cr_assert_eq(st, LM_ENOMEM, "k=%d: %s", lm_test_fail_at, err.msg);
             cr_assert_null(c);
         }
     }

@@ -602,7 +602,7 @@ Test(store, allocation_failures_are_enomem_without_leaks) {
             cr_assert_eq(st, LM_OK, "%s", err.msg);
             break;
         }
-        cr_assert_eq(st, LM_ENOMEM, "allocation %ld failed: got %s", lm_test_fail_at, err.msg);
+        cr_assert_eq(st, LM_ENOMEM, "allocation %d failed: got %s", lm_test_fail_at, err.msg);
         saw_fail++;
     }
     lm_set_allocator(NULL);
