@@ -64,6 +64,12 @@ static const char *BASE =
 static const size_t B_FULL[N_B_FULL] = {8, 16, 32, 64, 128, 256, 512, 1024};
 static const size_t B_QUICK[3] = {16, 64, 256};
 static const size_t LIN_B[4] = {16, 32, 64, 128};
+/* The square-root rule of Adam (Malladi et al. 2022; science.md §6 [M]): B = B0 kappa with
+ * lr -> sqrt(kappa) lr, 1 - beta -> kappa (1 - beta), eps -> eps / sqrt(kappa), from Adam at
+ * lr 1e-3 and the default betas and eps at B0; no warmup (the bias correction covers the start).
+ * The control scales only the rate, linearly, at kappa = 8. Full variant only. */
+#define ADAM_LR0 1e-3
+#define N_ADAM   4 /* kappa = 1, 2, 4, 8 */
 
 /* the grid of 4 rates for B: factor-2 steps from 0.025 2^floor(log2(B/8)/2), so the grid moves
  * up with B about as sqrt(B); the calibrated best rates (0.1 at B = 8, 0.4 at 128, 1 at 1024)
@@ -100,6 +106,8 @@ typedef struct layout {
     const size_t *bs;
     size_t lr0; /* first index into the 4-rate grid */
     size_t n_lin;
+    size_t n_adam; /* square-root runs (plus one linear control when > 0) */
+    int seed_ctrl; /* B0 again with seed 1 (SGD, and Adam when n_adam > 0): the noise floor */
 } layout;
 
 static layout get_layout(int quick) {
@@ -109,6 +117,8 @@ static layout get_layout(int quick) {
     l.n_lr = quick ? 2 : N_LR;
     l.lr0 = quick ? 1 : 0;
     l.n_lin = quick ? 2 : 4; /* quick: B0 and 8 B0 only */
+    l.n_adam = quick ? 0 : N_ADAM;
+    l.seed_ctrl = !quick;
     return l;
 }
 
@@ -117,16 +127,38 @@ static size_t lin_b(const layout *l, size_t i) {
 }
 
 static lm_status add_run(lm_exp_plan *p, const char *label, size_t B, double lr, size_t steps,
-                         size_t every, size_t warmup, lm_err *err) {
-    char sb[48], slr[48], ss[48], se[48], sw[96];
+                         size_t every, size_t warmup, int seed, lm_err *err) {
+    char sb[48], slr[48], ss[48], se[48], sw[96], sd[32];
     snprintf(sb, sizeof sb, "batch_size=%zu", B);
     snprintf(slr, sizeof slr, "optimizer.lr=%.17g", lr);
     snprintf(ss, sizeof ss, "steps=%zu", steps);
     snprintf(se, sizeof se, "eval_every=%zu", every);
     snprintf(sw, sizeof sw, "optimizer.schedule={\"name\": \"warmup\", \"warmup_steps\": %zu}",
              warmup);
-    const char *sets[] = {sb, slr, ss, se, sw};
-    return lm_exp_plan_add(p, label, BASE, warmup ? 5 : 4, sets, err);
+    snprintf(sd, sizeof sd, "seed=%d", seed);
+    const char *sets[] = {sb, slr, ss, se, sw, sd};
+    if (!warmup)
+        sets[4] = sd;
+    return lm_exp_plan_add(p, label, BASE, (warmup ? 5u : 4u) + (seed ? 1u : 0u), sets, err);
+}
+
+static lm_status add_adam(lm_exp_plan *p, size_t kappa, int linear, int seed, lm_err *err) {
+    const double k = (double) kappa, lr = linear ? ADAM_LR0 * k : ADAM_LR0 * sqrt(k);
+    const double b1 = linear ? 0.9 : 1.0 - 0.1 * k, b2 = linear ? 0.999 : 1.0 - 0.001 * k;
+    const double eps = linear ? 1e-8 : 1e-8 / sqrt(k);
+    const size_t B = B0 * kappa;
+    char label[96], sb[48], slr[48], ss[48], se[48], sbe[96], sep[48], sd[32];
+    snprintf(label, sizeof label, "adam %s kappa=%zu B=%zu lr=%.4g%s", linear ? "linear" : "sqrt",
+             kappa, B, lr, seed ? " seed=1 (control)" : "");
+    snprintf(sd, sizeof sd, "seed=%d", seed);
+    snprintf(sb, sizeof sb, "batch_size=%zu", B);
+    snprintf(slr, sizeof slr, "optimizer.lr=%.17g", lr);
+    snprintf(ss, sizeof ss, "steps=%zu", lin_steps(B));
+    snprintf(se, sizeof se, "eval_every=%zu", lin_every(B));
+    snprintf(sbe, sizeof sbe, "optimizer.betas=[%.17g, %.17g]", b1, b2);
+    snprintf(sep, sizeof sep, "optimizer.eps=%.17g", eps);
+    const char *sets[] = {"optimizer.name=\"adam\"", sb, slr, ss, se, sbe, sep, sd};
+    return lm_exp_plan_add(p, label, BASE, seed ? 8 : 7, sets, err);
 }
 
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
@@ -137,22 +169,34 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
         for (size_t k = 0; k < l.n_lr; k++) {
             const double lr = grid_lr(B, l.lr0 + k);
             snprintf(label, sizeof label, "grid B=%zu lr=%g", B, lr);
-            LM_TRY(add_run(p, label, B, lr, cap, eval_every(B), 0, err));
+            LM_TRY(add_run(p, label, B, lr, cap, eval_every(B), 0, 0, err));
         }
     }
     snprintf(label, sizeof label, "noise checkpoint B=%d lr=%g", NOISE_B, NOISE_LR);
-    LM_TRY(add_run(p, label, NOISE_B, NOISE_LR, NOISE_STEPS, 10, 0, err));
+    LM_TRY(add_run(p, label, NOISE_B, NOISE_LR, NOISE_STEPS, 10, 0, 0, err));
     for (size_t i = 0; i < l.n_lin; i++) {
         const size_t B = lin_b(&l, i);
         const double lr = ETA0 * (double) B / B0;
         const size_t warm = (size_t) (WARMUP_EP * N_TRAIN / (double) B + 0.5);
         snprintf(label, sizeof label, "linear B=%zu lr=%g", B, lr);
-        LM_TRY(add_run(p, label, B, lr, lin_steps(B), lin_every(B), warm, err));
+        LM_TRY(add_run(p, label, B, lr, lin_steps(B), lin_every(B), warm, 0, err));
     }
     const size_t B = 8 * B0;
     snprintf(label, sizeof label, "unscaled B=%zu lr=%g", B, ETA0);
-    return add_run(p, label, B, ETA0, lin_steps(B), lin_every(B),
-                   (size_t) (WARMUP_EP * N_TRAIN / (double) B + 0.5), err);
+    LM_TRY(add_run(p, label, B, ETA0, lin_steps(B), lin_every(B),
+                   (size_t) (WARMUP_EP * N_TRAIN / (double) B + 0.5), 0, err));
+    for (size_t i = 0; i < l.n_adam; i++)
+        LM_TRY(add_adam(p, (size_t) 1 << i, 0, 0, err));
+    if (l.n_adam > 0)
+        LM_TRY(add_adam(p, (size_t) 1 << (l.n_adam - 1), 1, 0, err));
+    if (l.seed_ctrl) {
+        snprintf(label, sizeof label, "linear B=%d lr=%g seed=1 (control)", B0, ETA0);
+        LM_TRY(add_run(p, label, B0, ETA0, lin_steps(B0), lin_every(B0),
+                       (size_t) (WARMUP_EP * N_TRAIN / (double) B0 + 0.5), 1, err));
+        if (l.n_adam > 0)
+            LM_TRY(add_adam(p, 1, 0, 1, err));
+    }
+    return LM_OK;
 }
 
 /* ---------------------------------------------------------------- analysis */
@@ -342,38 +386,80 @@ static int cmp_double(const void *a, const void *b) {
 
 #define GRID_PTS (LR_EPOCHS * LR_EVALS + 1)
 
-/* The linear rule: curves at equal epochs, claims and the figure data [GRID_PTS, 1 + n_lin + 1] */
-static lm_status part_linear(lm_exp_ctx *ctx, const layout *l, series *s, double *fig,
-                             lm_err *err) {
-    const size_t base = l->n_b * l->n_lr + 1, ncols = 1 + l->n_lin + 1;
-    int64_t runs[8];
-    for (size_t i = 0; i <= l->n_lin; i++)
+/* max over the grid points after warmup of |c / c0 - 1|: *at its index, *median the median */
+static double max_dev(const double *c, const double *c0, size_t *at, double *median) {
+    double dev = 0, devs[GRID_PTS];
+    size_t nd = 0;
+    *at = 0;
+    for (size_t g = (size_t) (WARMUP_EP * LR_EVALS); g < GRID_PTS; g++) {
+        const double d = fabs(c[g] / c0[g] - 1.0);
+        devs[nd++] = d;
+        if (!(d <= dev)) {
+            dev = d;
+            *at = g;
+        }
+    }
+    qsort(devs, nd, sizeof *devs, cmp_double);
+    *median = devs[nd / 2];
+    return dev;
+}
+
+/* The loss curves of n runs from plan index base, batch sizes bs, on the epoch grid; fig
+ * [GRID_PTS, ncols] gets the epoch in column 0 and curve i in column 1 + i. */
+static lm_status curves(lm_exp_ctx *ctx, size_t base, size_t n, const size_t *bs, series *s,
+                        double (*curve)[GRID_PTS], int64_t *runs, double *fig, size_t ncols,
+                        lm_err *err) {
+    for (size_t i = 0; i < n; i++) {
         runs[i] = base + i < ctx->n_runs ? ctx->run[base + i] : -1;
-    double curve[8][GRID_PTS];
-    for (size_t i = 0; i <= l->n_lin; i++) {
-        const size_t B = i < l->n_lin ? lin_b(l, i) : 8 * B0;
         LM_TRY(get_loss(ctx, runs[i], s, err));
         for (size_t g = 0; g < GRID_PTS; g++) {
             const double e = (double) g / LR_EVALS;
-            curve[i][g] = s->n > 1 ? loss_at_epoch(s, B, e) : LM_NAN;
+            curve[i][g] = s->n > 1 ? loss_at_epoch(s, bs[i], e) : LM_NAN;
             fig[g * ncols] = e;
             fig[g * ncols + 1 + i] = curve[i][g];
         }
     }
+    return LM_OK;
+}
+
+/* The linear rule: curves at equal epochs, claims and the figure data [GRID_PTS, 1 + n_lin + 1] */
+/* The seed control of B0 (plan index idx) against the B0 curve c0: its max and median
+ * deviation, NaN without the control. The floor any single-run comparison must clear. */
+static lm_status seed_floor(lm_exp_ctx *ctx, const layout *l, size_t idx, const double *c0,
+                            series *s, double *mx, double *md, lm_err *err) {
+    *mx = *md = LM_NAN;
+    if (!l->seed_ctrl || idx >= ctx->n_runs || ctx->run[idx] <= 0)
+        return LM_OK;
+    LM_TRY(get_loss(ctx, ctx->run[idx], s, err));
+    double c[GRID_PTS];
+    for (size_t g = 0; g < GRID_PTS; g++)
+        c[g] = s->n > 1 ? loss_at_epoch(s, B0, (double) g / LR_EVALS) : LM_NAN;
+    size_t at;
+    *mx = max_dev(c, c0, &at, md);
+    return LM_OK;
+}
+
+static size_t ctrl_base(const layout *l) {
+    return l->n_b * l->n_lr + 1 + l->n_lin + 1 + (l->n_adam ? l->n_adam + 1 : 0);
+}
+
+static lm_status part_linear(lm_exp_ctx *ctx, const layout *l, series *s, double *fig,
+                             lm_err *err) {
+    const size_t base = l->n_b * l->n_lr + 1, ncols = 1 + l->n_lin + 1;
+    int64_t runs[8];
+    double curve[8][GRID_PTS];
+    size_t bs[8];
+    for (size_t i = 0; i <= l->n_lin; i++)
+        bs[i] = i < l->n_lin ? lin_b(l, i) : 8 * B0;
+    LM_TRY(curves(ctx, base, l->n_lin + 1, bs, s, curve, runs, fig, ncols, err));
+    double fmx, fmd;
+    LM_TRY(seed_floor(ctx, l, ctrl_base(l), curve[0], s, &fmx, &fmd, err));
     char name[96], pred[192], det[256];
     for (size_t i = 1; i < l->n_lin; i++) {
         const size_t B = lin_b(l, i);
-        double dev = 0, devs[GRID_PTS];
-        size_t at = 0, nd = 0;
-        for (size_t g = (size_t) (WARMUP_EP * LR_EVALS); g < GRID_PTS; g++) {
-            const double d = fabs(curve[i][g] / curve[0][g] - 1.0);
-            devs[nd++] = d;
-            if (!(d <= dev)) {
-                dev = d;
-                at = g;
-            }
-        }
-        qsort(devs, nd, sizeof *devs, cmp_double);
+        size_t at;
+        double med;
+        const double dev = max_dev(curve[i], curve[0], &at, &med);
         snprintf(name, sizeof name, "linear rule B=%zu", B);
         snprintf(pred, sizeof pred,
                  "SGD at lr %g B/%d: train loss vs epoch = the B0 = %d curve after warmup", ETA0,
@@ -386,9 +472,9 @@ static lm_status part_linear(lm_exp_ctx *ctx, const layout *l, series *s, double
             "(eta B0 / B grows 8x) and seed noise of one run");
         if (c) {
             snprintf(det, sizeof det,
-                     "largest deviation at epoch %.1f: %.4f vs B0 %.4f; median |L_B / L_B0 - 1| "
-                     "%.4f over %zu epochs",
-                     (double) at / LR_EVALS, curve[i][at], curve[0][at], devs[nd / 2], nd);
+                     "largest deviation at epoch %.1f: %.4f vs B0 %.4f; median %.4f; B0 seed 1 "
+                     "vs seed 0: max %.4f, median %.4f",
+                     (double) at / LR_EVALS, curve[i][at], curve[0][at], med, fmx, fmd);
             snprintf(c->detail, sizeof c->detail, "%s", det);
         }
         const int64_t rr[2] = {runs[0], runs[i]};
@@ -410,12 +496,67 @@ static lm_status part_linear(lm_exp_ctx *ctx, const layout *l, series *s, double
     return LM_OK;
 }
 
+/* The square-root rule of Adam: claims per kappa > 1 and the linear control; figure data like
+ * part_linear's ([GRID_PTS, 1 + n_adam + 1]). */
+static lm_status part_adam(lm_exp_ctx *ctx, const layout *l, series *s, double *fig, lm_err *err) {
+    const size_t base = l->n_b * l->n_lr + 1 + l->n_lin + 1, n = l->n_adam + 1;
+    int64_t runs[8];
+    double curve[8][GRID_PTS];
+    size_t bs[8];
+    for (size_t i = 0; i < l->n_adam; i++)
+        bs[i] = (size_t) B0 << i;
+    bs[l->n_adam] = (size_t) B0 << (l->n_adam - 1);
+    LM_TRY(curves(ctx, base, n, bs, s, curve, runs, fig, n + 1, err));
+    double fmx, fmd;
+    LM_TRY(seed_floor(ctx, l, ctrl_base(l) + 1, curve[0], s, &fmx, &fmd, err));
+    char name[96], det[256];
+    double dev_sqrt_last = LM_NAN;
+    for (size_t i = 1; i < l->n_adam; i++) {
+        size_t at;
+        double med;
+        const double dev = max_dev(curve[i], curve[0], &at, &med);
+        dev_sqrt_last = dev;
+        snprintf(name, sizeof name, "adam sqrt rule kappa=%zu", (size_t) 1 << i);
+        lm_claim *c = lm_exp_claim(
+            ctx, name,
+            "Adam with lr sqrt(k), 1 - beta times k, eps / sqrt(k) at B = 16 k: train loss vs "
+            "epoch = the B0 = 16 curve",
+            0.0, dev, LM_NAN, 0.0, 0.05, "max over epochs >= 0.5 of |L_B / L_B0 - 1| <= 0.05", 0.05,
+            "science.md §6 [M, uncalibrated]: the square-root rule keeps Adam's SDE "
+            "approximation (Malladi et al. 2022) fixed; 5 % as for the SGD linear rule");
+        if (c)
+            snprintf(c->detail, sizeof c->detail,
+                     "largest deviation at epoch %.1f: %.4f vs B0 %.4f; median %.4f; B0 seed 1 "
+                     "vs seed 0: max %.4f, median %.4f",
+                     (double) at / LR_EVALS, curve[i][at], curve[0][at], med, fmx, fmd);
+        const int64_t rr[2] = {runs[0], runs[i]};
+        link(c, 2, rr);
+    }
+    size_t at;
+    double med;
+    const double dev_lin = max_dev(curve[l->n_adam], curve[0], &at, &med);
+    snprintf(det, sizeof det, "linear: max deviation %.4f (epoch %.1f), sqrt: %.4f", dev_lin,
+             (double) at / LR_EVALS, dev_sqrt_last);
+    lm_claim *c = lm_exp_claim(
+        ctx, "adam linear lr deviates more",
+        "at kappa = 8, scaling only the rate linearly "
+        "deviates more from the B0 curve than the square-root rule",
+        0.0, dev_lin - dev_sqrt_last, LM_NAN, 0.0, INFINITY,
+        "max deviation (linear) - max deviation (sqrt) > 0", 0.0,
+        "science.md §6 [M]: the linear rule is not the SDE-preserving rule for adaptive methods");
+    if (c)
+        snprintf(c->detail, sizeof c->detail, "%s", det);
+    const int64_t rr[3] = {runs[0], runs[l->n_adam - 1], runs[l->n_adam]};
+    link(c, 3, rr);
+    return LM_OK;
+}
+
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     const layout l = get_layout(ctx->quick);
     series *s = lm_malloc(sizeof *s);
     hyper *h = lm_malloc(sizeof *h);
-    const size_t ncols = 1 + l.n_lin + 1;
-    double *fig = lm_malloc(GRID_PTS * ncols * sizeof *fig);
+    const size_t ncols = 1 + l.n_lin + 1, fcols = ncols > l.n_adam + 2 ? ncols : l.n_adam + 2;
+    double *fig = lm_malloc(GRID_PTS * fcols * sizeof *fig);
     if (!s || !h || !fig) {
         lm_free(s);
         lm_free(h);
@@ -455,6 +596,21 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         st = lm__exp_figure_lines(ctx, "linear-rule",
                                   "Linear learning-rate rule: train loss per epoch",
                                   "train loss (log scale)", 1, ncols, cols, GRID_PTS, fig, err);
+    }
+    if (st == LM_OK && l.n_adam > 0) {
+        st = part_adam(ctx, &l, s, fig, err);
+        char names[6][48];
+        const char *cols[6] = {"epoch"};
+        for (size_t i = 0; st == LM_OK && i <= l.n_adam; i++) {
+            const size_t k = (size_t) 1 << (i < l.n_adam ? i : l.n_adam - 1);
+            snprintf(names[i], sizeof names[i], "%s B=%zu", i < l.n_adam ? "sqrt" : "linear",
+                     B0 * k);
+            cols[1 + i] = names[i];
+        }
+        if (st == LM_OK)
+            st = lm__exp_figure_lines(
+                ctx, "adam-sqrt-rule", "Adam square-root rule: train loss per epoch",
+                "train loss (log scale)", 1, l.n_adam + 2, cols, GRID_PTS, fig, err);
     }
     lm_free(s);
     lm_free(h);
