@@ -577,7 +577,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             d[i * 3 + 2] = h->ok ? h->fit.a + h->fit.b / h->B[i] : LM_NAN;
         }
         const char *cols[] = {"log2 batch size", "steps to loss 0.5 (best lr)",
-                              "fit S_min (1 + B_crit / B)"};
+                              "fit Smin (1 + Bcrit / B)"};
         st = lm__exp_figure_lines(ctx, "steps-vs-batch",
                                   "Steps to train loss 0.5 against batch size", "steps (log scale)",
                                   1, 3, cols, h->n, d, err);
