@@ -622,7 +622,8 @@ const lm_experiment lm__exp_batch_size = {
     "batch-size",
     "batch size: steps to a target loss follow S_min (1 + B_crit / B), B_crit ~ the gradient "
     "noise scale; the linear lr rule of SGD",
-    "B = 16, 64, 256 with the middle 2 of the 4 rates; linear rule B0 = 16 against 8 B0 only",
+    "B = 16, 64, 256 with the middle 2 of the 4 rates; linear rule B0 = 16 against 8 B0 only; no "
+    "Adam rule, no seed controls",
     plan,
     analyse,
 };
