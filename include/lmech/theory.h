@@ -43,6 +43,69 @@ lm_status lm_central_flow(const lm_mlp *m, lm_loss loss, const lm_dataset *train
                           lm_cf_trace *trace, lm_err *err);
 void lm_cf_trace_free(lm_cf_trace *t);
 
+/* ---------------------------------------------------------------- gradient noise scale
+ * McCandlish, Kaplan, Amodei 2018 (arXiv 1812.06162; science.md §6). With g_i the gradient of the
+ * loss on example i at theta and G = (1/n) sum_i g_i the full-batch gradient over n examples,
+ * Sigma = (1/n) sum_i (g_i - G)(g_i - G)^T is the per-example covariance (population
+ * normalisation), and a minibatch of B examples drawn uniformly WITH replacement has
+ *     E |G_B|^2 = |G|^2 + tr(Sigma) / B.
+ * The simple noise scale is B_simple = tr(Sigma) / |G|^2: the batch size at which the noise in
+ * G_B equals the signal. McCandlish's trade-off S(B) = S_min (1 + B_crit / B) predicts the
+ * steps to a target loss, with B_crit ~ B_noise ~ B_simple up to an order of magnitude.
+ */
+
+typedef struct lm_noise_stats {
+    size_t n;        /* examples used                                           */
+    double loss;     /* mean loss over them                                     */
+    double g2;       /* |G|^2                                                   */
+    double tr_sigma; /* tr(Sigma) = (1/n) sum_i |g_i - G|^2                     */
+    double b_simple; /* tr_sigma / g2 (Inf when G = 0)                          */
+} lm_noise_stats;
+
+/* Exact statistics from per-example gradients: G from one full-batch gradient over the n rows of
+ * x [n, d_in], y [n, d_out], then tr(Sigma) as the mean of |g_i - G|^2 over a loop of single-row
+ * gradients (no cancellation against |G|^2). float64; cost ~ 2n example-gradients. theta is not
+ * modified. LM_EINVAL for n = 0 or NULL arrays; LM_ENUMERIC for a non-finite gradient. On failure
+ * *out is unchanged. */
+lm_status lm_noise_exact(const lm_mlp *m, lm_loss loss, const double *theta, const double *x,
+                         const double *y, size_t n, lm_noise_stats *out, lm_err *err);
+
+typedef struct lm_noise_twobatch {
+    size_t pairs, b_small, b_big;
+    double g2, g2_se;             /* mean of the per-pair |G|^2 estimates, its standard error */
+    double tr_sigma, tr_sigma_se; /* mean of the per-pair tr(Sigma) estimates, likewise        */
+    double b_simple;              /* tr_sigma / g2: the means divided, not a mean of ratios    */
+    double b_simple_se;           /* delta-method standard error of that ratio                 */
+} lm_noise_twobatch;
+
+/* The two-batch estimator (McCandlish App. A.1) over `pairs` batch pairs. Pair k draws b_big row
+ * indices uniformly with replacement (stream LM_STREAM_PROBE of seed, so a seed gives the same
+ * pairs every time); the small batch is its first b_small rows (one data-parallel worker's share
+ * of the big batch). From the two minibatch gradients
+ *     |G|^2   ~ (b_big |G_big|^2 - b_small |G_small|^2) / (b_big - b_small)
+ *     tr Sigma ~ (|G_small|^2 - |G_big|^2) / (1/b_small - 1/b_big)
+ * are unbiased for each pair; they are averaged separately over the pairs and then divided.
+ * Standard error of the ratio R = mean(S) / mean(G) by the delta method:
+ *     se(R)^2 = (var(S) - 2 R cov(S, G) + R^2 var(G)) / (pairs mean(G)^2)
+ * with the sample (n - 1) variances over pairs. Needs 1 <= b_small < b_big and pairs >= 2.
+ * On failure *out is unchanged. */
+lm_status lm_noise_two_batch(const lm_mlp *m, lm_loss loss, const double *theta, const double *x,
+                             const double *y, size_t n, size_t b_small, size_t b_big, size_t pairs,
+                             uint64_t seed, lm_noise_twobatch *out, lm_err *err);
+
+typedef struct lm_hyperbola_fit {
+    double s_min;  /* a: the steps at infinite batch                    */
+    double b_crit; /* b / a                                             */
+    double a, b;   /* S = a + b / B                                     */
+    double r2;     /* 1 - SS_res / SS_tot of S (1 when both are zero)   */
+} lm_hyperbola_fit;
+
+/* Fits S(B) = S_min (1 + B_crit / B) by ordinary least squares of S on 1/B over n >= 3 points
+ * (S = a + b/B, S_min = a, B_crit = b/a). B must be positive and not all equal, every value
+ * finite. LM_EINVAL naming the bad point otherwise; on failure *out is unchanged. */
+lm_status lm_noise_fit_hyperbola(size_t n, const double *batch, const double *steps,
+                                 lm_hyperbola_fit *out, lm_err *err);
+
 #ifdef __cplusplus
 }
 #endif
