@@ -619,11 +619,13 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_batch_size = {
-    "batch-size",
-    "batch size: steps to a target loss follow S_min (1 + B_crit / B), B_crit ~ the gradient "
-    "noise scale; the linear lr rule of SGD",
-    "B = 16, 64, 256 with the middle 2 of the 4 rates; linear rule B0 = 16 against 8 B0 only; no "
-    "Adam rule, no seed controls",
-    plan,
-    analyse,
+    .name = "batch-size",
+    .summary =
+        "batch size: steps to a target loss follow S_min (1 + B_crit / B), B_crit ~ the gradient "
+        "noise scale; the linear lr rule of SGD",
+    .quick = "B = 16, 64, 256 with the middle 2 of the 4 rates; linear rule B0 = 16 against 8 B0 "
+             "only; no "
+             "Adam rule, no seed controls",
+    .plan = plan,
+    .analyse = analyse,
 };
