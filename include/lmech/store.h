@@ -94,6 +94,9 @@ lm_status lm_store_put_artifact(lm_store *s, int64_t run, const char *name, cons
 lm_status lm_store_get_run(lm_store *s, int64_t run, lm_run_info *info, lm_err *err);
 /* The newest finished run with this config hash, or *run_id = -1. */
 lm_status lm_store_find_hash(lm_store *s, const char *hash, int64_t *run_id, lm_err *err);
+/* The newest diverged run with this config hash, or *run_id = -1. Runs are deterministic, so a
+ * diverged run is a result that an experiment reuses rather than repeats. */
+lm_status lm_store_find_diverged(lm_store *s, const char *hash, int64_t *run_id, lm_err *err);
 
 /* Calls fn for every run, oldest first; a non-zero return from fn stops the walk. */
 typedef int (*lm_run_fn)(void *ud, const lm_run_info *info);

@@ -245,8 +245,14 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
         st = lm_store_find_hash(s, hash, &found, err);
         char path[LM_PATH_MAX + 64];
         checkpoint_path(dir, found, path, sizeof path);
+        int64_t diverged = -1;
+        if (st == LM_OK && (found < 0 || access(path, R_OK) != 0))
+            st = lm_store_find_diverged(s, hash, &diverged, err);
         if (found >= 0 && access(path, R_OK) == 0) {
             ctx->run[i] = found;
+            res->n_reused++;
+        } else if (diverged >= 0) { /* deterministic: it would diverge again */
+            ctx->run[i] = diverged;
             res->n_reused++;
         } else {
             ctx->run[i] = -1;

@@ -25,6 +25,7 @@ typedef enum lm__stmt {
     LM__ST_RUN_LIST,
     LM__ST_RUN_EXISTS,
     LM__ST_RUN_FIND_HASH,
+    LM__ST_RUN_FIND_DIVERGED,
     LM__ST_RUN_RUNNING_HERE,
     LM__ST_RUN_INTERRUPT,
     LM__ST_METRIC_INSERT,

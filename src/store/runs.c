@@ -289,10 +289,10 @@ lm_status lm_store_get_run(lm_store *s, int64_t run, lm_run_info *info, lm_err *
     return code;
 }
 
-lm_status lm_store_find_hash(lm_store *s, const char *hash, int64_t *run_id, lm_err *err) {
+static lm_status find_by(lm_store *s, int which, const char *hash, int64_t *run_id, lm_err *err) {
     if (!s || !hash || !run_id)
         LM_FAIL(err, LM_EINVAL, "lm_store_find_hash: store, hash or run_id is NULL");
-    sqlite3_stmt *st = lm__stmt_get(s, LM__ST_RUN_FIND_HASH, err);
+    sqlite3_stmt *st = lm__stmt_get(s, which, err);
     if (!st)
         return LM_EINVAL;
     int64_t id = -1;
@@ -308,6 +308,14 @@ lm_status lm_store_find_hash(lm_store *s, const char *hash, int64_t *run_id, lm_
     if (code == LM_OK)
         *run_id = id;
     return code;
+}
+
+lm_status lm_store_find_hash(lm_store *s, const char *hash, int64_t *run_id, lm_err *err) {
+    return find_by(s, LM__ST_RUN_FIND_HASH, hash, run_id, err);
+}
+
+lm_status lm_store_find_diverged(lm_store *s, const char *hash, int64_t *run_id, lm_err *err) {
+    return find_by(s, LM__ST_RUN_FIND_DIVERGED, hash, run_id, err);
 }
 
 lm_status lm_store_list_runs(lm_store *s, lm_run_fn fn, void *ud, lm_err *err) {

@@ -125,6 +125,8 @@ static const char *const k_sql[LM__ST_COUNT] = {
     [LM__ST_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?1",
     [LM__ST_RUN_FIND_HASH] = "SELECT id FROM runs WHERE hash = ?1 AND status = 'finished' "
                              "ORDER BY created DESC, id DESC LIMIT 1",
+    [LM__ST_RUN_FIND_DIVERGED] = "SELECT id FROM runs WHERE hash = ?1 AND status = 'diverged' "
+                                 "ORDER BY created DESC, id DESC LIMIT 1",
     [LM__ST_RUN_RUNNING_HERE] =
         "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ?1",
     [LM__ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted', message = ?2, finished = ?3 "

@@ -187,6 +187,8 @@ Test(store, run_lifecycle_reads_back) {
                  LM_OK);
     cr_assert_eq(lm_store_find_hash(s, k_hash, &found, &err), LM_OK);
     cr_assert_eq(found, id2, "diverged runs are not cache hits");
+    cr_assert_eq(lm_store_find_diverged(s, k_hash, &found, &err), LM_OK);
+    cr_assert_eq(found, id3, "but they are found as results");
     cr_assert_eq(lm_store_find_hash(s, "other", &found, &err), LM_OK);
     cr_assert_eq(found, -1);
     cr_assert_eq(lm_store_get_run(s, id3, &info, &err), LM_OK);
