@@ -355,8 +355,8 @@ lm_status lm_kernel_empirical(const lm_mlp *m, const double *theta, const double
     if (c == 0)
         LM_FAIL(err, LM_EINVAL,
                 "lm_kernel_empirical: %zu inputs x %zu outputs (model %zu layers, widest %zu) "
-                "need at least %zu bytes (%.1f MiB, chunks of 1 input; %zu bytes for one chunk), "
-                "above the allowed %zu bytes (%.1f MiB)",
+                "need at least %zu bytes (%.3g MiB, chunks of 1 input; %zu bytes for one chunk), "
+                "above the allowed %zu bytes (%.3g MiB)",
                 n, k, m->n_layers, dims_of(m).D, plan_bytes(m, n, 1, per_layer),
                 (double) plan_bytes(m, n, 1, per_layer) / 1048576.0, plan_bytes(m, n, n, per_layer),
                 max_bytes, (double) max_bytes / 1048576.0);
