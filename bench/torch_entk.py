@@ -11,7 +11,7 @@ jacrev on the batch would backpropagate all 256 cotangents through the whole bat
 Times the best of 2 calls, then saves Theta as OUT/torch_ntk.npy and prints one JSON line with the
 wall time and this process's peak RSS (getrusage ru_maxrss), also written to OUT/torch.json.
 
-Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/torch_entk.py OUT [W]
+Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/torch_entk.py OUT [W [METHOD]]
 (bench/run.sh runs it and then build/bench/bench_entk OUT, which compares.)
 """
 import gzip, json, os, resource, sys, time
@@ -56,7 +56,7 @@ def main():
             h = torch.relu(z) if i < 3 else z
         return h[0]
 
-    def ntk():
+    def ntk_vmap():  # functorch per-example gradients, batched over the examples
         g = vmap(grad(f), in_dims=(None, 0))(params, X)
         K = torch.zeros(N, N, dtype=torch.float64)
         for t in g:
@@ -64,14 +64,30 @@ def main():
             K += j @ j.T
         return K
 
+    leaves = tuple(t.clone().requires_grad_(True) for t in params)
+    p_total = sum(t.numel() for t in params)
+
+    def ntk_loop():  # one backward pass per example into the rows of J [N, p], then J J^T
+        J = torch.empty(N, p_total, dtype=torch.float64)
+        for i in range(N):
+            gs = torch.autograd.grad(f(leaves, X[i]), leaves)
+            off = 0
+            for g in gs:
+                J[i, off: off + g.numel()] = g.reshape(-1)
+                off += g.numel()
+        return J @ J.T
+
+    method = sys.argv[3] if len(sys.argv) > 3 else "loop"
+    ntk = {"vmap": ntk_vmap, "loop": ntk_loop}[method]
+    reps = int(os.environ.get("ENTK_TORCH_REPS", "2"))
     best = float("inf")
-    for _ in range(2):
+    for _ in range(reps):
         t0 = time.perf_counter()
         K = ntk()
         best = min(best, time.perf_counter() - t0)
     np.save(os.path.join(out, "torch_ntk.npy"), K.numpy())
     res = {"width": W, "n": N, "params": int(sum(t.numel() for t in params)),
-           "wall_s": best, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           "method": method, "reps": reps, "wall_s": best, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
            "torch": torch.__version__, "threads": torch.get_num_threads()}
     with open(os.path.join(out, "torch.json"), "w") as fh:
         json.dump(res, fh)
