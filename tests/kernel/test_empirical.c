@@ -284,3 +284,27 @@ Test(empirical, errors_name_what_is_wrong) {
     lm_mlp_free(m);
     LM_CHECK_LEAKS();
 }
+
+Test(empirical, out_of_memory_leaves_outputs_unchanged) {
+    const size_t w[] = {4, 6, 2};
+    lm_mlp *m = make(w, 3, LM_ACT_TANH, 1, LM_PARAM_SP, 1.0);
+    double *theta = malloc(m->n_params * 8), X[12], ntk[36];
+    cr_assert_eq(lm_mlp_init(m, 1, theta, NULL), LM_OK);
+    rand_fill(X, 12, 1, 1.0);
+    for (size_t i = 0; i < 36; i++)
+        ntk[i] = 7.0;
+    lm_allocator a = {lm_test_failing_alloc, lm_test_free, NULL};
+    lm_test_fail_at = 1;
+    lm_test_calls = 0;
+    lm_set_allocator(&a);
+    lm_err err = {0};
+    lm_status st = lm_kernel_empirical(m, theta, X, 3, NULL, 0, ntk, NULL, &err);
+    lm_set_allocator(NULL);
+    cr_assert_eq(st, LM_ENOMEM);
+    cr_assert(strstr(err.msg, "bytes"), "%s", err.msg);
+    for (size_t i = 0; i < 36; i++)
+        cr_assert_eq(ntk[i], 7.0);
+    free(theta);
+    lm_mlp_free(m);
+    LM_CHECK_LEAKS();
+}
