@@ -1,5 +1,6 @@
 /*
- * lmech/kernel.h: infinite-width kernels of multilayer perceptrons.
+ * lmech/kernel.h: infinite-width kernels of multilayer perceptrons, and the empirical NTK of a
+ * finite one (lm_kernel_empirical, at the end).
  *
  * The analytic NNGP kernel Sigma and neural tangent kernel Theta of an MLP in the NTK
  * parameterisation (model.h's ntp: weight multiplier sqrt(sw2/fan_in), bias multiplier
@@ -55,6 +56,52 @@ lm_status lm_kernel_expect(lm_act act, double k11, double k12, double k22, doubl
  * grow. */
 lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, size_t nodes,
                                 double *e_phi, double *e_dphi, lm_err *err);
+
+/* ---------------------------------------------------------------- empirical NTK */
+
+/* The empirical neural tangent kernel of a finite network m at theta on the rows of X [n, d_in]
+ * (float64), for its k = m->d_out outputs f_a:
+ *     Theta[(i,a), (j,b)] = sum_l sum_{s in {W_l, b_l}} lr_s <df_a(x_i)/ds, df_b(x_j)/ds>,
+ * the tangent kernel of gradient descent whose parameter segment s moves with learning rate
+ * eta * lr_s (f_t - f_0 = -eta Theta grad_f L to first order; per-segment rates are muP's).
+ * Index (i, a) -> i*k + a (example-major). Computed without any Jacobian: with A_{l-1} [n, d_in]
+ * the activations into layer l and D_l [nk, d_out] the backpropagated signals df_a/dz_l of every
+ * example and output (the backward pass of k one-hot cotangents per example as one block of nk
+ * rows), layer l's term is
+ *     Theta_l = lr_W w_scale^2 (D_l D_l^T o (A_{l-1} A_{l-1}^T (x) 1_k 1_k^T)) + lr_b b_scale^2 D_l
+ * D_l^T (w_scale, b_scale from lm_layer_info: the forward multipliers with output_multiplier folded
+ * into the last layer; the bias term only when the model has biases). The Grams are BLAS
+ * dsyrk/dgemm. The last layer's term is the empirical NNGP-type kernel of the readout features
+ * (times I_k).
+ *
+ * seg_lr: NULL (every rate 1: the plain NTK) or [2 * n_layers] rates in lm_mlp_segments' order
+ * (W_1, b_1, W_2, b_2, ...: pass its lr_mult to get the kernel of that optimizer's per-layer
+ * rates), each finite and >= 0 (bias entries are ignored without biases).
+ * ntk [nk, nk] is overwritten; layer_ntk (NULL or [n_layers][nk][nk]) receives each layer's term
+ * (ntk is their sum). Both are exactly symmetric.
+ * Memory: besides the outputs, one work buffer of lm_kernel_empirical_plan(...) bytes. The inputs
+ * are processed in chunks of c examples, the largest c whose plan fits max_bytes (0: no bound, one
+ * chunk); when even c = 1 does not fit, LM_EINVAL stating the needed and allowed bytes. Chunks
+ * cost recomputation (each pair of chunks reruns its forward and backward passes), not accuracy.
+ * Runs BLAS on lm_threads_get() threads. On failure the outputs are unchanged. */
+lm_status lm_kernel_empirical(const lm_mlp *m, const double *theta, const double *X, size_t n,
+                              const double *seg_lr, size_t max_bytes, double *ntk,
+                              double *layer_ntk, lm_err *err);
+
+/* The exact number of bytes lm_kernel_empirical allocates (besides its outputs) for n inputs with
+ * no bound (one chunk of n examples); per_layer: whether layer_ntk is given (it then needs no
+ * separate Gram scratch). Saturates at SIZE_MAX. With H the sum of the hidden widths, D the
+ * largest d_out of any layer, k the outputs, c the chunk size and s = 1 set of buffers when c = n
+ * (else 2: the row chunk and the column chunk):
+ *   8 * (s * (c H (1 + e) + 2 c k D) + c^2 + (per_layer ? 0 : (c k)^2)),
+ * e = 1 when the activation needs its derivative stored (not identity or relu), else 0. */
+size_t lm_kernel_empirical_bytes(const lm_mlp *m, size_t n, int per_layer);
+
+/* The plan lm_kernel_empirical picks under max_bytes (0: no bound): returns the bytes it will
+ * allocate and sets *chunk (if not NULL) to the examples per chunk; returns 0 (and *chunk = 0)
+ * when even chunks of one example exceed max_bytes. */
+size_t lm_kernel_empirical_plan(const lm_mlp *m, size_t n, int per_layer, size_t max_bytes,
+                                size_t *chunk);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,15 @@
 /* cmd_kernel.c: `lmech kernel --inputs X.npy --depth L --activation NAME ...`: the analytic NNGP
  * and NTK (include/lmech/kernel.h) of an MLP with L hidden layers and a linear readout on the rows
- * of X. --json streams one object with the n x n kernels (printed directly, not through jansson:
- * a 10^4 x 10^4 kernel as json_t values would take tens of GB). */
+ * of X; `lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy ...`: the
+ * empirical NTK of the configured network (lm_kernel_empirical) at a checkpoint or at its seeded
+ * initialisation. --json streams one object with the kernels (printed directly, not through
+ * jansson: a 10^4 x 10^4 kernel as json_t values would take tens of GB). */
 #include "cli.h"
 #include "lmech/data.h"
 #include "lmech/kernel.h"
 #include "lmech/model.h"
+
+#include <ctype.h>
 
 #include <errno.h>
 #include <math.h>
@@ -21,7 +25,16 @@ static const char *USAGE =
     "  --sw2 S          weight variance sigma_w^2 (default 1)\n"
     "  --sb2 S          bias variance sigma_b^2 (default 0)\n"
     "  --kind K         nngp, ntk or both (default both)\n"
-    "  --json           one object with n x n arrays \"nngp\" and/or \"ntk\"";
+    "  --json           one object with n x n arrays \"nngp\" and/or \"ntk\"\n"
+    "lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy\n"
+    "       [--set KEY=VALUE]... [--max-memory SIZE] [--per-layer] [--json]\n"
+    "  --empirical C    the empirical NTK (every learning rate 1) of C's network, k outputs\n"
+    "  --init FILE      weights from a checkpoint (default: C's initialisation at its seed)\n"
+    "  --inputs X.npy   2-d array [n, d_in] of inputs (any float or integer dtype)\n"
+    "  --max-memory S   bound on the work memory: bytes or with K, M, G (x 1024^i); default none\n"
+    "  --per-layer      also each layer's term (\"layers\" in --json)\n"
+    "  --json           one object {\"ntk\": nk x nk (index i*k + a), \"n\", \"outputs\",\n"
+    "                   \"bytes\", \"wall_s\"} (+ \"layers\": [L][nk][nk] with --per-layer)";
 
 static int parse_double(const char *name, const char *s, double *out) {
     if (!s)
@@ -37,17 +50,23 @@ static int parse_double(const char *name, const char *s, double *out) {
     return 1;
 }
 
-static void print_matrix(const char *key, const double *k, size_t n) {
-    printf(",\"%s\":[", key);
+/* Rows of the n x n matrix k as a JSON array of arrays. */
+static void print_rows(const double *k, size_t n) {
+    putchar('[');
     for (size_t i = 0; i < n; i++) {
-        putchar(i ? ',' : '[');
         if (i)
-            putchar('[');
+            putchar(',');
+        putchar('[');
         for (size_t j = 0; j < n; j++)
             printf(j ? ",%.17g" : "%.17g", k[i * n + j]);
         putchar(']');
     }
-    printf("]");
+    putchar(']');
+}
+
+static void print_matrix(const char *key, const double *k, size_t n) {
+    printf(",\"%s\":", key);
+    print_rows(k, n);
 }
 
 static void print_summary(const char *name, const double *k, size_t n) {
@@ -60,7 +79,240 @@ static void print_summary(const char *name, const double *k, size_t n) {
     }
 }
 
+/* ---------------------------------------------------------------- empirical NTK */
+
+/* "2G", "512M", "64k", "1048576" (optionally "MiB", "MB", "B"): bytes, binary multiples. */
+static int parse_bytes(const char *s, size_t *out) {
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char) s[0]))
+        return 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v) || v < 0)
+        return 0;
+    double mul = 1;
+    switch (toupper((unsigned char) *end)) {
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'M':
+        mul = 1048576.0;
+        end++;
+        break;
+    case 'G':
+        mul = 1073741824.0;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (mul > 1 && *end == 'i')
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v * mul >= 18446744073709551615.0)
+        return 0;
+    *out = (size_t) (v * mul);
+    return 1;
+}
+
+typedef struct emp_opts {
+    const char *config, *init, *inputs, *max_memory;
+    const char *sets[CLI_MAX_SETS];
+    size_t n_sets;
+    int per_layer, json;
+} emp_opts;
+
+/* Parses the empirical mode's flags (cli_parse knows only the analytic mode's). */
+static int parse_empirical(int argc, char **argv, emp_opts *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            printf("usage: %s\n", USAGE);
+            return CLI_HELP;
+        }
+        if (strcmp(a, "--per-layer") == 0) {
+            o->per_layer = 1;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        static const char *const names[] = {"empirical", "init", "inputs", "max-memory", "set"};
+        const char **slots[] = {&o->config, &o->init, &o->inputs, &o->max_memory, NULL};
+        size_t f = 0;
+        size_t len = 0;
+        for (; f < sizeof names / sizeof *names; f++) {
+            len = strlen(names[f]);
+            if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, names[f], len) == 0 &&
+                (a[2 + len] == 0 || a[2 + len] == '='))
+                break;
+        }
+        if (f == sizeof names / sizeof *names)
+            return cli_usage("kernel", USAGE, "%s \"%s\" (with --empirical)",
+                             strncmp(a, "--", 2) == 0 ? "unknown option" : "unexpected argument",
+                             a);
+        const char *val = a[2 + len] == '=' ? a + 3 + len : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val)
+            return cli_usage("kernel", USAGE, "option --%s needs a value", names[f]);
+        if (slots[f]) {
+            *slots[f] = val;
+        } else {
+            if (o->n_sets == CLI_MAX_SETS)
+                return cli_usage("kernel", USAGE, "more than %d --set options", CLI_MAX_SETS);
+            o->sets[o->n_sets++] = val;
+        }
+    }
+    if (!o->inputs)
+        return cli_usage("kernel", USAGE, "missing --inputs X.npy");
+    return CLI_OK;
+}
+
+/* The inputs as float64 [n, d_in] of model m; errors name the file and the shapes. */
+static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size_t *n,
+                             lm_err *err) {
+    lm_array *a = NULL;
+    LM_TRY(lm_npy_read(path, &a, err));
+    if (a->ndim != 2 || a->shape[0] == 0 || a->shape[1] != m->d_in) {
+        char shape[128] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < a->ndim && len < sizeof shape - 24; i++)
+            len += (size_t) snprintf(shape + len, sizeof shape - len, "%s%zu", i ? ", " : "",
+                                     a->shape[i]);
+        lm_err_set(err, LM_ESHAPE, __FILE__, __LINE__,
+                   "%s: expected a 2-d array [n, %zu] (n >= 1; %zu = model.widths[0]), got %zu-d "
+                   "[%s]",
+                   path, m->d_in, m->d_in, a->ndim, shape);
+        lm_array_free(a);
+        return LM_ESHAPE;
+    }
+    *n = a->shape[0];
+    *x = lm_malloc(*n * m->d_in * sizeof **x);
+    if (!*x) {
+        lm_array_free(a);
+        LM_FAIL(err, LM_ENOMEM, "%s: out of memory for %zu inputs", path, *n);
+    }
+    for (size_t i = 0; i < *n * m->d_in; i++)
+        (*x)[i] = lm_array_get(a, i);
+    lm_array_free(a);
+    return LM_OK;
+}
+
+static lm_status empirical(const emp_opts *o, lm_err *err) {
+    size_t bound = 0;
+    if (o->max_memory && !parse_bytes(o->max_memory, &bound))
+        LM_FAIL(err, LM_EINVAL,
+                "--max-memory \"%s\": expected bytes, or a number with K, M or G (e.g. 2G)",
+                o->max_memory);
+    lm_config *cfg = NULL;
+    lm_mlp *m = NULL;
+    double *theta = NULL, *x = NULL, *ntk = NULL, *layers = NULL;
+    size_t n = 0;
+    lm_status st = lm_config_load(o->config, o->n_sets, o->sets, &cfg, err);
+    if (st == LM_OK)
+        st = lm_mlp_new(&cfg->model, &m, err);
+    if (st == LM_OK && o->init) {
+        st = cli_load_init(cfg, o->init, &theta, err);
+    } else if (st == LM_OK) {
+        theta = lm_malloc(m->n_params * sizeof *theta);
+        st = theta ? lm_mlp_init(m, cfg->seed, theta, err)
+                   : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                "out of memory for %zu parameters", m->n_params);
+    }
+    if (st == LM_OK)
+        st = load_inputs(o->inputs, m, &x, &n, err);
+    if (st == LM_OK) {
+        const size_t k = m->d_out, nk = n * k;
+        size_t chunk = 0;
+        const size_t bytes = lm_kernel_empirical_plan(m, n, o->per_layer, bound, &chunk);
+        char bs[48] = "none";
+        if (bound)
+            snprintf(bs, sizeof bs, "%.3g MiB", (double) bound / 1048576.0);
+        if (bytes)
+            fprintf(stderr,
+                    "empirical NTK: n=%zu, k=%zu, will use %.3g MiB (bound %s; chunks of %zu "
+                    "inputs), plus %.3g MiB of output\n",
+                    n, k, (double) bytes / 1048576.0, bs, chunk,
+                    (double) nk * (double) nk * (o->per_layer ? 1.0 + (double) m->n_layers : 1.0) *
+                        8.0 / 1048576.0);
+        else
+            fprintf(stderr,
+                    "empirical NTK: n=%zu, k=%zu, does not fit the bound %s even in chunks of one "
+                    "input (%.3g MiB in one chunk)\n",
+                    n, k, bs,
+                    (double) lm_kernel_empirical_plan(m, n, o->per_layer, 0, NULL) / 1048576.0);
+        if (nk > 0 && nk * nk / nk != nk)
+            st = lm_err_set(err, LM_ERANGE, __FILE__, __LINE__, "%zu x %zu kernel overflows", nk,
+                            nk);
+        if (st == LM_OK) {
+            ntk = lm_malloc(nk * nk * sizeof *ntk);
+            layers = o->per_layer ? lm_malloc(m->n_layers * nk * nk * sizeof *layers) : NULL;
+            if (!ntk || (o->per_layer && !layers))
+                st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                "%s: out of memory for the %zu x %zu kernel%s", o->inputs, nk, nk,
+                                o->per_layer ? "s" : "");
+        }
+        double t0 = lm_now();
+        if (st == LM_OK)
+            st = lm_kernel_empirical(m, theta, x, n, NULL, bound, ntk, layers, err);
+        const double wall = lm_now() - t0;
+        if (st == LM_OK && o->json) {
+            printf("{\"n\":%zu,\"outputs\":%zu,\"bytes\":%zu,\"chunk\":%zu,\"wall_s\":%.6g", n, k,
+                   bytes, chunk, wall);
+            print_matrix("ntk", ntk, nk);
+            if (layers) {
+                printf(",\"layers\":[");
+                for (size_t l = 0; l < m->n_layers; l++) {
+                    if (l)
+                        putchar(',');
+                    print_rows(layers + l * nk * nk, nk);
+                }
+                putchar(']');
+            }
+            printf("}\n");
+            fflush(stdout);
+        } else if (st == LM_OK) {
+            double tr = 0;
+            for (size_t i = 0; i < nk; i++)
+                tr += ntk[i * nk + i];
+            printf("empirical NTK: n = %zu inputs x k = %zu outputs (%zu x %zu), %s %s, %zu "
+                   "parameters, %s; %.3g MiB work memory, %.3g s\n",
+                   n, k, nk, nk, lm_param_name(m->spec.param), lm_act_name(m->spec.act),
+                   m->n_params, o->init ? o->init : "seeded init", (double) bytes / 1048576.0,
+                   wall);
+            printf("trace %.6g\n", tr);
+            print_summary("ntk", ntk, nk);
+            for (size_t l = 0; layers && l < m->n_layers; l++) {
+                double tl = 0;
+                for (size_t i = 0; i < nk; i++)
+                    tl += layers[l * nk * nk + i * nk + i];
+                printf("layer %zu: trace %.6g (%.1f %% of the total)\n", l, tl,
+                       tr > 0 ? 100.0 * tl / tr : 0.0);
+            }
+        }
+    }
+    lm_free(ntk);
+    lm_free(layers);
+    lm_free(x);
+    lm_free(theta);
+    lm_mlp_free(m);
+    lm_config_free(cfg);
+    return st;
+}
+
 int cmd_kernel(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--empirical", 11) == 0 && (argv[i][11] == 0 || argv[i][11] == '=')) {
+            emp_opts eo;
+            int rc = parse_empirical(argc, argv, &eo);
+            if (rc)
+                return rc == CLI_HELP ? CLI_OK : rc;
+            lm_err err = {0};
+            return empirical(&eo, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
+        }
     cli_opts o;
     int rc =
         cli_parse("kernel", USAGE, argc, argv, "inputs,depth,activation,sw2,sb2,kind,json", &o);
