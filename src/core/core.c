@@ -2,6 +2,8 @@
  * core.c: errors, the allocation hook, dtype helpers, thread settings and build information.
  * Nothing here is on a hot path except lm_malloc's counter, which is one relaxed atomic add.
  */
+/* madvise(MADV_HUGEPAGE) is a Linux extension: the only one this file uses */
+#define _DEFAULT_SOURCE
 #include "lmech/core.h"
 
 #include <cblas.h>
@@ -9,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,9 +99,24 @@ void lm_err_clear(lm_err *err) {
 
 /* ---------------------------------------------------------------- allocation */
 
+/* Buffers of at least this size (datasets, workspaces of wide layers) are 2 MiB-aligned and
+ * advised to use transparent huge pages: first-touch page faults cost ~25 % of a 4096-example
+ * run's CPU time in this VM (perf: pvm_irq_enable), and a huge page takes one fault instead of
+ * 512. Without THP support the advice is ignored. */
+#define HUGE_MIN ((size_t) 4 << 20)
+#define HUGE_PAGE ((size_t) 2 << 20)
+
 static void *default_alloc(void *ud, size_t size) {
     (void) ud;
     void *p = NULL;
+    if (size >= HUGE_MIN) {
+        if (posix_memalign(&p, HUGE_PAGE, size) != 0)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        (void) madvise(p, (size + 4095) & ~(size_t) 4095, MADV_HUGEPAGE);
+#endif
+        return p;
+    }
     /* 64-byte alignment: a cache line, and whole AVX-512 vectors for the elementwise kernels. */
     if (posix_memalign(&p, 64, size ? size : 64) != 0)
         return NULL;
