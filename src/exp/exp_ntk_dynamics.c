@@ -25,7 +25,10 @@
  *   3. the ensemble's residual noise ||mean - mu|| / rms ||f_s - mu|| ~ 1/sqrt(S) (0.35 at S = 8);
  *   4. the mean training-loss curve against E L_t = (||D_t V^T Y||^2 + sum_i d_i^2 v_i^T K v_i)/2n
  *      (K the NNGP kernel: f0 ~ N(0, K)) at every recorded step, max relative error <= 0.20;
- *   5. the rate precondition eta lambda_max / n <= 0.5.
+ *   5. the mean test-loss curve against its expectation (mu_t's error plus the NNGP variance of
+ *      f0(x*) - P_t f0(X), P_t = Theta(x*, X) Theta^-1 (I - D_t)): the intermediate-time check of
+ *      the test predictions, since only losses are recorded during training; <= 0.20;
+ *   6. the rate precondition eta lambda_max / n <= 0.5.
  * Workload: the full variant trains 8 networks of 8.5 M parameters for 100 steps on 128 images;
  * analyse runs 16 forward passes and two 384-point analytic kernels (seconds).
  */
@@ -34,6 +37,7 @@
 #include "lmech/kernel.h"
 #include "lmech/theory.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +144,8 @@ typedef struct state {
     lm_dataset *tr, *te;
     double *xa, *ntk, *nngp, *thtr, *thx, *ktr; /* kernels on train+test, then the blocks */
     double *mu, *mutr, *fs, *pred, *f0tr, *f0te, *ftmp, *fig, *loss_sum;
-    lm_kpred *kp;
+    double *kcx, *kdg, *eye, *P, *Q, *tl_sum; /* for the test-loss prediction */
+    lm_kpred *kp, *kop;                       /* mu_t, and the operator P_t (Y = I) */
     int64_t st[CAP];
     double sv[CAP];
 } state;
@@ -164,7 +169,14 @@ static void state_free(state *s) {
     lm_free(s->ftmp);
     lm_free(s->fig);
     lm_free(s->loss_sum);
+    lm_free(s->kcx);
+    lm_free(s->kdg);
+    lm_free(s->eye);
+    lm_free(s->P);
+    lm_free(s->Q);
+    lm_free(s->tl_sum);
     lm_kpred_free(s->kp);
+    lm_kpred_free(s->kop);
 }
 
 static void link_runs(lm_claim *c, const lm_exp_ctx *ctx) {
@@ -191,10 +203,10 @@ static double dist(const double *a, const double *b, size_t n) {
 }
 
 static void inconclusive_all(lm_exp_ctx *ctx, const char *why) {
-    static const char *names[] = {"ensemble mean = mu_T", "each net = its linearisation",
+    static const char *names[] = {"ensemble mean = mu_T",       "each net = its linearisation",
                                   "ensemble noise ~ 1/sqrt(S)", "mean train loss curve",
-                                  "rate in the kernel regime"};
-    for (size_t i = 0; i < 5; i++)
+                                  "mean test loss curve",       "rate in the kernel regime"};
+    for (size_t i = 0; i < 6; i++)
         lm_exp_claim(ctx, names[i], "see docs/experiments/ntk-dynamics.md", LM_NAN, LM_NAN, LM_NAN,
                      0.0, 0.0, "-", LM_NAN, why);
 }
@@ -216,6 +228,14 @@ static lm_status setup(state *s, double eta, size_t steps, lm_err *err) {
     s->f0te = lm_malloc(m * sizeof(double));
     s->ftmp = lm_malloc((n > m ? n : m) * sizeof(double));
     s->loss_sum = lm_calloc(CAP, sizeof(double));
+    s->tl_sum = lm_calloc(CAP, sizeof(double));
+    s->kcx = lm_malloc(m * n * sizeof(double));
+    s->kdg = lm_malloc(m * sizeof(double));
+    s->eye = lm_calloc(n * n, sizeof(double));
+    s->P = lm_malloc(m * n * sizeof(double));
+    s->Q = lm_malloc(m * n * sizeof(double));
+    if (!s->tl_sum || !s->kcx || !s->kdg || !s->eye || !s->P || !s->Q)
+        LM_FAIL(err, LM_ENOMEM, "ntk-dynamics: out of memory for %zu + %zu points", n, m);
     if (!s->xa || !s->ntk || !s->nngp || !s->thtr || !s->ktr || !s->thx || !s->mu || !s->mutr ||
         !s->fs || !s->pred || !s->f0tr || !s->f0te || !s->ftmp || !s->loss_sum)
         LM_FAIL(err, LM_ENOMEM, "ntk-dynamics: out of memory for %zu + %zu points", n, m);
@@ -225,12 +245,45 @@ static lm_status setup(state *s, double eta, size_t steps, lm_err *err) {
             s->thtr[i * n + j] = s->ntk[i * na + j];
             s->ktr[i * n + j] = s->nngp[i * na + j];
         }
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++)
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
             s->thx[i * n + j] = s->ntk[(n + i) * na + j];
+            s->kcx[i * n + j] = s->nngp[(n + i) * na + j];
+        }
+        s->kdg[i] = s->nngp[(n + i) * na + n + i];
+    }
+    for (size_t i = 0; i < n; i++)
+        s->eye[i * n + i] = 1.0;
     lm_kpred_spec sp = {LM_KPRED_GD, eta, lm_kpred_norm_for_loss(s->cfg0->loss, n, 1)};
     LM_TRY(lm_kpred_new(&s->kp, s->thtr, s->thx, s->tr->y, NULL, NULL, s->ktr, n, m, 1, &sp, err));
+    /* Y = I with the one-output normalisation: the test outputs are the operator
+     * P_t = Theta(x*, X) Theta^-1 (I - D_t) [m, n] that maps training targets to test outputs */
+    LM_TRY(lm_kpred_new(&s->kop, s->thtr, s->thx, s->eye, NULL, NULL, NULL, n, m, n, &sp, err));
     return lm_kpred_at(s->kp, (double) steps, s->mutr, s->mu, err);
+}
+
+/* The expected test loss over initialisations at time t (lmech's mse: 1/(2m) sum_j):
+ *     E = 1/(2m) sum_j ((mu_t(x_j) - y_j)^2 + Var_j),
+ *     Var_j = K(x_j, x_j) - 2 P_j . K(X, x_j) + P_j K(X, X) P_j^T,
+ * since f_t(x*) - mu_t(x*) = f0(x*) - P_t f0(X) with f0 ~ N(0, K) (NNGP). Uses s->pred for mu_t. */
+static lm_status pred_test_loss(state *s, double t, double *out, lm_err *err) {
+    const size_t n = s->tr->n, m = s->te->n;
+    LM_TRY(lm_kpred_at(s->kp, t, NULL, s->pred, err));
+    LM_TRY(lm_kpred_at(s->kop, t, NULL, s->P, err));
+    cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, (int) m, (int) n, 1.0, s->ktr, (int) n, s->P,
+                (int) n, 0.0, s->Q, (int) n);
+    double e = 0;
+    for (size_t j = 0; j < m; j++) {
+        double cross = 0, quad = 0;
+        for (size_t i = 0; i < n; i++) {
+            cross += s->P[j * n + i] * s->kcx[j * n + i];
+            quad += s->Q[j * n + i] * s->P[j * n + i];
+        }
+        const double r = s->pred[j] - s->te->y[j];
+        e += r * r + (s->kdg[j] - 2 * cross + quad);
+    }
+    *out = e / (2.0 * (double) m);
+    return LM_OK;
 }
 
 /* One network: its final test outputs into fs, its linearised prediction's relative error
@@ -360,10 +413,18 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             n_loss = ns;
             memcpy(loss_steps, s.st, ns * sizeof *s.st);
         }
+        size_t nt = 0;
         if (ns == n_loss) {
             for (size_t k = 0; k < ns; k++)
                 s.loss_sum[k] += s.sv[k];
-            loss_cnt++;
+            st = lm_exp_series(ctx, ctx->run[r], "test_loss", CAP, s.st, s.sv, &nt, err);
+            if (st != LM_OK) {
+                state_free(&s);
+                return st;
+            }
+            for (size_t k = 0; k < nt && k < n_loss; k++)
+                s.tl_sum[k] += s.sv[k];
+            loss_cnt += nt == n_loss;
         }
         S++;
     }
@@ -477,6 +538,38 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         link_runs(c, ctx);
     }
 
+    /* 4b. mean test-loss curve */
+    double worst_t = LM_NAN, wt = 0;
+    int64_t worst_t_step = -1;
+    if (complete && loss_cnt == S && n_loss > 0) {
+        for (size_t k = 0; k < n_loss; k++) {
+            double pl;
+            st = pred_test_loss(&s, (double) loss_steps[k], &pl, err);
+            if (st != LM_OK) {
+                state_free(&s);
+                return st;
+            }
+            const double e = fabs(s.tl_sum[k] / (double) loss_cnt - pl) / pl;
+            if (e >= wt) {
+                wt = e;
+                worst_t_step = loss_steps[k];
+            }
+        }
+        worst_t = wt;
+    }
+    c = lm_exp_claim(ctx, "mean test loss curve",
+                     "E L_test(t) = mean_j ((mu_t(x_j) - y_j)^2 + Var_j(t)) / 2, Var from the "
+                     "NNGP through P_t = Theta(x*,X) Theta^-1 (I - D_t)",
+                     0.0, worst_t, LM_NAN, 0.0, 0.20,
+                     "max relative error over the recorded steps <= 0.20", 0.20,
+                     "the intermediate-time check of the test predictions (only losses are "
+                     "recorded during training); same reasons as the train-loss curve");
+    if (c) {
+        snprintf(c->detail, sizeof c->detail, "worst at step %lld of %zu recorded steps",
+                 (long long) worst_t_step, n_loss);
+        link_runs(c, ctx);
+    }
+
     /* 5. the rate precondition */
     const double frac = eta * lmax / norm;
     snprintf(pred, sizeof pred, "eta lambda_max(Theta) / n = %g * %.5g / %g <= 0.5", eta, lmax,
@@ -490,16 +583,19 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 
     /* figures: the loss curve, and the test outputs sorted by mu_T */
     if (n_loss > 0 && loss_cnt > 0) {
-        s.fig = lm_malloc(n_loss * 4 * sizeof(double));
+        s.fig = lm_malloc(n_loss * 6 * sizeof(double));
         if (!s.fig) {
             state_free(&s);
             LM_FAIL(err, LM_ENOMEM, "out of memory");
         }
         for (size_t k = 0; k < n_loss && st == LM_OK; k++) {
-            double *row = s.fig + k * 4;
+            double *row = s.fig + k * 6;
             row[0] = (double) loss_steps[k];
             row[1] = s.loss_sum[k] / (double) loss_cnt;
-            st = lm_kpred_train_loss(s.kp, row[0], &row[2], err);
+            row[4] = s.tl_sum[k] / (double) loss_cnt;
+            st = pred_test_loss(&s, row[0], &row[5], err);
+            if (st == LM_OK)
+                st = lm_kpred_train_loss(s.kp, row[0], &row[2], err);
             if (st == LM_OK)
                 st = lm_kpred_at(s.kp, row[0], s.mutr, NULL, err);
             if (st == LM_OK) {
@@ -507,13 +603,17 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                 row[3] = dmu * dmu / (2 * norm);
             }
         }
-        static const char *cols[] = {"step", "measured mean train loss",
+        static const char *cols[] = {"step",
+                                     "measured mean train loss",
                                      "predicted E L_t (NTK, NNGP init variance)",
-                                     "predicted loss of mu_t alone"};
+                                     "predicted loss of mu_t alone",
+                                     "measured mean test loss",
+                                     "predicted E test loss"};
         if (st == LM_OK)
-            st = lm__exp_figure_lines(ctx, "ntk-dynamics-loss",
-                                      "Ensemble-mean training loss against the NTK prediction",
-                                      "train loss", 1, 4, cols, n_loss, s.fig, err);
+            st =
+                lm__exp_figure_lines(ctx, "ntk-dynamics-loss",
+                                     "Ensemble-mean train and test loss against the NTK prediction",
+                                     "loss", 1, 6, cols, n_loss, s.fig, err);
         lm_free(s.fig);
         s.fig = NULL;
     }
