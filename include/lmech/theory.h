@@ -105,6 +105,88 @@ typedef struct lm_hyperbola_fit {
  * finite. LM_EINVAL naming the bad point otherwise; on failure *out is unchanged. */
 lm_status lm_noise_fit_hyperbola(size_t n, const double *batch, const double *steps,
                                  lm_hyperbola_fit *out, lm_err *err);
+/* ---------------------------------------------------------------- kernel predictions
+ * (src/theory/kernel_predict.c; docs/theory.md; science.md §2)
+ *
+ * Closed-form predictions of infinite-width networks from their kernels: the NNGP posterior
+ * (kernel ridge regression) and the mean output of MSE training under a fixed kernel Theta (the
+ * NTK), after Neural Tangents' `predict.gradient_descent_mse`. All arrays are row-major float64.
+ * Dimension names: n training points, m test points, k outputs (each output trains on its own,
+ * with the same kernel). */
+
+/* The posterior of a GP with kernel K and noise variance s2 >= 0, equivalently kernel ridge
+ * regression with ridge s2:
+ *     mean [m, k] = K(x*, X) (K(X, X) + s2 I)^{-1} Y,
+ *     var  [m]    = k(x*, x*) - K(x*, X) (K(X, X) + s2 I)^{-1} K(X, x*)   (clamped at 0).
+ * k_train [n, n] (symmetric), k_cross [m, n] = K(x*, X), y [n, k]; k_diag [m] = k(x*, x*) is
+ * needed only for var (var may be NULL; mean may be NULL when var is wanted). By Cholesky
+ * (LAPACKE dpotrf/dpotrs/dtrtrs). Errors: LM_ESHAPE for a zero size; LM_EINVAL for s2 < 0 or
+ * non-finite, an asymmetric k_train, or k_train + s2 I that is not positive definite (the
+ * message names it and suggests a ridge s2 > 0); LM_ENUMERIC for NaN/Inf in an input (named).
+ * On failure the outputs are unchanged. */
+lm_status lm_kpred_posterior(const double *k_train, const double *k_cross, const double *k_diag,
+                             const double *y, size_t n, size_t m, size_t k, double s2, double *mean,
+                             double *var, lm_err *err);
+
+/* How a training run's prediction evolves in time. */
+typedef enum lm_kpred_mode {
+    LM_KPRED_FLOW = 0, /* gradient flow: decay e^{-eta lambda t / norm}                       */
+    LM_KPRED_GD        /* discrete full-batch GD: decay (1 - eta lambda / norm)^t, t in steps */
+} lm_kpred_mode;
+
+/* The loss normalisation `norm` of L = (1 / (2 norm)) sum_{i,j} (f_ij - y_ij)^2, which fixes the
+ * time scale of training (the function-space rate is eta Theta / norm):
+ *     LM_LOSS_MSE_MEAN (Neural Tangents, science.md §0):  norm = n k
+ *     LM_LOSS_MSE      (lmech's "mse", summed over outputs, Cohen et al.): norm = n
+ * and the plain sum L = (1/2) sum (f - y)^2 is norm = 1. The value for an lmech loss: */
+double lm_kpred_norm_for_loss(lm_loss loss, size_t n, size_t k);
+
+typedef struct lm_kpred_spec {
+    lm_kpred_mode mode; /* LM_KPRED_FLOW (default) or LM_KPRED_GD                         */
+    double eta;         /* learning rate, > 0 (default 1)                                  */
+    double norm;        /* loss normalisation, > 0; 0 (default) = n k, the mean convention */
+} lm_kpred_spec;
+
+lm_kpred_spec lm_kpred_spec_default(void);
+
+/* A prepared prediction: the eigendecomposition Theta(X, X) = V diag(lambda) V^T (LAPACKE
+ * dsyevd, once) and the projections that make each later time cost O((n + m) n k). */
+typedef struct lm_kpred lm_kpred;
+
+/* Prepares the prediction of training with MSE from f0 under the fixed kernel Theta:
+ *     f_t(X)  = Y + V D_t V^T (f0(X) - Y),
+ *     f_t(x*) = f0(x*) + Theta(x*, X) V G_t V^T (Y - f0(X)),
+ * D_t = diag(d_i), G_t = diag((1 - d_i) / lambda_i), d_i = e^{-c lambda_i t} (flow) or
+ * (1 - c lambda_i)^t (GD), c = eta / norm; a mode with lambda_i ~ 0 gets its limit
+ * (1 - d_i) / lambda_i -> c t. theta_train [n, n] (symmetric), theta_cross [m, n] = Theta(x*, X)
+ * (NULL when m = 0), y [n, k]. f0_train [n, k] and f0_test [m, k] are the outputs at
+ * initialisation; NULL for both gives the mean over initialisations mu_t (f0 = 0), and one NULL
+ * is an error. nngp_train [n, n] (optional, the NNGP kernel K of f0 on X) enables the expected
+ * training loss over initialisations in lm_kpred_train_loss. All inputs are copied; nothing is
+ * borrowed. For GD, c lambda_max must be below 2 (else LM_ERANGE: GD diverges). Errors:
+ * LM_ESHAPE (n or k zero), LM_EINVAL (spec, asymmetric theta_train, one f0 NULL), LM_ENUMERIC
+ * (NaN/Inf input, named; dsyevd failed), LM_ENOMEM. *out is NULL on failure. */
+lm_status lm_kpred_new(lm_kpred **out, const double *theta_train, const double *theta_cross,
+                       const double *y, const double *f0_train, const double *f0_test,
+                       const double *nngp_train, size_t n, size_t m, size_t k,
+                       const lm_kpred_spec *spec, lm_err *err);
+void lm_kpred_free(lm_kpred *kp);
+
+/* The prediction at time t >= 0 (in steps of size eta; real, t = INFINITY gives the kernel
+ * regression limit Theta(x*, X) Theta^{-1} (Y - f0(X)) + f0(x*), which needs lambda_min > 0).
+ * f_train [n, k] and f_test [m, k] are overwritten (either may be NULL). For GD with some
+ * c lambda_i > 1 the decay alternates in sign, so t must be an integer there (LM_EINVAL).
+ * Cost O((n + m) n k). */
+lm_status lm_kpred_at(const lm_kpred *kp, double t, double *f_train, double *f_test, lm_err *err);
+
+/* The training loss (1 / (2 norm)) ||f_t(X) - Y||^2 at time t, plus, when nngp_train was given
+ * and f0 was NULL (the ensemble mean), the expectation over f0 ~ N(0, K) per output:
+ *     E L_t = (1 / (2 norm)) (||D_t V^T Y||^2 + k sum_i d_i^2 v_i^T K v_i).
+ * Same time rules as lm_kpred_at. Cost O(n k). */
+lm_status lm_kpred_train_loss(const lm_kpred *kp, double t, double *loss, lm_err *err);
+
+/* The eigenvalues of Theta(X, X) in ascending order (borrowed, [n]): lambda_max = [n - 1]. */
+const double *lm_kpred_eigenvalues(const lm_kpred *kp);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_aeos,            /* adaptive edge of stability (Adam)          */
     &lm__exp_catapult,        /* catapult                                   */
     &lm__exp_central_flow,    /* central flow against GD                    */
+    &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks     */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
     &lm__exp_batch_size,      /* batch size and gradient noise scale        */
     NULL,
