@@ -8,5 +8,6 @@ extern const lm_observer lm__obs_performance;
 extern const lm_observer lm__obs_norms;
 extern const lm_observer lm__obs_weight_change;
 extern const lm_observer lm__obs_sharpness;
+extern const lm_observer lm__obs_features;
 
 #endif

@@ -9,6 +9,7 @@ static const lm_observer *const registry[] = {
     &lm__obs_norms,         /* gradient norm, parameter norm, lr */
     &lm__obs_weight_change, /* per-layer relative weight change  */
     &lm__obs_sharpness,     /* top Hessian eigenvalue (and Adam's preconditioned one) */
+    &lm__obs_features,      /* probe-batch features and distance to the linearised model */
     NULL,
 };
 
