@@ -10,6 +10,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_catapult,        /* catapult                                   */
     &lm__exp_central_flow,    /* central flow against GD                    */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
+    &lm__exp_mup_coordcheck,  /* muP coordinate check                       */
+    &lm__exp_mup_transfer,    /* muP learning-rate transfer                 */
     NULL,
 };
 
