@@ -651,10 +651,12 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
 }
 
 const lm_experiment lm__exp_ntk_dynamics = {
-    "ntk-dynamics",
-    "NTK dynamics: wide ReLU nets trained by GD follow the analytic NTK's closed form mu_t",
-    "width 512, 4 seeds, 64 training points (more kernel error and ensemble noise: the 10% "
-    "ensemble claim may fail there, the linearisation and rate claims should hold)",
-    plan,
-    analyse,
+    .name = "ntk-dynamics",
+    .summary =
+        "NTK dynamics: wide ReLU nets trained by GD follow the analytic NTK's closed form mu_t",
+    .quick =
+        "width 512, 4 seeds, 64 training points (more kernel error and ensemble noise: the 10% "
+        "ensemble claim may fail there, the linearisation and rate claims should hold)",
+    .plan = plan,
+    .analyse = analyse,
 };

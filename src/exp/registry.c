@@ -12,6 +12,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks     */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
     &lm__exp_batch_size,      /* batch size and gradient noise scale        */
+    &lm__exp_mup_coordcheck,  /* muP coordinate check                       */
+    &lm__exp_mup_transfer,    /* muP learning-rate transfer                 */
     NULL,
 };
 

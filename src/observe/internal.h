@@ -9,5 +9,6 @@ extern const lm_observer lm__obs_norms;
 extern const lm_observer lm__obs_weight_change;
 extern const lm_observer lm__obs_sharpness;
 extern const lm_observer lm__obs_ntk;
+extern const lm_observer lm__obs_features;
 
 #endif
