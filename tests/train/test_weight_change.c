@@ -1,0 +1,99 @@
+/*
+ * test_weight_change.c: the weight-change observer (src/observe/obs_weight_change.c) inside
+ * lm_train_run. Layers whose smaller side exceeds 256 take the Lanczos path for the spectral
+ * norm; the recorded wchange_spec and wchange_fro at the last step must equal a dense LAPACK
+ * SVD and a plain Frobenius norm of the final weights (1e-8 relative: Lanczos stops at a relative
+ * residual of 1e-10 on sigma^2, and the recorded value is a ratio of two such norms).
+ */
+#include "lm_test.h"
+#include "lmech/config.h"
+#include "lmech/store.h"
+#include "lmech/train.h"
+
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+
+static const char *CFG =
+    "{\"seed\": 3, \"data\": {\"source\": \"teacher\", \"dim\": 6, \"outputs\": 1, "
+    "\"train_size\": 64, \"test_size\": 0}, "
+    "\"model\": {\"widths\": [6, 300, 280, 1], \"activation\": \"relu\"}, \"loss\": \"mse\", "
+    "\"optimizer\": {\"name\": \"sgd\", \"lr\": 0.05}, \"steps\": 20, \"eval_every\": 10, "
+    "\"threads\": 1}";
+
+typedef struct rec {
+    double spec[3], fro[3];
+    int64_t last;
+} rec;
+
+static int collect(void *ud, int64_t step, const char *name, double value) {
+    rec *r = ud;
+    unsigned l;
+    if (step == r->last && sscanf(name, "wchange_spec.%u", &l) == 1 && l < 3)
+        r->spec[l] = value;
+    if (step == r->last && sscanf(name, "wchange_fro.%u", &l) == 1 && l < 3)
+        r->fro[l] = value;
+    return 0;
+}
+
+static double dense_norm2(const double *a, size_t rows, size_t cols) {
+    const size_t k = rows < cols ? rows : cols;
+    double *c = malloc(rows * cols * sizeof *c), *s = malloc(k * sizeof *s);
+    memcpy(c, a, rows * cols * sizeof *c);
+    cr_assert_eq(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) rows, (lapack_int) cols, c,
+                                (lapack_int) cols, s, NULL, (lapack_int) rows, NULL,
+                                (lapack_int) cols),
+                 0);
+    const double r = s[0];
+    free(c);
+    free(s);
+    return r;
+}
+
+Test(weight_change, lanczos_spectral_norms_match_lapack, .timeout = 60) {
+    char db[256];
+    lm_tmp_path(db, sizeof db, "wchange.db");
+    lm_store *s;
+    lm_err err = {0};
+    lm_config *cfg;
+    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_config_parse(CFG, strlen(CFG), "t.json", 0, NULL, &cfg, &err), LM_OK, "%s",
+                 err.msg);
+    lm_mlp *m;
+    cr_assert_eq(lm_mlp_new(&cfg->model, &m, NULL), LM_OK);
+    double *theta = malloc(m->n_params * sizeof *theta),
+           *theta0 = malloc(m->n_params * sizeof *theta0);
+    cr_assert_eq(lm_mlp_init(m, cfg->seed, theta0, &err), LM_OK);
+    lm_train_opts o = {0};
+    o.store = s;
+    o.theta_final = theta;
+    lm_train_result res;
+    cr_assert_eq(lm_train_run(cfg, &o, &res, &err), LM_OK, "%s", err.msg);
+    rec r = {{NAN, NAN, NAN}, {NAN, NAN, NAN}, 20};
+    cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, &r, &err), LM_OK);
+    for (size_t l = 0; l < 3; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        const size_t cnt = li->d_in * li->d_out;
+        double *d = malloc(cnt * sizeof *d);
+        double fd = 0, f0 = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            d[i] = theta[li->w_off + i] - theta0[li->w_off + i];
+            fd += d[i] * d[i];
+            f0 += theta0[li->w_off + i] * theta0[li->w_off + i];
+        }
+        const double want = dense_norm2(d, li->d_out, li->d_in) /
+                            dense_norm2(theta0 + li->w_off, li->d_out, li->d_in);
+        cr_assert(want > 0, "layer %zu did not move", l);
+        cr_assert(fabs(r.spec[l] - want) <= 1e-8 * want, "layer %zu: spec %.15g vs LAPACK %.15g", l,
+                  r.spec[l], want);
+        cr_assert(fabs(r.fro[l] - sqrt(fd / f0)) <= 1e-12 * sqrt(fd / f0), "layer %zu fro", l);
+        free(d);
+    }
+    free(theta);
+    free(theta0);
+    lm_mlp_free(m);
+    lm_config_free(cfg);
+    lm_store_close(s);
+    unlink(db);
+    LM_CHECK_LEAKS();
+}
