@@ -594,12 +594,16 @@ static void rule_claim(lm_exp_ctx *ctx, const family *f, size_t i, const char *n
     size_t at;
     double tavg;
     max_dev(f, m[1], m[0], &at, &tavg);
-    if (c && isfinite(dev))
-        snprintf(c->detail, sizeof c->detail,
-                 "%zu seeds each; largest gap at epoch %.1f: %.4f vs B0 %.4f; time-averaged gap "
-                 "%.4f; noise floor %.4f +- %.4f",
-                 f->n_seeds, (double) at / (double) f->per_epoch, m[1][at], m[0][at], tavg, fl,
-                 fse);
+    if (c && isfinite(dev)) {
+        const int n =
+            snprintf(c->detail, sizeof c->detail,
+                     "%zu seeds each; largest gap at epoch %.1f: %.4f vs B0 %.4f; "
+                     "time-averaged gap %.4f",
+                     f->n_seeds, (double) at / (double) f->per_epoch, m[1][at], m[0][at], tavg);
+        if (isfinite(fl) && n > 0 && (size_t) n < sizeof c->detail)
+            snprintf(c->detail + n, sizeof c->detail - (size_t) n, "; noise floor %.4f +- %.4f", fl,
+                     fse);
+    }
     link_groups(c, f, 2, gr);
 }
 
