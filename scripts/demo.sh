@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: train a 784-256-256-10 ReLU network on all of Fashion-MNIST (60000 training,
 # 10000 test images), record the run in demo/lmech.db and print its summary; then the quick
-# experiments (claims with verdicts) and the HTML report in demo/report/index.html.
+# variant of every built-in experiment and of the example experiment file (claims with verdicts),
+# and the HTML report in demo/report/index.html.
 set -euo pipefail
 LM=${1:-build/lmech}
 mkdir -p demo
@@ -10,7 +11,8 @@ echo "== lmech demo: Fashion-MNIST, 784-256-256-10 ReLU, SGD+momentum, 5 epochs,
 echo
 "$LM" ls --db demo/lmech.db | tail -n 3
 echo
-for e in eos aeos catapult central-flow curvature-check; do
+for e in eos aeos catapult central-flow curvature-check ntk-convergence ntk-dynamics lazy-rich \
+    mup-coordcheck mup-transfer batch-size examples/experiments/lr-seed-sweep.json; do
     echo "== lmech exp $e --quick"
     "$LM" exp "$e" --quick --db demo/lmech.db
     echo
