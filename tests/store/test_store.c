@@ -538,7 +538,7 @@ Test(store, disk_full_is_eio_and_never_half_written) {
     exec_sql(s, sql);
     enum { BATCH = 50 };
     lm_metric m[BATCH];
-    char names[BATCH][16];
+    char names[BATCH][24];
     for (int i = 0; i < BATCH; i++) {
         snprintf(names[i], sizeof names[i], "metric_%02d", i);
         m[i] = (lm_metric){0, names[i], 0.25 * i};
