@@ -15,6 +15,8 @@ extern const lm_experiment lm__exp_catapult;
 extern const lm_experiment lm__exp_aeos;
 extern const lm_experiment lm__exp_central_flow;
 extern const lm_experiment lm__exp_batch_size;
+extern const lm_experiment lm__exp_ntk_convergence;
+extern const lm_experiment lm__exp_lazy_rich;
 
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;
