@@ -78,7 +78,12 @@ fi
 # --- a killed run is found interrupted, never half-written
 "$LM" train "$T/a.json" --db "$T/k.db" --set steps=1000000 --set eval_every=50 --quiet >/dev/null 2>&1 &
 pid=$!
-sleep 2
+# kill it once it is recorded as running (under load, loading the data may take a while)
+for _ in $(seq 1 120); do
+    "$LM" ls --db "$T/k.db" 2>/dev/null | grep -q running && break
+    sleep 0.25
+done
+sleep 0.5
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 "$LM" ls --db "$T/k.db" >"$T/ls" 2>&1
 grep -q interrupted "$T/ls" && ok "killed run is interrupted" || bad "interrupted" "$(cat "$T/ls")"

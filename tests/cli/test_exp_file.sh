@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# End-to-end test of `lmech exp FILE.json` (docs/experiments.md) on real Fashion-MNIST data: the
+# example sweep examples/experiments/lr-seed-sweep.json in its quick variant (8 runs), its --json
+# contract and claims, resume (a second invocation reuses every run), and malformed files (a
+# clear message naming the file and key, non-zero exit below 128).
+set -uo pipefail
+LM=${1:?usage: test_exp_file.sh path/to/lmech}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "skip: no Fashion-MNIST"; exit 77; }
+T=$(mktemp -d /tmp/lmech-expfile-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+PY=/usr/bin/python3
+fails=0
+ok() { echo "ok    $1"; }
+bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
+
+out=$("$LM" exp "$SRC/examples/experiments/lr-seed-sweep.json" --quick --jobs 2 --db "$T/e.db" --json 2>"$T/err")
+if [ $? -eq 0 ] && $PY -c "
+import json, sys
+o = json.loads(sys.argv[1])
+assert o['experiment'] == 'lr-seed-sweep' and o['quick'] is True
+assert len(o['runs']) == 8 and all(isinstance(r, int) for r in o['runs']), o['runs']
+names = [c['name'] for c in o['claims']]
+assert names == ['eta=0.03 learns', 'slow rate lags'], names
+for c in o['claims']:
+    assert c['verdict'] == 'pass', c
+    assert c['reason'] and c['tolerance']
+assert len(o['claims'][0]['runs']) == 2" "$out"; then
+    ok "example sweep: 8 runs, both claims pass"
+else
+    bad "example sweep" "$out $(cat "$T/err")"
+fi
+out=$("$LM" exp "$SRC/examples/experiments/lr-seed-sweep.json" --quick --db "$T/e.db" --json 2>"$T/err")
+[ "$($PY -c "import json,sys; print(json.loads(sys.argv[1])['reused'])" "$out" 2>/dev/null)" = 8 ] &&
+    ok "second invocation reuses every run" || bad "resume" "$out $(cat "$T/err")"
+n=$(sqlite3 "$T/e.db" "select count(*) from claims" 2>/dev/null || echo skip)
+[ "$n" = skip ] || [ "$n" = 4 ] && ok "claims are rows in the database" || bad "claims rows" "$n"
+
+printf '{"experiment": "x", "base": {"model": {"widths": [2, 1]}}, "sweep": {"seed": [0]}, "claims": [{"name": "c", "metric": "m", "range": [0, 1], "predicted": "p"}]}' >"$T/bad.json"
+"$LM" exp "$T/bad.json" --db "$T/e.db" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "bad.json" "$T/err" && grep -q "claims\[0\].reason" "$T/err" &&
+    ok "missing reason refused" || bad "missing reason" "rc=$rc $(cat "$T/err")"
+"$LM" exp "$T/none.json" --db "$T/e.db" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "none.json" "$T/err" && ok "missing file" || bad "missing file" "rc=$rc $(cat "$T/err")"
+exit $((fails > 0))
