@@ -12,6 +12,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
     &lm__exp_batch_size,      /* batch size and gradient noise scale        */
     &lm__exp_ntk_convergence, /* empirical kernels converge to the limit  */
+    &lm__exp_lazy_rich,       /* lazy versus rich training              */
     NULL,
 };
 
