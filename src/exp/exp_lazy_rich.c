@@ -412,7 +412,7 @@ static lm_status part_widths(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
             snprintf(c->detail, sizeof c->detail,
                      "A: %.4f -> %.4f; centred (HKH): %.4f -> %.4f (mean over %zu seeds)", a0, aT,
                      c0, cT, l->ns);
-        link(c, nr, runs + iw * l->ns);
+        link(c, l->ns, runs + iw * l->ns);
         const char *cols[1 + N_OBS] = {"log2 width"};
         for (size_t k = 0; k < N_OBS; k++)
             cols[1 + k] = OBS_NAME[k];
