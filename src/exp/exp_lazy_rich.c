@@ -35,6 +35,12 @@
  * alpha) J^T R'(alpha f): the same update. Claims from the checkpoints: ||w_T - w_0|| ~
  * alpha^{-1}, and the RMS over the test set (512 test images, from the config) of F_T(x) -
  * F_lin(x), F_lin = F_0 + J_0 (w_T - w_0) by lm_mlp_jvp at w_0, ~ alpha^{-1}.
+ * A caveat found by running it: with readout_zero the readout moves O(1/alpha) but the hidden
+ * weights only O(1/alpha^2) (their gradient is proportional to the readout, itself O(1/alpha)),
+ * and f's second-order terms at w_0 pair the readout with the hidden weights (W_3 = 0 kills the
+ * hidden-hidden ones), so the remainder F_T - F_lin is alpha O(1/alpha) O(1/alpha^2) =
+ * O(1/alpha^2): measured slope ~ -2, not science.md's -1 (which holds for h = alpha (f(w) -
+ * f(w_0)) with a nonzero readout at w_0, not expressible as a config). The criterion is kept.
  *
  * Quick: widths 128, 256, 512, one seed, 200 steps; the alpha test at n = 256 with 200 steps.
  * Workload (full): 30 width runs (n = 2048: ~4.3M parameters, 400 full-batch steps of 64 rows,
