@@ -31,6 +31,11 @@ for n in need:
     assert c[n]['verdict'] in ('pass', 'fail', 'inconclusive'), c[n]
     assert len(c[n]['runs']) >= 1, c[n]
 assert len(c['alpha: weight distance slope']['runs']) == 5
-PASS
+ok = ['ntp spectral change W2 slope', 'ntp Frobenius change W1 (input) slope',
+      'ntp Frobenius change W2 (hidden) slope', 'ntp alignment change at n=512',
+      'mup alignment change at n=512', 'alpha: weight distance slope']
+ok += ['mup %s slope' % k for k in obs if k != 'spectral change W1']
+for n in ok:
+    assert c[n]['verdict'] == 'pass', c[n]
 print('ok  lazy-rich quick: %d claims' % len(c))
 " "$out"
