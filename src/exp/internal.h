@@ -18,6 +18,8 @@ extern const lm_experiment lm__exp_batch_size;
 extern const lm_experiment lm__exp_ntk_dynamics;
 extern const lm_experiment lm__exp_mup_coordcheck;
 extern const lm_experiment lm__exp_mup_transfer;
+extern const lm_experiment lm__exp_ntk_convergence;
+extern const lm_experiment lm__exp_lazy_rich;
 
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;

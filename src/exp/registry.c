@@ -5,15 +5,20 @@
 #include "exp/internal.h"
 
 static const lm_experiment *const registry[] = {
-    &lm__exp_eos,             /* edge of stability                          */
-    &lm__exp_aeos,            /* adaptive edge of stability (Adam)          */
-    &lm__exp_catapult,        /* catapult                                   */
-    &lm__exp_central_flow,    /* central flow against GD                    */
-    &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks     */
-    &lm__exp_curvature_check, /* curvature tools against the exact spectrum */
-    &lm__exp_batch_size,      /* batch size and gradient noise scale        */
-    &lm__exp_mup_coordcheck,  /* muP coordinate check                       */
-    &lm__exp_mup_transfer,    /* muP learning-rate transfer                 */
+    /* strand 3, simple laws: edge of stability and curvature (science.md §4) */
+    &lm__exp_eos,             /* edge of stability                           */
+    &lm__exp_aeos,            /* adaptive edge of stability (Adam)           */
+    &lm__exp_catapult,        /* catapult                                    */
+    &lm__exp_central_flow,    /* central flow against GD                     */
+    &lm__exp_curvature_check, /* curvature tools against the exact spectrum  */
+    /* strand 2, tractable limits: infinite width (§2, §3) */
+    &lm__exp_ntk_convergence, /* empirical kernels converge to the limit     */
+    &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks       */
+    &lm__exp_lazy_rich,       /* lazy versus rich training                   */
+    /* strand 4, theories of hyperparameters (§5, §6) */
+    &lm__exp_mup_coordcheck, /* muP coordinate check                        */
+    &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
+    &lm__exp_batch_size,     /* batch size and gradient noise scale         */
     NULL,
 };
 
