@@ -10,7 +10,7 @@ STEPS=${2:-6000}
 D=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d)
 for jobs in 2 1; do
-    rm -f "$T"/eos.db*
+    rm -rf "$T"/eos.db*
     s=$(date +%s%N)
     "$LM" exp eos --db "$T/eos.db" --jobs $jobs >"$T/out"
     e=$(date +%s%N)

@@ -11,7 +11,7 @@ D=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d)
 i=0
 while [ "$i" -lt "$REPEAT" ]; do
-    rm -f "$T"/sweep.db*
+    rm -rf "$T"/sweep.db*
     s=$(date +%s%N)
     "$LM" exp "$D/examples/experiments/lr-seed-sweep.json" --db "$T/sweep.db" --jobs 2 >/dev/null
     e=$(date +%s%N)
