@@ -29,4 +29,8 @@ struct lm_mlp_ws {
     int prepared;
 };
 
+/* tanh elementwise (vmath.c): libmvec's vector routine where available; a may alias z. */
+void lm__tanh_f64(const double *z, double *a, size_t n);
+void lm__tanh_f32(const float *z, float *a, size_t n);
+
 #endif

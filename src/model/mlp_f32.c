@@ -4,6 +4,7 @@
 #define T         float
 #define SFX(name) name##_f32
 #define GEMM      cblas_sgemm
+#define VTANH     lm__tanh_f32
 #include "model/mlp_impl.h"
 
 static lm_status check(const lm_mlp *m, lm_mlp_ws *ws, size_t n, lm_err *err) {

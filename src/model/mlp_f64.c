@@ -19,6 +19,7 @@
 #define T         double
 #define SFX(name) name##_f64
 #define GEMM      cblas_dgemm
+#define VTANH     lm__tanh_f64
 #include "model/mlp_impl.h"
 
 /* Second derivative phi''(z); a = phi(z). */

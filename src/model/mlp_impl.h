@@ -27,8 +27,7 @@ static void SFX(act_forward)(lm_act act, const T *z, T *a, size_t cnt) {
             a[i] = z[i] > 0 ? z[i] : (T) 0;
         break;
     case LM_ACT_TANH:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = (T) tanh((double) z[i]);
+        VTANH(z, a, cnt);
         break;
     case LM_ACT_ERF:
         for (size_t i = 0; i < cnt; i++)
