@@ -336,10 +336,9 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
         if (f32) {
             LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta32, X, Y, B, &batch_loss,
                                          r->grad32, err));
-            double s = 0.0;
-            for (size_t i = 0; i < p; i++)
-                s += (double) r->grad32[i] * (double) r->grad32[i];
-            gnorm = sqrt(s);
+            /* float32 squares accumulated in float64 by BLAS (a serial loop here was 10 % of a
+             * small run: one dependent add per parameter per step) */
+            gnorm = sqrt(cblas_dsdot((int) p, r->grad32, 1, r->grad32, 1));
         } else {
             LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta, X, Y, B, &batch_loss,
                                          r->grad, err));
