@@ -16,3 +16,7 @@ OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/torch_entk.py "$
 echo "== empirical NTK at W = 4096 (lmech only; a Jacobian would need ~75 GB), within 2 GiB"
 "$BUILD/bench/bench_entk" "$T" 4096 2G
 rm -rf "$T"
+echo "== the full eos experiment: lmech vs PyTorch + warm-started eigsh"
+bash bench/eos.sh "$BUILD/lmech"
+echo "== 32 small runs: lmech exp --jobs 2 vs a PyTorch loop"
+bash bench/sweep.sh "$BUILD/lmech"
