@@ -11,8 +11,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,7 +103,7 @@ void lm_err_clear(lm_err *err) {
  * advised to use transparent huge pages: first-touch page faults cost ~25 % of a 4096-example
  * run's CPU time in this VM (perf: pvm_irq_enable), and a huge page takes one fault instead of
  * 512. Without THP support the advice is ignored. */
-#define HUGE_MIN ((size_t) 4 << 20)
+#define HUGE_MIN  ((size_t) 4 << 20)
 #define HUGE_PAGE ((size_t) 2 << 20)
 
 static void *default_alloc(void *ud, size_t size) {
