@@ -81,6 +81,9 @@ typedef struct lm_train_opts {
     lm_progress_fn progress;
     void *progress_ud;
     volatile int *stop; /* set non-zero to stop the run (status interrupted) */
+    /* Preloaded data (borrowed, read-only), or NULL: loaded from cfg->data. The caller vouches
+     * that it is what lm_data_load(&cfg->data, cfg->seed) gives (a sweep's runs share one load). */
+    const lm_dataset *train, *test;
 } lm_train_opts;
 
 typedef struct lm_train_result {

@@ -115,6 +115,7 @@ typedef struct run {
     const lm_config *cfg;
     const lm_train_opts *opts;
     lm_dataset *train, *test;
+    int borrowed; /* train/test belong to the caller (opts->train) */
     lm_mlp *m;
     lm_mlp_team *team;                 /* training step: data-parallel loss+gradient   */
     void *obs_state[LM_MAX_OBSERVERS]; /* observers' state across calls */
@@ -132,8 +133,10 @@ typedef struct run {
 } run;
 
 static void run_free(run *r) {
-    lm_dataset_free(r->train);
-    lm_dataset_free(r->test);
+    if (!r->borrowed) {
+        lm_dataset_free(r->train);
+        lm_dataset_free(r->test);
+    }
     lm_mlp_team_free(r->team);
     lm_mlp_ws_free(r->ws_obs);
     lm_optim_free(r->opt);
@@ -207,7 +210,13 @@ static lm_status observe(run *r, size_t step, int all, double batch_loss, double
 static lm_status setup(run *r, lm_err *err) {
     const lm_config *cfg = r->cfg;
     LM_TRY(lm_threads_set(cfg->train.threads, err));
-    LM_TRY(lm_data_load(&cfg->data, cfg->seed, &r->train, &r->test, err));
+    if (r->opts->train) { /* the datasets are only read: the cast drops const for the struct */
+        r->train = (lm_dataset *) r->opts->train;
+        r->test = (lm_dataset *) r->opts->test;
+        r->borrowed = 1;
+    } else {
+        LM_TRY(lm_data_load(&cfg->data, cfg->seed, &r->train, &r->test, err));
+    }
     LM_TRY(lm_mlp_new(&cfg->model, &r->m, err));
     LM_TRY(check_shapes(cfg, r->m, r->train, err));
     if (r->test)

@@ -56,7 +56,11 @@ int cmd_train(int argc, char **argv) {
         goto done;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    lm_train_opts opts = {store, theta0, theta1, NULL, NULL, &g_stop};
+    lm_train_opts opts = {0};
+    opts.store = store;
+    opts.theta_init = theta0;
+    opts.theta_final = theta1;
+    opts.stop = &g_stop;
     if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) /* a person is watching */
         opts.progress = progress;
     if (lm_train_run(cfg, &opts, &res, &err) != LM_OK)
