@@ -142,12 +142,20 @@ static void curve_free(curve *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* The learning rate of a run, from its config. */
-static double run_lr(const char *config) {
+/* The stability threshold of a run's sharpness, from its config: 2/eta for GD-type optimizers;
+ * for Adam-type ones the preconditioned sharpness equilibrates at (2 + 2 b1) / ((1 - b1) eta)
+ * (science.md §4), *adam = 1. NaN when the config has no learning rate. */
+static double run_threshold(const char *config, int *adam) {
     json_t *c = config ? json_loads(config, 0, NULL) : NULL;
-    double lr = json_number_value(json_object_get(json_object_get(c, "optimizer"), "lr"));
+    json_t *o = json_object_get(c, "optimizer");
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const double lr = json_number_value(json_object_get(o, "lr"));
+    *adam = name && strncmp(name, "adam", 4) == 0;
+    double b1 = json_number_value(json_array_get(json_object_get(o, "betas"), 0));
     json_decref(c);
-    return lr > 0 ? lr : LM_NAN;
+    if (!(lr > 0))
+        return LM_NAN;
+    return *adam ? (2.0 + 2.0 * b1) / ((1.0 - b1) * lr) : 2.0 / lr;
 }
 
 /* ---------------------------------------------------------------- figures of runs */
@@ -175,7 +183,17 @@ static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *nam
               logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
     sb_printf(&gp, "plot ");
     for (size_t r = 0; r < n && plotted < MAX_RUNS_PLOTTED; r++) {
-        curve c = {metric, 0, 0, NULL, NULL};
+        /* with a threshold: Adam-type runs plot their preconditioned sharpness against theirs */
+        double thr = LM_NAN;
+        int adam = 0;
+        if (ref_lr) {
+            lm_run_info info;
+            memset(&info, 0, sizeof info);
+            if (lm_store_get_run(s, runs[r].id, &info, NULL) == LM_OK)
+                thr = run_threshold(info.config, &adam);
+            lm_run_info_clear(&info);
+        }
+        curve c = {adam ? "precond_sharpness" : metric, 0, 0, NULL, NULL};
         lm_status st = lm_store_get_metrics(s, runs[r].id, curve_add, &c, err);
         if (st != LM_OK) {
             curve_free(&c);
@@ -192,20 +210,13 @@ static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *nam
             if (isfinite(c.y[i]) && (!logy || c.y[i] > 0))
                 sb_printf(&data, "%.0f\t%.10g\n", c.x[i], c.y[i]);
         sb_printf(&data, "\n\n");
-        sb_printf(&gp, "%s'%s.tsv' index %zu using 1:2 with lines lw 2 lc %zu title 'run %lld %s'",
+        sb_printf(&gp,
+                  "%s'%s.tsv' index %zu using 1:2 with lines lw 2 lc %zu title 'run %lld %s%s'",
                   plotted ? ", \\\n     " : "", name, plotted, plotted + 1, (long long) runs[r].id,
-                  runs[r].label);
-        if (ref_lr) {
-            lm_run_info info;
-            memset(&info, 0, sizeof info);
-            if (lm_store_get_run(s, runs[r].id, &info, NULL) == LM_OK) {
-                double lr = run_lr(info.config);
-                if (isfinite(lr))
-                    sb_printf(&gp, ", \\\n     %.10g with lines dt 2 lw 1.5 lc %zu title '2/eta'",
-                              2.0 / lr, plotted + 1);
-            }
-            lm_run_info_clear(&info);
-        }
+                  runs[r].label, adam ? " (preconditioned)" : "");
+        if (ref_lr && isfinite(thr))
+            sb_printf(&gp, ", \\\n     %.10g with lines dt 2 lw 1.5 lc %zu title '%s'", thr,
+                      plotted + 1, adam ? "(2+2b1)/((1-b1)eta)" : "2/eta");
         curve_free(&c);
         plotted++;
     }
@@ -419,8 +430,9 @@ static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig
                            runs->n, runs->run, figs, h, err);
     snprintf(name, sizeof name, "exp%lld-sharpness", (long long) exp_id);
     if (st == LM_OK)
-        st = figure_metric(s, fig_dir, name, "sharpness against 2/eta", "sharpness",
-                           "top Hessian eigenvalue", 0, 1, runs->n, runs->run, figs, h, err);
+        st = figure_metric(s, fig_dir, name, "sharpness against its stability threshold",
+                           "sharpness", "top eigenvalue (of P^-1/2 H P^-1/2 for Adam)", 0, 1,
+                           runs->n, runs->run, figs, h, err);
     artref a = {h, figs, fig_dir, exp_id, LM_OK, err};
     if (st == LM_OK && runs->n > 0)
         st = experiment_figures(s, runs->run[0].id, &a);
