@@ -238,14 +238,21 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     const double t0 = lm_now();
     lm_exp_plan *plan = lm_calloc(1, sizeof *plan);
     lm_exp_ctx *ctx = lm_calloc(1, sizeof *ctx);
-    char *dir = lm_malloc(strlen(opts->db_path) + 16);
+    /* artifacts are recorded by absolute path, so `lmech report` and lm_exp_load_run find them
+     * from any working directory */
+    char cwd[LM_PATH_MAX];
+    const int rel = opts->db_path[0] != '/' && getcwd(cwd, sizeof cwd) != NULL;
+    char *dir = lm_malloc((rel ? strlen(cwd) + 1 : 0) + strlen(opts->db_path) + 16);
     if (!plan || !ctx || !dir) {
         lm_free(plan);
         lm_free(ctx);
         lm_free(dir);
         LM_FAIL(err, LM_ENOMEM, "out of memory starting experiment %s", e->name);
     }
-    sprintf(dir, "%s.artifacts", opts->db_path);
+    if (rel)
+        sprintf(dir, "%s/%s.artifacts", cwd, opts->db_path);
+    else
+        sprintf(dir, "%s.artifacts", opts->db_path);
     lm_status st = LM_OK;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "%s: cannot create: %s", dir,
