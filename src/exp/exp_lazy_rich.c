@@ -81,10 +81,10 @@ typedef struct layout {
 
 static layout get_layout(int quick) {
     layout l;
-    l.nw = quick ? 3 : MAX_W;
-    l.ns = quick ? 1 : MAX_S;
-    l.steps = quick ? 200 : 400;
-    l.alpha_width = quick ? 256 : 512;
+    l.nw = quick ? 4 : MAX_W;
+    l.ns = quick ? 2 : MAX_S;
+    l.steps = 400;
+    l.alpha_width = 512;
     return l;
 }
 
@@ -566,8 +566,8 @@ const lm_experiment lm__exp_lazy_rich = {
     .name = "lazy-rich",
     .summary = "lazy vs rich: NTP's feature/kernel change falls with width, muP's does not; the "
                "output-scale (alpha) test",
-    .quick = "widths 128, 256, 512 with 1 seed and 200 steps (full: 128..2048, 3 seeds, 400); the "
-             "alpha test at n = 256, 200 steps",
+    .quick = "widths 128..1024 with 2 seeds (full: 128..2048, 3 seeds); 400 steps and the alpha "
+             "test at n = 512 as in the full variant",
     .plan = plan,
     .analyse = analyse,
 };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The lazy-rich experiment, quick variant (widths 128..512, 1 seed, 200 steps; alpha test at
-# n = 256), on a temp database: every claim is recorded with a verdict and linked to its runs,
+# The lazy-rich experiment, quick variant (widths 128..1024, 2 seeds, 400 steps; alpha test at
+# n = 512), on a temp database: every claim is recorded with a verdict and linked to its runs,
 # and the claims that pass deterministically at the quick size (seeded runs, one BLAS thread
 # each) pass. Several NTP width laws and the alpha linearisation slope fail at this size (findings,
 # see docs/experiments/lazy-rich.md), so only their presence is checked. Skips (77) without
@@ -18,13 +18,13 @@ out=$("$LM" exp lazy-rich --quick --jobs 2 --db "$T/r.db" --json)
 import json, sys
 o = json.loads(sys.argv[1])
 assert o['experiment'] == 'lazy-rich', o
-assert len(o['runs']) == 11, o['runs']
+assert len(o['runs']) == 21, o['runs']
 c = {x['name']: x for x in o['claims']}
 obs = ['feature change h1', 'feature change h2', 'spectral change W1', 'spectral change W2',
        'spectral change W3', 'Frobenius change W1 (input)', 'Frobenius change W2 (hidden)',
        'Frobenius change W3 (readout)', 'NTK change']
 need = ['%s %s slope' % (p, k) for p in ['ntp', 'mup'] for k in obs]
-need += ['ntp alignment change at n=512', 'mup alignment change at n=512',
+need += ['ntp alignment change at n=1024', 'mup alignment change at n=1024',
          'alpha: weight distance slope', 'alpha: distance to linearisation slope']
 for n in need:
     assert n in c, (n, list(c))
@@ -32,9 +32,10 @@ for n in need:
     assert len(c[n]['runs']) >= 1, c[n]
 assert len(c['alpha: weight distance slope']['runs']) == 5
 ok = ['ntp spectral change W2 slope', 'ntp Frobenius change W1 (input) slope',
-      'ntp Frobenius change W2 (hidden) slope', 'ntp alignment change at n=512',
-      'mup alignment change at n=512', 'alpha: weight distance slope']
-ok += ['mup %s slope' % k for k in obs if k != 'spectral change W1']
+      'ntp Frobenius change W2 (hidden) slope', 'ntp alignment change at n=1024',
+      'mup alignment change at n=1024', 'alpha: weight distance slope']
+ok += ['mup %s slope' % k for k in obs]
+ok += ['ntp %s slope' % k for k in obs if k not in ('feature change h1', 'feature change h2', 'spectral change W1', 'NTK change')]
 for n in ok:
     assert c[n]['verdict'] == 'pass', c[n]
 print('ok  lazy-rich quick: %d claims' % len(c))
