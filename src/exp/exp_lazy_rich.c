@@ -127,27 +127,6 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
 
 /* ---------------------------------------------------------------- analysis */
 
-/* Least-squares slope of y on x over the finite pairs; NaN with fewer than 2. */
-static double ls_slope(size_t n, const double *x, const double *y) {
-    double sx = 0, sy = 0, c = 0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(x[i]) && isfinite(y[i])) {
-            sx += x[i];
-            sy += y[i];
-            c++;
-        }
-    if (c < 2)
-        return LM_NAN;
-    const double mx = sx / c, my = sy / c;
-    double sxy = 0, sxx = 0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(x[i]) && isfinite(y[i])) {
-            sxy += (x[i] - mx) * (y[i] - my);
-            sxx += (x[i] - mx) * (x[i] - mx);
-        }
-    return sxx > 0 ? sxy / sxx : LM_NAN;
-}
-
 /* The hidden activations of every hidden layer on x [n, d_in]: h [L-1][n * max width]
  * (row-major per layer, stride = that layer's width). ReLU only (this experiment's network). */
 static void hidden(const lm_mlp *m, const double *theta, const double *x, size_t n, double **h) {
@@ -292,13 +271,13 @@ static double law(lm_exp_ctx *ctx, const layout *l, const char *name, const char
         lx[i] = log((double) width(i));
         ly[i] = log(mean[i]);
     }
-    const double slope = complete ? ls_slope(l->nw, lx, ly) : LM_NAN;
+    const double slope = complete ? lm__exp_slope(l->nw, lx, ly) : LM_NAN;
     double ms = 0, vs = 0;
     for (size_t s = 0; s < l->ns; s++) {
         double y[MAX_W];
         for (size_t i = 0; i < l->nw; i++)
             y[i] = log(v[i][s]);
-        ps[s] = ls_slope(l->nw, lx, y);
+        ps[s] = lm__exp_slope(l->nw, lx, y);
         ms += ps[s] / (double) l->ns;
     }
     for (size_t s = 0; s < l->ns && l->ns > 1; s++)
@@ -517,8 +496,8 @@ static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
         ldl[k] = log(dl[k]);
         complete &= isfinite(ldw[k]) && isfinite(ldl[k]);
     }
-    const double sw = complete ? ls_slope(N_ALPHA, lx, ldw) : LM_NAN;
-    const double sl = complete ? ls_slope(N_ALPHA, lx, ldl) : LM_NAN;
+    const double sw = complete ? lm__exp_slope(N_ALPHA, lx, ldw) : LM_NAN;
+    const double sl = complete ? lm__exp_slope(N_ALPHA, lx, ldl) : LM_NAN;
     char det[256];
     int k = snprintf(det, sizeof det, "||w_T - w_0||:");
     for (size_t i = 0; i < N_ALPHA && k > 0 && (size_t) k < sizeof det; i++)

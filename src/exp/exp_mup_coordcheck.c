@@ -69,21 +69,8 @@ static lm_status plan(int quick, lm_exp_plan *pl, lm_err *err) {
 
 /* OLS slope of y against x over n points (NaN when any point is not finite). */
 static double ols_slope(size_t n, const double *x, const double *y) {
-    double mx = 0, my = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(x[i]) || !isfinite(y[i]))
-            return LM_NAN;
-        mx += x[i];
-        my += y[i];
-    }
-    mx /= (double) n;
-    my /= (double) n;
-    double sxy = 0, sxx = 0;
-    for (size_t i = 0; i < n; i++) {
-        sxy += (x[i] - mx) * (y[i] - my);
-        sxx += (x[i] - mx) * (x[i] - mx);
-    }
-    return sxx > 0 ? sxy / sxx : LM_NAN;
+    double b;
+    return lm__exp_fit_slope(n, x, y, &b, NULL) == n ? b : LM_NAN;
 }
 
 typedef struct cc {

@@ -100,27 +100,6 @@ static double rel_fro(const double *a, const double *b, size_t cnt) {
     return s > 0 ? sqrt(d / s) : LM_NAN;
 }
 
-/* Least-squares slope of y on x over the finite pairs; NaN with fewer than 2. */
-static double ls_slope(size_t n, const double *x, const double *y) {
-    double sx = 0, sy = 0, c = 0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(x[i]) && isfinite(y[i])) {
-            sx += x[i];
-            sy += y[i];
-            c++;
-        }
-    if (c < 2)
-        return LM_NAN;
-    const double mx = sx / c, my = sy / c;
-    double sxy = 0, sxx = 0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(x[i]) && isfinite(y[i])) {
-            sxy += (x[i] - mx) * (y[i] - my);
-            sxx += (x[i] - mx) * (x[i] - mx);
-        }
-    return sxx > 0 ? sxy / sxx : LM_NAN;
-}
-
 /* The errors of one run: NTK and NNGP against the analytic kernels; NaN when the run failed or
  * its checkpoint is not the initialisation. */
 static lm_status run_errors(const lm_exp_ctx *ctx, int64_t run, double *e_ntk, double *e_nngp,
@@ -196,14 +175,14 @@ static void judge(lm_exp_ctx *ctx, int quick, const char *act, const char *kname
     int complete = 1;
     for (size_t i = 0; i < nw; i++)
         complete &= isfinite(mean_out[i]);
-    const double slope = complete ? ls_slope(nw, lx, ly) : LM_NAN;
+    const double slope = complete ? lm__exp_slope(nw, lx, ly) : LM_NAN;
     /* uncertainty: the standard error of the per-seed slopes */
     double ms = 0, vs = 0;
     for (size_t s = 0; s < ns; s++) {
         double y[MAX_W];
         for (size_t i = 0; i < nw; i++)
             y[i] = log(e[i][s]);
-        ps[s] = ls_slope(nw, lx, y);
+        ps[s] = lm__exp_slope(nw, lx, y);
         ms += ps[s] / (double) ns;
     }
     for (size_t s = 0; s < ns; s++)

@@ -670,7 +670,6 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
             gcnt[g]++;
         }
         size_t k = 0;
-        double sx = 0, sy = 0;
         for (size_t g = 0; g < nx; g++) {
             const double y = gsum[g] / (double) gcnt[g];
             if (!(isfinite(gx[g]) && y > 0)) {
@@ -679,26 +678,10 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
             }
             xs[k] = log(gx[g]);
             vals[k] = log(y);
-            sx += xs[k];
-            sy += vals[k];
             k++;
         }
         if (missing == 0 && k >= 3) {
-            const double mx = sx / (double) k, my = sy / (double) k;
-            double sxx = 0, sxy = 0;
-            for (size_t i = 0; i < k; i++) {
-                sxx += (xs[i] - mx) * (xs[i] - mx);
-                sxy += (xs[i] - mx) * (vals[i] - my);
-            }
-            if (sxx > 0) {
-                measured = sxy / sxx;
-                double rss = 0;
-                for (size_t i = 0; i < k; i++) {
-                    const double e = vals[i] - my - measured * (xs[i] - mx);
-                    rss += e * e;
-                }
-                se = sqrt(rss / (double) (k - 2) / sxx);
-            }
+            lm__exp_fit_slope(k, xs, vals, &measured, &se);
             /* the figure: the averaged metric against x */
             double *fig = lm_malloc(2 * k * sizeof *fig);
             if (fig) {

@@ -21,6 +21,16 @@ extern const lm_experiment lm__exp_mup_transfer;
 extern const lm_experiment lm__exp_ntk_convergence;
 extern const lm_experiment lm__exp_lazy_rich;
 
+/* Least-squares line y = a + b x over the pairs where both are finite (stats.c): *slope = b (NaN
+ * with fewer than 2 pairs or constant x), *se (optional) its standard error (NaN with fewer than
+ * 3 pairs). Returns the number of pairs used. */
+size_t lm__exp_fit_slope(size_t n, const double *x, const double *y, double *slope, double *se);
+static inline double lm__exp_slope(size_t n, const double *x, const double *y) {
+    double b;
+    lm__exp_fit_slope(n, x, y, &b, NULL);
+    return b;
+}
+
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;
 
