@@ -283,6 +283,16 @@ static lm_status idx_decode(src *s, size_t max_rows, size_t *file_rows, lm_array
     return LM_OK;
 }
 
+/* Decodes an IDX file held in memory (gzipped or not): its first max_rows rows. */
+static lm_status decode_mem(const uint8_t *buf, size_t len, const char *name, size_t max_rows,
+                            size_t *file_rows, lm_array **out, lm_err *err) {
+    src s;
+    LM_TRY(src_open(&s, buf, len, name, err));
+    lm_status st = idx_decode(&s, max_rows, file_rows, out, err);
+    src_close(&s);
+    return st;
+}
+
 lm_status lm_idx_parse(const uint8_t *buf, size_t len, const char *name, lm_array **out,
                        lm_err *err) {
     if (!name)
@@ -290,11 +300,7 @@ lm_status lm_idx_parse(const uint8_t *buf, size_t len, const char *name, lm_arra
     if (!out || (!buf && len))
         LM_FAIL(err, LM_EINVAL, "%s: lm_idx_parse needs a buffer and an output", name);
     static const uint8_t empty[1] = {0};
-    src s;
-    LM_TRY(src_open(&s, buf ? buf : empty, len, name, err));
-    lm_status st = idx_decode(&s, SIZE_MAX, NULL, out, err);
-    src_close(&s);
-    return st;
+    return decode_mem(buf ? buf : empty, len, name, SIZE_MAX, NULL, out, err);
 }
 
 lm_status lm_idx_read(const char *path, lm_array **out, lm_err *err) {
@@ -320,12 +326,7 @@ lm_status lm__idx_read_prefix(const char *path, size_t max_rows, lm_array **out,
         void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         close(fd);
         if (map != MAP_FAILED) {
-            src s;
-            lm_status rc = src_open(&s, map, len, path, err);
-            if (rc == LM_OK) {
-                rc = idx_decode(&s, max_rows, file_rows, out, err);
-                src_close(&s);
-            }
+            lm_status rc = decode_mem(map, len, path, max_rows, file_rows, out, err);
             munmap(map, len);
             return rc;
         }
@@ -336,12 +337,7 @@ lm_status lm__idx_read_prefix(const char *path, size_t max_rows, lm_array **out,
     uint8_t *buf = NULL;
     size_t len = 0;
     LM_TRY(lm__file_read(path, &buf, &len, err));
-    src s;
-    lm_status rc = src_open(&s, buf, len, path, err);
-    if (rc == LM_OK) {
-        rc = idx_decode(&s, max_rows, file_rows, out, err);
-        src_close(&s);
-    }
+    lm_status rc = decode_mem(buf, len, path, max_rows, file_rows, out, err);
     lm_free(buf);
     return rc;
 }
