@@ -181,12 +181,23 @@ static int g_threads_cfg = 0, g_threads_now = 0; /* configured; currently set in
  * call openblas_set_num_threads while the owning thread may. */
 static _Thread_local int tl_hold;
 
+/* OpenBLAS's pthread build starts (cores - 1) worker threads when it is loaded, and again in
+ * openblas_set_num_threads after a fork; an idle worker spins on sched_yield for ~2^28 cycles
+ * before it sleeps. One-thread runs never hand it work, so for them the spin is pure waste: a
+ * 0.2 s run of the 32-run sweep (bench/sweep.sh) burnt 0.37 CPU-s instead of 0.20, and in a
+ * parallel sweep the spinning worker of one run steals its core from the other run. This
+ * internal OpenBLAS function (exported by its pthread builds, absent from OpenMP ones, hence weak)
+ * joins the workers; a later openblas_set_num_threads(n > 1) starts them again. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 lm_status lm_threads_set(int n, lm_err *err) {
     if (n < 0 || n > 1024)
         LM_FAIL(err, LM_EINVAL, "threads = %d: must be between 0 (all cores) and 1024", n);
     if (n == 0)
         n = lm_cores();
     openblas_set_num_threads(n);
+    if (n == 1 && blas_thread_shutdown_)
+        blas_thread_shutdown_();
     g_threads_cfg = g_threads_now = n;
     return LM_OK;
 }
