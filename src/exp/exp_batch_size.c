@@ -369,24 +369,14 @@ static lm_status part_noise(lm_exp_ctx *ctx, const layout *l, const hyper *h, lm
     lm_noise_twobatch tb = {0};
     int have = 0;
     if (run > 0) {
-        lm_config *cfg = NULL;
-        double *theta = NULL;
-        lm_dataset *train = NULL;
-        lm_mlp *m = NULL;
-        lm_status st = lm_exp_load_run(ctx, run, &cfg, &theta, err);
+        lm__exp_net net;
+        LM_TRY(lm__exp_net_open(ctx, run, 0, &net, err));
+        const lm_dataset *d = net.train;
+        lm_status st = lm_noise_exact(net.m, net.cfg->loss, net.theta, d->x, d->y, d->n, &ex, err);
         if (st == LM_OK)
-            st = lm_data_load(&cfg->data, cfg->seed, &train, NULL, err);
-        if (st == LM_OK)
-            st = lm_mlp_new(&cfg->model, &m, err);
-        if (st == LM_OK)
-            st = lm_noise_exact(m, cfg->loss, theta, train->x, train->y, train->n, &ex, err);
-        if (st == LM_OK)
-            st = lm_noise_two_batch(m, cfg->loss, theta, train->x, train->y, train->n, TB_SMALL,
+            st = lm_noise_two_batch(net.m, net.cfg->loss, net.theta, d->x, d->y, d->n, TB_SMALL,
                                     TB_BIG, TB_PAIRS, 1, &tb, err);
-        lm_mlp_free(m);
-        lm_dataset_free(train);
-        lm_free(theta);
-        lm_config_free(cfg);
+        lm__exp_net_free(&net);
         LM_TRY(st);
         have = 1;
     }

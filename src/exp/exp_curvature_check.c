@@ -65,11 +65,14 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     }
     state s;
     memset(&s, 0, sizeof s);
-    lm_status st = lm_exp_load_run(ctx, ctx->run[0], &s.cfg, &s.theta, err);
-    if (st == LM_OK)
-        st = lm_data_load(&s.cfg->data, s.cfg->seed, &s.train, NULL, err);
-    if (st == LM_OK)
-        st = lm_mlp_new(&s.cfg->model, &s.m, err);
+    lm__exp_net net; /* ownership moves into s (freed with it) */
+    lm_status st = lm__exp_net_open(ctx, ctx->run[0], 0, &net, err);
+    if (st == LM_OK) {
+        s.cfg = net.cfg;
+        s.theta = net.theta;
+        s.train = net.train;
+        s.m = net.m;
+    }
     if (st == LM_OK)
         st = lm_mlp_ws_new(s.m, s.train->n, LM_F64, &s.ws, err);
     const size_t p = s.m ? s.m->n_params : 0;

@@ -107,36 +107,26 @@ static lm_status run_errors(const lm_exp_ctx *ctx, int64_t run, double *e_ntk, d
     *e_ntk = *e_nngp = LM_NAN;
     if (run <= 0)
         return LM_OK;
-    lm_config *cfg = NULL;
-    double *theta = NULL, *theta0 = NULL, *k = NULL, *kl = NULL, *an = NULL, *ak = NULL;
-    lm_dataset *train = NULL;
-    lm_mlp *m = NULL;
-    lm_status st = lm_exp_load_run(ctx, run, &cfg, &theta, err);
+    lm__exp_net r;
+    LM_TRY(lm__exp_net_open(ctx, run, 0, &r, err));
+    const lm_mlp *m = r.m;
+    const lm_dataset *train = r.train;
+    const size_t n = train->n, L = m->n_layers;
+    lm_status st = LM_OK;
+    double *theta0 = lm_malloc(m->n_params * sizeof *theta0);
+    double *k = lm_malloc(n * n * sizeof *k), *kl = lm_malloc(L * n * n * sizeof *kl);
+    double *an = lm_malloc(n * n * sizeof *an), *ak = lm_malloc(n * n * sizeof *ak);
+    if (!theta0 || !k || !kl || !an || !ak)
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                        "ntk-convergence: out of memory for run %lld's kernels", (long long) run);
     if (st == LM_OK)
-        st = lm_data_load(&cfg->data, cfg->seed, &train, NULL, err);
-    if (st == LM_OK)
-        st = lm_mlp_new(&cfg->model, &m, err);
-    const size_t n = train ? train->n : 0, L = m ? m->n_layers : 0;
-    if (st == LM_OK) {
-        theta0 = lm_malloc(m->n_params * sizeof *theta0);
-        k = lm_malloc(n * n * sizeof *k);
-        kl = lm_malloc(L * n * n * sizeof *kl);
-        an = lm_malloc(n * n * sizeof *an);
-        ak = lm_malloc(n * n * sizeof *ak);
-        if (!theta0 || !k || !kl || !an || !ak) {
-            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
-                            "ntk-convergence: out of memory for run %lld's kernels",
-                            (long long) run);
-        }
-    }
-    if (st == LM_OK)
-        st = lm_mlp_init(m, cfg->seed, theta0, err);
-    const int at_init = st == LM_OK && memcmp(theta, theta0, m->n_params * sizeof *theta) == 0;
+        st = lm_mlp_init(m, r.cfg->seed, theta0, err);
+    const int at_init = st == LM_OK && memcmp(r.theta, theta0, m->n_params * sizeof *theta0) == 0;
     if (st == LM_OK && at_init)
-        st = lm_kernel_empirical(m, theta, train->x, n, NULL, 0, k, kl, err);
+        st = lm_kernel_empirical(m, r.theta, train->x, n, NULL, 0, k, kl, err);
     if (st == LM_OK && at_init)
-        st = lm_kernel_analytic(train->x, n, train->d, m->n_layers - 1, cfg->model.act,
-                                cfg->model.sw2, cfg->model.sb2, an, ak, err);
+        st = lm_kernel_analytic(train->x, n, train->d, m->n_layers - 1, r.cfg->model.act,
+                                r.cfg->model.sw2, r.cfg->model.sb2, an, ak, err);
     if (st == LM_OK && at_init) {
         *e_ntk = rel_fro(k, ak, n * n);
         *e_nngp = rel_fro(kl + (L - 1) * n * n, an, n * n);
@@ -146,10 +136,7 @@ static lm_status run_errors(const lm_exp_ctx *ctx, int64_t run, double *e_ntk, d
     lm_free(kl);
     lm_free(an);
     lm_free(ak);
-    lm_mlp_free(m);
-    lm_dataset_free(train);
-    lm_free(theta);
-    lm_config_free(cfg);
+    lm__exp_net_free(&r);
     return st;
 }
 

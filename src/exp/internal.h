@@ -31,6 +31,20 @@ static inline double lm__exp_slope(size_t n, const double *x, const double *y) {
     return b;
 }
 
+/* A finished run read back for analysis: its config, final parameters, data and network. */
+typedef struct lm__exp_net {
+    lm_config *cfg;
+    double *theta;            /* the run's final checkpoint [m->n_params] */
+    lm_dataset *train, *test; /* test only when asked for and configured, else NULL */
+    lm_mlp *m;
+} lm__exp_net;
+
+/* Fills *net for run (lm_exp_load_run, lm_data_load, lm_mlp_new); want_test: also load the test
+ * set. On failure *net is left empty (all NULL) and nothing leaks. Free with lm__exp_net_free. */
+lm_status lm__exp_net_open(const lm_exp_ctx *ctx, int64_t run, int want_test, lm__exp_net *net,
+                           lm_err *err);
+void lm__exp_net_free(lm__exp_net *net);
+
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;
 

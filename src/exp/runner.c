@@ -9,6 +9,7 @@
  * a finished run is reused: an interrupted sweep resumes where it stopped. (Diverged runs are
  * trained again; they end early.)
  */
+#include "exp/internal.h"
 #include "lmech/exp.h"
 
 #include "lmech/io.h"
@@ -118,6 +119,29 @@ lm_status lm_exp_load_run(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, d
     *cfg = c;
     *theta = t;
     return LM_OK;
+}
+
+void lm__exp_net_free(lm__exp_net *net) {
+    lm_config_free(net->cfg);
+    lm_free(net->theta);
+    lm_dataset_free(net->train);
+    lm_dataset_free(net->test);
+    lm_mlp_free(net->m);
+    memset(net, 0, sizeof *net);
+}
+
+lm_status lm__exp_net_open(const lm_exp_ctx *ctx, int64_t run, int want_test, lm__exp_net *net,
+                           lm_err *err) {
+    memset(net, 0, sizeof *net);
+    lm_status st = lm_exp_load_run(ctx, run, &net->cfg, &net->theta, err);
+    if (st == LM_OK)
+        st = lm_data_load(&net->cfg->data, net->cfg->seed, &net->train,
+                          want_test ? &net->test : NULL, err);
+    if (st == LM_OK)
+        st = lm_mlp_new(&net->cfg->model, &net->m, err);
+    if (st != LM_OK)
+        lm__exp_net_free(net);
+    return st;
 }
 
 typedef struct series {
