@@ -120,6 +120,7 @@ typedef struct result {
     size_t p, hvps, iters;
     int converged;
     double loss, wall, trace, trace_se, slq_trace;
+    size_t slq_steps; /* the SLQ steps used: --slq-steps, at most p (Krylov spaces stop there) */
 } result;
 
 static void result_free(result *r) {
@@ -200,6 +201,9 @@ static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err
 
 static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *err) {
     const size_t p = r->p;
+    if (j->top > p || j->smallest > p)
+        LM_FAIL(err, LM_EINVAL, "--top %zu / --smallest %zu: the model has %zu parameters", j->top,
+                j->smallest, p);
     double max_bytes = (double) j->max_mb * 1048576.0;
     size_t cap = j->max_iter ? j->max_iter : DEFAULT_MAX_ITER;
     if (j->density && j->slq_steps > cap)
@@ -216,6 +220,11 @@ static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *e
                     cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
         cap = fit;
     }
+    if (j->top > cap || j->smallest > cap)
+        LM_FAIL(err, LM_EINVAL,
+                "--top %zu / --smallest %zu: more eigenpairs than the %zu Lanczos steps allowed "
+                "(--max-iter / --max-memory)",
+                j->top, j->smallest, cap);
     LM_TRY(lm_curv_ws_new(p, cap, &r->cws, err));
     lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
     o.k = j->top;
@@ -241,7 +250,10 @@ static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *e
         LM_TRY(lm_curv_hutchinson(lm_curv_mlp_apply, op, p, j->probes, j->seed, r->cws, &r->trace,
                                   &r->trace_se, NULL, err));
     if (j->density) {
-        size_t m = j->slq_steps, n = j->slq_probes * m;
+        /* a Krylov space of a p x p matrix has at most p dimensions: a tiny model gets p steps,
+         * which make SLQ exact up to the probes' weights */
+        size_t m = j->slq_steps < cap ? j->slq_steps : cap, n = j->slq_probes * m;
+        r->slq_steps = m;
         LM_TRY(alloc_doubles(&r->nodes, n, err));
         LM_TRY(alloc_doubles(&r->weights, n, err));
         LM_TRY(alloc_doubles(&r->grid, j->bins, err));
@@ -319,9 +331,9 @@ static void print_json(const job *j, const result *r) {
         json_object_set_new(d, "grid", json_array_of(r->grid, j->bins));
         json_object_set_new(d, "values", json_array_of(r->values, j->bins));
         if (!j->dense) {
-            size_t n = j->slq_probes * j->slq_steps;
+            size_t n = j->slq_probes * r->slq_steps;
             json_object_set_new(d, "probes", json_integer((json_int_t) j->slq_probes));
-            json_object_set_new(d, "steps", json_integer((json_int_t) j->slq_steps));
+            json_object_set_new(d, "steps", json_integer((json_int_t) r->slq_steps));
             json_object_set_new(d, "nodes", json_array_of(r->nodes, n));
             json_object_set_new(d, "weights", json_array_of(r->weights, n));
             json_object_set_new(d, "trace_estimate", cli_json_num(r->slq_trace));
@@ -362,7 +374,7 @@ static void print_text(const job *j, const result *r) {
         printf("density  %zu bins on [%.6g, %.6g], mode at %.6g", j->bins, r->grid[0],
                r->grid[j->bins - 1], r->grid[imax]);
         if (!j->dense)
-            printf("; SLQ %zu probes x %zu steps, trace %.6g", j->slq_probes, j->slq_steps,
+            printf("; SLQ %zu probes x %zu steps, trace %.6g", j->slq_probes, r->slq_steps,
                    r->slq_trace);
         printf(" (--json for the values)\n");
     }
