@@ -133,6 +133,10 @@ expect_error "unwritable checkpoint" "/nonexistent/dir/m.safetensors" "$LM" trai
 echo "not a database" >"$T/text.db"
 expect_error "not a database" text.db "$LM" ls --db "$T/text.db"
 expect_error "unknown command" "unknown command" "$LM" frobnicate
+# read-only commands refuse a missing database instead of creating an empty one
+expect_error "ls: no such database" "no such run database" "$LM" ls --db "$T/none.db"
+expect_error "report: no such database" "no such run database" "$LM" report --db "$T/none.db" --out "$T/rep"
+[ -e "$T/none.db" ] && bad "missing database created" "$T/none.db exists" || ok "missing database not created"
 
 echo "$fails failed"
 [ $fails -eq 0 ]

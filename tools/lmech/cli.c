@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_fail(const char *cmd, const lm_err *err) {
     fprintf(stderr, "lmech %s: error: %s\n", cmd,
@@ -145,6 +146,15 @@ json_t *cli_json_num(double v) {
 }
 
 /* Loads --init into a new theta buffer sized for cfg's model. */
+lm_status cli_store_open_existing(const char *path, lm_store **s, lm_err *err) {
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        LM_FAIL(err, LM_EIO,
+                "%s: no such run database (lmech train or lmech exp --db %s makes one)", path,
+                path);
+    return lm_store_open(path, s, err);
+}
+
 lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, lm_err *err) {
     lm_mlp *m;
     LM_TRY(lm_mlp_new(&cfg->model, &m, err));

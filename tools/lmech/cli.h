@@ -52,6 +52,10 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, const c
               cli_opts *o);
 
 /* Loads the checkpoint `path` (--init) into a new lm_malloc'ed theta sized for cfg's model. */
+/* Opens an EXISTING run database for a read-only command (ls, show, export, report): a missing
+ * file is an error naming it, where lm_store_open would create an empty database. */
+lm_status cli_store_open_existing(const char *path, lm_store **s, lm_err *err);
+
 lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, lm_err *err);
 
 /* Prints a JSON value on one line to stdout, followed by a newline; steals the reference. */

@@ -36,7 +36,7 @@ int cmd_report(int argc, char **argv) {
     const char *out = o.out ? o.out : "report";
     lm_err err = {0};
     lm_store *s;
-    if (lm_store_open(o.db, &s, &err) != LM_OK)
+    if (cli_store_open_existing(o.db, &s, &err) != LM_OK)
         return cli_fail("report", &err);
     lm_report_figs *figs = malloc(sizeof *figs);
     char *artifacts = malloc(strlen(o.db) + 16);

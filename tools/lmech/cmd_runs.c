@@ -56,7 +56,7 @@ int cmd_ls(int argc, char **argv) {
         return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
     lm_store *s;
-    if (lm_store_open(o.db, &s, &err) != LM_OK)
+    if (cli_store_open_existing(o.db, &s, &err) != LM_OK)
         return cli_fail("ls", &err);
     printf("%6s  %-11s %8s %9s  %-19s  %s\n", "run", "status", "steps", "wall_s", "created",
            "model / optimizer");
@@ -114,7 +114,7 @@ int cmd_show(int argc, char **argv) {
         return rc;
     lm_err err = {0};
     lm_store *s;
-    if (lm_store_open(o.db, &s, &err) != LM_OK)
+    if (cli_store_open_existing(o.db, &s, &err) != LM_OK)
         return cli_fail("show", &err);
     lm_run_info info;
     memset(&info, 0, sizeof info);
@@ -166,7 +166,7 @@ int cmd_export(int argc, char **argv) {
         return cli_usage("export", usage, "--format must be csv or json, got \"%s\"", fmt);
     lm_err err = {0};
     lm_store *s;
-    if (lm_store_open(o.db, &s, &err) != LM_OK)
+    if (cli_store_open_existing(o.db, &s, &err) != LM_OK)
         return cli_fail("export", &err);
     lm_status st = lm_store_export(s, id, fmt, stdout, &err);
     lm_store_close(s);
