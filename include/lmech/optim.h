@@ -44,6 +44,8 @@ typedef struct lm_optim_spec {
     lm_sched schedule;    /* default constant                    */
     size_t warmup_steps;  /* default 0                           */
     double final_lr_frac; /* cosine floor as a fraction of lr; default 0 */
+    double warmup_start;  /* warmup's lr at its start as a fraction of lr; default 0 (Goyal et
+                           * al. 2017 ramp from the small-batch rate: 1/k of the scaled one) */
     size_t n_layer_lr;    /* user per-layer multipliers (optional), one per linear layer */
     double layer_lr[64];
 } lm_optim_spec;

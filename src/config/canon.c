@@ -213,6 +213,9 @@ static void put_optimizer(sbuf *b, const lm_optim_spec *o, size_t n_layers) {
     kv_str(b, &sfirst, "name", lm_sched_name(o->schedule));
     kv_uint(b, &sfirst, "warmup_steps", o->warmup_steps);
     kv_real(b, &sfirst, "final_lr_frac", o->final_lr_frac);
+    /* written only when set, so the hashes of every run made before the key existed stand */
+    if (o->warmup_start > 0)
+        kv_real(b, &sfirst, "warmup_start", o->warmup_start);
     sb_puts(b, "}");
     /* no layer_lr means every multiplier is 1: written out, so both spellings hash alike */
     sb_key(b, &first, "layer_lr");

@@ -593,6 +593,8 @@ static lm_status parse_schedule(const ctx *cx, json_t *v, lm_optim_spec *o) {
         LM_TRY(get_size(cx, w, "optimizer.schedule.warmup_steps", 0, &o->warmup_steps));
     if ((w = json_object_get(v, "final_lr_frac")))
         LM_TRY(get_num(cx, w, "optimizer.schedule.final_lr_frac", R_UNIT, &o->final_lr_frac));
+    if ((w = json_object_get(v, "warmup_start")))
+        LM_TRY(get_num(cx, w, "optimizer.schedule.warmup_start", R_UNIT, &o->warmup_start));
     return LM_OK;
 }
 

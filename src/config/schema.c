@@ -25,7 +25,8 @@ static const lm__key model_keys[] = {
     LEAF("base_width"),  LEAF("output_multiplier"), LEAF("sw2"),  LEAF("sb2"),
     LEAF("readout_zero")};
 
-static const lm__key schedule_keys[] = {LEAF("name"), LEAF("warmup_steps"), LEAF("final_lr_frac")};
+static const lm__key schedule_keys[] = {LEAF("name"), LEAF("warmup_steps"), LEAF("final_lr_frac"),
+                                        LEAF("warmup_start")};
 
 static const lm__key optimizer_keys[] = {LEAF("name"),
                                          LEAF("lr"),

@@ -128,7 +128,8 @@ double lm_optim_lr(const lm_optim *o, size_t step) {
     double f = 1.0;
     if ((s->schedule == LM_SCHED_WARMUP || s->schedule == LM_SCHED_COSINE) &&
         step < s->warmup_steps)
-        f = (double) (step + 1) / (double) s->warmup_steps;
+        f = s->warmup_start +
+            (1.0 - s->warmup_start) * (double) (step + 1) / (double) s->warmup_steps;
     else if (s->schedule == LM_SCHED_COSINE && o->total_steps > s->warmup_steps) {
         double prog =
             (double) (step - s->warmup_steps) / (double) (o->total_steps - s->warmup_steps);

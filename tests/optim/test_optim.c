@@ -98,6 +98,16 @@ Test(optim, schedules) {
     cr_assert_float_eq(lm_optim_lr(o, 60), 0.55, 1e-12); /* halfway: 0.1 + 0.9 / 2 */
     cr_assert_float_eq(lm_optim_lr(o, 110), 0.1, 1e-12);
     lm_optim_free(o);
+    /* Goyal et al.'s warmup from the small-batch rate: k = 8 ramps 1/8 -> 1 */
+    s.schedule = LM_SCHED_WARMUP;
+    s.warmup_start = 0.125;
+    cr_assert_eq(lm_optim_new(&s, 1, LM_F64, 1, seg, mult, 110, &o, NULL), LM_OK);
+    cr_assert_float_eq(lm_optim_lr(o, 0), 0.125 + 0.875 * 0.1, 1e-15);
+    cr_assert_float_eq(lm_optim_lr(o, 4), 0.125 + 0.875 * 0.5, 1e-15);
+    cr_assert_float_eq(lm_optim_lr(o, 9), 1.0, 1e-15);
+    cr_assert_float_eq(lm_optim_lr(o, 50), 1.0, 1e-15);
+    lm_optim_free(o);
+    s.warmup_start = 0;
     lm_err err = {0};
     s.momentum = 1.0;
     cr_assert_eq(lm_optim_new(&s, 1, LM_F64, 1, seg, mult, 110, &o, &err), LM_EINVAL);
