@@ -81,7 +81,7 @@ lm_kernel_spec lm_kernel_spec_default(void);
  *        a finite NTK as width -> infinity at fixed base_width, and an NNGP
  *        sw2 E_{depth+1}/m + sb2 (-> sb2: the output at init vanishes). This is the INITIAL
  *        tangent kernel only: in mup training moves it by O(1) (rich regime).
- * With depth 0 every parameterisation is sp's (the model's m is 1 for one layer).
+ * With depth 0 (the readout alone) mup is sp (the model's m is 1 for one layer).
  * LM_EINVAL for width 0 with sp or mup (naming the width), an unknown param, or the arguments
  * lm_kernel_analytic rejects; base_width > width is allowed (m < 1, as in the model). Memory,
  * threads, symmetry and failure behaviour as lm_kernel_analytic. */

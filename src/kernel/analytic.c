@@ -345,18 +345,18 @@ static void coefs(const lm_kernel_spec *s, size_t d, coef c[3]) {
     switch (s->param) {
     case LM_PARAM_NTP: {
         const double cb = s->bias ? (s->sb2 > 0 ? s->sb2 : 1) : 0;
-        c[0] = c[1] = c[2] = (coef) {sw2, fb, sw2, cb};
+        c[0] = c[1] = c[2] = (coef){sw2, fb, sw2, cb};
         return;
     }
     case LM_PARAM_SP:
-        c[0] = (coef) {sw2, fb, (double) d, b};
-        c[1] = c[2] = (coef) {sw2, fb, n, b};
+        c[0] = (coef){sw2, fb, (double) d, b};
+        c[1] = c[2] = (coef){sw2, fb, n, b};
         return;
     case LM_PARAM_MUP: {
         const double m = s->base_width && s->depth ? n / (double) s->base_width : 1;
-        c[0] = (coef) {sw2, fb, m * (double) d, m * b};
-        c[1] = (coef) {sw2, fb, n, m * b};
-        c[2] = (coef) {sw2 / m, fb, n / m, b};
+        c[0] = (coef){sw2, fb, m * (double) d, m * b};
+        c[1] = (coef){sw2, fb, n, m * b};
+        c[2] = (coef){sw2 / m, fb, n / m, b};
         return;
     }
     }
@@ -543,8 +543,9 @@ lm_status lm_kernel_analytic_spec(const lm_kernel_spec *s, const double *X, size
     if ((unsigned) s->param > (unsigned) LM_PARAM_MUP)
         LM_FAIL(err, LM_EINVAL, "parameterization %d: unknown (sp, ntp, mup)", (int) s->param);
     if (s->param == LM_PARAM_SP && s->width == 0)
-        LM_FAIL(err, LM_EINVAL, "width = 0: sp's tangent kernel grows with the width: give the "
-                                "width");
+        LM_FAIL(err, LM_EINVAL,
+                "width = 0: sp's tangent kernel grows with the width: give the "
+                "width");
     if (s->param == LM_PARAM_MUP && s->width == 0)
         LM_FAIL(err, LM_EINVAL,
                 "width = 0: mup's kernels depend on the width (through m = width/base_width and "
