@@ -1,5 +1,7 @@
 /*
- * analytic.c: the infinite-width NNGP and NTK of an MLP (include/lmech/kernel.h).
+ * analytic.c: the infinite-width NNGP and NTK of an MLP (include/lmech/kernel.h), in the ntp
+ * parameterisation (lm_kernel_analytic) and in sp, ntp and mup at a given width
+ * (lm_kernel_analytic_spec): one recursion whose per-layer coefficients say which.
  *
  * Why: the kernels are the reference the finite-width experiments of issue 5 are measured
  * against (science.md §2), and kernel regression / gradient-flow predictions start from them.
