@@ -42,6 +42,52 @@ extern "C" {
 lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
                              double sw2, double sb2, double *nngp, double *ntk, lm_err *err);
 
+/* The network an analytic kernel describes: `depth` hidden layers of `width` units and activation
+ * act, one linear readout (one output), in model.h's parameterisation `param` with its sw2, sb2,
+ * bias and base_width (the fields of lm_mlp_spec of that name mean the same here). Defaults
+ * (lm_kernel_spec_default): depth 1, relu, sw2 1, sb2 0, ntp, width 0, base_width 0, bias 1. */
+typedef struct lm_kernel_spec {
+    size_t depth;      /* hidden layers, 0..1000 (0: the readout alone)                         */
+    lm_act act;        /* hidden activation                                                     */
+    double sw2, sb2;   /* weight variance scale (> 0) and bias variance (>= 0)                  */
+    lm_param param;    /* sp, ntp or mup                                                        */
+    size_t width;      /* hidden width n: required (> 0) for sp and mup, ignored by ntp          */
+    size_t base_width; /* mup's base width: m = width / base_width (0: m = 1); ignored otherwise */
+    int bias;          /* 1: every layer has a bias, as lm_mlp_spec.bias (zero-initialised when
+                          sb2 = 0, but trained: it adds to the tangent kernel); 0: none (sb2 is
+                          then ignored, as by the model)                                          */
+} lm_kernel_spec;
+
+lm_kernel_spec lm_kernel_spec_default(void);
+
+/* The kernels of the network s at initialisation, to leading order in the width, on the rows of
+ * X [n, d]: nngp [n, n] = the output covariance over initialisations and ntk [n, n] = the tangent
+ * kernel of gradient descent with the parameterisation's SGD learning-rate multipliers
+ * (lm_mlp_segments' lr_mult: the kernel lm_kernel_empirical computes with seg_lr = lr_mult), i.e.
+ * f_t - f_0 = -eta ntk grad_f L to first order at t = 0. Either output may be NULL, not both.
+ *
+ * In every parameterisation the forward pass at init has the ntp distribution, except that mup's
+ * readout weights have variance sw2/(fan_in m) (m = width/base_width). With E_1 = x.x'/d, E_h =
+ * E[phi(u)phi(v)] and E'_h = E[phi'(u)phi'(v)] under Sigma^{h-1} (h = 2..depth+1):
+ *     Sigma^h = fw_h E_h + fb_h,
+ *     Theta^h = cw_h E_h + cb_h + fw_h E'_h Theta^{h-1},   Theta^1 = cw_1 E_1 + cb_1,
+ * with fw_h = sw2 (sw2/m for mup's readout), fb_h = sb2, cw_h = lr_W,h w_mul_h^2 fan_in_h and
+ * cb_h = lr_b,h b_mul_h^2 (fb = cb = 0 without biases); the outputs are Sigma^{depth+1} and
+ * Theta^{depth+1}. So:
+ *   ntp: cw = sw2, cb = sb2 (1 if sb2 = 0 with biases): lm_kernel_analytic's kernels, to the bit
+ *        when bias = (sb2 > 0);
+ *   sp : cw = fan_in (d, then width), cb = 1: the NNGP is ntp's, the NTK grows like the width;
+ *   mup: cw = m d, width, width/m (input, hidden, readout), cb = m (hidden biases), 1 (readout):
+ *        a finite NTK as width -> infinity at fixed base_width, and an NNGP
+ *        sw2 E_{depth+1}/m + sb2 (-> sb2: the output at init vanishes). This is the INITIAL
+ *        tangent kernel only: in mup training moves it by O(1) (rich regime).
+ * With depth 0 (the readout alone) mup is sp (the model's m is 1 for one layer).
+ * LM_EINVAL for width 0 with sp or mup (naming the width), an unknown param, or the arguments
+ * lm_kernel_analytic rejects; base_width > width is allowed (m < 1, as in the model). Memory,
+ * threads, symmetry and failure behaviour as lm_kernel_analytic. */
+lm_status lm_kernel_analytic_spec(const lm_kernel_spec *s, const double *X, size_t n, size_t d,
+                                  double *nngp, double *ntk, lm_err *err);
+
 /* The two Gaussian expectations of one layer, E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
  * (u, v) ~ N(0, [[k11, k12], [k12, k22]]), by the method lm_kernel_analytic uses for `act`
  * (closed form where there is one, else the variance-dependent quadrature rule). The covariance

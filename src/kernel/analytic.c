@@ -1,5 +1,7 @@
 /*
- * analytic.c: the infinite-width NNGP and NTK of an MLP (include/lmech/kernel.h).
+ * analytic.c: the infinite-width NNGP and NTK of an MLP (include/lmech/kernel.h), in the ntp
+ * parameterisation (lm_kernel_analytic) and in sp, ntp and mup at a given width
+ * (lm_kernel_analytic_spec): one recursion whose per-layer coefficients say which.
  *
  * Why: the kernels are the reference the finite-width experiments of issue 5 are measured
  * against (science.md §2), and kernel regression / gradient-flow predictions start from them.
@@ -321,29 +323,89 @@ lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, 
 
 /* ---------------------------------------------------------------- the n x n kernels */
 
+/* The coefficients of one linear layer h in the shared recursion (kernel.h): fw = the effective
+ * forward weight variance times fan_in (multiplier^2 x init variance x fan_in), fb = the forward
+ * bias variance, cw = lr_W x multiplier_W^2 x fan_in and cb = lr_b x multiplier_b^2, so that
+ *     Sigma^h = fw E_h + fb,   Theta^h = cw E_h + cb + fw E'_h Theta^{h-1}
+ * with E_1 = x.x'/d (E'_1 = 0) and E_h, E'_h the expectations under Sigma^{h-1}. */
+typedef struct coef {
+    double fw, fb, cw, cb;
+} coef;
+
+/* c[0]: the input layer, c[1]: hidden layers 2..depth, c[2]: the readout (depth >= 1; with depth
+ * 0 the one layer is c[0]). From model.h's table (src/model/mlp.c), written in exact algebra
+ * rather than through sqrt(sw2/fan_in)^2, so ntp's coefficients are sw2 and sb2 to the bit:
+ *   ntp: fw = cw = sw2; fb = sb2, cb = sb2 (1 when sb2 = 0: zero biases with multiplier 1);
+ *   sp : fw = sw2, fb = sb2; cw = fan_in (d, then the width), cb = 1;
+ *   mup: as sp, but the readout's fw = sw2/m; SGD rates: input W and hidden biases m (cw = m d,
+ *        cb = m), hidden W 1 (cw = width), readout W 1/m (cw = width/m), readout bias 1.
+ * Without biases fb = cb = 0. m = width/base_width (1 with base_width 0 or depth 0, as
+ * mlp.c's width_ratio). */
+static void coefs(const lm_kernel_spec *s, size_t d, coef c[3]) {
+    const double fb = s->bias ? s->sb2 : 0, b = s->bias ? 1 : 0;
+    const double n = (double) s->width, sw2 = s->sw2;
+    switch (s->param) {
+    case LM_PARAM_NTP: {
+        const double cb = s->bias ? (s->sb2 > 0 ? s->sb2 : 1) : 0;
+        c[0] = c[1] = c[2] = (coef){sw2, fb, sw2, cb};
+        return;
+    }
+    case LM_PARAM_SP:
+        c[0] = (coef){sw2, fb, (double) d, b};
+        c[1] = c[2] = (coef){sw2, fb, n, b};
+        return;
+    case LM_PARAM_MUP: {
+        const double m = s->base_width && s->depth ? n / (double) s->base_width : 1;
+        c[0] = (coef){sw2, fb, m * (double) d, m * b};
+        c[1] = (coef){sw2, fb, n, m * b};
+        c[2] = (coef){sw2 / m, fb, n / m, b};
+        return;
+    }
+    }
+}
+
 typedef struct job {
     const rule *r;
     lm_act act;
     size_t n, depth;
-    double sw2, sb2, inv_d;
+    coef c[3];
+    double inv_d;
     const double *gram; /* upper triangle of X X^T, in nngp or ntk */
-    const double *dg;   /* dg[l*n + i] = Sigma^{l+1}(x_i, x_i), l = 0..depth */
+    double *dg; /* dg[l*n + i] = Sigma^{l+1}(x_i, x_i), l = 0..depth-1: written by the diagonal
+                   pass (one thread), then read-only */
     double *nngp, *ntk;
     atomic_size_t next;
 } job;
 
+/* The recursion of the pair (x_i, x_j), g = x_i.x_j: Sigma and Theta of the output. Off the
+ * diagonal (i != j) the variances come from the table dg; on it the 1-d maps run and write the
+ * table's column i (the hidden layers' variances, read by the pairs of row i). */
+static void recurse(const job *jb, double g, size_t i, size_t j, double *sig, double *theta) {
+    const size_t L = jb->depth, n = jb->n;
+    const coef *c = &jb->c[0];
+    double s = c->fw * g * jb->inv_d + c->fb, t = c->cw * g * jb->inv_d + c->cb;
+    for (size_t l = 0; l < L; l++) {
+        double ep, ed;
+        if (i != j) {
+            pair(jb->r, jb->act, jb->dg[l * n + i], s, jb->dg[l * n + j], &ep, &ed);
+        } else {
+            jb->dg[l * n + i] = s;
+            diag(jb->r, jb->act, s, &ep, &ed);
+        }
+        c = &jb->c[l + 1 == L ? 2 : 1];
+        s = c->fw * ep + c->fb;
+        t = c->cw * ep + c->cb + c->fw * ed * t;
+    }
+    *sig = s;
+    *theta = t;
+}
+
 static void rows(job *jb, size_t i0, size_t i1) {
-    const size_t n = jb->n, L = jb->depth;
-    const double sw2 = jb->sw2, sb2 = jb->sb2;
+    const size_t n = jb->n;
     for (size_t i = i0; i < i1; i++) {
         for (size_t j = i + 1; j < n; j++) {
-            double s = sw2 * jb->gram[i * n + j] * jb->inv_d + sb2, t = s;
-            for (size_t l = 0; l < L; l++) {
-                double ep, ed;
-                pair(jb->r, jb->act, jb->dg[l * n + i], s, jb->dg[l * n + j], &ep, &ed);
-                s = sw2 * ep + sb2;
-                t = s + sw2 * ed * t;
-            }
+            double s, t;
+            recurse(jb, jb->gram[i * n + j], i, j, &s, &t);
             if (jb->nngp)
                 jb->nngp[i * n + j] = jb->nngp[j * n + i] = s;
             if (jb->ntk)
@@ -362,23 +424,21 @@ static void *worker(void *p) {
     }
 }
 
-lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
-                             double sw2, double sb2, double *nngp, double *ntk, lm_err *err) {
-    if (!X || (!nngp && !ntk))
-        LM_FAIL(err, LM_EINVAL, "lm_kernel_analytic: X and at least one of nngp, ntk are needed");
-    if (n == 0 || d == 0 || n > INT_MAX || d > INT_MAX)
-        LM_FAIL(err, LM_ESHAPE, "inputs [%zu, %zu]: need 1..%d rows and columns", n, d, INT_MAX);
-    if (n > SIZE_MAX / sizeof(double) / n)
-        LM_FAIL(err, LM_ERANGE, "inputs [%zu, %zu]: an %zu x %zu kernel overflows memory", n, d, n,
-                n);
-    if (depth > MAX_DEPTH)
-        LM_FAIL(err, LM_EINVAL, "depth = %zu: must be at most %d", depth, MAX_DEPTH);
-    if ((unsigned) act > (unsigned) LM_ACT_QUADRATIC)
-        LM_FAIL(err, LM_EINVAL, "activation %d: unknown", (int) act);
-    if (!isfinite(sw2) || sw2 <= 0)
-        LM_FAIL(err, LM_EINVAL, "sw2 = %g: must be finite and positive", sw2);
-    if (!isfinite(sb2) || sb2 < 0)
-        LM_FAIL(err, LM_EINVAL, "sb2 = %g: must be finite and non-negative", sb2);
+lm_kernel_spec lm_kernel_spec_default(void) {
+    lm_kernel_spec s;
+    memset(&s, 0, sizeof s);
+    s.depth = 1;
+    s.act = LM_ACT_RELU;
+    s.sw2 = 1.0;
+    s.sb2 = 0.0;
+    s.param = LM_PARAM_NTP;
+    s.bias = 1;
+    return s;
+}
+
+/* Both entry points: validated arguments and the layer coefficients c[3]. */
+static lm_status analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
+                          const coef c[3], double *nngp, double *ntk, lm_err *err) {
     for (size_t k = 0; k < n * d; k++)
         if (!isfinite(X[k]))
             LM_FAIL(err, LM_ENUMERIC, "inputs [%zu, %zu]: entry (%zu, %zu) is %g", n, d, k / d,
@@ -387,8 +447,11 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
     rule *r = NULL;
     if (!has_closed_form(act) && (st = rules_make(&r, err)))
         return st;
-    if (n > SIZE_MAX / sizeof(double) / (depth + 1))
+    if (n > SIZE_MAX / sizeof(double) / (depth + 1)) {
+        lm_free(r);
         LM_FAIL(err, LM_ERANGE, "depth = %zu with %zu inputs: diagonal table overflows", depth, n);
+    }
+    /* depth + 1 rows although only depth are read: depth 0 still gets a valid pointer */
     double *dg = lm_malloc((depth + 1) * n * sizeof *dg);
     if (!dg) {
         lm_free(r);
@@ -400,17 +463,19 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
     lm_blas_threads_for((double) n * (double) n * (double) d / 2);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int) n, (int) d, 1.0, X, (int) d, 0.0,
                 gram, (int) n);
-    const double inv_d = 1 / (double) d;
+    job jb = {.r = r,
+              .act = act,
+              .n = n,
+              .depth = depth,
+              .c = {c[0], c[1], c[2]},
+              .inv_d = 1 / (double) d,
+              .gram = gram,
+              .dg = dg,
+              .nngp = nngp,
+              .ntk = ntk};
     for (size_t i = 0; i < n; i++) {
-        double s = sw2 * gram[i * n + i] * inv_d + sb2, t = s;
-        dg[i] = s;
-        for (size_t l = 0; l < depth; l++) {
-            double ep, ed;
-            diag(r, act, s, &ep, &ed);
-            s = sw2 * ep + sb2;
-            t = s + sw2 * ed * t;
-            dg[(l + 1) * n + i] = s;
-        }
+        double s, t;
+        recurse(&jb, gram[i * n + i], i, i, &s, &t);
         /* gram[i*n+i] is consumed: the pair loop reads only the strict upper triangle */
         if (nngp)
             nngp[i * n + i] = s;
@@ -418,17 +483,6 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
             ntk[i * n + i] = t;
     }
 
-    job jb = {.r = r,
-              .act = act,
-              .n = n,
-              .depth = depth,
-              .sw2 = sw2,
-              .sb2 = sb2,
-              .inv_d = inv_d,
-              .gram = gram,
-              .dg = dg,
-              .nngp = nngp,
-              .ntk = ntk};
     atomic_init(&jb.next, 0);
     int nt = lm_threads_get();
     if (nt < 1)
@@ -450,4 +504,55 @@ lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, 
     lm_free(dg);
     lm_free(r);
     return LM_OK;
+}
+
+/* The checks both entry points share (the name says which one failed). */
+static lm_status check_args(const char *fn, const double *X, size_t n, size_t d, size_t depth,
+                            lm_act act, double sw2, double sb2, const double *nngp,
+                            const double *ntk, lm_err *err) {
+    if (!X || (!nngp && !ntk))
+        LM_FAIL(err, LM_EINVAL, "%s: X and at least one of nngp, ntk are needed", fn);
+    if (n == 0 || d == 0 || n > INT_MAX || d > INT_MAX)
+        LM_FAIL(err, LM_ESHAPE, "inputs [%zu, %zu]: need 1..%d rows and columns", n, d, INT_MAX);
+    if (n > SIZE_MAX / sizeof(double) / n)
+        LM_FAIL(err, LM_ERANGE, "inputs [%zu, %zu]: an %zu x %zu kernel overflows memory", n, d, n,
+                n);
+    if (depth > MAX_DEPTH)
+        LM_FAIL(err, LM_EINVAL, "depth = %zu: must be at most %d", depth, MAX_DEPTH);
+    if ((unsigned) act > (unsigned) LM_ACT_QUADRATIC)
+        LM_FAIL(err, LM_EINVAL, "activation %d: unknown", (int) act);
+    if (!isfinite(sw2) || sw2 <= 0)
+        LM_FAIL(err, LM_EINVAL, "sw2 = %g: must be finite and positive", sw2);
+    if (!isfinite(sb2) || sb2 < 0)
+        LM_FAIL(err, LM_EINVAL, "sb2 = %g: must be finite and non-negative", sb2);
+    return LM_OK;
+}
+
+lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
+                             double sw2, double sb2, double *nngp, double *ntk, lm_err *err) {
+    LM_TRY(check_args("lm_kernel_analytic", X, n, d, depth, act, sw2, sb2, nngp, ntk, err));
+    const coef c = {sw2, sb2, sw2, sb2};
+    const coef cs[3] = {c, c, c};
+    return analytic(X, n, d, depth, act, cs, nngp, ntk, err);
+}
+
+lm_status lm_kernel_analytic_spec(const lm_kernel_spec *s, const double *X, size_t n, size_t d,
+                                  double *nngp, double *ntk, lm_err *err) {
+    if (!s)
+        LM_FAIL(err, LM_EINVAL, "lm_kernel_analytic_spec: spec is NULL");
+    LM_TRY(check_args("lm_kernel_analytic_spec", X, n, d, s->depth, s->act, s->sw2, s->sb2, nngp,
+                      ntk, err));
+    if ((unsigned) s->param > (unsigned) LM_PARAM_MUP)
+        LM_FAIL(err, LM_EINVAL, "parameterization %d: unknown (sp, ntp, mup)", (int) s->param);
+    if (s->param == LM_PARAM_SP && s->width == 0)
+        LM_FAIL(err, LM_EINVAL,
+                "width = 0: sp's tangent kernel grows with the width: give the "
+                "width");
+    if (s->param == LM_PARAM_MUP && s->width == 0)
+        LM_FAIL(err, LM_EINVAL,
+                "width = 0: mup's kernels depend on the width (through m = width/base_width and "
+                "the hidden terms): give the width");
+    coef c[3];
+    coefs(s, d, c);
+    return analytic(X, n, d, s->depth, s->act, c, nngp, ntk, err);
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of `lmech kernel`: the --json contract (n x n "nngp" and "ntk", one key for
-# --kind), integer inputs converted to float64, and bad input (missing file, 3-d array, bad flag
-# values), each a clear message naming the file or flag with a non-zero exit below 128.
+# --kind), integer inputs converted to float64, the parameterisations (--param sp/mup: sp's NNGP is
+# ntp's and its NTK grows with --width, mup's NTK does not), and bad input (missing file, 3-d
+# array, bad flag values), each a clear message naming the file or flag with a non-zero exit
+# below 128.
 set -uo pipefail
 LM=${1:?usage: test_kernel.sh path/to/lmech}
 T=$(mktemp -d /tmp/lmech-kernel-XXXXXX)
@@ -45,6 +47,41 @@ fi
 "$LM" kernel --inputs "$T/x.npy" --depth 1 --activation tanh >"$T/out" 2>&1 &&
     grep -q "n = 6" "$T/out" && ok "summary without --json" || bad "summary" "$(head -c 200 "$T/out")"
 
+# --param: the default is ntp (the same numbers as --param ntp); sp's NNGP is ntp's (the forward
+# pass has the same distribution) and its NTK is affine in the width (kernel.h), so from width
+# 1024 to 2048 it grows by a factor between 1.9 and 2 (the O(1) input and bias terms keep it
+# below 2); mup's NTK at a fixed base width does not depend on the width (1e-12: rounding)
+base=(--inputs "$T/x.npy" --depth 2 --activation relu --sw2 2 --sb2 0.1 --json)
+"$LM" kernel "${base[@]}" >"$T/ntp.json" 2>"$T/err" &&
+    "$LM" kernel "${base[@]}" --param ntp >"$T/ntp2.json" 2>>"$T/err" &&
+    "$LM" kernel "${base[@]}" --param sp --width 1024 >"$T/sp1.json" 2>>"$T/err" &&
+    "$LM" kernel "${base[@]}" --param sp --width=2048 >"$T/sp2.json" 2>>"$T/err" &&
+    "$LM" kernel "${base[@]}" --param mup --width 1000 --base-width 10 >"$T/mup1.json" 2>>"$T/err" &&
+    "$LM" kernel "${base[@]}" --param=mup --width 100000 --base-width=10 >"$T/mup2.json" 2>>"$T/err"
+if [ $? -eq 0 ] && $PY -c "
+import json, sys
+ld = lambda n: json.load(open('$T/' + n + '.json'))
+ntp, ntp2, sp1, sp2, mu1, mu2 = map(ld, ('ntp', 'ntp2', 'sp1', 'sp2', 'mup1', 'mup2'))
+assert ntp['param'] == 'ntp' and ntp['bias'] is True and sp1['param'] == 'sp'
+assert sp1['width'] == 1024 and mu1['base_width'] == 10
+assert ntp['nngp'] == ntp2['nngp'] and ntp['ntk'] == ntp2['ntk']
+assert sp1['nngp'] == ntp['nngp'], 'sp NNGP differs from ntp'
+for i in range(6):
+    for j in range(6):
+        r = sp2['ntk'][i][j] / sp1['ntk'][i][j]
+        assert 1.9 < r < 2.0, (i, j, r)
+        a, b = mu1['ntk'][i][j], mu2['ntk'][i][j]
+        assert abs(a - b) <= 1e-12 * abs(mu1['ntk'][i][i]), (i, j, a, b)
+"; then
+    ok "--param: ntp default, sp NNGP = ntp, sp NTK ~ width, mup NTK width-free"
+else
+    bad "--param" "$(head -c 300 "$T/err")"
+fi
+
+"$LM" kernel --inputs "$T/x.npy" --depth 1 --activation erf --param mup --width 64 --no-bias \
+    >"$T/out" 2>&1 && grep -q "mup, width 64, base width 0, no biases" "$T/out" &&
+    ok "summary names the parameterisation" || bad "summary --param" "$(head -c 300 "$T/out")"
+
 # expect_fail NAME RC PATTERN ARGS...: the command exits with RC and stderr matches PATTERN
 expect_fail() {
     local name=$1 want=$2 pat=$3
@@ -65,6 +102,16 @@ expect_fail "bad --depth" 2 "--depth \"-1\"" --inputs "$T/x.npy" --depth -1 --ac
 expect_fail "bad --sw2" 2 "--sw2 \"abc\"" --inputs "$T/x.npy" --depth 1 --activation relu --sw2 abc
 expect_fail "non-positive sw2" 1 "sw2 = 0" --inputs "$T/x.npy" --depth 1 --activation relu --sw2 0
 expect_fail "missing --inputs" 2 "missing --inputs" --depth 1 --activation relu
+expect_fail "sp without --width" 2 "--param sp needs --width.*grows with the width" \
+    --inputs "$T/x.npy" --depth 1 --activation relu --param sp
+expect_fail "mup without --width" 2 "--param mup needs --width" --inputs "$T/x.npy" --depth 1 \
+    --activation relu --param mup --base-width 8
+expect_fail "bad --param" 2 "--param \"bogus\": expected ntp, sp or mup" --inputs "$T/x.npy" \
+    --depth 1 --activation relu --param bogus
+expect_fail "bad --width" 2 "--width \"12x\"" --inputs "$T/x.npy" --depth 1 --activation relu \
+    --param sp --width 12x
+expect_fail "--base-width without value" 2 "option --base-width needs a value" \
+    --inputs "$T/x.npy" --depth 1 --activation relu --param mup --width 8 --base-width
 
 [ $fails -eq 0 ] && echo "all kernel CLI tests passed"
 exit $((fails > 0))

@@ -18,12 +18,19 @@
 
 static const char *USAGE =
     "lmech kernel --inputs X.npy --depth L --activation NAME [--sw2 S] [--sb2 S]\n"
+    "       [--param ntp|sp|mup] [--width N] [--base-width N] [--bias|--no-bias]\n"
     "       [--kind nngp|ntk|both] [--json]\n"
     "  --inputs X.npy   2-d array [n, d] (any float or integer dtype): one input per row\n"
     "  --depth L        hidden layers (0: the linear readout alone)\n"
     "  --activation A   identity relu tanh erf gelu sigmoid softplus quadratic\n"
     "  --sw2 S          weight variance sigma_w^2 (default 1)\n"
     "  --sb2 S          bias variance sigma_b^2 (default 0)\n"
+    "  --param P        parameterisation (default ntp); the NTK is that of SGD with P's\n"
+    "                   per-layer learning rates, at initialisation\n"
+    "  --width N        hidden width: needed by sp (whose NTK grows with N) and mup\n"
+    "  --base-width N   mup's base width, m = width / base width (default 0: m = 1)\n"
+    "  --bias, --no-bias  whether the layers have biases (default: when sb2 > 0); --bias\n"
+    "                   with sb2 = 0: zero-initialised biases that train (as lm_mlp)\n"
     "  --kind K         nngp, ntk or both (default both)\n"
     "  --json           one object with n x n arrays \"nngp\" and/or \"ntk\"\n"
     "lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy\n"
@@ -77,6 +84,61 @@ static void print_summary(const char *name, const double *k, size_t n) {
             printf(" %12.6g", k[i * n + j]);
         printf("\n");
     }
+}
+
+/* The parameterisation flags of the analytic mode (cli_parse does not know them): taken out of
+ * argv into p, the rest copied to rest (argc entries at most) for cli_parse. */
+typedef struct param_opts {
+    const char *param, *width, *base_width;
+    int bias; /* -1: default (sb2 > 0), 0 or 1 */
+} param_opts;
+
+static int take_param_opts(int argc, char **argv, param_opts *p, char **rest, int *n_rest) {
+    memset(p, 0, sizeof *p);
+    p->bias = -1;
+    *n_rest = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (i > 0 && (strcmp(a, "--bias") == 0 || strcmp(a, "--no-bias") == 0)) {
+            p->bias = a[2] == 'b';
+            continue;
+        }
+        static const char *const names[] = {"param", "width", "base-width"};
+        const char **slots[] = {&p->param, &p->width, &p->base_width};
+        size_t f = 0, len = 0;
+        for (; i > 0 && f < sizeof names / sizeof *names; f++) {
+            len = strlen(names[f]);
+            if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, names[f], len) == 0 &&
+                (a[2 + len] == 0 || a[2 + len] == '='))
+                break;
+        }
+        if (i == 0 || f == sizeof names / sizeof *names) {
+            rest[(*n_rest)++] = argv[i];
+            continue;
+        }
+        const char *val = a[2 + len] == '=' ? a + 3 + len : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val)
+            return cli_usage("kernel", USAGE, "option --%s needs a value", names[f]);
+        *slots[f] = val;
+    }
+    rest[*n_rest] = NULL;
+    return CLI_OK;
+}
+
+/* A non-negative integer option (--width, --base-width); 0 when absent. */
+static int parse_size(const char *name, const char *s, size_t *out) {
+    *out = 0;
+    if (!s)
+        return 1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > SIZE_MAX) {
+        cli_usage("kernel", USAGE, "--%s \"%s\": expected a non-negative integer", name, s);
+        return 0;
+    }
+    *out = (size_t) v;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- empirical NTK */
@@ -313,9 +375,18 @@ int cmd_kernel(int argc, char **argv) {
             lm_err err = {0};
             return empirical(&eo, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
         }
+    param_opts po;
+    char **rest = malloc(((size_t) argc + 1) * sizeof *rest);
+    if (!rest) {
+        fprintf(stderr, "lmech kernel: error: out of memory\n");
+        return CLI_FAIL;
+    }
+    int n_rest = 0, rc = take_param_opts(argc, argv, &po, rest, &n_rest);
     cli_opts o;
-    int rc =
-        cli_parse("kernel", USAGE, argc, argv, "inputs,depth,activation,sw2,sb2,kind,json", &o);
+    if (rc == CLI_OK)
+        rc = cli_parse("kernel", USAGE, n_rest, rest, "inputs,depth,activation,sw2,sb2,kind,json",
+                       &o);
+    free(rest); /* cli_opts points into argv's strings, not into rest */
     if (rc)
         return rc == CLI_HELP ? CLI_OK : rc;
     if (!o.inputs)
@@ -333,6 +404,21 @@ int cmd_kernel(int argc, char **argv) {
     double sw2 = 1, sb2 = 0;
     if (!parse_double("sw2", o.sw2, &sw2) || !parse_double("sb2", o.sb2, &sb2))
         return CLI_USAGE;
+    lm_kernel_spec ks = lm_kernel_spec_default();
+    ks.depth = (size_t) depth;
+    ks.sw2 = sw2;
+    ks.sb2 = sb2;
+    ks.bias = po.bias < 0 ? sb2 > 0 : po.bias;
+    if (po.param && lm_param_parse(po.param, &ks.param, NULL))
+        return cli_usage("kernel", USAGE, "--param \"%s\": expected ntp, sp or mup", po.param);
+    if (!parse_size("width", po.width, &ks.width) ||
+        !parse_size("base-width", po.base_width, &ks.base_width))
+        return CLI_USAGE;
+    if (ks.param != LM_PARAM_NTP && ks.width == 0)
+        return cli_usage(
+            "kernel", USAGE, "--param %s needs --width N (> 0): %s", lm_param_name(ks.param),
+            ks.param == LM_PARAM_SP ? "sp's tangent kernel grows with the width"
+                                    : "mup's kernels depend on the width (m = width / base width)");
     int want_nngp = 1, want_ntk = 1;
     if (o.kind) {
         if (strcmp(o.kind, "nngp") == 0)
@@ -346,6 +432,7 @@ int cmd_kernel(int argc, char **argv) {
     lm_act act;
     if (lm_act_parse(o.activation, &act, &err))
         return cli_fail("kernel", &err);
+    ks.act = act;
 
     lm_array *a = NULL;
     if (lm_npy_read(o.inputs, &a, &err))
@@ -376,13 +463,15 @@ int cmd_kernel(int argc, char **argv) {
         for (size_t k = 0; k < n * d; k++)
             x[k] = lm_array_get(a, k);
         double t0 = lm_now();
-        if (lm_kernel_analytic(x, n, d, (size_t) depth, act, sw2, sb2, nngp, ntk, &err)) {
+        if (lm_kernel_analytic_spec(&ks, x, n, d, nngp, ntk, &err)) {
             fprintf(stderr, "lmech kernel: error: %s: %s\n", o.inputs, err.msg);
             rc = CLI_FAIL;
         } else if (o.json) {
             printf("{\"n\":%zu,\"d\":%zu,\"depth\":%llu,\"activation\":\"%s\",\"sw2\":%.17g,"
-                   "\"sb2\":%.17g,\"wall_s\":%.6g",
-                   n, d, depth, lm_act_name(act), sw2, sb2, lm_now() - t0);
+                   "\"sb2\":%.17g,\"param\":\"%s\",\"width\":%zu,\"base_width\":%zu,"
+                   "\"bias\":%s,\"wall_s\":%.6g",
+                   n, d, depth, lm_act_name(act), sw2, sb2, lm_param_name(ks.param), ks.width,
+                   ks.base_width, ks.bias ? "true" : "false", lm_now() - t0);
             if (nngp)
                 print_matrix("nngp", nngp, n);
             if (ntk)
@@ -390,9 +479,19 @@ int cmd_kernel(int argc, char **argv) {
             printf("}\n");
             fflush(stdout);
         } else {
+            /* the line of the plain ntp call is unchanged; other settings are appended */
+            char ps[128] = "";
+            if (ks.param == LM_PARAM_SP)
+                snprintf(ps, sizeof ps, ", sp, width %zu", ks.width);
+            else if (ks.param == LM_PARAM_MUP)
+                snprintf(ps, sizeof ps, ", mup, width %zu, base width %zu", ks.width,
+                         ks.base_width);
+            if (ks.param != LM_PARAM_NTP || po.bias >= 0)
+                snprintf(ps + strlen(ps), sizeof ps - strlen(ps), ", %s",
+                         ks.bias ? "biases" : "no biases");
             printf("analytic kernels: n = %zu inputs of d = %zu, depth %llu, %s, sw2 = %g, "
-                   "sb2 = %g (%.3g s)\n",
-                   n, d, depth, lm_act_name(act), sw2, sb2, lm_now() - t0);
+                   "sb2 = %g%s (%.3g s)\n",
+                   n, d, depth, lm_act_name(act), sw2, sb2, ps, lm_now() - t0);
             if (nngp)
                 print_summary("nngp", nngp, n);
             if (ntk)
