@@ -16,7 +16,9 @@
  *   ntp: W ~ N(0, 1), weight multiplier sqrt(sw2/fan_in), bias b ~ N(0,1) times sqrt(sb2)
  *        (biases start at 0 with multiplier 1 when sb2 = 0), every learning rate eta.
  *   mup: input and hidden W ~ N(0, sw2/fan_in); readout W ~ N(0, sw2/(fan_in * m)).
- *        SGD learning rates: input weights and all biases eta*m, hidden eta, readout eta/m.
+ *        SGD learning rates: input weights and hidden biases eta*m, hidden eta, readout eta/m,
+ *        readout bias eta (TP-V Table 3: a bias's SGD rate is eta*fan_out, and the readout's
+ *        fan_out is the finite output dimension).
  *        Adam learning rates: input weights and all biases eta, hidden eta/m, readout eta/m.
  * Biases start at zero in sp and mup (b ~ N(0, sb2) when sb2 > 0).
  *

@@ -139,7 +139,8 @@ lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
                 li->lr_sgd_w = 1.0;
                 li->lr_adam_w = 1.0 / mr;
             }
-            /* all biases: like input weights (their fan_in is 1, their fan_out the width) */
+            /* biases: like input weights (fan_in 1, fan_out the width: SGD eta*m), except the
+             * readout bias, whose fan_out is the finite output dimension (SGD eta) */
             li->lr_sgd_b = is_out ? 1.0 : (is_in ? mr : width_ratio(spec, l + 1, L));
             li->lr_adam_b = 1.0;
             break;
