@@ -190,8 +190,11 @@ static void put_model(sbuf *b, const lm_mlp_spec *m, int center_output) {
     kv_real(b, &first, "sb2", m->sb2);
     sb_key(b, &first, "readout_zero");
     sb_puts(b, m->readout_zero ? "true" : "false");
-    sb_key(b, &first, "center_output");
-    sb_puts(b, center_output ? "true" : "false");
+    /* written only when set, so the hashes of every run made before the key existed stand */
+    if (center_output) {
+        sb_key(b, &first, "center_output");
+        sb_puts(b, "true");
+    }
     sb_puts(b, "}");
 }
 
