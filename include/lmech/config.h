@@ -38,6 +38,12 @@ typedef struct lm_config {
     uint64_t seed; /* default 0 */
     lm_data_spec data;
     lm_mlp_spec model;
+    /* model.center_output (default 0): the network's output is F(w) - F(w_0), F the usual output
+     * (output_multiplier included) and w_0 the run's initial parameters (science.md §3's
+     * h = alpha (f(w) - f(w_0))). The trainer realises it as a target shift, exact for the
+     * mse losses (src/train/train.c); with loss ce the config is refused. Kept here, not in
+     * lm_mlp_spec, because the model itself is unchanged: checkpoints hold plain parameters. */
+    int center_output;
     lm_loss loss; /* default mse */
     lm_optim_spec optim;
     lm_train_spec train;

@@ -31,7 +31,9 @@
  *              source (npy included). scale01 divides by 255 whatever the source; standardize
  *              takes per-feature mean and population std from the (subset, pooled) training set
  *              and applies them to train and test; constant features are only centred (to 0);
- *              sphere rescales every row (train and test) to ||x||^2 = d.
+ *              sphere rescales every row (train and test) to ||x||^2 = d; standardize_sphere
+              does standardize and then sphere (raw pixels are all positive, which gives the
+              kernel a dominant constant mode; centring them first removes it).
  *   sizes      train_size / test_size = LM_ALL: every example of the file (IDX, npy); 1000 train
  *              and 1000 test examples for teacher and powerlaw; 256 train (the grid) and 1000 test
  *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
@@ -81,11 +83,13 @@ typedef enum lm_subset { LM_SUBSET_FIRST = 0, LM_SUBSET_RANDOM } lm_subset;
 typedef enum lm_normalize {
     LM_NORM_DEFAULT = 0, /* scale01 for images, none otherwise */
     LM_NORM_NONE,
-    LM_NORM_SCALE01,     /* pixels / 255                                              */
-    LM_NORM_STANDARDIZE, /* per feature: (x - mean) / std with the training set's stats;
-                            features with std 0 are only centred                       */
-    LM_NORM_SPHERE       /* per row: x * sqrt(d) / ||x||, so ||x||^2 = d (the kernel
-                            setups of science.md §2-3); all-zero rows stay zero          */
+    LM_NORM_SCALE01,           /* pixels / 255                                              */
+    LM_NORM_STANDARDIZE,       /* per feature: (x - mean) / std with the training set's stats;
+                                  features with std 0 are only centred                       */
+    LM_NORM_SPHERE,            /* per row: x * sqrt(d) / ||x||, so ||x||^2 = d (the kernel
+                                  setups of science.md §2-3); all-zero rows stay zero          */
+    LM_NORM_STANDARDIZE_SPHERE /* standardize (training-set statistics), then sphere: the
+                                  centred inputs of science.md §0 on the sphere of §2-3    */
 } lm_normalize;
 
 typedef enum lm_targets {

@@ -6,6 +6,10 @@
  * configured number of steps, calls the observers every eval_every steps (and at step 0 and at
  * the end), and records the run, its metrics and its final status in the store.
  *
+ * model.center_output trains F(w) - F(w_0) (w_0 the run's initial parameters) by training F
+ * against the shifted targets y + F(w_0) (mse losses only): observers see those shifted
+ * targets, and theta_final / checkpoints hold the plain parameters.
+ *
  * Divergence is a result: a non-finite loss ends the run with status `diverged` and the step is
  * recorded. A stop request (the CLI's SIGINT/SIGTERM handler sets *stop) ends it `interrupted`.
  * Any error after the run was recorded marks it `failed` with the message.
@@ -103,7 +107,8 @@ lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train
                        lm_err *err);
 
 /* Loads the data and model of cfg and evaluates loss and gradient norm on the training set
- * (full batch, float64) at theta (or the seeded init when theta is NULL). */
+ * (full batch, float64) at theta (or the seeded init when theta is NULL). With
+ * model.center_output the output is F(theta) - F(w_0), w_0 the seeded init. */
 lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss, double *grad_norm,
                         size_t *n_params, lm_err *err);
 

@@ -172,7 +172,7 @@ static void put_data(sbuf *b, const lm_data_spec *d) {
     sb_puts(b, "}");
 }
 
-static void put_model(sbuf *b, const lm_mlp_spec *m) {
+static void put_model(sbuf *b, const lm_mlp_spec *m, int center_output) {
     int first = 1;
     sb_puts(b, "{");
     sb_key(b, &first, "widths");
@@ -190,6 +190,11 @@ static void put_model(sbuf *b, const lm_mlp_spec *m) {
     kv_real(b, &first, "sb2", m->sb2);
     sb_key(b, &first, "readout_zero");
     sb_puts(b, m->readout_zero ? "true" : "false");
+    /* written only when set, so the hashes of every run made before the key existed stand */
+    if (center_output) {
+        sb_key(b, &first, "center_output");
+        sb_puts(b, "true");
+    }
     sb_puts(b, "}");
 }
 
@@ -237,7 +242,7 @@ lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
     sb_key(&b, &first, "data");
     put_data(&b, &c->data);
     sb_key(&b, &first, "model");
-    put_model(&b, &c->model);
+    put_model(&b, &c->model, c->center_output);
     kv_str(&b, &first, "loss", lm_loss_name(c->loss));
     sb_key(&b, &first, "optimizer");
     put_optimizer(&b, &c->optim, c->model.n_widths - 1);

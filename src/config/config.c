@@ -674,6 +674,9 @@ static lm_status parse_top(const ctx *cx, json_t *root, lm_config *c) {
     }
     LM_TRY(parse_data(cx, root, &c->data));
     LM_TRY(parse_model(cx, root, &c->model));
+    json_t *mo = json_object_get(root, "model"); /* an object: parse_model checked it */
+    if ((v = json_object_get(mo, "center_output")))
+        LM_TRY(get_bool(cx, v, "model.center_output", &c->center_output));
     if ((v = json_object_get(root, "loss"))) {
         LM_TRY(get_module_enum(cx, v, "loss", loss_name_i, parse_loss, &e));
         c->loss = (lm_loss) e;
@@ -758,6 +761,15 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
             CFG_FAIL(cx, LM_EINVAL, NULL, "loss \"ce\" needs data.targets \"onehot\", got \"%s\"",
                      tgt);
     }
+
+    /* centring is a target shift, L(F - F_0, y) = L(F, y + F_0): exact only when the loss is a
+     * function of f - y */
+    if (c->center_output && c->loss != LM_LOSS_MSE && c->loss != LM_LOSS_MSE_MEAN)
+        CFG_FAIL(cx, LM_EINVAL, "model.center_output",
+                 "true needs loss \"mse\" or \"mse_mean\", got loss \"%s\" (the output is "
+                 "centred by shifting the targets, L(F - F_0, y) = L(F, y + F_0), which holds "
+                 "only for losses of F - y)",
+                 lm_loss_name(c->loss));
 
     /* input and output widths, where the data fix them before loading */
     size_t d_in = 0, k = 0;

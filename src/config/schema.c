@@ -21,9 +21,9 @@ static const lm__key data_keys[] = {LEAF("source"),      LEAF("dir"),       LEAF
                                     LEAF("frequencies"), LEAF("modulus"),   LEAF("train_frac")};
 
 static const lm__key model_keys[] = {
-    LEAF("widths"),      LEAF("activation"),        LEAF("bias"), LEAF("parameterization"),
-    LEAF("base_width"),  LEAF("output_multiplier"), LEAF("sw2"),  LEAF("sb2"),
-    LEAF("readout_zero")};
+    LEAF("widths"),       LEAF("activation"),        LEAF("bias"), LEAF("parameterization"),
+    LEAF("base_width"),   LEAF("output_multiplier"), LEAF("sw2"),  LEAF("sb2"),
+    LEAF("readout_zero"), LEAF("center_output")};
 
 static const lm__key schedule_keys[] = {LEAF("name"), LEAF("warmup_steps"), LEAF("final_lr_frac"),
                                         LEAF("warmup_start")};

@@ -51,7 +51,8 @@ lm_data_spec lm_data_spec_default(void) {
 
 static const char *source_names[] = {"fashion-mnist", "mnist",  "npy",   "teacher",
                                      "powerlaw",      "circle", "modadd"};
-static const char *normalize_names[] = {"default", "none", "scale01", "standardize", "sphere"};
+static const char *normalize_names[] = {"default",     "none",   "scale01",
+                                        "standardize", "sphere", "standardize_sphere"};
 static const char *targets_names[] = {"onehot", "pm1", "parity", "index"};
 static const char *subset_names[] = {"first", "random"};
 
@@ -79,9 +80,10 @@ lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err) 
 
 lm_status lm_normalize_parse(const char *s, lm_normalize *out, lm_err *err) {
     int v;
-    if (!out || !lookup(s, normalize_names, 5, &v))
+    if (!out || !lookup(s, normalize_names, 6, &v))
         LM_FAIL(err, LM_EINVAL,
-                "unknown normalize \"%s\" (default, none, scale01, standardize, sphere)",
+                "unknown normalize \"%s\" (default, none, scale01, standardize, sphere, "
+                "standardize_sphere)",
                 s ? s : "(null)");
     *out = (lm_normalize) v;
     return LM_OK;
@@ -108,7 +110,7 @@ const char *lm_data_source_name(lm_data_source s) {
     return (unsigned) s <= LM_DATA_MODADD ? source_names[s] : "unknown";
 }
 const char *lm_normalize_name(lm_normalize s) {
-    return (unsigned) s <= LM_NORM_SPHERE ? normalize_names[s] : "unknown";
+    return (unsigned) s <= LM_NORM_STANDARDIZE_SPHERE ? normalize_names[s] : "unknown";
 }
 const char *lm_targets_name(lm_targets s) {
     return (unsigned) s <= LM_TARGETS_INDEX ? targets_names[s] : "unknown";
@@ -328,31 +330,24 @@ static lm_status build_split(const split_src *s, size_t m, const lm_data_spec *s
     return st;
 }
 
-/* Normalisation of train (statistics) and test (same statistics). */
-static lm_status apply_normalize(lm_dataset *tr, lm_dataset *te, lm_normalize norm, lm_err *err) {
+/* Every row of train and test (when present) rescaled to ||x||^2 = d; zero rows stay zero. */
+static void sphere(lm_dataset *tr, lm_dataset *te) {
     lm_dataset *sets[2] = {tr, te};
-    if (norm == LM_NORM_SCALE01) {
-        for (int s = 0; s < 2; s++)
-            if (sets[s])
-                for (size_t i = 0; i < sets[s]->n * sets[s]->d; i++)
-                    sets[s]->x[i] /= 255.0;
-        return LM_OK;
-    }
-    if (norm == LM_NORM_SPHERE) {
-        for (int s = 0; s < 2; s++)
-            if (sets[s])
-                for (size_t i = 0; i < sets[s]->n; i++) {
-                    double *r = sets[s]->x + i * sets[s]->d, ss = 0.0;
-                    for (size_t j = 0; j < sets[s]->d; j++)
-                        ss += r[j] * r[j];
-                    const double f = ss > 0.0 ? sqrt((double) sets[s]->d / ss) : 0.0;
-                    for (size_t j = 0; j < sets[s]->d; j++)
-                        r[j] *= f;
-                }
-        return LM_OK;
-    }
-    if (norm != LM_NORM_STANDARDIZE)
-        return LM_OK;
+    for (int s = 0; s < 2; s++)
+        if (sets[s])
+            for (size_t i = 0; i < sets[s]->n; i++) {
+                double *r = sets[s]->x + i * sets[s]->d, ss = 0.0;
+                for (size_t j = 0; j < sets[s]->d; j++)
+                    ss += r[j] * r[j];
+                const double f = ss > 0.0 ? sqrt((double) sets[s]->d / ss) : 0.0;
+                for (size_t j = 0; j < sets[s]->d; j++)
+                    r[j] *= f;
+            }
+}
+
+/* Per feature (x - mean) / std with the training set's statistics, applied to train and test. */
+static lm_status standardize(lm_dataset *tr, lm_dataset *te, lm_err *err) {
+    lm_dataset *sets[2] = {tr, te};
     const size_t n = tr->n, d = tr->d;
     double *mean = lm_calloc(d ? d : 1, sizeof *mean), *scale = lm_calloc(d ? d : 1, sizeof *scale);
     if (!mean || !scale) {
@@ -394,6 +389,25 @@ static lm_status apply_normalize(lm_dataset *tr, lm_dataset *te, lm_normalize no
                 }
     lm_free(mean);
     lm_free(scale);
+    return LM_OK;
+}
+
+/* Normalisation of train (statistics) and test (same statistics). */
+static lm_status apply_normalize(lm_dataset *tr, lm_dataset *te, lm_normalize norm, lm_err *err) {
+    if (norm == LM_NORM_SCALE01) {
+        lm_dataset *sets[2] = {tr, te};
+        for (int s = 0; s < 2; s++)
+            if (sets[s])
+                for (size_t i = 0; i < sets[s]->n * sets[s]->d; i++)
+                    sets[s]->x[i] /= 255.0;
+    } else if (norm == LM_NORM_SPHERE) {
+        sphere(tr, te);
+    } else if (norm == LM_NORM_STANDARDIZE) {
+        LM_TRY(standardize(tr, te, err));
+    } else if (norm == LM_NORM_STANDARDIZE_SPHERE) {
+        LM_TRY(standardize(tr, te, err));
+        sphere(tr, te);
+    }
     return LM_OK;
 }
 
@@ -663,7 +677,7 @@ static lm_status check_spec(const lm_data_spec *spec, lm_err *err) {
         LM_FAIL(err, LM_EINVAL, "data source %d is not a source", (int) spec->source);
     if ((unsigned) spec->subset > LM_SUBSET_RANDOM)
         LM_FAIL(err, LM_EINVAL, "subset %d is not a subset rule", (int) spec->subset);
-    if ((unsigned) spec->normalize > LM_NORM_SPHERE)
+    if ((unsigned) spec->normalize > LM_NORM_STANDARDIZE_SPHERE)
         LM_FAIL(err, LM_EINVAL, "normalize %d is not a normalisation", (int) spec->normalize);
     if ((unsigned) spec->targets > LM_TARGETS_INDEX)
         LM_FAIL(err, LM_EINVAL, "targets %d is not a target kind", (int) spec->targets);

@@ -6,6 +6,13 @@
  * (a step allocates nothing; tests/train checks it). Observers run every eval_every steps on a
  * float64 view of the parameters; their metrics are written in one transaction per evaluation,
  * so a killed run leaves whole evaluations behind and is found `interrupted`.
+ *
+ * model.center_output (science.md §3's h = alpha (f(w) - f(w_0))) is a target shift: for the mse
+ * losses L(F - F_0, y) = L(F, y + F_0), so the run computes F_0 = F(w_0) once on the training and
+ * test inputs (one forward pass each, in the run's dtype) and trains and observes against
+ * y + F_0. The shifted targets live in views owned by the run (x and labels shared with the
+ * loaded or borrowed sets, which are never written). The parameters and checkpoints are the
+ * plain ones: F(w) - F(w_0) must be formed by whoever evaluates them.
  */
 #include "lmech/train.h"
 
@@ -114,8 +121,10 @@ static lm_status check_shapes(const lm_config *cfg, const lm_mlp *m, const lm_da
 typedef struct run {
     const lm_config *cfg;
     const lm_train_opts *opts;
-    lm_dataset *train, *test;
-    int borrowed; /* train/test belong to the caller (opts->train) */
+    lm_dataset *train, *test; /* what training and observers use: a loaded, borrowed or
+                                 centred set (read-only here) */
+    lm_dataset *loaded_train, *loaded_test; /* loaded from cfg->data by the run: freed with it */
+    lm_dataset ctrain, ctest;               /* centred views: x, labels of the source, y owned */
     lm_mlp *m;
     lm_mlp_team *team;                 /* training step: data-parallel loss+gradient   */
     void *obs_state[LM_MAX_OBSERVERS]; /* observers' state across calls */
@@ -133,10 +142,10 @@ typedef struct run {
 } run;
 
 static void run_free(run *r) {
-    if (!r->borrowed) {
-        lm_dataset_free(r->train);
-        lm_dataset_free(r->test);
-    }
+    lm_dataset_free(r->loaded_train);
+    lm_dataset_free(r->loaded_test);
+    lm_free(r->ctrain.y);
+    lm_free(r->ctest.y);
     lm_mlp_team_free(r->team);
     lm_mlp_ws_free(r->ws_obs);
     lm_optim_free(r->opt);
@@ -207,15 +216,99 @@ static lm_status observe(run *r, size_t step, int all, double batch_loss, double
     return LM_OK;
 }
 
+/* model.center_output needs a loss of F - y (the config refuses the rest; this guards configs
+ * built in code). */
+static lm_status check_center(const lm_config *cfg, lm_err *err) {
+    if (cfg->center_output && cfg->loss != LM_LOSS_MSE && cfg->loss != LM_LOSS_MSE_MEAN)
+        LM_FAIL(err, LM_EINVAL,
+                "model.center_output = true needs loss \"mse\" or \"mse_mean\", got loss \"%s\" "
+                "(the output is centred by shifting the targets)",
+                lm_loss_name(cfg->loss));
+    return LM_OK;
+}
+
+/* F(theta) on every row of ds, added into y [n, k] (y += F), in chunks of r->obs_n rows, in
+ * dtype dt: float32 runs evaluate in float32 (ws32, x32 [obs_n d], f32 [obs_n k] given) so that
+ * F_0 is the output the run itself starts from. */
+static lm_status add_outputs(run *r, lm_dtype dt, const double *theta, const float *theta32,
+                             const lm_dataset *ds, lm_mlp_ws *ws32, float *x32, float *f32,
+                             double *y, lm_err *err) {
+    const size_t d = r->m->d_in, k = r->m->d_out;
+    for (size_t lo = 0; lo < ds->n; lo += r->obs_n) {
+        const size_t c = ds->n - lo < r->obs_n ? ds->n - lo : r->obs_n;
+        if (dt == LM_F32) {
+            for (size_t i = 0; i < c * d; i++)
+                x32[i] = (float) ds->x[lo * d + i];
+            LM_TRY(lm_mlp_forward_f32(r->m, ws32, theta32, x32, c, f32, err));
+            for (size_t i = 0; i < c * k; i++)
+                y[lo * k + i] += (double) f32[i];
+        } else {
+            LM_TRY(lm_mlp_forward(r->m, r->ws_obs, theta, ds->x + lo * d, c, NULL, err));
+            const double *f = lm_mlp_ws_output(r->ws_obs);
+            for (size_t i = 0; i < c * k; i++)
+                y[lo * k + i] += f[i];
+        }
+    }
+    return LM_OK;
+}
+
+/* A view of src with targets y + F(theta) (src itself is not written). */
+static lm_status center_set(run *r, lm_dtype dt, const double *theta, const float *theta32,
+                            const lm_dataset *src, lm_dataset *view, lm_mlp_ws *ws32, float *x32,
+                            float *f32, lm_err *err) {
+    const size_t cnt = src->n * src->k;
+    *view = *src;
+    view->y = lm_malloc((cnt ? cnt : 1) * sizeof *view->y);
+    if (!view->y)
+        LM_FAIL(err, LM_ENOMEM, "out of memory for %zu centred targets", cnt);
+    memcpy(view->y, src->y, cnt * sizeof *view->y);
+    return add_outputs(r, dt, theta, theta32, src, ws32, x32, f32, view->y, err);
+}
+
+/* model.center_output: train and test become views with targets y + F(w_0). */
+static lm_status center(run *r, const double *theta0, lm_dtype dt, lm_err *err) {
+    const size_t p = r->m->n_params, d = r->m->d_in, k = r->m->d_out;
+    lm_mlp_ws *ws32 = NULL;
+    float *theta32 = NULL, *x32 = NULL, *f32 = NULL;
+    lm_status st = LM_OK;
+    if (dt == LM_F32) {
+        st = lm_mlp_ws_new(r->m, r->obs_n, LM_F32, &ws32, err);
+        theta32 = lm_malloc(p * sizeof *theta32);
+        x32 = lm_malloc(r->obs_n * d * sizeof *x32);
+        f32 = lm_malloc(r->obs_n * k * sizeof *f32);
+        if (st == LM_OK && (!theta32 || !x32 || !f32))
+            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                            "out of memory for the float32 initial outputs (%zu parameters)", p);
+        for (size_t i = 0; st == LM_OK && i < p; i++)
+            theta32[i] = (float) theta0[i];
+    }
+    if (st == LM_OK)
+        st = center_set(r, dt, theta0, theta32, r->train, &r->ctrain, ws32, x32, f32, err);
+    if (st == LM_OK && r->test)
+        st = center_set(r, dt, theta0, theta32, r->test, &r->ctest, ws32, x32, f32, err);
+    if (st == LM_OK) {
+        r->train = &r->ctrain;
+        if (r->test)
+            r->test = &r->ctest;
+    }
+    lm_mlp_ws_free(ws32);
+    lm_free(theta32);
+    lm_free(x32);
+    lm_free(f32);
+    return st;
+}
+
 static lm_status setup(run *r, lm_err *err) {
     const lm_config *cfg = r->cfg;
     LM_TRY(lm_threads_set(cfg->train.threads, err));
+    LM_TRY(check_center(cfg, err));
     if (r->opts->train) { /* the datasets are only read: the cast drops const for the struct */
         r->train = (lm_dataset *) r->opts->train;
         r->test = (lm_dataset *) r->opts->test;
-        r->borrowed = 1;
     } else {
-        LM_TRY(lm_data_load(&cfg->data, cfg->seed, &r->train, &r->test, err));
+        LM_TRY(lm_data_load(&cfg->data, cfg->seed, &r->loaded_train, &r->loaded_test, err));
+        r->train = r->loaded_train;
+        r->test = r->loaded_test;
     }
     LM_TRY(lm_mlp_new(&cfg->model, &r->m, err));
     LM_TRY(check_shapes(cfg, r->m, r->train, err));
@@ -257,6 +350,8 @@ static lm_status setup(run *r, lm_err *err) {
         nmax = r->test->n;
     r->obs_n = nmax < 2048 ? nmax : 2048; /* chunk: large enough for GEMM efficiency */
     LM_TRY(lm_mlp_ws_new(m, r->obs_n, LM_F64, &r->ws_obs, err));
+    if (cfg->center_output)
+        LM_TRY(center(r, r->theta, dt, err)); /* r->theta is w_0 here */
     const size_t es = lm_dtype_size(dt);
     if (dt == LM_F32) {
         r->theta32 = lm_malloc(p * sizeof(float));
@@ -452,7 +547,11 @@ lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss,
     memset(&r, 0, sizeof r);
     lm_status st = lm_threads_set(cfg->train.threads, err);
     if (st == LM_OK)
-        st = lm_data_load(&cfg->data, cfg->seed, &r.train, &r.test, err);
+        st = check_center(cfg, err);
+    if (st == LM_OK)
+        st = lm_data_load(&cfg->data, cfg->seed, &r.loaded_train, &r.loaded_test, err);
+    r.train = r.loaded_train;
+    r.test = r.loaded_test;
     if (st == LM_OK)
         st = lm_mlp_new(&cfg->model, &r.m, err);
     if (st == LM_OK)
@@ -472,6 +571,14 @@ lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss,
             st = lm_mlp_init(r.m, cfg->seed, r.theta, err);
         if (st == LM_OK)
             st = lm_mlp_ws_new(r.m, r.obs_n, LM_F64, &r.ws_obs, err);
+        if (st == LM_OK && cfg->center_output) { /* w_0 = the seeded init, F_0 in float64 */
+            r.theta0 = lm_malloc(p * sizeof(double));
+            st = r.theta0 ? lm_mlp_init(r.m, cfg->seed, r.theta0, err)
+                          : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                       "out of memory for %zu parameters", p);
+            if (st == LM_OK)
+                st = center(&r, r.theta0, LM_F64, err);
+        }
         if (st == LM_OK)
             st = eval_grad(r.m, r.ws_obs, r.obs_n, cfg->loss, r.theta, r.train, r.grad, r.scratch,
                            loss, err);

@@ -90,6 +90,35 @@ Test(config, canonical_of_defaults) {
     LM_CHECK_LEAKS();
 }
 
+/* model.center_output is part of the run's identity when true; false (the default) is not
+ * written, so the hashes of runs made before the key existed stand. */
+Test(config, center_output_in_canonical_json_and_hash) {
+    const char *on[] = {"model.center_output=true"}, *off[] = {"model.center_output=false"};
+    lm_config *a = cfg_ok(MIN_CFG, 0, NULL), *b = cfg_ok(MIN_CFG, 1, on),
+              *c = cfg_ok(MIN_CFG, 1, off);
+    cr_assert_eq(a->center_output, 0);
+    cr_assert_eq(b->center_output, 1);
+    cr_assert(strstr(a->json, "center_output") == NULL, "%s", a->json);
+    cr_assert_str_eq(a->json, c->json);
+    cr_assert(strstr(b->json, "\"readout_zero\":false,\"center_output\":true}") != NULL, "%s",
+              b->json);
+    lm_config *e = cfg_ok(b->json, 0, NULL); /* the canonical JSON parses back to itself */
+    cr_assert_str_eq(e->json, b->json);
+    lm_config_free(e);
+    cr_assert_str_neq(a->hash, b->hash);
+    cr_assert_str_eq(a->hash, c->hash); /* false is the default */
+    const char *bad[] = {"model.center_output=1"};
+    lm_config *d = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_config_parse(MIN_CFG, strlen(MIN_CFG), "min.json", 1, bad, &d, &err),
+                 LM_EINVAL);
+    cr_assert(strstr(err.msg, "model.center_output") != NULL, "%s", err.msg);
+    lm_config_free(a);
+    lm_config_free(b);
+    lm_config_free(c);
+    LM_CHECK_LEAKS();
+}
+
 Test(config, every_key_read) {
     const char *json =
         "{\"seed\": 12345, \"name\": \"run one\", \"notes\": \"multi\\nline\","

@@ -293,6 +293,56 @@ Test(fmnist, sphere_rescales_every_row_to_norm_sqrt_d) {
     LM_CHECK_LEAKS();
 }
 
+/* standardize_sphere is standardize (training statistics, applied to the test set too) and then
+ * every row rescaled to ||x||^2 = d: compared row by row with a plain standardize load. */
+Test(fmnist, standardize_sphere_is_standardize_then_sphere) {
+    lm_normalize v = LM_NORM_DEFAULT;
+    lm_err err = {0};
+    cr_assert_eq(lm_normalize_parse("standardize_sphere", &v, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(v, LM_NORM_STANDARDIZE_SPHERE);
+    cr_assert_str_eq(lm_normalize_name(LM_NORM_STANDARDIZE_SPHERE), "standardize_sphere");
+    lm_data_spec s = fmnist(64);
+    s.pool = 4;
+    s.test_size = 16;
+    s.normalize = LM_NORM_STANDARDIZE;
+    lm_dataset *st = NULL, *ste = NULL, *ss = NULL, *sse = NULL;
+    cr_assert_eq(lm_data_load(&s, 1, &st, &ste, &err), LM_OK, "%s", err.msg);
+    s.normalize = LM_NORM_STANDARDIZE_SPHERE;
+    cr_assert_eq(lm_data_load(&s, 1, &ss, &sse, &err), LM_OK, "%s", err.msg);
+    lm_dataset *a[2] = {st, ste}, *b[2] = {ss, sse};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < a[k]->n; i++) {
+            const double *ra = a[k]->x + i * a[k]->d, *rb = b[k]->x + i * b[k]->d;
+            double na = 0, nb = 0;
+            for (size_t j = 0; j < a[k]->d; j++) {
+                na += ra[j] * ra[j];
+                nb += rb[j] * rb[j];
+            }
+            /* 49 squares after one scaling: rounding ~1e-15 relative */
+            cr_assert(fabs(nb - 49.0) < 1e-12, "set %d row %zu: ||x||^2 = %.17g", k, i, nb);
+            const double f = sqrt(49.0 / na);
+            for (size_t j = 0; j < a[k]->d; j++)
+                /* the same two operations in the same order: equal up to one rounding each */
+                cr_assert(fabs(rb[j] - ra[j] * f) <= 1e-13 * (1 + fabs(rb[j])),
+                          "set %d row %zu col %zu: %.17g vs %.17g", k, i, j, rb[j], ra[j] * f);
+        }
+    /* centred training features: the column sums of the sphered rows are no longer exactly 0,
+     * but far smaller than for raw (all-positive) pixels, whose column means are ~ +1 */
+    double worst = 0;
+    for (size_t j = 0; j < ss->d; j++) {
+        double m = 0;
+        for (size_t i = 0; i < ss->n; i++)
+            m += ss->x[i * ss->d + j] / (double) ss->n;
+        worst = fmax(worst, fabs(m));
+    }
+    cr_assert(worst < 0.5, "largest column mean %g", worst);
+    lm_dataset_free(st);
+    lm_dataset_free(ste);
+    lm_dataset_free(ss);
+    lm_dataset_free(sse);
+    LM_CHECK_LEAKS();
+}
+
 /* subset "first" with a count inflates only that prefix of the gzip files: the rows must be the
  * same as those of a larger prefix and of the whole file (random subset reads everything). */
 Test(fmnist, prefix_read_equals_full_read) {
