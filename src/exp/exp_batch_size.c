@@ -656,7 +656,7 @@ static lm_status part_linear(lm_exp_ctx *ctx, const layout *l, series *s, family
     const double worse = measure(f, ST_LAST, 2, gr, m, &se);
     snprintf(pred, sizeof pred,
              "unscaled lr %g at B = %d trains >= 10 %% worse per epoch (seed means)", ETA0, 8 * B0);
-    lm_claim *c = lm_exp_claim(ctx, "unscaled 8 B0 worse", pred, 0.1, worse, se, 0.1, INFINITY,
+    lm_claim *c = lm_exp_claim(ctx, "unscaled 8 B0 worse", pred, 0.1, worse, se, 0.1, LM_INF,
                                "mean L_unscaled / mean L_B0 - 1 >= 0.10 at the last epoch", 0.1,
                                "science.md §6: 8x fewer steps at the same rate must cost; 10 % "
                                "separates it from the scaled runs' 5 % band");
@@ -699,7 +699,7 @@ static lm_status part_adam(lm_exp_ctx *ctx, const layout *l, series *s, family *
         ctx, "adam linear lr deviates more",
         "at kappa = 8, scaling only the rate linearly deviates more from the B0 mean curve than "
         "the square-root rule",
-        0.0, diff, se, 0.0, INFINITY, "max deviation (linear) - max deviation (sqrt) > 0", 0.0,
+        0.0, diff, se, 0.0, LM_INF, "max deviation (linear) - max deviation (sqrt) > 0", 0.0,
         "science.md §6 [M]: the linear rule is not the SDE-preserving rule for adaptive methods");
     if (c && isfinite(diff))
         snprintf(c->detail, sizeof c->detail,

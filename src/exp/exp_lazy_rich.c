@@ -21,13 +21,12 @@
  * readout eta/n exactly (and the readout init N(0, sw2/n^2)). But lmech's mup is SP at the base
  * width: its input layer has no 1/sqrt(d) multiplier, so the input layer's kernel term carries
  * x.x' = d = 49 where NTP's carries x.x'/d = 1, and its tangent kernel is ~d/4 ~ 12 times NTP's
- * at the same eta. At eta = 0.5 muP diverges (measured: loss 0.5 -> 1e19-scale weights within
- * 50 steps at n = 256); eta = 0.02, 0.05, 0.1 and 0.2 train stably (final train loss 0.063,
- * 0.044, 0.038, 0.047 at n = 256; measured on the earlier raw-pixel "sphere" inputs). muP runs
- * therefore use eta_muP = 0.1 (= 0.5 / 5, a step of about the same size relative to the largest
- * kernel eigenvalue as NTP's), the rates input 0.1 n, hidden 0.1, readout 0.1 / n. NTP uses eta =
- * 0.5 and sw2 = 1 (at sw2 = 2 the NTP kernel is 8 times larger and eta = 0.5 is past 2 /
- * lambda_max).
+ * at the same eta. On raw-pixel "sphere" inputs (an earlier version) muP diverged at eta = 0.5
+ * (1e19-scale weights within 50 steps at n = 256: their kernel had a dominant constant mode) and
+ * ran at eta = 0.1. On the standardised inputs below it trains stably at science.md's eta = 0.5
+ * (final train loss 1.2e-5 at n = 256, 6.8e-6 at n = 1024), so muP uses eta = 0.5 again: rates
+ * input 0.5 n, hidden 0.5, readout 0.5 / n. NTP uses eta = 0.5 and sw2 = 1 (at sw2 = 2 the NTP
+ * kernel is 8 times larger and eta = 0.5 is past 2 / lambda_max).
  *
  * The alpha test (science.md §3): NTP, n = 512, output multiplier alpha in {1, 3, 10, 30, 100},
  * model.center_output (the trained output is F(w) - F(w_0) with F = alpha f, which IS h_alpha =
@@ -79,7 +78,7 @@ static const char *BASE =
     " \"probe_size\": 64, \"threads\": 1}";
 
 #define ETA_NTP  0.5 /* science.md §3 */
-#define ETA_MUP  0.1 /* see the file comment: eta = 0.5 diverges in lmech's mup */
+#define ETA_MUP  0.5 /* science.md §3 (see the file comment) */
 #define N_PARAM  2
 #define MAX_W    5 /* 128 .. 2048 */
 #define MAX_S    3

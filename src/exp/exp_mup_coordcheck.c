@@ -204,7 +204,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         link_runs(ctx, c, 1);
     }
     /* SP: the logits' change grows with width */
-    double lowest = INFINITY, lowest_se = LM_NAN;
+    double lowest = LM_INF, lowest_se = LM_NAN;
     wt = 0;
     for (size_t t = 0; t < N_STEP; t++) {
         const double a = d->slope[0][N_LAYER - 1][t];
@@ -219,7 +219,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     c = lm_exp_claim(ctx, "SP: logit updates blow up with width",
                      "SP with Adam: RMS(f_t - f_0) grows with n (slope +0.9 to +1.4 in the "
                      "prototype) at every t = 1..5",
-                     1.0, lowest, lowest_se, 0.5, INFINITY, "min over t of the slope >= 0.5", 0.5,
+                     1.0, lowest, lowest_se, 0.5, LM_INF, "min over t of the slope >= 0.5", 0.5,
                      "science.md §5 [C]: Adam's updates are O(1) per coordinate, so the readout "
                      "change sums n aligned terms; 0.5 sits well below the measured +0.9 and well "
                      "above muP's 0, so it separates the two");

@@ -197,7 +197,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     const double span = log2((double) WIDTHS[s.n_w - 1] / (double) WIDTHS[0]);
     char det[256], pred[192];
     /* muP: eta* stays put */
-    double mn = INFINITY, mx = -INFINITY;
+    double mn = LM_INF, mx = -LM_INF;
     int len = 0;
     for (size_t w = 0; w < s.n_w; w++) {
         mn = fmin(mn, opt[1][w]);
@@ -230,7 +230,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     snprintf(tol, sizeof tol, "log2 eta*(%zu) - log2 eta*(%zu) >= %.2f", WIDTHS[0],
              WIDTHS[s.n_w - 1], need);
     c = lm_exp_claim(ctx, "SP: optimal LR shifts", pred, 0.59 * span, opt[0][0] - opt[0][s.n_w - 1],
-                     LM_NAN, need, INFINITY, tol, need,
+                     LM_NAN, need, LM_INF, tol, need,
                      "science.md §5 [C]: SP's eta* fell 2.35 octaves over 16x width in the "
                      "prototype; 1.5 over 16x (0.375 per octave of width, scaled to the quick "
                      "sweep's span) is well above muP's drift and well below SP's");
@@ -239,7 +239,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         link_runs(ctx, &s, c, 0);
     }
     /* muP: wider is not worse */
-    double worst = -INFINITY;
+    double worst = -LM_INF;
     len = 0;
     for (size_t w = 0; w < s.n_w; w++) {
         if (w > 0)
@@ -251,7 +251,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     }
     c = lm_exp_claim(ctx, "muP: wider is better at eta*",
                      "muP: the loss at eta* does not increase with width", 0.0, worst, LM_NAN,
-                     -INFINITY, 0.01, "max relative increase between neighbouring widths <= 1 %",
+                     -LM_INF, 0.01, "max relative increase between neighbouring widths <= 1 %",
                      0.01,
                      "science.md §5 [C]: the prototype's best loss fell 0.344 -> 0.323 from 64 to "
                      "1024; 1 % is the seed-to-seed noise of a 300-step score");

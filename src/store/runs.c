@@ -289,7 +289,8 @@ lm_status lm_store_get_run(lm_store *s, int64_t run, lm_run_info *info, lm_err *
     return code;
 }
 
-static lm_status find_by(lm_store *s, int which, const char *hash, int64_t *run_id, lm_err *err) {
+static lm_status find_by(lm_store *s, lm__stmt which, const char *hash, int64_t *run_id,
+                         lm_err *err) {
     if (!s || !hash || !run_id)
         LM_FAIL(err, LM_EINVAL, "lm_store_find_hash: store, hash or run_id is NULL");
     sqlite3_stmt *st = lm__stmt_get(s, which, err);

@@ -354,7 +354,7 @@ static void load_fails(const lm_data_spec *s, lm_status code, const char *p1, co
 Test(npy_load, nan_inf_and_shape_errors_name_file_row_column) {
     files f;
     tmp_files(&f);
-    double x[8] = {1, 2, 3, 4, 5, NAN, 7, 8}, y[4] = {0, 1, 0, 1};
+    double x[8] = {1, 2, 3, 4, 5, LM_NAN, 7, 8}, y[4] = {0, 1, 0, 1};
     int32_t lab[4] = {0, 1, 0, 1};
     write_npy(f.x, "<f8", "(4, 2)", x, sizeof x);
     write_npy(f.y, "<i4", "(4,)", lab, sizeof lab);
@@ -362,7 +362,7 @@ Test(npy_load, nan_inf_and_shape_errors_name_file_row_column) {
     load_fails(&s, LM_ENUMERIC, f.x, "NaN at row 2, column 1");
     x[5] = 5;
     write_npy(f.x, "<f8", "(4, 2)", x, sizeof x);
-    y[3] = -INFINITY;
+    y[3] = -LM_INF;
     write_npy(f.y, "<f8", "(4, 1)", y, sizeof y);
     load_fails(&s, LM_ENUMERIC, f.y, "-Inf at row 3, column 0");
     write_npy(f.y, "<i4", "(3,)", lab, 12);

@@ -296,7 +296,7 @@ Test(synth, invalid_specs_are_refused) {
     s.pool = 2;
     load_fails(&s, LM_EINVAL, "not images", NULL);
     s = synth(LM_DATA_TEACHER);
-    s.noise = NAN;
+    s.noise = LM_NAN;
     load_fails(&s, LM_EINVAL, "noise", NULL);
     s = synth(LM_DATA_POWERLAW);
     s.dim = 0;

@@ -219,7 +219,7 @@ Test(checkpoint, refuses_nan_and_inf_naming_tensor_and_index) {
     lm_err err = {0};
 
     /* save refuses too: a checkpoint that cannot be loaded back is not written */
-    t[m->layer[0].b_off + 1] = NAN;
+    t[m->layer[0].b_off + 1] = LM_NAN;
     cr_assert_eq(lm_mlp_save(m, t, LM_F64, path, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "layers.0.bias[1]"), "%s", err.msg);
     cr_assert_eq(access(path, F_OK), -1);
@@ -239,7 +239,7 @@ Test(checkpoint, refuses_nan_and_inf_naming_tensor_and_index) {
     cr_assert_eq(lm_safetensors_write(path, 2, names, arr, 0, NULL, NULL, &err), LM_OK);
     expect_load_fail(m, path, LM_ENUMERIC, "layers.0.weight[4] (flat index) is NaN");
     ((float *) W->data)[4] = 0.0f;
-    ((double *) B->data)[1] = -INFINITY;
+    ((double *) B->data)[1] = -LM_INF;
     cr_assert_eq(lm_safetensors_write(path, 2, names, arr, 0, NULL, NULL, &err), LM_OK);
     expect_load_fail(m, path, LM_ENUMERIC, "layers.0.bias[1] (flat index) is infinite");
 

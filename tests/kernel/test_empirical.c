@@ -269,14 +269,14 @@ Test(empirical, errors_name_what_is_wrong) {
     lm_err err = {0};
     cr_assert_eq(lm_kernel_empirical(m, theta, X, 0, NULL, 0, ntk, NULL, &err), LM_ESHAPE);
     cr_assert(strstr(err.msg, "0 rows") && strstr(err.msg, "[n, 4]"), "%s", err.msg);
-    X[7] = NAN;
+    X[7] = LM_NAN;
     cr_assert_eq(lm_kernel_empirical(m, theta, X, 3, NULL, 0, ntk, NULL, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "X is not finite at [1, 3]"), "%s", err.msg);
     X[7] = 0.5;
     double lr[4] = {1, 1, -2, 1};
     cr_assert_eq(lm_kernel_empirical(m, theta, X, 3, lr, 0, ntk, NULL, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "seg_lr[2] = -2 (layer 1 weight)"), "%s", err.msg);
-    theta[3] = INFINITY;
+    theta[3] = LM_INF;
     cr_assert_eq(lm_kernel_empirical(m, theta, X, 3, NULL, 0, ntk, NULL, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "theta[3] is not finite"), "%s", err.msg);
     cr_assert_eq(lm_kernel_empirical(m, theta, NULL, 3, NULL, 0, ntk, NULL, &err), LM_EINVAL);

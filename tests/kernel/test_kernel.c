@@ -242,7 +242,7 @@ Test(kernel, analytic_rejects_bad_arguments) {
     cr_assert_eq(lm_kernel_analytic(x, 0, D, 1, LM_ACT_RELU, 1, 0, k, NULL, &err), LM_ESHAPE);
     cr_assert_eq(lm_kernel_analytic(x, 2, D, 5000, LM_ACT_RELU, 1, 0, k, NULL, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "depth = 5000"), "%s", err.msg);
-    x[7] = NAN;
+    x[7] = LM_NAN;
     cr_assert_eq(lm_kernel_analytic(x, 2, D, 1, LM_ACT_RELU, 1, 0, k, NULL, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "(1, 2)"), "%s", err.msg);
     for (int i = 0; i < 4; i++)

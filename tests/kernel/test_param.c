@@ -317,7 +317,7 @@ Test(param, spec_rejects_bad_arguments) {
     cr_assert_eq(lm_kernel_analytic_spec(NULL, x, NI, D, k, t, &err), LM_EINVAL);
     cr_assert_eq(lm_kernel_analytic_spec(&s, x, NI, D, NULL, NULL, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "lm_kernel_analytic_spec"), "%s", err.msg);
-    x[3] = NAN;
+    x[3] = LM_NAN;
     cr_assert_eq(lm_kernel_analytic_spec(&s, x, NI, D, k, t, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "(0, 3)"), "%s", err.msg);
     for (size_t i = 0; i < NI * NI; i++)

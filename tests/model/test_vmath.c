@@ -13,7 +13,7 @@
 static double ulps(double a, double b) {
     if (a == b)
         return 0;
-    return fabs(a - b) / (nextafter(fabs(b), INFINITY) - fabs(b));
+    return fabs(a - b) / (nextafter(fabs(b), LM_INF) - fabs(b));
 }
 
 Test(vmath, tanh_within_4_ulp_of_libm) {

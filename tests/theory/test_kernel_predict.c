@@ -463,7 +463,7 @@ Test(kpred, errors) {
                  LM_ESHAPE);
     cr_assert_eq(lm_kpred_new(&kp, p.th, NULL, p.y, NULL, NULL, NULL, LN, LM, LK, &sp, &e),
                  LM_EINVAL);
-    p.thc[7] = INFINITY;
+    p.thc[7] = LM_INF;
     cr_assert_eq(lm_kpred_new(&kp, p.th, p.thc, p.y, NULL, NULL, NULL, LN, LM, LK, &sp, &e),
                  LM_ENUMERIC);
     cr_assert(strstr(e.msg, "theta_cross") && strstr(e.msg, "element 7"), "%s", e.msg);
