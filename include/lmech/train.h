@@ -31,6 +31,17 @@
 extern "C" {
 #endif
 
+/* A float32 run's own view, for observers that measure the network the run trains (the
+ * performance observer): the live float32 parameters, the sets converted to float32 once, and a
+ * float32 workspace of ws_n examples. NULL in float64 runs. */
+typedef struct lm_obs_f32 {
+    const float *theta;
+    const float *train_x, *train_y; /* [n, d], [n, k] */
+    const float *test_x, *test_y;   /* NULL without a test set */
+    lm_mlp_ws *ws;
+    float *out; /* [ws_n, k] scratch for the outputs */
+} lm_obs_f32;
+
 /* What an observer sees. Everything is borrowed and read-only. theta and theta0 are float64
  * views (for float32 training, theta is converted before observers run). */
 typedef struct lm_obs_ctx {
@@ -44,10 +55,11 @@ typedef struct lm_obs_ctx {
     double lr;         /* scheduled learning rate at this step */
     lm_mlp_ws *ws;     /* float64 workspace of ws_n examples, free for use */
     size_t ws_n;
-    double *scratch;     /* [n_params] float64 scratch, free for use */
-    const lm_optim *opt; /* the optimizer (Adam's preconditioner), read-only */
-    void **state;        /* this observer's slot for state kept across calls: NULL at first;
-                            allocate with lm_malloc; the observer's release frees it */
+    double *scratch;       /* [n_params] float64 scratch, free for use */
+    const lm_optim *opt;   /* the optimizer (Adam's preconditioner), read-only */
+    void **state;          /* this observer's slot for state kept across calls: NULL at first;
+                              allocate with lm_malloc; the observer's release frees it */
+    const lm_obs_f32 *f32; /* float32 runs: their float32 view (else NULL) */
 } lm_obs_ctx;
 
 /* Emits one scalar. Names are stable identifiers: "train_loss", "wchange_fro.1", ... */
@@ -74,6 +86,14 @@ const lm_observer *const *lm_observers(void);
 lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
                           const double *theta, const lm_dataset *ds, double *loss_out,
                           double *acc_out, lm_err *err);
+
+/* The same in float32 (ws made with LM_F32, out [ws_n, k] scratch): x [ds->n, d] and y [ds->n, k]
+ * are ds's rows in float32; ds gives n, k and whether there are labels. Sums accumulate in
+ * double. */
+lm_status lm_eval_dataset_f32(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
+                              const float *theta, const float *x, const float *y,
+                              const lm_dataset *ds, float *out, double *loss_out, double *acc_out,
+                              lm_err *err);
 
 /* Progress callback: called about every 1% of the run and at the end. */
 typedef void (*lm_progress_fn)(void *ud, size_t step, size_t total, double loss, double elapsed);

@@ -84,6 +84,25 @@ lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss l
     return LM_OK;
 }
 
+lm_status lm_eval_dataset_f32(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
+                              const float *theta, const float *x, const float *y,
+                              const lm_dataset *ds, float *out, double *loss_out, double *acc_out,
+                              lm_err *err) {
+    double total = 0.0, hits = 0.0;
+    const size_t k = m->d_out;
+    for (size_t lo = 0; lo < ds->n; lo += ws_n) {
+        const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
+        double v;
+        LM_TRY(lm_mlp_loss_grad_f32(m, ws, loss, theta, x + lo * ds->d, y + lo * k, c, &v, NULL,
+                                    out, err));
+        total += v * (double) c;
+        hits += lm_accuracy_f32(out, y + lo * k, c, k) * (double) c;
+    }
+    *loss_out = total / (double) ds->n;
+    *acc_out = (k == 1 || ds->labels) ? hits / (double) ds->n : LM_NAN;
+    return LM_OK;
+}
+
 /* Full-batch gradient over ds in chunks; grad overwritten. */
 static lm_status eval_grad(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
                            const double *theta, const lm_dataset *ds, double *grad, double *tmp,
@@ -133,6 +152,9 @@ typedef struct run {
     lm_optim *opt;
     double *theta, *theta0, *grad, *scratch; /* float64 [p] */
     float *theta32, *grad32, *x32, *y32;     /* float32 copies (float32 runs)            */
+    float *tx32, *ty32, *out32;              /* test set in float32, observer outputs    */
+    lm_mlp_ws *ws_obs32;                     /* float32 observer workspace (obs_n)       */
+    lm_obs_f32 f32view;                      /* what observers see of a float32 run      */
     void *bx, *by;                           /* minibatch buffers (dtype)                */
     size_t *perm;
     size_t *seg_off;
@@ -158,6 +180,10 @@ static void run_free(run *r) {
     lm_free(r->grad32);
     lm_free(r->x32);
     lm_free(r->y32);
+    lm_free(r->tx32);
+    lm_free(r->ty32);
+    lm_free(r->out32);
+    lm_mlp_ws_free(r->ws_obs32);
     lm_free(r->bx);
     lm_free(r->by);
     lm_free(r->perm);
@@ -197,9 +223,14 @@ static lm_status observe(run *r, size_t step, int all, double batch_loss, double
     if (r->cfg->train.dtype == LM_F32)
         for (size_t i = 0; i < p; i++)
             r->theta[i] = (double) r->theta32[i];
-    lm_obs_ctx ctx = {r->cfg,    r->m,     r->train,   r->test,   r->theta,
-                      r->theta0, step,     batch_loss, grad_norm, lm_optim_lr(r->opt, step),
-                      r->ws_obs, r->obs_n, r->scratch, r->opt,    NULL};
+    lm_obs_ctx ctx = {r->cfg,     r->m,
+                      r->train,   r->test,
+                      r->theta,   r->theta0,
+                      step,       batch_loss,
+                      grad_norm,  lm_optim_lr(r->opt, step),
+                      r->ws_obs,  r->obs_n,
+                      r->scratch, r->opt,
+                      NULL,       r->cfg->train.dtype == LM_F32 ? &r->f32view : NULL};
     r->sink->step = (int64_t) step;
     for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++) {
         if (!due[i])
@@ -366,6 +397,25 @@ static lm_status setup(run *r, lm_err *err) {
             r->x32[i] = (float) r->train->x[i];
         for (size_t i = 0; i < n * k; i++)
             r->y32[i] = (float) r->train->y[i];
+        /* the performance observer evaluates a float32 run in float32, on sets converted once */
+        LM_TRY(lm_mlp_ws_new(m, r->obs_n, LM_F32, &r->ws_obs32, err));
+        r->out32 = lm_malloc(r->obs_n * k * sizeof(float));
+        if (!r->out32)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for float32 observer outputs");
+        if (r->test) {
+            const size_t nt = r->test->n;
+            r->tx32 = lm_malloc((nt ? nt : 1) * d * sizeof(float));
+            r->ty32 = lm_malloc((nt ? nt : 1) * k * sizeof(float));
+            if (!r->tx32 || !r->ty32)
+                LM_FAIL(err, LM_ENOMEM, "out of memory for a float32 copy of %zu test examples",
+                        nt);
+            for (size_t i = 0; i < nt * d; i++)
+                r->tx32[i] = (float) r->test->x[i];
+            for (size_t i = 0; i < nt * k; i++)
+                r->ty32[i] = (float) r->test->y[i];
+        }
+        r->f32view =
+            (lm_obs_f32){r->theta32, r->x32, r->y32, r->tx32, r->ty32, r->ws_obs32, r->out32};
     }
     if (B < n) {
         r->bx = lm_malloc(B * d * es);
