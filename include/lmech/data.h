@@ -150,6 +150,16 @@ lm_status lm_data_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **tra
                        lm_dataset **test, lm_err *err);
 void lm_dataset_free(lm_dataset *ds);
 
+/* A dataset's inputs and targets in float32, for float32 training: x [n, d], y [n, k]. */
+typedef struct lm_dataset_f32 {
+    size_t n, d, k;
+    float *x, *y;
+} lm_dataset_f32;
+
+/* Rounds ds's x and y to float32 into a new *out (unchanged on failure: LM_ENOMEM). */
+lm_status lm_dataset_to_f32(const lm_dataset *ds, lm_dataset_f32 **out, lm_err *err);
+void lm_dataset_f32_free(lm_dataset_f32 *ds);
+
 /* Allocates an empty dataset of the given shape (labels when with_labels). */
 lm_status lm_dataset_new(size_t n, size_t d, size_t k, int with_labels, lm_dataset **out,
                          lm_err *err);

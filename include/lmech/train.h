@@ -108,6 +108,9 @@ typedef struct lm_train_opts {
     /* Preloaded data (borrowed, read-only), or NULL: loaded from cfg->data. The caller vouches
      * that it is what lm_data_load(&cfg->data, cfg->seed) gives (a sweep's runs share one load). */
     const lm_dataset *train, *test;
+    /* Their float32 copies (lm_dataset_to_f32; borrowed, optional, only with train/test): a
+     * float32 run uses them instead of converting its own (a sweep converts once). */
+    const lm_dataset_f32 *train32, *test32;
 } lm_train_opts;
 
 typedef struct lm_train_result {

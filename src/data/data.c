@@ -156,6 +156,37 @@ void lm_dataset_free(lm_dataset *ds) {
     lm_free(ds);
 }
 
+lm_status lm_dataset_to_f32(const lm_dataset *ds, lm_dataset_f32 **out, lm_err *err) {
+    const size_t nx = ds->n * ds->d, ny = ds->n * ds->k;
+    lm_dataset_f32 *c = lm_calloc(1, sizeof *c);
+    if (c) {
+        c->x = lm_malloc((nx ? nx : 1) * sizeof *c->x);
+        c->y = lm_malloc((ny ? ny : 1) * sizeof *c->y);
+    }
+    if (!c || !c->x || !c->y) {
+        lm_dataset_f32_free(c);
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a float32 copy of %zu x %zu examples", ds->n,
+                ds->d);
+    }
+    c->n = ds->n;
+    c->d = ds->d;
+    c->k = ds->k;
+    for (size_t i = 0; i < nx; i++)
+        c->x[i] = (float) ds->x[i];
+    for (size_t i = 0; i < ny; i++)
+        c->y[i] = (float) ds->y[i];
+    *out = c;
+    return LM_OK;
+}
+
+void lm_dataset_f32_free(lm_dataset_f32 *ds) {
+    if (!ds)
+        return;
+    lm_free(ds->x);
+    lm_free(ds->y);
+    lm_free(ds);
+}
+
 size_t lm__targets_width(lm_targets t, size_t n_classes) {
     return t == LM_TARGETS_ONEHOT || t == LM_TARGETS_PM1 ? n_classes : 1;
 }

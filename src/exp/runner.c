@@ -187,6 +187,7 @@ const lm_experiment *lm_experiment_find(const char *name) {
 typedef struct shared_data {
     char key[8192]; /* data_key of the loaded config ("" when nothing is shared) */
     lm_dataset *train, *test;
+    lm_dataset_f32 *train32, *test32; /* their float32 copies when the first run is float32 */
 } shared_data;
 
 /* What determines a config's datasets: its canonical "data" object, plus the seed when the data
@@ -225,6 +226,8 @@ static void child_run(const char *db_path, const char *dir, const char *json, in
         if (sh->train && data_key(c, key, sizeof key) && strcmp(key, sh->key) == 0) {
             o.train = sh->train;
             o.test = sh->test;
+            o.train32 = sh->train32;
+            o.test32 = sh->test32;
         }
         lm_train_result r;
         if (lm_train_run(c, &o, &r, &err) == LM_OK) {
@@ -343,6 +346,14 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             lm_data_load(&c0->data, c0->seed, &sh->train, &sh->test, &ignore) != LM_OK) {
             sh->train = sh->test = NULL;
         }
+        /* float32 runs would each round the sets to float32 (and page-fault the copies in):
+         * once here instead; a failure just leaves each run to convert its own */
+        if (sh->train && c0 && c0->train.dtype == LM_F32 &&
+            (lm_dataset_to_f32(sh->train, &sh->train32, &ignore) != LM_OK ||
+             (sh->test && lm_dataset_to_f32(sh->test, &sh->test32, &ignore) != LM_OK))) {
+            lm_dataset_f32_free(sh->train32);
+            sh->train32 = NULL;
+        }
         lm_config_free(c0);
     }
     static const shared_data none;
@@ -427,6 +438,8 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     if (sh) {
         lm_dataset_free(sh->train);
         lm_dataset_free(sh->test);
+        lm_dataset_f32_free(sh->train32);
+        lm_dataset_f32_free(sh->test32);
         lm_free(sh);
     }
     lm_exp_plan_clear(plan);

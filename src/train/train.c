@@ -4,7 +4,8 @@
  * Workload: thousands to millions of small steps (batch 32-1024, widths 64-4096), so a step is
  * gather -> forward/backward -> optimizer, with every buffer allocated before the first step
  * (a step allocates nothing; tests/train checks it). Observers run every eval_every steps on a
- * float64 view of the parameters; their metrics are written in one transaction per evaluation,
+ * float64 view of the parameters (and the performance observer of a float32 run on its float32
+ * parameters and sets, lm_obs_f32); their metrics are written in one transaction per evaluation,
  * so a killed run leaves whole evaluations behind and is found `interrupted`.
  *
  * model.center_output (science.md §3's h = alpha (f(w) - f(w_0))) is a target shift: for the mse
@@ -151,8 +152,9 @@ typedef struct run {
     size_t obs_n;
     lm_optim *opt;
     double *theta, *theta0, *grad, *scratch; /* float64 [p] */
-    float *theta32, *grad32, *x32, *y32;     /* float32 copies (float32 runs)            */
-    float *tx32, *ty32, *out32;              /* test set in float32, observer outputs    */
+    float *theta32, *grad32, *out32;         /* float32 parameters, gradient, outputs    */
+    const lm_dataset_f32 *tr32, *te32;       /* train/test in float32 (float32 runs)     */
+    lm_dataset_f32 *own32[2];                /* the copies this run made (else borrowed) */
     lm_mlp_ws *ws_obs32;                     /* float32 observer workspace (obs_n)       */
     lm_obs_f32 f32view;                      /* what observers see of a float32 run      */
     void *bx, *by;                           /* minibatch buffers (dtype)                */
@@ -178,10 +180,8 @@ static void run_free(run *r) {
     lm_free(r->scratch);
     lm_free(r->theta32);
     lm_free(r->grad32);
-    lm_free(r->x32);
-    lm_free(r->y32);
-    lm_free(r->tx32);
-    lm_free(r->ty32);
+    lm_dataset_f32_free(r->own32[0]);
+    lm_dataset_f32_free(r->own32[1]);
     lm_free(r->out32);
     lm_mlp_ws_free(r->ws_obs32);
     lm_free(r->bx);
@@ -387,35 +387,34 @@ static lm_status setup(run *r, lm_err *err) {
     if (dt == LM_F32) {
         r->theta32 = lm_malloc(p * sizeof(float));
         r->grad32 = lm_malloc(p * sizeof(float));
-        r->x32 = lm_malloc(n * d * sizeof(float));
-        r->y32 = lm_malloc(n * k * sizeof(float));
-        if (!r->theta32 || !r->grad32 || !r->x32 || !r->y32)
-            LM_FAIL(err, LM_ENOMEM, "out of memory for float32 copies of %zu examples", n);
+        r->out32 = lm_malloc(r->obs_n * k * sizeof(float));
+        if (!r->theta32 || !r->grad32 || !r->out32)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for float32 copies of %zu parameters", p);
         for (size_t i = 0; i < p; i++)
             r->theta32[i] = (float) r->theta[i];
-        for (size_t i = 0; i < n * d; i++)
-            r->x32[i] = (float) r->train->x[i];
-        for (size_t i = 0; i < n * k; i++)
-            r->y32[i] = (float) r->train->y[i];
-        /* the performance observer evaluates a float32 run in float32, on sets converted once */
+        /* the sets in float32: borrowed when the caller converted them (a sweep does it once),
+         * unless the run centred its targets (its sets are then its own views) */
+        const lm_train_opts *o = r->opts;
+        const int borrow = o->train32 && r->train == o->train && !cfg->center_output;
+        r->tr32 = borrow ? o->train32 : NULL;
+        r->te32 = borrow && r->test ? o->test32 : NULL;
+        if (!r->tr32)
+            LM_TRY(lm_dataset_to_f32(r->train, &r->own32[0], err));
+        if (r->test && !r->te32)
+            LM_TRY(lm_dataset_to_f32(r->test, &r->own32[1], err));
+        if (!r->tr32)
+            r->tr32 = r->own32[0];
+        if (r->test && !r->te32)
+            r->te32 = r->own32[1];
+        /* the performance observer evaluates a float32 run in float32 */
         LM_TRY(lm_mlp_ws_new(m, r->obs_n, LM_F32, &r->ws_obs32, err));
-        r->out32 = lm_malloc(r->obs_n * k * sizeof(float));
-        if (!r->out32)
-            LM_FAIL(err, LM_ENOMEM, "out of memory for float32 observer outputs");
-        if (r->test) {
-            const size_t nt = r->test->n;
-            r->tx32 = lm_malloc((nt ? nt : 1) * d * sizeof(float));
-            r->ty32 = lm_malloc((nt ? nt : 1) * k * sizeof(float));
-            if (!r->tx32 || !r->ty32)
-                LM_FAIL(err, LM_ENOMEM, "out of memory for a float32 copy of %zu test examples",
-                        nt);
-            for (size_t i = 0; i < nt * d; i++)
-                r->tx32[i] = (float) r->test->x[i];
-            for (size_t i = 0; i < nt * k; i++)
-                r->ty32[i] = (float) r->test->y[i];
-        }
-        r->f32view =
-            (lm_obs_f32){r->theta32, r->x32, r->y32, r->tx32, r->ty32, r->ws_obs32, r->out32};
+        r->f32view = (lm_obs_f32){r->theta32,
+                                  r->tr32->x,
+                                  r->tr32->y,
+                                  r->te32 ? r->te32->x : NULL,
+                                  r->te32 ? r->te32->y : NULL,
+                                  r->ws_obs32,
+                                  r->out32};
     }
     if (B < n) {
         r->bx = lm_malloc(B * d * es);
@@ -433,8 +432,8 @@ static void gather(run *r, size_t lo, size_t B) {
         float *bx = r->bx, *by = r->by;
         for (size_t i = 0; i < B; i++) {
             const size_t s = r->perm[lo + i];
-            memcpy(bx + i * d, r->x32 + s * d, d * sizeof(float));
-            memcpy(by + i * k, r->y32 + s * k, k * sizeof(float));
+            memcpy(bx + i * d, r->tr32->x + s * d, d * sizeof(float));
+            memcpy(by + i * k, r->tr32->y + s * k, k * sizeof(float));
         }
     } else {
         double *bx = r->bx, *by = r->by;
@@ -484,8 +483,8 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
             X = r->bx;
             Y = r->by;
         } else {
-            X = f32 ? (const void *) r->x32 : (const void *) r->train->x;
-            Y = f32 ? (const void *) r->y32 : (const void *) r->train->y;
+            X = f32 ? (const void *) r->tr32->x : (const void *) r->train->x;
+            Y = f32 ? (const void *) r->tr32->y : (const void *) r->train->y;
         }
         if (f32) {
             LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta32, X, Y, B, &batch_loss,
