@@ -195,7 +195,10 @@ lm_status lm_threads_set(int n, lm_err *err) {
         LM_FAIL(err, LM_EINVAL, "threads = %d: must be between 0 (all cores) and 1024", n);
     if (n == 0)
         n = lm_cores();
-    openblas_set_num_threads(n);
+    /* already one thread (a child forked from a one-thread parent): setting it again would make
+     * OpenBLAS start its workers only for the shutdown below to join them */
+    if (n != 1 || openblas_get_num_threads() != 1)
+        openblas_set_num_threads(n);
     if (n == 1 && blas_thread_shutdown_)
         blas_thread_shutdown_();
     g_threads_cfg = g_threads_now = n;
