@@ -15,9 +15,12 @@
 #include <string.h>
 
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
-    const char *sets[] = {"optimizer={\"name\": \"adam\", \"lr\": 0.001}",
-                          quick ? "steps=2000" : "steps=4000", "name=\"aeos\""};
-    return lm_exp_plan_add(p, "adam eta=1e-3", lm__exp_eos_base, 3, sets, err);
+    /* quick: the same 4000 steps (2000 were too few: Adam reaches the edge at ~1100 and its
+     * preconditioned sharpness saws with a ~500-step period, 71 % in the band), with the
+     * sharpness measured every 40 steps instead of 20: ~70 measurements after the edge */
+    const char *sets[] = {"optimizer={\"name\": \"adam\", \"lr\": 0.001}", "steps=4000",
+                          quick ? "sharpness_every=40" : "sharpness_every=20", "name=\"aeos\""};
+    return lm_exp_plan_add(p, "adam eta=1e-3", lm__exp_eos_base, 4, sets, err);
 }
 
 #define CAP 4096
@@ -70,7 +73,7 @@ const lm_experiment lm__exp_aeos = {
     .name = "aeos",
     .summary =
         "adaptive edge of stability: full-batch Adam's preconditioned sharpness sits at 38/eta",
-    .quick = "2000 instead of 4000 Adam steps",
+    .quick = "the sharpness every 40 instead of 20 of the 4000 Adam steps",
     .plan = plan,
     .analyse = analyse,
 };

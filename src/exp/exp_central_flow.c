@@ -56,7 +56,7 @@ static void cf_free(cfstate *s) {
 }
 
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
-    const size_t T = ctx->quick ? 700 : 2000;
+    const size_t T = ctx->quick ? 1000 : 2000;
     cfstate s;
     memset(&s, 0, sizeof s);
     if (ctx->n_runs == 0 || ctx->run[0] <= 0) {
@@ -183,7 +183,7 @@ const lm_experiment lm__exp_central_flow = {
     .name = "central-flow",
     .summary =
         "central flow: GD's time-averaged loss at the edge of stability predicted by the flow",
-    .quick = "700 instead of 2000 steps after the catapult",
+    .quick = "1000 instead of 2000 steps after the catapult",
     .plan = plan,
     .analyse = analyse,
 };
