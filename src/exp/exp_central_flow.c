@@ -31,17 +31,14 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
 #define WINDOW 20 /* science.md §4: GD's loss is averaged over 20 steps */
 
 typedef struct cfstate {
-    lm_config *cfg;
-    double *th0, *gd, *gf, *cf, *g, *lgd, *lgf, *fig;
-    lm_dataset *train;
-    lm_mlp *m;
+    lm__exp_net net; /* the starting run: config, theta_0 (after the catapult), data, model */
+    double *gd, *gf, *cf, *g, *lgd, *lgf, *fig;
     lm_mlp_ws *ws;
     lm_cf_trace tr;
 } cfstate;
 
 static void cf_free(cfstate *s) {
-    lm_config_free(s->cfg);
-    lm_free(s->th0);
+    lm__exp_net_free(&s->net);
     lm_free(s->gd);
     lm_free(s->gf);
     lm_free(s->cf);
@@ -49,9 +46,7 @@ static void cf_free(cfstate *s) {
     lm_free(s->lgd);
     lm_free(s->lgf);
     lm_free(s->fig);
-    lm_dataset_free(s->train);
     lm_mlp_ws_free(s->ws);
-    lm_mlp_free(s->m);
     lm_cf_trace_free(&s->tr);
 }
 
@@ -65,17 +60,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                      "the starting run failed: nothing to measure");
         return LM_OK;
     }
-    lm__exp_net net; /* ownership moves into s (freed with it) */
-    lm_status st = lm__exp_net_open(ctx, ctx->run[0], 0, &net, err);
-    if (st == LM_OK) {
-        s.cfg = net.cfg;
-        s.th0 = net.theta;
-        s.train = net.train;
-        s.m = net.m;
-    }
+    lm_status st = lm__exp_net_open(ctx, ctx->run[0], 0, &s.net, err);
     if (st == LM_OK)
-        st = lm_mlp_ws_new(s.m, s.train->n, LM_F64, &s.ws, err);
-    const size_t p = s.m ? s.m->n_params : 0;
+        st = lm_mlp_ws_new(s.net.m, s.net.train->n, LM_F64, &s.ws, err);
+    const size_t p = s.net.m ? s.net.m->n_params : 0;
     if (st == LM_OK) {
         s.gd = lm_malloc(p * sizeof(double));
         s.gf = lm_malloc(p * sizeof(double));
@@ -88,20 +76,20 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
     }
     if (st == LM_OK) {
-        memcpy(s.gd, s.th0, p * sizeof(double));
-        memcpy(s.gf, s.th0, p * sizeof(double));
+        memcpy(s.gd, s.net.theta, p * sizeof(double));
+        memcpy(s.gf, s.net.theta, p * sizeof(double));
     }
-    const lm_dataset *d = s.train;
+    const lm_dataset *d = s.net.train;
     /* GD (the measurement) and gradient flow (Euler with eta/4 substeps) */
     for (size_t t = 0; st == LM_OK && t <= T; t++) {
-        st = lm_mlp_loss_grad(s.m, s.ws, s.cfg->loss, s.gd, d->x, d->y, d->n, &s.lgd[t], s.g, NULL,
-                              err);
+        st = lm_mlp_loss_grad(s.net.m, s.ws, s.net.cfg->loss, s.gd, d->x, d->y, d->n, &s.lgd[t],
+                              s.g, NULL, err);
         if (st == LM_OK && t < T)
             cblas_daxpy((int) p, -ETA, s.g, 1, s.gd, 1);
         for (int sub = 0; st == LM_OK && sub < 4; sub++) {
             double l;
-            st = lm_mlp_loss_grad(s.m, s.ws, s.cfg->loss, s.gf, d->x, d->y, d->n, &l, s.g, NULL,
-                                  err);
+            st = lm_mlp_loss_grad(s.net.m, s.ws, s.net.cfg->loss, s.gf, d->x, d->y, d->n, &l, s.g,
+                                  NULL, err);
             if (sub == 0)
                 s.lgf[t] = l;
             if (st == LM_OK && t < T)
@@ -111,7 +99,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         }
     }
     if (st == LM_OK)
-        st = lm_central_flow(s.m, s.cfg->loss, d, s.th0, ETA, T, s.cf, &s.tr, err);
+        st = lm_central_flow(s.net.m, s.net.cfg->loss, d, s.net.theta, ETA, T, s.cf, &s.tr, err);
     if (st != LM_OK) {
         cf_free(&s);
         return st;

@@ -27,17 +27,14 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
 }
 
 typedef struct state {
-    lm_config *cfg;
-    double *theta, *H, *evals, *top, *topres, *low, *nodes, *weights, *grid, *dens;
-    lm_dataset *train;
-    lm_mlp *m;
+    lm__exp_net net; /* the trained run: config, theta, data, model */
+    double *H, *evals, *top, *topres, *low, *nodes, *weights, *grid, *dens;
     lm_mlp_ws *ws;
     lm_curv_ws *cws;
 } state;
 
 static void state_free(state *s) {
-    lm_config_free(s->cfg);
-    lm_free(s->theta);
+    lm__exp_net_free(&s->net);
     lm_free(s->H);
     lm_free(s->evals);
     lm_free(s->top);
@@ -47,9 +44,7 @@ static void state_free(state *s) {
     lm_free(s->weights);
     lm_free(s->grid);
     lm_free(s->dens);
-    lm_dataset_free(s->train);
     lm_mlp_ws_free(s->ws);
-    lm_mlp_free(s->m);
     lm_curv_ws_free(s->cws);
 }
 
@@ -65,17 +60,10 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     }
     state s;
     memset(&s, 0, sizeof s);
-    lm__exp_net net; /* ownership moves into s (freed with it) */
-    lm_status st = lm__exp_net_open(ctx, ctx->run[0], 0, &net, err);
-    if (st == LM_OK) {
-        s.cfg = net.cfg;
-        s.theta = net.theta;
-        s.train = net.train;
-        s.m = net.m;
-    }
+    lm_status st = lm__exp_net_open(ctx, ctx->run[0], 0, &s.net, err);
     if (st == LM_OK)
-        st = lm_mlp_ws_new(s.m, s.train->n, LM_F64, &s.ws, err);
-    const size_t p = s.m ? s.m->n_params : 0;
+        st = lm_mlp_ws_new(s.net.m, s.net.train->n, LM_F64, &s.ws, err);
+    const size_t p = s.net.m ? s.net.m->n_params : 0;
     if (st == LM_OK)
         st = lm_curv_ws_new(p, 200, &s.cws, err);
     if (st == LM_OK) {
@@ -93,9 +81,9 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory for p = %zu", p);
     }
     if (st == LM_OK)
-        st = lm_mlp_hvp_prepare(s.m, s.ws, s.cfg->loss, s.theta, s.train->x, s.train->y, s.train->n,
-                                NULL, NULL, err);
-    lm_curv_mlp op = {s.m, s.ws, 0};
+        st = lm_mlp_hvp_prepare(s.net.m, s.ws, s.net.cfg->loss, s.net.theta, s.net.train->x,
+                                s.net.train->y, s.net.train->n, NULL, NULL, err);
+    lm_curv_mlp op = {s.net.m, s.ws, 0};
     double asym = 0, trace_exact = 0;
     if (st == LM_OK)
         st = lm_curv_dense(lm_curv_mlp_apply, &op, p, LM_CURV_DENSE_MAX_P, s.H, &asym, err);

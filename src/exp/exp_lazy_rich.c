@@ -209,16 +209,13 @@ static lm_status measure(const lm_exp_ctx *ctx, int64_t run, size_t steps, meas 
     LM_TRY(metric_at(ctx, run, "ntk_align_centered", 0, &o->ac0, err));
     LM_TRY(metric_at(ctx, run, "ntk_align_centered", T, &o->acT, err));
     /* feature change from the checkpoint */
-    lm_config *cfg = NULL;
-    double *theta = NULL, *theta0 = NULL, *h0[N_LAYERS - 1] = {0}, *hT[N_LAYERS - 1] = {0};
-    lm_dataset *train = NULL;
-    lm_mlp *m = NULL;
-    lm_status st = lm_exp_load_run(ctx, run, &cfg, &theta, err);
-    if (st == LM_OK)
-        st = lm_data_load(&cfg->data, cfg->seed, &train, NULL, err);
-    if (st == LM_OK)
-        st = lm_mlp_new(&cfg->model, &m, err);
-    if (st == LM_OK && (m->n_layers != N_LAYERS || cfg->model.act != LM_ACT_RELU))
+    lm__exp_net r;
+    LM_TRY(lm__exp_net_open(ctx, run, 0, &r, err));
+    const lm_mlp *m = r.m;
+    const lm_dataset *train = r.train;
+    double *theta0 = NULL, *h0[N_LAYERS - 1] = {0}, *hT[N_LAYERS - 1] = {0};
+    lm_status st = LM_OK;
+    if (m->n_layers != N_LAYERS || r.cfg->model.act != LM_ACT_RELU)
         st =
             lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
                        "lazy-rich: run %lld is not a 2-hidden-layer ReLU network", (long long) run);
@@ -235,10 +232,10 @@ static lm_status measure(const lm_exp_ctx *ctx, int64_t run, size_t steps, meas 
                             "lazy-rich: out of memory for run %lld's features", (long long) run);
     }
     if (st == LM_OK)
-        st = lm_mlp_init(m, cfg->seed, theta0, err);
+        st = lm_mlp_init(m, r.cfg->seed, theta0, err);
     if (st == LM_OK) {
         hidden(m, theta0, train->x, train->n, h0);
-        hidden(m, theta, train->x, train->n, hT);
+        hidden(m, r.theta, train->x, train->n, hT);
         for (size_t l = 0; l + 1 < N_LAYERS; l++) {
             const size_t cnt = train->n * m->layer[l].d_out;
             double d = 0, s = 0;
@@ -254,10 +251,7 @@ static lm_status measure(const lm_exp_ctx *ctx, int64_t run, size_t steps, meas 
         lm_free(hT[l]);
     }
     lm_free(theta0);
-    lm_free(theta);
-    lm_mlp_free(m);
-    lm_dataset_free(train);
-    lm_config_free(cfg);
+    lm__exp_net_free(&r);
     return st;
 }
 
@@ -432,19 +426,16 @@ static lm_status alpha_run(const lm_exp_ctx *ctx, int64_t run, double *dw, doubl
     *dw = *dlin = LM_NAN;
     if (run <= 0)
         return LM_OK;
-    lm_config *cfg = NULL;
-    double *theta = NULL, *theta0 = NULL, *f0 = NULL, *fT = NULL, *df = NULL;
-    lm_dataset *train = NULL, *test = NULL;
-    lm_mlp *m = NULL;
+    lm__exp_net r;
+    LM_TRY(lm__exp_net_open(ctx, run, 1, &r, err));
+    const lm_mlp *m = r.m;
+    const lm_dataset *test = r.test;
+    double *theta = r.theta, *theta0 = NULL, *f0 = NULL, *fT = NULL, *df = NULL;
     lm_mlp_ws *ws = NULL;
-    lm_status st = lm_exp_load_run(ctx, run, &cfg, &theta, err);
-    if (st == LM_OK)
-        st = lm_data_load(&cfg->data, cfg->seed, &train, &test, err);
-    if (st == LM_OK && !test)
+    lm_status st = LM_OK;
+    if (!test)
         st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
                         "lazy-rich: alpha run %lld has no test set", (long long) run);
-    if (st == LM_OK)
-        st = lm_mlp_new(&cfg->model, &m, err);
     if (st == LM_OK)
         st = lm_mlp_ws_new(m, test->n, LM_F64, &ws, err);
     if (st == LM_OK) {
@@ -457,7 +448,7 @@ static lm_status alpha_run(const lm_exp_ctx *ctx, int64_t run, double *dw, doubl
                             "lazy-rich: out of memory for alpha run %lld", (long long) run);
     }
     if (st == LM_OK)
-        st = lm_mlp_init(m, cfg->seed, theta0, err);
+        st = lm_mlp_init(m, r.cfg->seed, theta0, err);
     if (st == LM_OK) {
         double s = 0;
         for (size_t i = 0; i < m->n_params; i++) {
@@ -478,8 +469,8 @@ static lm_status alpha_run(const lm_exp_ctx *ctx, int64_t run, double *dw, doubl
         const size_t cnt = test->n * m->d_out;
         double s = 0;
         for (size_t i = 0; i < cnt; i++) {
-            const double r = fT[i] - (f0[i] + df[i]);
-            s += r * r;
+            const double e = fT[i] - (f0[i] + df[i]);
+            s += e * e;
         }
         *dlin = sqrt(s / (double) cnt);
     }
@@ -488,11 +479,7 @@ static lm_status alpha_run(const lm_exp_ctx *ctx, int64_t run, double *dw, doubl
     lm_free(fT);
     lm_free(df);
     lm_mlp_ws_free(ws);
-    lm_mlp_free(m);
-    lm_dataset_free(train);
-    lm_dataset_free(test);
-    lm_free(theta);
-    lm_config_free(cfg);
+    lm__exp_net_free(&r);
     return st;
 }
 
