@@ -3,15 +3,8 @@
 # train/eval, ls/show/export, --set, checkpoints (and loading them in PyTorch when it is
 # installed), divergence as a result, killed runs found interrupted, concurrent writers, and bad
 # input (each a clear message naming the file or key, a non-zero exit below 128, no crash).
-set -uo pipefail
-LM=${1:?usage: test_cli.sh path/to/lmech}
+. "$(dirname "$0")/lib/common.bash" "$@"
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-T=$(mktemp -d /tmp/lmech-cli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-fails=0
-ok() { echo "ok    $1"; }
-bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
 # jq-like: py 'expression over o' JSON
 py() { $PY -c "import json,sys; o=json.loads(sys.argv[2]); print($1)" "$@"; }
 

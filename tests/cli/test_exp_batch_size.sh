@@ -5,14 +5,9 @@
 # carries a bootstrap standard error; the linear rule at B = 128 fails (a finding, see
 # docs/experiments/batch-size.md), so only its presence, a finite value and its error are
 # checked. Skips (77) without Fashion-MNIST.
-set -euo pipefail
-LM=${1:?usage: test_exp_batch_size.sh path/to/lmech}
-[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-    echo "skip: fashion-mnist not installed"
-    exit 77
-}
-T=$(mktemp -d /tmp/lmech-bs-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib/common.bash" "$@"
+set -e
+need_fmnist
 out=$("$LM" exp batch-size --quick --jobs 2 --db "$T/r.db" --json)
 /usr/bin/python3 -c "
 import json, math, sys

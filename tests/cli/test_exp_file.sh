@@ -3,16 +3,9 @@
 # example sweep examples/experiments/lr-seed-sweep.json in its quick variant (8 runs), its --json
 # contract and claims, resume (a second invocation reuses every run), and malformed files (a
 # clear message naming the file and key, non-zero exit below 128).
-set -uo pipefail
-LM=${1:?usage: test_exp_file.sh path/to/lmech}
+. "$(dirname "$0")/lib/common.bash" "$@"
+need_fmnist
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "skip: no Fashion-MNIST"; exit 77; }
-T=$(mktemp -d /tmp/lmech-expfile-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-fails=0
-ok() { echo "ok    $1"; }
-bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
 
 out=$("$LM" exp "$SRC/examples/experiments/lr-seed-sweep.json" --quick --jobs 2 --db "$T/e.db" --json 2>"$T/err")
 if [ $? -eq 0 ] && $PY -c "

@@ -6,14 +6,9 @@
 # findings that fail in both variants (docs/experiments/lazy-rich.md), so only their presence is
 # checked: the muP alignment change and the alpha linearisation slope (ReLU: ~alpha^-1/2).
 # Skips (77) without Fashion-MNIST.
-set -euo pipefail
-LM=${1:?usage: test_exp_lazy_rich.sh path/to/lmech}
-[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-    echo "skip: fashion-mnist not installed"
-    exit 77
-}
-T=$(mktemp -d /tmp/lmech-lazyrich-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib/common.bash" "$@"
+set -e
+need_fmnist
 out=$("$LM" exp lazy-rich --quick --jobs 2 --db "$T/r.db" --json)
 /usr/bin/python3 -c "
 import json, sys

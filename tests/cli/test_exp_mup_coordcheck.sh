@@ -2,11 +2,9 @@
 # The quick muP coordinate check end to end: `lmech exp mup-coordcheck --quick --json` on a temp
 # database has its three claims with verdicts, the muP claims pass (seeded, deterministic runs),
 # and every claim links its runs. Skips (77) without Fashion-MNIST.
-set -euo pipefail
-LM=${1:?usage: test_exp_mup_coordcheck.sh path/to/lmech}
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "skip: no fashion-mnist"; exit 77; }
-T=$(mktemp -d /tmp/lmech-mupcc-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib/common.bash" "$@"
+set -e
+need_fmnist
 out=$("$LM" exp mup-coordcheck --quick --jobs 2 --db "$T/r.db" --json)
 /usr/bin/python3 -c '
 import json, sys

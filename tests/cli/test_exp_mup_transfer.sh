@@ -2,11 +2,9 @@
 # The quick muP learning-rate transfer end to end: `lmech exp mup-transfer --quick --json` on a
 # temp database has its three claims with verdicts and linked runs, and the claims that pass
 # deterministically at the quick size pass. Skips (77) without Fashion-MNIST.
-set -euo pipefail
-LM=${1:?usage: test_exp_mup_transfer.sh path/to/lmech}
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "skip: no fashion-mnist"; exit 77; }
-T=$(mktemp -d /tmp/lmech-muptr-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib/common.bash" "$@"
+set -e
+need_fmnist
 out=$("$LM" exp mup-transfer --quick --jobs 2 --db "$T/r.db" --json)
 /usr/bin/python3 -c '
 import json, sys

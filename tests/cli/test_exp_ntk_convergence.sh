@@ -2,14 +2,9 @@
 # The ntk-convergence experiment, quick variant (widths 64..2048, 2 seeds), on a temp database:
 # every claim is recorded with a verdict and linked to its 12 runs, and all eight pass (seeded
 # initialisations, no training: deterministic). Skips (77) without Fashion-MNIST.
-set -euo pipefail
-LM=${1:?usage: test_exp_ntk_convergence.sh path/to/lmech}
-[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-    echo "skip: fashion-mnist not installed"
-    exit 77
-}
-T=$(mktemp -d /tmp/lmech-ntkc-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib/common.bash" "$@"
+set -e
+need_fmnist
 out=$("$LM" exp ntk-convergence --quick --jobs 2 --db "$T/r.db" --json)
 /usr/bin/python3 -c "
 import json, sys

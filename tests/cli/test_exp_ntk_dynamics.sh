@@ -5,16 +5,9 @@
 # a second invocation reuses the finished runs. The ensemble-mean and per-net claims are only
 # required to have a verdict: at width 512 with 4 seeds they sit near or above their 10% bar
 # (docs/experiments/ntk-dynamics.md).
-set -euo pipefail
-LM=${1:?usage: test_exp_ntk_dynamics.sh path/to/lmech}
-[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
-    [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte ] || {
-    echo "skip: fashion-mnist is not installed"
-    exit 77
-}
-T=$(mktemp -d /tmp/lmech-ntkdyn-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib/common.bash" "$@"
+set -e
+need_fmnist
 
 out=$("$LM" exp ntk-dynamics --quick --jobs 2 --db "$T/r.db" --json)
 $PY -c "

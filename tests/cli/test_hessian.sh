@@ -4,14 +4,7 @@
 # hvps, wall_s), Lanczos against the dense LAPACK route, the Hutchinson trace against the exact
 # one, the SLQ density on a model smaller than --slq-steps (the Krylov space stops at p, so the
 # steps are capped at p), and bad input: each a clear message and a non-zero exit below 128.
-set -uo pipefail
-LM=${1:?usage: test_hessian.sh path/to/lmech}
-T=$(mktemp -d /tmp/lmech-hessian-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-fails=0
-ok() { echo "ok    $1"; }
-bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib/common.bash" "$@"
 
 cat >"$T/c.json" <<'EOF'
 {"seed": 3, "model": {"widths": [4, 3, 1], "activation": "tanh"},
@@ -58,17 +51,6 @@ else
     bad "--density capped" "$(head -c 300 "$T/err") $(head -c 300 "$T/d.json")"
 fi
 
-expect_fail() { # name, substring of the message, command...
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$want" "$T/err"; then
-        ok "$name"
-    else
-        bad "$name" "rc=$rc $(head -c 300 "$T/err")"
-    fi
-}
 expect_fail "--top above p" "the model has 19 parameters" "$LM" hessian "$T/c.json" --top 30
 expect_fail "--top above --max-iter" "more eigenpairs than the 3 Lanczos steps" \
     "$LM" hessian "$T/c.json" --top 5 --max-iter 3
@@ -82,7 +64,4 @@ echo '{"model": {"widths": [4, 3, 1]}, "data": {"source": "teacher", "dim": 4}, 
     >"$T/bad.json"
 expect_fail "bad config value" "steps" "$LM" hessian "$T/bad.json"
 
-[ $fails -eq 0 ] || {
-    echo "$fails failed"
-    exit 1
-}
+finish

@@ -4,14 +4,7 @@
 # ntp's and its NTK grows with --width, mup's NTK does not), and bad input (missing file, 3-d
 # array, bad flag values), each a clear message naming the file or flag with a non-zero exit
 # below 128.
-set -uo pipefail
-LM=${1:?usage: test_kernel.sh path/to/lmech}
-T=$(mktemp -d /tmp/lmech-kernel-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-fails=0
-ok() { echo "ok    $1"; }
-bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib/common.bash" "$@"
 
 $PY -c "
 import numpy as np

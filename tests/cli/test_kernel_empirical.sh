@@ -3,15 +3,8 @@
 # "outputs", "bytes", "wall_s", "layers" with --per-layer) against a NumPy Jacobian of the same
 # checkpoint, chunking under --max-memory, the stderr memory line, the summary, and failures (a
 # bound too small, a bad --max-memory, inputs of the wrong width), each with a message and exit 1.
-set -uo pipefail
-LM=${1:?usage: test_kernel_empirical.sh path/to/lmech}
-T=$(mktemp -d /tmp/lmech-kernel-emp-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib/common.bash" "$@"
 HERE=$(cd "$(dirname "$0")" && pwd)
-fails=0
-ok() { echo "ok    $1"; }
-bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
 
 # A 4-7-3 tanh network (sp, biases) in the checkpoint layout lmech loads, 6 inputs, and the
 # reference NTK J J^T from the hand-written Jacobian (index i*k + a).

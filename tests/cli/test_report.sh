@@ -4,14 +4,7 @@
 # rendered DOM that the claims table has rows, every figure image loaded (no broken image), and no
 # script error happened. Also: `lmech exp --json` has the contract fields, a second invocation
 # reuses the finished run (resume), and gnuplot's failure is reported.
-set -uo pipefail
-LM=${1:?usage: test_report.sh path/to/lmech}
-T=$(mktemp -d /tmp/lmech-report-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-fails=0
-ok() { echo "ok    $1"; }
-bad() { echo "FAIL  $1: $2"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib/common.bash" "$@"
 
 out=$("$LM" exp curvature-check --quick --db "$T/r.db" --json 2>"$T/err")
 if [ $? -eq 0 ] && $PY -c "
