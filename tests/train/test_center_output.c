@@ -5,9 +5,9 @@
  * that of the shifted targets), the borrowed datasets are not written, the float32 path, the
  * evaluation helper, divergence, and the refusal of loss ce.
  */
-#include "lm_test.h"
 #include "lmech/config.h"
 #include "lmech/train.h"
+#include "train_helpers.h"
 
 #include <string.h>
 
@@ -19,14 +19,6 @@ static const char *TEACHER =
     "\"center_output\": true}, \"loss\": \"mse\", "
     "\"optimizer\": {\"name\": \"sgd\", \"lr\": 0.05}, \"steps\": 5, \"eval_every\": 5, "
     "\"threads\": 1}";
-
-static lm_config *cfg_from(const char *text, size_t n_sets, const char *const *sets) {
-    lm_config *c;
-    lm_err err = {0};
-    cr_assert_eq(lm_config_parse(text, strlen(text), "test.json", n_sets, sets, &c, &err), LM_OK,
-                 "%s", err.msg);
-    return c;
-}
 
 /* mse of zero outputs: (1/(2n)) sum_i ||y_i||^2 */
 static double zero_loss(const lm_dataset *ds) {

@@ -5,20 +5,12 @@
  * linearised model: exactly 0 (up to rounding) for a one-layer (linear-in-theta) model, clearly
  * non-zero for a deep linear network, whose output is not linear in its parameters.
  */
-#include "lm_test.h"
 #include "lmech/config.h"
 #include "lmech/data.h"
 #include "lmech/train.h"
+#include "train_helpers.h"
 
 #include <string.h>
-
-static lm_config *cfg_from(const char *text, size_t n_sets, const char *const *sets) {
-    lm_config *c;
-    lm_err err = {0};
-    cr_assert_eq(lm_config_parse(text, strlen(text), "test.json", n_sets, sets, &c, &err), LM_OK,
-                 "%s", err.msg);
-    return c;
-}
 
 /* 8 inputs, 2 outputs, 200 examples; the probe batch is the first 50 */
 static const char *TEACHER =

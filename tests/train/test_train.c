@@ -2,20 +2,12 @@
  * Tests for src/train and src/observe: the loop on small synthetic and real data; determinism;
  * float32 path; divergence as a result; stop requests; shape errors; recorded metrics.
  */
-#include "lm_test.h"
 #include "lmech/config.h"
 #include "lmech/io.h"
 #include "lmech/train.h"
+#include "train_helpers.h"
 
 #include <string.h>
-
-static lm_config *cfg_from(const char *text, size_t n_sets, const char *const *sets) {
-    lm_config *c;
-    lm_err err = {0};
-    cr_assert_eq(lm_config_parse(text, strlen(text), "test.json", n_sets, sets, &c, &err), LM_OK,
-                 "%s", err.msg);
-    return c;
-}
 
 static const char *TEACHER =
     "{\"seed\": 4, \"data\": {\"source\": \"teacher\", \"dim\": 8, \"outputs\": 2, "
