@@ -15,8 +15,7 @@
  *     per-example gradients, and by the two-batch estimator (200 pairs of 128 and 1024 rows).
  *  3. The scaling rules, each configuration trained with several seeds (init and batch order)
  *     and judged on the seed-MEAN loss-vs-epoch curves: SGD's linear rule (B0 = 16 at
- *     eta0 = 0.025, B = 32, 64, 128 at eta0 B / B0, Goyal's linear warmup from eta0 to the
- *     scaled rate over the first half epoch (B0 itself at a constant rate),
+ *     eta0 = 0.025, B = 32, 64, 128 at eta0 B / B0, linear warmup over the first half epoch,
  *     3 epochs; the unscaled B = 128 at eta0) and Adam's square-root rule (B = 16 kappa). The
  *     statistic is the largest relative gap between the mean curves after warmup, its standard
  *     error from a bootstrap over seeds; a second, disjoint seed group at B0 measures the same
@@ -166,18 +165,15 @@ static size_t adam_base(const layout *l) {
     return sgd_base(l) + (l->n_lin + 1 + (l->floor ? 1u : 0u)) * l->n_seeds;
 }
 
-/* warmup: steps of linear warmup (0: constant rate), starting from wstart * lr */
 static lm_status add_run(lm_exp_plan *p, const char *label, size_t B, double lr, size_t steps,
-                         size_t every, size_t warmup, double wstart, int seed, lm_err *err) {
-    char sb[48], slr[48], ss[48], se[48], sw[128], sd[32];
+                         size_t every, size_t warmup, int seed, lm_err *err) {
+    char sb[48], slr[48], ss[48], se[48], sw[96], sd[32];
     snprintf(sb, sizeof sb, "batch_size=%zu", B);
     snprintf(slr, sizeof slr, "optimizer.lr=%.17g", lr);
     snprintf(ss, sizeof ss, "steps=%zu", steps);
     snprintf(se, sizeof se, "eval_every=%zu", every);
-    snprintf(sw, sizeof sw,
-             "optimizer.schedule={\"name\": \"warmup\", \"warmup_steps\": %zu, "
-             "\"warmup_start\": %.17g}",
-             warmup, wstart);
+    snprintf(sw, sizeof sw, "optimizer.schedule={\"name\": \"warmup\", \"warmup_steps\": %zu}",
+             warmup);
     snprintf(sd, sizeof sd, "seed=%d", seed);
     const char *sets[] = {sb, slr, ss, se, sw, sd};
     if (!warmup)
@@ -212,13 +208,7 @@ static lm_status add_sgd(lm_exp_plan *p, const layout *l, size_t i, int s, lm_er
     char label[96];
     snprintf(label, sizeof label, "%s B=%zu lr=%g seed=%d", i < l->n_lin ? "linear" : "unscaled", B,
              lr, s);
-    /* Goyal et al. 2017's gradual warmup: from the small-batch rate eta0 to the scaled rate over
-     * the warmup ("start from eta and increment it by a constant amount at each iteration such
-     * that it reaches k eta"): warmup_start = eta0 / lr. B0 and the unscaled run (lr = eta0)
-     * have nothing to warm up and run at a constant rate. */
-    const double wstart = ETA0 / lr;
-    const size_t warmup = wstart < 1.0 ? warmup_steps(B) : 0;
-    return add_run(p, label, B, lr, lin_steps(B), lin_every(B, l->per_epoch), warmup, wstart, s,
+    return add_run(p, label, B, lr, lin_steps(B), lin_every(B, l->per_epoch), warmup_steps(B), s,
                    err);
 }
 
@@ -231,11 +221,11 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
         for (size_t k = 0; k < l.n_lr; k++) {
             const double lr = grid_lr(B, l.lr0 + k);
             snprintf(label, sizeof label, "grid B=%zu lr=%g", B, lr);
-            LM_TRY(add_run(p, label, B, lr, cap, eval_every(B, l.evals), 0, 0.0, 0, err));
+            LM_TRY(add_run(p, label, B, lr, cap, eval_every(B, l.evals), 0, 0, err));
         }
     }
     snprintf(label, sizeof label, "noise checkpoint B=%d lr=%g", NOISE_B, NOISE_LR);
-    LM_TRY(add_run(p, label, NOISE_B, NOISE_LR, NOISE_STEPS, 10, 0, 0.0, 0, err));
+    LM_TRY(add_run(p, label, NOISE_B, NOISE_LR, NOISE_STEPS, 10, 0, 0, err));
     for (size_t i = 0; i <= l.n_lin; i++)
         for (int s = 0; s < n; s++)
             LM_TRY(add_sgd(p, &l, i, s, err));
