@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The quick muP coordinate check end to end: `lmech exp mup-coordcheck --quick --json` on a temp
-# database has its three claims with verdicts, the muP claims pass (seeded, deterministic runs),
+# database has its three claims with verdicts, all three pass (seeded, deterministic runs),
 # and every claim links its runs. Skips (77) without Fashion-MNIST.
 . "$(dirname "$0")/lib/common.bash" "$@"
 set -e
@@ -19,5 +19,7 @@ for name in ("muP: updates width-independent (t = 3-5)",
              "muP: hidden updates width-independent (all t)"):
     assert c[name]["verdict"] == "pass", c[name]
     assert abs(c[name]["measured"]) <= 0.15, c[name]
+sp = c["SP: logit updates blow up with width"]
+assert sp["verdict"] == "pass" and sp["measured"] >= 0.5, sp
 print("ok    mup-coordcheck quick:", {k: v["verdict"] for k, v in c.items()})
 ' "$out"
