@@ -67,6 +67,9 @@ static const struct value_flag {
     {"sw2", offsetof(cli_opts, sw2)},
     {"sb2", offsetof(cli_opts, sb2)},
     {"kind", offsetof(cli_opts, kind)},
+    {"param", offsetof(cli_opts, param)},
+    {"width", offsetof(cli_opts, width)},
+    {"base-width", offsetof(cli_opts, base_width)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */
@@ -74,6 +77,7 @@ static const struct value_flag BOOL_FLAGS[] = {
     {"json", offsetof(cli_opts, json)},   {"quiet", offsetof(cli_opts, quiet)},
     {"trace", offsetof(cli_opts, trace)}, {"density", offsetof(cli_opts, density)},
     {"quick", offsetof(cli_opts, quick)}, {"list", offsetof(cli_opts, list)},
+    {"bias", offsetof(cli_opts, bias)},   {"no-bias", offsetof(cli_opts, no_bias)},
 };
 
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,

@@ -39,7 +39,8 @@ typedef struct cli_opts {
     /* lmech exp / report */
     const char *jobs, *out;
     /* lmech kernel: raw values, parsed and checked by the command */
-    const char *inputs, *depth, *activation, *sw2, *sb2, *kind;
+    const char *inputs, *depth, *activation, *sw2, *sb2, *kind, *param, *width, *base_width;
+    int bias, no_bias;
     int quick, list;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
@@ -51,11 +52,11 @@ typedef struct cli_opts {
 int cli_parse(const char *cmd, const char *usage, int argc, char **argv, const char *allowed,
               cli_opts *o);
 
-/* Loads the checkpoint `path` (--init) into a new lm_malloc'ed theta sized for cfg's model. */
 /* Opens an EXISTING run database for a read-only command (ls, show, export, report): a missing
  * file is an error naming it, where lm_store_open would create an empty database. */
 lm_status cli_store_open_existing(const char *path, lm_store **s, lm_err *err);
 
+/* Loads the checkpoint `path` (--init) into a new lm_malloc'ed theta sized for cfg's model. */
 lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, lm_err *err);
 
 /* Prints a JSON value on one line to stdout, followed by a newline; steals the reference. */

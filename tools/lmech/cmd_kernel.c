@@ -86,45 +86,6 @@ static void print_summary(const char *name, const double *k, size_t n) {
     }
 }
 
-/* The parameterisation flags of the analytic mode (cli_parse does not know them): taken out of
- * argv into p, the rest copied to rest (argc entries at most) for cli_parse. */
-typedef struct param_opts {
-    const char *param, *width, *base_width;
-    int bias; /* -1: default (sb2 > 0), 0 or 1 */
-} param_opts;
-
-static int take_param_opts(int argc, char **argv, param_opts *p, char **rest, int *n_rest) {
-    memset(p, 0, sizeof *p);
-    p->bias = -1;
-    *n_rest = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (i > 0 && (strcmp(a, "--bias") == 0 || strcmp(a, "--no-bias") == 0)) {
-            p->bias = a[2] == 'b';
-            continue;
-        }
-        static const char *const names[] = {"param", "width", "base-width"};
-        const char **slots[] = {&p->param, &p->width, &p->base_width};
-        size_t f = 0, len = 0;
-        for (; i > 0 && f < sizeof names / sizeof *names; f++) {
-            len = strlen(names[f]);
-            if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, names[f], len) == 0 &&
-                (a[2 + len] == 0 || a[2 + len] == '='))
-                break;
-        }
-        if (i == 0 || f == sizeof names / sizeof *names) {
-            rest[(*n_rest)++] = argv[i];
-            continue;
-        }
-        const char *val = a[2 + len] == '=' ? a + 3 + len : (i + 1 < argc ? argv[++i] : NULL);
-        if (!val)
-            return cli_usage("kernel", USAGE, "option --%s needs a value", names[f]);
-        *slots[f] = val;
-    }
-    rest[*n_rest] = NULL;
-    return CLI_OK;
-}
-
 /* A non-negative integer option (--width, --base-width); 0 when absent. */
 static int parse_size(const char *name, const char *s, size_t *out) {
     *out = 0;
@@ -375,20 +336,15 @@ int cmd_kernel(int argc, char **argv) {
             lm_err err = {0};
             return empirical(&eo, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
         }
-    param_opts po;
-    char **rest = malloc(((size_t) argc + 1) * sizeof *rest);
-    if (!rest) {
-        fprintf(stderr, "lmech kernel: error: out of memory\n");
-        return CLI_FAIL;
-    }
-    int n_rest = 0, rc = take_param_opts(argc, argv, &po, rest, &n_rest);
     cli_opts o;
-    if (rc == CLI_OK)
-        rc = cli_parse("kernel", USAGE, n_rest, rest, "inputs,depth,activation,sw2,sb2,kind,json",
+    int rc = cli_parse("kernel", USAGE, argc, argv,
+                       "inputs,depth,activation,sw2,sb2,kind,json,param,width,base-width,bias,"
+                       "no-bias",
                        &o);
-    free(rest); /* cli_opts points into argv's strings, not into rest */
     if (rc)
         return rc == CLI_HELP ? CLI_OK : rc;
+    if (o.bias && o.no_bias)
+        return cli_usage("kernel", USAGE, "--bias and --no-bias together");
     if (!o.inputs)
         return cli_usage("kernel", USAGE, "missing --inputs X.npy");
     if (!o.depth)
@@ -408,11 +364,11 @@ int cmd_kernel(int argc, char **argv) {
     ks.depth = (size_t) depth;
     ks.sw2 = sw2;
     ks.sb2 = sb2;
-    ks.bias = po.bias < 0 ? sb2 > 0 : po.bias;
-    if (po.param && lm_param_parse(po.param, &ks.param, NULL))
-        return cli_usage("kernel", USAGE, "--param \"%s\": expected ntp, sp or mup", po.param);
-    if (!parse_size("width", po.width, &ks.width) ||
-        !parse_size("base-width", po.base_width, &ks.base_width))
+    ks.bias = o.bias ? 1 : o.no_bias ? 0 : sb2 > 0; /* default: biases when sb2 > 0 */
+    if (o.param && lm_param_parse(o.param, &ks.param, NULL))
+        return cli_usage("kernel", USAGE, "--param \"%s\": expected ntp, sp or mup", o.param);
+    if (!parse_size("width", o.width, &ks.width) ||
+        !parse_size("base-width", o.base_width, &ks.base_width))
         return CLI_USAGE;
     if (ks.param != LM_PARAM_NTP && ks.width == 0)
         return cli_usage(
@@ -486,7 +442,7 @@ int cmd_kernel(int argc, char **argv) {
             else if (ks.param == LM_PARAM_MUP)
                 snprintf(ps, sizeof ps, ", mup, width %zu, base width %zu", ks.width,
                          ks.base_width);
-            if (ks.param != LM_PARAM_NTP || po.bias >= 0)
+            if (ks.param != LM_PARAM_NTP || o.bias || o.no_bias)
                 snprintf(ps + strlen(ps), sizeof ps - strlen(ps), ", %s",
                          ks.bias ? "biases" : "no biases");
             printf("analytic kernels: n = %zu inputs of d = %zu, depth %llu, %s, sw2 = %g, "
