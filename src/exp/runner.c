@@ -2,12 +2,14 @@
  * runner.c: executes an experiment: plan -> train (or reuse) every run in parallel processes ->
  * analyse from the store -> record the invocation and its claims.
  *
- * Each run is trained in a forked child with its own database connection (SQLite connections
- * must not cross fork) and BLAS threads = cores / jobs, so the cores are not oversubscribed. The
- * child saves the final parameters to <db>.artifacts/run-<id>.safetensors, records the artifact,
- * and reports its run id through a pipe. A planned run whose canonical config (hash) already has
- * a finished run is reused: an interrupted sweep resumes where it stopped. (Diverged runs are
- * trained again; they end early.)
+ * Runs are trained by `jobs` forked worker processes, each with its own database connection
+ * (SQLite connections must not cross fork) and BLAS threads = cores / jobs, so the cores are not
+ * oversubscribed. A worker takes plan indices from a pipe, one at a time; for each it trains the
+ * run, saves the final parameters to <db>.artifacts/run-<id>.safetensors, records the artifact,
+ * and answers with the run id. A worker that dies (in a run or between runs) costs at most the
+ * run it held and is replaced (tests/cli/test_exp_workers.sh). A planned run whose canonical config
+ * (hash) already has a finished run is reused: an interrupted sweep resumes where it stopped.
+ * (Diverged runs are trained again; they end early.)
  */
 #include "exp/internal.h"
 #include "lmech/exp.h"
@@ -16,6 +18,7 @@
 #include "lmech/train.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,17 +209,17 @@ static int data_key(const lm_config *c, char *out, size_t cap) {
     return n > 0 && (size_t) n < cap;
 }
 
-/* The child: trains one config, saves its parameters, writes the run id to fd, exits. */
-static void child_run(const char *db_path, const char *dir, const char *json, int threads,
-                      const shared_data *sh, int fd) {
+/* Trains one planned config in a worker: saves its parameters and records the artifact. Returns
+ * the run id (negative: recorded but unusable; -1: not recorded). */
+static int64_t run_one(lm_store *s, const char *dir, const char *json, int threads,
+                       const shared_data *sh) {
     lm_err err = {0};
     lm_config *c = NULL;
-    lm_store *s = NULL;
     lm_mlp *m = NULL;
     double *theta = NULL;
     int64_t id = -1;
     int ok = lm_config_parse(json, strlen(json), "planned run", 0, NULL, &c, &err) == LM_OK &&
-             lm_store_open(db_path, &s, &err) == LM_OK && lm_mlp_new(&c->model, &m, &err) == LM_OK;
+             lm_mlp_new(&c->model, &m, &err) == LM_OK;
     if (ok && (theta = lm_malloc(m->n_params * sizeof *theta)) != NULL) {
         c->train.threads = threads;
         lm_train_opts o = {0};
@@ -243,20 +246,91 @@ static void child_run(const char *db_path, const char *dir, const char *json, in
             id = r.run_id;
         }
     }
-    if (write(fd, &id, sizeof id) != (ssize_t) sizeof id)
-        ok = 0;
     lm_free(theta);
     lm_mlp_free(m);
-    lm_store_close(s);
     lm_config_free(c);
+    return id;
+}
+
+/* A worker process: one database connection (SQLite connections must not cross fork) for a
+ * sequence of runs. It reads plan indices from cmd_fd until EOF and answers each with the run
+ * id on res_fd. Runs are independent of what a worker ran before (lm_train_run keeps no state
+ * between calls); reusing the process saves a small run's fork, exit, database open and
+ * first-touch page faults (a quarter of its fixed cost). A worker that dies mid-run leaves its
+ * run to be counted failed and is replaced. */
+static void worker_main(const char *db_path, const char *dir, const lm_exp_plan *plan, int threads,
+                        const shared_data *sh, int cmd_fd, int res_fd) {
+    lm_err err = {0};
+    lm_store *s = NULL;
+    int ok = lm_store_open(db_path, &s, &err) == LM_OK;
+    size_t idx;
+    while (read(cmd_fd, &idx, sizeof idx) == (ssize_t) sizeof idx) {
+        int64_t id = ok && idx < plan->n ? run_one(s, dir, plan->config[idx], threads, sh) : -1;
+        if (write(res_fd, &id, sizeof id) != (ssize_t) sizeof id)
+            break;
+    }
+    lm_store_close(s);
     _exit(ok ? 0 : 1);
 }
 
 typedef struct slot {
     pid_t pid;
-    int fd;
-    size_t idx;
+    int cmd, res; /* pipes to and from the worker (-1: closed) */
+    size_t idx;   /* the run it is training */
+    int busy;
 } slot;
+
+/* Starts a worker in *w (after fflush(NULL): the child must not flush the parent's buffers).
+ * The child closes its copies of the other workers' pipes (others, n_others): a worker holding
+ * another's command pipe open would keep that one from ever seeing EOF. */
+static lm_status worker_start(slot *w, const slot *others, size_t n_others, const char *db_path,
+                              const char *dir, const lm_exp_plan *plan, int threads,
+                              const shared_data *sh, lm_err *err) {
+    int c[2], r[2];
+    if (pipe(c) != 0)
+        LM_FAIL(err, LM_EIO, "pipe: %s", strerror(errno));
+    if (pipe(r) != 0) {
+        close(c[0]);
+        close(c[1]);
+        LM_FAIL(err, LM_EIO, "pipe: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(c[0]);
+        close(c[1]);
+        close(r[0]);
+        close(r[1]);
+        LM_FAIL(err, LM_EIO, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(c[1]);
+        close(r[0]);
+        for (size_t i = 0; i < n_others; i++) {
+            if (&others[i] == w)
+                continue;
+            if (others[i].cmd >= 0)
+                close(others[i].cmd);
+            if (others[i].res >= 0)
+                close(others[i].res);
+        }
+        worker_main(db_path, dir, plan, threads, sh, c[0], r[1]);
+    }
+    close(c[0]);
+    close(r[1]);
+    *w = (slot){pid, c[1], r[0], 0, 0};
+    return LM_OK;
+}
+
+static void worker_stop(slot *w, int kill_it) {
+    if (w->cmd >= 0)
+        close(w->cmd);
+    if (kill_it)
+        kill(w->pid, SIGTERM);
+    waitpid(w->pid, NULL, 0);
+    if (w->res >= 0)
+        close(w->res);
+    w->cmd = w->res = -1;
+}
 
 lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
                      lm_err *err) {
@@ -330,10 +404,10 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     if ((size_t) jobs > n_todo)
         jobs = n_todo ? (int) n_todo : 1;
     const int threads = lm_cores() / jobs > 0 ? lm_cores() / jobs : 1;
-    slot active[64];
+    slot workers[64];
     if (jobs > 64)
         jobs = 64;
-    size_t next = 0, n_active = 0, done = 0;
+    size_t next = 0, n_workers = 0, n_busy = 0, done = 0;
     /* one-thread runs: the parent drops to one BLAS thread while it forks them, so each child
      * inherits it instead of starting and joining OpenBLAS's workers; restored for the analysis */
     const int threads_before = lm_threads_get();
@@ -363,61 +437,79 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     }
     static const shared_data none;
     fflush(NULL);
-    while (st == LM_OK && (next < n_todo || n_active > 0)) {
-        while (next < n_todo && n_active < (size_t) jobs) {
-            int p[2];
-            if (pipe(p) != 0) {
-                st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "pipe: %s", strerror(errno));
-                break;
+    /* `jobs` workers; each gets the next planned run when it answers the last one. A worker that
+     * died between runs must not kill the parent through SIGPIPE: the write fails instead. */
+    const shared_data *shd = sh ? sh : &none;
+    struct sigaction ign = {0}, old_pipe;
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    while (st == LM_OK && n_workers < (size_t) jobs && n_workers < n_todo) {
+        st = worker_start(&workers[n_workers], workers, n_workers, opts->db_path, dir, plan,
+                          threads, shd, err);
+        if (st == LM_OK)
+            n_workers++;
+    }
+    while (st == LM_OK && (next < n_todo || n_busy > 0)) {
+        for (size_t w = 0; w < n_workers && next < n_todo; w++) {
+            slot *k = &workers[w];
+            if (k->busy || k->cmd < 0)
+                continue;
+            const size_t idx = todo[next];
+            if (write(k->cmd, &idx, sizeof idx) != (ssize_t) sizeof idx) {
+                /* the worker died between runs (EPIPE): replace it and hand the run to the new
+                 * one; a new worker that cannot take it is an error */
+                worker_stop(k, 1);
+                st = worker_start(k, workers, n_workers, opts->db_path, dir, plan, threads, shd,
+                                  err);
+                if (st == LM_OK && write(k->cmd, &idx, sizeof idx) != (ssize_t) sizeof idx)
+                    st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "worker pipe: %s",
+                                    strerror(errno));
+                if (st != LM_OK)
+                    break;
             }
-            pid_t pid = fork();
-            if (pid < 0) {
-                close(p[0]);
-                close(p[1]);
-                st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "fork: %s", strerror(errno));
-                break;
-            }
-            if (pid == 0) {
-                close(p[0]);
-                child_run(opts->db_path, dir, plan->config[todo[next]], threads, sh ? sh : &none,
-                          p[1]);
-            }
-            close(p[1]);
-            active[n_active++] = (slot){pid, p[0], todo[next]};
+            k->idx = idx;
+            k->busy = 1;
+            n_busy++;
             next++;
         }
-        if (n_active == 0)
+        if (st != LM_OK || n_busy == 0)
             break;
-        int status;
-        pid_t pid = wait(&status);
-        if (pid < 0) {
+        struct pollfd pf[64];
+        for (size_t w = 0; w < n_workers; w++)
+            pf[w] = (struct pollfd){workers[w].busy ? workers[w].res : -1, POLLIN, 0};
+        if (poll(pf, (nfds_t) n_workers, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "wait: %s", strerror(errno));
+            st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "poll: %s", strerror(errno));
             break;
         }
-        for (size_t a = 0; a < n_active; a++) {
-            if (active[a].pid != pid)
+        for (size_t w = 0; w < n_workers && st == LM_OK; w++) {
+            slot *k = &workers[w];
+            if (!k->busy || !(pf[w].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             int64_t id = -1;
-            if (read(active[a].fd, &id, sizeof id) != (ssize_t) sizeof id)
-                id = -1;
-            close(active[a].fd);
-            ctx->run[active[a].idx] = id > 0 ? id : -1;
-            if (id <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            const int answered = read(k->res, &id, sizeof id) == (ssize_t) sizeof id;
+            ctx->run[k->idx] = answered && id > 0 ? id : -1;
+            if (!answered || id <= 0)
                 res->n_failed++;
-            active[a] = active[--n_active];
-            break;
+            k->busy = 0;
+            n_busy--;
+            done++;
+            if (opts->progress)
+                opts->progress(opts->progress_ud, e->name, done, n_todo);
+            if (!answered) { /* the worker died in the run: replace it for the rest */
+                worker_stop(k, 1);
+                if (next < n_todo)
+                    st = worker_start(k, workers, n_workers, opts->db_path, dir, plan, threads, shd,
+                                      err);
+            }
         }
-        done++;
-        if (opts->progress)
-            opts->progress(opts->progress_ud, e->name, done, n_todo);
     }
-    for (size_t a = 0; a < n_active; a++) { /* only after an error: stop the others */
-        kill(active[a].pid, SIGTERM);
-        waitpid(active[a].pid, NULL, 0);
-        close(active[a].fd);
-    }
+    /* no more work: close the command pipes (workers exit at EOF); after an error stop them */
+    for (size_t w = 0; w < n_workers; w++)
+        if (workers[w].cmd >= 0 || workers[w].res >= 0)
+            worker_stop(&workers[w], st != LM_OK);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     lm_free(todo);
     if (threads == 1 && threads_before != 1) { /* the analysis may use every core */
         lm_err ignore = {0};
