@@ -6,9 +6,11 @@
 #include "cli.h"
 #include "lmech/io.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -150,6 +152,25 @@ json_t *cli_json_num(double v) {
 }
 
 /* Loads --init into a new theta buffer sized for cfg's model. */
+int cli_parse_size(const char *cmd, const char *usage, const char *name, const char *s, size_t lo,
+                   size_t hi, size_t *out) {
+    if (!s)
+        return 1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
+        if (hi == SIZE_MAX)
+            cli_usage(cmd, usage, "--%s \"%s\": expected an integer >= %zu", name, s, lo);
+        else
+            cli_usage(cmd, usage, "--%s \"%s\": expected an integer from %zu to %zu", name, s, lo,
+                      hi);
+        return 0;
+    }
+    *out = (size_t) v;
+    return 1;
+}
+
 lm_status cli_store_open_existing(const char *path, lm_store **s, lm_err *err) {
     struct stat sb;
     if (stat(path, &sb) != 0)

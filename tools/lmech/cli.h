@@ -23,6 +23,12 @@ int cli_fail(const char *cmd, const lm_err *err);
 int cli_usage(const char *cmd, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Parses the value s of option --name as an integer in [lo, hi] into *out (unchanged when s is
+ * NULL: the option was not given). Returns 1, or prints cmd's usage error naming the option and
+ * the value and returns 0. */
+int cli_parse_size(const char *cmd, const char *usage, const char *name, const char *s, size_t lo,
+                   size_t hi, size_t *out);
+
 /* Options common to the commands that take a config. */
 typedef struct cli_opts {
     const char *config;     /* positional CONFIG.json      */

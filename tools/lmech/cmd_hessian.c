@@ -36,19 +36,9 @@ static const char *USAGE =
 #define DEFAULT_BINS       1000 /* --bins 10000 for PyHessian's grid; 1000 keeps --json < 128 kB */
 #define DEFAULT_MAX_MB     1024
 
+/* An integer option of this command in [lo, hi] (cli_parse_size). */
 static int parse_size(const char *name, const char *s, size_t lo, size_t hi, size_t *out) {
-    if (!s)
-        return 1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
-        cli_usage("hessian", USAGE, "--%s \"%s\": expected an integer from %zu to %zu", name, s, lo,
-                  hi);
-        return 0;
-    }
-    *out = (size_t) v;
-    return 1;
+    return cli_parse_size("hessian", USAGE, name, s, lo, hi, out);
 }
 
 typedef struct job {

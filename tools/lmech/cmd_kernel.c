@@ -86,22 +86,6 @@ static void print_summary(const char *name, const double *k, size_t n) {
     }
 }
 
-/* A non-negative integer option (--width, --base-width); 0 when absent. */
-static int parse_size(const char *name, const char *s, size_t *out) {
-    *out = 0;
-    if (!s)
-        return 1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > SIZE_MAX) {
-        cli_usage("kernel", USAGE, "--%s \"%s\": expected a non-negative integer", name, s);
-        return 0;
-    }
-    *out = (size_t) v;
-    return 1;
-}
-
 /* ---------------------------------------------------------------- empirical NTK */
 
 /* "2G", "512M", "64k", "1048576" (optionally "MiB", "MB", "B"): bytes, binary multiples. */
@@ -351,24 +335,21 @@ int cmd_kernel(int argc, char **argv) {
         return cli_usage("kernel", USAGE, "missing --depth L");
     if (!o.activation)
         return cli_usage("kernel", USAGE, "missing --activation NAME");
-    char *end;
-    errno = 0;
-    unsigned long long depth = strtoull(o.depth, &end, 10);
-    if (errno || end == o.depth || *end || o.depth[0] == '-' || depth > 1000)
-        return cli_usage("kernel", USAGE, "--depth \"%s\": expected an integer from 0 to 1000",
-                         o.depth);
+    size_t depth = 0;
+    if (!cli_parse_size("kernel", USAGE, "depth", o.depth, 0, 1000, &depth))
+        return CLI_USAGE;
     double sw2 = 1, sb2 = 0;
     if (!parse_double("sw2", o.sw2, &sw2) || !parse_double("sb2", o.sb2, &sb2))
         return CLI_USAGE;
     lm_kernel_spec ks = lm_kernel_spec_default();
-    ks.depth = (size_t) depth;
+    ks.depth = depth;
     ks.sw2 = sw2;
     ks.sb2 = sb2;
     ks.bias = o.bias ? 1 : o.no_bias ? 0 : sb2 > 0; /* default: biases when sb2 > 0 */
     if (o.param && lm_param_parse(o.param, &ks.param, NULL))
         return cli_usage("kernel", USAGE, "--param \"%s\": expected ntp, sp or mup", o.param);
-    if (!parse_size("width", o.width, &ks.width) ||
-        !parse_size("base-width", o.base_width, &ks.base_width))
+    if (!cli_parse_size("kernel", USAGE, "width", o.width, 0, SIZE_MAX, &ks.width) ||
+        !cli_parse_size("kernel", USAGE, "base-width", o.base_width, 0, SIZE_MAX, &ks.base_width))
         return CLI_USAGE;
     if (ks.param != LM_PARAM_NTP && ks.width == 0)
         return cli_usage(
@@ -423,7 +404,7 @@ int cmd_kernel(int argc, char **argv) {
             fprintf(stderr, "lmech kernel: error: %s: %s\n", o.inputs, err.msg);
             rc = CLI_FAIL;
         } else if (o.json) {
-            printf("{\"n\":%zu,\"d\":%zu,\"depth\":%llu,\"activation\":\"%s\",\"sw2\":%.17g,"
+            printf("{\"n\":%zu,\"d\":%zu,\"depth\":%zu,\"activation\":\"%s\",\"sw2\":%.17g,"
                    "\"sb2\":%.17g,\"param\":\"%s\",\"width\":%zu,\"base_width\":%zu,"
                    "\"bias\":%s,\"wall_s\":%.6g",
                    n, d, depth, lm_act_name(act), sw2, sb2, lm_param_name(ks.param), ks.width,
@@ -445,7 +426,7 @@ int cmd_kernel(int argc, char **argv) {
             if (ks.param != LM_PARAM_NTP || o.bias || o.no_bias)
                 snprintf(ps + strlen(ps), sizeof ps - strlen(ps), ", %s",
                          ks.bias ? "biases" : "no biases");
-            printf("analytic kernels: n = %zu inputs of d = %zu, depth %llu, %s, sw2 = %g, "
+            printf("analytic kernels: n = %zu inputs of d = %zu, depth %zu, %s, sw2 = %g, "
                    "sb2 = %g%s (%.3g s)\n",
                    n, d, depth, lm_act_name(act), sw2, sb2, ps, lm_now() - t0);
             if (nngp)
