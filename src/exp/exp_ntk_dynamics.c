@@ -300,6 +300,28 @@ static lm_status pred_test_loss(state *s, double t, double *out, double *var_sum
     return LM_OK;
 }
 
+/* The largest relative gap between the ensemble's mean loss sum[k] / cnt at the recorded steps
+ * and its predicted expectation (test: the test loss, else the train loss), and the step where
+ * it is largest. */
+static lm_status curve_error(state *s, int test, const int64_t *steps, size_t n, const double *sum,
+                             size_t cnt, double *worst, int64_t *at, lm_err *err) {
+    double w = 0;
+    for (size_t k = 0; k < n; k++) {
+        double pl;
+        if (test)
+            LM_TRY(pred_test_loss(s, (double) steps[k], &pl, NULL, err));
+        else
+            LM_TRY(lm_kpred_train_loss(s->kp, (double) steps[k], &pl, err));
+        const double e = fabs(sum[k] / (double) cnt - pl) / pl;
+        if (e >= w) {
+            w = e;
+            *at = steps[k];
+        }
+    }
+    *worst = w;
+    return LM_OK;
+}
+
 /* One network: its final test outputs into fs, its linearised prediction's relative error
  * (from its own f0) into *lin_err. */
 static lm_status one_net(const lm_exp_ctx *ctx, state *s, int64_t run, double eta, size_t steps,
@@ -530,24 +552,14 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         link_runs(c, ctx);
 
     /* 4. mean training-loss curve */
-    double worst = LM_NAN, worst_rel = 0;
+    const int curves = complete && loss_cnt == S && n_loss > 0;
+    double worst = LM_NAN;
     int64_t worst_step = -1;
-    if (complete && loss_cnt == S && n_loss > 0) {
-        for (size_t k = 0; k < n_loss; k++) {
-            double pl;
-            st = lm_kpred_train_loss(s.kp, (double) loss_steps[k], &pl, err);
-            if (st != LM_OK) {
-                state_free(&s);
-                return st;
-            }
-            const double meas = s.loss_sum[k] / (double) loss_cnt;
-            const double e = fabs(meas - pl) / pl;
-            if (e >= worst_rel) {
-                worst_rel = e;
-                worst_step = loss_steps[k];
-            }
-        }
-        worst = worst_rel;
+    if (curves)
+        st = curve_error(&s, 0, loss_steps, n_loss, s.loss_sum, loss_cnt, &worst, &worst_step, err);
+    if (st != LM_OK) {
+        state_free(&s);
+        return st;
     }
     c = lm_exp_claim(
         ctx, "mean train loss curve",
@@ -564,23 +576,14 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     }
 
     /* 4b. mean test-loss curve */
-    double worst_t = LM_NAN, wt = 0;
+    double worst_t = LM_NAN;
     int64_t worst_t_step = -1;
-    if (complete && loss_cnt == S && n_loss > 0) {
-        for (size_t k = 0; k < n_loss; k++) {
-            double pl;
-            st = pred_test_loss(&s, (double) loss_steps[k], &pl, NULL, err);
-            if (st != LM_OK) {
-                state_free(&s);
-                return st;
-            }
-            const double e = fabs(s.tl_sum[k] / (double) loss_cnt - pl) / pl;
-            if (e >= wt) {
-                wt = e;
-                worst_t_step = loss_steps[k];
-            }
-        }
-        worst_t = wt;
+    if (curves)
+        st = curve_error(&s, 1, loss_steps, n_loss, s.tl_sum, loss_cnt, &worst_t, &worst_t_step,
+                         err);
+    if (st != LM_OK) {
+        state_free(&s);
+        return st;
     }
     c = lm_exp_claim(ctx, "mean test loss curve",
                      "E L_test(t) = mean_j ((mu_t(x_j) - y_j)^2 + Var_j(t)) / 2, Var from the "
