@@ -22,7 +22,6 @@
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 #define EXACT_MAX     256   /* dense SVD up to this smaller side                    */
 #define LANCZOS_TOL   1e-10 /* relative residual of sigma^2                          */
@@ -49,12 +48,13 @@ static lm_status gram_apply(void *ud, const double *v, double *out, lm_err *err)
     return LM_OK;
 }
 
-/* Largest singular value of the [rows, cols] row-major matrix a (overwritten by the dense
- * path); NaN when LAPACK or Lanczos fails to converge. */
-static lm_status spectral_norm(double *a, size_t rows, size_t cols, double *out, lm_err *err) {
+/* Largest singular value of the [rows, cols] row-major matrix a (read only), whose Frobenius
+ * norm the caller has already computed (fro); NaN when LAPACK or Lanczos fails to converge. */
+static lm_status spectral_norm(const double *a, size_t rows, size_t cols, double fro, double *out,
+                               lm_err *err) {
     const size_t k = rows < cols ? rows : cols;
     *out = LM_NAN;
-    if (cblas_dnrm2((int) (rows * cols), a, 1) == 0.0) {
+    if (fro == 0.0) {
         *out = 0.0;
         return LM_OK;
     }
@@ -108,9 +108,10 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
             LM_FAIL(err, LM_ENOMEM, "out of memory for %zu spectral norms", L);
         for (size_t l = 0; l < L; l++) {
             const lm_layer_info *li = &c->m->layer[l];
-            const size_t cnt = li->d_in * li->d_out;
-            memcpy(c->scratch, c->theta0 + li->w_off, cnt * sizeof *c->scratch);
-            lm_status st = spectral_norm(c->scratch, li->d_out, li->d_in, &s0[l], err);
+            const double *w0 = c->theta0 + li->w_off;
+            lm_status st =
+                spectral_norm(w0, li->d_out, li->d_in,
+                              cblas_dnrm2((int) (li->d_in * li->d_out), w0, 1), &s0[l], err);
             if (st != LM_OK) {
                 lm_free(s0);
                 return st;
@@ -129,7 +130,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         snprintf(name, sizeof name, "wchange_fro.%zu", l);
         LM_TRY(lm_obs_emit(sink, name, n0 > 0 ? dn / n0 : LM_NAN, err));
         double s_d = LM_NAN;
-        LM_TRY(spectral_norm(d, li->d_out, li->d_in, &s_d, err));
+        LM_TRY(spectral_norm(d, li->d_out, li->d_in, dn, &s_d, err));
         snprintf(name, sizeof name, "wchange_spec.%zu", l);
         LM_TRY(lm_obs_emit(sink, name, s0[l] > 0 ? s_d / s0[l] : LM_NAN, err));
     }
