@@ -408,11 +408,6 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     if (jobs > 64)
         jobs = 64;
     size_t next = 0, n_workers = 0, n_busy = 0, done = 0;
-    /* one-thread runs: the parent drops to one BLAS thread while it forks them, so each child
-     * inherits it instead of starting and joining OpenBLAS's workers; restored for the analysis */
-    const int threads_before = lm_threads_get();
-    if (threads == 1 && st == LM_OK)
-        st = lm_threads_set(1, err);
     /* load the first run's data here once, for every run that has the same (best effort: if it
      * fails, each run loads its own and reports the error in its record) */
     shared_data *sh = lm_calloc(1, sizeof *sh);
@@ -511,10 +506,6 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             worker_stop(&workers[w], st != LM_OK);
     sigaction(SIGPIPE, &old_pipe, NULL);
     lm_free(todo);
-    if (threads == 1 && threads_before != 1) { /* the analysis may use every core */
-        lm_err ignore = {0};
-        lm_threads_set(threads_before, &ignore);
-    }
     for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
