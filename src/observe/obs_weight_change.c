@@ -58,19 +58,41 @@ static lm_status spectral_norm(const double *a, size_t rows, size_t cols, double
         *out = 0.0;
         return LM_OK;
     }
+    if (!isfinite(fro)) { /* a diverging run: inf or nan entries; LAPACK's behaviour is undefined */
+        *out = isnan(fro) ? LM_NAN : LM_INF;
+        return LM_OK;
+    }
     if (k <= EXACT_MAX) {
-        double *g = lm_malloc(k * k * sizeof *g), w[1];
-        if (!g)
+        /* dsyevr's W must hold k values even when one is asked for (dstebz may return ties and
+         * uses it as work space) and ISUPPZ 2 max(1, M): both sized for k, not for one. Above
+         * entries of ~1e150 the Gram matrix would overflow: then A / ||A||_F goes in instead
+         * (every entry of its Gram matrix is <= 1) and sigma is scaled back. */
+        const size_t big = fro > 1e150 ? rows * cols : 0;
+        double *g = lm_malloc((k * k + k + big) * sizeof *g), *w = g + k * k, *as = w + k;
+        lapack_int *isuppz = lm_malloc(2 * k * sizeof *isuppz);
+        if (!g || !isuppz) {
+            lm_free(g);
+            lm_free(isuppz);
             LM_FAIL(err, LM_ENOMEM, "out of memory for a %zu x %zu Gram matrix", k, k);
+        }
+        double scale = 1.0;
+        if (big) {
+            scale = fro;
+            for (size_t i = 0; i < big; i++)
+                as[i] = a[i] / fro;
+            a = as;
+        }
         /* G = A A^T (rows <= cols) or A^T A, upper triangle */
         cblas_dsyrk(CblasRowMajor, CblasUpper, rows <= cols ? CblasNoTrans : CblasTrans, (int) k,
                     (int) (rows <= cols ? cols : rows), 1.0, a, (int) cols, 0.0, g, (int) k);
-        lapack_int found = 0, isuppz[2];
+        lapack_int found = 0;
         lapack_int info =
             LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'N', 'I', 'U', (lapack_int) k, g, (lapack_int) k, 0.0,
                            0.0, (lapack_int) k, (lapack_int) k, 0.0, &found, w, NULL, 1, isuppz);
-        *out = info == 0 && found == 1 ? sqrt(w[0] > 0.0 ? w[0] : 0.0) : LM_NAN;
+        *out = info == 0 && found >= 1 ? scale * sqrt(w[found - 1] > 0.0 ? w[found - 1] : 0.0)
+                                       : LM_NAN;
         lm_free(g);
+        lm_free(isuppz);
         return LM_OK;
     }
     const size_t iters = k < LANCZOS_ITERS ? k : LANCZOS_ITERS;

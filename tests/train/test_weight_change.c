@@ -101,3 +101,67 @@ Test(weight_change, lanczos_spectral_norms_match_lapack, .timeout = 60) {
     unlink(db);
     LM_CHECK_LEAKS();
 }
+
+/* A run that blows up: GD at rate 2 on a small ReLU net drives the weight changes to ~1e209-1e231
+ * (then every unit is dead and nothing moves). Their Gram matrices would overflow to inf, and
+ * LAPACK's dsyevr was handed them with a one-element W it may use as work space: it returned 0
+ * or nan, and in a sweep (batch-size, lr 1.6 at B = 1024) it smashed the stack. The observer
+ * must record the right spectral norms, computed from A / ||A||_F (1e-12 relative to a dense SVD
+ * of the same scaled matrix). */
+static const char *BLOWUP =
+    "{\"seed\": 1, \"data\": {\"source\": \"teacher\", \"dim\": 6, \"outputs\": 1, "
+    "\"train_size\": 64, \"test_size\": 0}, "
+    "\"model\": {\"widths\": [6, 40, 30, 1], \"activation\": \"relu\"}, \"loss\": \"mse\", "
+    "\"optimizer\": {\"name\": \"sgd\", \"lr\": 2}, \"steps\": 60, \"eval_every\": 1, "
+    "\"threads\": 1}";
+
+Test(weight_change, huge_changes_of_a_blown_up_run, .timeout = 60) {
+    char db[256];
+    lm_tmp_path(db, sizeof db, "wchange_blowup.db");
+    lm_store *s;
+    lm_err err = {0};
+    lm_config *cfg;
+    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_config_parse(BLOWUP, strlen(BLOWUP), "t.json", 0, NULL, &cfg, &err), LM_OK,
+                 "%s", err.msg);
+    lm_mlp *m;
+    cr_assert_eq(lm_mlp_new(&cfg->model, &m, NULL), LM_OK);
+    double *theta = malloc(m->n_params * sizeof *theta),
+           *theta0 = malloc(m->n_params * sizeof *theta0);
+    cr_assert_eq(lm_mlp_init(m, cfg->seed, theta0, &err), LM_OK);
+    lm_train_opts o = {0};
+    o.store = s;
+    o.theta_final = theta;
+    lm_train_result res;
+    cr_assert_eq(lm_train_run(cfg, &o, &res, &err), LM_OK, "%s", err.msg);
+    rec r = {{NAN, NAN, NAN}, {NAN, NAN, NAN}, 60};
+    cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, &r, &err), LM_OK);
+    int huge = 0;
+    for (size_t l = 0; l < 3; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        const size_t cnt = li->d_in * li->d_out;
+        double *d = malloc(cnt * sizeof *d), fd = 0;
+        for (size_t i = 0; i < cnt; i++)
+            fd = fmax(fd, fabs(theta[li->w_off + i] - theta0[li->w_off + i]));
+        for (size_t i = 0; i < cnt; i++)
+            d[i] = (theta[li->w_off + i] - theta0[li->w_off + i]) / fd;
+        huge += fd > 1e160;
+        const double want = fd * dense_norm2(d, li->d_out, li->d_in) /
+                            dense_norm2(theta0 + li->w_off, li->d_out, li->d_in);
+        cr_assert(isfinite(want), "layer %zu: the reference overflowed", l);
+        cr_assert(fabs(r.spec[l] - want) <= 1e-12 * want, "layer %zu: spec %.15g vs LAPACK %.15g",
+                  l, r.spec[l], want);
+        free(d);
+    }
+    cr_assert(huge >= 2,
+              "the run no longer reaches changes above 1e160 (%d layers): the test "
+              "needs a new rate",
+              huge);
+    free(theta);
+    free(theta0);
+    lm_mlp_free(m);
+    lm_config_free(cfg);
+    lm_store_close(s);
+    unlink(db);
+    LM_CHECK_LEAKS();
+}
