@@ -12,6 +12,11 @@
  * (big-endian) data are byte-swapped on load, so every supported dtype is accepted in both
  * orders. Workload: data sets of up to a few hundred MB, parsed once; the data are copied into
  * the array in one memcpy and swapped only when needed.
+ *
+ * Fortran order ('fortran_order': True, what np.save writes for an F-contiguous array such as
+ * the transpose X.T of a C array) is read too: the column-major data are permuted into the
+ * row-major layout every lmech array has, so the shape and element values are the same as
+ * numpy's, whatever order the file was written in.
  */
 #include "internal.h"
 
@@ -134,8 +139,8 @@ static lm_status parse_descr(const char *d, const char *name, lm_elt *elt, int *
             name, d);
 }
 
-static lm_status parse_header(parser *ps, lm_elt *elt, int *big, size_t *ndim, size_t *shape,
-                              lm_err *err) {
+static lm_status parse_header(parser *ps, lm_elt *elt, int *big, int *fortran, size_t *ndim,
+                              size_t *shape, lm_err *err) {
     const char *name = ps->name;
     int seen_descr = 0, seen_fortran = 0, seen_shape = 0;
     if (!accept(ps, '{'))
@@ -160,12 +165,8 @@ static lm_status parse_header(parser *ps, lm_elt *elt, int *big, size_t *ndim, s
         } else if (strcmp(key, "fortran_order") == 0) {
             if (seen_fortran++)
                 LM_FAIL(err, LM_EFORMAT, "%s: npy header: 'fortran_order' given twice", name);
-            if (parse_word(ps, "True"))
-                LM_FAIL(err, LM_EUNSUPPORTED,
-                        "%s: fortran_order is True; only C-ordered arrays are supported (save "
-                        "with np.save(path, np.ascontiguousarray(a)))",
-                        name);
-            if (!parse_word(ps, "False"))
+            *fortran = parse_word(ps, "True");
+            if (!*fortran && !parse_word(ps, "False"))
                 LM_FAIL(err, LM_EFORMAT, "%s: npy header: 'fortran_order' is not True/False", name);
         } else if (strcmp(key, "shape") == 0) {
             if (seen_shape++)
@@ -188,6 +189,27 @@ static lm_status parse_header(parser *ps, lm_elt *elt, int *big, size_t *ndim, s
                 : !seen_fortran ? "fortran_order"
                                 : "shape");
     return LM_OK;
+}
+
+/* Column-major src -> row-major dst (count elements of esz bytes, shape[ndim]): an odometer over
+ * the row-major index that keeps the column-major offset in step (stride[k] = prod shape[<k]). */
+static void fortran_to_c(uint8_t *dst, const uint8_t *src, size_t ndim, const size_t *shape,
+                         size_t count, size_t esz) {
+    size_t stride[LM_MAX_DIMS], idx[LM_MAX_DIMS] = {0}, off = 0;
+    for (size_t k = 0, s = 1; k < ndim; k++) {
+        stride[k] = s;
+        s *= shape[k];
+    }
+    for (size_t c = 0; c < count; c++) {
+        memcpy(dst + c * esz, src + off * esz, esz);
+        for (size_t k = ndim; k-- > 0;) { /* the last index runs fastest in C order */
+            off += stride[k];
+            if (++idx[k] < shape[k])
+                break;
+            off -= stride[k] * shape[k];
+            idx[k] = 0;
+        }
+    }
 }
 
 static void byteswap(uint8_t *p, size_t count, size_t esz) {
@@ -231,9 +253,9 @@ lm_status lm_npy_parse(const uint8_t *buf, size_t len, const char *name, lm_arra
                 name, hlen, len - prefix);
     parser ps = {(const char *) buf + prefix, (const char *) buf + prefix + hlen, name};
     lm_elt elt = LM_ELT_U8;
-    int big = 0;
+    int big = 0, fortran = 0;
     size_t ndim = 0, shape[LM_MAX_DIMS];
-    LM_TRY(parse_header(&ps, &elt, &big, &ndim, shape, err));
+    LM_TRY(parse_header(&ps, &elt, &big, &fortran, &ndim, shape, err));
     size_t esz = lm_elt_size(elt), bytes = esz;
     char shp[128];
     lm__shape_str(shp, sizeof shp, ndim, shape);
@@ -252,7 +274,9 @@ lm_status lm_npy_parse(const uint8_t *buf, size_t len, const char *name, lm_arra
                 have - bytes, bytes, shp, lm_elt_name(elt));
     lm_array *a = NULL;
     LM_TRY(lm_array_new(elt, ndim, shape, &a, err));
-    if (bytes)
+    if (fortran && ndim > 1)
+        fortran_to_c(a->data, buf + prefix + hlen, ndim, shape, a->count, esz);
+    else if (bytes)
         memcpy(a->data, buf + prefix + hlen, bytes);
     if (big)
         byteswap(a->data, a->count, esz);
