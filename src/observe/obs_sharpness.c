@@ -59,6 +59,17 @@ static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double 
     lm_curv_lanczos_info info = {0};
     double lam, res;
     lm_status st = lm_curv_lanczos(op, ud, p, &o, s->cws, &lam, s->scratch, &res, &info, err);
+    if (st == LM_ENUMERIC) {
+        /* The Hessian-vector products overflowed: the run is blowing up (its loss turns
+         * non-finite soon after, which ends it as diverged). A measurement that cannot be made
+         * is recorded as nan, not an error that would fail the run; the next one starts cold. */
+        *have = 0;
+        *lambda = *resid = LM_NAN;
+        *ops = info.n_ops;
+        if (err)
+            memset(err, 0, sizeof *err);
+        return LM_OK;
+    }
     if (st != LM_OK)
         return st;
     memcpy(vec, s->scratch, p * sizeof *vec);

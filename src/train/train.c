@@ -500,9 +500,14 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
         if (!isfinite(batch_loss) || !isfinite(gnorm)) {
             res->status = LM_RUN_DIVERGED;
             res->diverged_step = (int64_t) step;
-            snprintf(res->message, sizeof res->message,
-                     "loss became %g at step %zu (learning rate %g)", batch_loss, step,
-                     lm_optim_lr(r->opt, step));
+            if (isfinite(batch_loss)) /* float32 overflow: the loss sums in double */
+                snprintf(res->message, sizeof res->message,
+                         "gradient norm became %g at step %zu (loss %g, learning rate %g)", gnorm,
+                         step, batch_loss, lm_optim_lr(r->opt, step));
+            else
+                snprintf(res->message, sizeof res->message,
+                         "loss became %g at step %zu (learning rate %g)", batch_loss, step,
+                         lm_optim_lr(r->opt, step));
             break;
         }
         LM_TRY(lm_optim_step(r->opt, f32 ? (void *) r->theta32 : (void *) r->theta,

@@ -122,6 +122,27 @@ Test(train, divergence_is_a_result) {
     LM_CHECK_LEAKS();
 }
 
+/* A run blowing up with every observer on: the Hessian-vector products overflow a step before
+ * the loss does (lr 50 on this 6-40-30-2 tanh net: step 58). The sharpness observer must record
+ * that it could not measure (nan) rather than fail the run; the run ends diverged. */
+Test(train, blow_up_with_every_observer_is_diverged_not_failed) {
+    static const char *BLOW =
+        "{\"seed\": 1, \"data\": {\"source\": \"teacher\", \"dim\": 6, \"outputs\": 2, "
+        "\"train_size\": 64, \"test_size\": 16}, "
+        "\"model\": {\"widths\": [6, 40, 30, 2], \"activation\": \"tanh\"}, \"loss\": \"mse\", "
+        "\"optimizer\": {\"name\": \"sgd\", \"lr\": 50}, \"steps\": 60, \"eval_every\": 1, "
+        "\"threads\": 1, \"sharpness_every\": 1, \"probe_every\": 1, \"probe_size\": 16}";
+    lm_config *c = cfg_from(BLOW, 0, NULL);
+    lm_train_result r;
+    lm_err err = {0};
+    cr_assert_eq(lm_train_run(c, NULL, &r, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(r.status, LM_RUN_DIVERGED, "status %d: %s", (int) r.status, r.message);
+    cr_assert(r.diverged_step > 30 && r.diverged_step <= 60, "diverged at %lld",
+              (long long) r.diverged_step);
+    lm_config_free(c);
+    LM_CHECK_LEAKS();
+}
+
 Test(train, stop_flag_interrupts) {
     lm_config *c = cfg_from(TEACHER, 0, NULL);
     volatile int stop = 1;
