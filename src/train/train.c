@@ -129,6 +129,9 @@ static lm_status check_shapes(const lm_config *cfg, const lm_mlp *m, const lm_da
     if (ds->d != m->d_in)
         LM_FAIL(err, LM_ESHAPE, "model.widths[0] = %zu, but the data have %zu features per example",
                 m->d_in, ds->d);
+    if (ds->k != m->d_out && !ds->labels) /* regression targets: y is used as it is */
+        LM_FAIL(err, LM_ESHAPE, "model.widths[%zu] = %zu, but the data's targets have %zu columns",
+                m->n_layers, m->d_out, ds->k);
     if (ds->k != m->d_out)
         LM_FAIL(err, LM_ESHAPE,
                 "model.widths[%zu] = %zu, but the data (targets \"%s\") have %zu outputs",
