@@ -14,11 +14,12 @@ pkgs=(
     gnuplot-nox                             # figures (run as a separate program)
     openmpi-bin libopenmpi-dev              # distributed sweeps (later capability)
     dataset-fashion-mnist                   # real data: /usr/share/datasets/fashion-mnist
-    python3                                 # contract checker and fixture scripts (no torch needed)
+    python3 python3-numpy                   # contract checker; the CLI tests write .npy inputs
+                                            # with numpy (no torch needed)
     chromium                                # the report's test in a real (headless) browser
 )
 if [ "${1:-}" = "--bench" ]; then
-    pkgs+=(python3-torch python3-numpy python3-scipy)
+    pkgs+=(python3-torch python3-scipy)
 fi
 
 missing=()
