@@ -88,6 +88,22 @@ lm_kernel_spec lm_kernel_spec_default(void);
 lm_status lm_kernel_analytic_spec(const lm_kernel_spec *s, const double *X, size_t n, size_t d,
                                   double *nngp, double *ntk, lm_err *err);
 
+/* The blocks of one kernel that a prediction needs: train [n, n] = K(X, X), cross [m, n] =
+ * K(x*, X) and diag [m] = k(x*, x*). A NULL train skips the kind; cross and diag may be NULL. */
+typedef struct lm_kernel_blocks {
+    double *train, *cross, *diag;
+} lm_kernel_blocks;
+
+/* The analytic kernels of the network s between training rows X [n, d] and test rows Xs [m, d]
+ * (m = 0 and Xs = NULL allowed): the blocks of the NNGP and of the NTK (either pointer may be
+ * NULL, or have a NULL train, not both). Every entry depends only on its two rows, so the
+ * blocks equal lm_kernel_analytic_spec on [X; Xs] to the bit: that is how they are computed,
+ * with (n + m)^2 doubles per kind of transient memory. Errors as lm_kernel_analytic_spec, the
+ * shapes named; LM_ENOMEM for the stacked kernels. On failure the outputs are unchanged. */
+lm_status lm_kernel_analytic_blocks(const lm_kernel_spec *s, const double *X, size_t n,
+                                    const double *Xs, size_t m, size_t d, lm_kernel_blocks *nngp,
+                                    lm_kernel_blocks *ntk, lm_err *err);
+
 /* The two Gaussian expectations of one layer, E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
  * (u, v) ~ N(0, [[k11, k12], [k12, k22]]), by the method lm_kernel_analytic uses for `act`
  * (closed form where there is one, else the variance-dependent quadrature rule). The covariance

@@ -556,3 +556,53 @@ lm_status lm_kernel_analytic_spec(const lm_kernel_spec *s, const double *X, size
     coefs(s, d, c);
     return analytic(X, n, d, s->depth, s->act, c, nngp, ntk, err);
 }
+
+lm_status lm_kernel_analytic_blocks(const lm_kernel_spec *s, const double *X, size_t n,
+                                    const double *Xs, size_t m, size_t d, lm_kernel_blocks *nngp,
+                                    lm_kernel_blocks *ntk, lm_err *err) {
+    const int want_k = nngp && nngp->train, want_t = ntk && ntk->train;
+    if (!want_k && !want_t)
+        LM_FAIL(err, LM_EINVAL, "lm_kernel_analytic_blocks: no kernel asked for (train is NULL)");
+    if (!X || (m && !Xs))
+        LM_FAIL(err, LM_EINVAL, "lm_kernel_analytic_blocks: X [%zu, %zu] or Xs [%zu, %zu] is NULL",
+                n, d, m, d);
+    if (n == 0 || d == 0)
+        LM_FAIL(err, LM_ESHAPE, "training inputs [%zu, %zu]: need at least one row and column", n,
+                d);
+    if (m > SIZE_MAX / 2 - n || (n + m) > SIZE_MAX / sizeof(double) / (n + m) ||
+        (n + m) > SIZE_MAX / sizeof(double) / d)
+        LM_FAIL(err, LM_ERANGE, "%zu training and %zu test inputs: the kernels overflow memory", n,
+                m);
+    const size_t N = n + m;
+    double *xs = lm_malloc(N * d * sizeof *xs);
+    double *kk = want_k ? lm_malloc(N * N * sizeof *kk) : NULL;
+    double *kt = want_t ? lm_malloc(N * N * sizeof *kt) : NULL;
+    lm_status st = LM_OK;
+    if (!xs || (want_k && !kk) || (want_t && !kt))
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                        "out of memory for the %zu x %zu kernels of %zu training and %zu test "
+                        "inputs (%.3g GB)",
+                        N, N, n, m, (double) (want_k + want_t) * (double) N * (double) N * 8e-9);
+    if (st == LM_OK) {
+        memcpy(xs, X, n * d * sizeof *xs);
+        if (m)
+            memcpy(xs + n * d, Xs, m * d * sizeof *xs);
+        st = lm_kernel_analytic_spec(s, xs, N, d, kk, kt, err);
+    }
+    for (int kind = 0; st == LM_OK && kind < 2; kind++) {
+        const double *K = kind ? kt : kk;
+        lm_kernel_blocks *b = kind ? ntk : nngp;
+        if (!K)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            memcpy(b->train + i * n, K + i * N, n * sizeof *K);
+        for (size_t i = 0; b->cross && i < m; i++)
+            memcpy(b->cross + i * n, K + (n + i) * N, n * sizeof *K);
+        for (size_t i = 0; b->diag && i < m; i++)
+            b->diag[i] = K[(n + i) * N + n + i];
+    }
+    lm_free(xs);
+    lm_free(kk);
+    lm_free(kt);
+    return st;
+}

@@ -331,3 +331,66 @@ Test(param, spec_rejects_bad_arguments) {
     cr_assert_eq(lm_kernel_analytic_spec(&s, x, NI, D, k, t, &err), LM_OK, "%s", err.msg);
     LM_CHECK_LEAKS();
 }
+
+/* lm_kernel_analytic_blocks: train [n, n], cross [m, n] and diag [m] of both kernels equal the
+ * kernels of each pair of rows computed on its own (2 x 2 calls: every entry depends only on its
+ * two rows), to 1e-14 relative (the only difference is the order of the dot products in E_1),
+ * in mup with biases; and the errors. */
+Test(param, blocks_equal_pairwise_kernels) {
+    double x[NI * D];
+    sphere_inputs(x, 7);
+    const size_t n = 10, m = NI - n;
+    lm_kernel_spec s = lm_kernel_spec_default();
+    s.depth = 2;
+    s.act = LM_ACT_GELU;
+    s.sw2 = 1.7;
+    s.sb2 = 0.2;
+    s.param = LM_PARAM_MUP;
+    s.width = 256;
+    s.base_width = 64;
+    double kt[n * n], kc[m * n], kd[m], tt[n * n], tc[m * n], td[m];
+    lm_kernel_blocks bk = {kt, kc, kd}, bt = {tt, tc, td};
+    lm_err err = {0};
+    cr_assert_eq(lm_kernel_analytic_blocks(&s, x, n, x + n * D, m, D, &bk, &bt, &err), LM_OK, "%s",
+                 err.msg);
+    for (size_t i = 0; i < NI; i++)
+        for (size_t j = 0; j < NI; j++) {
+            if (i >= n && j >= n && i != j)
+                continue; /* test-test pairs off the diagonal are not returned */
+            double pair[2 * D], k2[4], t2[4];
+            memcpy(pair, x + i * D, D * sizeof *pair);
+            memcpy(pair + D, x + j * D, D * sizeof *pair);
+            cr_assert_eq(lm_kernel_analytic_spec(&s, pair, 2, D, k2, t2, &err), LM_OK, "%s",
+                         err.msg);
+            double gk, gt;
+            if (i < n && j < n) {
+                gk = kt[i * n + j];
+                gt = tt[i * n + j];
+            } else if (i >= n && j < n) {
+                gk = kc[(i - n) * n + j];
+                gt = tc[(i - n) * n + j];
+            } else if (i < n) {
+                continue; /* K(X, x*) is the transpose of cross, checked from the other side */
+            } else {
+                gk = kd[i - n];
+                gt = td[i - n];
+            }
+            const double wk = i == j ? k2[0] : k2[1], wt = i == j ? t2[0] : t2[1];
+            cr_assert(fabs(gk - wk) <= 1e-14 * fabs(wk), "nngp (%zu, %zu): %.17g vs %.17g", i, j,
+                      gk, wk);
+            cr_assert(fabs(gt - wt) <= 1e-14 * fabs(wt), "ntk (%zu, %zu): %.17g vs %.17g", i, j, gt,
+                      wt);
+        }
+    /* m = 0 (no test rows) gives the training block alone */
+    double k0[n * n];
+    lm_kernel_blocks b0 = {k0, NULL, NULL};
+    cr_assert_eq(lm_kernel_analytic_blocks(&s, x, n, NULL, 0, D, &b0, NULL, &err), LM_OK, "%s",
+                 err.msg);
+    cr_assert_eq(memcmp(k0, kt, sizeof k0), 0);
+    lm_kernel_blocks none = {NULL, NULL, NULL};
+    cr_assert_eq(lm_kernel_analytic_blocks(&s, x, n, NULL, 0, D, &none, NULL, &err), LM_EINVAL);
+    cr_assert_eq(lm_kernel_analytic_blocks(&s, x, n, NULL, 3, D, &b0, NULL, &err), LM_EINVAL);
+    cr_assert(strstr(err.msg, "Xs [3, 8]") != NULL, "%s", err.msg);
+    cr_assert_eq(lm_kernel_analytic_blocks(&s, x, 0, NULL, 0, D, &b0, NULL, &err), LM_ESHAPE);
+    LM_CHECK_LEAKS();
+}

@@ -72,6 +72,14 @@ static const struct value_flag {
     {"param", offsetof(cli_opts, param)},
     {"width", offsetof(cli_opts, width)},
     {"base-width", offsetof(cli_opts, base_width)},
+    {"predict", offsetof(cli_opts, predict)},
+    {"targets", offsetof(cli_opts, targets)},
+    {"test", offsetof(cli_opts, test)},
+    {"test-targets", offsetof(cli_opts, test_targets)},
+    {"noise", offsetof(cli_opts, noise)},
+    {"time", offsetof(cli_opts, times)},
+    {"lr", offsetof(cli_opts, lr)},
+    {"loss", offsetof(cli_opts, loss)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */
@@ -80,6 +88,7 @@ static const struct value_flag BOOL_FLAGS[] = {
     {"trace", offsetof(cli_opts, trace)}, {"density", offsetof(cli_opts, density)},
     {"quick", offsetof(cli_opts, quick)}, {"list", offsetof(cli_opts, list)},
     {"bias", offsetof(cli_opts, bias)},   {"no-bias", offsetof(cli_opts, no_bias)},
+    {"gd", offsetof(cli_opts, gd)},
 };
 
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,

@@ -47,6 +47,9 @@ typedef struct cli_opts {
     /* lmech kernel: raw values, parsed and checked by the command */
     const char *inputs, *depth, *activation, *sw2, *sb2, *kind, *param, *width, *base_width;
     int bias, no_bias;
+    /* lmech kernel --predict: raw values */
+    const char *predict, *targets, *test, *test_targets, *noise, *times, *lr, *loss;
+    int gd;
     int quick, list;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
@@ -79,5 +82,10 @@ int cmd_hessian(int argc, char **argv);
 int cmd_exp(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
+/* `lmech kernel --predict nngp|ntk ...` (cmd_kernel_predict.c): o as parsed by cmd_kernel, ks the
+ * analytic kernel's network; returns the exit code. */
+struct lm_kernel_spec;
+int cmd_kernel_predict(const cli_opts *o, const struct lm_kernel_spec *ks);
+extern const char *const cli_kernel_usage; /* `lmech kernel`'s usage text (cmd_kernel.c) */
 
 #endif

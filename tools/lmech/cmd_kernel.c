@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE =
+const char *const cli_kernel_usage =
     "lmech kernel --inputs X.npy --depth L --activation NAME [--sw2 S] [--sb2 S]\n"
     "       [--param ntp|sp|mup] [--width N] [--base-width N] [--bias|--no-bias]\n"
     "       [--kind nngp|ntk|both] [--json]\n"
@@ -33,6 +33,16 @@ static const char *USAGE =
     "                   with sb2 = 0: zero-initialised biases that train (as lm_mlp)\n"
     "  --kind K         nngp, ntk or both (default both)\n"
     "  --json           one object with n x n arrays \"nngp\" and/or \"ntk\"\n"
+    "lmech kernel --predict nngp|ntk --inputs X.npy --targets Y.npy [--test X*.npy]\n"
+    "       [--test-targets Y*.npy] --depth L --activation NAME [the kernel options]\n"
+    "       [--noise S2] [--time T,T,...] [--lr ETA] [--gd] [--loss mse|mse_mean] [--json]\n"
+    "  the infinite-width network's prediction from its analytic kernels (k outputs each\n"
+    "  trained on its own): nngp = the NNGP posterior mean and variance on X* (--noise S2,\n"
+    "  default 0); ntk = the mean output over initialisations after training on Y with\n"
+    "  --loss (default mse) at rate --lr (default 1) by gradient flow, or full-batch GD\n"
+    "  with --gd, at each --time in steps (default inf: kernel regression)\n"
+    "  --targets Y.npy  [n, k] or [n] regression targets (use one-hot columns for classes)\n"
+    "  --test-targets   [m, k]: also print the test MSE\n"
     "lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy\n"
     "       [--set KEY=VALUE]... [--max-memory SIZE] [--per-layer] [--json]\n"
     "  --empirical C    the empirical NTK (every learning rate 1) of C's network, k outputs\n"
@@ -50,7 +60,7 @@ static int parse_double(const char *name, const char *s, double *out) {
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(v)) {
-        cli_usage("kernel", USAGE, "--%s \"%s\": expected a finite number", name, s);
+        cli_usage("kernel", cli_kernel_usage, "--%s \"%s\": expected a finite number", name, s);
         return 0;
     }
     *out = v;
@@ -137,7 +147,7 @@ static int parse_empirical(int argc, char **argv, emp_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf("usage: %s\n", USAGE);
+            printf("usage: %s\n", cli_kernel_usage);
             return CLI_HELP;
         }
         if (strcmp(a, "--per-layer") == 0) {
@@ -159,22 +169,23 @@ static int parse_empirical(int argc, char **argv, emp_opts *o) {
                 break;
         }
         if (f == sizeof names / sizeof *names)
-            return cli_usage("kernel", USAGE, "%s \"%s\" (with --empirical)",
+            return cli_usage("kernel", cli_kernel_usage, "%s \"%s\" (with --empirical)",
                              strncmp(a, "--", 2) == 0 ? "unknown option" : "unexpected argument",
                              a);
         const char *val = a[2 + len] == '=' ? a + 3 + len : (i + 1 < argc ? argv[++i] : NULL);
         if (!val)
-            return cli_usage("kernel", USAGE, "option --%s needs a value", names[f]);
+            return cli_usage("kernel", cli_kernel_usage, "option --%s needs a value", names[f]);
         if (slots[f]) {
             *slots[f] = val;
         } else {
             if (o->n_sets == CLI_MAX_SETS)
-                return cli_usage("kernel", USAGE, "more than %d --set options", CLI_MAX_SETS);
+                return cli_usage("kernel", cli_kernel_usage, "more than %d --set options",
+                                 CLI_MAX_SETS);
             o->sets[o->n_sets++] = val;
         }
     }
     if (!o->inputs)
-        return cli_usage("kernel", USAGE, "missing --inputs X.npy");
+        return cli_usage("kernel", cli_kernel_usage, "missing --inputs X.npy");
     return CLI_OK;
 }
 
@@ -321,22 +332,22 @@ int cmd_kernel(int argc, char **argv) {
             return empirical(&eo, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
         }
     cli_opts o;
-    int rc = cli_parse("kernel", USAGE, argc, argv,
+    int rc = cli_parse("kernel", cli_kernel_usage, argc, argv,
                        "inputs,depth,activation,sw2,sb2,kind,json,param,width,base-width,bias,"
-                       "no-bias",
+                       "no-bias,predict,targets,test,test-targets,noise,time,lr,gd,loss",
                        &o);
     if (rc)
         return rc == CLI_HELP ? CLI_OK : rc;
     if (o.bias && o.no_bias)
-        return cli_usage("kernel", USAGE, "--bias and --no-bias together");
+        return cli_usage("kernel", cli_kernel_usage, "--bias and --no-bias together");
     if (!o.inputs)
-        return cli_usage("kernel", USAGE, "missing --inputs X.npy");
+        return cli_usage("kernel", cli_kernel_usage, "missing --inputs X.npy");
     if (!o.depth)
-        return cli_usage("kernel", USAGE, "missing --depth L");
+        return cli_usage("kernel", cli_kernel_usage, "missing --depth L");
     if (!o.activation)
-        return cli_usage("kernel", USAGE, "missing --activation NAME");
+        return cli_usage("kernel", cli_kernel_usage, "missing --activation NAME");
     size_t depth = 0;
-    if (!cli_parse_size("kernel", USAGE, "depth", o.depth, 0, 1000, &depth))
+    if (!cli_parse_size("kernel", cli_kernel_usage, "depth", o.depth, 0, 1000, &depth))
         return CLI_USAGE;
     double sw2 = 1, sb2 = 0;
     if (!parse_double("sw2", o.sw2, &sw2) || !parse_double("sb2", o.sb2, &sb2))
@@ -347,15 +358,18 @@ int cmd_kernel(int argc, char **argv) {
     ks.sb2 = sb2;
     ks.bias = o.bias ? 1 : o.no_bias ? 0 : sb2 > 0; /* default: biases when sb2 > 0 */
     if (o.param && lm_param_parse(o.param, &ks.param, NULL))
-        return cli_usage("kernel", USAGE, "--param \"%s\": expected ntp, sp or mup", o.param);
-    if (!cli_parse_size("kernel", USAGE, "width", o.width, 0, SIZE_MAX, &ks.width) ||
-        !cli_parse_size("kernel", USAGE, "base-width", o.base_width, 0, SIZE_MAX, &ks.base_width))
+        return cli_usage("kernel", cli_kernel_usage, "--param \"%s\": expected ntp, sp or mup",
+                         o.param);
+    if (!cli_parse_size("kernel", cli_kernel_usage, "width", o.width, 0, SIZE_MAX, &ks.width) ||
+        !cli_parse_size("kernel", cli_kernel_usage, "base-width", o.base_width, 0, SIZE_MAX,
+                        &ks.base_width))
         return CLI_USAGE;
     if (ks.param != LM_PARAM_NTP && ks.width == 0)
-        return cli_usage(
-            "kernel", USAGE, "--param %s needs --width N (> 0): %s", lm_param_name(ks.param),
-            ks.param == LM_PARAM_SP ? "sp's tangent kernel grows with the width"
-                                    : "mup's kernels depend on the width (m = width / base width)");
+        return cli_usage("kernel", cli_kernel_usage, "--param %s needs --width N (> 0): %s",
+                         lm_param_name(ks.param),
+                         ks.param == LM_PARAM_SP
+                             ? "sp's tangent kernel grows with the width"
+                             : "mup's kernels depend on the width (m = width / base width)");
     int want_nngp = 1, want_ntk = 1;
     if (o.kind) {
         if (strcmp(o.kind, "nngp") == 0)
@@ -363,13 +377,20 @@ int cmd_kernel(int argc, char **argv) {
         else if (strcmp(o.kind, "ntk") == 0)
             want_nngp = 0;
         else if (strcmp(o.kind, "both") != 0)
-            return cli_usage("kernel", USAGE, "--kind \"%s\": expected nngp, ntk or both", o.kind);
+            return cli_usage("kernel", cli_kernel_usage,
+                             "--kind \"%s\": expected nngp, ntk or both", o.kind);
     }
     lm_err err = {0};
     lm_act act;
     if (lm_act_parse(o.activation, &act, &err))
         return cli_fail("kernel", &err);
     ks.act = act;
+    if (o.predict)
+        return cmd_kernel_predict(&o, &ks);
+    if (o.targets || o.test || o.test_targets || o.noise || o.times || o.lr || o.gd || o.loss)
+        return cli_usage("kernel", cli_kernel_usage,
+                         "--targets, --test, --test-targets, --noise, --time, --lr, --gd and "
+                         "--loss need --predict nngp|ntk");
 
     lm_array *a = NULL;
     if (lm_npy_read(o.inputs, &a, &err))
