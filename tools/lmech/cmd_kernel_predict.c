@@ -137,6 +137,23 @@ static double mse(const double *f, const double *y, size_t m, size_t k) {
     return s / (double) (m * k);
 }
 
+/* Fraction of the m rows whose largest output is where the target's is (k >= 2: one-hot or
+ * +-1 class columns); NaN for one output. */
+static double argmax_acc(const double *f, const double *y, size_t m, size_t k) {
+    if (k < 2)
+        return LM_NAN;
+    size_t hit = 0;
+    for (size_t i = 0; i < m; i++) {
+        size_t a = 0, b = 0;
+        for (size_t j = 1; j < k; j++) {
+            a = f[i * k + j] > f[i * k + a] ? j : a;
+            b = y[i * k + j] > y[i * k + b] ? j : b;
+        }
+        hit += a == b;
+    }
+    return (double) hit / (double) m;
+}
+
 typedef struct data {
     double *x, *y, *xs, *ys;
     size_t n, d, k, m;
@@ -175,11 +192,14 @@ static lm_status nngp(const cli_opts *o, const lm_kernel_spec *ks, const data *D
         for (size_t i = 0; i < m; i++)
             vbar += var[i] / (double) m;
         const double err_test = D->ys ? mse(mean, D->ys, m, k) : LM_NAN;
+        const double acc = D->ys ? argmax_acc(mean, D->ys, m, k) : LM_NAN;
         if (o->json) {
             printf("{\"predict\":\"nngp\",\"n\":%zu,\"m\":%zu,\"d\":%zu,\"outputs\":%zu,"
                    "\"noise\":%.17g,\"wall_s\":%.6g,\"test_mse\":",
                    n, m, D->d, k, s2, wall);
             print_num(err_test);
+            printf(",\"test_acc\":");
+            print_num(acc);
             printf(",\"mean\":");
             print_mat(mean, m, k);
             printf(",\"var\":");
@@ -191,7 +211,8 @@ static lm_status nngp(const cli_opts *o, const lm_kernel_spec *ks, const data *D
                    n, m, k, s2, wall);
             printf("mean posterior variance %.6g\n", vbar);
             if (D->ys)
-                printf("test MSE %.6g (per entry, against %s)\n", err_test, o->test_targets);
+                printf("test MSE %.6g (per entry, against %s), argmax accuracy %.4g\n", err_test,
+                       o->test_targets, acc);
             for (size_t i = 0; i < m && i < 4; i++) {
                 printf("  x*[%zu]: var %.6g  mean", i, var[i]);
                 for (size_t a = 0; a < k && a < 6; a++)
@@ -216,7 +237,7 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
     double *kt = lm_malloc(n * n * sizeof *kt), *tt = lm_malloc(n * n * sizeof *tt);
     double *tc = m ? lm_malloc(m * n * sizeof *tc) : NULL;
     double *fs = m ? lm_malloc(nt * m * k * sizeof *fs) : NULL;
-    double *res = lm_malloc(3 * nt * sizeof *res); /* train loss, expected, test mse */
+    double *res = lm_malloc(4 * nt * sizeof *res); /* train loss, expected, test mse, acc */
     lm_status st = LM_OK;
     if (!kt || !tt || (m && (!tc || !fs)) || !res)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
@@ -234,14 +255,15 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
     for (size_t j = 0; st == LM_OK && j < nt; j++) {
         st = lm_kpred_at(kp, t[j], ftr, m ? fs + j * m * k : NULL, err);
         if (st == LM_OK)
-            st = lm_kpred_train_loss(kp, t[j], &res[3 * j + 1], err);
+            st = lm_kpred_train_loss(kp, t[j], &res[4 * j + 1], err);
         if (st == LM_OK) {
             /* the loss of the mean prediction, in the loss's own normalisation */
             double s = 0;
             for (size_t i = 0; i < n * k; i++)
                 s += (ftr[i] - D->y[i]) * (ftr[i] - D->y[i]);
-            res[3 * j] = s / (2.0 * ps->norm);
-            res[3 * j + 2] = D->ys ? mse(fs + j * m * k, D->ys, m, k) : LM_NAN;
+            res[4 * j] = s / (2.0 * ps->norm);
+            res[4 * j + 2] = D->ys ? mse(fs + j * m * k, D->ys, m, k) : LM_NAN;
+            res[4 * j + 3] = D->ys ? argmax_acc(fs + j * m * k, D->ys, m, k) : LM_NAN;
         }
     }
     const double wall = lm_now() - t0;
@@ -263,13 +285,13 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
                 else
                     printf("%.17g", t[j]);
             }
-            const char *keys[3] = {"train_loss", "expected_train_loss", "test_mse"};
-            for (int q = 0; q < 3; q++) {
+            const char *keys[4] = {"train_loss", "expected_train_loss", "test_mse", "test_acc"};
+            for (int q = 0; q < 4; q++) {
                 printf("],\"%s\":[", keys[q]);
                 for (size_t j = 0; j < nt; j++) {
                     if (j)
                         putchar(',');
-                    print_num(res[3 * j + (size_t) q]);
+                    print_num(res[4 * j + (size_t) q]);
                 }
             }
             printf("],\"mean\":[");
@@ -284,10 +306,11 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
                    "inputs, k = %zu outputs; Theta eigenvalues %.4g .. %.4g (%.3g s)\n",
                    ps->mode == LM_KPRED_GD ? "full-batch GD" : "gradient flow", ps->eta,
                    lm_loss_name(loss), n, m, k, lam[0], lam[n - 1], wall);
-            printf("%12s %14s %18s %14s\n", "time", "train loss", "E[train loss]", "test MSE");
+            printf("%12s %14s %18s %14s %10s\n", "time", "train loss", "E[train loss]", "test MSE",
+                   "test acc");
             for (size_t j = 0; j < nt; j++)
-                printf("%12g %14.6g %18.6g %14.6g\n", t[j], res[3 * j], res[3 * j + 1],
-                       res[3 * j + 2]);
+                printf("%12g %14.6g %18.6g %14.6g %10.4g\n", t[j], res[4 * j], res[4 * j + 1],
+                       res[4 * j + 2], res[4 * j + 3]);
             printf("(train loss: of the mean output; E[train loss]: over initialisations; time "
                    "in steps of the rate)\n");
         }
