@@ -36,8 +36,9 @@ mean = C @ np.linalg.solve(A, Y); var = np.diag(G[n:, n:]) - np.einsum('ij,ji->i
 assert o['predict'] == 'nngp' and o['n'] == 12 and o['m'] == 5 and o['outputs'] == 2, o
 assert np.abs(np.array(o['mean']) - mean).max() <= 1e-9 * np.abs(mean).max(), (o['mean'], mean)
 assert np.abs(np.array(o['var'][0]) - var).max() <= 1e-9 * np.abs(var).max(), (o['var'], var)
-assert abs(o['test_mse'] - ((mean - Ys) ** 2).mean()) <= 1e-9 * o['test_mse']" "$out"; then
-    ok "nngp posterior mean, variance and test MSE = numpy's solve (noise 0.01)"
+assert abs(o['test_mse'] - ((mean - Ys) ** 2).mean()) <= 1e-9 * o['test_mse']
+assert o['test_acc'] == (mean.argmax(1) == Ys.argmax(1)).mean(), o['test_acc']" "$out"; then
+    ok "nngp posterior mean, variance, test MSE and accuracy = numpy's (noise 0.01)"
 else
     bad "nngp posterior" "$(head -c 300 "$T/err") ${out:0:300}"
 fi
