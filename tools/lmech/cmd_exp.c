@@ -10,9 +10,18 @@
 static const char *USAGE = "lmech exp NAME|FILE.json [--db FILE] [--quick] [--jobs N] [--json] | "
                            "lmech exp --list";
 
+/* "  eos: 2/3 runs trained, 0:31 elapsed, about 0:15 left" (ud: the start time, lm_now). The
+ * estimate assumes the remaining runs cost what the finished ones did on average. */
 static void progress(void *ud, const char *what, size_t done, size_t total) {
-    (void) ud;
-    fprintf(stderr, "\r  %s: %zu/%zu runs trained   ", what, done, total);
+    const double el = lm_now() - *(const double *) ud;
+    const long e = (long) el,
+               left = done ? (long) (el / (double) done * (double) (total - done)) : -1;
+    if (left >= 0 && done < total)
+        fprintf(stderr, "\r  %s: %zu/%zu runs trained, %ld:%02ld elapsed, about %ld:%02ld left   ",
+                what, done, total, e / 60, e % 60, left / 60, left % 60);
+    else
+        fprintf(stderr, "\r  %s: %zu/%zu runs trained, %ld:%02ld elapsed              ", what, done,
+                total, e / 60, e % 60);
     if (done == total)
         fputc('\n', stderr);
     fflush(stderr);
@@ -75,8 +84,11 @@ int cmd_exp(int argc, char **argv) {
         jobs = (int) j;
     }
     lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL};
-    if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) /* a person is watching */
+    double t0 = lm_now();
+    if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) { /* a person is watching */
         eo.progress = progress;
+        eo.progress_ud = &t0;
+    }
     lm_exp_result res;
     lm_err err = {0};
     if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {
