@@ -103,8 +103,12 @@ expect_fail "missing config named" "$T/none.json" --empirical "$T/none.json" --i
 [ $? -eq 2 ] && grep -q "missing --inputs" "$T/err" && ok "missing --inputs is a usage error" ||
     bad "missing --inputs" "$(head -c 200 "$T/err")"
 "$LM" kernel --empirical "$T/net.json" --inputs "$T/x.npy" --depth 2 >/dev/null 2>"$T/err"
-[ $? -eq 2 ] && grep -q 'unknown option "--depth"' "$T/err" && ok "analytic flags refused" ||
+[ $? -eq 2 ] && grep -q 'with --empirical the network comes from the config: --depth' "$T/err" &&
+    ok "analytic flags refused" ||
     bad "analytic flag with --empirical" "$(head -c 200 "$T/err")"
+"$LM" kernel --inputs "$T/x.npy" --depth 1 --activation relu --max-memory 1G >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q 'need --empirical CONFIG.json' "$T/err" && ok "empirical flags refused" ||
+    bad "empirical flag without --empirical" "$(head -c 200 "$T/err")"
 
 if [ $fails -ne 0 ]; then
     echo "$fails empirical kernel CLI test(s) failed"

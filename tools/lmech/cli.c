@@ -80,6 +80,7 @@ static const struct value_flag {
     {"time", offsetof(cli_opts, times)},
     {"lr", offsetof(cli_opts, lr)},
     {"loss", offsetof(cli_opts, loss)},
+    {"empirical", offsetof(cli_opts, empirical)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */
@@ -88,7 +89,7 @@ static const struct value_flag BOOL_FLAGS[] = {
     {"trace", offsetof(cli_opts, trace)}, {"density", offsetof(cli_opts, density)},
     {"quick", offsetof(cli_opts, quick)}, {"list", offsetof(cli_opts, list)},
     {"bias", offsetof(cli_opts, bias)},   {"no-bias", offsetof(cli_opts, no_bias)},
-    {"gd", offsetof(cli_opts, gd)},
+    {"gd", offsetof(cli_opts, gd)},       {"per-layer", offsetof(cli_opts, per_layer)},
 };
 
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,

@@ -50,6 +50,9 @@ typedef struct cli_opts {
     /* lmech kernel --predict: raw values */
     const char *predict, *targets, *test, *test_targets, *noise, *times, *lr, *loss;
     int gd;
+    /* lmech kernel --empirical CONFIG.json */
+    const char *empirical;
+    int per_layer;
     int quick, list;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;

@@ -134,61 +134,6 @@ static int parse_bytes(const char *s, size_t *out) {
     return 1;
 }
 
-typedef struct emp_opts {
-    const char *config, *init, *inputs, *max_memory;
-    const char *sets[CLI_MAX_SETS];
-    size_t n_sets;
-    int per_layer, json;
-} emp_opts;
-
-/* Parses the empirical mode's flags (cli_parse knows only the analytic mode's). */
-static int parse_empirical(int argc, char **argv, emp_opts *o) {
-    memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf("usage: %s\n", cli_kernel_usage);
-            return CLI_HELP;
-        }
-        if (strcmp(a, "--per-layer") == 0) {
-            o->per_layer = 1;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        static const char *const names[] = {"empirical", "init", "inputs", "max-memory", "set"};
-        const char **slots[] = {&o->config, &o->init, &o->inputs, &o->max_memory, NULL};
-        size_t f = 0;
-        size_t len = 0;
-        for (; f < sizeof names / sizeof *names; f++) {
-            len = strlen(names[f]);
-            if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, names[f], len) == 0 &&
-                (a[2 + len] == 0 || a[2 + len] == '='))
-                break;
-        }
-        if (f == sizeof names / sizeof *names)
-            return cli_usage("kernel", cli_kernel_usage, "%s \"%s\" (with --empirical)",
-                             strncmp(a, "--", 2) == 0 ? "unknown option" : "unexpected argument",
-                             a);
-        const char *val = a[2 + len] == '=' ? a + 3 + len : (i + 1 < argc ? argv[++i] : NULL);
-        if (!val)
-            return cli_usage("kernel", cli_kernel_usage, "option --%s needs a value", names[f]);
-        if (slots[f]) {
-            *slots[f] = val;
-        } else {
-            if (o->n_sets == CLI_MAX_SETS)
-                return cli_usage("kernel", cli_kernel_usage, "more than %d --set options",
-                                 CLI_MAX_SETS);
-            o->sets[o->n_sets++] = val;
-        }
-    }
-    if (!o->inputs)
-        return cli_usage("kernel", cli_kernel_usage, "missing --inputs X.npy");
-    return CLI_OK;
-}
-
 /* The inputs as float64 [n, d_in] of model m; errors name the file and the shapes. */
 static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size_t *n,
                              lm_err *err) {
@@ -219,7 +164,7 @@ static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size
     return LM_OK;
 }
 
-static lm_status empirical(const emp_opts *o, lm_err *err) {
+static lm_status empirical(const cli_opts *o, lm_err *err) {
     size_t bound = 0;
     if (o->max_memory && !parse_bytes(o->max_memory, &bound))
         LM_FAIL(err, LM_EINVAL,
@@ -229,7 +174,7 @@ static lm_status empirical(const emp_opts *o, lm_err *err) {
     lm_mlp *m = NULL;
     double *theta = NULL, *x = NULL, *ntk = NULL, *layers = NULL;
     size_t n = 0;
-    lm_status st = lm_config_load(o->config, o->n_sets, o->sets, &cfg, err);
+    lm_status st = lm_config_load(o->empirical, o->n_sets, o->sets, &cfg, err);
     if (st == LM_OK)
         st = lm_mlp_new(&cfg->model, &m, err);
     if (st == LM_OK && o->init) {
@@ -322,26 +267,32 @@ static lm_status empirical(const emp_opts *o, lm_err *err) {
 }
 
 int cmd_kernel(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], "--empirical", 11) == 0 && (argv[i][11] == 0 || argv[i][11] == '=')) {
-            emp_opts eo;
-            int rc = parse_empirical(argc, argv, &eo);
-            if (rc)
-                return rc == CLI_HELP ? CLI_OK : rc;
-            lm_err err = {0};
-            return empirical(&eo, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
-        }
     cli_opts o;
     int rc = cli_parse("kernel", cli_kernel_usage, argc, argv,
                        "inputs,depth,activation,sw2,sb2,kind,json,param,width,base-width,bias,"
-                       "no-bias,predict,targets,test,test-targets,noise,time,lr,gd,loss",
+                       "no-bias,predict,targets,test,test-targets,noise,time,lr,gd,loss,"
+                       "empirical,init,set,max-memory,per-layer",
                        &o);
     if (rc)
         return rc == CLI_HELP ? CLI_OK : rc;
-    if (o.bias && o.no_bias)
-        return cli_usage("kernel", cli_kernel_usage, "--bias and --no-bias together");
     if (!o.inputs)
         return cli_usage("kernel", cli_kernel_usage, "missing --inputs X.npy");
+    if (o.empirical) {
+        if (o.depth || o.activation || o.sw2 || o.sb2 || o.kind || o.param || o.width ||
+            o.base_width || o.bias || o.no_bias || o.predict)
+            return cli_usage("kernel", cli_kernel_usage,
+                             "with --empirical the network comes from the config: --depth, "
+                             "--activation, --sw2, --sb2, --kind, --param, --width, --base-width, "
+                             "--bias and --predict do not apply");
+        lm_err err = {0};
+        return empirical(&o, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
+    }
+    if (o.init || o.n_sets || o.max_memory || o.per_layer)
+        return cli_usage(
+            "kernel", cli_kernel_usage,
+            "--init, --set, --max-memory and --per-layer need --empirical CONFIG.json");
+    if (o.bias && o.no_bias)
+        return cli_usage("kernel", cli_kernel_usage, "--bias and --no-bias together");
     if (!o.depth)
         return cli_usage("kernel", cli_kernel_usage, "missing --depth L");
     if (!o.activation)
