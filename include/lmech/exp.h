@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define LM_EXP_MAX_RUNS 256
+#define LM_EXP_MAX_RUNS 512
 
 typedef struct lm_exp_plan {
     size_t n;

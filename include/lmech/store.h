@@ -129,7 +129,7 @@ typedef enum lm_verdict {
 } lm_verdict;
 const char *lm_verdict_name(lm_verdict v); /* "pass", "fail", "inconclusive" */
 
-#define LM_CLAIM_MAX_RUNS 64
+#define LM_CLAIM_MAX_RUNS 128
 
 /* A claim: the theory's prediction beside the measurement, the tolerance and why. */
 typedef struct lm_claim {

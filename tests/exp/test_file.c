@@ -34,9 +34,10 @@ Test(exp_file, rejects_malformed_definitions) {
     parse_fails("{\"experiment\": \"x\", " BASE ", \"sweep\": {\"seed\": []}}", "sweep.seed");
     parse_fails("{\"experiment\": \"x\", " BASE ", \"sweep\": {\"seed\": 3}}", "sweep.seed");
     parse_fails("{\"experiment\": \"x\", " BASE
-                ", \"sweep\": {\"seed\": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16], "
+                ", \"sweep\": {\"seed\": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,"
+                "20,21,22,23,24,25,26,27,28,29,30,31,32], "
                 "\"optimizer.lr\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}}",
-                "more than 256 runs");
+                "more than 512 runs");
     parse_fails("{\"experiment\": \"x\", " BASE ", \"claims\": [{\"name\": \"c\", \"metric\": "
                 "\"train_loss\", \"range\": [0, 1], \"predicted\": \"p\", \"reason\": \"\"}]}",
                 "claims[0].reason");
