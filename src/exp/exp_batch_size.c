@@ -622,6 +622,37 @@ static size_t family_fig(const family *f, const layout *l, double *fig) {
     return ncols;
 }
 
+/* The claims' view of a family figure fig [n_pts, ncols] (epoch, the B0 mean, the other configs'
+ * means, the floor group's): each mean over B0's, minus 1 (except column skip, 0 for none: the
+ * unscaled SGD run, 66 % off, would flatten the rest), then the criterion's band +-5 %, into gap
+ * [n_pts, <= ncols + 1]; the column names (from cols, "epoch" first) into gcols. Returns the
+ * column count. */
+static size_t gap_fig(const double *fig, size_t ncols, size_t n_pts, const char *const *cols,
+                      size_t skip, double *gap, char (*names)[64], const char **gcols) {
+    size_t gn = 1;
+    gcols[0] = "epoch";
+    for (size_t c = 2; c < ncols; c++)
+        if (c != skip) {
+            snprintf(names[gn - 1], sizeof names[0], "%s", cols[c]);
+            gcols[gn] = names[gn - 1];
+            gn++;
+        }
+    gcols[gn++] = "+5 % (criterion)";
+    gcols[gn++] = "-5 %";
+    for (size_t g = 0; g < n_pts; g++) {
+        const double *r = fig + g * ncols;
+        double *o = gap + g * gn;
+        size_t k = 0;
+        o[k++] = r[0];
+        for (size_t c = 2; c < ncols; c++)
+            if (c != skip)
+                o[k++] = r[c] / r[1] - 1.0;
+        o[k++] = 0.05;
+        o[k] = -0.05;
+    }
+    return gn;
+}
+
 /* SGD's linear rule: a claim per scaled B, the unscaled control, the floor; figure data. */
 static lm_status part_linear(lm_exp_ctx *ctx, const layout *l, series *s, family *f, double *fig,
                              size_t *ncols, lm_err *err) {
@@ -736,8 +767,9 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                                   1, 3, cols, h->n, d, err);
     }
     size_t ncols = 0;
-    char names[MAX_CFG + 1][48];
-    const char *cols[MAX_CFG + 2] = {"epoch"};
+    char names[MAX_CFG + 1][48], gnames[MAX_CFG + 1][64];
+    const char *cols[MAX_CFG + 2] = {"epoch"}, *gcols[MAX_CFG + 3];
+    double gap[GRID_MAX * (MAX_CFG + 3)];
     if (st == LM_OK)
         st = part_linear(ctx, &l, s, f, fig, &ncols, err);
     if (st == LM_OK) {
@@ -753,6 +785,13 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         st = lm__exp_figure_lines(ctx, "linear-rule",
                                   "Linear learning-rate rule: seed-mean train loss per epoch",
                                   "train loss (log scale)", 1, ncols, cols, f->n_pts, fig, err);
+        if (st == LM_OK) {
+            const size_t gn = gap_fig(fig, ncols, f->n_pts, cols, 1 + l.n_lin, gap, gnames, gcols);
+            st = lm__exp_figure_lines(ctx, "linear-rule-gap",
+                                      "Linear rule: seed-mean loss over the B0 = 16 mean, minus 1 "
+                                      "(claims after epoch 0.5)",
+                                      "mean L_B / mean L_B0 - 1", 0, gn, gcols, f->n_pts, gap, err);
+        }
     }
     if (st == LM_OK && l.n_adam > 0) {
         st = part_adam(ctx, &l, s, f, fig, &ncols, err);
@@ -769,6 +808,14 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             st = lm__exp_figure_lines(ctx, "adam-sqrt-rule",
                                       "Adam square-root rule: seed-mean train loss per epoch",
                                       "train loss (log scale)", 1, ncols, cols, f->n_pts, fig, err);
+        if (st == LM_OK) {
+            const size_t gn = gap_fig(fig, ncols, f->n_pts, cols, 0, gap, gnames, gcols);
+            st = lm__exp_figure_lines(ctx, "adam-sqrt-rule-gap",
+                                      "Adam rules: seed-mean loss over the kappa = 1 mean, minus 1 "
+                                      "(claims after epoch 0.5)",
+                                      "mean L / mean L(kappa = 1) - 1", 0, gn, gcols, f->n_pts, gap,
+                                      err);
+        }
     }
     lm_free(s);
     lm_free(h);
