@@ -55,6 +55,12 @@ expect_fail "--top above p" "the model has 19 parameters" "$LM" hessian "$T/c.js
 expect_fail "--top above --max-iter" "more eigenpairs than the 3 Lanczos steps" \
     "$LM" hessian "$T/c.json" --top 5 --max-iter 3
 expect_fail "--top 0" '--top "0"' "$LM" hessian "$T/c.json" --top 0
+expect_fail "--max-memory below 1 MiB" '--max-memory "512K"' "$LM" hessian "$T/c.json" --max-memory 512K
+expect_fail "--max-memory junk" '--max-memory "2X"' "$LM" hessian "$T/c.json" --max-memory 2X
+for m in 1 2G 64Mi; do
+    "$LM" hessian "$T/c.json" --method dense --max-memory $m >/dev/null 2>&1 && ok "--max-memory $m" ||
+        bad "--max-memory $m" "refused"
+done
 expect_fail "--tol nan" '--tol "nan"' "$LM" hessian "$T/c.json" --tol nan
 expect_fail "--method bad" "bad" "$LM" hessian "$T/c.json" --method bad
 expect_fail "missing config" "$T/none.json" "$LM" hessian "$T/none.json"

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "lmech/io.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -202,4 +203,43 @@ lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, 
         lm_free(t);
     lm_mlp_free(m);
     return st;
+}
+
+int cli_parse_bytes(const char *s, size_t unit, size_t *out) {
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char) s[0]))
+        return 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v) || v < 0)
+        return 0;
+    double mul = (double) unit;
+    int suffix = 1;
+    switch (toupper((unsigned char) *end)) {
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'M':
+        mul = 1048576.0;
+        end++;
+        break;
+    case 'G':
+        mul = 1073741824.0;
+        end++;
+        break;
+    default:
+        suffix = 0;
+        break;
+    }
+    if (suffix && *end == 'i')
+        end++;
+    if (*end == 'B' || *end == 'b') { /* "100B": bytes, whatever the unit */
+        mul = suffix ? mul : 1.0;
+        end++;
+    }
+    if (*end || v * mul >= 18446744073709551615.0)
+        return 0;
+    *out = (size_t) (v * mul);
+    return 1;
 }

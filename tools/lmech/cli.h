@@ -29,6 +29,11 @@ int cli_usage(const char *cmd, const char *usage, const char *fmt, ...)
 int cli_parse_size(const char *cmd, const char *usage, const char *name, const char *s, size_t lo,
                    size_t hi, size_t *out);
 
+/* A memory size: "2G", "512M", "64K" (binary multiples, optionally followed by "i" and "B"), or
+ * a bare number of `unit` bytes (the kernel's --max-memory counts bytes, the hessian's MiB).
+ * Returns 1 and sets *out, or 0 for anything else (negative, overflowing, trailing text). */
+int cli_parse_bytes(const char *s, size_t unit, size_t *out);
+
 /* Options common to the commands that take a config. */
 typedef struct cli_opts {
     const char *config;     /* positional CONFIG.json      */

@@ -17,7 +17,7 @@ static const char *USAGE =
     "lmech hessian CONFIG.json [--init FILE.safetensors] [--set KEY=VALUE]... [--top K]\n"
     "       [--smallest K] [--method lanczos|dense] [--tol T] [--max-iter N] [--seed S]\n"
     "       [--trace] [--probes N] [--density] [--slq-probes N] [--slq-steps M] [--bins N]\n"
-    "       [--max-memory MB] [--json]\n"
+    "       [--max-memory S] [--json]\n"
     "  --top K          largest eigenvalues (default 1)\n"
     "  --smallest K     also the K smallest (default 0)\n"
     "  --method M       lanczos (default) or dense (the whole Hessian + LAPACK; p^2 doubles)\n"
@@ -27,7 +27,8 @@ static const char *USAGE =
     "  --trace          Hutchinson trace with --probes N Rademacher probes (default 100)\n"
     "  --density        SLQ density: --slq-probes (10) x --slq-steps (80) products, --bins "
     "(1000)\n"
-    "  --max-memory MB  bound on the Lanczos basis or dense matrix (default 1024)";
+    "  --max-memory S   bound on the Lanczos basis or dense matrix: MiB, or a size with\n"
+    "                   K, M or G as kernel's (default 1024, i.e. 1G)";
 
 #define DEFAULT_MAX_ITER   300
 #define DEFAULT_PROBES     100 /* stderr ~ 14% of ||offdiag H||_F: a quick look; 1000 for tests */
@@ -70,10 +71,21 @@ static int parse_job(const cli_opts *o, const lm_config *cfg, job *j) {
         !parse_size("slq-probes", o->slq_probes, 1, 1000000, &j->slq_probes) ||
         !parse_size("slq-steps", o->slq_steps, 1, 100000, &j->slq_steps) ||
         !parse_size("bins", o->bins, 2, 10000000, &j->bins) ||
-        !parse_size("max-memory", o->max_memory, 1, SIZE_MAX / 1048576, &j->max_mb) ||
+
         !parse_size("seed", o->seed, 0, SIZE_MAX, &seed))
         return 0;
     j->seed = seed;
+    size_t bytes = 0;
+    if (o->max_memory) {
+        if (!cli_parse_bytes(o->max_memory, 1048576, &bytes) || bytes < 1048576) {
+            cli_usage("hessian", USAGE,
+                      "--max-memory \"%s\": expected a size of at least 1 MiB: a number of MiB, "
+                      "or with K, M or G (e.g. 2G)",
+                      o->max_memory);
+            return 0;
+        }
+        j->max_mb = bytes / 1048576;
+    }
     if (o->tol) {
         char *end;
         j->tol = strtod(o->tol, &end);
@@ -145,10 +157,11 @@ static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err
     double max_bytes = (double) j->max_mb * 1048576.0;
     size_t max_p = (size_t) floor(sqrt(max_bytes / 8.0));
     if (p > max_p)
-        LM_FAIL(err, LM_ELIMIT,
-                "dense Hessian of p = %zu parameters needs %.0f MB, above --max-memory %zu; raise "
-                "--max-memory or use --method lanczos",
-                p, (double) p * (double) p * 8.0 / 1048576.0, j->max_mb);
+        LM_FAIL(
+            err, LM_ELIMIT,
+            "dense Hessian of p = %zu parameters needs %.0f MiB, above --max-memory %zu MiB; raise "
+            "--max-memory or use --method lanczos",
+            p, (double) p * (double) p * 8.0 / 1048576.0, j->max_mb);
     if (j->top > p || j->smallest > p)
         LM_FAIL(err, LM_EINVAL, "--top %zu / --smallest %zu: the model has %zu parameters", j->top,
                 j->smallest, p);
@@ -204,10 +217,11 @@ static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *e
         size_t fit = (size_t) (max_bytes / (8.0 * (double) p));
         fit = fit > 4 ? fit - 4 : 0;
         if (j->max_iter || fit < 8 || (j->density && fit < j->slq_steps))
-            LM_FAIL(err, LM_ELIMIT,
-                    "a Lanczos basis of %zu x %zu needs %.0f MB, above --max-memory %zu; raise "
-                    "--max-memory or lower --max-iter / --slq-steps",
-                    cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
+            LM_FAIL(
+                err, LM_ELIMIT,
+                "a Lanczos basis of %zu x %zu needs %.0f MiB, above --max-memory %zu MiB; raise "
+                "--max-memory or lower --max-iter / --slq-steps",
+                cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
         cap = fit;
     }
     if (j->top > cap || j->smallest > cap)

@@ -9,8 +9,6 @@
 #include "lmech/kernel.h"
 #include "lmech/model.h"
 
-#include <ctype.h>
-
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -98,42 +96,6 @@ static void print_summary(const char *name, const double *k, size_t n) {
 
 /* ---------------------------------------------------------------- empirical NTK */
 
-/* "2G", "512M", "64k", "1048576" (optionally "MiB", "MB", "B"): bytes, binary multiples. */
-static int parse_bytes(const char *s, size_t *out) {
-    char *end;
-    errno = 0;
-    if (!s || !isdigit((unsigned char) s[0]))
-        return 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || !isfinite(v) || v < 0)
-        return 0;
-    double mul = 1;
-    switch (toupper((unsigned char) *end)) {
-    case 'K':
-        mul = 1024.0;
-        end++;
-        break;
-    case 'M':
-        mul = 1048576.0;
-        end++;
-        break;
-    case 'G':
-        mul = 1073741824.0;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (mul > 1 && *end == 'i')
-        end++;
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end || v * mul >= 18446744073709551615.0)
-        return 0;
-    *out = (size_t) (v * mul);
-    return 1;
-}
-
 /* The inputs as float64 [n, d_in] of model m; errors name the file and the shapes. */
 static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size_t *n,
                              lm_err *err) {
@@ -166,7 +128,7 @@ static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size
 
 static lm_status empirical(const cli_opts *o, lm_err *err) {
     size_t bound = 0;
-    if (o->max_memory && !parse_bytes(o->max_memory, &bound))
+    if (o->max_memory && !cli_parse_bytes(o->max_memory, 1, &bound))
         LM_FAIL(err, LM_EINVAL,
                 "--max-memory \"%s\": expected bytes, or a number with K, M or G (e.g. 2G)",
                 o->max_memory);
