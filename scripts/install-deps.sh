@@ -10,6 +10,7 @@ pkgs=(
     clang clang-format libclang-rt-14-dev  # libFuzzer targets, sanitizer runtime, format check
     libopenblas-dev liblapacke-dev          # BLAS / LAPACK (OpenBLAS pthread)
     libsqlite3-dev zlib1g-dev libjansson-dev libgsl-dev
+    sqlite3                                 # the sqlite3 shell: the CLI tests query run databases
     libcriterion-dev                        # unit tests
     gnuplot-nox                             # figures (run as a separate program)
     openmpi-bin libopenmpi-dev              # distributed sweeps (later capability)
