@@ -106,11 +106,18 @@ typedef struct lm_exp_opts {
     int jobs; /* parallel processes; 0 = the core count */
     lm_exp_progress_fn progress;
     void *progress_ud;
+    /* Set non-zero (e.g. by the CLI's SIGINT/SIGTERM handler) to stop: no further run starts,
+     * the runs in flight end `interrupted` (their workers get SIGTERM), nothing is analysed, the
+     * invocation is recorded `interrupted` and res->interrupted is set. A later invocation
+     * reuses the finished runs. NULL: never. */
+    volatile int *stop;
 } lm_exp_opts;
 
 typedef struct lm_exp_result {
     int64_t exp_id;
     size_t n_runs, n_reused, n_failed;
+    size_t n_done;   /* runs trained by this invocation (finished, diverged or failed) */
+    int interrupted; /* the stop flag ended it before the analysis */
     lm_exp_ctx *ctx; /* the claims and runs; freed by lm_exp_result_clear */
     double wall_s;
 } lm_exp_result;

@@ -212,7 +212,7 @@ static int data_key(const lm_config *c, char *out, size_t cap) {
 /* Trains one planned config in a worker: saves its parameters and records the artifact. Returns
  * the run id (negative: recorded but unusable; -1: not recorded). */
 static int64_t run_one(lm_store *s, const char *dir, const char *json, int threads,
-                       const shared_data *sh) {
+                       const shared_data *sh, volatile int *stop) {
     lm_err err = {0};
     lm_config *c = NULL;
     lm_mlp *m = NULL;
@@ -225,6 +225,7 @@ static int64_t run_one(lm_store *s, const char *dir, const char *json, int threa
         lm_train_opts o = {0};
         o.store = s;
         o.theta_final = theta;
+        o.stop = stop;
         char key[sizeof sh->key];
         if (sh->train && data_key(c, key, sizeof key) && strcmp(key, sh->key) == 0) {
             o.train = sh->train;
@@ -258,14 +259,30 @@ static int64_t run_one(lm_store *s, const char *dir, const char *json, int threa
  * between calls); reusing the process saves a small run's fork, exit, database open and
  * first-touch page faults (a quarter of its fixed cost). A worker that dies mid-run leaves its
  * run to be counted failed and is replaced. */
+static volatile int g_worker_stop;
+
+static void worker_on_signal(int sig) {
+    (void) sig;
+    g_worker_stop = 1;
+}
+
 static void worker_main(const char *db_path, const char *dir, const lm_exp_plan *plan, int threads,
                         const shared_data *sh, int cmd_fd, int res_fd) {
+    /* SIGINT (Ctrl-C reaches the whole process group) or SIGTERM (from the parent when it is
+     * stopped alone) ends the run in hand `interrupted`, recorded as such; then the worker
+     * answers and exits */
+    struct sigaction sa = {0};
+    sa.sa_handler = worker_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     lm_err err = {0};
     lm_store *s = NULL;
     int ok = lm_store_open(db_path, &s, &err) == LM_OK;
     size_t idx;
-    while (read(cmd_fd, &idx, sizeof idx) == (ssize_t) sizeof idx) {
-        int64_t id = ok && idx < plan->n ? run_one(s, dir, plan->config[idx], threads, sh) : -1;
+    while (!g_worker_stop && read(cmd_fd, &idx, sizeof idx) == (ssize_t) sizeof idx) {
+        int64_t id = ok && idx < plan->n
+                         ? run_one(s, dir, plan->config[idx], threads, sh, &g_worker_stop)
+                         : -1;
         if (write(res_fd, &id, sizeof id) != (ssize_t) sizeof id)
             break;
     }
@@ -444,8 +461,17 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
         if (st == LM_OK)
             n_workers++;
     }
+    int stopping = 0;
     while (st == LM_OK && (next < n_todo || n_busy > 0)) {
-        for (size_t w = 0; w < n_workers && next < n_todo; w++) {
+        if (!stopping && opts->stop && *opts->stop) {
+            /* stop: no new run; the busy workers end theirs `interrupted` and answer */
+            stopping = 1;
+            res->interrupted = 1;
+            for (size_t w = 0; w < n_workers; w++)
+                if (workers[w].busy)
+                    kill(workers[w].pid, SIGTERM);
+        }
+        for (size_t w = 0; w < n_workers && next < n_todo && !stopping; w++) {
             slot *k = &workers[w];
             if (k->busy || k->cmd < 0)
                 continue;
@@ -485,16 +511,17 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             int64_t id = -1;
             const int answered = read(k->res, &id, sizeof id) == (ssize_t) sizeof id;
             ctx->run[k->idx] = answered && id > 0 ? id : -1;
-            if (!answered || id <= 0)
+            if ((!answered || id <= 0) && !stopping)
                 res->n_failed++;
             k->busy = 0;
             n_busy--;
             done++;
+            res->n_done += !stopping;
             if (opts->progress)
                 opts->progress(opts->progress_ud, e->name, done, n_todo);
             if (!answered) { /* the worker died in the run: replace it for the rest */
                 worker_stop(k, 1);
-                if (next < n_todo)
+                if (next < n_todo && !stopping)
                     st = worker_start(k, workers, n_workers, opts->db_path, dir, plan, threads, shd,
                                       err);
             }
@@ -509,15 +536,17 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
-    if (st == LM_OK) {
+    if (st == LM_OK && !res->interrupted) {
         st = e->analyse_with ? e->analyse_with(e, ctx, err) : e->analyse(ctx, err);
         if (st != LM_OK)
             lm_err_prefix(err, "analysing %s: ", e->name);
     }
     if (s && ctx->exp_id > 0) {
         lm_err end_err = {0};
-        lm_status es = lm_store_exp_end(s, ctx->exp_id, st == LM_OK ? "finished" : "failed",
-                                        st == LM_OK ? ctx->n_claims : 0, ctx->claims, &end_err);
+        const char *how = st != LM_OK ? "failed" : res->interrupted ? "interrupted" : "finished";
+        lm_status es = lm_store_exp_end(s, ctx->exp_id, how,
+                                        st == LM_OK && !res->interrupted ? ctx->n_claims : 0,
+                                        ctx->claims, &end_err);
         if (st == LM_OK && es != LM_OK) {
             st = es;
             if (err)

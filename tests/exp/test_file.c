@@ -117,7 +117,7 @@ Test(exp_file, judges_value_and_slope_claims_from_the_store, .timeout = 60) {
     lm_err err = {0};
     cr_assert_eq(lm_exp_file_parse(text, strlen(text), "t.json", NULL, &e, &err), LM_OK, "%s",
                  err.msg);
-    lm_exp_opts o = {db, 0, 1, NULL, NULL};
+    lm_exp_opts o = {db, 0, 1, NULL, NULL, NULL};
     lm_exp_result r;
     cr_assert_eq(lm_exp_run(e, &o, &r, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(r.n_runs, 6);

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "lmech/exp.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,13 @@ static const char *USAGE = "lmech exp NAME|FILE.json [--db FILE] [--quick] [--jo
 
 /* "  eos: 2/3 runs trained, 0:31 elapsed, about 0:15 left" (ud: the start time, lm_now). The
  * estimate assumes the remaining runs cost what the finished ones did on average. */
+static volatile int g_stop;
+
+static void on_signal(int sig) {
+    (void) sig;
+    g_stop = 1;
+}
+
 static void progress(void *ud, const char *what, size_t done, size_t total) {
     const double el = lm_now() - *(const double *) ud;
     const long e = (long) el,
@@ -83,18 +91,34 @@ int cmd_exp(int argc, char **argv) {
         }
         jobs = (int) j;
     }
-    lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL};
+    lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL, NULL};
     double t0 = lm_now();
     if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) { /* a person is watching */
         eo.progress = progress;
         eo.progress_ud = &t0;
     }
+    /* Ctrl-C or SIGTERM: the runs in flight end `interrupted`, the invocation is recorded so, and
+     * the same command later resumes (finished runs are reused) */
+    eo.stop = &g_stop;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     lm_exp_result res;
     lm_err err = {0};
     if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {
         lm_exp_result_clear(&res);
         lm_exp_file_free(file);
         return cli_fail("exp", &err);
+    }
+    if (res.interrupted) {
+        fprintf(stderr,
+                "\nlmech exp: %s interrupted after %zu of %zu runs (%zu reused); invocation %lld "
+                "recorded as interrupted in %s. Run the same command again to resume: finished "
+                "runs are reused.\n",
+                e->name, res.n_done, res.n_runs - res.n_reused, res.n_reused,
+                (long long) res.exp_id, o.db);
+        lm_exp_result_clear(&res);
+        lm_exp_file_free(file);
+        return 130;
     }
     const lm_exp_ctx *c = res.ctx;
     size_t fails = 0;
