@@ -90,13 +90,29 @@ static lm_status judge_eos(lm_exp_ctx *ctx, size_t i, double eta, series2 *d, lm
              run);
     const int have = istar < d->ns && i100 < d->ns;
     snprintf(name, sizeof name, "eta=%g: progressive sharpening", eta);
-    link_run(lm_exp_claim(ctx, name, "S(t*) / S(100) >= 1.2 (sharpness rises before the edge)",
-                          LM_NAN, have ? d->s[istar] / d->s[i100] : LM_NAN, LM_NAN, 1.2, LM_INF,
-                          "ratio >= 1.2", 1.2,
-                          "science.md §4 [C]: after the catapult S(100) ~ 14-17 and the edge is "
-                          "20, so a real rise is >= 1.2; smaller ratios would mean the run started "
-                          "at the edge rather than sharpened to it"),
-             run);
+    lm_claim *ps = lm_exp_claim(
+        ctx, name, "S(t*) / S(100) >= 1.2 (sharpness rises before the edge)", LM_NAN,
+        have ? d->s[istar] / d->s[i100] : LM_NAN, LM_NAN, 1.2, LM_INF, "ratio >= 1.2", 1.2,
+        "science.md §4 [C]: after the catapult S(100) ~ 14-17 and the edge "
+        "is 20, so a real rise is >= 1.2; smaller ratios would mean the run "
+        "started at the edge rather than sharpened to it");
+    if (ps && have) {
+        /* context for the verdict (docs/experiments/eos.md): S(t*) is ~0.95-1.0 2/eta by
+         * construction, so the ratio mostly says where the catapult landed; the rise itself runs
+         * from the post-catapult minimum to the peak before the first drop */
+        size_t kmin = i100, kpk = istar;
+        for (size_t k = i100; k <= istar; k++)
+            kmin = d->s[k] < d->s[kmin] ? k : kmin;
+        while (kpk + 1 < d->ns && d->s[kpk + 1] >= d->s[kpk])
+            kpk++;
+        snprintf(ps->detail, sizeof ps->detail,
+                 "S(100) = %.4g; t* = step %lld, S(t*) = %.4g; post-catapult minimum %.4g at step "
+                 "%lld; peak before the first drop %.4g at step %lld (%.3gx the minimum)",
+                 d->s[i100], (long long) d->st[istar], d->s[istar], d->s[kmin],
+                 (long long) d->st[kmin], d->s[kpk], (long long) d->st[kpk],
+                 d->s[kpk] / d->s[kmin]);
+    }
+    link_run(ps, run);
     /* the band after t* */
     double ratio[CAP];
     size_t n_after = 0, in_band = 0;
