@@ -106,5 +106,24 @@ expect_fail "bad --width" 2 "--width \"12x\"" --inputs "$T/x.npy" --depth 1 --ac
 expect_fail "--base-width without value" 2 "option --base-width needs a value" \
     --inputs "$T/x.npy" --depth 1 --activation relu --param mup --width 8 --base-width
 
+# --out: the same kernels as .npy files, bit for bit, and --json names them instead
+out=$("$LM" kernel --inputs "$T/x.npy" --depth 2 --activation relu --sw2 2 --sb2 0.1 --json)
+"$LM" kernel --inputs "$T/x.npy" --depth 2 --activation relu --sw2 2 --sb2 0.1 --out "$T/k" \
+    --json >"$T/files.json" 2>"$T/err"
+if [ $? -eq 0 ] && $PY -c "
+import json, sys, numpy as np
+o = json.loads(sys.argv[1]); f = json.load(open('$T/files.json'))
+assert 'nngp' not in f and f['files'] == {'nngp': '$T/k/nngp.npy', 'ntk': '$T/k/ntk.npy'}, f
+for k in ('nngp', 'ntk'):
+    a = np.load(f['files'][k]); assert a.dtype == np.float64 and a.shape == (6, 6)
+    assert np.array_equal(a, np.array(o[k])), k" "$out" && grep -q "wrote $T/k/ntk.npy \[6, 6\]" "$T/err"; then
+    ok "--out DIR: nngp.npy and ntk.npy equal the --json arrays bit for bit"
+else
+    bad "--out" "$(head -c 300 "$T/err")"
+fi
+: >"$T/notadir"
+expect_fail "--out onto a file" 1 "notadir" --inputs "$T/x.npy" --depth 1 --activation relu \
+    --out "$T/notadir"
+
 [ $fails -eq 0 ] && echo "all kernel CLI tests passed"
 exit $((fails > 0))

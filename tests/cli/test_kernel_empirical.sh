@@ -110,6 +110,21 @@ expect_fail "missing config named" "$T/none.json" --empirical "$T/none.json" --i
 [ $? -eq 2 ] && grep -q 'need --empirical CONFIG.json' "$T/err" && ok "empirical flags refused" ||
     bad "empirical flag without --empirical" "$(head -c 200 "$T/err")"
 
+# --out: ntk.npy [nk, nk] and layers.npy [L, nk, nk] equal the --json arrays
+out=$("$LM" kernel --empirical "$T/net.json" --inputs "$T/x.npy" --per-layer --json 2>/dev/null)
+"$LM" kernel --empirical "$T/net.json" --inputs "$T/x.npy" --per-layer --json --out "$T/e" \
+    >"$T/f.json" 2>"$T/err"
+if [ $? -eq 0 ] && $PY -c "
+import json, sys, numpy as np
+o = json.loads(sys.argv[1]); f = json.load(open('$T/f.json'))
+assert 'ntk' not in f and set(f['files']) == {'ntk', 'layers'}, f
+assert np.array_equal(np.load(f['files']['ntk']), np.array(o['ntk']))
+assert np.array_equal(np.load(f['files']['layers']), np.array(o['layers']))" "$out"; then
+    ok "--out: ntk.npy and layers.npy equal the --json arrays"
+else
+    bad "--out" "$(head -c 300 "$T/err")"
+fi
+
 if [ $fails -ne 0 ]; then
     echo "$fails empirical kernel CLI test(s) failed"
     exit 1

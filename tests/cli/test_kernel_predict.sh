@@ -91,6 +91,26 @@ else
     bad "ntk flow" "$(head -c 300 "$T/err") ${out:0:300}"
 fi
 
+# --out: the predictions as .npy files equal the --json arrays; --json then names the files
+out=$("$LM" kernel --predict ntk --time 0,5,inf --inputs "$T/x.npy" --targets "$T/y.npy" \
+    --test "$T/xs.npy" "${K[@]}" --json)
+"$LM" kernel --predict ntk --time 0,5,inf --inputs "$T/x.npy" --targets "$T/y.npy" \
+    --test "$T/xs.npy" "${K[@]}" --json --out "$T/p" >"$T/f.json" 2>"$T/err" &&
+    "$LM" kernel --predict nngp --noise 0.01 --inputs "$T/x.npy" --targets "$T/y.npy" \
+        --test "$T/xs.npy" "${K[@]}" --json --out "$T/q" >"$T/g.json" 2>>"$T/err"
+if [ $? -eq 0 ] && $PY -c "
+import json, sys, numpy as np
+o = json.loads(sys.argv[1]); f = json.load(open('$T/f.json')); g = json.load(open('$T/g.json'))
+assert 'mean' not in f and f['files'] == {'mean': '$T/p/mean.npy'}, f
+assert f['train_loss'] == o['train_loss'], (f, o)
+m = np.load('$T/p/mean.npy'); assert m.shape == (3, 5, 2) and np.array_equal(m, np.array(o['mean']))
+assert g['files'] == {'mean': '$T/q/mean.npy', 'var': '$T/q/var.npy'}, g
+assert np.load('$T/q/mean.npy').shape == (5, 2) and np.load('$T/q/var.npy').shape == (5,)" "$out"; then
+    ok "--out: ntk mean.npy [times, m, k] = the --json means; nngp mean.npy and var.npy"
+else
+    bad "--out" "$(head -c 300 "$T/err")"
+fi
+
 # one-column targets and the text output
 "$LM" kernel --predict ntk --inputs "$T/x.npy" --targets "$T/y1.npy" --depth 1 --activation erf \
     --time 0,10 >"$T/out" 2>&1 && grep -q "E\[train loss\]" "$T/out" && ok "ntk text table, 1-d targets" ||

@@ -243,3 +243,56 @@ int cli_parse_bytes(const char *s, size_t unit, size_t *out) {
     *out = (size_t) (v * mul);
     return 1;
 }
+
+lm_status cli_save_npy(const char *dir, const char *name, const double *data, size_t ndim,
+                       const size_t *shape, lm_err *err) {
+    if (ndim == 0 || ndim > LM_MAX_DIMS)
+        LM_FAIL(err, LM_EINVAL, "cli_save_npy: %zu dimensions", ndim);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        LM_FAIL(err, LM_EIO, "%s: cannot create the directory: %s", dir, strerror(errno));
+    char path[4096];
+    if ((size_t) snprintf(path, sizeof path, "%s/%s.npy", dir, name) >= sizeof path)
+        LM_FAIL(err, LM_EINVAL, "%s: path too long", dir);
+    lm_array a = {LM_ELT_F64, ndim, {0}, 1, (void *) (uintptr_t) data};
+    char shp[160] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < ndim; i++) {
+        a.shape[i] = shape[i];
+        a.count *= shape[i];
+        len += (size_t) snprintf(shp + len, sizeof shp - len, "%s%zu", i ? ", " : "", shape[i]);
+    }
+    LM_TRY(lm_npy_write(path, &a, err));
+    fprintf(stderr, "wrote %s [%s]\n", path, shp);
+    return LM_OK;
+}
+
+/* A JSON string (quotes, backslashes and control characters escaped). */
+static void print_json_str(const char *t) {
+    putchar('"');
+    for (; *t; t++) {
+        const unsigned char ch = (unsigned char) *t;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+/* ,"files":{"name":"DIR/name.npy",...} for the non-NULL names: where --out wrote the arrays. */
+void cli_print_npy_files(const char *dir, const char *const *names, size_t n) {
+    printf(",\"files\":{");
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i])
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.npy", dir, names[i]);
+        printf(first ? "\"%s\":" : ",\"%s\":", names[i]);
+        print_json_str(path);
+        first = 0;
+    }
+    putchar('}');
+}

@@ -34,6 +34,16 @@ int cli_parse_size(const char *cmd, const char *usage, const char *name, const c
  * Returns 1 and sets *out, or 0 for anything else (negative, overflowing, trailing text). */
 int cli_parse_bytes(const char *s, size_t unit, size_t *out);
 
+/* Writes data (float64, row-major, shape[ndim]) as DIR/NAME.npy (created atomically; DIR is
+ * created if missing) and prints "wrote DIR/NAME.npy [shape]" to stderr: how `lmech kernel --out`
+ * hands kernels and predictions to numpy (np.load) without a JSON text of n^2 numbers. */
+lm_status cli_save_npy(const char *dir, const char *name, const double *data, size_t ndim,
+                       const size_t *shape, lm_err *err);
+
+/* Prints ,"files":{"NAME":"DIR/NAME.npy",...} for the non-NULL names (JSON-escaped): what a
+ * --json object says in place of the arrays that --out wrote. */
+void cli_print_npy_files(const char *dir, const char *const *names, size_t n);
+
 /* Options common to the commands that take a config. */
 typedef struct cli_opts {
     const char *config;     /* positional CONFIG.json      */

@@ -17,7 +17,7 @@
 const char *const cli_kernel_usage =
     "lmech kernel --inputs X.npy --depth L --activation NAME [--sw2 S] [--sb2 S]\n"
     "       [--param ntp|sp|mup] [--width N] [--base-width N] [--bias|--no-bias]\n"
-    "       [--kind nngp|ntk|both] [--json]\n"
+    "       [--kind nngp|ntk|both] [--json] [--out DIR]\n"
     "  --inputs X.npy   2-d array [n, d] (any float or integer dtype): one input per row\n"
     "  --depth L        hidden layers (0: the linear readout alone)\n"
     "  --activation A   identity relu tanh erf gelu sigmoid softplus quadratic\n"
@@ -31,6 +31,8 @@ const char *const cli_kernel_usage =
     "                   with sb2 = 0: zero-initialised biases that train (as lm_mlp)\n"
     "  --kind K         nngp, ntk or both (default both)\n"
     "  --json           one object with n x n arrays \"nngp\" and/or \"ntk\"\n"
+    "  --out DIR        also write the arrays as DIR/<name>.npy (float64, for np.load; every\n"
+    "                   mode): --json then names the files (\"files\") instead of the arrays\n"
     "lmech kernel --predict nngp|ntk --inputs X.npy --targets Y.npy [--test X*.npy]\n"
     "       [--test-targets Y*.npy] --depth L --activation NAME [the kernel options]\n"
     "       [--noise S2] [--time T,T,...] [--lr ETA] [--gd] [--loss mse|mse_mean] [--json]\n"
@@ -184,7 +186,20 @@ static lm_status empirical(const cli_opts *o, lm_err *err) {
         if (st == LM_OK)
             st = lm_kernel_empirical(m, theta, x, n, NULL, bound, ntk, layers, err);
         const double wall = lm_now() - t0;
-        if (st == LM_OK && o->json) {
+        const size_t sh2[2] = {nk, nk}, sh3[3] = {m->n_layers, nk, nk};
+        if (st == LM_OK && o->out) {
+            st = cli_save_npy(o->out, "ntk", ntk, 2, sh2, err);
+            if (st == LM_OK && layers)
+                st = cli_save_npy(o->out, "layers", layers, 3, sh3, err);
+        }
+        if (st == LM_OK && o->json && o->out) {
+            printf("{\"n\":%zu,\"outputs\":%zu,\"bytes\":%zu,\"chunk\":%zu,\"wall_s\":%.6g", n, k,
+                   bytes, chunk, wall);
+            const char *names[2] = {"ntk", layers ? "layers" : NULL};
+            cli_print_npy_files(o->out, names, 2);
+            printf("}\n");
+            fflush(stdout);
+        } else if (st == LM_OK && o->json) {
             printf("{\"n\":%zu,\"outputs\":%zu,\"bytes\":%zu,\"chunk\":%zu,\"wall_s\":%.6g", n, k,
                    bytes, chunk, wall);
             print_matrix("ntk", ntk, nk);
@@ -233,7 +248,7 @@ int cmd_kernel(int argc, char **argv) {
     int rc = cli_parse("kernel", cli_kernel_usage, argc, argv,
                        "inputs,depth,activation,sw2,sb2,kind,json,param,width,base-width,bias,"
                        "no-bias,predict,targets,test,test-targets,noise,time,lr,gd,loss,"
-                       "empirical,init,set,max-memory,per-layer",
+                       "empirical,init,set,max-memory,per-layer,out",
                        &o);
     if (rc)
         return rc == CLI_HELP ? CLI_OK : rc;
@@ -334,18 +349,26 @@ int cmd_kernel(int argc, char **argv) {
         for (size_t k = 0; k < n * d; k++)
             x[k] = lm_array_get(a, k);
         double t0 = lm_now();
+        const size_t nn[2] = {n, n};
         if (lm_kernel_analytic_spec(&ks, x, n, d, nngp, ntk, &err)) {
             fprintf(stderr, "lmech kernel: error: %s: %s\n", o.inputs, err.msg);
             rc = CLI_FAIL;
+        } else if (o.out && ((nngp && cli_save_npy(o.out, "nngp", nngp, 2, nn, &err) != LM_OK) ||
+                             (ntk && cli_save_npy(o.out, "ntk", ntk, 2, nn, &err) != LM_OK))) {
+            rc = cli_fail("kernel", &err);
         } else if (o.json) {
             printf("{\"n\":%zu,\"d\":%zu,\"depth\":%zu,\"activation\":\"%s\",\"sw2\":%.17g,"
                    "\"sb2\":%.17g,\"param\":\"%s\",\"width\":%zu,\"base_width\":%zu,"
                    "\"bias\":%s,\"wall_s\":%.6g",
                    n, d, depth, lm_act_name(act), sw2, sb2, lm_param_name(ks.param), ks.width,
                    ks.base_width, ks.bias ? "true" : "false", lm_now() - t0);
-            if (nngp)
+            if (o.out) { /* the arrays went to .npy files: name them instead */
+                const char *names[2] = {nngp ? "nngp" : NULL, ntk ? "ntk" : NULL};
+                cli_print_npy_files(o.out, names, 2);
+            }
+            if (nngp && !o.out)
                 print_matrix("nngp", nngp, n);
-            if (ntk)
+            if (ntk && !o.out)
                 print_matrix("ntk", ntk, n);
             printf("}\n");
             fflush(stdout);

@@ -193,17 +193,26 @@ static lm_status nngp(const cli_opts *o, const lm_kernel_spec *ks, const data *D
             vbar += var[i] / (double) m;
         const double err_test = D->ys ? mse(mean, D->ys, m, k) : LM_NAN;
         const double acc = D->ys ? argmax_acc(mean, D->ys, m, k) : LM_NAN;
-        if (o->json) {
+        const size_t smk[2] = {m, k};
+        if (o->out && ((st = cli_save_npy(o->out, "mean", mean, 2, smk, err)) != LM_OK ||
+                       (st = cli_save_npy(o->out, "var", var, 1, &m, err)) != LM_OK)) {
+            /* reported by the caller */
+        } else if (o->json) {
             printf("{\"predict\":\"nngp\",\"n\":%zu,\"m\":%zu,\"d\":%zu,\"outputs\":%zu,"
                    "\"noise\":%.17g,\"wall_s\":%.6g,\"test_mse\":",
                    n, m, D->d, k, s2, wall);
             print_num(err_test);
             printf(",\"test_acc\":");
             print_num(acc);
-            printf(",\"mean\":");
-            print_mat(mean, m, k);
-            printf(",\"var\":");
-            print_mat(var, 1, m);
+            if (o->out) {
+                const char *names[2] = {"mean", "var"};
+                cli_print_npy_files(o->out, names, 2);
+            } else {
+                printf(",\"mean\":");
+                print_mat(mean, m, k);
+                printf(",\"var\":");
+                print_mat(var, 1, m);
+            }
             printf("}\n");
         } else {
             printf("NNGP posterior: n = %zu training, m = %zu test inputs, k = %zu outputs, noise "
@@ -267,6 +276,9 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
         }
     }
     const double wall = lm_now() - t0;
+    const size_t stmk[3] = {nt, m, k};
+    if (st == LM_OK && o->out && m)
+        st = cli_save_npy(o->out, "mean", fs, 3, stmk, err);
     if (st == LM_OK) {
         const double *lam = lm_kpred_eigenvalues(kp);
         const char *mode = ps->mode == LM_KPRED_GD ? "gd" : "flow";
@@ -294,13 +306,20 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
                     print_num(res[4 * j + (size_t) q]);
                 }
             }
-            printf("],\"mean\":[");
-            for (size_t j = 0; m && j < nt; j++) {
-                if (j)
-                    putchar(',');
-                print_mat(fs + j * m * k, m, k);
+            if (o->out) {
+                putchar(']');
+                const char *names[1] = {m ? "mean" : NULL};
+                cli_print_npy_files(o->out, names, 1);
+                printf("}\n");
+            } else {
+                printf("],\"mean\":[");
+                for (size_t j = 0; m && j < nt; j++) {
+                    if (j)
+                        putchar(',');
+                    print_mat(fs + j * m * k, m, k);
+                }
+                printf("]}\n");
             }
-            printf("]}\n");
         } else {
             printf("NTK mean prediction (%s, lr %g, loss %s): n = %zu training, m = %zu test "
                    "inputs, k = %zu outputs; Theta eigenvalues %.4g .. %.4g (%.3g s)\n",
