@@ -172,8 +172,11 @@ lm_status lm_kpred_new(lm_kpred **out, const double *theta_train, const double *
                        const lm_kpred_spec *spec, lm_err *err);
 void lm_kpred_free(lm_kpred *kp);
 
-/* The prediction at time t >= 0 (in steps of size eta; real, t = INFINITY gives the kernel
- * regression limit Theta(x*, X) Theta^{-1} (Y - f0(X)) + f0(x*), which needs lambda_min > 0).
+/* The prediction at time t >= 0 (in steps of size eta; real). t = INFINITY gives the limit
+ * t -> inf, kernel regression Theta(x*, X) Theta^+ (Y - f0(X)) + f0(x*) with the pseudo-inverse:
+ * modes with lambda <= n eps lambda_max are the (numerical) null space, never trained, so their
+ * training residual remains (duplicate inputs with different targets) and they add nothing on
+ * x*; an eigenvalue below -n eps lambda_max (not PSD) is LM_EINVAL.
  * f_train [n, k] and f_test [m, k] are overwritten (either may be NULL). For GD with some
  * c lambda_i > 1 the decay alternates in sign, so t must be an integer there (LM_EINVAL).
  * Cost O((n + m) n k). */

@@ -16,6 +16,7 @@
 #include "lmech/theory.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
 #include <string.h>
 
@@ -278,16 +279,24 @@ static lm_status decay(const lm_kpred *kp, double t, double *d, double *g, lm_er
         LM_FAIL(err, LM_EINVAL, "kpred: time t = %g must be >= 0", t);
     const double c = kp->c;
     const int integer_t = isfinite(t) && t == floor(t);
+    /* t -> inf: a mode with lambda > 0 is fit (d = 0, g = 1/lambda); a mode of the null space is
+     * never trained (d = 1: its residual stays, e.g. duplicated inputs with different targets)
+     * and Theta(x*, X) vanishes on it for a PSD kernel (g = 0): the limit is kernel regression
+     * with the pseudo-inverse. "Null" is numerical: lambda <= n eps lambda_max, numpy's
+     * matrix_rank rule (rounding leaves ~1e-17 lambda_max where the exact value is 0). */
+    const double lam_max = kp->n ? kp->lam[kp->n - 1] : 0.0;
+    const double null_tol = (double) kp->n * DBL_EPSILON * (lam_max > 0 ? lam_max : 0.0);
     for (size_t i = 0; i < kp->n; i++) {
         const double lam = kp->lam[i], u = c * lam;
         if (isinf(t)) {
-            if (lam <= 0)
+            if (lam < -null_tol)
                 LM_FAIL(err, LM_EINVAL,
-                        "kpred: t = inf needs a positive definite theta_train, but eigenvalue %zu "
-                        "is %g (the limit is not defined on its null space)",
-                        i, lam);
-            d[i] = 0;
-            g[i] = 1.0 / lam;
+                        "kpred: t = inf: theta_train is not positive semi-definite (eigenvalue "
+                        "%zu is %g, below -%g)",
+                        i, lam, null_tol);
+            const int null = lam <= null_tol;
+            d[i] = null ? 1.0 : 0.0;
+            g[i] = null ? 0.0 : 1.0 / lam;
             continue;
         }
         if (kp->mode == LM_KPRED_FLOW) {
