@@ -393,8 +393,9 @@ static int add_run(void *ud, int64_t run, const char *label) {
     return 0;
 }
 
+/* One experiment's section into h, and its line of the overview table into ov (NULL: none). */
 static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig_dir,
-                                    lm_report_figs *figs, sbuf *h, lm_err *err) {
+                                    lm_report_figs *figs, sbuf *h, sbuf *ov, lm_err *err) {
     lm_exp_info info;
     LM_TRY(lm_store_exp_get(s, exp_id, &info, err));
     runlist *runs = lm_calloc(1, sizeof *runs);
@@ -422,6 +423,16 @@ static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig
     sb_printf(h,
               "</tbody></table>\n<p class=\"summary\">%zu pass, %zu fail, %zu inconclusive</p>\n",
               cr.pass, cr.fail, cr.inc);
+    if (ov) {
+        sb_printf(ov, "<tr><td class=\"name\"><a href=\"#exp-%lld\">", (long long) exp_id);
+        sb_html(ov, info.name);
+        sb_printf(ov,
+                  "</a>%s</td><td>%s</td><td class=\"num\">%zu</td><td class=\"num%s\">%zu</td>"
+                  "<td class=\"num%s\">%zu</td><td class=\"num%s\">%zu</td></tr>\n",
+                  info.quick ? " <span class=\"tag\">quick</span>" : "", info.status, runs->n,
+                  cr.pass ? " pass" : "", cr.pass, cr.fail ? " fail" : "", cr.fail,
+                  cr.inc ? " inconclusive" : "", cr.inc);
+    }
     sb_printf(h, "<div class=\"figs\">\n");
     char name[160];
     snprintf(name, sizeof name, "exp%lld-loss", (long long) exp_id);
@@ -481,7 +492,11 @@ static const char *CSS =
     "td.fail{background:#fbe4e4;color:#9b1c1c}td.inconclusive{background:#fdf3da;color:#7a5a00}"
     "td.reason{color:#3d4555;font-size:.92em}.detail{color:#6b7385;font-size:.9em;"
     "margin-top:.3em}.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;flex:1 1 460px}"
-    "figure img{width:100%;border:1px solid #e3e7ee}figcaption{font-size:.85em;color:#5b6475}";
+    "figure img{width:100%;border:1px solid #e3e7ee}figcaption{font-size:.85em;color:#5b6475}"
+    "table.overview{width:auto;margin-top:1.2em}table.overview td.num{text-align:right}"
+    "td.num.pass{background:#e3f4e6;color:#176327;font-weight:700}"
+    "td.num.fail{background:#fbe4e4;color:#9b1c1c;font-weight:700}"
+    "td.num.inconclusive{background:#fdf3da;color:#7a5a00;font-weight:700}";
 
 typedef struct explist {
     size_t n;
@@ -534,19 +549,23 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
         lm_free(h.p);
         LM_FAIL(err, LM_ENOMEM, "out of memory");
     }
+    /* the sections go to body, one overview line per experiment to ov; the page is the header,
+     * the overview (when there are two experiments or more) and the sections */
+    sbuf body = {0}, ov = {0};
+    size_t n_exp = 0;
     if (n == 0) {
         st = lm_store_exp_list(s, latest_per_name, exps, err);
         if (st == LM_OK && exps->n == 0)
-            sb_printf(&h, "<p>No experiments in this database yet: run <code>lmech exp NAME"
-                          "</code>, or name runs to report.</p>\n");
-        for (size_t i = 0; st == LM_OK && i < exps->n; i++)
-            st = experiment_section(s, exps->id[i], fig_dir, figs, &h, err);
+            sb_printf(&body, "<p>No experiments in this database yet: run <code>lmech exp NAME"
+                             "</code>, or name runs to report.</p>\n");
+        for (size_t i = 0; st == LM_OK && i < exps->n; i++, n_exp++)
+            st = experiment_section(s, exps->id[i], fig_dir, figs, &body, &ov, err);
     }
     for (size_t i = 0; st == LM_OK && i < n; i++) {
         char *end;
         long long id = strtoll(targets[i], &end, 10);
         if (*targets[i] && !*end && id > 0) {
-            st = run_section(s, id, fig_dir, figs, &h, err);
+            st = run_section(s, id, fig_dir, figs, &body, err);
             continue;
         }
         int64_t exp_id;
@@ -555,9 +574,23 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
             st = lm_err_set(err, LM_ENOTFOUND, __FILE__, __LINE__,
                             "\"%s\" is neither a run id nor an experiment in the database",
                             targets[i]);
-        if (st == LM_OK)
-            st = experiment_section(s, exp_id, fig_dir, figs, &h, err);
+        if (st == LM_OK) {
+            st = experiment_section(s, exp_id, fig_dir, figs, &body, &ov, err);
+            n_exp++;
+        }
     }
+    if (n_exp >= 2 && ov.p) {
+        sb_printf(&h, "<table class=\"claims overview\"><thead><tr><th>experiment</th>"
+                      "<th>status</th><th>runs</th><th>pass</th><th>fail</th>"
+                      "<th>inconclusive</th></tr></thead><tbody>\n");
+        sb_printf(&h, "%s", ov.p);
+        sb_printf(&h, "</tbody></table>\n");
+    }
+    if (body.p)
+        sb_printf(&h, "%s", body.p);
+    h.oom |= body.oom | ov.oom;
+    lm_free(body.p);
+    lm_free(ov.p);
     sb_printf(&h, "</body></html>\n");
     snprintf(path, sizeof path, "%s/index.html", out_dir);
     if (st == LM_OK)
