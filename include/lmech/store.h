@@ -74,6 +74,16 @@ void lm_store_close(lm_store *s);
 /* Marks dead `running` runs of this host as interrupted; *n_reaped (optional) gets the count. */
 lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err);
 
+/* Run locks (table run_locks): an experiment takes the lock of a config hash before a worker
+ * trains it and drops it after, so that concurrent invocations on one database train each run
+ * once. lm_store_lock_hash sets *got = 1 when this process now holds the lock (it was free, its
+ * holder's process had died or its pid was reused, or it was already ours), 0 when another live
+ * process holds it (a lock taken on another host is kept: it cannot be checked from here). One
+ * BEGIN IMMEDIATE transaction: two processes cannot both get it. lm_store_unlock_hash drops this
+ * process's lock of the hash (nothing if it holds none). */
+lm_status lm_store_lock_hash(lm_store *s, const char *hash, int *got, lm_err *err);
+lm_status lm_store_unlock_hash(lm_store *s, const char *hash, lm_err *err);
+
 /* Inserts a run with status `running`, recording version, BLAS, threads, host and pid. */
 lm_status lm_store_run_begin(lm_store *s, const char *config_json, const char *hash, uint64_t seed,
                              int threads, int64_t *run_id, lm_err *err);
@@ -120,7 +130,9 @@ lm_status lm_store_export(lm_store *s, int64_t run, const char *format, FILE *ou
  *          tolerance_value, reason, verdict CHECK IN ('pass','fail','inconclusive'), detail,
  *          created)
  *   claim_runs(claim, run)
- * so any sweep and its verdicts can be queried (and re-judged) in SQL. */
+ * so any sweep and its verdicts can be queried (and re-judged) in SQL. Version 3 adds
+ *   run_locks(hash TEXT PRIMARY KEY, host, pid, pid_start, created)
+ * one row per config an experiment is training now (lm_store_lock_hash). */
 
 typedef enum lm_verdict {
     LM_VERDICT_PASS = 0,

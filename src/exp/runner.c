@@ -253,6 +253,63 @@ static int64_t run_one(lm_store *s, const char *dir, const char *json, int threa
     return id;
 }
 
+/* The run an experiment can reuse for this planned config: the newest finished one whose
+ * checkpoint exists, else the newest diverged one (runs are deterministic: it would diverge
+ * again); -1 when there is none. */
+static lm_status find_reusable(lm_store *s, const char *dir, const char *config, int64_t *id,
+                               lm_err *err) {
+    char hash[65], path[LM_PATH_MAX + 64];
+    lm_sha256_hex(config, strlen(config), hash);
+    int64_t found = -1, diverged = -1;
+    *id = -1;
+    LM_TRY(lm_store_find_hash(s, hash, &found, err));
+    checkpoint_path(dir, found, path, sizeof path);
+    if (found >= 0 && access(path, R_OK) == 0) {
+        *id = found;
+        return LM_OK;
+    }
+    LM_TRY(lm_store_find_diverged(s, hash, &diverged, err));
+    *id = diverged;
+    return LM_OK;
+}
+
+/* Picks the next run to hand a worker among todo[*next..n_todo), takes its run lock (its hash
+ * into hash[65]) and swaps it to todo[*next]. On the way, runs that another invocation finished
+ * since the plan are reused (recorded in ctx->run, counted in res and *done), and runs whose lock
+ * another live process holds (a concurrent `lmech exp` on the same database training them now)
+ * are passed over: each run is trained once. Returns 1 with a run at todo[*next], 0 when every
+ * remaining run is held elsewhere (or none is left). */
+static int pick_next(lm_store *s, const char *dir, const lm_exp_plan *plan, size_t *todo,
+                     size_t *next, size_t n_todo, lm_exp_ctx *ctx, lm_exp_result *res, size_t *done,
+                     const lm_exp_opts *opts, const char *name, char *hash) {
+    lm_err ignore = {0};
+    for (size_t j = *next; j < n_todo; j++) {
+        const size_t idx = todo[j];
+        int64_t found = -1;
+        int got = 1;
+        lm_sha256_hex(plan->config[idx], strlen(plan->config[idx]), hash);
+        /* lock, then look again: the other invocation may have finished it just before */
+        if (lm_store_lock_hash(s, hash, &got, &ignore) == LM_OK && !got)
+            continue; /* held by a live process: someone else is training it */
+        if (find_reusable(s, dir, plan->config[idx], &found, &ignore) == LM_OK && found >= 0) {
+            lm_store_unlock_hash(s, hash, &ignore);
+            todo[j] = todo[*next];
+            todo[*next] = idx;
+            ctx->run[idx] = found;
+            res->n_reused++;
+            (*next)++;
+            (*done)++;
+            if (opts->progress)
+                opts->progress(opts->progress_ud, name, *done, n_todo);
+            continue;
+        }
+        todo[j] = todo[*next];
+        todo[*next] = idx;
+        return 1;
+    }
+    return 0;
+}
+
 /* A worker process: one database connection (SQLite connections must not cross fork) for a
  * sequence of runs. It reads plan indices from cmd_fd until EOF and answers each with the run
  * id on res_fd. Runs are independent of what a worker ran before (lm_train_run keeps no state
@@ -295,6 +352,7 @@ typedef struct slot {
     int cmd, res; /* pipes to and from the worker (-1: closed) */
     size_t idx;   /* the run it is training */
     int busy;
+    char hash[65]; /* that run's config hash, whose run lock the parent holds */
 } slot;
 
 /* Starts a worker in *w (after fflush(NULL): the child must not flush the parent's buffers).
@@ -334,7 +392,7 @@ static lm_status worker_start(slot *w, const slot *others, size_t n_others, cons
     }
     close(c[0]);
     close(r[1]);
-    *w = (slot){pid, c[1], r[0], 0, 0};
+    *w = (slot){pid, c[1], r[0], 0, 0, ""};
     return LM_OK;
 }
 
@@ -396,25 +454,13 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
     for (size_t i = 0; st == LM_OK && i < plan->n; i++) {
         ctx->label[i] = plan->label[i];
-        char hash[65];
-        lm_sha256_hex(plan->config[i], strlen(plan->config[i]), hash);
         int64_t found = -1;
-        st = lm_store_find_hash(s, hash, &found, err);
-        char path[LM_PATH_MAX + 64];
-        checkpoint_path(dir, found, path, sizeof path);
-        int64_t diverged = -1;
-        if (st == LM_OK && (found < 0 || access(path, R_OK) != 0))
-            st = lm_store_find_diverged(s, hash, &diverged, err);
-        if (found >= 0 && access(path, R_OK) == 0) {
-            ctx->run[i] = found;
+        st = find_reusable(s, dir, plan->config[i], &found, err);
+        ctx->run[i] = found;
+        if (found >= 0)
             res->n_reused++;
-        } else if (diverged >= 0) { /* deterministic: it would diverge again */
-            ctx->run[i] = diverged;
-            res->n_reused++;
-        } else {
-            ctx->run[i] = -1;
+        else
             todo[n_todo++] = i;
-        }
     }
     /* train the rest, `jobs` processes at a time */
     int jobs = opts->jobs > 0 ? opts->jobs : lm_cores();
@@ -471,17 +517,26 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
                 if (workers[w].busy)
                     kill(workers[w].pid, SIGTERM);
         }
+        int waiting = 0; /* runs left that only other processes are training */
         for (size_t w = 0; w < n_workers && next < n_todo && !stopping; w++) {
             slot *k = &workers[w];
             if (k->busy || k->cmd < 0)
                 continue;
+            if (!pick_next(s, dir, plan, todo, &next, n_todo, ctx, res, &done, opts, e->name,
+                           k->hash)) {
+                waiting = next < n_todo;
+                break;
+            }
             const size_t idx = todo[next];
             if (write(k->cmd, &idx, sizeof idx) != (ssize_t) sizeof idx) {
                 /* the worker died between runs (EPIPE): replace it and hand the run to the new
                  * one; a new worker that cannot take it is an error */
+                char held[sizeof k->hash];
+                memcpy(held, k->hash, sizeof held);
                 worker_stop(k, 1);
                 st = worker_start(k, workers, n_workers, opts->db_path, dir, plan, threads, shd,
                                   err);
+                memcpy(k->hash, held, sizeof held);
                 if (st == LM_OK && write(k->cmd, &idx, sizeof idx) != (ssize_t) sizeof idx)
                     st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "worker pipe: %s",
                                     strerror(errno));
@@ -493,12 +548,13 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             n_busy++;
             next++;
         }
-        if (st != LM_OK || n_busy == 0)
+        if (st != LM_OK || (n_busy == 0 && !waiting))
             break;
         struct pollfd pf[64];
         for (size_t w = 0; w < n_workers; w++)
             pf[w] = (struct pollfd){workers[w].busy ? workers[w].res : -1, POLLIN, 0};
-        if (poll(pf, (nfds_t) n_workers, -1) < 0) {
+        /* while other processes hold the remaining runs, look again every quarter second */
+        if (poll(pf, (nfds_t) n_workers, waiting ? 250 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "poll: %s", strerror(errno));
@@ -516,6 +572,7 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             k->busy = 0;
             n_busy--;
             done++;
+            lm_store_unlock_hash(s, k->hash, NULL);
             res->n_done += !stopping;
             if (opts->progress)
                 opts->progress(opts->progress_ud, e->name, done, n_todo);
@@ -527,10 +584,14 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             }
         }
     }
-    /* no more work: close the command pipes (workers exit at EOF); after an error stop them */
-    for (size_t w = 0; w < n_workers; w++)
+    /* no more work: close the command pipes (workers exit at EOF); after an error stop them and
+     * drop the run locks of the runs they held */
+    for (size_t w = 0; w < n_workers; w++) {
         if (workers[w].cmd >= 0 || workers[w].res >= 0)
             worker_stop(&workers[w], st != LM_OK);
+        if (workers[w].busy)
+            lm_store_unlock_hash(s, workers[w].hash, NULL);
+    }
     sigaction(SIGPIPE, &old_pipe, NULL);
     lm_free(todo);
     for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)

@@ -11,7 +11,7 @@
 
 /* The schema version this build writes (PRAGMA user_version). Each version adds one migration
  * step in store.c; a database newer than this is refused rather than misread. */
-#define LM__STORE_SCHEMA_VERSION 2
+#define LM__STORE_SCHEMA_VERSION 3
 
 /* Every statement lmech runs, prepared once in lm_store_open (SQLITE_PREPARE_PERSISTENT). */
 typedef enum lm__stmt {
@@ -27,6 +27,9 @@ typedef enum lm__stmt {
     LM__ST_RUN_FIND_HASH,
     LM__ST_RUN_FIND_DIVERGED,
     LM__ST_RUN_RUNNING_HERE,
+    LM__ST_LOCK_GET,
+    LM__ST_LOCK_PUT,
+    LM__ST_LOCK_DROP,
     LM__ST_RUN_INTERRUPT,
     LM__ST_METRIC_INSERT,
     LM__ST_METRIC_LIST,

@@ -108,6 +108,14 @@ static const char *const k_migrations[LM__STORE_SCHEMA_VERSION] = {
     "CREATE TABLE claim_runs("
     " claim INTEGER NOT NULL REFERENCES claims(id),"
     " run INTEGER NOT NULL REFERENCES runs(id));",
+    /* 2 -> 3: which process is training a config hash now (one row while an experiment's run
+     * is in a worker), so concurrent invocations on one database train each run once */
+    "CREATE TABLE run_locks("
+    " hash TEXT PRIMARY KEY,"
+    " host TEXT NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " pid_start TEXT,"
+    " created REAL NOT NULL);",
 };
 
 static const char *const k_sql[LM__ST_COUNT] = {
@@ -129,6 +137,10 @@ static const char *const k_sql[LM__ST_COUNT] = {
                                  "ORDER BY created DESC, id DESC LIMIT 1",
     [LM__ST_RUN_RUNNING_HERE] =
         "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ?1",
+    [LM__ST_LOCK_GET] = "SELECT host, pid, pid_start FROM run_locks WHERE hash = ?1",
+    [LM__ST_LOCK_PUT] = "INSERT OR REPLACE INTO run_locks(hash, host, pid, pid_start, created) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [LM__ST_LOCK_DROP] = "DELETE FROM run_locks WHERE hash = ?1 AND host = ?2 AND pid = ?3",
     [LM__ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted', message = ?2, finished = ?3 "
                              "WHERE id = ?1 AND status = 'running'",
     [LM__ST_METRIC_INSERT] = "INSERT INTO metrics(run, step, name, value) VALUES(?1, ?2, ?3, ?4)",
@@ -546,6 +558,83 @@ static int run_process_alive(long long pid, const char *recorded_start) {
     if (recorded_start && recorded_start[0] && strcmp(recorded_start, start) != 0)
         return 0; /* the pid was reused by another process */
     return 1;
+}
+
+lm_status lm_store_lock_hash(lm_store *s, const char *hash, int *got, lm_err *err) {
+    if (!s || !hash || !got)
+        LM_FAIL(err, LM_EINVAL, "lm_store_lock_hash: NULL argument");
+    *got = 0;
+    LM_TRY(lm__txn_begin(s, "taking a run lock", err));
+    sqlite3_stmt *st = lm__stmt_get(s, LM__ST_LOCK_GET, err);
+    if (!st) {
+        lm__txn_rollback(s);
+        return LM_EINVAL;
+    }
+    int rc = sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    int held = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *host = (const char *) sqlite3_column_text(st, 0);
+        const long long pid = sqlite3_column_int64(st, 1);
+        /* held while its process lives; a lock of another host cannot be checked: kept */
+        held = !host || strcmp(host, s->host) != 0 ||
+               (pid != (long long) getpid() &&
+                run_process_alive(pid, (const char *) sqlite3_column_text(st, 2)));
+        rc = SQLITE_DONE;
+    }
+    lm__stmt_done(st);
+    lm_status status = LM_OK;
+    if (rc != SQLITE_DONE)
+        status = lm__db_fail(s, err, rc, __FILE__, __LINE__, "reading a run lock");
+    if (status == LM_OK && !held) {
+        char start[32];
+        lm__own_start(start, sizeof start);
+        st = lm__stmt_get(s, LM__ST_LOCK_PUT, err);
+        if (!st) {
+            status = LM_EINVAL;
+        } else {
+            rc = sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(st, 2, s->host, -1, SQLITE_STATIC);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 3, (sqlite3_int64) getpid());
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(st, 4, start, -1, SQLITE_TRANSIENT);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_double(st, 5, lm__unix_now());
+            if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+            if (rc != SQLITE_DONE)
+                status = lm__db_fail(s, err, rc, __FILE__, __LINE__, "writing a run lock");
+            lm__stmt_done(st);
+        }
+    }
+    if (status == LM_OK)
+        status = lm__txn_commit(s, "taking a run lock", err);
+    else
+        lm__txn_rollback(s);
+    if (status == LM_OK)
+        *got = !held;
+    return status;
+}
+
+lm_status lm_store_unlock_hash(lm_store *s, const char *hash, lm_err *err) {
+    if (!s || !hash)
+        LM_FAIL(err, LM_EINVAL, "lm_store_unlock_hash: NULL argument");
+    sqlite3_stmt *st = lm__stmt_get(s, LM__ST_LOCK_DROP, err);
+    if (!st)
+        return LM_EINVAL;
+    int rc = sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, s->host, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64) getpid());
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    lm_status status = LM_OK;
+    if (rc != SQLITE_DONE)
+        status = lm__db_fail(s, err, rc, __FILE__, __LINE__, "dropping a run lock");
+    lm__stmt_done(st);
+    return status;
 }
 
 lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err) {

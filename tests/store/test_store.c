@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* A fresh database path for this test process, with any leftovers (and WAL files) removed. */
@@ -51,7 +52,7 @@ Test(store, schema_created_and_reopened) {
     lm_err err = {0};
     lm_store *s = NULL;
     cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(query_int(s, "PRAGMA user_version"), 2);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
     cr_assert_eq(query_int(s, "PRAGMA foreign_keys"), 1);
     cr_assert_eq(query_int(s, "PRAGMA synchronous"), 1); /* 1 = NORMAL */
     cr_assert_eq(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
@@ -74,7 +75,7 @@ Test(store, schema_created_and_reopened) {
 
     s = NULL;
     cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(query_int(s, "PRAGMA user_version"), 2);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
     lm_run_info info = {0};
     cr_assert_eq(lm_store_get_run(s, id, &info, &err), LM_OK, "%s", err.msg);
     cr_assert_str_eq(info.status, "running"); /* our own run: not reaped */
@@ -609,6 +610,67 @@ Test(store, allocation_failures_are_enomem_without_leaks) {
     }
     lm_set_allocator(NULL);
     cr_assert_geq(saw_fail, 4, "open, get_run and export allocate at least 4 times");
+    remove_db(path);
+    LM_CHECK_LEAKS();
+}
+
+/* Run locks: held by this process (taking it again is a no-op), refused to another live process,
+ * free again after unlock, and taken over from a process that has exited (a stale row); a v2
+ * database gains the table by migration. */
+Test(store, run_locks) {
+    char path[512];
+    fresh_db(path, sizeof path, "locks.db");
+    lm_err err = {0};
+    lm_store *s = NULL;
+    cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
+    int got = -1;
+    cr_assert_eq(lm_store_lock_hash(s, k_hash, &got, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(got, 1);
+    cr_assert_eq(lm_store_lock_hash(s, k_hash, &got, &err), LM_OK);
+    cr_assert_eq(got, 1, "our own lock");
+    /* another live process: refused while we hold it, granted after we unlock */
+    int go[2], tried[2]; /* parent -> child "unlocked", child -> parent "first try done" */
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(pipe(tried), 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        lm_store *c = NULL;
+        int g1 = -1, g2 = -1;
+        char b;
+        if (lm_store_open(path, &c, NULL) != LM_OK)
+            _exit(10);
+        lm_store_lock_hash(c, k_hash, &g1, NULL);
+        if (write(tried[1], "x", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(11);
+        lm_store_lock_hash(c, k_hash, &g2, NULL);
+        lm_store_close(c);
+        _exit(g1 == 0 && g2 == 1 ? 0 : 12);
+    }
+    char b;
+    cr_assert_eq(read(tried[0], &b, 1), 1);
+    cr_assert_eq(lm_store_unlock_hash(s, k_hash, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(write(go[1], "x", 1), 1);
+    int status = 0;
+    cr_assert_eq(waitpid(kid, &status, 0), kid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: exit %d", WEXITSTATUS(status));
+    close(go[0]);
+    close(go[1]);
+    close(tried[0]);
+    close(tried[1]);
+    /* the child exited holding it: stale, so ours to take */
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM run_locks"), 1);
+    cr_assert_eq(lm_store_lock_hash(s, k_hash, &got, &err), LM_OK);
+    cr_assert_eq(got, 1, "a dead process's lock is taken over");
+    cr_assert_eq(lm_store_unlock_hash(s, k_hash, &err), LM_OK);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM run_locks"), 0);
+    /* a database at version 2 (before run locks) migrates */
+    exec_sql(s, "DROP TABLE run_locks; PRAGMA user_version = 2");
+    lm_store_close(s);
+    cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
+    cr_assert_eq(lm_store_lock_hash(s, k_hash, &got, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(got, 1);
+    lm_store_close(s);
     remove_db(path);
     LM_CHECK_LEAKS();
 }
