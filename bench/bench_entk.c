@@ -42,7 +42,7 @@ static size_t parse_bytes(const char *s) {
 static double json_num(const char *path, const char *key) {
     FILE *f = fopen(path, "r");
     if (!f)
-        return (double) NAN;
+        return LM_NAN;
     char buf[4096];
     size_t len = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -50,7 +50,7 @@ static double json_num(const char *path, const char *key) {
     char pat[64];
     snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(buf, pat);
-    return p ? strtod(p + strlen(pat), NULL) : (double) NAN;
+    return p ? strtod(p + strlen(pat), NULL) : LM_NAN;
 }
 
 static lm_status load_matrix(const char *path, size_t rows, size_t cols, double *out, lm_err *err) {
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
         st = load_matrix(path, N, N, ref, &err);
     size_t chunk = 0;
     const size_t bytes = lm_kernel_empirical_plan(m, N, 0, bound, &chunk);
-    double best = INFINITY;
+    double best = LM_INF;
     for (int rep = 0; st == LM_OK && rep < 3; rep++) {
         double t0 = lm_now();
         st = lm_kernel_empirical(m, theta, x, N, NULL, bound, ntk, NULL, &err);

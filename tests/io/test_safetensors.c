@@ -165,8 +165,8 @@ Test(safetensors, accepts_empty_files_gaps_and_empty_tensors_anywhere) {
         /* a gap before the tensor and trailing bytes after it */
         "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[3,5]}}",
         /* an empty tensor inside another's range occupies no bytes */
-        "{\"a\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]},"
-        "\"e\":{\"dtype\":\"F64\",\"shape\":[4,0],\"data_offsets\":[4,4]}}",
+        ("{\"a\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]},"
+         "\"e\":{\"dtype\":\"F64\",\"shape\":[4,0],\"data_offsets\":[4,4]}}"),
     };
     uint8_t data[16] = {0};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

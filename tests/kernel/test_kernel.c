@@ -131,7 +131,7 @@ Test(kernel, expect_rejects_bad_covariances) {
     cr_assert_eq(lm_kernel_expect(LM_ACT_RELU, 1, 2, 1, &ep, &ed, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "positive semi-definite"), "%s", err.msg);
     cr_assert_eq(lm_kernel_expect(LM_ACT_TANH, -1, 0, 1, &ep, &ed, &err), LM_EINVAL);
-    cr_assert_eq(lm_kernel_expect(LM_ACT_ERF, NAN, 0, 1, &ep, &ed, &err), LM_ENUMERIC);
+    cr_assert_eq(lm_kernel_expect(LM_ACT_ERF, LM_NAN, 0, 1, &ep, &ed, &err), LM_ENUMERIC);
     cr_assert_eq(lm_kernel_expect_quad(LM_ACT_ERF, 1, 0, 1, 0, &ep, &ed, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "nodes = 0"), "%s", err.msg);
     cr_assert(ep == 5 && ed == 5, "outputs changed on failure");

@@ -342,7 +342,7 @@ Test(kpred, infinite_time_is_kernel_regression) {
         lm_kpred_spec sp = {mode ? LM_KPRED_GD : LM_KPRED_FLOW, 1.0, 0.0};
         lm_kpred *kp = NULL;
         cr_assert_eq(lm_kpred_new(&kp, th, thc, y, NULL, NULL, NULL, PN, PM, PK, &sp, NULL), LM_OK);
-        cr_assert_eq(lm_kpred_at(kp, INFINITY, ftr, f, NULL), LM_OK);
+        cr_assert_eq(lm_kpred_at(kp, LM_INF, ftr, f, NULL), LM_OK);
         /* eigendecomposition against Cholesky, condition ~1e2: 1e-10 */
         cr_assert(max_abs_diff(f, mean, PM * PK) < 1e-10, "t = inf: %g",
                   max_abs_diff(f, mean, PM * PK));
@@ -391,9 +391,9 @@ Test(kpred, zero_eigenvalues_have_their_limit) {
     cr_assert(first > 0 && first < LN, "expected zero and positive modes (%zu)", first);
     const double tl = 70.0 / (c * lam[first]);
     double finf[LM * LK], flong[LM * LK], trinf[LN * LK], trlong[LN * LK], linf, llong;
-    cr_assert_eq(lm_kpred_at(kp, INFINITY, trinf, finf, NULL), LM_OK);
+    cr_assert_eq(lm_kpred_at(kp, LM_INF, trinf, finf, NULL), LM_OK);
     cr_assert_eq(lm_kpred_at(kp, tl, trlong, flong, NULL), LM_OK);
-    cr_assert_eq(lm_kpred_train_loss(kp, INFINITY, &linf, NULL), LM_OK);
+    cr_assert_eq(lm_kpred_train_loss(kp, LM_INF, &linf, NULL), LM_OK);
     cr_assert_eq(lm_kpred_train_loss(kp, tl, &llong, NULL), LM_OK);
     cr_assert(max_abs_diff(finf, flong, LM * LK) < 1e-9, "%g", max_abs_diff(finf, flong, LM * LK));
     cr_assert(max_abs_diff(trinf, trlong, LN * LK) < 1e-9);

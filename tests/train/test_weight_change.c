@@ -70,7 +70,7 @@ Test(weight_change, lanczos_spectral_norms_match_lapack, .timeout = 60) {
     o.theta_final = theta;
     lm_train_result res;
     cr_assert_eq(lm_train_run(cfg, &o, &res, &err), LM_OK, "%s", err.msg);
-    rec r = {{NAN, NAN, NAN}, {NAN, NAN, NAN}, 20};
+    rec r = {{LM_NAN, LM_NAN, LM_NAN}, {LM_NAN, LM_NAN, LM_NAN}, 20};
     cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, &r, &err), LM_OK);
     for (size_t l = 0; l < 3; l++) {
         const lm_layer_info *li = &m->layer[l];
@@ -134,7 +134,7 @@ Test(weight_change, huge_changes_of_a_blown_up_run, .timeout = 60) {
     o.theta_final = theta;
     lm_train_result res;
     cr_assert_eq(lm_train_run(cfg, &o, &res, &err), LM_OK, "%s", err.msg);
-    rec r = {{NAN, NAN, NAN}, {NAN, NAN, NAN}, 60};
+    rec r = {{LM_NAN, LM_NAN, LM_NAN}, {LM_NAN, LM_NAN, LM_NAN}, 60};
     cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, &r, &err), LM_OK);
     int huge = 0;
     for (size_t l = 0; l < 3; l++) {

@@ -73,7 +73,7 @@ static int parse_times(const char *s, double *t, size_t *n) {
         char *end;
         double v;
         if (strncmp(s, "inf", 3) == 0) {
-            v = INFINITY;
+            v = LM_INF;
             end = (char *) s + 3;
         } else {
             errno = 0;
@@ -365,7 +365,7 @@ int cmd_kernel_predict(const cli_opts *o, const lm_kernel_spec *ks) {
         return cli_usage("kernel", usage, "--kind does not apply to --predict");
     double s2 = 0, eta = 1, t[MAX_TIMES];
     size_t nt = 1;
-    t[0] = INFINITY;
+    t[0] = LM_INF;
     if (!parse_num(usage, "noise", o->noise, 0, &s2) || !parse_num(usage, "lr", o->lr, 1, &eta))
         return CLI_USAGE;
     if (o->times && !parse_times(o->times, t, &nt))
