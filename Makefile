@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build test demo asan-test format format-check fuzz bench clean
+.PHONY: all deps build test demo asan-test format format-check fuzz-build fuzz bench clean
 
 all: build
 
@@ -35,10 +35,14 @@ format:
 format-check:
 	git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
-# libFuzzer targets (clang), 60 s each: make fuzz
-fuzz:
+# The clang build of everything with the libFuzzer targets (CI builds it: clang's warnings,
+# e.g. -Wdouble-promotion, differ from gcc's)
+fuzz-build: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLM_FUZZ=ON
 	cmake --build build-fuzz -j$(JOBS)
+
+# libFuzzer targets (clang), 60 s each: make fuzz
+fuzz: fuzz-build
 	for f in build-fuzz/tests/fuzz/fuzz_*; do case $$f in *_replay) continue;; esac; \
 	  n=$$(basename $$f | sed 's/^fuzz_//'); \
 	  mkdir -p build-fuzz/corpus-$$n; \
