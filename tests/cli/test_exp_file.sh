@@ -28,6 +28,10 @@ out=$("$LM" exp "$SRC/examples/experiments/lr-seed-sweep.json" --quick --db "$T/
     ok "second invocation reuses every run" || bad "resume" "$out $(cat "$T/err")"
 n=$(sqlite3 "$T/e.db" "select count(*) from claims" 2>/dev/null || echo skip)
 [ "$n" = skip ] || [ "$n" = 4 ] && ok "claims are rows in the database" || bad "claims rows" "$n"
+# ls --experiments: one line per invocation with its runs and verdicts (8 runs, 2 pass each)
+"$LM" ls --db "$T/e.db" --experiments >"$T/ls" 2>&1 &&
+    [ "$(grep -c "lr-seed-sweep  *quick finished .* 8  *2  *0  *0$" "$T/ls")" = 2 ] &&
+    ok "ls --experiments: both invocations with 8 runs and 2 passes" || bad "ls --experiments" "$(cat "$T/ls")"
 
 printf '{"experiment": "x", "base": {"model": {"widths": [2, 1]}}, "sweep": {"seed": [0]}, "claims": [{"name": "c", "metric": "m", "range": [0, 1], "predicted": "p"}]}' >"$T/bad.json"
 "$LM" exp "$T/bad.json" --db "$T/e.db" >/dev/null 2>"$T/err"; rc=$?

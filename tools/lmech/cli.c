@@ -86,11 +86,17 @@ static const struct value_flag {
 
 /* Flags without a value: name and the int field they set to 1. */
 static const struct value_flag BOOL_FLAGS[] = {
-    {"json", offsetof(cli_opts, json)},   {"quiet", offsetof(cli_opts, quiet)},
-    {"trace", offsetof(cli_opts, trace)}, {"density", offsetof(cli_opts, density)},
-    {"quick", offsetof(cli_opts, quick)}, {"list", offsetof(cli_opts, list)},
-    {"bias", offsetof(cli_opts, bias)},   {"no-bias", offsetof(cli_opts, no_bias)},
-    {"gd", offsetof(cli_opts, gd)},       {"per-layer", offsetof(cli_opts, per_layer)},
+    {"json", offsetof(cli_opts, json)},
+    {"quiet", offsetof(cli_opts, quiet)},
+    {"trace", offsetof(cli_opts, trace)},
+    {"density", offsetof(cli_opts, density)},
+    {"quick", offsetof(cli_opts, quick)},
+    {"list", offsetof(cli_opts, list)},
+    {"bias", offsetof(cli_opts, bias)},
+    {"no-bias", offsetof(cli_opts, no_bias)},
+    {"gd", offsetof(cli_opts, gd)},
+    {"per-layer", offsetof(cli_opts, per_layer)},
+    {"experiments", offsetof(cli_opts, experiments)},
 };
 
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,

@@ -69,6 +69,7 @@ typedef struct cli_opts {
     const char *empirical;
     int per_layer;
     int quick, list;
+    int experiments;                /* lmech ls --experiments */
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
 } cli_opts;

@@ -48,16 +48,70 @@ static int print_run(void *ud, const lm_run_info *r) {
     return 0;
 }
 
+/* Counts an invocation's verdicts. */
+typedef struct verdicts {
+    size_t pass, fail, inc, runs;
+} verdicts;
+
+static int count_verdict(void *ud, const lm_claim *c) {
+    verdicts *v = ud;
+    v->pass += c->verdict == LM_VERDICT_PASS;
+    v->fail += c->verdict == LM_VERDICT_FAIL;
+    v->inc += c->verdict == LM_VERDICT_INCONCLUSIVE;
+    return 0;
+}
+
+static int count_run(void *ud, int64_t run, const char *label) {
+    (void) run;
+    (void) label;
+    ((verdicts *) ud)->runs++;
+    return 0;
+}
+
+typedef struct exp_walk {
+    lm_store *s;
+    lm_err *err;
+    lm_status st;
+} exp_walk;
+
+/* One line per experiment invocation: id, name, quick, status, start, runs and verdicts. */
+static int print_exp(void *ud, const lm_exp_info *e) {
+    exp_walk *w = ud;
+    verdicts v = {0, 0, 0, 0};
+    if ((w->st = lm_store_exp_claims(w->s, e->id, count_verdict, &v, w->err)) != LM_OK ||
+        (w->st = lm_store_exp_runs(w->s, e->id, count_run, &v, w->err)) != LM_OK)
+        return 1;
+    char when[32] = "";
+    time_t t = (time_t) e->created;
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    printf("%6lld  %-18s %-5s %-11s %s %5zu %5zu %5zu %5zu\n", (long long) e->id, e->name,
+           e->quick ? "quick" : "full", e->status, when, v.runs, v.pass, v.fail, v.inc);
+    return 0;
+}
+
 int cmd_ls(int argc, char **argv) {
-    static const char *usage = "lmech ls [--db FILE]";
+    static const char *usage =
+        "lmech ls [--db FILE] [--experiments]\n"
+        "  the runs of the database, one line each; with --experiments the experiment\n"
+        "  invocations instead, with their runs and claim verdicts";
     cli_opts o;
-    int rc = cli_parse("ls", usage, argc, argv, "db", &o);
+    int rc = cli_parse("ls", usage, argc, argv, "db,experiments", &o);
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
     lm_store *s;
     if (cli_store_open_existing(o.db, &s, &err) != LM_OK)
         return cli_fail("ls", &err);
+    if (o.experiments) {
+        printf("%6s  %-18s %-5s %-11s %-19s %5s %5s %5s %5s\n", "exp", "name", "size", "status",
+               "created", "runs", "pass", "fail", "inc");
+        exp_walk w = {s, &err, LM_OK};
+        lm_status st = lm_store_exp_list(s, print_exp, &w, &err);
+        lm_store_close(s);
+        return st == LM_OK && w.st == LM_OK ? CLI_OK : cli_fail("ls", &err);
+    }
     printf("%6s  %-11s %8s %9s  %-19s  %s\n", "run", "status", "steps", "wall_s", "created",
            "model / optimizer");
     if (lm_store_list_runs(s, print_run, NULL, &err) != LM_OK) {
