@@ -8,8 +8,8 @@
  * run, saves the final parameters to <db>.artifacts/run-<id>.safetensors, records the artifact,
  * and answers with the run id. A worker that dies (in a run or between runs) costs at most the
  * run it held and is replaced (tests/cli/test_exp_workers.sh). A planned run whose canonical config
- * (hash) already has a finished run is reused: an interrupted sweep resumes where it stopped.
- * (Diverged runs are trained again; they end early.)
+ * (hash) already has a finished run (or a diverged one: runs are deterministic) is reused: an
+ * interrupted sweep resumes where it stopped.
  */
 #include "exp/internal.h"
 #include "lmech/exp.h"
@@ -253,13 +253,12 @@ static int64_t run_one(lm_store *s, const char *dir, const char *json, int threa
     return id;
 }
 
-/* The run an experiment can reuse for this planned config: the newest finished one whose
+/* The run an experiment can reuse for a planned config (its hash): the newest finished one whose
  * checkpoint exists, else the newest diverged one (runs are deterministic: it would diverge
  * again); -1 when there is none. */
-static lm_status find_reusable(lm_store *s, const char *dir, const char *config, int64_t *id,
+static lm_status find_reusable(lm_store *s, const char *dir, const char *hash, int64_t *id,
                                lm_err *err) {
-    char hash[65], path[LM_PATH_MAX + 64];
-    lm_sha256_hex(config, strlen(config), hash);
+    char path[LM_PATH_MAX + 64];
     int64_t found = -1, diverged = -1;
     *id = -1;
     LM_TRY(lm_store_find_hash(s, hash, &found, err));
@@ -273,26 +272,25 @@ static lm_status find_reusable(lm_store *s, const char *dir, const char *config,
     return LM_OK;
 }
 
-/* Picks the next run to hand a worker among todo[*next..n_todo), takes its run lock (its hash
- * into hash[65]) and swaps it to todo[*next]. On the way, runs that another invocation finished
- * since the plan are reused (recorded in ctx->run, counted in res and *done), and runs whose lock
- * another live process holds (a concurrent `lmech exp` on the same database training them now)
- * are passed over: each run is trained once. Returns 1 with a run at todo[*next], 0 when every
- * remaining run is held elsewhere (or none is left). */
-static int pick_next(lm_store *s, const char *dir, const lm_exp_plan *plan, size_t *todo,
-                     size_t *next, size_t n_todo, lm_exp_ctx *ctx, lm_exp_result *res, size_t *done,
-                     const lm_exp_opts *opts, const char *name, char *hash) {
+/* Picks the next run to hand a worker among todo[*next..n_todo), takes its run lock (hashes[i]:
+ * plan config i's hash) and swaps it to todo[*next]. On the way, runs that another invocation
+ * finished since the plan are reused (recorded in ctx->run, counted in res and *done), and runs
+ * whose lock another live process holds (a concurrent `lmech exp` on the same database training
+ * them now) are passed over: each run is trained once. Returns 1 with a run at todo[*next], 0 when
+ * every remaining run is held elsewhere (or none is left). */
+static int pick_next(lm_store *s, const char *dir, char (*hashes)[65], size_t *todo, size_t *next,
+                     size_t n_todo, lm_exp_ctx *ctx, lm_exp_result *res, size_t *done,
+                     const lm_exp_opts *opts, const char *name) {
     lm_err ignore = {0};
     for (size_t j = *next; j < n_todo; j++) {
         const size_t idx = todo[j];
         int64_t found = -1;
         int got = 1;
-        lm_sha256_hex(plan->config[idx], strlen(plan->config[idx]), hash);
         /* lock, then look again: the other invocation may have finished it just before */
-        if (lm_store_lock_hash(s, hash, &got, &ignore) == LM_OK && !got)
+        if (lm_store_lock_hash(s, hashes[idx], &got, &ignore) == LM_OK && !got)
             continue; /* held by a live process: someone else is training it */
-        if (find_reusable(s, dir, plan->config[idx], &found, &ignore) == LM_OK && found >= 0) {
-            lm_store_unlock_hash(s, hash, &ignore);
+        if (find_reusable(s, dir, hashes[idx], &found, &ignore) == LM_OK && found >= 0) {
+            lm_store_unlock_hash(s, hashes[idx], &ignore);
             todo[j] = todo[*next];
             todo[*next] = idx;
             ctx->run[idx] = found;
@@ -350,9 +348,8 @@ static void worker_main(const char *db_path, const char *dir, const lm_exp_plan 
 typedef struct slot {
     pid_t pid;
     int cmd, res; /* pipes to and from the worker (-1: closed) */
-    size_t idx;   /* the run it is training */
+    size_t idx;   /* the run it is training (the parent holds its run lock) */
     int busy;
-    char hash[65]; /* that run's config hash, whose run lock the parent holds */
 } slot;
 
 /* Starts a worker in *w (after fflush(NULL): the child must not flush the parent's buffers).
@@ -392,7 +389,7 @@ static lm_status worker_start(slot *w, const slot *others, size_t n_others, cons
     }
     close(c[0]);
     close(r[1]);
-    *w = (slot){pid, c[1], r[0], 0, 0, ""};
+    *w = (slot){pid, c[1], r[0], 0, 0};
     return LM_OK;
 }
 
@@ -450,12 +447,14 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     res->n_runs = plan->n;
     /* reuse finished runs */
     size_t *todo = lm_malloc((plan->n ? plan->n : 1) * sizeof *todo), n_todo = 0;
-    if (!todo && st == LM_OK)
+    char(*hashes)[65] = lm_malloc((plan->n ? plan->n : 1) * sizeof *hashes); /* config hashes */
+    if ((!todo || !hashes) && st == LM_OK)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
     for (size_t i = 0; st == LM_OK && i < plan->n; i++) {
         ctx->label[i] = plan->label[i];
+        lm_sha256_hex(plan->config[i], strlen(plan->config[i]), hashes[i]);
         int64_t found = -1;
-        st = find_reusable(s, dir, plan->config[i], &found, err);
+        st = find_reusable(s, dir, hashes[i], &found, err);
         ctx->run[i] = found;
         if (found >= 0)
             res->n_reused++;
@@ -522,8 +521,7 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             slot *k = &workers[w];
             if (k->busy || k->cmd < 0)
                 continue;
-            if (!pick_next(s, dir, plan, todo, &next, n_todo, ctx, res, &done, opts, e->name,
-                           k->hash)) {
+            if (!pick_next(s, dir, hashes, todo, &next, n_todo, ctx, res, &done, opts, e->name)) {
                 waiting = next < n_todo;
                 break;
             }
@@ -531,12 +529,9 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             if (write(k->cmd, &idx, sizeof idx) != (ssize_t) sizeof idx) {
                 /* the worker died between runs (EPIPE): replace it and hand the run to the new
                  * one; a new worker that cannot take it is an error */
-                char held[sizeof k->hash];
-                memcpy(held, k->hash, sizeof held);
                 worker_stop(k, 1);
                 st = worker_start(k, workers, n_workers, opts->db_path, dir, plan, threads, shd,
                                   err);
-                memcpy(k->hash, held, sizeof held);
                 if (st == LM_OK && write(k->cmd, &idx, sizeof idx) != (ssize_t) sizeof idx)
                     st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "worker pipe: %s",
                                     strerror(errno));
@@ -572,7 +567,7 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
             k->busy = 0;
             n_busy--;
             done++;
-            lm_store_unlock_hash(s, k->hash, NULL);
+            lm_store_unlock_hash(s, hashes[k->idx], NULL);
             res->n_done += !stopping;
             if (opts->progress)
                 opts->progress(opts->progress_ud, e->name, done, n_todo);
@@ -590,10 +585,11 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
         if (workers[w].cmd >= 0 || workers[w].res >= 0)
             worker_stop(&workers[w], st != LM_OK);
         if (workers[w].busy)
-            lm_store_unlock_hash(s, workers[w].hash, NULL);
+            lm_store_unlock_hash(s, hashes[workers[w].idx], NULL);
     }
     sigaction(SIGPIPE, &old_pipe, NULL);
     lm_free(todo);
+    lm_free(hashes);
     for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
