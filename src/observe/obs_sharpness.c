@@ -66,8 +66,7 @@ static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double 
         *have = 0;
         *lambda = *resid = LM_NAN;
         *ops = info.n_ops;
-        if (err)
-            memset(err, 0, sizeof *err);
+        lm_err_clear(err);
         return LM_OK;
     }
     if (st != LM_OK)
