@@ -302,3 +302,24 @@ void cli_print_npy_files(const char *dir, const char *const *names, size_t n) {
     }
     putchar('}');
 }
+
+void cli_print_num(double v) {
+    if (isfinite(v))
+        printf("%.17g", v);
+    else
+        printf("null");
+}
+
+void cli_print_matrix(const double *a, size_t rows, size_t cols) {
+    putchar('[');
+    for (size_t i = 0; i < rows; i++) {
+        printf(i ? ",[" : "[");
+        for (size_t j = 0; j < cols; j++) {
+            if (j)
+                putchar(',');
+            cli_print_num(a[i * cols + j]);
+        }
+        putchar(']');
+    }
+    putchar(']');
+}

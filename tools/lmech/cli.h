@@ -40,6 +40,12 @@ int cli_parse_bytes(const char *s, size_t unit, size_t *out);
 lm_status cli_save_npy(const char *dir, const char *name, const double *data, size_t ndim,
                        const size_t *shape, lm_err *err);
 
+/* JSON to stdout, streamed (no json_t tree: a 10^4 x 10^4 kernel as json_t values would take
+ * tens of GB): a number with 17 significant digits, null for NaN or Inf; a row-major
+ * [rows, cols] matrix as an array of rows. */
+void cli_print_num(double v);
+void cli_print_matrix(const double *a, size_t rows, size_t cols);
+
 /* Prints ,"files":{"NAME":"DIR/NAME.npy",...} for the non-NULL names (JSON-escaped): what a
  * --json object says in place of the arrays that --out wrote. */
 void cli_print_npy_files(const char *dir, const char *const *names, size_t n);

@@ -67,23 +67,9 @@ static int parse_double(const char *name, const char *s, double *out) {
     return 1;
 }
 
-/* Rows of the n x n matrix k as a JSON array of arrays. */
-static void print_rows(const double *k, size_t n) {
-    putchar('[');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            putchar(',');
-        putchar('[');
-        for (size_t j = 0; j < n; j++)
-            printf(j ? ",%.17g" : "%.17g", k[i * n + j]);
-        putchar(']');
-    }
-    putchar(']');
-}
-
 static void print_matrix(const char *key, const double *k, size_t n) {
     printf(",\"%s\":", key);
-    print_rows(k, n);
+    cli_print_matrix(k, n, n);
 }
 
 static void print_summary(const char *name, const double *k, size_t n) {
@@ -208,7 +194,7 @@ static lm_status empirical(const cli_opts *o, lm_err *err) {
                 for (size_t l = 0; l < m->n_layers; l++) {
                     if (l)
                         putchar(',');
-                    print_rows(layers + l * nk * nk, nk);
+                    cli_print_matrix(layers + l * nk * nk, nk, nk);
                 }
                 putchar(']');
             }

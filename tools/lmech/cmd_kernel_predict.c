@@ -108,27 +108,6 @@ static int parse_num(const char *usage, const char *name, const char *s, int pos
     return 1;
 }
 
-static void print_num(double v) {
-    if (isfinite(v))
-        printf("%.17g", v);
-    else
-        printf("null");
-}
-
-static void print_mat(const double *a, size_t r, size_t c) {
-    putchar('[');
-    for (size_t i = 0; i < r; i++) {
-        printf(i ? ",[" : "[");
-        for (size_t j = 0; j < c; j++) {
-            if (j)
-                putchar(',');
-            print_num(a[i * c + j]);
-        }
-        putchar(']');
-    }
-    putchar(']');
-}
-
 /* Mean squared error over all m k entries. */
 static double mse(const double *f, const double *y, size_t m, size_t k) {
     double s = 0;
@@ -201,17 +180,17 @@ static lm_status nngp(const cli_opts *o, const lm_kernel_spec *ks, const data *D
             printf("{\"predict\":\"nngp\",\"n\":%zu,\"m\":%zu,\"d\":%zu,\"outputs\":%zu,"
                    "\"noise\":%.17g,\"wall_s\":%.6g,\"test_mse\":",
                    n, m, D->d, k, s2, wall);
-            print_num(err_test);
+            cli_print_num(err_test);
             printf(",\"test_acc\":");
-            print_num(acc);
+            cli_print_num(acc);
             if (o->out) {
                 const char *names[2] = {"mean", "var"};
                 cli_print_npy_files(o->out, names, 2);
             } else {
                 printf(",\"mean\":");
-                print_mat(mean, m, k);
+                cli_print_matrix(mean, m, k);
                 printf(",\"var\":");
-                print_mat(var, 1, m);
+                cli_print_matrix(var, 1, m);
             }
             printf("}\n");
         } else {
@@ -303,7 +282,7 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
                 for (size_t j = 0; j < nt; j++) {
                     if (j)
                         putchar(',');
-                    print_num(res[4 * j + (size_t) q]);
+                    cli_print_num(res[4 * j + (size_t) q]);
                 }
             }
             if (o->out) {
@@ -316,7 +295,7 @@ static lm_status ntk(const cli_opts *o, const lm_kernel_spec *ks, const data *D,
                 for (size_t j = 0; m && j < nt; j++) {
                     if (j)
                         putchar(',');
-                    print_mat(fs + j * m * k, m, k);
+                    cli_print_matrix(fs + j * m * k, m, k);
                 }
                 printf("]}\n");
             }
