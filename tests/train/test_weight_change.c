@@ -51,27 +51,51 @@ static double dense_norm2(const double *a, size_t rows, size_t cols) {
     return r;
 }
 
-Test(weight_change, lanczos_spectral_norms_match_lapack, .timeout = 60) {
+/* A run of the config text `cfg` recorded in a fresh database `db_name`: its model, initial and
+ * final parameters, and the weight-change metrics at step `last`. */
+typedef struct trained {
     char db[256];
-    lm_tmp_path(db, sizeof db, "wchange.db");
     lm_store *s;
-    lm_err err = {0};
     lm_config *cfg;
-    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(lm_config_parse(CFG, strlen(CFG), "t.json", 0, NULL, &cfg, &err), LM_OK, "%s",
-                 err.msg);
     lm_mlp *m;
-    cr_assert_eq(lm_mlp_new(&cfg->model, &m, NULL), LM_OK);
-    double *theta = malloc(m->n_params * sizeof *theta),
-           *theta0 = malloc(m->n_params * sizeof *theta0);
-    cr_assert_eq(lm_mlp_init(m, cfg->seed, theta0, &err), LM_OK);
+    double *theta, *theta0;
+    rec r;
+} trained;
+
+static void train_and_collect(trained *t, const char *cfg, const char *db_name, int64_t last) {
+    lm_err err = {0};
+    lm_tmp_path(t->db, sizeof t->db, db_name);
+    cr_assert_eq(lm_store_open(t->db, &t->s, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_config_parse(cfg, strlen(cfg), "t.json", 0, NULL, &t->cfg, &err), LM_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lm_mlp_new(&t->cfg->model, &t->m, NULL), LM_OK);
+    t->theta = malloc(t->m->n_params * sizeof *t->theta);
+    t->theta0 = malloc(t->m->n_params * sizeof *t->theta0);
+    cr_assert_eq(lm_mlp_init(t->m, t->cfg->seed, t->theta0, &err), LM_OK);
     lm_train_opts o = {0};
-    o.store = s;
-    o.theta_final = theta;
+    o.store = t->s;
+    o.theta_final = t->theta;
     lm_train_result res;
-    cr_assert_eq(lm_train_run(cfg, &o, &res, &err), LM_OK, "%s", err.msg);
-    rec r = {{LM_NAN, LM_NAN, LM_NAN}, {LM_NAN, LM_NAN, LM_NAN}, 20};
-    cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, &r, &err), LM_OK);
+    cr_assert_eq(lm_train_run(t->cfg, &o, &res, &err), LM_OK, "%s", err.msg);
+    t->r = (rec){{LM_NAN, LM_NAN, LM_NAN}, {LM_NAN, LM_NAN, LM_NAN}, last};
+    cr_assert_eq(lm_store_get_metrics(t->s, res.run_id, collect, &t->r, &err), LM_OK);
+}
+
+static void trained_free(trained *t) {
+    free(t->theta);
+    free(t->theta0);
+    lm_mlp_free(t->m);
+    lm_config_free(t->cfg);
+    lm_store_close(t->s);
+    unlink(t->db);
+}
+
+Test(weight_change, lanczos_spectral_norms_match_lapack, .timeout = 60) {
+    trained t;
+    train_and_collect(&t, CFG, "wchange.db", 20);
+    const lm_mlp *m = t.m;
+    const double *theta = t.theta, *theta0 = t.theta0;
+    const rec r = t.r;
     for (size_t l = 0; l < 3; l++) {
         const lm_layer_info *li = &m->layer[l];
         const size_t cnt = li->d_in * li->d_out;
@@ -93,12 +117,7 @@ Test(weight_change, lanczos_spectral_norms_match_lapack, .timeout = 60) {
         cr_assert(fabs(r.fro[l] - sqrt(fd / f0)) <= 1e-12 * sqrt(fd / f0), "layer %zu fro", l);
         free(d);
     }
-    free(theta);
-    free(theta0);
-    lm_mlp_free(m);
-    lm_config_free(cfg);
-    lm_store_close(s);
-    unlink(db);
+    trained_free(&t);
     LM_CHECK_LEAKS();
 }
 
@@ -116,26 +135,11 @@ static const char *BLOWUP =
     "\"threads\": 1}";
 
 Test(weight_change, huge_changes_of_a_blown_up_run, .timeout = 60) {
-    char db[256];
-    lm_tmp_path(db, sizeof db, "wchange_blowup.db");
-    lm_store *s;
-    lm_err err = {0};
-    lm_config *cfg;
-    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(lm_config_parse(BLOWUP, strlen(BLOWUP), "t.json", 0, NULL, &cfg, &err), LM_OK,
-                 "%s", err.msg);
-    lm_mlp *m;
-    cr_assert_eq(lm_mlp_new(&cfg->model, &m, NULL), LM_OK);
-    double *theta = malloc(m->n_params * sizeof *theta),
-           *theta0 = malloc(m->n_params * sizeof *theta0);
-    cr_assert_eq(lm_mlp_init(m, cfg->seed, theta0, &err), LM_OK);
-    lm_train_opts o = {0};
-    o.store = s;
-    o.theta_final = theta;
-    lm_train_result res;
-    cr_assert_eq(lm_train_run(cfg, &o, &res, &err), LM_OK, "%s", err.msg);
-    rec r = {{LM_NAN, LM_NAN, LM_NAN}, {LM_NAN, LM_NAN, LM_NAN}, 60};
-    cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, &r, &err), LM_OK);
+    trained t;
+    train_and_collect(&t, BLOWUP, "wchange_blowup.db", 60);
+    const lm_mlp *m = t.m;
+    const double *theta = t.theta, *theta0 = t.theta0;
+    const rec r = t.r;
     int huge = 0;
     for (size_t l = 0; l < 3; l++) {
         const lm_layer_info *li = &m->layer[l];
@@ -157,11 +161,6 @@ Test(weight_change, huge_changes_of_a_blown_up_run, .timeout = 60) {
               "the run no longer reaches changes above 1e160 (%d layers): the test "
               "needs a new rate",
               huge);
-    free(theta);
-    free(theta0);
-    lm_mlp_free(m);
-    lm_config_free(cfg);
-    lm_store_close(s);
-    unlink(db);
+    trained_free(&t);
     LM_CHECK_LEAKS();
 }
