@@ -4,18 +4,7 @@
 # each invocation reuses what the other trained, both judge the claim on all 8 runs, and no lock
 # is left behind.
 . "$(dirname "$0")/lib/common.bash" "$@"
-cat >"$T/e.json" <<'J'
-{"experiment": "shared-sweep", "summary": "eight runs of about half a second each",
- "base": {"seed": 0, "data": {"source": "teacher", "dim": 16, "outputs": 1, "train_size": 256,
-          "test_size": 0},
-          "model": {"widths": [16, 256, 256, 1], "activation": "tanh"}, "loss": "mse",
-          "optimizer": {"name": "sgd", "lr": 0.05}, "steps": 400, "eval_every": 200,
-          "threads": 1},
- "sweep": {"seed": [0, 1, 2, 3, 4, 5, 6, 7]},
- "claims": [{"name": "trains", "metric": "train_loss", "reduce": "max", "range": [null, 10],
-             "predicted": "every run ends with a finite loss below 10",
-             "reason": "a small teacher regression at a stable rate"}]}
-J
+cp "$(dirname "$0")/lib/sweep8.json" "$T/e.json" # 8 runs of ~0.5 s
 "$LM" exp "$T/e.json" --db "$T/r.db" --jobs 1 --json >"$T/a.json" 2>"$T/a.err" &
 a=$!
 "$LM" exp "$T/e.json" --db "$T/r.db" --jobs 2 --json >"$T/b.json" 2>"$T/b.err" &

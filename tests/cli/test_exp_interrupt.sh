@@ -4,18 +4,7 @@
 # behind), record the invocation `interrupted`, analyse nothing, and exit 130 with a message that
 # says how to resume; the same command then reuses every finished run and completes.
 . "$(dirname "$0")/lib/common.bash" "$@"
-cat >"$T/e.json" <<'EOF'
-{"experiment": "slow-sweep", "summary": "eight runs of about half a second each",
- "base": {"seed": 0, "data": {"source": "teacher", "dim": 16, "outputs": 1, "train_size": 256,
-          "test_size": 0},
-          "model": {"widths": [16, 256, 256, 1], "activation": "tanh"}, "loss": "mse",
-          "optimizer": {"name": "sgd", "lr": 0.05}, "steps": 400, "eval_every": 200,
-          "threads": 1},
- "sweep": {"seed": [0, 1, 2, 3, 4, 5, 6, 7]},
- "claims": [{"name": "trains", "metric": "train_loss", "reduce": "max", "range": [null, 10],
-             "predicted": "every run ends with a finite loss below 10",
-             "reason": "a small teacher regression at a stable rate"}]}
-EOF
+cp "$(dirname "$0")/lib/sweep8.json" "$T/e.json" # 8 runs of ~0.5 s
 
 # waits until the database records a run with status $2 (at most 20 s)
 wait_status() {
