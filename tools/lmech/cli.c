@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -322,4 +323,17 @@ void cli_print_matrix(const double *a, size_t rows, size_t cols) {
         putchar(']');
     }
     putchar(']');
+}
+
+static volatile int g_cli_stop;
+
+static void cli_on_signal(int sig) {
+    (void) sig;
+    g_cli_stop = 1;
+}
+
+volatile int *cli_stop_on_signals(void) {
+    signal(SIGINT, cli_on_signal);
+    signal(SIGTERM, cli_on_signal);
+    return &g_cli_stop;
 }

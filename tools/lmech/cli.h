@@ -46,6 +46,10 @@ lm_status cli_save_npy(const char *dir, const char *name, const double *data, si
 void cli_print_num(double v);
 void cli_print_matrix(const double *a, size_t rows, size_t cols);
 
+/* Installs the SIGINT and SIGTERM handlers of a long command (train, exp) and returns the flag
+ * they set, for lm_train_opts.stop / lm_exp_opts.stop: the work in hand ends `interrupted`. */
+volatile int *cli_stop_on_signals(void);
+
 /* Prints ,"files":{"NAME":"DIR/NAME.npy",...} for the non-NULL names (JSON-escaped): what a
  * --json object says in place of the arrays that --out wrote. */
 void cli_print_npy_files(const char *dir, const char *const *names, size_t n);

@@ -3,7 +3,6 @@
 #include "cli.h"
 #include "lmech/exp.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,13 +12,6 @@ static const char *USAGE = "lmech exp NAME|FILE.json [--db FILE] [--quick] [--jo
 
 /* "  eos: 2/3 runs trained, 0:31 elapsed, about 0:15 left" (ud: the start time, lm_now). The
  * estimate assumes the remaining runs cost what the finished ones did on average. */
-static volatile int g_stop;
-
-static void on_signal(int sig) {
-    (void) sig;
-    g_stop = 1;
-}
-
 static void progress(void *ud, const char *what, size_t done, size_t total) {
     const double el = lm_now() - *(const double *) ud;
     const long e = (long) el,
@@ -99,9 +91,7 @@ int cmd_exp(int argc, char **argv) {
     }
     /* Ctrl-C or SIGTERM: the runs in flight end `interrupted`, the invocation is recorded so, and
      * the same command later resumes (finished runs are reused) */
-    eo.stop = &g_stop;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    eo.stop = cli_stop_on_signals();
     lm_exp_result res;
     lm_err err = {0};
     if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {

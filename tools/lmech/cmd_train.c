@@ -4,20 +4,12 @@
 #include "lmech/io.h"
 #include "lmech/train.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char *USAGE = "lmech train CONFIG.json [--db FILE] [--set KEY=VALUE]... "
                            "[--init FILE.safetensors] [--save FILE.safetensors] [--json] [--quiet]";
-
-static volatile int g_stop;
-
-static void on_signal(int sig) {
-    (void) sig;
-    g_stop = 1;
-}
 
 /* A progress line on the terminal: step, loss, rate and ETA; overwritten in place. */
 static void progress(void *ud, size_t step, size_t total, double loss, double elapsed) {
@@ -54,13 +46,11 @@ int cmd_train(int argc, char **argv) {
     }
     if (lm_store_open(o.db, &store, &err) != LM_OK)
         goto done;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     lm_train_opts opts = {0};
     opts.store = store;
     opts.theta_init = theta0;
     opts.theta_final = theta1;
-    opts.stop = &g_stop;
+    opts.stop = cli_stop_on_signals();
     if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) /* a person is watching */
         opts.progress = progress;
     if (lm_train_run(cfg, &opts, &res, &err) != LM_OK)
