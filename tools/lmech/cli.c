@@ -212,6 +212,25 @@ lm_status cli_load_init(const lm_config *cfg, const char *path, double **theta, 
     return st;
 }
 
+int cli_parse_double(const char *cmd, const char *usage, const char *name, const char *s,
+                     cli_bound bound, double *out) {
+    if (!s)
+        return 1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || (bound != CLI_ANY && v < 0) ||
+        (bound == CLI_POSITIVE && v == 0)) {
+        cli_usage(cmd, usage, "--%s \"%s\": expected a finite number%s", name, s,
+                  bound == CLI_POSITIVE ? " > 0"
+                  : bound == CLI_NONNEG ? " >= 0"
+                                        : "");
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 int cli_parse_bytes(const char *s, size_t unit, size_t *out) {
     char *end;
     errno = 0;

@@ -29,6 +29,13 @@ int cli_usage(const char *cmd, const char *usage, const char *fmt, ...)
 int cli_parse_size(const char *cmd, const char *usage, const char *name, const char *s, size_t lo,
                    size_t hi, size_t *out);
 
+/* Parses the value s of option --name as a finite number, with a lower bound, into *out
+ * (unchanged when s is NULL). Returns 1, or prints cmd's usage error naming the option and the
+ * value and returns 0. */
+typedef enum cli_bound { CLI_ANY, CLI_NONNEG, CLI_POSITIVE } cli_bound;
+int cli_parse_double(const char *cmd, const char *usage, const char *name, const char *s,
+                     cli_bound bound, double *out);
+
 /* A memory size: "2G", "512M", "64K" (binary multiples, optionally followed by "i" and "B"), or
  * a bare number of `unit` bytes (the kernel's --max-memory counts bytes, the hessian's MiB).
  * Returns 1 and sets *out, or 0 for anything else (negative, overflowing, trailing text). */

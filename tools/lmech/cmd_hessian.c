@@ -86,14 +86,8 @@ static int parse_job(const cli_opts *o, const lm_config *cfg, job *j) {
         }
         j->max_mb = bytes / 1048576;
     }
-    if (o->tol) {
-        char *end;
-        j->tol = strtod(o->tol, &end);
-        if (end == o->tol || *end || !(j->tol > 0) || !isfinite(j->tol)) {
-            cli_usage("hessian", USAGE, "--tol \"%s\": expected a number > 0", o->tol);
-            return 0;
-        }
-    }
+    if (!cli_parse_double("hessian", USAGE, "tol", o->tol, CLI_POSITIVE, &j->tol))
+        return 0;
     if (o->method && strcmp(o->method, "dense") == 0)
         j->dense = 1;
     else if (o->method && strcmp(o->method, "lanczos") != 0) {

@@ -9,7 +9,6 @@
 #include "lmech/kernel.h"
 #include "lmech/model.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,20 +51,6 @@ const char *const cli_kernel_usage =
     "  --per-layer      also each layer's term (\"layers\" in --json)\n"
     "  --json           one object {\"ntk\": nk x nk (index i*k + a), \"n\", \"outputs\",\n"
     "                   \"bytes\", \"wall_s\"} (+ \"layers\": [L][nk][nk] with --per-layer)";
-
-static int parse_double(const char *name, const char *s, double *out) {
-    if (!s)
-        return 1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) {
-        cli_usage("kernel", cli_kernel_usage, "--%s \"%s\": expected a finite number", name, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
 
 static void print_matrix(const char *key, const double *k, size_t n) {
     printf(",\"%s\":", key);
@@ -264,7 +249,8 @@ int cmd_kernel(int argc, char **argv) {
     if (!cli_parse_size("kernel", cli_kernel_usage, "depth", o.depth, 0, 1000, &depth))
         return CLI_USAGE;
     double sw2 = 1, sb2 = 0;
-    if (!parse_double("sw2", o.sw2, &sw2) || !parse_double("sb2", o.sb2, &sb2))
+    if (!cli_parse_double("kernel", cli_kernel_usage, "sw2", o.sw2, CLI_ANY, &sw2) ||
+        !cli_parse_double("kernel", cli_kernel_usage, "sb2", o.sb2, CLI_ANY, &sb2))
         return CLI_USAGE;
     lm_kernel_spec ks = lm_kernel_spec_default();
     ks.depth = depth;

@@ -91,23 +91,6 @@ static int parse_times(const char *s, double *t, size_t *n) {
     return *n > 0;
 }
 
-/* A finite number >= 0 (positive: > 0). */
-static int parse_num(const char *usage, const char *name, const char *s, int positive,
-                     double *out) {
-    if (!s)
-        return 1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < 0 || (positive && v == 0)) {
-        cli_usage("kernel", usage, "--%s \"%s\": expected a finite number %s 0", name, s,
-                  positive ? ">" : ">=");
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* Mean squared error over all m k entries. */
 static double mse(const double *f, const double *y, size_t m, size_t k) {
     double s = 0;
@@ -345,7 +328,8 @@ int cmd_kernel_predict(const cli_opts *o, const lm_kernel_spec *ks) {
     double s2 = 0, eta = 1, t[MAX_TIMES];
     size_t nt = 1;
     t[0] = LM_INF;
-    if (!parse_num(usage, "noise", o->noise, 0, &s2) || !parse_num(usage, "lr", o->lr, 1, &eta))
+    if (!cli_parse_double("kernel", usage, "noise", o->noise, CLI_NONNEG, &s2) ||
+        !cli_parse_double("kernel", usage, "lr", o->lr, CLI_POSITIVE, &eta))
         return CLI_USAGE;
     if (o->times && !parse_times(o->times, t, &nt))
         return cli_usage("kernel", usage,
