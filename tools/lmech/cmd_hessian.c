@@ -7,7 +7,6 @@
 #include "lmech/data.h"
 #include "lmech/io.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
