@@ -17,7 +17,7 @@ $PY - "$T" "$HERE/../fixtures" <<'EOF'
 import sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from make_fixture import write_safetensors
+from safetensors_np import write_safetensors
 t = sys.argv[1]
 r = np.random.default_rng(1)
 W1, b1 = r.standard_normal((7, 4)) / 2, r.standard_normal(7) / 3
