@@ -38,12 +38,18 @@
  * ||w_T - w_0|| ~ alpha^{-1}, and the RMS over the test set (512 test images, from the config) of
  * F_T(x) - F_lin(x), F_lin = F_0 + J_0 (w_T - w_0) by lm_mlp_jvp at w_0, ~ alpha^{-1}. Centring
  * does not change that difference: (F_T - F_0) - (0 + J_0 (w_T - w_0)) is the same number.
- * A finding (docs/experiments/lazy-rich.md): the linearisation distance falls like
- * alpha^{-1/2} beyond alpha = 3 (fitted slope -0.62). Chizat et al.'s O(1/alpha) needs a model
- * with a Lipschitz Jacobian; ReLU's is not: the ~eps n hidden units within eps = O(1/alpha) of
- * their kink each leave a remainder O(eps) of one sign, summed with the readout's random signs
- * to O(eps^{3/2}), times alpha: O(alpha^{-1/2}). A diagnostic with tanh or gelu (same setup)
- * gave local slopes -1.00 / -1.04 between alpha = 30 and 100. The criterion is kept.
+ * The alpha test runs twice, on tanh and on this experiment's ReLU network. Chizat, Oyallon &
+ * Bach (2019) prove the O(1/alpha) distance to the linearised model for a model whose Jacobian is
+ * Lipschitz (their Section 2 assumption on h); science.md §3 states it for the ReLU network from
+ * memory [M]. The source wins: the O(1/alpha) claims are judged on tanh, which satisfies the
+ * assumption (the same network with tanh in place of ReLU; tanh is the smooth activation of
+ * science.md §4's networks). ReLU's Jacobian is not Lipschitz. Derived here (docs), not in the
+ * source: with eps = ||w_T - w_0|| = O(1/alpha), the ~eps n hidden units within eps of their kink
+ * each leave a remainder O(eps) of one sign, summed with the readout's random signs to
+ * O(eps^{3/2}), times alpha: O(alpha^{-1/2}), which beats the smooth part alpha O(eps^2) once eps
+ * is small. ReLU's linearisation claim predicts that -1/2; it was proposed after the measurement
+ * (fitted -0.62; local slopes -1.00, -0.55, -0.48, -0.56), and says so in its reason. ReLU's
+ * weight distance keeps Chizat's -1 (the O(1/alpha) movement needs only the gradient's size).
  * A second finding: on the standardised inputs muP at eta 0.1 fits the 64 points (train loss
  * 3e-4) and its kernel moves 7x its norm, but the alignment goes 0.249 -> 0.282 (step 25) and
  * back to 0.247: the "mup alignment change" claim fails (on raw-pixel inputs it rose by +0.39).
@@ -58,7 +64,7 @@
  *
  * Quick: widths 128 .. 1024, 2 seeds, 400 steps; the alpha test as in the full variant.
  * Workload (full): 30 width runs (n = 2048: ~4.3M parameters, 400 full-batch steps of 64 rows,
- * an empirical NTK of 64 inputs and 4 SVDs of 2048 x 2048) + 5 alpha runs; the analysis is
+ * an empirical NTK of 64 inputs and 4 SVDs of 2048 x 2048) + 10 alpha runs; the analysis is
  * two forward passes per run and one JVP per alpha run.
  */
 #include "exp/internal.h"
@@ -83,11 +89,13 @@ static const char *BASE =
 #define MAX_W    5 /* 128 .. 2048 */
 #define MAX_S    3
 #define N_ALPHA  5
+#define N_ACT    2 /* the alpha test's activations */
 #define N_LAYERS 3
 #define N_TEST   512 /* test images for the linearisation distance */
 
 static const char *const PNAME[N_PARAM] = {"ntp", "mup"};
 static const double ALPHA[N_ALPHA] = {1, 3, 10, 30, 100};
+static const char *const ACT[N_ACT] = {"tanh", "relu"}; /* relu: BASE's */
 
 typedef struct layout {
     size_t nw, ns, steps, alpha_width;
@@ -124,18 +132,20 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
                 const char *sets[] = {sw, sp, slr, sd, st, spe, sev, "model.base_width=1"};
                 LM_TRY(lm_exp_plan_add(p, label, BASE, a ? 8 : 7, sets, err));
             }
-    for (size_t k = 0; k < N_ALPHA; k++) {
-        const double al = ALPHA[k];
-        char sa[64], ts[48];
-        snprintf(sw, sizeof sw, "model.widths=[49, %zu, %zu, 1]", l.alpha_width, l.alpha_width);
-        snprintf(sa, sizeof sa, "model.output_multiplier=%g", al);
-        snprintf(slr, sizeof slr, "optimizer.lr=%.17g", ETA_NTP / (al * al));
-        snprintf(ts, sizeof ts, "data.test_size=%d", N_TEST);
-        snprintf(label, sizeof label, "alpha=%g ntp n=%zu lr=%g", al, l.alpha_width,
-                 ETA_NTP / (al * al));
-        const char *sets[] = {sw, sa, slr, ts, st, spe, sev, "model.center_output=true"};
-        LM_TRY(lm_exp_plan_add(p, label, BASE, 8, sets, err));
-    }
+    for (size_t a = 0; a < N_ACT; a++)
+        for (size_t k = 0; k < N_ALPHA; k++) {
+            const double al = ALPHA[k];
+            char sa[64], ts[48], sact[48];
+            snprintf(sw, sizeof sw, "model.widths=[49, %zu, %zu, 1]", l.alpha_width, l.alpha_width);
+            snprintf(sa, sizeof sa, "model.output_multiplier=%g", al);
+            snprintf(slr, sizeof slr, "optimizer.lr=%.17g", ETA_NTP / (al * al));
+            snprintf(ts, sizeof ts, "data.test_size=%d", N_TEST);
+            snprintf(sact, sizeof sact, "model.activation=\"%s\"", ACT[a]);
+            snprintf(label, sizeof label, "alpha=%g %s ntp n=%zu lr=%g", al, ACT[a], l.alpha_width,
+                     ETA_NTP / (al * al));
+            const char *sets[] = {sw, sa, slr, ts, st, spe, sev, "model.center_output=true", sact};
+            LM_TRY(lm_exp_plan_add(p, label, BASE, 9, sets, err));
+        }
     return LM_OK;
 }
 
@@ -483,8 +493,10 @@ static lm_status alpha_run(const lm_exp_ctx *ctx, int64_t run, double *dw, doubl
     return st;
 }
 
-static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
-    const size_t base = N_PARAM * l->nw * l->ns;
+/* The alpha test on activation ACT[a]: its two slope claims and its figure. */
+static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, size_t a, lm_err *err) {
+    const size_t base = N_PARAM * l->nw * l->ns + a * N_ALPHA;
+    const int smooth = a == 0; /* tanh: Chizat et al.'s assumption holds */
     double dw[N_ALPHA], dl[N_ALPHA], lx[N_ALPHA], ldw[N_ALPHA], ldl[N_ALPHA];
     int64_t runs[N_ALPHA];
     int complete = 1;
@@ -499,14 +511,14 @@ static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
     }
     const double sw = complete ? lm__exp_slope(N_ALPHA, lx, ldw) : LM_NAN;
     const double sl = complete ? lm__exp_slope(N_ALPHA, lx, ldl) : LM_NAN;
-    char det[256];
+    char det[256], name[96];
     int k = snprintf(det, sizeof det, "||w_T - w_0||:");
     for (size_t i = 0; i < N_ALPHA && k > 0 && (size_t) k < sizeof det; i++)
         k += snprintf(det + k, sizeof det - (size_t) k, " a=%g %.4g", ALPHA[i], dw[i]);
+    snprintf(name, sizeof name, "alpha (%s): weight distance slope", ACT[a]);
     lm_claim *c = lm_exp_claim(
-        ctx, "alpha: weight distance slope",
-        "output scale alpha with loss (1/alpha^2) R(alpha h): ||w_T - w_0|| ~ alpha^-1", -1.0, sw,
-        LM_NAN, -1.15, -0.85, "slope within +-0.15", 0.15,
+        ctx, name, "output scale alpha with loss (1/alpha^2) R(alpha h): ||w_T - w_0|| ~ alpha^-1",
+        -1.0, sw, LM_NAN, -1.15, -0.85, "slope within +-0.15", 0.15,
         "science.md §3 [M, uncalibrated]: Chizat et al.'s sup_t ||w - w_0|| = O(1/alpha); the "
         "tolerance of the width laws");
     if (c)
@@ -515,11 +527,23 @@ static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
     k = snprintf(det, sizeof det, "test RMS |F_T - F_lin|:");
     for (size_t i = 0; i < N_ALPHA && k > 0 && (size_t) k < sizeof det; i++)
         k += snprintf(det + k, sizeof det - (size_t) k, " a=%g %.4g", ALPHA[i], dl[i]);
-    c = lm_exp_claim(ctx, "alpha: distance to linearisation slope",
-                     "test outputs of the trained net minus its linearisation at w_0 ~ alpha^-1",
-                     -1.0, sl, LM_NAN, -1.2, -0.8, "slope within +-0.2", 0.2,
-                     "science.md §3 [M, uncalibrated]: the second-order remainder is alpha "
-                     "O(||w_T - w_0||^2) = O(1/alpha)");
+    snprintf(name, sizeof name, "alpha (%s): distance to linearisation slope", ACT[a]);
+    if (smooth)
+        c = lm_exp_claim(ctx, name,
+                         "test outputs of the trained net minus its linearisation at w_0 ~ "
+                         "alpha^-1",
+                         -1.0, sl, LM_NAN, -1.2, -0.8, "slope within +-0.2", 0.2,
+                         "science.md §3 [M, uncalibrated]: the second-order remainder is alpha "
+                         "O(||w_T - w_0||^2) = O(1/alpha), Chizat et al.'s bound for a model with "
+                         "a Lipschitz Jacobian, which tanh's is");
+    else
+        c = lm_exp_claim(ctx, name,
+                         "ReLU: alpha^-1/2 (kink remainder alpha O(eps^3/2), eps = O(1/alpha))",
+                         -0.5, sl, LM_NAN, -0.7, -0.3, "slope within +-0.2", 0.2,
+                         "derived here (docs/experiments/lazy-rich.md), not in the source, and "
+                         "proposed after the ReLU measurement; uncalibrated: Chizat et al.'s "
+                         "O(1/alpha) assumes a Lipschitz Jacobian, which ReLU's is not; the "
+                         "tolerance of the smooth claim");
     if (c)
         snprintf(c->detail, sizeof c->detail, "%s", det);
     link(c, N_ALPHA, runs);
@@ -530,22 +554,28 @@ static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
         fig[i * 3 + 2] = dl[i];
     }
     const char *cols[] = {"log10 alpha", "||w_T - w_0||", "test RMS of F_T - F_lin"};
-    return lm__exp_figure_lines(ctx, "alpha-test",
-                                "Output scale alpha: distance travelled and distance to the "
-                                "linearised model (NTP)",
-                                "distance (log scale)", 1, 3, cols, N_ALPHA, fig, err);
+    char fname[48], title[128];
+    snprintf(fname, sizeof fname, "alpha-test-%s", ACT[a]);
+    snprintf(title, sizeof title,
+             "Output scale alpha (NTP, %s): distance travelled and distance to the linearised "
+             "model",
+             ACT[a]);
+    return lm__exp_figure_lines(ctx, fname, title, "distance (log scale)", 1, 3, cols, N_ALPHA, fig,
+                                err);
 }
 
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     const layout l = get_layout(ctx->quick);
     LM_TRY(part_widths(ctx, &l, err));
-    return part_alpha(ctx, &l, err);
+    for (size_t a = 0; a < N_ACT; a++)
+        LM_TRY(part_alpha(ctx, &l, a, err));
+    return LM_OK;
 }
 
 const lm_experiment lm__exp_lazy_rich = {
     .name = "lazy-rich",
     .summary = "lazy vs rich: NTP's feature/kernel change falls with width, muP's does not; the "
-               "output-scale (alpha) test",
+               "output-scale (alpha) test on tanh and ReLU",
     .quick = "widths 128..1024 with 2 seeds (full: 128..2048, 3 seeds); 400 steps and the alpha "
              "test at n = 512 as in the full variant",
     .plan = plan,
