@@ -175,11 +175,12 @@ static void hidden(const lm_mlp *m, const double *theta, const double *x, size_t
 /* What analyse reads of one width run. */
 typedef struct meas {
     double fro[N_LAYERS], spec[N_LAYERS], ntk, a0, aT, ac0, acT, feat[N_LAYERS - 1];
+    double la0[N_LAYERS], laT[N_LAYERS], sh0[N_LAYERS], shT[N_LAYERS]; /* layer terms */
 } meas;
 
 static void meas_nan(meas *o) {
     for (size_t l = 0; l < N_LAYERS; l++)
-        o->fro[l] = o->spec[l] = LM_NAN;
+        o->fro[l] = o->spec[l] = o->la0[l] = o->laT[l] = o->sh0[l] = o->shT[l] = LM_NAN;
     for (size_t l = 0; l + 1 < N_LAYERS; l++)
         o->feat[l] = LM_NAN;
     o->ntk = o->a0 = o->aT = o->ac0 = o->acT = LM_NAN;
@@ -212,6 +213,13 @@ static lm_status measure(const lm_exp_ctx *ctx, int64_t run, size_t steps, meas 
         LM_TRY(metric_at(ctx, run, name, T, &o->fro[l], err));
         snprintf(name, sizeof name, "wchange_spec.%zu", l);
         LM_TRY(metric_at(ctx, run, name, T, &o->spec[l], err));
+        /* absent (NaN) in runs recorded before the observer had them */
+        snprintf(name, sizeof name, "ntk_align.%zu", l);
+        LM_TRY(metric_at(ctx, run, name, 0, &o->la0[l], err));
+        LM_TRY(metric_at(ctx, run, name, T, &o->laT[l], err));
+        snprintf(name, sizeof name, "ntk_share.%zu", l);
+        LM_TRY(metric_at(ctx, run, name, 0, &o->sh0[l], err));
+        LM_TRY(metric_at(ctx, run, name, T, &o->shT[l], err));
     }
     LM_TRY(metric_at(ctx, run, "ntk_change", T, &o->ntk, err));
     LM_TRY(metric_at(ctx, run, "ntk_align", 0, &o->a0, err));
@@ -383,6 +391,7 @@ static lm_status part_widths(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
         /* alignment change at the largest width, mean over seeds */
         const size_t iw = l->nw - 1;
         double d = 0, a0 = 0, aT = 0, c0 = 0, cT = 0;
+        double la0[N_LAYERS] = {0}, laT[N_LAYERS] = {0}, sh0[N_LAYERS] = {0}, shT[N_LAYERS] = {0};
         for (size_t s = 0; s < l->ns; s++) {
             const meas *o = &ms[(a * MAX_W + iw) * MAX_S + s];
             d += (o->aT - o->a0) / (double) l->ns;
@@ -390,6 +399,12 @@ static lm_status part_widths(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
             aT += o->aT / (double) l->ns;
             c0 += o->ac0 / (double) l->ns;
             cT += o->acT / (double) l->ns;
+            for (size_t j = 0; j < N_LAYERS; j++) {
+                la0[j] += o->la0[j] / (double) l->ns;
+                laT[j] += o->laT[j] / (double) l->ns;
+                sh0[j] += o->sh0[j] / (double) l->ns;
+                shT[j] += o->shT[j] / (double) l->ns;
+            }
         }
         char name[96], pr[192];
         lm_claim *c;
@@ -411,10 +426,16 @@ static lm_status part_widths(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
                              "science.md §3: in muP the kernel moves O(1) towards the target "
                              "(measured 0.21 -> 0.55); 0.2 separates that from lazy training");
         }
-        if (c)
-            snprintf(c->detail, sizeof c->detail,
-                     "A: %.4f -> %.4f; centred (HKH): %.4f -> %.4f (mean over %zu seeds)", a0, aT,
-                     c0, cT, l->ns);
+        if (c) {
+            int k = snprintf(c->detail, sizeof c->detail,
+                             "A: %.4f -> %.4f; centred (HKH): %.4f -> %.4f (mean over %zu seeds); "
+                             "layer terms, A (share of tr K):",
+                             a0, aT, c0, cT, l->ns);
+            for (size_t j = 0; j < N_LAYERS && k > 0 && (size_t) k < sizeof c->detail; j++)
+                k += snprintf(c->detail + k, sizeof c->detail - (size_t) k,
+                              " W%zu %.3f (%.2f) -> %.3f (%.2f)", j + 1, la0[j], sh0[j], laT[j],
+                              shT[j]);
+        }
         link(c, l->ns, runs + iw * l->ns);
         const char *cols[1 + N_OBS] = {"log2 width"};
         for (size_t k = 0; k < N_OBS; k++)

@@ -13,6 +13,11 @@
  *   ntk_align           y^T K y / (||K||_F ||y||^2), K = Theta_t, y the probe targets as one
  *                       vector of nk entries (example-major, like the kernel's index)
  *   ntk_align_centered  the same for H K H and H y, H = I - 1 1^T / (nk) (Cortes et al. 2012)
+ *   ntk_align.l         ntk_align of layer l's term alone (its weight and bias segments)
+ *   ntk_share.l         layer l's share of the kernel's trace, tr(Theta_t^l) / tr(Theta_t)
+ * The alignment of a sum is not the sum of alignments: with muP's rates the input layer can hold
+ * almost all of the trace (x.x' carries d), so ntk_align follows that layer while the others
+ * align; the per-layer records show which layer moved.
  * Alignment lies in [-1, 1] by Cauchy–Schwarz (K is positive semi-definite, so in fact [0, 1]).
  * Workload: 2 + 2 L kernels of nk x nk kept (Theta_0, Theta_t and their layer terms).
  */
@@ -153,6 +158,19 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     }
     const double *y = c->train->y;
     LM_TRY(lm_obs_emit(sink, "ntk_align", align(s->k, y, nk, fro(s->k, nn)), err));
+    double tr = 0;
+    for (size_t i = 0; i < nk; i++)
+        tr += s->k[i * nk + i];
+    for (size_t l = 0; l < L; l++) {
+        const double *kl = s->l + l * nn;
+        double trl = 0;
+        for (size_t i = 0; i < nk; i++)
+            trl += kl[i * nk + i];
+        snprintf(name, sizeof name, "ntk_align.%zu", l);
+        LM_TRY(lm_obs_emit(sink, name, align(kl, y, nk, fro(kl, nn)), err));
+        snprintf(name, sizeof name, "ntk_share.%zu", l);
+        LM_TRY(lm_obs_emit(sink, name, tr > 0 ? trl / tr : LM_NAN, err));
+    }
     /* the centred kernel overwrites s->k (recomputed at the next call); yc and the row means
      * [2 nk] go to the context's [n_params] scratch when it is large enough, else a temporary */
     double *tmp = NULL, *yc = c->scratch;
@@ -171,8 +189,9 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
 const lm_observer lm__obs_ntk = {
     "ntk",
     "ntk_change, ntk_change.l (relative change of the empirical NTK and of layer l's term from "
-    "init), ntk_align, ntk_align_centered (kernel-target alignment) on the first min(probe_size, "
-    "128) training examples, every probe_every steps; the kernel uses the optimizer's per-layer "
+    "init), ntk_align, ntk_align_centered (kernel-target alignment), ntk_align.l and ntk_share.l "
+    "(layer l's term: its alignment and share of the trace) on the first min(probe_size, 128) "
+    "training examples, every probe_every steps; the kernel uses the optimizer's per-layer "
     "learning-rate multipliers (muP runs measure their own kernel)",
     observe,
     every,

@@ -19,7 +19,7 @@ static const char *TEACHER =
     "\"optimizer\": {\"name\": \"sgd\", \"lr\": 0.2}, \"steps\": 200, \"eval_every\": 100, "
     "\"probe_every\": 50, \"probe_size\": 16, \"threads\": 1}";
 
-#define MAX_REC 64
+#define MAX_REC 128
 typedef struct rec {
     size_t n;
     int64_t step[MAX_REC];
@@ -76,8 +76,9 @@ Test(ntk_observer, zero_at_init_grows_alignment_bounded) {
     double *theta;
     lm_config *c;
     run(0, NULL, &r, &theta, &c);
-    /* 5 probes (0, 50, ..., 200) x (ntk_change, 3 layers, 2 alignments) */
-    cr_assert_eq(r.n, 5 * 6, "%zu records", r.n);
+    /* 5 probes (0, 50, ..., 200) x (ntk_change, 3 layer changes, 2 alignments, 3 layer
+     * alignments, 3 layer shares) */
+    cr_assert_eq(r.n, 5 * 12, "%zu records", r.n);
     cr_assert_eq(get(&r, 0, "ntk_change"), 0.0);
     for (size_t l = 0; l < 3; l++) {
         char name[32];
@@ -96,6 +97,19 @@ Test(ntk_observer, zero_at_init_grows_alignment_bounded) {
         if (strncmp(r.name[i], "ntk_align", 9) == 0)
             cr_assert(r.value[i] >= -1.0 && r.value[i] <= 1.0 && isfinite(r.value[i]),
                       "%s = %g at step %lld", r.name[i], r.value[i], (long long) r.step[i]);
+    for (int64_t s = 0; s <= 200; s += 50) {
+        double sum = 0;
+        for (size_t l = 0; l < 3; l++) {
+            char name[32];
+            snprintf(name, sizeof name, "ntk_share.%zu", l);
+            const double v = get(&r, s, name);
+            cr_assert(v > 0.0 && v < 1.0, "%s = %g at step %lld", name, v, (long long) s);
+            sum += v;
+        }
+        /* the layer terms sum to the kernel: shares of one trace, summed in another order */
+        cr_assert(lm_close(sum, 1.0, 1e-12, 0), "shares sum to %.17g at step %lld", sum,
+                  (long long) s);
+    }
     free(theta);
     lm_config_free(c);
     LM_CHECK_LEAKS();
@@ -120,8 +134,32 @@ Test(ntk_observer, mup_final_change_matches_direct_kernel) {
     lm_mlp_segments(m, 0, seg, lr);
     const size_t nk = 16 * 2;
     double *k0 = malloc(nk * nk * 8), *k1 = malloc(nk * nk * 8), *kp = malloc(nk * nk * 8);
+    double *kl = malloc(3 * nk * nk * 8);
     cr_assert_eq(lm_kernel_empirical(m, theta0, train->x, 16, lr, 0, k0, NULL, &err), LM_OK);
-    cr_assert_eq(lm_kernel_empirical(m, theta, train->x, 16, lr, 0, k1, NULL, &err), LM_OK);
+    cr_assert_eq(lm_kernel_empirical(m, theta, train->x, 16, lr, 0, k1, kl, &err), LM_OK);
+    /* layer l's alignment y^T K_l y / (||K_l||_F ||y||^2) and trace share, recomputed */
+    double tr = 0;
+    for (size_t i = 0; i < nk; i++)
+        tr += k1[i * nk + i];
+    for (size_t l = 0; l < 3; l++) {
+        const double *K = kl + l * nk * nk, *y = train->y;
+        double q = 0, yy = 0, f = 0, t = 0;
+        for (size_t i = 0; i < nk; i++) {
+            for (size_t j = 0; j < nk; j++) {
+                q += y[i] * K[i * nk + j] * y[j];
+                f += K[i * nk + j] * K[i * nk + j];
+            }
+            yy += y[i] * y[i];
+            t += K[i * nk + i];
+        }
+        char name[32];
+        snprintf(name, sizeof name, "ntk_align.%zu", l);
+        /* the same products summed in another order: rounding only */
+        cr_assert(lm_close(get(&r, 200, name), q / (sqrt(f) * yy), 1e-10, 0), "%s", name);
+        snprintf(name, sizeof name, "ntk_share.%zu", l);
+        cr_assert(lm_close(get(&r, 200, name), t / tr, 1e-12, 0), "%s", name);
+    }
+    free(kl);
     cr_assert_eq(lm_kernel_empirical(m, theta, train->x, 16, NULL, 0, kp, NULL, &err), LM_OK);
     double d = 0, s = 0, dp = 0;
     for (size_t i = 0; i < nk * nk; i++) {
@@ -156,7 +194,7 @@ Test(ntk_observer, off_when_probe_every_is_zero_and_adam_runs) {
     const char *adam[] = {"optimizer.name=\"adam\"", "optimizer.lr=0.01",
                           "model.parameterization=\"mup\"", "model.base_width=8"};
     run(4, adam, &r, &theta, &c);
-    cr_assert_eq(r.n, 30);
+    cr_assert_eq(r.n, 60);
     cr_assert(get(&r, 200, "ntk_change") > 0);
     free(theta);
     lm_config_free(c);
