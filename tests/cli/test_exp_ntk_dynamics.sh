@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The ntk-dynamics experiment end to end at its quick size (width 512, 4 seeds, 64 training
-# points; ~25 s on 2 cores): six claims with verdicts, the ones that pass deterministically at
-# that size pass (runs are seeded and use one BLAS thread each), the two figures are written, and
-# a second invocation reuses the finished runs. The ensemble-mean and per-net claims are only
-# required to have a verdict: at width 512 with 4 seeds they sit near or above their 10% bar
-# (docs/experiments/ntk-dynamics.md).
+# The ntk-dynamics experiment end to end at its quick size (width 1024, 20 seeds, 64 training
+# points, 200 steps; ~50 s on 2 cores): six claims, all of which pass deterministically at that
+# size (runs are seeded and use one BLAS thread each; measured 0.087, 0.081, 0.238, 0.128, 0.120,
+# 0.49995: docs/experiments/ntk-dynamics.md), the two figures are written, and a second
+# invocation reuses the finished runs.
 . "$(dirname "$0")/lib/common.bash" "$@"
 set -e
 need_fmnist
@@ -20,9 +19,7 @@ names = ['ensemble mean = mu_T', 'each net = its linearisation', 'ensemble noise
 for n in names:
     assert n in c, (n, list(c))
     assert c[n]['verdict'] in ('pass', 'fail', 'inconclusive'), c[n]
-    assert len(c[n]['runs']) == 4, c[n]
-for n in ('ensemble noise ~ 1/sqrt(S)', 'mean train loss curve', 'mean test loss curve',
-          'rate in the kernel regime'):
+    assert len(c[n]['runs']) == 20, c[n]
     assert c[n]['verdict'] == 'pass', c[n]
 # the measurements exist (no run failed) and are in a sane range
 for n in names:
@@ -35,5 +32,5 @@ for f in ntk-dynamics-loss ntk-dynamics-outputs; do
 done
 echo "ok    figures"
 out2=$("$LM" exp ntk-dynamics --quick --jobs 2 --db "$T/r.db" --json)
-[ "$($PY -c "import json,sys; print(json.loads(sys.argv[1])['reused'])" "$out2")" = 4 ]
-echo "ok    second invocation reuses the 4 runs"
+[ "$($PY -c "import json,sys; print(json.loads(sys.argv[1])['reused'])" "$out2")" = 20 ]
+echo "ok    second invocation reuses the 20 runs"
