@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: train a 784-256-256-10 ReLU network on all of Fashion-MNIST (60000 training,
 # 10000 test images), record the run in demo/lmech.db and print its summary; then the quick
-# variant of every built-in experiment and of the example experiment file (claims with verdicts),
+# variant of every built-in experiment and of the example experiment files (claims with verdicts),
 # and the HTML report in demo/report/index.html.
 set -euo pipefail
 LM=${1:-build/lmech}
@@ -12,7 +12,8 @@ echo
 "$LM" ls --db demo/lmech.db | tail -n 3
 echo
 for e in eos aeos catapult central-flow curvature-check ntk-convergence ntk-dynamics lazy-rich \
-    mup-coordcheck mup-transfer batch-size examples/experiments/lr-seed-sweep.json; do
+    mup-coordcheck mup-transfer batch-size examples/experiments/lr-seed-sweep.json \
+    examples/experiments/eos-question.json; do
     echo "== lmech exp $e --quick"
     "$LM" exp "$e" --quick --db demo/lmech.db
     echo

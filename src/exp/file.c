@@ -3,9 +3,11 @@
  * base run configuration, overrides, a sweep (the Cartesian product of lists of values), a quick
  * variant, and claims judged generically from the recorded metrics:
  *
- *   value  a metric of the runs that match `where` (its last recorded value, or the mean of its
- *          last `window` values, at or before `step`), reduced over the runs by mean / median /
- *          min / max, must lie in `range`;
+ *   value  a metric of the runs that match `where`, reduced over the runs by mean / median /
+ *          min / max, must lie in `range`. Per run the metric is one number: a statistic `stat`
+ *          (mean, median, min, max, or frac_in: the fraction of the records inside `band`) of
+ *          its records at or before `step`: the last `window` of them (default 1: the last
+ *          value), or all from step `from` on;
  *   slope  the least-squares slope of log(metric) against log(x), x a swept number (or the
  *          element of a swept array, "model.widths[1]"), the metric averaged over the runs that
  *          share an x (seeds), must lie in `range`. Its uncertainty is the slope's standard error.
@@ -28,18 +30,22 @@
 #define MAX_SETS   32 /* overrides (plus the sweep's)    */
 #define MAX_CLAIMS 32 /* claims per file                 */
 
-typedef enum { R_MEAN, R_MEDIAN, R_MIN, R_MAX } reduce_kind;
-static const char *const reduce_names[] = {"mean", "median", "min", "max"};
+typedef enum { R_MEAN, R_MEDIAN, R_MIN, R_MAX, R_FRAC_IN } reduce_kind;
+/* over runs: the first four; over a run's records (stat): all five */
+static const char *const reduce_names[] = {"mean", "median", "min", "max", "frac_in"};
 
 typedef struct fclaim {
     char *name, *metric, *predicted, *reason, *x_key;
-    int slope;          /* 0 value, 1 slope                                   */
-    long x_index;       /* element of a swept array, -1 for a swept number    */
-    size_t x_sweep;     /* which swept key x is                               */
-    json_t *where;      /* object: swept key -> required value (owned) or NULL */
-    int64_t step;       /* -1: the last record                                */
-    size_t window;      /* mean of the last window records (>= 1)             */
-    reduce_kind reduce; /* over runs (value claims)                           */
+    int slope;               /* 0 value, 1 slope                                   */
+    long x_index;            /* element of a swept array, -1 for a swept number    */
+    size_t x_sweep;          /* which swept key x is                               */
+    json_t *where;           /* object: swept key -> required value (owned) or NULL */
+    int64_t step;            /* -1: the last record                                */
+    size_t window;           /* the last window records (>= 1), unless from >= 0   */
+    int64_t from;            /* -1, or: every record from this step on            */
+    reduce_kind stat;        /* over a run's selected records                      */
+    double band_lo, band_hi; /* stat frac_in                                  */
+    reduce_kind reduce;      /* over runs (value claims)                           */
     double lo, hi;
 } fclaim;
 
@@ -226,8 +232,9 @@ static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full
     snprintf(where, sizeof where, "claims[%zu]", idx);
     if (!json_is_object(o))
         return bad(p, where, "expected an object");
-    static const char *const keys[] = {"name",   "kind",   "metric", "x",         "where", "step",
-                                       "window", "reduce", "range",  "predicted", "reason"};
+    static const char *const keys[] = {"name",   "kind",  "metric",    "x",     "where",
+                                       "step",   "from",  "window",    "stat",  "band",
+                                       "reduce", "range", "predicted", "reason"};
     LM_TRY(check_keys(p, o, where, keys, sizeof keys / sizeof *keys));
     char full_key[96];
     snprintf(full_key, sizeof full_key, "%s.name", where);
@@ -272,6 +279,38 @@ static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100000)
             return bad(p, full_key, "expected an integer from 1 to 100000");
         c->window = (size_t) json_integer_value(v);
+    }
+    c->from = -1;
+    if ((v = json_object_get(o, "from"))) {
+        snprintf(full_key, sizeof full_key, "%s.from", where);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return bad(p, full_key, "expected a step number >= 0");
+        if (json_object_get(o, "window"))
+            return bad(p, full_key,
+                       "give either from (every record from that step on) or window "
+                       "(the last records), not both");
+        if (c->step >= 0 && json_integer_value(v) > c->step)
+            return bad(p, full_key, "from must not lie after step");
+        c->from = (int64_t) json_integer_value(v);
+    }
+    c->stat = R_MEAN;
+    if ((v = json_object_get(o, "stat"))) {
+        snprintf(full_key, sizeof full_key, "%s.stat", where);
+        size_t i = 0;
+        while (i < 5 && !(json_is_string(v) && strcmp(json_string_value(v), reduce_names[i]) == 0))
+            i++;
+        if (i == 5)
+            return bad(p, full_key,
+                       "expected \"mean\", \"median\", \"min\", \"max\" or \"frac_in\"");
+        c->stat = (reduce_kind) i;
+    }
+    snprintf(full_key, sizeof full_key, "%s.band", where);
+    if ((v = json_object_get(o, "band"))) {
+        if (c->stat != R_FRAC_IN)
+            return bad(p, full_key, "only stat \"frac_in\" takes a band");
+        LM_TRY(parse_range(p, v, full_key, &c->band_lo, &c->band_hi));
+    } else if (c->stat == R_FRAC_IN) {
+        return bad(p, full_key, "stat \"frac_in\" needs a band [lo, hi]");
     }
     c->reduce = R_MEAN;
     if ((v = json_object_get(o, "reduce"))) {
@@ -568,30 +607,6 @@ static int cmp_double(const void *a, const void *b) {
 
 #define SERIES_CAP 200000 /* records of one metric of one run (steps / eval_every) */
 
-/* The metric of one run at the claim's step: NaN when it was not recorded. */
-static lm_status run_metric(lm_exp_ctx *ctx, int64_t run, const fclaim *c, int64_t *st_buf,
-                            double *v_buf, double *out, lm_err *err) {
-    *out = LM_NAN;
-    if (run <= 0)
-        return LM_OK;
-    size_t n = 0;
-    LM_TRY(lm_exp_series(ctx, run, c->metric, SERIES_CAP, st_buf, v_buf, &n, err));
-    size_t end = n; /* one past the record used */
-    if (c->step >= 0) {
-        end = 0;
-        while (end < n && st_buf[end] <= c->step)
-            end++;
-    }
-    if (end == 0)
-        return LM_OK;
-    const size_t w = c->window < end ? c->window : end;
-    double s = 0;
-    for (size_t i = end - w; i < end; i++)
-        s += v_buf[i];
-    *out = s / (double) w;
-    return LM_OK;
-}
-
 static double reduce(double *v, size_t n, reduce_kind k) {
     if (n == 0)
         return LM_NAN;
@@ -613,8 +628,64 @@ static double reduce(double *v, size_t n, reduce_kind k) {
         for (size_t i = 1; i < n; i++)
             r = fmax(r, v[i]);
         return r;
+    case R_FRAC_IN: /* a run's records only: needs the band, see run_metric */
+        break;
     }
     return LM_NAN;
+}
+
+/* The metric of one run: the claim's statistic of the selected records at or before its step
+ * (NaN when none was recorded, or one of them is not finite: a diverged run must not pass). */
+static lm_status run_metric(lm_exp_ctx *ctx, int64_t run, const fclaim *c, int64_t *st_buf,
+                            double *v_buf, double *out, lm_err *err) {
+    *out = LM_NAN;
+    if (run <= 0)
+        return LM_OK;
+    size_t n = 0;
+    LM_TRY(lm_exp_series(ctx, run, c->metric, SERIES_CAP, st_buf, v_buf, &n, err));
+    size_t end = n; /* one past the last record used */
+    if (c->step >= 0) {
+        end = 0;
+        while (end < n && st_buf[end] <= c->step)
+            end++;
+    }
+    size_t begin = end - (c->window < end ? c->window : end);
+    if (c->from >= 0) {
+        begin = 0;
+        while (begin < end && st_buf[begin] < c->from)
+            begin++;
+    }
+    if (begin == end)
+        return LM_OK;
+    double *v = v_buf + begin;
+    const size_t cnt = end - begin;
+    for (size_t i = 0; i < cnt; i++)
+        if (!isfinite(v[i]))
+            return LM_OK;
+    if (c->stat != R_FRAC_IN) {
+        *out = reduce(v, cnt, c->stat);
+        return LM_OK;
+    }
+    size_t in = 0;
+    for (size_t i = 0; i < cnt; i++)
+        in += v[i] >= c->band_lo && v[i] <= c->band_hi;
+    *out = (double) in / (double) cnt;
+    return LM_OK;
+}
+
+/* What one run contributes, in words: "sharpness_ratio", "mean of the last 50 train_loss",
+ * "frac_in [0.9, 1.1] of sharpness_ratio from step 500". */
+static void describe_per_run(const fclaim *c, char *buf, size_t cap) {
+    char stat[64] = "", sel[48] = "";
+    if (c->stat == R_FRAC_IN)
+        snprintf(stat, sizeof stat, "frac_in [%g, %g] of ", c->band_lo, c->band_hi);
+    else if (c->stat != R_MEAN || c->window > 1 || c->from >= 0)
+        snprintf(stat, sizeof stat, "%s of ", reduce_names[c->stat]);
+    if (c->from >= 0)
+        snprintf(sel, sizeof sel, " from step %lld", (long long) c->from);
+    else if (c->window > 1)
+        snprintf(sel, sizeof sel, " (last %zu records)", c->window);
+    snprintf(buf, cap, "%s%s%s", stat, c->metric, sel);
 }
 
 /* x of run r for a slope claim (NaN when it is not a positive number). */
@@ -650,11 +721,14 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
     }
     char tol[160], detail[256];
     double measured = LM_NAN, se = LM_NAN;
+    /* each run contributes a statistic of several records, not its last value */
+    const int per_run_stat = c->stat != R_MEAN || c->window > 1 || c->from >= 0;
     if (!c->slope) {
         if (missing == 0)
             measured = reduce(vals, n, c->reduce);
-        snprintf(tol, sizeof tol, "%s of %s over %zu runs in [%g, %g]", reduce_names[c->reduce],
-                 c->metric, n, c->lo, c->hi);
+        snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs in [%g, %g]",
+                 reduce_names[c->reduce], per_run_stat ? reduce_names[c->stat] : "",
+                 per_run_stat ? "(" : "", c->metric, per_run_stat ? ")" : "", n, c->lo, c->hi);
     } else {
         /* group by x, average, then fit log y = a + b log x */
         for (size_t i = 0; i < n; i++) {
@@ -716,6 +790,9 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
                      "diverged or not recorded)",
                      missing, c->metric);
             snprintf(cl->detail, sizeof cl->detail, "%s", detail);
+        } else if (per_run_stat) {
+            memcpy(cl->detail, "per run: ", 10);
+            describe_per_run(c, cl->detail + 9, sizeof cl->detail - 9);
         }
     }
     return LM_OK;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of `lmech exp FILE.json` (docs/experiments.md) on real Fashion-MNIST data: the
 # example sweep examples/experiments/lr-seed-sweep.json in its quick variant (8 runs), its --json
-# contract and claims, resume (a second invocation reuses every run), and malformed files (a
-# clear message naming the file and key, non-zero exit below 128).
+# contract and claims, resume (a second invocation reuses every run), the example question
+# examples/experiments/eos-question.json (per-run statistics over records), and malformed files
+# (a clear message naming the file and key, non-zero exit below 128).
 . "$(dirname "$0")/lib/common.bash" "$@"
 need_fmnist
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,6 +33,25 @@ n=$(sqlite3 "$T/e.db" "select count(*) from claims" 2>/dev/null || echo skip)
 "$LM" ls --db "$T/e.db" --experiments >"$T/ls" 2>&1 &&
     [ "$(grep -c "lr-seed-sweep  *quick finished .* 8  *2  *0  *0$" "$T/ls")" = 2 ] &&
     ok "ls --experiments: both invocations with 8 runs and 2 passes" || bad "ls --experiments" "$(cat "$T/ls")"
+
+# The file form of "does the sharpness sit at 2/eta?": per-run statistics over records (from,
+# stat frac_in / median / max), 2 runs of 2000 steps with the sharpness every 20 (~4 s)
+out=$("$LM" exp "$SRC/examples/experiments/eos-question.json" --quick --jobs 2 --db "$T/q.db" --json 2>"$T/err")
+if [ $? -eq 0 ] && $PY -c "
+import json, sys
+o = json.loads(sys.argv[1])
+c = {x['name']: x for x in o['claims']}
+assert len(o['runs']) == 2 and len(c) == 3, o
+for x in c.values():
+    assert x['verdict'] == 'pass', x
+    assert x['detail'].startswith('per run: '), x
+f = c['eta=0.1: sharpness at 2/eta']
+assert 0.8 <= f['measured'] <= 1 and 'frac_in(sharpness)' in f['tolerance'], f
+assert 19.4 <= c['eta=0.1: median at 2/eta']['measured'] <= 22" "$out"; then
+    ok "eos-question: sharpness at 2/eta (frac_in, median) and the control (max) pass"
+else
+    bad "eos-question" "$out $(cat "$T/err")"
+fi
 
 printf '{"experiment": "x", "base": {"model": {"widths": [2, 1]}}, "sweep": {"seed": [0]}, "claims": [{"name": "c", "metric": "m", "range": [0, 1], "predicted": "p"}]}' >"$T/bad.json"
 "$LM" exp "$T/bad.json" --db "$T/e.db" >/dev/null 2>"$T/err"; rc=$?

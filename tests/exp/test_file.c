@@ -7,6 +7,7 @@
 #include "lmech/exp.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -142,6 +143,105 @@ Test(exp_file, judges_value_and_slope_claims_from_the_store, .timeout = 60) {
     cr_assert_eq(g.n, 3);
     cr_assert_str_eq(g.c[0].name, "lazy");
     lm_store_close(s);
+    lm_exp_file_free(e);
+    LM_CHECK_LEAKS();
+}
+
+Test(exp_file, rejects_bad_per_run_statistics) {
+#define CLAIM(extra)                                                                               \
+    "{\"experiment\": \"x\", " BASE                                                                \
+    ", \"claims\": [{\"name\": \"c\", \"metric\": \"train_loss\", "                                \
+    "\"range\": [0, 1], \"predicted\": \"p\", \"reason\": \"r\", " extra "}]}"
+    parse_fails(CLAIM("\"stat\": \"mode\""), "claims[0].stat");
+    parse_fails(CLAIM("\"stat\": \"frac_in\""), "needs a band");
+    parse_fails(CLAIM("\"band\": [0, 1]"), "only stat \"frac_in\" takes a band");
+    parse_fails(CLAIM("\"stat\": \"frac_in\", \"band\": [1, 0]"), "claims[0].band");
+    parse_fails(CLAIM("\"from\": 10, \"window\": 3"), "not both");
+    parse_fails(CLAIM("\"from\": -1"), "claims[0].from");
+    parse_fails(CLAIM("\"from\": 20, \"step\": 10"), "from must not lie after step");
+#undef CLAIM
+    LM_CHECK_LEAKS();
+}
+
+typedef struct series {
+    size_t n;
+    int64_t step[64];
+    double v[64];
+} series;
+
+static int keep_loss(void *ud, int64_t step, const char *name, double value) {
+    series *s = ud;
+    if (strcmp(name, "train_loss") == 0 && s->n < 64) {
+        s->step[s->n] = step;
+        s->v[s->n++] = value;
+    }
+    return 0;
+}
+
+/* Per-run statistics over a run's records (stat, from, window, band), each recomputed here from
+ * the store's train_loss series of the one run: records every 5 steps, 0 .. 40. */
+Test(exp_file, judges_per_run_statistics_over_records, .timeout = 60) {
+    char db[256];
+    lm_tmp_path(db, sizeof db, "expfile_stat.db");
+    const char *text =
+        "{\"experiment\": \"stats\", " BASE ", \"set\": {\"steps\": 40, \"eval_every\": 5}, "
+        "\"claims\": ["
+        "{\"name\": \"max from 10\", \"metric\": \"train_loss\", \"stat\": \"max\", \"from\": 10, "
+        "\"range\": [null, null], \"predicted\": \"-\", \"reason\": \"r\"},"
+        "{\"name\": \"median to 30\", \"metric\": \"train_loss\", \"stat\": \"median\", \"from\": "
+        "0, \"step\": 30, \"range\": [null, null], \"predicted\": \"-\", \"reason\": \"r\"},"
+        "{\"name\": \"min of last 3\", \"metric\": \"train_loss\", \"stat\": \"min\", \"window\": "
+        "3, \"range\": [null, null], \"predicted\": \"-\", \"reason\": \"r\"},"
+        "{\"name\": \"frac in band\", \"metric\": \"train_loss\", \"stat\": \"frac_in\", \"band\": "
+        "[0.4, 0.7], \"from\": 5, \"range\": [null, null], \"predicted\": \"-\", \"reason\": "
+        "\"r\"},"
+        "{\"name\": \"frac all\", \"metric\": \"train_loss\", \"stat\": \"frac_in\", \"band\": "
+        "[0, null], \"from\": 0, \"range\": [1, 1], \"predicted\": \"-\", \"reason\": \"r\"}]}";
+    lm_experiment *e = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_exp_file_parse(text, strlen(text), "t.json", NULL, &e, &err), LM_OK, "%s",
+                 err.msg);
+    lm_exp_opts o = {db, 0, 1, NULL, NULL, NULL};
+    lm_exp_result r;
+    cr_assert_eq(lm_exp_run(e, &o, &r, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(r.n_runs, 1);
+    const lm_exp_ctx *c = r.ctx;
+    cr_assert_eq(c->n_claims, 5);
+    lm_store *s = NULL;
+    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
+    series L = {0};
+    cr_assert_eq(lm_store_get_metrics(s, c->run[0], keep_loss, &L, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(L.n, 9, "records at 0, 5, ..., 40: %zu", L.n);
+    double mx = -1, mn = 1e300, in = 0, sorted[9];
+    size_t n30 = 0;
+    for (size_t i = 0; i < L.n; i++) {
+        if (L.step[i] >= 10)
+            mx = fmax(mx, L.v[i]);
+        if (i >= L.n - 3)
+            mn = fmin(mn, L.v[i]);
+        if (L.step[i] >= 5)
+            in += L.v[i] >= 0.4 && L.v[i] <= 0.7;
+        if (L.step[i] <= 30)
+            sorted[n30++] = L.v[i];
+    }
+    for (size_t i = 1; i < n30; i++) /* insertion sort of 7 values */
+        for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+            const double t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    cr_assert_eq(n30, 7);
+    /* the same doubles selected and compared: exact */
+    cr_assert_eq(c->claims[0].measured, mx, "%.17g vs %.17g", c->claims[0].measured, mx);
+    cr_assert_eq(c->claims[1].measured, sorted[3]);
+    cr_assert_eq(c->claims[2].measured, mn);
+    cr_assert_eq(c->claims[3].measured, in / 8.0, "%g of 8 records after step 5", in);
+    cr_assert(in > 0 && in < 8, "the band must split the records (%g of 8)", in);
+    cr_assert_eq(c->claims[4].verdict, LM_VERDICT_PASS);
+    cr_assert(strstr(c->claims[3].detail, "frac_in [0.4, 0.7] of train_loss from step 5"), "%s",
+              c->claims[3].detail);
+    lm_store_close(s);
+    lm_exp_result_clear(&r);
     lm_exp_file_free(e);
     LM_CHECK_LEAKS();
 }
