@@ -533,6 +533,15 @@ static json_t *run_value(const variant *v, size_t r, size_t key) {
     return json_array_get(v->sweep_val[key], (r / div) % json_array_size(v->sweep_val[key]));
 }
 
+/* x with the fewest significant digits that read back as the same double. */
+static void shortest_real(double x, char *buf, size_t cap) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, cap, "%.*g", p, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
 static lm_status plan_file(const lm_experiment *e, int quick, lm_exp_plan *plan, lm_err *err) {
     const fexp *x = e->data;
     const variant *v = quick ? &x->quick : &x->full;
@@ -559,9 +568,16 @@ static lm_status plan_file(const lm_experiment *e, int quick, lm_exp_plan *plan,
             snprintf(owned[k], len, "%s=%s", v->sweep_key[k], js);
             free(js);
             sets[ns++] = owned[k];
+            char shown[48]; /* the label: a real in its shortest round-trip form (0.1, not the
+                             * 0.10000000000000001 the override needs to be exact) */
+            const json_t *val = run_value(v, r, k);
+            if (json_is_real(val))
+                shortest_real(json_real_value(val), shown, sizeof shown);
             if (ll < sizeof label)
                 ll += (size_t) snprintf(label + ll, sizeof label - ll, "%s%s", k ? " " : "",
-                                        owned[k]);
+                                        json_is_real(val) ? v->sweep_key[k] : owned[k]);
+            if (json_is_real(val) && ll < sizeof label)
+                ll += (size_t) snprintf(label + ll, sizeof label - ll, "=%s", shown);
         }
         if (!v->n_sweep)
             snprintf(label, sizeof label, "run");

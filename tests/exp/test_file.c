@@ -72,7 +72,7 @@ Test(exp_file, plans_the_cartesian_product_with_quick_overrides) {
     lm_exp_plan p = {0};
     cr_assert_eq(e->plan_with(e, 0, &p, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(p.n, 6);
-    cr_assert_str_eq(p.label[0], "optimizer.lr=0.10000000000000001 seed=0");
+    cr_assert_str_eq(p.label[0], "optimizer.lr=0.1 seed=0");
     cr_assert(strstr(p.config[5], "\"seed\":2") && strstr(p.config[5], "\"lr\":0.2"), "%s",
               p.config[5]);
     cr_assert(strstr(p.config[5], "\"steps\":20"), "%s", p.config[5]);
