@@ -689,13 +689,18 @@ static lm_status run_metric(lm_exp_ctx *ctx, int64_t run, const fclaim *c, int64
     return LM_OK;
 }
 
-/* What one run contributes, in words: "sharpness_ratio", "mean of the last 50 train_loss",
- * "frac_in [0.9, 1.1] of sharpness_ratio from step 500". */
+/* Whether each run contributes a statistic of several records, not its last value. */
+static int per_run_stat(const fclaim *c) {
+    return c->stat != R_MEAN || c->window > 1 || c->from >= 0;
+}
+
+/* What one run contributes, in words: "sharpness", "mean of sharpness (last 50 records)",
+ * "frac_in [18, 22] of sharpness from step 1000". */
 static void describe_per_run(const fclaim *c, char *buf, size_t cap) {
     char stat[64] = "", sel[48] = "";
     if (c->stat == R_FRAC_IN)
         snprintf(stat, sizeof stat, "frac_in [%g, %g] of ", c->band_lo, c->band_hi);
-    else if (c->stat != R_MEAN || c->window > 1 || c->from >= 0)
+    else if (per_run_stat(c))
         snprintf(stat, sizeof stat, "%s of ", reduce_names[c->stat]);
     if (c->from >= 0)
         snprintf(sel, sizeof sel, " from step %lld", (long long) c->from);
@@ -737,14 +742,13 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
     }
     char tol[160], detail[256];
     double measured = LM_NAN, se = LM_NAN;
-    /* each run contributes a statistic of several records, not its last value */
-    const int per_run_stat = c->stat != R_MEAN || c->window > 1 || c->from >= 0;
+    const int stat = per_run_stat(c);
     if (!c->slope) {
         if (missing == 0)
             measured = reduce(vals, n, c->reduce);
         snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs in [%g, %g]",
-                 reduce_names[c->reduce], per_run_stat ? reduce_names[c->stat] : "",
-                 per_run_stat ? "(" : "", c->metric, per_run_stat ? ")" : "", n, c->lo, c->hi);
+                 reduce_names[c->reduce], stat ? reduce_names[c->stat] : "", stat ? "(" : "",
+                 c->metric, stat ? ")" : "", n, c->lo, c->hi);
     } else {
         /* group by x, average, then fit log y = a + b log x */
         for (size_t i = 0; i < n; i++) {
@@ -806,7 +810,7 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
                      "diverged or not recorded)",
                      missing, c->metric);
             snprintf(cl->detail, sizeof cl->detail, "%s", detail);
-        } else if (per_run_stat) {
+        } else if (stat) {
             memcpy(cl->detail, "per run: ", 10);
             describe_per_run(c, cl->detail + 9, sizeof cl->detail - 9);
         }
