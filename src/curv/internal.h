@@ -14,8 +14,12 @@ struct lm_curv_ws {
     double *beta;  /* [cap] beta[j] couples q_j and q_{j+1}                       */
     double *d, *e; /* [cap] copies handed to LAPACK (it overwrites them)          */
     double *z;     /* [cap * cap] eigenvectors of T, column-major                 */
+    double *T;     /* [cap, cap + 1] block Lanczos: column j = Q^T H q_j, i.e. the
+                      Gram-Schmidt coefficients of step j against rows 0..cap      */
     double *h;     /* [cap + 1] Gram-Schmidt coefficients                         */
     double *res;   /* [cap] verified residuals                                    */
+    double *lval;  /* [cap] the k returned eigenvalues while a check chain runs   */
+    double *lres;  /* [cap] their verified relative residuals                     */
     double anorm;  /* running estimate of ||T||, the scale for breakdown          */
 };
 

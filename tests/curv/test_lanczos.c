@@ -267,3 +267,131 @@ Test(curv_lanczos, breakdown_restarts) {
     lm_curv_ws_free(ws);
     LM_CHECK_LEAKS();
 }
+
+/* A = V diag(lambda) V^T with V = I - 2 v v^T / ||v||^2 (a Householder reflector: orthogonal and
+ * dense, so the eigenvectors are not the unit vectors and every product rounds). */
+static void reflected(size_t p, const double *lambda, double *A) {
+    double v[64], vv = 0;
+    cr_assert(p <= 64);
+    for (size_t i = 0; i < p; i++) {
+        v[i] = sin(1.7 * (double) i + 0.3) + 0.05 * (double) i;
+        vv += v[i] * v[i];
+    }
+    for (size_t i = 0; i < p; i++)
+        for (size_t j = 0; j < p; j++) {
+            double s = 0;
+            for (size_t l = 0; l < p; l++) {
+                double vil = (i == l) - 2 * v[i] * v[l] / vv, vjl = (j == l) - 2 * v[j] * v[l] / vv;
+                s += vil * lambda[l] * vjl;
+            }
+            A[i * p + j] = s;
+        }
+}
+
+/* Repeated extreme eigenvalues (a linear network's Hessian is I_k (x) X^T X / n: every
+ * eigenvalue k times). A Krylov space holds one vector per eigenspace, so plain Lanczos returned
+ * top-4 = 9.31, 9.31, 7.25, 4.75 (the second copy born of rounding, the third never) with
+ * residuals < 1e-8 for the spectrum 9.31 x 3, 7.25, ...; smallest-2 likewise missed the copy of
+ * -6.06. The check runs must find every copy. */
+Test(curv_lanczos, repeated_eigenvalues) {
+    enum { P = 50 };
+    double lambda[P], A[P * P];
+    for (size_t i = 0; i < P; i++) /* high-entropy bulk in [-2.1, 4.9) */
+        lambda[i] = -2.1 + 7.0 * fmod(0.618034 * (double) (i + 1), 1.0);
+    lambda[7] = lambda[19] = lambda[33] = 9.3125; /* top, three times      */
+    lambda[2] = lambda[41] = -6.0625;             /* bottom, twice         */
+    lambda[11] = 7.25;                            /* gaps that converge    */
+    lambda[27] = -4.5;                            /* well before p steps   */
+    reflected(P, lambda, A);
+    double sorted[P];
+    memcpy(sorted, lambda, sizeof sorted);
+    for (size_t i = 0; i < P; i++) /* descending */
+        for (size_t j = i + 1; j < P; j++)
+            if (sorted[j] > sorted[i]) {
+                double t = sorted[i];
+                sorted[i] = sorted[j];
+                sorted[j] = t;
+            }
+    matop op = {A, P, 0};
+    lm_err err = {0};
+    lm_curv_ws *ws = NULL;
+    cr_assert_eq(lm_curv_ws_new(P, 40, &ws, &err), LM_OK);
+    lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
+    o.k = 4;
+    o.tol = 1e-8;
+    double ev[4], res[4], vec[4 * P];
+    lm_curv_lanczos_info info;
+    cr_assert_eq(lm_curv_lanczos(matop_apply, &op, P, &o, ws, ev, vec, res, &info, &err), LM_OK,
+                 "%s", err.msg);
+    cr_log_info("top-4 %.10g %.10g %.10g %.10g in %zu steps, %zu products", ev[0], ev[1], ev[2],
+                ev[3], info.iters, info.n_ops);
+    cr_assert(info.converged);
+    /* residual 1e-8: each eigenvalue within ~1e-8 * 9.3 of the truth (Kahan's bound) */
+    for (int i = 0; i < 4; i++) {
+        cr_assert(lm_close(ev[i], sorted[i], 1e-7, 0), "lambda_%d %.15g vs %.15g", i, ev[i],
+                  sorted[i]);
+        cr_assert(res[i] <= 1e-8, "residual %d: %g", i, res[i]);
+    }
+    /* the three copies' vectors are orthonormal: they span the eigenspace */
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            double d = 0;
+            for (size_t c = 0; c < P; c++)
+                d += vec[a * P + (int) c] * vec[b * P + (int) c];
+            cr_assert(fabs(d - (a == b)) <= 1e-8, "<v%d, v%d> = %g", a, b, d);
+        }
+    o.which = LM_CURV_SMALLEST;
+    o.k = 2;
+    cr_assert_eq(lm_curv_lanczos(matop_apply, &op, P, &o, ws, ev, NULL, res, &info, &err), LM_OK,
+                 "%s", err.msg);
+    cr_assert(info.converged);
+    for (int i = 0; i < 2; i++)
+        cr_assert(lm_close(ev[i], sorted[P - 1 - i], 1e-7, 0), "lambda_min+%d %.15g vs %.15g", i,
+                  ev[i], sorted[P - 1 - i]);
+    lm_curv_ws_free(ws);
+    LM_CHECK_LEAKS();
+}
+
+/* Zero eigenvalues (a PSD Hessian of rank < p: the Gauss-Newton part at an interpolating point,
+ * dead ReLU units). A Ritz value of an exact zero is ~eps ||H|| with a residual of a few
+ * eps ||H||, so ||Hv - lv|| / |l| ~ 100 never met tol: --smallest on such a Hessian ran to
+ * max_iter and reported converged = 0; the zero operator gave residual NaN and converged = 0.
+ * Residuals are now measured against max(|l|, sqrt(eps) ||H||). */
+Test(curv_lanczos, zero_eigenvalues_converge) {
+    enum { P = 40 };
+    double lambda[P], A[P * P];
+    for (size_t i = 0; i < P; i++) /* rank 30: ten exact zeros, the rest in (0.5, 3.6) */
+        lambda[i] = i < 10 ? 0.0 : 0.5 + 3.1 * fmod(0.754877 * (double) i, 1.0);
+    reflected(P, lambda, A);
+    matop op = {A, P, 0};
+    lm_err err = {0};
+    lm_curv_ws *ws = NULL;
+    cr_assert_eq(lm_curv_ws_new(P, P, &ws, &err), LM_OK);
+    lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
+    o.which = LM_CURV_SMALLEST;
+    o.k = 3;
+    double ev[3], res[3];
+    lm_curv_lanczos_info info;
+    cr_assert_eq(lm_curv_lanczos(matop_apply, &op, P, &o, ws, ev, NULL, res, &info, &err), LM_OK,
+                 "%s", err.msg);
+    cr_log_info("smallest %g %g %g, residuals %g %g %g, %zu steps", ev[0], ev[1], ev[2], res[0],
+                res[1], res[2], info.iters);
+    cr_assert(info.converged);
+    for (int i = 0; i < 3; i++) {
+        /* zero to rounding: a few eps * ||H|| (||H|| < 3.6) */
+        cr_assert(fabs(ev[i]) <= 1e-13, "lambda_min+%d = %g", i, ev[i]);
+        cr_assert(res[i] <= 1e-6, "residual %g", res[i]);
+    }
+    /* the zero operator: every pair is exact (residual 0 / 0 counts as 0) */
+    double Z[P * P] = {0};
+    matop zop = {Z, P, 0};
+    o.which = LM_CURV_LARGEST;
+    o.k = 2;
+    cr_assert_eq(lm_curv_lanczos(matop_apply, &zop, P, &o, ws, ev, NULL, res, &info, &err), LM_OK,
+                 "%s", err.msg);
+    cr_assert(info.converged);
+    cr_assert(ev[0] == 0 && ev[1] == 0 && res[0] == 0 && res[1] == 0, "%g %g %g %g", ev[0], ev[1],
+              res[0], res[1]);
+    lm_curv_ws_free(ws);
+    LM_CHECK_LEAKS();
+}
