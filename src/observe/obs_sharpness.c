@@ -24,8 +24,9 @@
 typedef struct sharp_state {
     lm_mlp_ws *ws;
     lm_curv_ws *cws;
+    size_t iter;                  /* Lanczos steps: SHARPNESS_ITER, at most p            */
     double *vec, *pvec, *scratch; /* last top eigenvectors (plain, preconditioned); [2p] */
-    double *P;
+    double *P, *pscratch;         /* Adam's preconditioner [p], its operator's scratch [2p] */
     int have_vec, have_pvec;
 } sharp_state;
 
@@ -39,6 +40,7 @@ static void release(void *state) {
     lm_free(s->pvec);
     lm_free(s->scratch);
     lm_free(s->P);
+    lm_free(s->pscratch);
     lm_free(s);
 }
 
@@ -50,7 +52,7 @@ static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double 
                      double *lambda, double *resid, size_t *ops, lm_err *err) {
     lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
     o.tol = SHARPNESS_TOL;
-    o.max_iter = SHARPNESS_ITER;
+    o.max_iter = s->iter;
     o.seed = 11;
     if (*have) {
         o.n_start = 1;
@@ -88,12 +90,15 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
             LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer");
         *c->state = s;
         LM_TRY(lm_mlp_ws_new(c->m, c->train->n, LM_F64, &s->ws, err));
-        LM_TRY(lm_curv_ws_new(p, SHARPNESS_ITER, &s->cws, err));
+        /* a Krylov space of a p x p matrix stops at p dimensions (a tiny model: p < 60) */
+        s->iter = p < SHARPNESS_ITER ? p : SHARPNESS_ITER;
+        LM_TRY(lm_curv_ws_new(p, s->iter, &s->cws, err));
         s->vec = lm_malloc(p * sizeof(double));
         s->pvec = lm_malloc(p * sizeof(double));
         s->scratch = lm_malloc(2 * p * sizeof(double));
         s->P = lm_malloc(p * sizeof(double));
-        if (!s->vec || !s->pvec || !s->scratch || !s->P)
+        s->pscratch = lm_malloc(2 * p * sizeof(double));
+        if (!s->vec || !s->pvec || !s->scratch || !s->P || !s->pscratch)
             LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer (p = %zu)", p);
     }
     LM_TRY(lm_mlp_hvp_prepare(c->m, s->ws, c->cfg->loss, c->theta, c->train->x, c->train->y,
@@ -108,15 +113,9 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     if (c->opt && lm_opt_is_adam(c->cfg->optim.kind) && c->step > 0) {
         LM_TRY(lm_optim_adam_precond(c->opt, s->P, err));
         lm_curv_precond pc;
-        double *pscratch = lm_malloc(2 * p * sizeof(double));
-        if (!pscratch)
-            LM_FAIL(err, LM_ENOMEM, "out of memory");
-        lm_status st = lm_curv_precond_init(&pc, lm_curv_mlp_apply, &op, p, s->P, pscratch, err);
-        if (st == LM_OK)
-            st = top(lm_curv_precond_apply, &pc, p, s, s->pvec, &s->have_pvec, &lam, &res, &ops,
-                     err);
-        lm_free(pscratch);
-        LM_TRY(st);
+        LM_TRY(lm_curv_precond_init(&pc, lm_curv_mlp_apply, &op, p, s->P, s->pscratch, err));
+        LM_TRY(
+            top(lm_curv_precond_apply, &pc, p, s, s->pvec, &s->have_pvec, &lam, &res, &ops, err));
         LM_TRY(lm_obs_emit(sink, "precond_sharpness", lam, err));
     }
     return LM_OK;
