@@ -7,6 +7,7 @@
 #include "lmech/data.h"
 #include "lmech/io.h"
 
+#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ static const char *USAGE =
 #define DEFAULT_SLQ_STEPS  80
 #define DEFAULT_BINS       1000 /* --bins 10000 for PyHessian's grid; 1000 keeps --json < 128 kB */
 #define DEFAULT_MAX_MB     1024
+#define DBL_EPSILON_SQRT   1.4901161193847656e-08 /* the residual floor of curv.h: 2^-26 */
 
 /* An integer option of this command in [lo, hi] (cli_parse_size). */
 static int parse_size(const char *name, const char *s, size_t lo, size_t hi, size_t *out) {
@@ -148,13 +150,14 @@ static lm_status alloc_doubles(double **out, size_t n, lm_err *err) {
 static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err) {
     const size_t p = r->p;
     double max_bytes = (double) j->max_mb * 1048576.0;
-    size_t max_p = (size_t) floor(sqrt(max_bytes / 8.0));
-    if (p > max_p)
-        LM_FAIL(
-            err, LM_ELIMIT,
-            "dense Hessian of p = %zu parameters needs %.0f MiB, above --max-memory %zu MiB; raise "
-            "--max-memory or use --method lanczos",
-            p, (double) p * (double) p * 8.0 / 1048576.0, j->max_mb);
+    /* the matrix and the --top eigenvectors */
+    double need = ((double) p + (double) j->top) * (double) p * 8.0;
+    size_t max_p = p;
+    if (need > max_bytes)
+        LM_FAIL(err, LM_ELIMIT,
+                "dense Hessian of p = %zu parameters (and %zu eigenvectors) needs %.0f MiB, above "
+                "--max-memory %zu MiB; raise --max-memory or use --method lanczos",
+                p, j->top, need / 1048576.0, j->max_mb);
     if (j->top > p || j->smallest > p)
         LM_FAIL(err, LM_EINVAL, "--top %zu / --smallest %zu: the model has %zu parameters", j->top,
                 j->smallest, p);
@@ -169,14 +172,16 @@ static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err
     r->trace_se = 0;
     LM_TRY(lm_curv_dense_eig(p, r->H, r->evals, j->top, r->evecs, err));
     double *hv = r->H; /* H is spent: reuse it as scratch for the residual products */
+    /* the same measure as Lanczos' (curv.h): ||Hv - lv|| / max(|l|, sqrt(eps) ||H||), so an
+     * eigenvalue that is zero to rounding (or the zero Hessian, 0 / 0 = 0) has a finite one */
+    const double hnorm = fmax(fabs(r->evals[0]), fabs(r->evals[p - 1]));
     for (size_t i = 0; i < j->top; i++) {
         LM_TRY(lm_curv_mlp_apply(op, r->evecs + i * p, hv, err));
-        double s = 0;
-        for (size_t c = 0; c < p; c++) {
-            double d = hv[c] - r->evals[i] * r->evecs[i * p + c];
-            s += d * d;
-        }
-        r->res[i] = sqrt(s) / fabs(r->evals[i]);
+        for (size_t c = 0; c < p; c++)
+            hv[c] -= r->evals[i] * r->evecs[i * p + c];
+        double rn = cblas_dnrm2((int) p, hv, 1); /* scaled: no overflow of squares near 1e154 */
+        double scale = fmax(fabs(r->evals[i]), DBL_EPSILON_SQRT * hnorm);
+        r->res[i] = scale > 0 ? rn / scale : (rn > 0 ? (double) INFINITY : 0.0);
     }
     r->converged = 1;
     if (j->smallest) {
@@ -241,6 +246,7 @@ static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *e
         LM_TRY(alloc_doubles(&r->small_res, j->smallest, err));
         LM_TRY(lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->small, NULL, r->small_res,
                                &info, err));
+        r->iters += info.iters;
         r->converged = r->converged && info.converged;
     }
     if (j->trace)
@@ -284,9 +290,29 @@ static lm_status compute(const cli_opts *o, const job *j, result *r, lm_err *err
     else
         LM_TRY(lm_mlp_init(r->m, cfg->seed, r->theta, err));
     LM_TRY(lm_mlp_ws_new(r->m, r->train->n, LM_F64, &r->mws, err));
+    if (cfg->center_output) {
+        /* The trained loss is L(F(w) - F(w_0), y) = L(F(w), y + F(w_0)) with w_0 the seeded
+         * init (train.h): the same target shift as training and lmech eval, in float64.
+         * r->grad holds w_0 until the HVP preparation overwrites it with the gradient. */
+        double *f0 = lm_malloc(r->train->n * r->train->k * sizeof *f0);
+        if (!f0)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for the initial outputs (%zu x %zu)",
+                    r->train->n, r->train->k);
+        lm_status st = lm_mlp_init(r->m, cfg->seed, r->grad, err);
+        if (st == LM_OK)
+            st = lm_mlp_forward(r->m, r->mws, r->grad, r->train->x, r->train->n, f0, err);
+        for (size_t i = 0; st == LM_OK && i < r->train->n * r->train->k; i++)
+            r->train->y[i] += f0[i];
+        lm_free(f0);
+        LM_TRY(st);
+    }
     double t0 = lm_now();
     LM_TRY(lm_mlp_hvp_prepare(r->m, r->mws, cfg->loss, r->theta, r->train->x, r->train->y,
                               r->train->n, &r->loss, r->grad, err));
+    if (!isfinite(r->loss))
+        LM_FAIL(err, LM_ENUMERIC,
+                "the loss at %s is %g: its Hessian is not defined (parameters too large?)",
+                o->init ? o->init : "the seeded initialisation", r->loss);
     lm_curv_mlp op = {r->m, r->mws, 0};
     lm_status st = j->dense ? run_dense(j, r, &op, err) : run_lanczos(j, r, &op, err);
     r->hvps = op.n_ops;
