@@ -7,9 +7,18 @@
  * P = (1 - b1^t) diag(sqrt(v_hat) + eps) (science.md §4, adaptive edge of stability).
  *
  * Records: sharpness, sharpness_resid (verified relative residual), sharpness_hvps, and
- * precond_sharpness (Adam). The relative residual asked of Lanczos is 1e-3: for a symmetric
- * matrix the eigenvalue error is at most the residual, and in practice ~residual^2 * lambda / gap,
- * far below the 10 % bands the edge-of-stability claims judge.
+ * precond_sharpness (Adam). And each against its stability threshold, 1 at the edge, so that
+ * one claim can judge a sweep over learning rates (docs/observables.md):
+ *   sharpness_ratio          (S + wd) / ((2 + 2 mu) / lr)          SGD (mu = 0), heavy ball
+ *                            (S + wd) / ((2 + 2 mu) / (lr (1 + 2 mu)))   Nesterov
+ *   precond_sharpness_ratio  S_P / ((2 + 2 b1) / ((1 - b1) lr))    Adam, AdamW without decay
+ * with lr the step's scheduled rate times the (uniform) segment multiplier. The quadratic model
+ * x' = x - lr (S + wd) x, with heavy-ball or Nesterov momentum mu, is stable below those
+ * thresholds (Cohen et al. 2021, App.; Adam's: Cohen et al. 2022, science.md §4); coupled weight
+ * decay adds wd to every curvature. With per-layer rates (muP, layer_lr) there is no single
+ * threshold, and the ratios are not recorded. The relative residual asked of Lanczos is 1e-3: for a
+ * symmetric matrix the eigenvalue error is at most the residual, and in practice ~residual^2 *
+ * lambda / gap, far below the 10 % bands the edge-of-stability claims judge.
  */
 #include "observe/internal.h"
 
@@ -81,6 +90,27 @@ static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double 
     return LM_OK;
 }
 
+/* The learning rate of this step when every parameter segment has the same one (NaN otherwise):
+ * the schedule's rate times the model's segment multiplier and the user's layer_lr. */
+static double uniform_lr(const lm_obs_ctx *c) {
+    const lm_mlp *m = c->m;
+    size_t seg[2 * LM_MAX_LAYERS + 1];
+    double mult[2 * LM_MAX_LAYERS];
+    lm_mlp_segments(m, lm_opt_is_adam(c->cfg->optim.kind), seg, mult);
+    const lm_optim_spec *o = &c->cfg->optim;
+    double first = LM_NAN;
+    for (size_t i = 0; i < 2 * m->n_layers; i++) {
+        if (seg[i + 1] == seg[i])
+            continue; /* an empty segment (no biases) has no rate */
+        const double r = mult[i] * (o->n_layer_lr > i / 2 ? o->layer_lr[i / 2] : 1.0);
+        if (isnan(first))
+            first = r;
+        else if (r != first)
+            return LM_NAN;
+    }
+    return first * c->lr;
+}
+
 static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     const size_t p = c->m->n_params;
     sharp_state *s = *c->state;
@@ -110,6 +140,14 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     LM_TRY(lm_obs_emit(sink, "sharpness", lam, err));
     LM_TRY(lm_obs_emit(sink, "sharpness_resid", res, err));
     LM_TRY(lm_obs_emit(sink, "sharpness_hvps", (double) ops, err));
+    const lm_optim_spec *o = &c->cfg->optim;
+    const double lr = uniform_lr(c);
+    if (!isnan(lr) && !lm_opt_is_adam(o->kind)) {
+        const double mu = o->momentum; /* sgd with momentum > 0 is heavy ball */
+        const double nest = o->kind == LM_OPT_NESTEROV ? 1.0 + 2.0 * mu : 1.0;
+        LM_TRY(lm_obs_emit(sink, "sharpness_ratio",
+                           (lam + o->weight_decay) * lr * nest / (2.0 + 2.0 * mu), err));
+    }
     if (c->opt && lm_opt_is_adam(c->cfg->optim.kind) && c->step > 0) {
         LM_TRY(lm_optim_adam_precond(c->opt, s->P, err));
         lm_curv_precond pc;
@@ -117,6 +155,9 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         LM_TRY(
             top(lm_curv_precond_apply, &pc, p, s, s->pvec, &s->have_pvec, &lam, &res, &ops, err));
         LM_TRY(lm_obs_emit(sink, "precond_sharpness", lam, err));
+        if (!isnan(lr) && o->weight_decay == 0)
+            LM_TRY(lm_obs_emit(sink, "precond_sharpness_ratio",
+                               lam * (1.0 - o->beta1) * lr / (2.0 + 2.0 * o->beta1), err));
     }
     return LM_OK;
 }

@@ -230,3 +230,107 @@ Test(train, records_run_and_observers) {
     unlink(db);
     LM_CHECK_LEAKS();
 }
+
+typedef struct recs {
+    size_t n;
+    int64_t step[256];
+    char name[256][32];
+    double value[256];
+} recs;
+
+static int keep_rec(void *ud, int64_t step, const char *name, double value) {
+    recs *r = ud;
+    if (r->n < 256 && (strstr(name, "sharpness") || strcmp(name, "lr") == 0)) {
+        r->step[r->n] = step;
+        snprintf(r->name[r->n], sizeof r->name[r->n], "%s", name);
+        r->value[r->n++] = value;
+    }
+    return 0;
+}
+
+static double rec_at(const recs *r, int64_t step, const char *name) {
+    for (size_t i = 0; i < r->n; i++)
+        if (r->step[i] == step && strcmp(r->name[i], name) == 0)
+            return r->value[i];
+    return LM_NAN;
+}
+
+/* Trains the teacher task with the sharpness every 50 steps under `sets`; returns its records. */
+static void train_sharp(size_t n_sets, const char *const *sets, recs *out) {
+    char db[256];
+    lm_tmp_path(db, sizeof db, "sharp.db");
+    lm_store *s;
+    lm_err err = {0};
+    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
+    const char *base[16] = {"steps=100", "sharpness_every=50", "eval_every=50"};
+    for (size_t i = 0; i < n_sets; i++)
+        base[3 + i] = sets[i];
+    lm_config *c = cfg_from(TEACHER, 3 + n_sets, base);
+    lm_train_opts o = {0};
+    o.store = s;
+    lm_train_result r;
+    cr_assert_eq(lm_train_run(c, &o, &r, &err), LM_OK, "%s", err.msg);
+    memset(out, 0, sizeof *out);
+    cr_assert_eq(lm_store_get_metrics(s, r.run_id, keep_rec, out, &err), LM_OK);
+    lm_store_close(s);
+    lm_config_free(c);
+    unlink(db);
+}
+
+/* sharpness_ratio is S over GD's stability threshold: (S + wd) lr (1 + 2 mu [Nesterov]) /
+ * (2 + 2 mu) with the step's scheduled rate; precond_sharpness_ratio is Adam's S_P (1 - b1) lr /
+ * (2 + 2 b1); neither is recorded when the layers have different rates (muP). */
+Test(train, sharpness_ratio_is_the_sharpness_over_its_threshold, .timeout = 60) {
+    const struct {
+        const char *sets[3];
+        double mu, wd, nest, adam;
+    } cases[] = {
+        {{"optimizer.lr=0.05", NULL, NULL}, 0, 0, 1, 0},
+        {{"optimizer.name=\"momentum\"", "optimizer.lr=0.02", "optimizer.weight_decay=0.01"},
+         0.9,
+         0.01,
+         1,
+         0},
+        {{"optimizer.name=\"nesterov\"", "optimizer.momentum=0.5",
+          "optimizer.schedule.name="
+          "\"cosine\""},
+         0.5,
+         0,
+         2,
+         0},
+        {{"optimizer.name=\"adam\"", "optimizer.lr=0.001", NULL}, 0.9, 0, 1, 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = 0;
+        while (n < 3 && cases[k].sets[n])
+            n++;
+        recs r;
+        train_sharp(n, cases[k].sets, &r);
+        for (int64_t st = 0; st <= 100; st += 50) {
+            const double S = rec_at(&r, st, "sharpness"), lr = rec_at(&r, st, "lr");
+            cr_assert(isfinite(S) && S > 0 && isfinite(lr), "case %zu step %lld", k,
+                      (long long) st);
+            if (cases[k].adam) {
+                cr_assert(isnan(rec_at(&r, st, "sharpness_ratio")), "adam: no GD ratio");
+                if (st == 0)
+                    continue; /* no preconditioner before the first step */
+                const double sp = rec_at(&r, st, "precond_sharpness");
+                /* the same formula on the same doubles, in another order: rounding only */
+                cr_assert(lm_close(rec_at(&r, st, "precond_sharpness_ratio"),
+                                   sp * (1 - 0.9) * lr / (2 + 2 * 0.9), 1e-14, 0),
+                          "case %zu step %lld", k, (long long) st);
+                continue;
+            }
+            const double want = (S + cases[k].wd) * lr * cases[k].nest / (2 + 2 * cases[k].mu);
+            cr_assert(lm_close(rec_at(&r, st, "sharpness_ratio"), want, 1e-14, 0),
+                      "case %zu step %lld: %.17g vs %.17g", k, (long long) st,
+                      rec_at(&r, st, "sharpness_ratio"), want);
+        }
+    }
+    const char *mup[] = {"model.parameterization=\"mup\"", "model.base_width=8"};
+    recs r;
+    train_sharp(2, mup, &r);
+    cr_assert(isfinite(rec_at(&r, 50, "sharpness")));
+    cr_assert(isnan(rec_at(&r, 50, "sharpness_ratio")), "muP's layers have different rates");
+    LM_CHECK_LEAKS();
+}
