@@ -36,9 +36,11 @@ extern "C" {
 
 /* The analytic kernels on the rows of X [n, d] (row-major, finite): nngp and ntk [n, n]
  * (either may be NULL, not both) are overwritten with Sigma^{depth+1} and Theta^{depth+1}.
- * Exactly symmetric. sw2 > 0 and sb2 >= 0 finite; depth <= 1000. Runs on lm_threads_get()
- * threads; the result does not depend on the thread count. Memory: the outputs plus O(n*depth).
- * On failure the outputs are unchanged. */
+ * Exactly symmetric; equal rows of X get exactly equal kernel rows. sw2 > 0 and sb2 >= 0
+ * finite; depth <= 1000. Runs on lm_threads_get() threads; the result does not depend on the
+ * thread count. Memory: the outputs plus O(n*depth) (and a copy of the distinct rows when X has
+ * duplicates). LM_ENUMERIC naming the row when the kernel is not finite in double precision (X or
+ * sw2 too large). On failure the outputs are unchanged. */
 lm_status lm_kernel_analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
                              double sw2, double sb2, double *nngp, double *ntk, lm_err *err);
 

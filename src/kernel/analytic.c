@@ -19,6 +19,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 1000 /* far beyond any experiment; bounds the diagonal table (depth * n) */
@@ -203,6 +205,22 @@ static void quad1(const rule *r, lm_act a, double k, double *ep, double *ed) {
 
 /* ---------------------------------------------------------------- closed forms */
 
+/* sqrt(a b - c^2) (clamped at 0) for a, b >= 0 without overflow: a and b are scaled by powers of
+ * two (exact) so that both products are O(1); where a b - c^2 does not overflow the result is
+ * the plain formula's to the bit. Without it, inputs of norm 1e80 (variances ~1e160) gave relu a
+ * NaN (inf - inf) and erf a correlation of 0 (c / sqrt(inf)). */
+static double sqrt_det(double a, double c, double b) {
+    if (!(a > 0) || !(b > 0))
+        return 0;
+    int ea, eb;
+    frexp(a, &ea);
+    frexp(b, &eb);
+    const int f = (ea + eb) / 2; /* a 2^-ea and b 2^-(2f-ea) are in [1/4, 2) */
+    const double sa = ldexp(a, -ea), sb = ldexp(b, ea - 2 * f), sc = ldexp(c, -f);
+    const double r = sa * sb - sc * sc;
+    return ldexp(sqrt(r > 0 ? r : 0), f);
+}
+
 /* Off-diagonal pair. relu: theta = atan2(sqrt(k11 k22 - k12^2), k12) (science.md §2 Numerics:
  * arccos is ill-conditioned near +-1), and sqrt(k11 k22) sin(theta) = s, sqrt(k11 k22) cos(theta)
  * = k12, so E[phi phi] = (s + (pi - theta) k12) / (2 pi) needs no sin or cos. */
@@ -229,18 +247,18 @@ static void pair(const rule *r, lm_act a, double k11, double k12, double k22, do
         *ed = 1;
         return;
     case LM_ACT_RELU: {
-        double s2 = k11 * k22 - k12 * k12, s = sqrt(s2 > 0 ? s2 : 0);
+        double s = sqrt_det(k11, k12, k22);
         double t = PI - atan2(s, k12);
         *ep = (s + t * k12) * INV_2PI;
         *ed = t * INV_2PI;
         return;
     }
     case LM_ACT_ERF: {
-        double a1 = 1 + 2 * k11, a2 = 1 + 2 * k22, c = 2 * k12 / sqrt(a1 * a2);
+        double a1 = 1 + 2 * k11, a2 = 1 + 2 * k22, c = 2 * k12 / sqrt_det(a1, 0, a2);
         c = c > 1 ? 1 : c < -1 ? -1 : c;
-        double det = a1 * a2 - 4 * k12 * k12;
+        double det = sqrt_det(a1, 2 * k12, a2);
         *ep = 2 * INV_PI * asin(c);
-        *ed = 4 * INV_PI / sqrt(det > 1 ? det : 1); /* det >= 1 for a PSD covariance */
+        *ed = 4 * INV_PI / (det > 1 ? det : 1); /* det >= 1 for a PSD covariance */
         return;
     }
     case LM_ACT_QUADRATIC: /* Isserlis: E[u^2 v^2] = k11 k22 + 2 k12^2 */
@@ -436,6 +454,70 @@ lm_kernel_spec lm_kernel_spec_default(void) {
     return s;
 }
 
+/* ---------------------------------------------------------------- duplicate rows */
+
+/* Rows equal to an earlier row (every entry ==, so -0 equals 0) must get exactly equal kernel
+ * rows: x_i = x_j makes K(x_i, .) = K(x_j, .) and the 2 x 2 block [[K_ii, K_ij], [K_ij, K_jj]]
+ * exactly singular, which kernel regression relies on (a pseudo-inverse then drops the null
+ * mode). Computed pair by pair they are not: the diagonal runs the 1-d maps, the pair the 2-d
+ * ones (tanh's Gauss-Hermite 1-d and product rules differ by ~1e-11; relu's arccos turns an ulp
+ * into ~1e-8), and the Gram entries come from different BLAS blocks. So the kernel is computed on
+ * the u distinct rows and copied out. uid[i] < u is row i's distinct row, numbered in order of
+ * first appearance (so uid[i] <= i). */
+typedef struct row_key {
+    uint64_t h;
+    size_t i;
+} row_key;
+
+static int row_key_cmp(const void *a, const void *b) {
+    const row_key *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int rows_equal(const double *a, const double *b, size_t d) {
+    for (size_t k = 0; k < d; k++)
+        if (a[k] != b[k])
+            return 0;
+    return 1;
+}
+
+/* uid [n] (scratch keys [n]); returns u. FNV-1a over each entry's bits, -0 hashed as 0. */
+static size_t distinct_rows(const double *X, size_t n, size_t d, row_key *keys, size_t *uid) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = 1469598103934665603u;
+        for (size_t k = 0; k < d; k++) {
+            const double v = X[i * d + k] == 0 ? 0.0 : X[i * d + k];
+            unsigned char b[sizeof v];
+            memcpy(b, &v, sizeof v);
+            for (size_t q = 0; q < sizeof v; q++)
+                h = (h ^ b[q]) * 1099511628211u;
+        }
+        keys[i] = (row_key){h, i};
+        uid[i] = i; /* first: the index of the earliest equal row */
+    }
+    qsort(keys, n, sizeof *keys, row_key_cmp);
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n && keys[b].h == keys[a].h; b++) {
+            const size_t i = keys[a].i, j = keys[b].i; /* i < j */
+            if (uid[j] == j && uid[i] == i && rows_equal(X + i * d, X + j * d, d))
+                uid[j] = i;
+        }
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        uid[i] = uid[i] == i ? u++ : uid[uid[i]];
+    return u;
+}
+
+/* K [n, n] from its distinct-row kernel Ku [u, u], stored in K's first u^2 entries: written from
+ * the last entry down, each entry reads uid[i] u + uid[j] <= i n + j, which is not yet written. */
+static void expand_rows(double *K, size_t n, size_t u, const size_t *uid) {
+    for (size_t i = n; i-- > 0;)
+        for (size_t j = n; j-- > 0;)
+            K[i * n + j] = K[uid[i] * u + uid[j]];
+}
+
 /* Both entry points: validated arguments and the layer coefficients c[3]. */
 static lm_status analytic(const double *X, size_t n, size_t d, size_t depth, lm_act act,
                           const coef c[3], double *nngp, double *ntk, lm_err *err) {
@@ -443,44 +525,84 @@ static lm_status analytic(const double *X, size_t n, size_t d, size_t depth, lm_
         if (!isfinite(X[k]))
             LM_FAIL(err, LM_ENUMERIC, "inputs [%zu, %zu]: entry (%zu, %zu) is %g", n, d, k / d,
                     k % d, X[k]);
-    lm_status st;
+    if (n > SIZE_MAX / sizeof(double) / (depth + 3))
+        LM_FAIL(err, LM_ERANGE, "depth = %zu with %zu inputs: diagonal table overflows", depth, n);
+    lm_status st = LM_OK;
     rule *r = NULL;
     if (!has_closed_form(act) && (st = rules_make(&r, err)))
         return st;
-    if (n > SIZE_MAX / sizeof(double) / (depth + 1)) {
-        lm_free(r);
-        LM_FAIL(err, LM_ERANGE, "depth = %zu with %zu inputs: diagonal table overflows", depth, n);
+    /* dg: rows 0..depth-1 the hidden variances, rows depth and depth+1 the diagonal of Sigma and
+     * Theta (computed before the outputs are touched, so an overflow fails cleanly) */
+    double *dg = lm_malloc((depth + 2) * n * sizeof *dg);
+    size_t *uid = lm_malloc(n * sizeof *uid);
+    row_key *keys = lm_malloc(n * sizeof *keys);
+    double *xu = NULL;
+    if (!dg || !uid || !keys)
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                        "kernel scratch: %zu doubles for %zu inputs at depth %zu", (depth + 4) * n,
+                        n, depth);
+    size_t u = n;
+    if (st == LM_OK && (u = distinct_rows(X, n, d, keys, uid)) < n) {
+        if (!(xu = lm_malloc(u * d * sizeof *xu)))
+            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                            "kernel scratch: %zu distinct of %zu inputs [%zu, %zu]", u, n, n, d);
+        for (size_t i = 0, q = 0; st == LM_OK && i < n; i++)
+            if (uid[i] == q)
+                memcpy(xu + d * q++, X + i * d, d * sizeof *xu);
     }
-    /* depth + 1 rows although only depth are read: depth 0 still gets a valid pointer */
-    double *dg = lm_malloc((depth + 1) * n * sizeof *dg);
-    if (!dg) {
-        lm_free(r);
-        LM_FAIL(err, LM_ENOMEM, "kernel diagonal table: %zu doubles", (depth + 1) * n);
-    }
-
-    /* Everything that can fail has been done: the outputs are written from here on. */
-    double *gram = nngp ? nngp : ntk;
-    lm_blas_threads_for((double) n * (double) n * (double) d / 2);
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int) n, (int) d, 1.0, X, (int) d, 0.0,
-                gram, (int) n);
+    const double *xs = xu ? xu : X;
     job jb = {.r = r,
               .act = act,
-              .n = n,
+              .n = u,
               .depth = depth,
               .c = {c[0], c[1], c[2]},
               .inv_d = 1 / (double) d,
-              .gram = gram,
               .dg = dg,
               .nngp = nngp,
               .ntk = ntk};
-    for (size_t i = 0; i < n; i++) {
-        double s, t;
-        recurse(&jb, gram[i * n + i], i, i, &s, &t);
-        /* gram[i*n+i] is consumed: the pair loop reads only the strict upper triangle */
+    /* The diagonal first, into dg: |K_ij| <= sqrt(K_ii K_jj) for these PSD kernels, so a finite
+     * diagonal means a finite kernel (the closed forms avoid overflowing intermediates). */
+    for (size_t i = 0; st == LM_OK && i < u; i++) {
+        double *sd = dg + depth * u, *td = dg + (depth + 1) * u;
+        recurse(&jb, cblas_ddot((int) d, xs + i * d, 1, xs + i * d, 1), i, i, &sd[i], &td[i]);
+        for (size_t l = 0; l <= depth + 1 && st == LM_OK; l++)
+            if (!isfinite(dg[l * u + i])) {
+                size_t row = 0;
+                while (uid[row] != i)
+                    row++;
+                st = lm_err_set(err, LM_ENUMERIC, __FILE__, __LINE__,
+                                "inputs [%zu, %zu]: the kernel of row %zu (|x|^2 = %g) is not "
+                                "finite in double precision (%s %g at layer %zu of %zu): rescale "
+                                "the inputs or sw2/sb2",
+                                n, d, row, cblas_ddot((int) d, xs + i * d, 1, xs + i * d, 1),
+                                l < depth    ? "variance"
+                                : l == depth ? "nngp"
+                                             : "ntk",
+                                dg[l * u + i], l < depth ? l + 1 : depth + 1, depth + 1);
+            }
+    }
+    if (st != LM_OK) {
+        lm_free(xu);
+        lm_free(keys);
+        lm_free(uid);
+        lm_free(dg);
+        lm_free(r);
+        return st;
+    }
+
+    /* Everything that can fail has been done: the outputs are written from here on. The
+     * distinct-row kernel Ku [u, u] occupies the first u^2 entries of each output. */
+    double *gram = nngp ? nngp : ntk;
+    jb.gram = gram;
+    lm_blas_threads_for((double) u * (double) u * (double) d / 2);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int) u, (int) d, 1.0, xs, (int) d, 0.0,
+                gram, (int) u);
+    for (size_t i = 0; i < u; i++) {
+        /* gram[i*u+i] is not read: the pair loop reads only the strict upper triangle */
         if (nngp)
-            nngp[i * n + i] = s;
+            nngp[i * u + i] = dg[depth * u + i];
         if (ntk)
-            ntk[i * n + i] = t;
+            ntk[i * u + i] = dg[(depth + 1) * u + i];
     }
 
     atomic_init(&jb.next, 0);
@@ -489,8 +611,8 @@ static lm_status analytic(const double *X, size_t n, size_t d, size_t depth, lm_
         nt = 1;
     if (nt > MAX_THREADS)
         nt = MAX_THREADS;
-    if ((size_t) nt > n / ROW_CHUNK + 1)
-        nt = (int) (n / ROW_CHUNK + 1);
+    if ((size_t) nt > u / ROW_CHUNK + 1)
+        nt = (int) (u / ROW_CHUNK + 1);
     pthread_t tid[MAX_THREADS];
     int started = 0;
     for (int k = 1; k < nt; k++) {
@@ -501,6 +623,15 @@ static lm_status analytic(const double *X, size_t n, size_t d, size_t depth, lm_
     worker(&jb);
     for (int k = 0; k < started; k++)
         pthread_join(tid[k], NULL);
+    if (u < n) {
+        if (nngp)
+            expand_rows(nngp, n, u, uid);
+        if (ntk)
+            expand_rows(ntk, n, u, uid);
+    }
+    lm_free(xu);
+    lm_free(keys);
+    lm_free(uid);
     lm_free(dg);
     lm_free(r);
     return LM_OK;

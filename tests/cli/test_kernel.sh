@@ -84,6 +84,31 @@ expect_fail() {
     if [ $rc -eq "$want" ] && grep -q -- "$pat" "$T/err"; then ok "$name"; else
         bad "$name" "rc=$rc $(head -c 200 "$T/err")"; fi
 }
+# Inputs of norm ~1e80 (variances ~1e160, representable; their products are not): relu's
+# off-diagonal entries were NaN (printed null) and erf's NNGP was 0 off the diagonal. Now finite,
+# and relu (sb2 = 0, homogeneous of degree 2) is exactly 2^532 times the kernel of X / 2^266.
+$PY -c "
+import numpy as np
+x = np.load('$T/x.npy'); np.save('$T/xbig.npy', np.ldexp(x, 266))"
+"$LM" kernel --inputs "$T/x.npy" --depth 3 --activation relu --sw2 2 --json >"$T/k1.json" &&
+    "$LM" kernel --inputs "$T/xbig.npy" --depth 3 --activation relu --sw2 2 --json >"$T/k2.json" &&
+    "$LM" kernel --inputs "$T/xbig.npy" --depth 1 --activation erf --json >"$T/k3.json" && $PY -c "
+import json, sys
+import numpy as np
+a, b, e = (json.load(open(f)) for f in sys.argv[1:])
+for k in ('nngp', 'ntk'):
+    assert np.array_equal(np.ldexp(np.array(a[k]), 532), np.array(b[k])), k
+x = np.load('$T/x.npy'); c = x @ x.T / np.sqrt(np.outer((x * x).sum(1), (x * x).sum(1)))
+np.fill_diagonal(c, 1)  # the diagonal is exactly 1; the formula rounds it to 1 - eps
+# erf at variance ~1e160: (2/pi) asin(cos); 1e-13 covers the cosine's rounding through asin
+assert np.allclose(np.array(e['nngp']), 2 / np.pi * np.arcsin(np.clip(c, -1, 1)), rtol=0, atol=1e-13)
+" "$T/k1.json" "$T/k2.json" "$T/k3.json" && ok "inputs of norm 1e80: finite, exact kernels" ||
+    bad "norm 1e80" "$(head -c 300 "$T/k2.json")"
+expect_fail "kernel overflow is an error" 1 "xbig.npy: .*row 0 .*not finite in double precision" \
+    --inputs "$T/xbig.npy" --depth 2 --activation quadratic
+expect_fail "sw2 overflow is an error" 1 "not finite in double precision" --inputs "$T/x.npy" \
+    --depth 3 --activation relu --sw2 1e300
+
 expect_fail "missing file named" 1 "$T/none.npy" --inputs "$T/none.npy" --depth 1 --activation relu
 expect_fail "3-d array named" 1 "x3.npy: expected .*2-d.*3-d \[2, 3, 4\]" --inputs "$T/x3.npy" \
     --depth 1 --activation relu

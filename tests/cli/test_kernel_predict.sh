@@ -116,6 +116,35 @@ fi
     --time 0,10 >"$T/out" 2>&1 && grep -q "E\[train loss\]" "$T/out" && ok "ntk text table, 1-d targets" ||
     bad "ntk text" "$(cat "$T/out")"
 
+# Duplicated training rows with different targets (tanh: quadrature kernels): kernel regression
+# (time inf) must fit their mean through the pseudo-inverse. The rows' kernel entries differed by
+# ~5e-12 (1-d against 2-d quadrature), so Theta was indefinite and time inf failed "not positive
+# semi-definite". Reference: the kernel of the 4 distinct rows and the averaged targets (1e-9: a
+# 4 x 4 solve of cond ~1e2 against an eigendecomposition of the 6 x 6).
+$PY -c "
+import numpy as np
+r = np.random.default_rng(5)
+X = r.standard_normal((6, 7)); X[4] = X[1]; X[5] = X[2]
+np.save('$T/xd.npy', X); np.save('$T/yd.npy', r.standard_normal(6))
+np.save('$T/xd1.npy', r.standard_normal((1, 7)))
+np.save('$T/xdall.npy', np.vstack([X[:4], np.load('$T/xd1.npy')]))"
+D=(--depth 3 --activation tanh --sw2 2 --sb2 0.1)
+out=$("$LM" kernel --predict ntk --inputs "$T/xd.npy" --targets "$T/yd.npy" --test "$T/xd1.npy" \
+    "${D[@]}" --time inf --json 2>"$T/err")
+if [ $? -eq 0 ] && "$LM" kernel --inputs "$T/xdall.npy" "${D[@]}" --kind ntk --json >"$T/kd.json" &&
+    $PY -c "
+import json, sys
+import numpy as np
+o = json.loads(sys.argv[1]); Th = np.array(json.load(open('$T/kd.json'))['ntk'])
+y = np.load('$T/yd.npy'); yu = np.array([y[0], (y[1] + y[4]) / 2, (y[2] + y[5]) / 2, y[3]])
+want = Th[4:, :4] @ np.linalg.solve(Th[:4, :4], yu)
+got = np.array(o['mean'][0])[:, 0]
+assert np.allclose(got, want, rtol=1e-9, atol=0), (got, want)" "$out"; then
+    ok "duplicated rows, tanh, time inf: the pseudo-inverse fits their mean target"
+else
+    bad "duplicated rows" "$(head -c 300 "$T/err")"
+fi
+
 # bad input: a clear message, an exit code below 128
 P=(kernel --inputs "$T/x.npy" --depth 1 --activation relu)
 expect_fail "unknown --predict" 'expected nngp or ntk' "$LM" "${P[@]}" --predict gp --targets "$T/y.npy"

@@ -249,6 +249,90 @@ Test(kernel, analytic_rejects_bad_arguments) {
         cr_assert(k[i] == 7, "output changed on failure");
 }
 
+Test(kernel, large_norms_stay_finite_and_exact) {
+    /* |x| ~ 2^266 ~ 1e80: variances ~1e160 are representable, their products are not. relu with
+     * sb2 = 0 is homogeneous, K(cX) = c^2 K(X), and a power-of-two c commutes with every rounding,
+     * so the kernels must be exactly 2^532 times those of X (the old closed form computed
+     * k11 k22 - k12^2 = inf - inf: NaN off the diagonal). */
+    double x[N * D], xs[N * D], n1[N * N], t1[N * N], n2[N * N], t2[N * N];
+    rand_inputs(x, N, D, 11);
+    for (size_t k = 0; k < N * D; k++)
+        xs[k] = ldexp(x[k], 266);
+    lm_err err = {0};
+    cr_assert_eq(lm_kernel_analytic(x, N, D, 3, LM_ACT_RELU, 2, 0, n1, t1, &err), LM_OK);
+    cr_assert_eq(lm_kernel_analytic(xs, N, D, 3, LM_ACT_RELU, 2, 0, n2, t2, &err), LM_OK, "%s",
+                 err.msg);
+    for (size_t k = 0; k < N * N; k++) {
+        cr_assert(n2[k] == ldexp(n1[k], 532), "relu nngp[%zu]: %g vs %g", k, n2[k], n1[k]);
+        cr_assert(t2[k] == ldexp(t1[k], 532), "relu ntk[%zu]: %g vs %g", k, t2[k], t1[k]);
+    }
+    /* erf, depth 1, sb2 = 0: Sigma^2 = (2/pi) asin(2 k12 / sqrt((1 + 2 k11)(1 + 2 k22))), which at
+     * variances ~1e160 is (2/pi) asin(cos angle(x_i, x_j)) to ~1e-160; the old code divided by
+     * sqrt(inf) and returned 0. 1e-14: rounding of the cosine (~1e-16) through asin, whose slope
+     * stays below 10 for these random directions. */
+    cr_assert_eq(lm_kernel_analytic(xs, N, D, 1, LM_ACT_ERF, 1, 0, n2, NULL, &err), LM_OK, "%s",
+                 err.msg);
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < N; j++) {
+            double g = 0, a = 0, b = 0;
+            for (size_t k = 0; k < D; k++) {
+                g += x[i * D + k] * x[j * D + k];
+                a += x[i * D + k] * x[i * D + k];
+                b += x[j * D + k] * x[j * D + k];
+            }
+            const double want = 0.636619772367581343075535053490 * asin(g / sqrt(a * b));
+            cr_assert(lm_close(n2[i * N + j], want, 1e-14, 1e-14), "erf (%zu, %zu): %.17g vs %.17g",
+                      i, j, n2[i * N + j], want);
+        }
+}
+
+Test(kernel, overflow_is_an_error_and_leaves_outputs_unchanged) {
+    /* A kernel beyond double range (quadratic squares 1e160 variances; sw2 = 1e300 multiplies
+     * them at every layer) is LM_ENUMERIC naming the row, not a kernel of inf/NaN. */
+    double x[2 * D], k[4] = {7, 7, 7, 7}, t[4] = {7, 7, 7, 7};
+    rand_inputs(x, 2, D, 12);
+    lm_err err = {0};
+    cr_assert_eq(lm_kernel_analytic(x, 2, D, 3, LM_ACT_RELU, 1e300, 0, k, t, &err), LM_ENUMERIC);
+    cr_assert(strstr(err.msg, "row 0") && strstr(err.msg, "not finite"), "%s", err.msg);
+    for (size_t i = 0; i < 2 * D; i++)
+        x[i] = ldexp(x[i], 266);
+    cr_assert_eq(lm_kernel_analytic(x, 2, D, 2, LM_ACT_QUADRATIC, 1, 0, k, t, &err), LM_ENUMERIC);
+    cr_assert(strstr(err.msg, "not finite"), "%s", err.msg);
+    for (int i = 0; i < 4; i++)
+        cr_assert(k[i] == 7 && t[i] == 7, "output changed on failure");
+}
+
+Test(kernel, duplicate_rows_give_identical_kernel_rows) {
+    /* x_1 = x_4 and x_2 = x_5 = x_6 (and a -0 against a 0): their kernel rows must be exactly
+     * equal, so the kernel has an exact null space (kernel regression's pseudo-inverse relies
+     * on it). Computed pair by pair, tanh's 1-d (diagonal) and 2-d (pair) quadrature rules
+     * differed by ~5e-12, enough to make Theta indefinite. Every activation, both kernels. */
+    enum { ND = 7 };
+    double x[ND * D], nngp[ND * ND], ntk[ND * ND], ref_n[4 * 4], ref_t[4 * 4];
+    rand_inputs(x, ND, D, 13);
+    x[1 * D] = 0;
+    memcpy(x + 4 * D, x + 1 * D, D * sizeof *x);
+    x[4 * D] = -0.0;
+    memcpy(x + 5 * D, x + 2 * D, D * sizeof *x);
+    memcpy(x + 6 * D, x + 2 * D, D * sizeof *x);
+    static const size_t uid[ND] = {0, 1, 2, 3, 1, 2, 2};
+    for (int a = 0; a <= (int) LM_ACT_QUADRATIC; a++) {
+        lm_err err = {0};
+        cr_assert_eq(lm_kernel_analytic(x, ND, D, 3, (lm_act) a, 1.5, 0.05, nngp, ntk, &err), LM_OK,
+                     "%s", err.msg);
+        /* the kernel of the 4 distinct rows alone */
+        cr_assert_eq(lm_kernel_analytic(x, 4, D, 3, (lm_act) a, 1.5, 0.05, ref_n, ref_t, &err),
+                     LM_OK, "%s", err.msg);
+        for (size_t i = 0; i < ND; i++)
+            for (size_t j = 0; j < ND; j++) {
+                cr_assert(nngp[i * ND + j] == ref_n[uid[i] * 4 + uid[j]], "%s nngp (%zu, %zu)",
+                          lm_act_name((lm_act) a), i, j);
+                cr_assert(ntk[i * ND + j] == ref_t[uid[i] * 4 + uid[j]], "%s ntk (%zu, %zu)",
+                          lm_act_name((lm_act) a), i, j);
+            }
+    }
+}
+
 /* ---------------------------------------------------------------- finite networks */
 
 static lm_mlp *ntp_net(size_t d, size_t width, size_t depth, lm_act act, double sw2, double sb2) {
