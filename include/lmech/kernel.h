@@ -17,7 +17,8 @@
  * softplus) use a two-dimensional Gauss–Hermite product rule on the Cholesky factor of the 2x2
  * covariance, with LM_KERNEL_QUAD_NODES nodes per axis at variances up to 2/3 and more above
  * (at least 80 x the larger variance, up to 640 nodes), since the rule's accuracy falls as
- * the variance grows (1e-8 relative up to variance 8; docs/kernels.md).
+ * the variance grows (1e-8 relative up to variance 8); above variance 8, a composite
+ * Gauss-Legendre rule graded towards 0 (docs/kernels.md: 2e-9 or better up to variance 1e7).
  */
 #ifndef LMECH_KERNEL_H
 #define LMECH_KERNEL_H

@@ -29,6 +29,10 @@
 #define N_RULES 9
 static const size_t RULE_NODES[N_RULES] = {
     LM_KERNEL_QUAD_NODES, 60, 80, 120, 160, 240, 320, 480, 640};
+/* Variances above VMAX_GH use the graded rule (graded_nodes) instead of Gauss-Hermite. */
+#define VMAX_GH     8.0
+#define GL_NODES    16
+#define GRADED_MAX  (200 * GL_NODES) /* nodes of the graded rule: at most 172 panels (see there) */
 #define MAX_THREADS 64
 #define ROW_CHUNK                                                                                  \
     8 /* rows handed out at a time: rows cost n - i pairs, so small chunks balance                 \
@@ -149,11 +153,12 @@ static lm_status rule_make(size_t nodes, rule *r, lm_err *err) {
     return LM_OK;
 }
 
-/* The rules of RULE_NODES, on the heap (~80 kB). */
+/* The rules of RULE_NODES, on the heap (~80 kB), then (rs[N_RULES]) the GL_NODES-point
+ * Gauss-Legendre rule on [-1, 1] of the graded rule (graded_nodes). */
 static lm_status rules_make(rule **out, lm_err *err) {
-    rule *rs = lm_malloc(N_RULES * sizeof *rs);
+    rule *rs = lm_malloc((N_RULES + 1) * sizeof *rs);
     if (!rs)
-        LM_FAIL(err, LM_ENOMEM, "Gauss-Hermite rules: %zu bytes", N_RULES * sizeof *rs);
+        LM_FAIL(err, LM_ENOMEM, "Gauss-Hermite rules: %zu bytes", (N_RULES + 1) * sizeof *rs);
     for (size_t i = 0; i < N_RULES; i++) {
         lm_status st = rule_make(RULE_NODES[i], &rs[i], err);
         if (st) {
@@ -161,6 +166,17 @@ static lm_status rules_make(rule **out, lm_err *err) {
             return st;
         }
     }
+    gsl_integration_fixed_workspace *ws =
+        gsl_integration_fixed_alloc(gsl_integration_fixed_legendre, GL_NODES, -1, 1, 0, 0);
+    if (!ws) {
+        lm_free(rs);
+        LM_FAIL(err, LM_ENOMEM, "GSL Gauss-Legendre rule with %d nodes could not be built",
+                GL_NODES);
+    }
+    rs[N_RULES].n = GL_NODES;
+    memcpy(rs[N_RULES].z, gsl_integration_fixed_nodes(ws), GL_NODES * sizeof(double));
+    memcpy(rs[N_RULES].w, gsl_integration_fixed_weights(ws), GL_NODES * sizeof(double));
+    gsl_integration_fixed_free(ws);
     *out = rs;
     return LM_OK;
 }
@@ -198,6 +214,92 @@ static void quad1(const rule *r, lm_act a, double k, double *ep, double *ed) {
         phi2(a, s * r->z[i], &p, &q);
         sp += r->w[i] * p * p;
         sd += r->w[i] * q * q;
+    }
+    *ep = sp;
+    *ed = sd;
+}
+
+/* ---------------------------------------------------------------- large variances */
+
+/* Nodes x and weights w (the Gaussian density included) of E[f(X)], X ~ N(m, s^2), for the
+ * smooth activations at large s, where Gauss-Hermite fails: f(x) changes on a scale of 1 near
+ * x = 0 (tanh's poles at +-i pi/2), which the Hermite nodes, spaced ~s/sqrt(nodes), do not
+ * resolve. Measured against a converged reference: tanh with sw2 = 25 (variance ~21) was off by
+ * 2e-3 in the NTK, gelu and softplus at variances 1e3-1e7 by 1e-2.
+ *
+ * Composite Gauss-Legendre (GL_NODES points per panel) on [m - 9s, m + 9s] (the tail beyond 9
+ * standard deviations weighs < 1e-17 even against x^2), with panels graded towards x = 0: a
+ * panel is half as wide as its end nearest 0 is far from it, at least fl = max(1/4, 1e-13 s)
+ * (closer to 0 than 1e-13 s the density is too thin to matter at 1e-13) and at most s (so the
+ * Gaussian is resolved). Per side: 2 floor panels, log(s/fl)/log(1.5) <= 74 graded ones and 8 of
+ * width s: at most 172 panels, within GRADED_MAX. */
+static size_t graded_nodes(const rule *gl, double m, double s, double *x, double *w) {
+    const double lo = m - 9 * s, hi = m + 9 * s, fl = fmax(0.25, 1e-13 * s);
+    const double c = INV_SQRT_2PI / s;
+    size_t cnt = 0;
+    for (double a = lo; a < hi && cnt + GL_NODES <= GRADED_MAX;) {
+        double wd = a >= 0 ? 0.5 * a : -a / 3; /* a < 0: half of |a + wd| */
+        wd = wd < fl ? fl : wd > s ? s : wd;
+        const double b = a + wd < hi ? a + wd : hi, mid = 0.5 * (a + b), half = 0.5 * (b - a);
+        for (size_t q = 0; q < GL_NODES; q++) {
+            const double xq = mid + half * gl->z[q], t = (xq - m) / s;
+            x[cnt] = xq;
+            w[cnt++] = half * gl->w[q] * c * exp(-0.5 * t * t);
+        }
+        a = b;
+    }
+    return cnt;
+}
+
+/* Nodes of E[f(X)], X ~ N(m, s^2): Gauss-Hermite (the variance-dependent rule, pick) up to
+ * variance VMAX_GH, else graded_nodes. */
+static const rule *pick(const rule *rs, double kmax);
+static size_t normal_nodes(const rule *rs, double m, double s, double *x, double *w) {
+    if (s * s <= VMAX_GH) {
+        const rule *r = pick(rs, s * s);
+        for (size_t i = 0; i < r->n; i++) {
+            x[i] = m + s * r->z[i];
+            w[i] = r->w[i];
+        }
+        return r->n;
+    }
+    return graded_nodes(&rs[N_RULES], m, s, x, w);
+}
+
+/* E[phi(u)phi(v)], E[phi'(u)phi'(v)] when a variance exceeds VMAX_GH: u on its nodes, then v
+ * given u, N(beta u, tau^2) with beta = k12/k11 and tau^2 = k22 - k12^2/k11, on its own. */
+static void graded2(const rule *rs, lm_act a, double k11, double k12, double k22, double *ep,
+                    double *ed) {
+    double xu[GRADED_MAX], wu[GRADED_MAX], xv[GRADED_MAX], wv[GRADED_MAX];
+    const double beta = k11 > 0 ? k12 / k11 : 0, r22 = k22 - beta * k12;
+    const double tau = sqrt(r22 > 0 ? r22 : 0);
+    const size_t nu = normal_nodes(rs, 0, sqrt(k11 > 0 ? k11 : 0), xu, wu);
+    double sp = 0, sd = 0;
+    for (size_t i = 0; i < nu; i++) {
+        double pu, du, ip = 0, id = 0;
+        phi2(a, xu[i], &pu, &du);
+        const size_t nv = normal_nodes(rs, beta * xu[i], tau, xv, wv);
+        for (size_t j = 0; j < nv; j++) {
+            double pv, dv;
+            phi2(a, xv[j], &pv, &dv);
+            ip += wv[j] * pv;
+            id += wv[j] * dv;
+        }
+        sp += wu[i] * pu * ip;
+        sd += wu[i] * du * id;
+    }
+    *ep = sp;
+    *ed = sd;
+}
+
+static void graded1(const rule *rs, lm_act a, double k, double *ep, double *ed) {
+    double x[GRADED_MAX], w[GRADED_MAX], sp = 0, sd = 0;
+    const size_t n = normal_nodes(rs, 0, sqrt(k), x, w);
+    for (size_t i = 0; i < n; i++) {
+        double p, q;
+        phi2(a, x[i], &p, &q);
+        sp += w[i] * p * p;
+        sd += w[i] * q * q;
     }
     *ep = sp;
     *ed = sd;
@@ -266,7 +368,10 @@ static void pair(const rule *r, lm_act a, double k11, double k12, double k22, do
         *ed = 4 * k12;
         return;
     default:
-        quad2(pick(r, k11 > k22 ? k11 : k22), a, k11, k12, k22, ep, ed);
+        if (k11 > VMAX_GH || k22 > VMAX_GH)
+            graded2(r, a, k11, k12, k22, ep, ed);
+        else
+            quad2(pick(r, k11 > k22 ? k11 : k22), a, k11, k12, k22, ep, ed);
     }
 }
 
@@ -290,7 +395,10 @@ static void diag(const rule *r, lm_act a, double k, double *ep, double *ed) {
         *ed = 4 * k;
         return;
     default:
-        quad1(pick(r, k), a, k, ep, ed);
+        if (k > VMAX_GH)
+            graded1(r, a, k, ep, ed);
+        else
+            quad1(pick(r, k), a, k, ep, ed);
     }
 }
 
