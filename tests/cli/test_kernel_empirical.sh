@@ -2,7 +2,8 @@
 # End-to-end tests of `lmech kernel --empirical`: the --json contract (nk x nk "ntk", "n",
 # "outputs", "bytes", "wall_s", "layers" with --per-layer) against a NumPy Jacobian of the same
 # checkpoint, chunking under --max-memory, the stderr memory line, the summary, and failures (a
-# bound too small, a bad --max-memory, inputs of the wrong width), each with a message and exit 1.
+# bound too small, a bad or zero --max-memory, inputs of the wrong width or with a NaN), each
+# with a message and exit 1.
 . "$(dirname "$0")/lib/common.bash" "$@"
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -98,6 +99,17 @@ expect_fail "bad --max-memory named" '--max-memory "12Q"' \
     --empirical "$T/net.json" --inputs "$T/x.npy" --max-memory 12Q
 expect_fail "inputs of the wrong width named" "x5.npy: expected a 2-d array \[n, 4\].*\[6, 5\]" \
     --empirical "$T/net.json" --inputs "$T/x5.npy"
+# --max-memory 0 (or 0.2: rounds to 0 bytes) meant "no bound" and computed unbounded
+expect_fail "--max-memory 0 refused" '--max-memory "0": expected a positive number' \
+    --empirical "$T/net.json" --inputs "$T/x.npy" --max-memory 0
+expect_fail "--max-memory 0.2 refused" '--max-memory "0.2"' \
+    --empirical "$T/net.json" --inputs "$T/x.npy" --max-memory 0.2
+# a NaN input: the message names the file (it named only "lm_kernel_empirical: X")
+$PY -c "
+import numpy as np
+x = np.load('$T/x.npy'); x[2, 1] = np.nan; np.save('$T/xnan.npy', x)"
+expect_fail "NaN input named by file and entry" 'xnan.npy: inputs entry (2, 1) is nan' \
+    --empirical "$T/net.json" --inputs "$T/xnan.npy"
 expect_fail "missing config named" "$T/none.json" --empirical "$T/none.json" --inputs "$T/x.npy"
 "$LM" kernel --empirical "$T/net.json" >/dev/null 2>"$T/err"
 [ $? -eq 2 ] && grep -q "missing --inputs" "$T/err" && ok "missing --inputs is a usage error" ||

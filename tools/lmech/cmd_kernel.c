@@ -93,17 +93,28 @@ static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size
         lm_array_free(a);
         LM_FAIL(err, LM_ENOMEM, "%s: out of memory for %zu inputs", path, *n);
     }
-    for (size_t i = 0; i < *n * m->d_in; i++)
+    for (size_t i = 0; i < *n * m->d_in; i++) {
         (*x)[i] = lm_array_get(a, i);
+        if (!isfinite((*x)[i])) {
+            lm_err_set(err, LM_ENUMERIC, __FILE__, __LINE__, "%s: inputs entry (%zu, %zu) is %g",
+                       path, i / m->d_in, i % m->d_in, (*x)[i]);
+            lm_array_free(a);
+            lm_free(*x);
+            *x = NULL;
+            return LM_ENUMERIC;
+        }
+    }
     lm_array_free(a);
     return LM_OK;
 }
 
 static lm_status empirical(const cli_opts *o, lm_err *err) {
     size_t bound = 0;
-    if (o->max_memory && !cli_parse_bytes(o->max_memory, 1, &bound))
+    /* a bound of 0 bytes would read as "no bound" (lm_kernel_empirical's max_bytes = 0) */
+    if (o->max_memory && (!cli_parse_bytes(o->max_memory, 1, &bound) || bound == 0))
         LM_FAIL(err, LM_EINVAL,
-                "--max-memory \"%s\": expected bytes, or a number with K, M or G (e.g. 2G)",
+                "--max-memory \"%s\": expected a positive number of bytes, or a number with K, M "
+                "or G (e.g. 2G); omit it for no bound",
                 o->max_memory);
     lm_config *cfg = NULL;
     lm_mlp *m = NULL;
