@@ -159,4 +159,11 @@ expect_fail "ce loss" '--loss "ce"' "$LM" "${P[@]}" --predict ntk --targets "$T/
 expect_fail "noise with ntk" 'for --predict nngp' "$LM" "${P[@]}" --predict ntk --targets "$T/y.npy" --noise 1
 expect_fail "targets without predict" 'need --predict' "$LM" "${P[@]}" --targets "$T/y.npy"
 expect_fail "GD beyond 2/lambda" 'diverges' "$LM" "${P[@]}" --predict ntk --gd --lr 1000 --targets "$T/y.npy" --time 5
+# the posterior of a singular kernel (duplicated rows, --noise 0) names the file and the flag
+# (it said only "add a ridge s2 > 0", a name the CLI does not have); a test-target row count is
+# compared with the test inputs, and the message said "the inputs"
+expect_fail "singular NNGP names --noise" 'xd.npy: the NNGP kernel.*singular.*pass --noise S2 > 0' \
+    "$LM" kernel --predict nngp --inputs "$T/xd.npy" --targets "$T/yd.npy" --test "$T/xd1.npy" "${D[@]}"
+expect_fail "test-target rows against the test inputs" 'has 12 rows, but the test inputs have 5' \
+    "$LM" "${P[@]}" --predict nngp --targets "$T/y.npy" --test "$T/xs.npy" --test-targets "$T/y.npy"
 finish

@@ -39,7 +39,8 @@ static lm_status load_matrix(const char *path, const char *what, int allow_1d, s
                         allow_1d ? "1-d or 2-d" : "2-d", a->ndim, r);
     else if (want_rows && r != want_rows)
         st = lm_err_set(err, LM_ESHAPE, __FILE__, __LINE__,
-                        "%s: %s has %zu rows, but the inputs have %zu", path, what, r, want_rows);
+                        "%s: %s has %zu rows, but the %s have %zu", path, what, r,
+                        strcmp(what, "test targets") == 0 ? "test inputs" : "inputs", want_rows);
     else if (want_cols && c != want_cols)
         st = lm_err_set(err, LM_ESHAPE, __FILE__, __LINE__, "%s: %s has %zu columns, expected %zu",
                         path, what, c, want_cols);
@@ -146,8 +147,16 @@ static lm_status nngp(const cli_opts *o, const lm_kernel_spec *ks, const data *D
     double t0 = lm_now();
     if (st == LM_OK)
         st = lm_kernel_analytic_blocks(ks, D->x, n, D->xs, m, D->d, &b, NULL, err);
-    if (st == LM_OK)
-        st = lm_kpred_posterior(kt, kc, kd, D->y, n, m, k, s2, mean, var, err);
+    if (st == LM_OK &&
+        (st = lm_kpred_posterior(kt, kc, kd, D->y, n, m, k, s2, mean, var, err)) == LM_EINVAL) {
+        /* the library's message says "add a ridge s2 > 0": name the file and the flag */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                   "%s: the NNGP kernel of the training inputs is singular with --noise %g (e.g. "
+                   "duplicate rows): pass --noise S2 > 0 (%s)",
+                   o->inputs, s2, msg);
+    }
     const double wall = lm_now() - t0;
     if (st == LM_OK) {
         double vbar = 0;
