@@ -352,7 +352,9 @@ static void pair(const rule *r, lm_act a, double k11, double k12, double k22, do
         double s = sqrt_det(k11, k12, k22);
         double t = PI - atan2(s, k12);
         *ep = (s + t * k12) * INV_2PI;
-        *ed = t * INV_2PI;
+        /* a zero variance means u = 0 exactly, and phi'(0) = 0 (the model's relu): the arc-cosine
+         * formula's 1/2 is its limit for a vanishing but nonzero variance, not the value */
+        *ed = k11 > 0 && k22 > 0 ? t * INV_2PI : 0;
         return;
     }
     case LM_ACT_ERF: {
@@ -384,7 +386,7 @@ static void diag(const rule *r, lm_act a, double k, double *ep, double *ed) {
         return;
     case LM_ACT_RELU:
         *ep = 0.5 * k;
-        *ed = 0.5;
+        *ed = k > 0 ? 0.5 : 0; /* phi'(0) = 0: see pair() */
         return;
     case LM_ACT_ERF:
         *ep = 2 * INV_PI * asin(2 * k / (1 + 2 * k));

@@ -394,3 +394,29 @@ Test(param, blocks_equal_pairwise_kernels) {
     cr_assert_eq(lm_kernel_analytic_blocks(&s, x, 0, NULL, 0, D, &b0, NULL, &err), LM_ESHAPE);
     LM_CHECK_LEAKS();
 }
+
+Test(param, relu_zero_input_has_no_hidden_gradient) {
+    /* x = 0 with biases that start at 0 (sb2 = 0, bias = 1): every hidden pre-activation is
+     * exactly 0 at init and relu'(0) = 0 in the model, so only the readout bias has a gradient:
+     * Theta(0, .) = 1 and Sigma(0, .) = 0 at every width (lm_kernel_empirical gives exactly 1).
+     * The arc-cosine formula's E[phi'phi'] = 1/2 at zero variance gave 1 + sw2/2 at depth 1. */
+    double x[2 * 3] = {0, 0, 0, 1.0, -0.5, 2.0}, k[4], t[4];
+    lm_kernel_spec s = lm_kernel_spec_default();
+    s.act = LM_ACT_RELU;
+    s.sw2 = 2;
+    s.sb2 = 0;
+    s.bias = 1;
+    lm_param ps[3] = {LM_PARAM_NTP, LM_PARAM_SP, LM_PARAM_MUP};
+    for (size_t p = 0; p < 3; p++)
+        for (size_t depth = 1; depth <= 3; depth++) {
+            s.param = ps[p];
+            s.depth = depth;
+            s.width = 64;
+            s.base_width = 16;
+            lm_err err = {0};
+            cr_assert_eq(lm_kernel_analytic_spec(&s, x, 2, 3, k, t, &err), LM_OK, "%s", err.msg);
+            cr_assert(k[0] == 0 && k[1] == 0, "nngp(0, .) = %g, %g", k[0], k[1]);
+            cr_assert(t[0] == 1 && t[1] == 1 && t[2] == 1, "%s depth %zu: ntk(0, .) = %g, %g",
+                      lm_param_name(ps[p]), depth, t[0], t[1]);
+        }
+}
