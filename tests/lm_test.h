@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifdef LM_SANITIZE
@@ -32,6 +33,19 @@ static inline int lm_close(double a, double b, double rtol, double floor) {
 /* A unique temporary path for this test process (tests run in parallel processes). */
 static inline void lm_tmp_path(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "/tmp/lmech-test-%d-%s", (int) getpid(), name);
+    /* a file left by an earlier test process with the same pid (tests do not all clean up, and
+     * pids are reused) must not leak into this one: an old database would be reused */
+    unlink(buf);
+    const size_t len = strlen(buf);
+    char *side = malloc(len + 5);
+    if (side) {
+        memcpy(side, buf, len);
+        memcpy(side + len, "-wal", 5);
+        unlink(side);
+        memcpy(side + len, "-shm", 5);
+        unlink(side);
+        free(side);
+    }
 }
 
 /* An allocator that fails the lm_test_fail_at-th allocation counted in lm_test_calls (Lua's
