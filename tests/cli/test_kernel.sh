@@ -119,6 +119,8 @@ expect_fail "bad --kind" 2 "--kind \"both2\"" --inputs "$T/x.npy" --depth 1 --ac
 expect_fail "bad --depth" 2 "--depth \"-1\"" --inputs "$T/x.npy" --depth -1 --activation relu
 expect_fail "bad --sw2" 2 "--sw2 \"abc\"" --inputs "$T/x.npy" --depth 1 --activation relu --sw2 abc
 expect_fail "non-positive sw2" 1 "sw2 = 0" --inputs "$T/x.npy" --depth 1 --activation relu --sw2 0
+expect_fail "subnormal --sw2 named as out of range" 2 "below 2.2e-308" --inputs "$T/x.npy" --depth 1 \
+    --activation relu --sw2 1e-320
 expect_fail "missing --inputs" 2 "missing --inputs" --depth 1 --activation relu
 expect_fail "sp without --width" 2 "--param sp needs --width.*grows with the width" \
     --inputs "$T/x.npy" --depth 1 --activation relu --param sp

@@ -219,6 +219,12 @@ int cli_parse_double(const char *cmd, const char *usage, const char *name, const
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    if (errno == ERANGE && end != s && !*end) {
+        /* strtod's ERANGE: beyond DBL_MAX, or below the normal range (1e-320 is subnormal) */
+        cli_usage(cmd, usage, "--%s \"%s\": out of the range of a double (%s)", name, s,
+                  fabs(v) < 1 ? "|x| below 2.2e-308" : "|x| above 1.8e308");
+        return 0;
+    }
     if (errno || end == s || *end || !isfinite(v) || (bound != CLI_ANY && v < 0) ||
         (bound == CLI_POSITIVE && v == 0)) {
         cli_usage(cmd, usage, "--%s \"%s\": expected a finite number%s", name, s,
