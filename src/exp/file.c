@@ -227,6 +227,14 @@ static lm_status parse_range(pctx *p, json_t *r, const char *full, double *lo, d
     return LM_OK;
 }
 
+/* The index of string v among the first n reduce_names (n when it is none of them). */
+static size_t reduce_index(const json_t *v, size_t n) {
+    size_t i = 0;
+    while (i < n && !(json_is_string(v) && strcmp(json_string_value(v), reduce_names[i]) == 0))
+        i++;
+    return i;
+}
+
 static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full, fclaim *c) {
     char where[64];
     snprintf(where, sizeof where, "claims[%zu]", idx);
@@ -296,9 +304,7 @@ static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full
     c->stat = R_MEAN;
     if ((v = json_object_get(o, "stat"))) {
         snprintf(full_key, sizeof full_key, "%s.stat", where);
-        size_t i = 0;
-        while (i < 5 && !(json_is_string(v) && strcmp(json_string_value(v), reduce_names[i]) == 0))
-            i++;
+        const size_t i = reduce_index(v, 5);
         if (i == 5)
             return bad(p, full_key,
                        "expected \"mean\", \"median\", \"min\", \"max\" or \"frac_in\"");
@@ -315,9 +321,7 @@ static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full
     c->reduce = R_MEAN;
     if ((v = json_object_get(o, "reduce"))) {
         snprintf(full_key, sizeof full_key, "%s.reduce", where);
-        size_t i = 0;
-        while (i < 4 && !(json_is_string(v) && strcmp(json_string_value(v), reduce_names[i]) == 0))
-            i++;
+        const size_t i = reduce_index(v, 4);
         if (i == 4)
             return bad(p, full_key, "expected \"mean\", \"median\", \"min\" or \"max\"");
         c->reduce = (reduce_kind) i;
