@@ -98,6 +98,15 @@ static int keep(void *ud, const lm_claim *c) {
     return 0;
 }
 
+/* Parses an experiment text and runs it (full variant, one job) on database db. */
+static void run_file(const char *text, const char *db, lm_experiment **e, lm_exp_result *r) {
+    lm_err err = {0};
+    cr_assert_eq(lm_exp_file_parse(text, strlen(text), "t.json", NULL, e, &err), LM_OK, "%s",
+                 err.msg);
+    lm_exp_opts o = {db, 0, 1, NULL, NULL, NULL};
+    cr_assert_eq(lm_exp_run(*e, &o, r, &err), LM_OK, "%s", err.msg);
+}
+
 /* Width sweep of an NTP network under GD: the relative Frobenius change of the readout falls
  * with width (lazy training; science.md §3 gives n^-1/2), and the loss falls. The slope claim's
  * range is wide on purpose: this tests the judging machinery, not the law. */
@@ -115,12 +124,9 @@ Test(exp_file, judges_value_and_slope_claims_from_the_store, .timeout = 60) {
         "\"metric\": \"no_such_metric\", \"range\": [0, 1], \"predicted\": \"-\", \"reason\": "
         "\"an unrecorded metric is inconclusive\"}]}";
     lm_experiment *e = NULL;
-    lm_err err = {0};
-    cr_assert_eq(lm_exp_file_parse(text, strlen(text), "t.json", NULL, &e, &err), LM_OK, "%s",
-                 err.msg);
-    lm_exp_opts o = {db, 0, 1, NULL, NULL, NULL};
     lm_exp_result r;
-    cr_assert_eq(lm_exp_run(e, &o, &r, &err), LM_OK, "%s", err.msg);
+    run_file(text, db, &e, &r);
+    lm_err err = {0};
     cr_assert_eq(r.n_runs, 6);
     cr_assert_eq(r.n_failed, 0);
     const lm_exp_ctx *c = r.ctx;
@@ -198,12 +204,9 @@ Test(exp_file, judges_per_run_statistics_over_records, .timeout = 60) {
         "{\"name\": \"frac all\", \"metric\": \"train_loss\", \"stat\": \"frac_in\", \"band\": "
         "[0, null], \"from\": 0, \"range\": [1, 1], \"predicted\": \"-\", \"reason\": \"r\"}]}";
     lm_experiment *e = NULL;
-    lm_err err = {0};
-    cr_assert_eq(lm_exp_file_parse(text, strlen(text), "t.json", NULL, &e, &err), LM_OK, "%s",
-                 err.msg);
-    lm_exp_opts o = {db, 0, 1, NULL, NULL, NULL};
     lm_exp_result r;
-    cr_assert_eq(lm_exp_run(e, &o, &r, &err), LM_OK, "%s", err.msg);
+    run_file(text, db, &e, &r);
+    lm_err err = {0};
     cr_assert_eq(r.n_runs, 1);
     const lm_exp_ctx *c = r.ctx;
     cr_assert_eq(c->n_claims, 5);
