@@ -283,7 +283,8 @@ static void train_sharp(size_t n_sets, const char *const *sets, recs *out) {
 Test(train, sharpness_ratio_is_the_sharpness_over_its_threshold, .timeout = 60) {
     const struct {
         const char *sets[3];
-        double mu, wd, nest, adam;
+        double mu, wd, nest;
+        int adam;
     } cases[] = {
         {{"optimizer.lr=0.05", NULL, NULL}, 0, 0, 1, 0},
         {{"optimizer.name=\"momentum\"", "optimizer.lr=0.02", "optimizer.weight_decay=0.01"},
