@@ -85,6 +85,11 @@ typedef struct lm_curv_lanczos_info {
     int converged; /* 1 when every returned pair meets tol; 0 when max_iter ran out     */
 } lm_curv_lanczos_info;
 
+/* The relative residual of an eigenpair as every routine here reports it (see "Residuals"
+ * below): rnorm = ||H y - theta y|| over max(|theta|, sqrt(eps) hnorm), hnorm an estimate of
+ * ||H||; 0 / 0 = 0 (the zero operator's exact pairs), x / 0 = inf. */
+double lm_curv_rel_resid(double rnorm, double theta, double hnorm);
+
 /* k extreme eigenpairs of the operator by Lanczos with full reorthogonalisation (every new
  * basis vector is orthogonalised twice against all previous ones: classical Gram-Schmidt
  * applied twice, by two GEMVs over the basis, whose coefficients give T = Q^T H Q).

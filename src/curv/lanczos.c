@@ -192,10 +192,11 @@ static double resid_scale(double theta, double hnorm) {
 }
 
 /* ||r|| / scale, with 0 / 0 = 0 (an exact pair of the zero operator) and x / 0 = inf. */
-static double rel_resid(double rn, double scale) {
+double lm_curv_rel_resid(double rnorm, double theta, double hnorm) {
+    const double scale = resid_scale(theta, hnorm);
     if (scale > 0)
-        return rn / scale;
-    return rn > 0 ? (double) INFINITY : 0.0;
+        return rnorm / scale;
+    return rnorm > 0 ? (double) INFINITY : 0.0;
 }
 
 lm_curv_lanczos_opts lm_curv_lanczos_opts_default(void) {
@@ -236,7 +237,7 @@ static lm_status verify(lm_linop_fn op, void *ud, const lm_curv_lanczos_opts *o,
         double rn = cblas_dnrm2(ip, ws->hy, 1);
         if (!isfinite(rn))
             LM_FAIL(err, LM_ENUMERIC, "Lanczos: the operator returned a non-finite value");
-        double r = rel_resid(rn, resid_scale(th, hnorm));
+        double r = lm_curv_rel_resid(rn, th, hnorm);
         ws->res[i] = r;
         if (!(r <= *worst))
             *worst = r;

@@ -36,7 +36,6 @@ static const char *USAGE =
 #define DEFAULT_SLQ_STEPS  80
 #define DEFAULT_BINS       1000 /* --bins 10000 for PyHessian's grid; 1000 keeps --json < 128 kB */
 #define DEFAULT_MAX_MB     1024
-#define DBL_EPSILON_SQRT   1.4901161193847656e-08 /* the residual floor of curv.h: 2^-26 */
 
 /* An integer option of this command in [lo, hi] (cli_parse_size). */
 static int parse_size(const char *name, const char *s, size_t lo, size_t hi, size_t *out) {
@@ -172,16 +171,15 @@ static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err
     r->trace_se = 0;
     LM_TRY(lm_curv_dense_eig(p, r->H, r->evals, j->top, r->evecs, err));
     double *hv = r->H; /* H is spent: reuse it as scratch for the residual products */
-    /* the same measure as Lanczos' (curv.h): ||Hv - lv|| / max(|l|, sqrt(eps) ||H||), so an
-     * eigenvalue that is zero to rounding (or the zero Hessian, 0 / 0 = 0) has a finite one */
+    /* the same measure as Lanczos' (lm_curv_rel_resid), so an eigenvalue that is zero to
+     * rounding (or the zero Hessian, 0 / 0 = 0) has a finite one */
     const double hnorm = fmax(fabs(r->evals[0]), fabs(r->evals[p - 1]));
     for (size_t i = 0; i < j->top; i++) {
         LM_TRY(lm_curv_mlp_apply(op, r->evecs + i * p, hv, err));
         for (size_t c = 0; c < p; c++)
             hv[c] -= r->evals[i] * r->evecs[i * p + c];
         double rn = cblas_dnrm2((int) p, hv, 1); /* scaled: no overflow of squares near 1e154 */
-        double scale = fmax(fabs(r->evals[i]), DBL_EPSILON_SQRT * hnorm);
-        r->res[i] = scale > 0 ? rn / scale : (rn > 0 ? (double) INFINITY : 0.0);
+        r->res[i] = lm_curv_rel_resid(rn, r->evals[i], hnorm);
     }
     r->converged = 1;
     if (j->smallest) {
