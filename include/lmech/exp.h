@@ -4,8 +4,10 @@
  *   plan     the runs it needs (configs as JSON text, each with a label), in a full or a
  *            --quick variant;
  *   analyse  reads the finished runs back from the store (never in-memory state) and judges
- *            claims: prediction, measurement with its uncertainty, tolerance, the reason for the
- *            tolerance, and a verdict pass / fail / inconclusive.
+ *            claims (lm_exp_judge): prediction, measurement with the half-width of its 95 %
+ *            interval, tolerance interval, the reason for the tolerance, and a verdict pass /
+ *            fail / inconclusive by the rule of science.md §0 (lm_exp_verdict); numbers without
+ *            a prediction written before they were seen are reported figures (no verdict).
  *
  * lm_exp_run executes the plan (in parallel processes; a run whose canonical config already has
  * a finished run in the store is reused, so an interrupted sweep resumes where it stopped), saves
@@ -25,7 +27,8 @@
 extern "C" {
 #endif
 
-#define LM_EXP_MAX_RUNS 512
+#define LM_EXP_MAX_RUNS   512
+#define LM_EXP_MAX_CLAIMS 96
 
 typedef struct lm_exp_plan {
     size_t n;
@@ -49,11 +52,56 @@ typedef struct lm_exp_ctx {
     const char *label[LM_EXP_MAX_RUNS];
     const char *artifact_dir; /* checkpoints: <artifact_dir>/run-<id>.safetensors */
     size_t n_claims;
-    lm_claim claims[64];
+    lm_claim claims[LM_EXP_MAX_CLAIMS];
 } lm_exp_ctx;
 
-/* Adds a claim and judges it: verdict pass when lo <= measured <= hi, fail otherwise,
- * inconclusive when measured is NaN. predicted/tolerance/reason are printf-free strings. */
+/* The verdict rule (science.md §0) on a measurement m with the half-width u of its 95 %
+ * interval and the tolerance interval [lo, hi] (either side may be +-inf): pass when
+ * lo <= m - u and m + u <= hi, fail when m + u < lo or m - u > hi, inconclusive when the interval
+ * straddles an edge, m is not finite, or u is not a finite number >= 0. */
+lm_verdict lm_exp_verdict(double m, double u, double lo, double hi);
+
+/* A claim, filled by name (designated initialisers; unset numbers must be given, so pass LM_NAN
+ * where there is none) and judged by lm_exp_judge. */
+typedef struct lm_claim_spec {
+    const char *name;
+    const char *predicted;  /* the prediction in words and numbers, written before the run */
+    double predicted_value; /* in the units of `measured` (a ratio claim predicts the ratio) */
+    double measured;        /* NaN: the measurement could not be made (inconclusive) */
+    double uncertainty;     /* half-width of the 95 % interval; 0 only for an exact number */
+    const char *uncertainty_from; /* how u was obtained ("2 SE over 4 seeds", "bootstrap 95 %
+                                   * over 3 seeds", "exact", "u = 0: a maximum over runs"):
+                                   * written into the detail; required unless reported */
+    size_t n_seeds;               /* the independent replicates behind u (the power estimate);
+                                   * 0 when u is not a spread over replicates */
+    double lo, hi;                /* the tolerance interval (+-LM_INF: open) */
+    const char *tolerance;        /* the tolerance in words ("ratio >= 1.2") */
+    double tolerance_value;       /* the number in that sentence (NaN: none) */
+    const char *reason;           /* why this tolerance (or, for a reported figure, why no claim) */
+    const char *detail;           /* what was measured (may be NULL) */
+    int reported;                 /* a reported figure: measured and stored, no verdict */
+    const char *unmet;            /* a precondition that did not hold (NULL: none): the claim is
+                                   * inconclusive and the detail says why */
+    size_t n_runs; /* the runs it was judged on (copied; at most LM_CLAIM_MAX_RUNS) */
+    const int64_t *runs;
+} lm_claim_spec;
+
+/* Adds a claim to ctx and judges it by lm_exp_verdict; the detail gets the measured text, how u
+ * was obtained, and for an inconclusive claim why, with a power estimate (about how many seeds
+ * would decide it, from the measured spread) where the interval straddles an edge. A judged
+ * claim whose finite measurement has no finite u >= 0 or no uncertainty_from is inconclusive
+ * ("no uncertainty: a bug in the analysis"), never a pass. Returns the stored claim (for extra
+ * detail) or NULL when ctx holds LM_EXP_MAX_CLAIMS already. */
+lm_claim *lm_exp_judge(lm_exp_ctx *ctx, const lm_claim_spec *spec);
+
+/* A checked precondition: NULL when `met`, else `why` (static text) for lm_claim_spec.unmet.
+ * The precondition itself is recorded as a reported figure named "precondition: <name>" with
+ * the checked value, so the report shows it either way. */
+const char *lm_exp_precondition(lm_exp_ctx *ctx, const char *name, int met, double value,
+                                const char *statement, const char *why);
+
+/* OLD positional form (being replaced by lm_exp_judge): verdict pass when lo <= measured <= hi,
+ * fail otherwise, inconclusive when measured is NaN. */
 lm_claim *lm_exp_claim(lm_exp_ctx *ctx, const char *name, const char *predicted,
                        double predicted_value, double measured, double uncertainty, double lo,
                        double hi, const char *tolerance, double tolerance_value,
@@ -64,9 +112,15 @@ lm_claim *lm_exp_claim(lm_exp_ctx *ctx, const char *name, const char *predicted,
 lm_status lm_exp_load_run(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, double **theta,
                           lm_err *err);
 
-/* Calls fn for each metric `name` of run, in step order. */
+/* Reads metric `name` of run in step order (one indexed SQL query) into steps (may be NULL) and
+ * values, at most cap records; *n = the number read. A run with more than cap records is an
+ * error (LM_ELIMIT) naming the run, the metric, the total and cap: nothing is dropped silently. */
 lm_status lm_exp_series(const lm_exp_ctx *ctx, int64_t run, const char *name, size_t cap,
                         int64_t *steps, double *values, size_t *n, lm_err *err);
+/* The same, into arrays sized to the series (lm_malloc'ed, owned by the caller; *steps may be
+ * requested as NULL). An absent metric gives n = 0 and NULL arrays. */
+lm_status lm_exp_series_alloc(const lm_exp_ctx *ctx, int64_t run, const char *name, int64_t **steps,
+                              double **values, size_t *n, lm_err *err);
 
 typedef struct lm_experiment {
     const char *name;

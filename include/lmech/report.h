@@ -30,6 +30,13 @@ typedef struct lm_report_figs {
 lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out_dir, size_t n,
                           const char *const *targets, lm_report_figs *figs, lm_err *err);
 
+/* Writes "m <pm> u" to out at the precision u supports (the Particle Data Group's rule: u to two
+ * significant digits when its leading digits are 100-354, else one, 950-999 rounding up; m to
+ * the same decimal place): -0.48837, 0.0979457 -> "-0.49 +- 0.10". Exponents outside
+ * [1e-4, 1e6) are factored out: "(1.23 +- 0.05)e-07". u = 0 (exact) prints m to 6 digits and
+ * "+- 0"; u NaN prints m alone; m NaN prints "n/a". pm is the separator (" +- ", " ± "). */
+void lm_report_fmt_measure(double m, double u, const char *pm, char *out, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -116,6 +116,13 @@ lm_status lm_store_list_runs(lm_store *s, lm_run_fn fn, void *ud, lm_err *err);
 typedef int (*lm_metric_fn)(void *ud, int64_t step, const char *name, double value);
 lm_status lm_store_get_metrics(lm_store *s, int64_t run, lm_metric_fn fn, void *ud, lm_err *err);
 
+/* One named series of a run, in step order, read with one indexed query: the first min(cap,
+ * total) records go to steps (may be NULL) and values, *n = how many were written, *total = how
+ * many the run has (so a caller can tell a truncated read). */
+lm_status lm_store_get_series(lm_store *s, int64_t run, const char *name, size_t cap,
+                              int64_t *steps, double *values, size_t *n, size_t *total,
+                              lm_err *err);
+
 /* Writes a run's metrics to out: csv is one header `step,<name1>,<name2>,...` and one row per
  * step (empty cells where a metric was not recorded); json is one object {"run": {...info,
  * "config": {...}}, "metrics": {"name": [[step, value], ...], ...}, "artifacts": [...]}. */
@@ -132,14 +139,23 @@ lm_status lm_store_export(lm_store *s, int64_t run, const char *format, FILE *ou
  *   claim_runs(claim, run)
  * so any sweep and its verdicts can be queried (and re-judged) in SQL. Version 3 adds
  *   run_locks(hash TEXT PRIMARY KEY, host, pid, pid_start, created)
- * one row per config an experiment is training now (lm_store_lock_hash). */
+ * one row per config an experiment is training now (lm_store_lock_hash). Version 4 adds the
+ * tolerance interval to claims (columns lo, hi; NULL = open) and the verdict 'reported'. */
 
+/* The verdict rule (science.md §0; lm_exp_verdict in exp.h): with the measurement's 95 %
+ * interval [m - u, m + u] and the tolerance interval [lo, hi], pass when the whole interval lies
+ * inside, fail when it lies wholly outside, inconclusive when it straddles an edge or nothing
+ * could be measured. A reported figure is a measurement without a verdict: a number whose
+ * prediction was written after it was seen, or one outside the theory's domain. */
 typedef enum lm_verdict {
     LM_VERDICT_PASS = 0,
     LM_VERDICT_FAIL,
-    LM_VERDICT_INCONCLUSIVE
+    LM_VERDICT_INCONCLUSIVE,
+    LM_VERDICT_REPORTED
 } lm_verdict;
-const char *lm_verdict_name(lm_verdict v); /* "pass", "fail", "inconclusive" */
+const char *lm_verdict_name(lm_verdict v); /* "pass", "fail", "inconclusive", "reported" */
+/* The verdict named `name`; -1 for an unknown name. */
+int lm_verdict_parse(const char *name);
 
 #define LM_CLAIM_MAX_RUNS 128
 
@@ -149,12 +165,17 @@ typedef struct lm_claim {
     char predicted[192];    /* the prediction, in words and numbers ("S -> 2/eta = 20")      */
     double predicted_value; /* the predicted number, NaN for a law without one               */
     double measured;        /* NaN when the measurement could not be made                     */
-    double uncertainty;     /* standard error or half-width of the measurement, NaN if none   */
+    double uncertainty;     /* half-width of the measurement's 95 % interval (2 standard
+                             * errors over seeds, a bootstrap interval, or a numerical error
+                             * bound; 0 only for an exact computation); NaN when not measured */
     char tolerance[96];     /* in words ("within 10 % relative")                              */
     double tolerance_value; /* the number in that sentence, NaN if none                       */
+    double lo, hi;          /* the tolerance interval the verdict was judged against (+-inf:
+                             * open); NaN for a reported figure                               */
     char reason[384];       /* why this tolerance                                             */
     lm_verdict verdict;
-    char detail[256]; /* what was measured, in one line (may be empty)                  */
+    char detail[640]; /* what was measured, how u was obtained, and for an inconclusive
+                       * claim why (with a power estimate where it straddles an edge)    */
     size_t n_runs;
     int64_t runs[LM_CLAIM_MAX_RUNS]; /* the runs the claim was judged on */
 } lm_claim;

@@ -31,6 +31,25 @@ static inline double lm__exp_slope(size_t n, const double *x, const double *y) {
     return b;
 }
 
+/* Uncertainty over seeds (stats.c), each the half-width u of a 95 % interval; NaN entries are
+ * left out and the count of those used is returned.
+ *   mean_u    the mean with u = 2 standard errors (NaN with fewer than 2 values);
+ *   median_u  the median with a percentile bootstrap over the values (LM__EXP_BOOT resamples,
+ *             seeded: the same data give the same u), u = the larger distance to an end;
+ *   slope_u   the least-squares slope of the seed-mean of y ([ns][nx] row-major, e.g. log
+ *             observables) against x, with u from a bootstrap over seeds (ns >= 2), or 2 standard
+ *             errors of the fit for one seed;
+ *   bootstrap the percentile 95 % interval [lo, hi] of any statistic of n replicates: stat gets
+ *             a resample as n indices; returns -1 when over 5 % of resamples give NaN. */
+#define LM__EXP_BOOT 2000
+typedef double (*lm__exp_stat_fn)(void *ud, const size_t *idx, size_t n);
+size_t lm__exp_mean_u(size_t n, const double *x, double *mean, double *u);
+size_t lm__exp_median_u(size_t n, const double *x, uint64_t seed, double *median, double *u);
+size_t lm__exp_slope_u(size_t nx, const double *x, size_t ns, const double *y, uint64_t seed,
+                       double *slope, double *u);
+int lm__exp_bootstrap(size_t n, lm__exp_stat_fn stat, void *ud, uint64_t seed, double *lo,
+                      double *hi);
+
 /* A finished run read back for analysis: its config, final parameters, data and network. */
 typedef struct lm__exp_net {
     lm_config *cfg;

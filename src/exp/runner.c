@@ -57,35 +57,6 @@ void lm_exp_plan_clear(lm_exp_plan *p) {
     p->n = 0;
 }
 
-/* ---------------------------------------------------------------- claims */
-
-static void copy(char *dst, size_t n, const char *src) {
-    snprintf(dst, n, "%s", src ? src : "");
-}
-
-lm_claim *lm_exp_claim(lm_exp_ctx *ctx, const char *name, const char *predicted,
-                       double predicted_value, double measured, double uncertainty, double lo,
-                       double hi, const char *tolerance, double tolerance_value,
-                       const char *reason) {
-    if (ctx->n_claims == sizeof ctx->claims / sizeof *ctx->claims)
-        return NULL;
-    lm_claim *c = &ctx->claims[ctx->n_claims++];
-    memset(c, 0, sizeof *c);
-    copy(c->name, sizeof c->name, name);
-    copy(c->predicted, sizeof c->predicted, predicted);
-    c->predicted_value = predicted_value;
-    c->measured = measured;
-    c->uncertainty = uncertainty;
-    copy(c->tolerance, sizeof c->tolerance, tolerance);
-    c->tolerance_value = tolerance_value;
-    copy(c->reason, sizeof c->reason, reason);
-    if (!isfinite(measured))
-        c->verdict = LM_VERDICT_INCONCLUSIVE;
-    else
-        c->verdict = (measured >= lo && measured <= hi) ? LM_VERDICT_PASS : LM_VERDICT_FAIL;
-    return c;
-}
-
 /* ---------------------------------------------------------------- reading runs back */
 
 static void checkpoint_path(const char *dir, int64_t run, char *out, size_t n) {
@@ -145,32 +116,6 @@ lm_status lm__exp_net_open(const lm_exp_ctx *ctx, int64_t run, int want_test, lm
     if (st != LM_OK)
         lm__exp_net_free(net);
     return st;
-}
-
-typedef struct series {
-    const char *name;
-    size_t cap, n;
-    int64_t *steps;
-    double *values;
-} series;
-
-static int collect(void *ud, int64_t step, const char *name, double value) {
-    series *s = ud;
-    if (strcmp(name, s->name) == 0 && s->n < s->cap) {
-        if (s->steps)
-            s->steps[s->n] = step;
-        s->values[s->n] = value;
-        s->n++;
-    }
-    return 0;
-}
-
-lm_status lm_exp_series(const lm_exp_ctx *ctx, int64_t run, const char *name, size_t cap,
-                        int64_t *steps, double *values, size_t *n, lm_err *err) {
-    series s = {name, cap, 0, steps, values};
-    LM_TRY(lm_store_get_metrics(ctx->store, run, collect, &s, err));
-    *n = s.n;
-    return LM_OK;
 }
 
 /* ---------------------------------------------------------------- the registry */

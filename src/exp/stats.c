@@ -1,8 +1,12 @@
 /*
- * stats.c: the least-squares line fit that the experiments' width, alpha and sweep laws share
- * (slopes of log observables against log width, etc.).
+ * stats.c: the statistics every analysis shares: the least-squares line of the width, alpha and
+ * sweep laws, and the uncertainty of a measurement over seeds (science.md §0: the half-width of
+ * a 95 % interval: 2 standard errors of a mean, or a percentile bootstrap over seeds).
  */
 #include "exp/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 size_t lm__exp_fit_slope(size_t n, const double *x, const double *y, double *slope, double *se) {
     double sx = 0, sy = 0;
@@ -38,4 +42,163 @@ size_t lm__exp_fit_slope(size_t n, const double *x, const double *y, double *slo
         *se = sqrt(rss / (double) (k - 2) / sxx);
     }
     return k;
+}
+
+/* ---------------------------------------------------------------- uncertainty over seeds */
+
+size_t lm__exp_mean_u(size_t n, const double *x, double *mean, double *u) {
+    double s = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i])) {
+            s += x[i];
+            k++;
+        }
+    *mean = k ? s / (double) k : LM_NAN;
+    *u = LM_NAN;
+    if (k < 2)
+        return k;
+    double ss = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            ss += (x[i] - *mean) * (x[i] - *mean);
+    *u = 2.0 * sqrt(ss / (double) (k - 1) / (double) k);
+    return k;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+/* The median of the finite entries of x (sorted in place: the first k entries on return). */
+static double median_sorted(double *x, size_t k) {
+    qsort(x, k, sizeof *x, cmp_dbl);
+    return k % 2 ? x[k / 2] : 0.5 * (x[k / 2 - 1] + x[k / 2]);
+}
+
+typedef struct median_ud {
+    const double *x;
+    double *tmp;
+} median_ud;
+
+static double median_stat(void *ud, const size_t *idx, size_t n) {
+    median_ud *m = ud;
+    for (size_t i = 0; i < n; i++)
+        m->tmp[i] = m->x[idx[i]];
+    return median_sorted(m->tmp, n);
+}
+
+size_t lm__exp_median_u(size_t n, const double *x, uint64_t seed, double *median, double *u) {
+    *median = *u = LM_NAN;
+    double *f = lm_malloc((2 * n + 1) * sizeof *f);
+    if (!f)
+        return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            f[k++] = x[i];
+    if (k) {
+        double *tmp = f + n;
+        memcpy(tmp, f, k * sizeof *f);
+        *median = median_sorted(tmp, k);
+        if (k >= 2) {
+            median_ud m = {f, tmp};
+            double lo, hi;
+            if (lm__exp_bootstrap(k, median_stat, &m, seed, &lo, &hi) == 0)
+                *u = fmax(*median - lo, hi - *median);
+        }
+    }
+    lm_free(f);
+    return k;
+}
+
+int lm__exp_bootstrap(size_t n, lm__exp_stat_fn stat, void *ud, uint64_t seed, double *lo,
+                      double *hi) {
+    *lo = *hi = LM_NAN;
+    double *r = lm_malloc(LM__EXP_BOOT * sizeof *r);
+    size_t *idx = lm_malloc((n ? n : 1) * sizeof *idx);
+    if (!r || !idx) {
+        lm_free(r);
+        lm_free(idx);
+        return -1;
+    }
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, 0xb0075u);
+    size_t k = 0;
+    for (size_t b = 0; b < LM__EXP_BOOT; b++) {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (size_t) lm_rng_below(&rng, n);
+        const double v = stat(ud, idx, n);
+        if (isfinite(v))
+            r[k++] = v;
+    }
+    int rc = -1;
+    /* the percentile interval; replicates whose statistic is undefined (a resample of identical
+     * seeds gives no slope, say) are dropped, and more than 5 % of them leave it undefined */
+    if (k >= LM__EXP_BOOT - LM__EXP_BOOT / 20) {
+        qsort(r, k, sizeof *r, cmp_dbl);
+        *lo = r[(size_t) floor(0.025 * (double) (k - 1))];
+        *hi = r[(size_t) ceil(0.975 * (double) (k - 1))];
+        rc = 0;
+    }
+    lm_free(r);
+    lm_free(idx);
+    return rc;
+}
+
+typedef struct slope_ud {
+    size_t nx, ns;
+    const double *x, *y;
+    double *mean;
+} slope_ud;
+
+/* The slope of the per-x mean over the seeds idx[0..n) (a seed whose y is NaN at some x is
+ * left out of that x's mean). */
+static double slope_stat(void *ud, const size_t *idx, size_t n) {
+    slope_ud *s = ud;
+    for (size_t j = 0; j < s->nx; j++) {
+        double acc = 0;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const double v = s->y[idx[i] * s->nx + j];
+            if (isfinite(v)) {
+                acc += v;
+                k++;
+            }
+        }
+        s->mean[j] = k ? acc / (double) k : LM_NAN;
+    }
+    return lm__exp_slope(s->nx, s->x, s->mean);
+}
+
+size_t lm__exp_slope_u(size_t nx, const double *x, size_t ns, const double *y, uint64_t seed,
+                       double *slope, double *u) {
+    *slope = *u = LM_NAN;
+    double *mean = lm_malloc((nx ? nx : 1) * sizeof *mean);
+    size_t *all = lm_malloc((ns ? ns : 1) * sizeof *all);
+    if (!mean || !all) {
+        lm_free(mean);
+        lm_free(all);
+        return 0;
+    }
+    for (size_t i = 0; i < ns; i++)
+        all[i] = i;
+    slope_ud s = {nx, ns, x, y, mean};
+    *slope = slope_stat(&s, all, ns);
+    size_t used = 0;
+    for (size_t j = 0; j < nx; j++)
+        used += isfinite(x[j]) && isfinite(mean[j]);
+    if (ns >= 2) {
+        double lo, hi;
+        if (lm__exp_bootstrap(ns, slope_stat, &s, seed, &lo, &hi) == 0)
+            *u = fmax(*slope - lo, hi - *slope);
+    } else if (ns == 1) {
+        double b, se;
+        lm__exp_fit_slope(nx, x, mean, &b, &se);
+        *u = 2 * se;
+    }
+    lm_free(mean);
+    lm_free(all);
+    return used;
 }

@@ -599,3 +599,44 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
     lm_free(exps);
     return st;
 }
+
+/* ---------------------------------------------------------------- numbers with uncertainty */
+
+void lm_report_fmt_measure(double m, double u, const char *pm, char *out, size_t n) {
+    if (!isfinite(m)) {
+        snprintf(out, n, "%s", isnan(m) ? "n/a" : (m > 0 ? "inf" : "-inf"));
+        return;
+    }
+    if (!isfinite(u) || u < 0) {
+        snprintf(out, n, "%.6g", m);
+        return;
+    }
+    if (u == 0) {
+        snprintf(out, n, "%.6g%s0", m, pm);
+        return;
+    }
+    /* factor out the exponent of the larger of |m| and u when it is far from 1 */
+    const int ex = (int) floor(log10(fmax(fabs(m), u)));
+    if (ex < -4 || ex >= 6) {
+        char inner[96];
+        const double sc = pow(10.0, ex);
+        lm_report_fmt_measure(m / sc, u / sc, pm, inner, sizeof inner);
+        snprintf(out, n, "(%s)e%+03d", inner, ex);
+        return;
+    }
+    int x = (int) floor(log10(u));
+    const double lead = u / pow(10.0, x - 2); /* three leading digits, in [100, 1000) */
+    int nsig = lead < 355 ? 2 : (lead < 950 ? 1 : 2);
+    double ur = u;
+    if (lead >= 950) { /* rounds up to 1000: two digits of the next decade */
+        x++;
+        ur = pow(10.0, x);
+    }
+    const int decimals = -(x - nsig + 1);
+    if (decimals > 0) {
+        snprintf(out, n, "%.*f%s%.*f", decimals, m, pm, decimals, ur);
+    } else {
+        const double q = pow(10.0, -decimals);
+        snprintf(out, n, "%.0f%s%.0f", round(m / q) * q, pm, round(ur / q) * q);
+    }
+}

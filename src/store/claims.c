@@ -10,9 +10,17 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char *const k_verdicts[] = {"pass", "fail", "inconclusive", "reported"};
+
 const char *lm_verdict_name(lm_verdict v) {
-    static const char *names[] = {"pass", "fail", "inconclusive"};
-    return (unsigned) v <= LM_VERDICT_INCONCLUSIVE ? names[v] : "unknown";
+    return (unsigned) v <= LM_VERDICT_REPORTED ? k_verdicts[v] : "unknown";
+}
+
+int lm_verdict_parse(const char *name) {
+    for (int i = 0; name && i <= (int) LM_VERDICT_REPORTED; i++)
+        if (strcmp(name, k_verdicts[i]) == 0)
+            return i;
+    return -1;
 }
 
 /* Prepares sql; on failure records the error naming `what`. */
@@ -95,7 +103,7 @@ lm_status lm_store_exp_end(lm_store *s, int64_t exp_id, const char *status, size
         LM_FAIL(err, LM_EINVAL, "%s: experiment status \"%s\" (finished, failed, interrupted)",
                 s->path, status ? status : "(null)");
     for (size_t i = 0; i < n; i++)
-        if ((unsigned) claims[i].verdict > LM_VERDICT_INCONCLUSIVE ||
+        if ((unsigned) claims[i].verdict > LM_VERDICT_REPORTED ||
             claims[i].n_runs > LM_CLAIM_MAX_RUNS || !claims[i].name[0])
             LM_FAIL(err, LM_EINVAL, "%s: claim %zu (\"%s\") is malformed", s->path, i,
                     claims[i].name);
@@ -103,7 +111,7 @@ lm_status lm_store_exp_end(lm_store *s, int64_t exp_id, const char *status, size
     lm_status code = prepare(s,
                              "INSERT INTO claims(experiment, name, predicted, predicted_value, "
                              "measured, uncertainty, tolerance, tolerance_value, reason, verdict, "
-                             "detail, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                             "detail, created, lo, hi) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              &ins, "recording claims", err);
     if (code == LM_OK)
         code = prepare(s, "INSERT INTO claim_runs(claim, run) VALUES (?, ?)", &link,
@@ -136,6 +144,8 @@ lm_status lm_store_exp_end(lm_store *s, int64_t exp_id, const char *status, size
         sqlite3_bind_text(ins, 10, lm_verdict_name(c->verdict), -1, SQLITE_STATIC);
         sqlite3_bind_text(ins, 11, c->detail, -1, SQLITE_STATIC);
         sqlite3_bind_double(ins, 12, now);
+        bind_num(ins, 13, c->lo); /* +-inf (an open side) is stored as NULL */
+        bind_num(ins, 14, c->hi);
         rc = sqlite3_step(ins);
         const int64_t cid = sqlite3_last_insert_rowid(s->db);
         for (size_t r = 0; r < c->n_runs && rc == SQLITE_DONE; r++) {
@@ -243,7 +253,8 @@ lm_status lm_store_exp_claims(lm_store *s, int64_t exp_id, lm_claim_fn fn, void 
     sqlite3_stmt *st, *rs;
     LM_TRY(prepare(s,
                    "SELECT id, name, predicted, predicted_value, measured, uncertainty, tolerance,"
-                   " tolerance_value, reason, verdict, detail FROM claims WHERE experiment = ?"
+                   " tolerance_value, reason, verdict, detail, lo, hi FROM claims"
+                   " WHERE experiment = ?"
                    " ORDER BY id",
                    &st, "reading claims", err));
     lm_status code = prepare(s, "SELECT run FROM claim_runs WHERE claim = ? ORDER BY rowid", &rs,
@@ -266,10 +277,15 @@ lm_status lm_store_exp_claims(lm_store *s, int64_t exp_id, lm_claim_fn fn, void 
         c.tolerance_value = col_num(st, 7);
         lm__copy_str(c.reason, sizeof c.reason, (const char *) sqlite3_column_text(st, 8));
         const char *v = (const char *) sqlite3_column_text(st, 9);
-        c.verdict = v && strcmp(v, "pass") == 0   ? LM_VERDICT_PASS
-                    : v && strcmp(v, "fail") == 0 ? LM_VERDICT_FAIL
-                                                  : LM_VERDICT_INCONCLUSIVE;
+        const int vi = lm_verdict_parse(v);
+        c.verdict = vi < 0 ? LM_VERDICT_INCONCLUSIVE : (lm_verdict) vi;
         lm__copy_str(c.detail, sizeof c.detail, (const char *) sqlite3_column_text(st, 10));
+        /* NULL is an open side, except for a reported figure (no interval) */
+        const int rep = c.verdict == LM_VERDICT_REPORTED;
+        c.lo = sqlite3_column_type(st, 11) == SQLITE_NULL ? (rep ? LM_NAN : -LM_INF)
+                                                          : sqlite3_column_double(st, 11);
+        c.hi = sqlite3_column_type(st, 12) == SQLITE_NULL ? (rep ? LM_NAN : LM_INF)
+                                                          : sqlite3_column_double(st, 12);
         sqlite3_reset(rs);
         sqlite3_bind_int64(rs, 1, sqlite3_column_int64(st, 0));
         int r2;

@@ -11,7 +11,7 @@
 
 /* The schema version this build writes (PRAGMA user_version). Each version adds one migration
  * step in store.c; a database newer than this is refused rather than misread. */
-#define LM__STORE_SCHEMA_VERSION 3
+#define LM__STORE_SCHEMA_VERSION 4
 
 /* Every statement lmech runs, prepared once in lm_store_open (SQLITE_PREPARE_PERSISTENT). */
 typedef enum lm__stmt {
@@ -33,6 +33,7 @@ typedef enum lm__stmt {
     LM__ST_RUN_INTERRUPT,
     LM__ST_METRIC_INSERT,
     LM__ST_METRIC_LIST,
+    LM__ST_SERIES,
     LM__ST_ARTIFACT_INSERT,
     LM__ST_ARTIFACT_LIST,
     LM__ST_COUNT

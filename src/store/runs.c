@@ -343,6 +343,36 @@ lm_status lm_store_list_runs(lm_store *s, lm_run_fn fn, void *ud, lm_err *err) {
     return code;
 }
 
+lm_status lm_store_get_series(lm_store *s, int64_t run, const char *name, size_t cap,
+                              int64_t *steps, double *values, size_t *n, size_t *total,
+                              lm_err *err) {
+    if (!s || !name || !n || !total || (cap && !values))
+        LM_FAIL(err, LM_EINVAL, "lm_store_get_series: store, name, values or counts missing");
+    *n = *total = 0;
+    LM_TRY(lm__run_check(s, run, err));
+    sqlite3_stmt *st = lm__stmt_get(s, LM__ST_SERIES, err);
+    if (!st)
+        return LM_EINVAL;
+    int rc = sqlite3_bind_int64(st, 1, run);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+    while ((rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n < cap) {
+            if (steps)
+                steps[*n] = sqlite3_column_int64(st, 0);
+            values[*n] = col_real(st, 1);
+            (*n)++;
+        }
+        (*total)++;
+    }
+    lm_status code = LM_OK;
+    if (rc != SQLITE_DONE)
+        code = lm__db_fail(s, err, rc, __FILE__, __LINE__, "reading metric \"%s\" of run %lld",
+                           name, (long long) run);
+    lm__stmt_done(st);
+    return code;
+}
+
 lm_status lm_store_get_metrics(lm_store *s, int64_t run, lm_metric_fn fn, void *ud, lm_err *err) {
     if (!s || !fn)
         LM_FAIL(err, LM_EINVAL, "lm_store_get_metrics: store or callback is NULL");

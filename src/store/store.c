@@ -116,6 +116,41 @@ static const char *const k_migrations[LM__STORE_SCHEMA_VERSION] = {
     " pid INTEGER NOT NULL,"
     " pid_start TEXT,"
     " created REAL NOT NULL);",
+    /* 3 -> 4: claims keep the tolerance interval they were judged against (lo, hi; NULL = open)
+     * and may be reported figures (verdict 'reported'). SQLite cannot change a CHECK, so claims
+     * and claim_runs are rebuilt (claim_runs first: with foreign keys on, claims can only be
+     * dropped once nothing references it); one (run, name, step) index serves series reads. */
+    "CREATE TABLE claims_v4("
+    " id INTEGER PRIMARY KEY,"
+    " experiment INTEGER NOT NULL REFERENCES experiments(id),"
+    " name TEXT NOT NULL,"
+    " predicted TEXT NOT NULL,"
+    " predicted_value REAL,"
+    " measured REAL,"
+    " uncertainty REAL,"
+    " tolerance TEXT NOT NULL,"
+    " tolerance_value REAL,"
+    " reason TEXT NOT NULL,"
+    " verdict TEXT NOT NULL CHECK(verdict IN ('pass','fail','inconclusive','reported')),"
+    " detail TEXT,"
+    " created REAL NOT NULL,"
+    " lo REAL,"
+    " hi REAL);"
+    "INSERT INTO claims_v4(id, experiment, name, predicted, predicted_value, measured,"
+    " uncertainty, tolerance, tolerance_value, reason, verdict, detail, created)"
+    " SELECT id, experiment, name, predicted, predicted_value, measured, uncertainty, tolerance,"
+    " tolerance_value, reason, verdict, detail, created FROM claims;"
+    "CREATE TABLE claim_runs_v4("
+    " claim INTEGER NOT NULL REFERENCES claims_v4(id),"
+    " run INTEGER NOT NULL REFERENCES runs(id));"
+    "INSERT INTO claim_runs_v4(rowid, claim, run) SELECT rowid, claim, run FROM claim_runs;"
+    "DROP TABLE claim_runs;"
+    "DROP TABLE claims;"
+    "ALTER TABLE claims_v4 RENAME TO claims;"
+    "ALTER TABLE claim_runs_v4 RENAME TO claim_runs;"
+    "CREATE INDEX claims_exp ON claims(experiment);"
+    "CREATE INDEX claim_runs_claim ON claim_runs(claim);"
+    "CREATE INDEX IF NOT EXISTS metrics_run_name ON metrics(run, name, step);",
 };
 
 static const char *const k_sql[LM__ST_COUNT] = {
@@ -146,6 +181,8 @@ static const char *const k_sql[LM__ST_COUNT] = {
     [LM__ST_METRIC_INSERT] = "INSERT INTO metrics(run, step, name, value) VALUES(?1, ?2, ?3, ?4)",
     [LM__ST_METRIC_LIST] = "SELECT step, name, value FROM metrics WHERE run = ?1 "
                            "ORDER BY step, rowid",
+    [LM__ST_SERIES] = "SELECT step, value FROM metrics WHERE run = ?1 AND name = ?2 "
+                      "ORDER BY step, rowid",
     [LM__ST_ARTIFACT_INSERT] =
         "INSERT INTO artifacts(run, name, kind, path, created) VALUES(?1, ?2, ?3, ?4, ?5)",
     [LM__ST_ARTIFACT_LIST] = "SELECT name, kind, path FROM artifacts WHERE run = ?1 ORDER BY rowid",

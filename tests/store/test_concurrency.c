@@ -152,7 +152,7 @@ Test(store_procs, simultaneous_opens_of_a_fresh_file_succeed) {
     lm_err err = {0};
     lm_store *s = NULL;
     cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 4);
     lm_store_close(s);
     remove_db(path);
     LM_CHECK_LEAKS();

@@ -52,7 +52,7 @@ Test(store, schema_created_and_reopened) {
     lm_err err = {0};
     lm_store *s = NULL;
     cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 4);
     cr_assert_eq(query_int(s, "PRAGMA foreign_keys"), 1);
     cr_assert_eq(query_int(s, "PRAGMA synchronous"), 1); /* 1 = NORMAL */
     cr_assert_eq(query_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
@@ -75,7 +75,7 @@ Test(store, schema_created_and_reopened) {
 
     s = NULL;
     cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 4);
     lm_run_info info = {0};
     cr_assert_eq(lm_store_get_run(s, id, &info, &err), LM_OK, "%s", err.msg);
     cr_assert_str_eq(info.status, "running"); /* our own run: not reaped */
@@ -667,7 +667,7 @@ Test(store, run_locks) {
     exec_sql(s, "DROP TABLE run_locks; PRAGMA user_version = 2");
     lm_store_close(s);
     cr_assert_eq(lm_store_open(path, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(query_int(s, "PRAGMA user_version"), 3);
+    cr_assert_eq(query_int(s, "PRAGMA user_version"), 4);
     cr_assert_eq(lm_store_lock_hash(s, k_hash, &got, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(got, 1);
     lm_store_close(s);

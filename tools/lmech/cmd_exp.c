@@ -2,6 +2,7 @@
  * `lmech exp --list`. A positional ending in .json is an experiment file (docs/experiments.md). */
 #include "cli.h"
 #include "lmech/exp.h"
+#include "lmech/report.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static json_t *claim_json(const lm_claim *c) {
     json_object_set_new(j, "uncertainty", cli_json_num(c->uncertainty));
     json_object_set_new(j, "tolerance", json_string(c->tolerance));
     json_object_set_new(j, "tolerance_value", cli_json_num(c->tolerance_value));
+    json_object_set_new(j, "lo", cli_json_num(c->lo)); /* null: an open side (or reported) */
+    json_object_set_new(j, "hi", cli_json_num(c->hi));
     json_object_set_new(j, "verdict", json_string(lm_verdict_name(c->verdict)));
     json_object_set_new(j, "reason", json_string(c->reason));
     json_object_set_new(j, "detail", json_string(c->detail));
@@ -44,6 +47,40 @@ static json_t *claim_json(const lm_claim *c) {
         json_array_append_new(runs, json_integer(c->runs[i]));
     json_object_set_new(j, "runs", runs);
     return j;
+}
+
+/* The claims table (reported = 0), or the reported figures apart from it ("measured, not
+ * claimed"); numbers at the precision their uncertainty supports (the JSON keeps them whole).
+ * An inconclusive claim's detail (why, and how many seeds would decide it) follows its row. */
+static void print_claims(const lm_exp_ctx *c, int reported) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_claims; i++)
+        n += (c->claims[i].verdict == LM_VERDICT_REPORTED) == reported;
+    if (!n)
+        return;
+    if (reported)
+        printf("\nmeasured, not claimed (reported figures, no verdict)\n%-32s %-24s %s\n", "figure",
+               "measured", "note");
+    else
+        printf("%-32s %-13s %-24s %-30s %s\n", "claim", "verdict", "measured", "tolerance",
+               "prediction");
+    for (size_t i = 0; i < c->n_claims; i++) {
+        const lm_claim *k = &c->claims[i];
+        if ((k->verdict == LM_VERDICT_REPORTED) != reported)
+            continue;
+        char meas[96];
+        lm_report_fmt_measure(k->measured, k->uncertainty, " +- ", meas, sizeof meas);
+        if (reported) {
+            printf("%-32s %-24s %s\n", k->name, meas, k->reason);
+            continue;
+        }
+        printf("%-32s %-13s %-24s %-30s %s\n", k->name, lm_verdict_name(k->verdict), meas,
+               k->tolerance, k->predicted);
+        const char *why =
+            k->verdict == LM_VERDICT_INCONCLUSIVE ? strstr(k->detail, "inconclusive") : NULL;
+        if (why)
+            printf("%-32s   %s\n", "", why);
+    }
 }
 
 int cmd_exp(int argc, char **argv) {
@@ -133,18 +170,8 @@ int cmd_exp(int argc, char **argv) {
         printf("%s%s: %zu runs (%zu reused, %zu failed) in %.1f s, invocation %lld in %s\n\n",
                e->name, o.quick ? " (quick)" : "", res.n_runs, res.n_reused, res.n_failed,
                res.wall_s, (long long) res.exp_id, o.db);
-        printf("%-20s %-13s %-26s %-30s %s\n", "claim", "verdict", "measured", "tolerance",
-               "prediction");
-        for (size_t i = 0; i < c->n_claims; i++) {
-            const lm_claim *k = &c->claims[i];
-            char meas[64];
-            if (isfinite(k->uncertainty))
-                snprintf(meas, sizeof meas, "%.6g +- %.2g", k->measured, k->uncertainty);
-            else
-                snprintf(meas, sizeof meas, "%.6g", k->measured);
-            printf("%-20s %-13s %-26s %-30s %s\n", k->name, lm_verdict_name(k->verdict), meas,
-                   k->tolerance, k->predicted);
-        }
+        print_claims(c, 0);
+        print_claims(c, 1);
         printf("\nreasons and details: lmech report --db %s %s\n", o.db, e->name);
     }
     lm_exp_result_clear(&res);
