@@ -127,8 +127,7 @@ lm_claim *lm_exp_judge(lm_exp_ctx *ctx, const lm_claim_spec *sp) {
     }
     if (!isfinite(u) || u < 0 || !sp->uncertainty_from) {
         c->verdict = LM_VERDICT_INCONCLUSIVE;
-        detail_add(c, "inconclusive: no uncertainty was given for %.6g (a bug in the analysis)",
-                   m);
+        detail_add(c, "inconclusive: no uncertainty was given for %.6g (a bug in the analysis)", m);
         return c;
     }
     c->verdict = lm_exp_verdict(m, u, sp->lo, sp->hi);
@@ -193,8 +192,8 @@ lm_status lm_exp_series(const lm_exp_ctx *ctx, int64_t run, const char *name, si
     return LM_OK;
 }
 
-lm_status lm_exp_series_alloc(const lm_exp_ctx *ctx, int64_t run, const char *name,
-                              int64_t **steps, double **values, size_t *n, lm_err *err) {
+lm_status lm_exp_series_alloc(const lm_exp_ctx *ctx, int64_t run, const char *name, int64_t **steps,
+                              double **values, size_t *n, lm_err *err) {
     size_t total = 0, got = 0;
     *values = NULL;
     if (steps)

@@ -9,6 +9,7 @@
 #include "lmech/io.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -122,4 +123,117 @@ lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const ch
     if (ctx->n_runs > 0 && ctx->run[0] > 0)
         LM_TRY(lm_store_put_artifact(ctx->store, ctx->run[0], name, "figure", path, err));
     return LM_OK;
+}
+
+/* Appends printf text to a growing buffer (*buf of capacity *cap); 0 on success. */
+static int grow_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int grow_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        const int k = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+            return -1;
+        if ((size_t) k < *cap - *len) {
+            *len += (size_t) k;
+            return 0;
+        }
+        const size_t ncap = 2 * *cap + (size_t) k;
+        char *b = lm_malloc(ncap);
+        if (!b)
+            return -1;
+        memcpy(b, *buf, *len);
+        lm_free(*buf);
+        *buf = b;
+        *cap = ncap;
+    }
+}
+
+void lm__exp_law_line(size_t n, const double *x, const double *y, double p, double *py) {
+    double acc = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] > 0 && y[i] > 0 && isfinite(x[i]) && isfinite(y[i])) {
+            acc += log(y[i]) - p * log(x[i]);
+            k++;
+        }
+    const double c = k ? exp(acc / (double) k) : LM_NAN;
+    for (size_t i = 0; i < n; i++)
+        py[i] = x[i] > 0 ? c * pow(x[i], p) : LM_NAN;
+}
+
+lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char *title,
+                             const char *xlabel, const char *ylabel, int logx, int logy, size_t ns,
+                             const lm__exp_fig_series *s, lm_err *err) {
+    char dir[LM_PATH_MAX + 32], path[LM_PATH_MAX + 128];
+    LM_TRY(fig_dir(ctx, dir, sizeof dir, err));
+    /* the data: per series one block of measured points (x, y, u) and one of the predicted
+     * curve (x, y), separated by two blank lines so that gnuplot's `index` selects them */
+    size_t cap = 4096, len = 0, gcap = 4096, glen = 0;
+    char *buf = lm_malloc(cap), *gp = lm_malloc(gcap);
+    int bad = !buf || !gp;
+    if (!bad)
+        bad = grow_printf(&buf, &len, &cap,
+                          "# %s: per series, measured (x y u95), then the "
+                          "prediction (x y)\n",
+                          name);
+    for (size_t j = 0; j < ns && !bad; j++) {
+        bad |= grow_printf(&buf, &len, &cap, "# measured: %s\n", s[j].label);
+        for (size_t i = 0; i < s[j].n && !bad; i++)
+            bad |= grow_printf(&buf, &len, &cap, "%.10g\t%.10g\t%.10g\n", s[j].x[i], s[j].y[i],
+                               s[j].u && isfinite(s[j].u[i]) ? s[j].u[i] : 0.0);
+        bad |= grow_printf(&buf, &len, &cap, "\n\n# predicted: %s\n",
+                           s[j].pred_label ? s[j].pred_label : "(none)");
+        for (size_t i = 0; i < s[j].n_pred && !bad; i++)
+            bad |= grow_printf(&buf, &len, &cap, "%.10g\t%.10g\n", s[j].px[i], s[j].py[i]);
+        if (!s[j].n_pred && !bad) /* an empty block still needs a point for `index` */
+            bad |= grow_printf(&buf, &len, &cap, "NaN\tNaN\n");
+        bad |= grow_printf(&buf, &len, &cap, "\n\n");
+    }
+    if (!bad)
+        bad = grow_printf(
+            &gp, &glen, &gcap,
+            "# lmech figure: %s.\n# Measured points with 95 %% error bars; the predicted law as a "
+            "dashed line of the same colour.\n# Re-render: gnuplot %s.gp (in this directory) "
+            "writes %s.png and %s.svg.\n"
+            "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
+            "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\nset ylabel '%s'\n"
+            "set grid\nset key outside right top box\n%s%splot ",
+            title, name, name, name, name, title, xlabel, ylabel, logx ? "set logscale x 2\n" : "",
+            logy ? "set logscale y\n" : "");
+    for (size_t j = 0; j < ns && !bad; j++) {
+        bad |= grow_printf(&gp, &glen, &gcap,
+                           "%s'%s.tsv' index %zu using 1:2:3 with yerrorlines lc %zu pt 7 ps 0.8 "
+                           "lw 1.5 title '%s'",
+                           j ? ", \\\n     " : "", name, 2 * j, j + 1, s[j].label);
+        if (s[j].n_pred && !bad)
+            bad |= grow_printf(&gp, &glen, &gcap,
+                               ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu dt 2 "
+                               "lw 2 title '%s'",
+                               name, 2 * j + 1, j + 1,
+                               s[j].pred_label ? s[j].pred_label : "predicted");
+    }
+    if (!bad)
+        bad = grow_printf(&gp, &glen, &gcap,
+                          "\nset terminal svg size 960,560 dynamic font ',11'\nset output "
+                          "'%s.svg'\nreplot\n",
+                          name);
+    lm_status st = LM_OK;
+    if (bad)
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory for figure %s", name);
+    if (st == LM_OK) {
+        snprintf(path, sizeof path, "%s/%s.tsv", dir, name);
+        st = lm_file_write_atomic(path, buf, len, err);
+    }
+    if (st == LM_OK) {
+        snprintf(path, sizeof path, "%s/%s.gp", dir, name);
+        st = lm_file_write_atomic(path, gp, glen, err);
+    }
+    if (st == LM_OK && ctx->n_runs > 0 && ctx->run[0] > 0)
+        st = lm_store_put_artifact(ctx->store, ctx->run[0], name, "figure", path, err);
+    lm_free(buf);
+    lm_free(gp);
+    return st;
 }

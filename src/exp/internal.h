@@ -80,4 +80,26 @@ lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const ch
                                const char *ylabel, int logy, size_t ncols, const char *const *cols,
                                size_t n, const double *data, lm_err *err);
 
+/* A prediction-beside-measurement figure (science.md: "shows prediction beside measurement"):
+ * each series is measured points with their 95 % error bars (u may be NULL: no bars) drawn as
+ * markers joined by a thin line, and its predicted law (px, py; n_pred = 0: none) as a dashed
+ * line of the same colour. Written like lm__exp_figure_lines (<name>.tsv with one gnuplot index
+ * block per points / prediction, <name>.gp). */
+typedef struct lm__exp_fig_series {
+    const char *label; /* legend of the measured points */
+    size_t n;
+    const double *x, *y, *u;
+    const char *pred_label; /* legend of the prediction ("n^-1/2 (NTP)") */
+    size_t n_pred;
+    const double *px, *py;
+} lm__exp_fig_series;
+lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char *title,
+                             const char *xlabel, const char *ylabel, int logx, int logy, size_t ns,
+                             const lm__exp_fig_series *s, lm_err *err);
+
+/* The predicted power law y = C x^p drawn through measured points: C is the geometric mean of
+ * y / x^p over the positive finite pairs (the law fixes the slope, the data its height); py[i]
+ * is the law at x[i]. */
+void lm__exp_law_line(size_t n, const double *x, const double *y, double p, double *py);
+
 #endif

@@ -78,9 +78,9 @@ Test(claim, judge_records_the_interval_and_a_power_estimate) {
                                            .hi = 2});
     cr_assert_eq(c->verdict, LM_VERDICT_INCONCLUSIVE);
     cr_assert(strstr(c->detail, "no uncertainty"), "%s", c->detail);
-    c = lm_exp_judge(ctx, &(lm_claim_spec){
-                              .name = "no source", .measured = 1.5, .uncertainty = 0.1, .lo = 1,
-                              .hi = 2});
+    c = lm_exp_judge(
+        ctx, &(lm_claim_spec){
+                 .name = "no source", .measured = 1.5, .uncertainty = 0.1, .lo = 1, .hi = 2});
     cr_assert_eq(c->verdict, LM_VERDICT_INCONCLUSIVE, "u without how it was obtained");
     /* pass and fail */
     c = lm_exp_judge(ctx, &(lm_claim_spec){.name = "p",
