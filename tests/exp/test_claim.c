@@ -5,6 +5,7 @@
 #include "lm_test.h"
 
 #include "exp/internal.h"
+#include "exp_fixture.h"
 #include "lmech/report.h"
 
 static lm_exp_ctx *new_ctx(void) {
@@ -185,4 +186,34 @@ Test(claim, numbers_at_the_precision_their_uncertainty_supports) {
     fmt_is(0.25, 0, "0.25 +- 0");
     fmt_is(0.123456789, LM_NAN, "0.123457");
     fmt_is(LM_NAN, 0.1, "n/a");
+}
+
+Test(claim, a_series_longer_than_its_buffer_is_an_error_not_a_truncation) {
+    lm_fx f;
+    lm_fx_open(&f, "series", 0);
+    const int64_t r = lm_fx_run(&f, "one", "{}");
+    double v[10];
+    for (int i = 0; i < 10; i++)
+        v[i] = i;
+    lm_fx_series(&f, r, "sharpness", 10, NULL, v);
+    lm_fx_series(&f, r, "train_loss", 3, NULL, v);
+    int64_t st[10];
+    double got[10];
+    size_t n = 0;
+    lm_err err = {0};
+    cr_assert_eq(lm_exp_series(f.ctx, r, "sharpness", 10, st, got, &n, &err), LM_OK, "%s", err.msg);
+    cr_assert(n == 10 && got[9] == 9.0 && st[9] == 9);
+    cr_assert_eq(lm_exp_series(f.ctx, r, "sharpness", 4, st, got, &n, &err), LM_ELIMIT);
+    cr_assert(strstr(err.msg, "sharpness") && strstr(err.msg, "10") && strstr(err.msg, "4"), "%s",
+              err.msg);
+    double *all = NULL;
+    int64_t *steps = NULL;
+    cr_assert_eq(lm_exp_series_alloc(f.ctx, r, "train_loss", &steps, &all, &n, &err), LM_OK);
+    cr_assert(n == 3 && all[2] == 2.0 && steps[2] == 2);
+    lm_free(all);
+    lm_free(steps);
+    cr_assert_eq(lm_exp_series_alloc(f.ctx, r, "absent", NULL, &all, &n, &err), LM_OK);
+    cr_assert(n == 0 && all == NULL);
+    lm_fx_close(&f);
+    LM_CHECK_LEAKS();
 }
