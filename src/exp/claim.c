@@ -125,9 +125,15 @@ lm_claim *lm_exp_judge(lm_exp_ctx *ctx, const lm_claim_spec *sp) {
             detail_add(c, "inconclusive: the measurement could not be made");
         return c;
     }
-    if (!isfinite(u) || u < 0 || !sp->uncertainty_from) {
+    if (!sp->uncertainty_from || !isfinite(u) || u < 0) {
+        /* without an interval nothing is decided: the detail's "u:" says why it is missing, or
+         * the analysis gave no source for it at all (a bug) */
         c->verdict = LM_VERDICT_INCONCLUSIVE;
-        detail_add(c, "inconclusive: no uncertainty was given for %.6g (a bug in the analysis)", m);
+        if (sp->uncertainty_from)
+            detail_add(c, "inconclusive: %.6g has no uncertainty, so nothing decides it", m);
+        else
+            detail_add(c, "inconclusive: no uncertainty was given for %.6g (a bug in the analysis)",
+                       m);
         return c;
     }
     c->verdict = lm_exp_verdict(m, u, sp->lo, sp->hi);

@@ -46,7 +46,10 @@ typedef struct fclaim {
     reduce_kind stat;        /* over a run's selected records                      */
     double band_lo, band_hi; /* stat frac_in                                  */
     reduce_kind reduce;      /* over runs (value claims)                           */
-    double lo, hi;
+    double lo, hi;           /* the tolerance (NaN for a reported figure)          */
+    double stated_u;         /* a stated numerical error of each run's value (>= 0;
+                              * NaN: none stated)                                 */
+    int reported;            /* a reported figure: measured, no verdict            */
 } fclaim;
 
 typedef struct variant {
@@ -240,9 +243,9 @@ static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full
     snprintf(where, sizeof where, "claims[%zu]", idx);
     if (!json_is_object(o))
         return bad(p, where, "expected an object");
-    static const char *const keys[] = {"name",   "kind",  "metric",    "x",     "where",
-                                       "step",   "from",  "window",    "stat",  "band",
-                                       "reduce", "range", "predicted", "reason"};
+    static const char *const keys[] = {
+        "name", "kind", "metric", "x",     "where",     "step",   "from",        "window",
+        "stat", "band", "reduce", "range", "predicted", "reason", "uncertainty", "reported"};
     LM_TRY(check_keys(p, o, where, keys, sizeof keys / sizeof *keys));
     char full_key[96];
     snprintf(full_key, sizeof full_key, "%s.name", where);
@@ -267,10 +270,37 @@ static lm_status parse_claim(pctx *p, json_t *o, size_t idx, const variant *full
         }
         c->slope = strcmp(json_string_value(v), "slope") == 0;
     }
+    c->reported = 0;
+    if ((v = json_object_get(o, "reported"))) {
+        snprintf(full_key, sizeof full_key, "%s.reported", where);
+        if (!json_is_boolean(v))
+            return bad(p, full_key, "expected true or false");
+        c->reported = json_is_true(v);
+    }
     snprintf(full_key, sizeof full_key, "%s.range", where);
-    if (!(v = json_object_get(o, "range")))
-        return bad(p, full_key, "required [lo, hi] is missing");
-    LM_TRY(parse_range(p, v, full_key, &c->lo, &c->hi));
+    c->lo = c->hi = LM_NAN;
+    if (c->reported) {
+        if (json_object_get(o, "range"))
+            return bad(p, full_key,
+                       "a reported figure has no tolerance (no verdict): drop range, or drop "
+                       "\"reported\" to make it a claim");
+    } else {
+        if (!(v = json_object_get(o, "range")))
+            return bad(p, full_key, "required [lo, hi] is missing");
+        LM_TRY(parse_range(p, v, full_key, &c->lo, &c->hi));
+    }
+    c->stated_u = LM_NAN; /* not stated */
+    if ((v = json_object_get(o, "uncertainty"))) {
+        snprintf(full_key, sizeof full_key, "%s.uncertainty", where);
+        if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0)
+            return bad(p, full_key,
+                       "expected a number >= 0 (the stated numerical error of each run's value)");
+        if (c->slope)
+            return bad(p, full_key,
+                       "a slope's uncertainty comes from the fit and the seeds; only value "
+                       "claims take a stated uncertainty");
+        c->stated_u = json_number_value(v);
+    }
     c->step = -1;
     if ((v = json_object_get(o, "step"))) {
         snprintf(full_key, sizeof full_key, "%s.step", where);
@@ -724,12 +754,115 @@ static double run_x(const variant *v, size_t r, const fclaim *c) {
     return x > 0 ? x : LM_NAN;
 }
 
+/* The figure of a slope claim: the per-x mean over seeds with its 95 % interval (2 standard
+ * errors; none for one run) and the predicted law x^p (p the middle of the range, or its finite
+ * end) drawn through the data. */
+static lm_status slope_figure(lm_exp_ctx *ctx, const fexp *x, const fclaim *c, size_t n,
+                              const double *xs, const double *vals, lm_err *err) {
+    double *w = lm_malloc(5 * (n + 1) * sizeof *w);
+    if (!w)
+        LM_FAIL(err, LM_ENOMEM, "out of memory for the figure of claim %s", c->name);
+    double *gx = w, *gm = w + n + 1, *gu = w + 2 * (n + 1), *py = w + 3 * (n + 1);
+    double *tmp = w + 4 * (n + 1);
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < ng && gx[k] != xs[i])
+            k++;
+        if (k < ng)
+            continue;
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (xs[j] == xs[i])
+                tmp[m++] = vals[j];
+        gx[ng] = xs[i];
+        lm__exp_mean_u(m, tmp, &gm[ng], &gu[ng]);
+        ng++;
+    }
+    /* ascending x, for the lines */
+    for (size_t i = 1; i < ng; i++)
+        for (size_t j = i; j > 0 && gx[j - 1] > gx[j]; j--) {
+            double t = gx[j];
+            gx[j] = gx[j - 1];
+            gx[j - 1] = t;
+            t = gm[j];
+            gm[j] = gm[j - 1];
+            gm[j - 1] = t;
+            t = gu[j];
+            gu[j] = gu[j - 1];
+            gu[j - 1] = t;
+        }
+    const double p = isfinite(c->lo) && isfinite(c->hi) ? 0.5 * (c->lo + c->hi)
+                     : isfinite(c->lo)                  ? c->lo
+                                                        : c->hi;
+    lm__exp_law_line(ng, gx, gm, p, py);
+    char pl[64], fname[96];
+    snprintf(pl, sizeof pl, "predicted %s^%g", c->x_key, p);
+    snprintf(fname, sizeof fname, "claim-%zu", (size_t) (c - x->claims));
+    const lm__exp_fig_series sr = {c->metric, ng, gx, gm, gu, pl, isfinite(p) ? ng : 0, gx, py};
+    lm_status st = lm__exp_figure_law(ctx, fname, c->name, c->x_key, c->metric, 1, 1, 1, &sr, err);
+    lm_free(w);
+    return st;
+}
+
+/* The value claim's measurement over the runs' values v[0..n): m and the half-width u of its
+ * 95 % interval, and how u was obtained (science.md §0; docs/experiments.md "Uncertainty"). */
+static void value_measure(const fclaim *c, double *v, size_t n, size_t runs_used, double *m,
+                          double *u, char *how, size_t cap) {
+    *m = *u = LM_NAN;
+    if (n == 0) {
+        snprintf(how, cap, "no run");
+        return;
+    }
+    const int has = isfinite(c->stated_u);
+    char stated[96] = "";
+    if (has && c->stated_u > 0)
+        snprintf(stated, sizeof stated, " plus the stated numerical error %g", c->stated_u);
+    switch (c->reduce) {
+    case R_MEAN:
+    case R_MEDIAN:
+        if (c->reduce == R_MEAN)
+            lm__exp_mean_u(n, v, m, u);
+        else
+            lm__exp_median_u(n, v, 0x3ed1a4u, m, u);
+        if (n >= 2)
+            snprintf(how, cap,
+                     c->reduce == R_MEAN ? "2 standard errors of the mean over %zu runs%s"
+                                         : "95 %% bootstrap interval of the median over %zu runs%s",
+                     runs_used, stated);
+        else if (has)
+            snprintf(how, cap, "one run: the stated numerical error %g%s", c->stated_u,
+                     c->stated_u == 0 ? " (exact)" : "");
+        else
+            snprintf(how, cap,
+                     "one run has no spread: sweep seeds, or state the run's numerical "
+                     "\"uncertainty\"");
+        if (n == 1 && has)
+            *u = 0;
+        break;
+    case R_MIN:
+    case R_MAX:
+        *m = reduce(v, n, c->reduce);
+        *u = 0;
+        snprintf(how, cap,
+                 "u = 0: the %s over %zu runs is an extreme, not an estimate, and carries no "
+                 "sampling interval%s",
+                 reduce_names[c->reduce], runs_used, stated);
+        break;
+    case R_FRAC_IN:
+        break;
+    }
+    /* a systematic numerical error does not average out over runs: it adds */
+    if (isfinite(*u) && has)
+        *u += c->stated_u;
+    if (!isfinite(*u))
+        *u = LM_NAN;
+}
+
 static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const fclaim *c,
                        int64_t *st_buf, double *v_buf, double *vals, double *xs, lm_err *err) {
-    size_t n = 0, nx = 0, missing = 0;
+    size_t n = 0, missing = 0;
     int64_t used[LM_EXP_MAX_RUNS];
-    double gx[LM_EXP_MAX_RUNS], gsum[LM_EXP_MAX_RUNS];
-    size_t gcnt[LM_EXP_MAX_RUNS];
     for (size_t r = 0; r < ctx->n_runs; r++) {
         if (!matches(v, r, c->where))
             continue;
@@ -744,81 +877,75 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
         xs[n] = c->slope ? run_x(v, r, c) : 0.0;
         n++;
     }
-    char tol[160], detail[256];
-    double measured = LM_NAN, se = LM_NAN;
+    char tol[160], how[192] = "", detail[256] = "";
+    double measured = LM_NAN, u = LM_NAN;
+    size_t n_seeds = 0;
     const int stat = per_run_stat(c);
     if (!c->slope) {
         if (missing == 0)
-            measured = reduce(vals, n, c->reduce);
+            value_measure(c, vals, n, n, &measured, &u, how, sizeof how);
+        n_seeds = c->reduce == R_MEAN || c->reduce == R_MEDIAN ? n : 0;
         snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs in [%g, %g]",
                  reduce_names[c->reduce], stat ? reduce_names[c->stat] : "", stat ? "(" : "",
                  c->metric, stat ? ")" : "", n, c->lo, c->hi);
+        if (c->reported)
+            snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs (reported, no tolerance)",
+                     reduce_names[c->reduce], stat ? reduce_names[c->stat] : "", stat ? "(" : "",
+                     c->metric, stat ? ")" : "", n);
     } else {
-        /* group by x, average, then fit log y = a + b log x */
-        for (size_t i = 0; i < n; i++) {
-            size_t g = 0;
-            while (g < nx && gx[g] != xs[i])
-                g++;
-            if (g == nx) {
-                gx[nx] = xs[i];
-                gsum[nx] = 0;
-                gcnt[nx++] = 0;
-            }
-            gsum[g] += vals[i];
-            gcnt[g]++;
+        /* log of the per-x mean (over seeds) against log x; u from a bootstrap over seeds */
+        int seeds = 0;
+        size_t nx = 0;
+        if (missing == 0 && n > 0)
+            nx = lm__exp_loglog_slope_u(n, xs, vals, 0x51093u, &measured, &u, &seeds);
+        if (nx < 3) {
+            measured = u = LM_NAN;
+            if (missing == 0)
+                snprintf(detail, sizeof detail, "a slope needs at least 3 distinct %s (have %zu)",
+                         c->x_key, nx);
         }
-        size_t k = 0;
-        for (size_t g = 0; g < nx; g++) {
-            const double y = gsum[g] / (double) gcnt[g];
-            if (!(isfinite(gx[g]) && y > 0)) {
-                missing++;
-                continue;
-            }
-            xs[k] = log(gx[g]);
-            vals[k] = log(y);
-            k++;
-        }
-        if (missing == 0 && k >= 3) {
-            lm__exp_fit_slope(k, xs, vals, &measured, &se);
-            /* the figure: the averaged metric against x */
-            double *fig = lm_malloc(2 * k * sizeof *fig);
-            if (fig) {
-                for (size_t i = 0; i < k; i++) {
-                    fig[2 * i] = exp(xs[i]);
-                    fig[2 * i + 1] = exp(vals[i]);
-                }
-                const char *cols[2] = {c->x_key, c->metric};
-                char fname[96];
-                snprintf(fname, sizeof fname, "claim-%zu", (size_t) (c - x->claims));
-                lm_status fs =
-                    lm__exp_figure_lines(ctx, fname, c->name, c->metric, 1, 2, cols, k, fig, err);
-                lm_free(fig);
-                LM_TRY(fs);
-            }
-        }
+        n_seeds = seeds ? n / (nx ? nx : 1) : 0;
+        snprintf(how, sizeof how,
+                 seeds ? "95 %% bootstrap interval over seeds (the runs at each %s resampled "
+                         "among themselves)"
+                       : "2 standard errors of the least-squares slope (one run per %s, no "
+                         "seeds to resample)",
+                 c->x_key);
+        if (isfinite(measured))
+            LM_TRY(slope_figure(ctx, x, c, n, xs, vals, err));
         snprintf(tol, sizeof tol, "log-log slope of %s against %s over %zu points in [%g, %g]",
-                 c->metric, c->x_key, k, c->lo, c->hi);
+                 c->metric, c->x_key, nx, c->lo, c->hi);
+    }
+    if (missing)
+        snprintf(detail, sizeof detail,
+                 "%zu matching run(s) have no finite %s at the claim's step (failed, diverged or "
+                 "not recorded)",
+                 missing, c->metric);
+    else if (stat && !detail[0]) {
+        memcpy(detail, "per run: ", 10);
+        describe_per_run(c, detail + 9, sizeof detail - 9);
     }
     const double mid = isfinite(c->lo) && isfinite(c->hi) ? 0.5 * (c->lo + c->hi)
                        : isfinite(c->lo)                  ? c->lo
                                                           : c->hi;
-    lm_claim *cl = lm_exp_claim(ctx, c->name, c->predicted, mid, measured, se, c->lo, c->hi, tol,
-                                0.5 * (c->hi - c->lo), c->reason);
-    if (cl) {
-        cl->n_runs = 0;
-        for (size_t i = 0; i < n && cl->n_runs < sizeof cl->runs / sizeof cl->runs[0]; i++)
-            cl->runs[cl->n_runs++] = used[i];
-        if (missing) {
-            snprintf(detail, sizeof detail,
-                     "%zu matching run(s) have no finite %s at the claim's step (failed, "
-                     "diverged or not recorded)",
-                     missing, c->metric);
-            snprintf(cl->detail, sizeof cl->detail, "%s", detail);
-        } else if (stat) {
-            memcpy(cl->detail, "per run: ", 10);
-            describe_per_run(c, cl->detail + 9, sizeof cl->detail - 9);
-        }
-    }
+    lm_exp_judge(ctx, &(lm_claim_spec){
+                          .name = c->name,
+                          .predicted = c->predicted,
+                          .predicted_value = c->reported ? LM_NAN : mid,
+                          .measured = measured,
+                          .uncertainty = u,
+                          .uncertainty_from = how,
+                          .n_seeds = n_seeds,
+                          .lo = c->lo,
+                          .hi = c->hi,
+                          .tolerance = tol,
+                          .tolerance_value = 0.5 * (c->hi - c->lo),
+                          .reason = c->reason,
+                          .detail = detail,
+                          .reported = c->reported,
+                          .n_runs = n,
+                          .runs = used,
+                      });
     return LM_OK;
 }
 

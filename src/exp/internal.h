@@ -49,6 +49,12 @@ size_t lm__exp_slope_u(size_t nx, const double *x, size_t ns, const double *y, u
                        double *slope, double *u);
 int lm__exp_bootstrap(size_t n, lm__exp_stat_fn stat, void *ud, uint64_t seed, double *lo,
                       double *hi);
+/* The slope of log(mean y over the points sharing an x) against log(x), for n points (x_i, y_i)
+ * of which several may share an x (seeds): u from a stratified bootstrap (each x's runs
+ * resampled among themselves; *seeds = 1), or, when every x has one run, 2 standard errors of the
+ * fit (*seeds = 0). NaN when an x's mean is not positive. Returns the number of distinct x. */
+size_t lm__exp_loglog_slope_u(size_t n, const double *x, const double *y, uint64_t seed,
+                              double *slope, double *u, int *seeds);
 
 /* A finished run read back for analysis: its config, final parameters, data and network. */
 typedef struct lm__exp_net {

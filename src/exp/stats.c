@@ -202,3 +202,103 @@ size_t lm__exp_slope_u(size_t nx, const double *x, size_t ns, const double *y, u
     lm_free(all);
     return used;
 }
+
+/* Groups of equal x: g[i] = the group of point i, gx[k] its x; returns the number of groups. */
+static size_t group_by_x(size_t n, const double *x, size_t *g, double *gx) {
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < ng && gx[k] != x[i])
+            k++;
+        if (k == ng)
+            gx[ng++] = x[i];
+        g[i] = k;
+    }
+    return ng;
+}
+
+/* The slope of log(group mean of y) against log(x) for the points idx[0..n). */
+static double loglog_slope(size_t n, const size_t *idx, const size_t *g, const double *gx,
+                           size_t ng, const double *y, double *sum, size_t *cnt, double *lx,
+                           double *ly) {
+    for (size_t k = 0; k < ng; k++) {
+        sum[k] = 0;
+        cnt[k] = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sum[g[idx[i]]] += y[idx[i]];
+        cnt[g[idx[i]]]++;
+    }
+    size_t m = 0;
+    for (size_t k = 0; k < ng; k++)
+        if (cnt[k] && gx[k] > 0 && sum[k] > 0) {
+            lx[m] = log(gx[k]);
+            ly[m] = log(sum[k] / (double) cnt[k]);
+            m++;
+        }
+    return m == ng ? lm__exp_slope(m, lx, ly) : LM_NAN;
+}
+
+size_t lm__exp_loglog_slope_u(size_t n, const double *x, const double *y, uint64_t seed,
+                              double *slope, double *u, int *seeds) {
+    *slope = *u = LM_NAN;
+    *seeds = 0;
+    /* index scratch: group of each point, counts, a resample, members by group, group starts */
+    size_t *iw = lm_malloc(5 * (n + 1) * sizeof *iw);
+    double *w = lm_malloc(4 * (n + 1) * sizeof *w);
+    double *rep = lm_malloc(LM__EXP_BOOT * sizeof *rep);
+    size_t ng = 0;
+    if (!iw || !w || !rep)
+        goto done;
+    size_t *g = iw, *cnt = iw + n + 1, *idx = iw + 2 * (n + 1), *members = iw + 3 * (n + 1);
+    size_t *gstart = iw + 4 * (n + 1);
+    double *gx = w, *sum = w + n + 1, *lx = w + 2 * (n + 1), *ly = w + 3 * (n + 1);
+    ng = group_by_x(n, x, g, gx);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    *slope = loglog_slope(n, idx, g, gx, ng, y, sum, cnt, lx, ly);
+    if (!isfinite(*slope))
+        goto done;
+    size_t pos = 0, replicated = 0;
+    for (size_t k = 0; k < ng; k++) {
+        gstart[k] = pos;
+        for (size_t i = 0; i < n; i++)
+            if (g[i] == k)
+                members[pos++] = i;
+        replicated |= pos - gstart[k] >= 2;
+    }
+    gstart[ng] = pos;
+    if (!replicated) { /* one run per x: the regression's own standard error */
+        double b, se;
+        lm__exp_fit_slope(ng, lx, ly, &b, &se);
+        *u = 2 * se;
+        goto done;
+    }
+    *seeds = 1;
+    /* stratified bootstrap: each x keeps its number of runs, resampled among its own */
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, 0x51093u);
+    size_t kept = 0;
+    for (size_t b = 0; b < LM__EXP_BOOT; b++) {
+        size_t m = 0;
+        for (size_t k = 0; k < ng; k++) {
+            const size_t size = gstart[k + 1] - gstart[k];
+            for (size_t j = 0; j < size; j++)
+                idx[m++] = members[gstart[k] + (size_t) lm_rng_below(&rng, size)];
+        }
+        const double v = loglog_slope(m, idx, g, gx, ng, y, sum, cnt, lx, ly);
+        if (isfinite(v))
+            rep[kept++] = v;
+    }
+    if (kept >= LM__EXP_BOOT - LM__EXP_BOOT / 20) {
+        qsort(rep, kept, sizeof *rep, cmp_dbl);
+        const double lo = rep[(size_t) floor(0.025 * (double) (kept - 1))];
+        const double hi = rep[(size_t) ceil(0.975 * (double) (kept - 1))];
+        *u = fmax(*slope - lo, hi - *slope);
+    }
+done:
+    lm_free(iw);
+    lm_free(w);
+    lm_free(rep);
+    return ng;
+}

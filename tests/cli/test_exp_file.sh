@@ -35,16 +35,20 @@ n=$(sqlite3 "$T/e.db" "select count(*) from claims" 2>/dev/null || echo skip)
     ok "ls --experiments: both invocations with 8 runs and 2 passes" || bad "ls --experiments" "$(cat "$T/ls")"
 
 # The file form of "does the sharpness sit at 2/eta?": per-run statistics over records (from,
-# stat frac_in / median / max), 2 runs of 2000 steps with the sharpness every 20 (~4 s)
+# stat frac_in / median / max), 4 seeds x 2 rates of 1600 steps with the sharpness every 20
+# (~8 s); each claim is the mean over the 4 seeds' statistics with 2 standard errors
 out=$("$LM" exp "$SRC/examples/experiments/eos-question.json" --quick --jobs 2 --db "$T/q.db" --json 2>"$T/err")
 if [ $? -eq 0 ] && $PY -c "
 import json, sys
 o = json.loads(sys.argv[1])
 c = {x['name']: x for x in o['claims']}
-assert len(o['runs']) == 2 and len(c) == 3, o
+assert len(o['runs']) == 8 and len(c) == 3, o
 for x in c.values():
     assert x['verdict'] == 'pass', x
     assert x['detail'].startswith('per run: '), x
+    assert isinstance(x['uncertainty'], float) and x['uncertainty'] >= 0, x
+    assert '2 standard errors of the mean over 4 runs' in x['detail'], x
+    assert len(x['runs']) == 4, x
 f = c['eta=0.1: sharpness at 2/eta']
 assert 0.8 <= f['measured'] <= 1 and 'frac_in(sharpness_ratio)' in f['tolerance'], f
 assert 0.97 <= c['eta=0.1: median at 2/eta']['measured'] <= 1.10" "$out"; then

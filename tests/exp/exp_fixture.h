@@ -54,12 +54,10 @@ static inline int64_t lm_fx_run(lm_fx *f, const char *label, const char *config_
     char hash[32];
     snprintf(hash, sizeof hash, "fx%zu", f->ctx->n_runs);
     int64_t r;
-    cr_assert_eq(lm_store_run_begin(f->s, config_json, hash, 0, 1, &r, &err), LM_OK, "%s",
-                 err.msg);
-    cr_assert_eq(lm_store_run_end(f->s, r, LM_RUN_FINISHED, 0, 0.0, -1, NULL, 0, NULL, &err),
-                 LM_OK, "%s", err.msg);
-    cr_assert_eq(lm_store_exp_add_run(f->s, f->ctx->exp_id, r, label, &err), LM_OK, "%s",
-                 err.msg);
+    cr_assert_eq(lm_store_run_begin(f->s, config_json, hash, 0, 1, &r, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_store_run_end(f->s, r, LM_RUN_FINISHED, 0, 0.0, -1, NULL, 0, NULL, &err), LM_OK,
+                 "%s", err.msg);
+    cr_assert_eq(lm_store_exp_add_run(f->s, f->ctx->exp_id, r, label, &err), LM_OK, "%s", err.msg);
     const size_t i = f->ctx->n_runs++;
     snprintf(f->labels[i], sizeof f->labels[i], "%s", label);
     f->ctx->run[i] = r;

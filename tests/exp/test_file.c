@@ -202,7 +202,8 @@ Test(exp_file, judges_per_run_statistics_over_records, .timeout = 60) {
         "[0.4, 0.7], \"from\": 5, \"range\": [null, null], \"predicted\": \"-\", \"reason\": "
         "\"r\"},"
         "{\"name\": \"frac all\", \"metric\": \"train_loss\", \"stat\": \"frac_in\", \"band\": "
-        "[0, null], \"from\": 0, \"range\": [1, 1], \"predicted\": \"-\", \"reason\": \"r\"}]}";
+        "[0, null], \"from\": 0, \"range\": [1, 1], \"uncertainty\": 0, \"predicted\": \"-\", "
+        "\"reason\": \"r\"}]}";
     lm_experiment *e = NULL;
     lm_exp_result r;
     run_file(text, db, &e, &r);
@@ -246,5 +247,108 @@ Test(exp_file, judges_per_run_statistics_over_records, .timeout = 60) {
     lm_store_close(s);
     lm_exp_result_clear(&r);
     lm_exp_file_free(e);
+    LM_CHECK_LEAKS();
+}
+
+/* The verdict rule on an experiment file (science.md §0): four seeds' final losses, their mean
+ * with 2 standard errors; claims written to land inside, outside and across a tolerance edge,
+ * then the median (bootstrap), the min (u = 0, said so) and a reported figure. */
+Test(exp_file, mean_over_seeds_inside_outside_and_across_an_edge, .timeout = 120) {
+    char db[256];
+    lm_tmp_path(db, sizeof db, "expfile_u.db");
+#define SEEDS ", \"sweep\": {\"seed\": [0, 1, 2, 3]}"
+    const char *first = "{\"experiment\": \"u\", " BASE SEEDS
+                        ", \"claims\": [{\"name\": \"m\", \"metric\": \"train_loss\", \"range\": "
+                        "[null, null], \"predicted\": \"-\", \"reason\": \"r\"}]}";
+    lm_experiment *e = NULL;
+    lm_exp_result r;
+    run_file(first, db, &e, &r);
+    const lm_claim *c0 = &r.ctx->claims[0];
+    cr_assert_eq(c0->verdict, LM_VERDICT_PASS, "an open range holds any interval");
+    const double m = c0->measured, u = c0->uncertainty;
+    /* recompute m and u from the four runs' final loss */
+    lm_err err = {0};
+    lm_store *s = NULL;
+    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
+    double v[4], sum = 0, ss = 0;
+    for (size_t i = 0; i < 4; i++) {
+        series L = {0};
+        cr_assert_eq(lm_store_get_metrics(s, r.ctx->run[i], keep_loss, &L, &err), LM_OK);
+        v[i] = L.v[L.n - 1];
+        sum += v[i];
+    }
+    for (size_t i = 0; i < 4; i++)
+        ss += (v[i] - sum / 4) * (v[i] - sum / 4);
+    lm_store_close(s);
+    cr_assert(fabs(m - sum / 4) <= 1e-15 * m, "%.17g vs %.17g", m, sum / 4);
+    cr_assert(fabs(u - 2 * sqrt(ss / 3 / 4)) <= 1e-12 * u && u > 0, "u = %g", u);
+    cr_assert(strstr(c0->detail, "2 standard errors of the mean over 4 runs"), "%s", c0->detail);
+    lm_exp_result_clear(&r);
+    lm_exp_file_free(e);
+    /* the same runs (reused), judged against ranges placed around the measurement */
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"experiment\": \"u\", " BASE SEEDS ", \"claims\": ["
+             "{\"name\": \"inside\", \"metric\": \"train_loss\", \"range\": [%.17g, %.17g], "
+             "\"predicted\": \"-\", \"reason\": \"r\"},"
+             "{\"name\": \"outside\", \"metric\": \"train_loss\", \"range\": [%.17g, null], "
+             "\"predicted\": \"-\", \"reason\": \"r\"},"
+             "{\"name\": \"across\", \"metric\": \"train_loss\", \"range\": [%.17g, null], "
+             "\"predicted\": \"-\", \"reason\": \"r\"},"
+             "{\"name\": \"median\", \"metric\": \"train_loss\", \"reduce\": \"median\", "
+             "\"range\": [0, null], \"predicted\": \"-\", \"reason\": \"r\"},"
+             "{\"name\": \"min\", \"metric\": \"train_loss\", \"reduce\": \"min\", \"range\": "
+             "[0, null], \"uncertainty\": 1e-9, \"predicted\": \"-\", \"reason\": \"r\"},"
+             "{\"name\": \"figure\", \"metric\": \"train_loss\", \"reported\": true, "
+             "\"predicted\": \"-\", \"reason\": \"measured after the fact\"}]}",
+             m - 1.5 * u, m + 1.5 * u, m + 1.5 * u, m - 0.5 * u);
+    run_file(text, db, &e, &r);
+    cr_assert_eq(r.n_reused, 4, "the runs are reused");
+    const lm_exp_ctx *c = r.ctx;
+    cr_assert_eq(c->n_claims, 6);
+    cr_assert_eq(c->claims[0].verdict, LM_VERDICT_PASS);
+    cr_assert_eq(c->claims[1].verdict, LM_VERDICT_FAIL);
+    cr_assert_eq(c->claims[2].verdict, LM_VERDICT_INCONCLUSIVE);
+    /* the edge is 0.5 u away: (u / 0.5 u)^2 = 4 times the 4 seeds */
+    cr_assert(strstr(c->claims[2].detail, "about 16 seeds (now 4)"), "%s", c->claims[2].detail);
+    cr_assert(isfinite(c->claims[3].uncertainty) && c->claims[3].uncertainty > 0);
+    cr_assert(strstr(c->claims[3].detail, "bootstrap"), "%s", c->claims[3].detail);
+    cr_assert_eq(c->claims[4].uncertainty, 1e-9, "a min: u = 0 plus the stated error");
+    cr_assert(strstr(c->claims[4].detail, "extreme"), "%s", c->claims[4].detail);
+    cr_assert_eq(c->claims[5].verdict, LM_VERDICT_REPORTED);
+    cr_assert(isfinite(c->claims[5].measured) && isnan(c->claims[5].lo));
+    lm_exp_result_clear(&r);
+    lm_exp_file_free(e);
+    /* one run has no spread: a mean over it is undecided, unless its error is stated */
+    const char *one = "{\"experiment\": \"one\", " BASE
+                      ", \"claims\": [{\"name\": \"a\", \"metric\": \"train_loss\", \"range\": "
+                      "[0, null], \"predicted\": \"-\", \"reason\": \"r\"}, {\"name\": \"b\", "
+                      "\"metric\": \"train_loss\", \"range\": [0, null], \"uncertainty\": 0, "
+                      "\"predicted\": \"-\", \"reason\": \"r\"}]}";
+    run_file(one, db, &e, &r);
+    cr_assert_eq(r.ctx->claims[0].verdict, LM_VERDICT_INCONCLUSIVE);
+    cr_assert(strstr(r.ctx->claims[0].detail, "one run has no spread"), "%s",
+              r.ctx->claims[0].detail);
+    cr_assert_eq(r.ctx->claims[1].verdict, LM_VERDICT_PASS);
+    lm_exp_result_clear(&r);
+    lm_exp_file_free(e);
+#undef SEEDS
+    LM_CHECK_LEAKS();
+}
+
+Test(exp_file, rejects_bad_uncertainty_and_reported_keys) {
+#define CLAIM(extra)                                                                               \
+    "{\"experiment\": \"x\", " BASE ", \"sweep\": {\"model.widths\": [[8, 4, 1], [8, 8, 1]]}, "    \
+    "\"claims\": [{\"name\": \"c\", \"metric\": \"train_loss\", \"predicted\": \"p\", "            \
+    "\"reason\": \"r\", " extra "}]}"
+    parse_fails(CLAIM("\"range\": [0, 1], \"uncertainty\": -1"), "claims[0].uncertainty");
+    parse_fails(CLAIM("\"range\": [0, 1], \"uncertainty\": \"small\""), "claims[0].uncertainty");
+    parse_fails(CLAIM("\"range\": [0, 1], \"kind\": \"slope\", \"x\": \"model.widths[1]\", "
+                      "\"uncertainty\": 0.1"),
+                "only value claims");
+    parse_fails(CLAIM("\"reported\": true, \"range\": [0, 1]"), "no tolerance");
+    parse_fails(CLAIM("\"reported\": 1"), "claims[0].reported");
+    parse_fails(CLAIM("\"reported\": false"), "claims[0].range");
+#undef CLAIM
     LM_CHECK_LEAKS();
 }
