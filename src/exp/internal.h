@@ -31,6 +31,16 @@ static inline double lm__exp_slope(size_t n, const double *x, const double *y) {
     return b;
 }
 
+/* <dir>/run-<id>.safetensors: where a run's final parameters are saved (runner.c). */
+void lm__exp_checkpoint_path(const char *dir, int64_t run, char *out, size_t n);
+
+/* Trains (or reuses) every run of plan with opts->jobs worker processes (pool.c): fills
+ * ctx->run[i] with plan run i's id (-1: failed), and res's n_reused, n_failed, n_done and
+ * interrupted (opts->stop). dir is the artifact directory; name is shown in progress. */
+lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store *s,
+                             const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
+                             lm_exp_result *res, lm_err *err);
+
 /* Uncertainty over seeds (stats.c), each the half-width u of a 95 % interval; NaN entries are
  * left out and the count of those used is returned.
  *   mean_u    the mean with u = 2 standard errors (NaN with fewer than 2 values);
