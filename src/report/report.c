@@ -373,8 +373,11 @@ static void sb_detail(sbuf *h, const char *detail, int inconclusive) {
         sb_printf(h, "<div class=\"detail\">");
         char *head = lm_malloc((size_t) (why - detail) + 1);
         if (head) {
-            memcpy(head, detail, (size_t) (why - detail));
-            head[why - detail] = '\0';
+            size_t k = (size_t) (why - detail);
+            memcpy(head, detail, k);
+            while (k > 0 && (head[k - 1] == ' ' || head[k - 1] == ';'))
+                k--; /* the "; " that joined the two parts */
+            head[k] = '\0';
             sb_html(h, head);
             lm_free(head);
         }
