@@ -87,13 +87,6 @@ static void sb_html(sbuf *b, const char *s) {
     }
 }
 
-static void sb_num(sbuf *b, double v) {
-    if (isfinite(v))
-        sb_printf(b, "%.6g", v);
-    else
-        sb_printf(b, "&mdash;");
-}
-
 static lm_status sb_save(sbuf *b, const char *path, lm_err *err) {
     if (b->oom)
         LM_FAIL(err, LM_ENOMEM, "out of memory writing %s", path);
@@ -343,15 +336,90 @@ static lm_status experiment_figures(lm_store *s, int64_t run, artref *a) {
 
 /* ---------------------------------------------------------------- sections */
 
+/* The claims go to one table, the reported figures (and checked preconditions) to another, so
+ * that a number without a verdict is never read as a claim. */
 typedef struct claimrows {
-    sbuf *html;
-    size_t pass, fail, inc;
+    sbuf *claims, *reported;
+    size_t pass, fail, inc, rep;
 } claimrows;
+
+/* m +- u at the precision u supports (lm_report_fmt_measure), or an em dash for nothing. */
+static void sb_measure(sbuf *b, double m, double u) {
+    if (isnan(m)) {
+        sb_printf(b, "&mdash;");
+        return;
+    }
+    char text[128];
+    lm_report_fmt_measure(m, u, " \u00b1 ", text, sizeof text);
+    sb_html(b, text);
+}
+
+/* An edge of a tolerance interval: a number, or the infinity of an open side. */
+static void sb_edge(sbuf *b, double v) {
+    if (isnan(v))
+        sb_printf(b, "?");
+    else if (isinf(v))
+        sb_printf(b, "%s&infin;", v < 0 ? "&minus;" : "");
+    else
+        sb_printf(b, "%.6g", v);
+}
+
+static void sb_detail(sbuf *h, const char *detail, int inconclusive) {
+    if (!detail[0])
+        return;
+    /* an inconclusive claim's why (and its power estimate) stands out from the rest */
+    const char *why = inconclusive ? strstr(detail, "inconclusive") : NULL;
+    if (why && why > detail) {
+        sb_printf(h, "<div class=\"detail\">");
+        char *head = lm_malloc((size_t) (why - detail) + 1);
+        if (head) {
+            size_t k = (size_t) (why - detail);
+            memcpy(head, detail, k);
+            while (k > 0 && (head[k - 1] == ' ' || head[k - 1] == ';'))
+                k--; /* the "; " that joined the two parts */
+            head[k] = '\0';
+            sb_html(h, head);
+            lm_free(head);
+        }
+        sb_printf(h, "</div>");
+    }
+    sb_printf(h, "<div class=\"%s\">", why ? "why" : "detail");
+    sb_html(h, why ? why : detail);
+    sb_printf(h, "</div>");
+}
 
 static int claim_row(void *ud, const lm_claim *c) {
     claimrows *r = ud;
-    sbuf *h = r->html;
     const char *v = lm_verdict_name(c->verdict);
+    if (c->verdict == LM_VERDICT_REPORTED) {
+        /* measured, not claimed: a precondition says whether it holds */
+        sbuf *h = r->reported;
+        r->rep++;
+        const int pre = strncmp(c->name, "precondition: ", 14) == 0;
+        const int unmet = pre && strstr(c->detail, "does NOT hold") != NULL;
+        const int holds = pre && !unmet && strstr(c->detail, "holds") != NULL;
+        sb_printf(h, "<tr%s><td class=\"name\">", pre ? " class=\"precondition\"" : "");
+        sb_html(h, c->name);
+        sb_printf(h, "</td><td class=\"num\">");
+        sb_measure(h, c->measured, c->uncertainty);
+        if (pre)
+            sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">",
+                      unmet ? "unmet" : (holds ? "holds" : "reported"),
+                      unmet ? "does NOT hold" : (holds ? "holds" : "reported"));
+        else
+            sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">", v, v);
+        if (pre && c->predicted[0]) {
+            sb_printf(h, "checked: ");
+            sb_html(h, c->predicted);
+            sb_printf(h, "<br>");
+        }
+        sb_html(h, c->reason);
+        sb_printf(h, "</td><td class=\"reason\">");
+        sb_detail(h, c->detail, 0);
+        sb_printf(h, "</td></tr>\n");
+        return 0;
+    }
+    sbuf *h = r->claims;
     r->pass += c->verdict == LM_VERDICT_PASS;
     r->fail += c->verdict == LM_VERDICT_FAIL;
     r->inc += c->verdict == LM_VERDICT_INCONCLUSIVE;
@@ -360,20 +428,19 @@ static int claim_row(void *ud, const lm_claim *c) {
     sb_printf(h, "</td><td>");
     sb_html(h, c->predicted);
     sb_printf(h, "</td><td class=\"num\">");
-    sb_num(h, c->measured);
-    if (isfinite(c->uncertainty)) {
-        sb_printf(h, " &plusmn; ");
-        sb_num(h, c->uncertainty);
-    }
+    sb_measure(h, c->measured, c->uncertainty);
     sb_printf(h, "</td><td>");
     sb_html(h, c->tolerance);
+    if (!isnan(c->lo) || !isnan(c->hi)) {
+        sb_printf(h, "<div class=\"interval\">%s", isinf(c->lo) ? "(" : "[");
+        sb_edge(h, c->lo);
+        sb_printf(h, ", ");
+        sb_edge(h, c->hi);
+        sb_printf(h, "%s</div>", isinf(c->hi) ? ")" : "]");
+    }
     sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">", v, v);
     sb_html(h, c->reason);
-    if (c->detail[0]) {
-        sb_printf(h, "<div class=\"detail\">");
-        sb_html(h, c->detail);
-        sb_printf(h, "</div>");
-    }
+    sb_detail(h, c->detail, c->verdict == LM_VERDICT_INCONCLUSIVE);
     sb_printf(h, "</td></tr>\n");
     return 0;
 }
@@ -414,24 +481,44 @@ static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig
               "%zu runs</p>\n",
               info.quick ? " <span class=\"tag\">quick</span>" : "", (long long) exp_id, when,
               info.status, runs->n);
-    sb_printf(h, "<table class=\"claims\"><thead><tr><th>claim</th><th>prediction</th>"
-                 "<th>measured</th><th>tolerance</th><th>verdict</th><th>reason</th></tr>"
-                 "</thead><tbody>\n");
-    claimrows cr = {h, 0, 0, 0};
+    sbuf claims = {0}, reported = {0};
+    claimrows cr = {&claims, &reported, 0, 0, 0, 0};
     if (st == LM_OK)
         st = lm_store_exp_claims(s, exp_id, claim_row, &cr, err);
-    sb_printf(h,
-              "</tbody></table>\n<p class=\"summary\">%zu pass, %zu fail, %zu inconclusive</p>\n",
-              cr.pass, cr.fail, cr.inc);
+    if (claims.p) {
+        sb_printf(h,
+                  "<table class=\"claims\"><thead><tr><th>claim</th><th>prediction</th>"
+                  "<th>measured (95 %% interval)</th><th>tolerance</th><th>verdict</th>"
+                  "<th>reason</th></tr></thead><tbody>\n%s</tbody></table>\n",
+                  claims.p);
+    } else {
+        sb_printf(h, "<p class=\"summary\">No claims recorded.</p>\n");
+    }
+    if (reported.p)
+        sb_printf(h,
+                  "<h3>measured, not claimed</h3>\n<p class=\"meta\">reported figures: numbers "
+                  "without a verdict (their prediction was written after they were measured, or "
+                  "they lie outside the theory's domain), and the preconditions the claims rest "
+                  "on, checked and not counted</p>\n<table class=\"claims reported\"><thead><tr>"
+                  "<th>figure</th><th>measured (95 %% interval)</th><th>status</th>"
+                  "<th>why it is not a claim</th><th>detail</th></tr></thead><tbody>\n%s"
+                  "</tbody></table>\n",
+                  reported.p);
+    h->oom |= claims.oom | reported.oom;
+    lm_free(claims.p);
+    lm_free(reported.p);
+    sb_printf(h, "<p class=\"summary\">%zu pass, %zu fail, %zu inconclusive, %zu reported</p>\n",
+              cr.pass, cr.fail, cr.inc, cr.rep);
     if (ov) {
         sb_printf(ov, "<tr><td class=\"name\"><a href=\"#exp-%lld\">", (long long) exp_id);
         sb_html(ov, info.name);
         sb_printf(ov,
                   "</a>%s</td><td>%s</td><td class=\"num\">%zu</td><td class=\"num%s\">%zu</td>"
-                  "<td class=\"num%s\">%zu</td><td class=\"num%s\">%zu</td></tr>\n",
+                  "<td class=\"num%s\">%zu</td><td class=\"num%s\">%zu</td>"
+                  "<td class=\"num%s\">%zu</td></tr>\n",
                   info.quick ? " <span class=\"tag\">quick</span>" : "", info.status, runs->n,
                   cr.pass ? " pass" : "", cr.pass, cr.fail ? " fail" : "", cr.fail,
-                  cr.inc ? " inconclusive" : "", cr.inc);
+                  cr.inc ? " inconclusive" : "", cr.inc, cr.rep ? " reported" : "", cr.rep);
     }
     sb_printf(h, "<div class=\"figs\">\n");
     char name[160];
@@ -496,7 +583,13 @@ static const char *CSS =
     "table.overview{width:auto;margin-top:1.2em}table.overview td.num{text-align:right}"
     "td.num.pass{background:#e3f4e6;color:#176327;font-weight:700}"
     "td.num.fail{background:#fbe4e4;color:#9b1c1c;font-weight:700}"
-    "td.num.inconclusive{background:#fdf3da;color:#7a5a00;font-weight:700}";
+    "td.num.inconclusive{background:#fdf3da;color:#7a5a00;font-weight:700}"
+    "td.reported{background:#e8eef9;color:#2c4a7a}td.num.reported{font-weight:700}"
+    "td.holds{background:#e3f4e6;color:#176327}td.unmet{background:#fbe4e4;color:#9b1c1c}"
+    "table.reported{font-size:.88em}tr.precondition td.name{font-style:italic}"
+    ".interval{color:#5b6475;font-size:.9em;white-space:nowrap;"
+    "font-variant-numeric:tabular-nums}.why{color:#7a5a00;font-size:.9em;margin-top:.3em}"
+    "h3{font-size:1.05em;margin:1.4em 0 .2em}";
 
 typedef struct explist {
     size_t n;
@@ -582,7 +675,7 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
     if (n_exp >= 2 && ov.p) {
         sb_printf(&h, "<table class=\"claims overview\"><thead><tr><th>experiment</th>"
                       "<th>status</th><th>runs</th><th>pass</th><th>fail</th>"
-                      "<th>inconclusive</th></tr></thead><tbody>\n");
+                      "<th>inconclusive</th><th>reported</th></tr></thead><tbody>\n");
         sb_printf(&h, "%s", ov.p);
         sb_printf(&h, "</tbody></table>\n");
     }

@@ -1,31 +1,112 @@
 /* cmd_report.c: `lmech report [--db FILE] [--out DIR] [EXPERIMENT|RUN]...`: writes DIR/index.html
- * and renders every figure with gnuplot, checking its exit status. */
+ * and renders every figure with gnuplot.
+ *
+ * A figure is rendered when gnuplot exits 0 AND wrote both NAME.png and NAME.svg (non-empty; the
+ * old ones are removed first, so a stale image never passes for a new one). The page is written
+ * under a temporary name and becomes DIR/index.html only once every figure rendered: when one
+ * fails, lmech report names the script, shows gnuplot's output, exits 1 and leaves no
+ * index.html (the scripts and data stay in DIR/figures to debug by hand). gnuplot runs by
+ * fork/exec in DIR/figures (no shell, so no quoting of DIR). */
 #include "cli.h"
 #include "lmech/report.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static const char *USAGE = "lmech report [--db FILE] [--out DIR] [EXPERIMENT|RUN]...";
 
-/* Runs `gnuplot NAME.gp` in dir; returns its exit status (127 when gnuplot is missing). */
-static int render(const char *dir, const char *script, char *errbuf, size_t n) {
-    char cmd[4096 + 256];
-    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot '%s' 2>&1", dir, script);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        snprintf(errbuf, n, "cannot start gnuplot");
+/* Runs `gnuplot SCRIPT` in dir, its stdout and stderr (the first n - 1 bytes) into out; returns
+ * its exit status (127: gnuplot could not be started, 126: dir could not be entered, -1: it did
+ * not exit normally). */
+static int render(const char *dir, const char *script, char *out, size_t n) {
+    out[0] = '\0';
+    int fd[2];
+    if (pipe(fd) != 0) {
+        snprintf(out, n, "cannot create a pipe: %s\n", strerror(errno));
         return -1;
     }
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(out, n, "cannot fork: %s\n", strerror(errno));
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], STDOUT_FILENO);
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[1]);
+        if (chdir(dir) != 0) {
+            fprintf(stderr, "cannot enter %s: %s\n", dir, strerror(errno));
+            _exit(126);
+        }
+        execlp("gnuplot", "gnuplot", script, (char *) NULL);
+        fprintf(stderr, "cannot run gnuplot: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(fd[1]);
     size_t len = 0;
-    int ch;
-    while ((ch = fgetc(p)) != EOF)
-        if (len + 1 < n)
-            errbuf[len++] = (char) ch;
-    errbuf[len] = '\0';
-    int status = pclose(p);
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(fd[0], buf, sizeof buf)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (ssize_t i = 0; i < k && len + 1 < n; i++)
+            out[len++] = buf[i];
+    }
+    out[len] = '\0';
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* 1 when path is a non-empty regular file. */
+static int nonempty(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+/* Renders figure `script` (NAME.gp) in dir; 0, or after printing why to stderr gnuplot's exit
+ * status (127: no gnuplot), or -1. */
+static int render_figure(const char *dir, const char *script) {
+    char base[256], png[4096 + 300], svg[4096 + 300], msg[2048];
+    const size_t len = strlen(script);
+    snprintf(base, sizeof base, "%.*s", (int) (len > 3 ? len - 3 : len), script);
+    snprintf(png, sizeof png, "%s/%s.png", dir, base);
+    snprintf(svg, sizeof svg, "%s/%s.svg", dir, base);
+    unlink(png);
+    unlink(svg);
+    const int status = render(dir, script, msg, sizeof msg);
+    const size_t ml = strlen(msg);
+    const char *nl = ml && msg[ml - 1] != '\n' ? "\n" : "";
+    if (status != 0) {
+        fprintf(stderr, "lmech report: error: gnuplot %s/%s %s %d%s\n%s%s", dir, script,
+                status < 0 ? "failed" : "exited with", status,
+                status == 127 ? " (is gnuplot installed?)" : "", msg, nl);
+        return status;
+    }
+    if (!nonempty(png) || !nonempty(svg)) {
+        fprintf(stderr,
+                "lmech report: error: gnuplot %s/%s exited 0 but did not write %s.png and %s.svg"
+                "\n%s%s",
+                dir, script, base, base, msg, nl);
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_report(int argc, char **argv) {
@@ -55,16 +136,38 @@ int cmd_report(int argc, char **argv) {
         free(figs);
         return cli_fail("report", &err);
     }
-    char dir[4096], msg[2048];
+    /* the page waits under another name until its figures exist */
+    char dir[4096], page[4096], partial[4096 + 32];
     snprintf(dir, sizeof dir, "%s/figures", out);
+    snprintf(page, sizeof page, "%s/index.html", out);
+    snprintf(partial, sizeof partial, "%s/index.html.partial", out);
+    if (rename(page, partial) != 0) {
+        fprintf(stderr, "lmech report: error: %s: cannot rename to %s: %s\n", page, partial,
+                strerror(errno));
+        free(figs);
+        return CLI_FAIL;
+    }
+    size_t failed = 0;
     for (size_t i = 0; i < figs->n; i++) {
-        int status = render(dir, figs->name[i], msg, sizeof msg);
-        if (status != 0) {
-            fprintf(stderr, "lmech report: error: gnuplot %s/%s exited with %d%s\n%s", dir,
-                    figs->name[i], status, status == 127 ? " (is gnuplot installed?)" : "", msg);
-            free(figs);
-            return CLI_FAIL;
-        }
+        const int r = render_figure(dir, figs->name[i]);
+        failed += r != 0;
+        if (r == 127)
+            break; /* no gnuplot at all: one message is enough */
+    }
+    if (failed) {
+        unlink(partial);
+        fprintf(stderr,
+                "lmech report: error: %zu of %zu figures failed to render; no %s/index.html was "
+                "written (the scripts and data are in %s)\n",
+                failed, figs->n, out, dir);
+        free(figs);
+        return CLI_FAIL;
+    }
+    if (rename(partial, page) != 0) {
+        fprintf(stderr, "lmech report: error: %s: cannot rename to %s: %s\n", partial, page,
+                strerror(errno));
+        free(figs);
+        return CLI_FAIL;
     }
     printf("wrote %s/index.html (%zu figures); open it in a browser: file://%s%s/index.html\n", out,
            figs->n, out[0] == '/' ? "" : "$PWD/", out);

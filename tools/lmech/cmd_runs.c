@@ -48,9 +48,10 @@ static int print_run(void *ud, const lm_run_info *r) {
     return 0;
 }
 
-/* Counts an invocation's verdicts. */
+/* Counts an invocation's verdicts; reported figures (and checked preconditions, which are
+ * recorded as reported figures) have no verdict and are counted apart. */
 typedef struct verdicts {
-    size_t pass, fail, inc, runs;
+    size_t pass, fail, inc, rep, runs;
 } verdicts;
 
 static int count_verdict(void *ud, const lm_claim *c) {
@@ -58,6 +59,7 @@ static int count_verdict(void *ud, const lm_claim *c) {
     v->pass += c->verdict == LM_VERDICT_PASS;
     v->fail += c->verdict == LM_VERDICT_FAIL;
     v->inc += c->verdict == LM_VERDICT_INCONCLUSIVE;
+    v->rep += c->verdict == LM_VERDICT_REPORTED;
     return 0;
 }
 
@@ -77,7 +79,7 @@ typedef struct exp_walk {
 /* One line per experiment invocation: id, name, quick, status, start, runs and verdicts. */
 static int print_exp(void *ud, const lm_exp_info *e) {
     exp_walk *w = ud;
-    verdicts v = {0, 0, 0, 0};
+    verdicts v = {0, 0, 0, 0, 0};
     if ((w->st = lm_store_exp_claims(w->s, e->id, count_verdict, &v, w->err)) != LM_OK ||
         (w->st = lm_store_exp_runs(w->s, e->id, count_run, &v, w->err)) != LM_OK)
         return 1;
@@ -86,8 +88,8 @@ static int print_exp(void *ud, const lm_exp_info *e) {
     struct tm tm;
     if (localtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    printf("%6lld  %-18s %-5s %-11s %s %5zu %5zu %5zu %5zu\n", (long long) e->id, e->name,
-           e->quick ? "quick" : "full", e->status, when, v.runs, v.pass, v.fail, v.inc);
+    printf("%6lld  %-18s %-5s %-11s %s %5zu %5zu %5zu %5zu %5zu\n", (long long) e->id, e->name,
+           e->quick ? "quick" : "full", e->status, when, v.runs, v.pass, v.fail, v.inc, v.rep);
     return 0;
 }
 
@@ -95,7 +97,8 @@ int cmd_ls(int argc, char **argv) {
     static const char *usage =
         "lmech ls [--db FILE] [--experiments]\n"
         "  the runs of the database, one line each; with --experiments the experiment\n"
-        "  invocations instead, with their runs and claim verdicts";
+        "  invocations instead, with their runs, claim verdicts (pass, fail, inc = inconclusive)\n"
+        "  and reported figures (rep: measured, not claimed; preconditions included)";
     cli_opts o;
     int rc = cli_parse("ls", usage, argc, argv, "db,experiments", &o);
     if (rc != CLI_OK)
@@ -105,8 +108,8 @@ int cmd_ls(int argc, char **argv) {
     if (cli_store_open_existing(o.db, &s, &err) != LM_OK)
         return cli_fail("ls", &err);
     if (o.experiments) {
-        printf("%6s  %-18s %-5s %-11s %-19s %5s %5s %5s %5s\n", "exp", "name", "size", "status",
-               "created", "runs", "pass", "fail", "inc");
+        printf("%6s  %-18s %-5s %-11s %-19s %5s %5s %5s %5s %5s\n", "exp", "name", "size", "status",
+               "created", "runs", "pass", "fail", "inc", "rep");
         exp_walk w = {s, &err, LM_OK};
         lm_status st = lm_store_exp_list(s, print_exp, &w, &err);
         lm_store_close(s);
