@@ -151,6 +151,19 @@ static int grow_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ..
     }
 }
 
+/* text for a gnuplot single-quoted string: a quote is doubled ('' is gnuplot's escape), a line
+ * break (which would end the command) becomes a space */
+static const char *gp_text(const char *s, char *buf, size_t n) {
+    size_t k = 0;
+    for (; s && *s && k + 2 < n; s++) {
+        if (*s == '\'')
+            buf[k++] = '\'';
+        buf[k++] = *s == '\n' || *s == '\r' ? ' ' : *s;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
 void lm__exp_law_line(size_t n, const double *x, const double *y, double p, double *py) {
     double acc = 0;
     size_t k = 0;
@@ -173,6 +186,8 @@ lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char
      * curve (x, y), separated by two blank lines so that gnuplot's `index` selects them */
     size_t cap = 4096, len = 0, gcap = 4096, glen = 0;
     char *buf = lm_malloc(cap), *gp = lm_malloc(gcap);
+    char t0[256], t1[256], t2[256];
+    size_t points = 0; /* plottable measured points: with none gnuplot's autoscale fails */
     int bad = !buf || !gp;
     if (!bad)
         bad = grow_printf(&buf, &len, &cap,
@@ -181,9 +196,14 @@ lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char
                           name);
     for (size_t j = 0; j < ns && !bad; j++) {
         bad |= grow_printf(&buf, &len, &cap, "# measured: %s\n", s[j].label);
-        for (size_t i = 0; i < s[j].n && !bad; i++)
+        for (size_t i = 0; i < s[j].n && !bad; i++) {
             bad |= grow_printf(&buf, &len, &cap, "%.10g\t%.10g\t%.10g\n", s[j].x[i], s[j].y[i],
                                s[j].u && isfinite(s[j].u[i]) ? s[j].u[i] : 0.0);
+            points += isfinite(s[j].x[i]) && isfinite(s[j].y[i]) && (!logx || s[j].x[i] > 0) &&
+                      (!logy || s[j].y[i] > 0);
+        }
+        if (!s[j].n && !bad) /* gnuplot counts no data set of comments only: index would shift */
+            bad |= grow_printf(&buf, &len, &cap, "NaN\tNaN\tNaN\n");
         bad |= grow_printf(&buf, &len, &cap, "\n\n# predicted: %s\n",
                            s[j].pred_label ? s[j].pred_label : "(none)");
         for (size_t i = 0; i < s[j].n_pred && !bad; i++)
@@ -200,20 +220,26 @@ lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char
             "writes %s.png and %s.svg.\n"
             "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
             "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\nset ylabel '%s'\n"
-            "set grid\nset key outside right top box\n%s%splot ",
-            title, name, name, name, name, title, xlabel, ylabel, logx ? "set logscale x 2\n" : "",
-            logy ? "set logscale y\n" : "");
+            "set grid\nset key outside right top box\n%s%s%splot ",
+            title, name, name, name, name, gp_text(title, t0, sizeof t0),
+            gp_text(xlabel, t1, sizeof t1), gp_text(ylabel, t2, sizeof t2),
+            logx ? "set logscale x 2\n" : "", logy ? "set logscale y\n" : "",
+            points ? ""
+                   : "set xrange [1:2]\nset yrange [1:2]\nset label 1 'nothing could be "
+                     "measured' at graph 0.5, 0.5 center\n");
     for (size_t j = 0; j < ns && !bad; j++) {
         bad |= grow_printf(&gp, &glen, &gcap,
                            "%s'%s.tsv' index %zu using 1:2:3 with yerrorlines lc %zu pt 7 ps 0.8 "
                            "lw 1.5 title '%s'",
-                           j ? ", \\\n     " : "", name, 2 * j, j + 1, s[j].label);
+                           j ? ", \\\n     " : "", name, 2 * j, j + 1,
+                           gp_text(s[j].label, t0, sizeof t0));
         if (s[j].n_pred && !bad)
-            bad |= grow_printf(&gp, &glen, &gcap,
-                               ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu dt 2 "
-                               "lw 2 title '%s'",
-                               name, 2 * j + 1, j + 1,
-                               s[j].pred_label ? s[j].pred_label : "predicted");
+            bad |= grow_printf(
+                &gp, &glen, &gcap,
+                ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu dt 2 "
+                "lw 2 title '%s'",
+                name, 2 * j + 1, j + 1,
+                gp_text(s[j].pred_label ? s[j].pred_label : "predicted", t0, sizeof t0));
     }
     if (!bad)
         bad = grow_printf(&gp, &glen, &gcap,

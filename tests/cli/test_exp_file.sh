@@ -31,7 +31,7 @@ n=$(sqlite3 "$T/e.db" "select count(*) from claims" 2>/dev/null || echo skip)
 [ "$n" = skip ] || [ "$n" = 4 ] && ok "claims are rows in the database" || bad "claims rows" "$n"
 # ls --experiments: one line per invocation with its runs and verdicts (8 runs, 2 pass each)
 "$LM" ls --db "$T/e.db" --experiments >"$T/ls" 2>&1 &&
-    [ "$(grep -c "lr-seed-sweep  *quick finished .* 8  *2  *0  *0$" "$T/ls")" = 2 ] &&
+    [ "$(grep -c "lr-seed-sweep  *quick finished .* 8  *2  *0  *0  *0$" "$T/ls")" = 2 ] &&
     ok "ls --experiments: both invocations with 8 runs and 2 passes" || bad "ls --experiments" "$(cat "$T/ls")"
 
 # The file form of "does the sharpness sit at 2/eta?": per-run statistics over records (from,
