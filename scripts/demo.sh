@@ -18,5 +18,7 @@ for e in eos aeos catapult central-flow curvature-check ntk-convergence ntk-dyna
     "$LM" exp "$e" --quick --db demo/lmech.db
     echo
 done
+echo "== every invocation's verdicts (pass fail inconclusive reported)"
+"$LM" ls --db demo/lmech.db --experiments
 echo
 "$LM" report --db demo/lmech.db --out demo/report
