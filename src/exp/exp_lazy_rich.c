@@ -653,8 +653,7 @@ static lm_status part_widths(lm_exp_ctx *ctx, const layout *l, lm_err *err) {
             char fname[64], title[160];
             snprintf(fname, sizeof fname, "width-laws-%s-%s", PNAME[a], FIG_NAME[f]);
             snprintf(title, sizeof title,
-                     "Relative change from init against width (%s, GD %zu steps; seed means, 95 "
-                     "%% bars over %zu seeds; dashed: science.md §3)",
+                     "%s, %zu steps: change from init vs width (%zu seeds, 95 %% bars)",
                      a ? "muP" : "NTP", l->steps, l->ns);
             st = lm__exp_figure_law(ctx, fname, title, "width n", "relative change", 1, 1, nser,
                                     ser, err);
@@ -846,9 +845,7 @@ static lm_status part_alpha(lm_exp_ctx *ctx, const layout *l, size_t act, lm_err
     };
     char fname[48], title[192];
     snprintf(fname, sizeof fname, "alpha-test-%s", ACT[act]);
-    snprintf(title, sizeof title,
-             "Output scale alpha (NTP, %s, n = %zu): distance travelled and distance to the "
-             "linearised model (means, 95 %% bars over %zu seeds)",
+    snprintf(title, sizeof title, "Output scale alpha (NTP %s, n = %zu, %zu seeds, 95 %% bars)",
              ACT[act], l->aw, l->as);
     return lm__exp_figure_law(ctx, fname, title, "alpha", "distance", 1, 1, 2, ser, err);
 }
