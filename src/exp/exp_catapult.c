@@ -294,6 +294,66 @@ static void judge(lm_exp_ctx *ctx, const cat_group *g, const cat_group *ctl) {
                       });
 }
 
+/* The figures: each rate's seed-mean sharpness (95 % bars over seeds) beside its 2/eta, and the
+ * catapult rate's loss per seed over the first 30 steps. */
+static lm_status figures(lm_exp_ctx *ctx, const cat_group *g, lm_err *err) {
+    lm_status st = LM_OK;
+    double x[2][64], y[2][64], u[2][64], px[2][2], py[2][2], loss[31 * (N_SEEDS + 1)];
+    size_t nx[2] = {0, 0};
+    char lab[2][64], plab[2][32];
+    lm__exp_fig_series fs[2];
+    memset(loss, 0, sizeof loss);
+    for (size_t r = 0; r < 2 && st == LM_OK; r++) {
+        double sum[64] = {0}, sq[64] = {0};
+        for (size_t k = 0; k < g[r].n && st == LM_OK; k++) {
+            int64_t *sst = NULL, *lst = NULL;
+            double *s = NULL, *l = NULL;
+            size_t ns = 0, nl = 0;
+            if (g[r].runs[k] > 0)
+                st = lm_exp_series_alloc(ctx, g[r].runs[k], "sharpness", &sst, &s, &ns, err);
+            if (st == LM_OK && r == 0 && g[r].runs[k] > 0)
+                st = lm_exp_series_alloc(ctx, g[r].runs[k], "train_loss", &lst, &l, &nl, err);
+            if (k == 0)
+                for (size_t j = 0; j < ns && nx[r] < 64; j++)
+                    x[r][nx[r]++] = (double) sst[j];
+            for (size_t j = 0; j < ns && j < nx[r]; j++) {
+                sum[j] += s[j];
+                sq[j] += s[j] * s[j];
+            }
+            for (size_t t = 0; t < nl && t <= 30; t++) {
+                loss[t * (N_SEEDS + 1)] = (double) lst[t];
+                loss[t * (N_SEEDS + 1) + 1 + k] = l[t];
+            }
+            lm_free(sst);
+            lm_free(lst);
+            lm_free(s);
+            lm_free(l);
+        }
+        const double n = (double) g[r].n;
+        for (size_t j = 0; j < nx[r]; j++) {
+            y[r][j] = sum[j] / n;
+            u[r][j] =
+                n > 1 ? 2.0 * sqrt(fmax(sq[j] - n * y[r][j] * y[r][j], 0) / (n - 1) / n) : LM_NAN;
+        }
+        px[r][0] = 0;
+        px[r][1] = nx[r] ? x[r][nx[r] - 1] : 0;
+        py[r][0] = py[r][1] = 2.0 / g[r].eta;
+        snprintf(lab[r], sizeof lab[r], "%seta = %g (mean of %zu seeds)", r ? "control " : "",
+                 g[r].eta, g[r].n);
+        snprintf(plab[r], sizeof plab[r], "2/eta = %g", 2.0 / g[r].eta);
+        fs[r] = (lm__exp_fig_series){lab[r], nx[r], x[r], y[r], u[r], plab[r], 2, px[r], py[r]};
+    }
+    if (st == LM_OK && nx[0])
+        st = lm__exp_figure_law(ctx, "catapult-sharpness",
+                                "catapult: sharpness against 2/eta (mean of seeds)", "step",
+                                "sharpness S", 0, 0, g[1].n && nx[1] ? 2 : 1, fs, err);
+    const char *const cols[] = {"step", "seed 0", "seed 1", "seed 2", "seed 3"};
+    if (st == LM_OK && g[0].n == N_SEEDS)
+        st = lm__exp_figure_lines(ctx, "catapult-loss", "catapult: training loss per seed",
+                                  "train loss", 1, N_SEEDS + 1, cols, 31, loss, err);
+    return st;
+}
+
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     cat_group g[2] = {{0}};
     for (size_t i = 0; i < ctx->n_runs; i++) {
@@ -309,7 +369,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     LM_TRY(measure_group(ctx, &g[1], err));
     if (g[0].n)
         judge(ctx, &g[0], &g[1]);
-    return LM_OK;
+    return g[0].n ? figures(ctx, g, err) : LM_OK;
 }
 
 const lm_experiment lm__exp_catapult = {
