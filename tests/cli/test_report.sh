@@ -18,7 +18,7 @@ for c in o['claims']:
 " "$out"; then ok "exp --json: claims pass"; else bad "exp --json" "$out $(cat "$T/err")"; fi
 out2=$("$LM" exp curvature-check --quick --db "$T/r.db" --json 2>/dev/null)
 [ "$($PY -c "import json,sys; print(json.loads(sys.argv[1])['reused'])" "$out2")" = 1 ] && ok "resume reuses the finished run" || bad "resume" "$out2"
-out=$("$LM" exp catapult --db "$T/r.db" --json 2>"$T/err")
+out=$("$LM" exp catapult --quick --db "$T/r.db" --json 2>"$T/err")
 $PY -c "
 import json,sys; o=json.loads(sys.argv[1])
 v=[c['verdict'] for c in o['claims']]
