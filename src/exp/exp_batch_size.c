@@ -1110,10 +1110,10 @@ static lm_status fig_hyperbola(lm_exp_ctx *ctx, const hyper *h, lm_err *err) {
             py[np] = h->fit.s_min * (1.0 + h->fit.b_crit / px[np]);
         }
     char pl[96];
-    snprintf(pl, sizeof pl, "S_min (1 + B_crit / B): S_min %.0f, B_crit %.0f (fit)",
+    snprintf(pl, sizeof pl, "fit Smin (1 + Bcrit / B): Smin %.0f, Bcrit %.0f",
              h->ok ? h->fit.s_min : LM_NAN, h->ok ? h->fit.b_crit : LM_NAN);
     const lm__exp_fig_series sr = {
-        .label = "steps to loss 0.5, seed mean at the best rate (2 SE)",
+        .label = "seed-mean steps to 0.5 (2 SE)",
         .n = h->n,
         .x = h->fb,
         .y = h->fs,
@@ -1130,15 +1130,12 @@ static lm_status fig_hyperbola(lm_exp_ctx *ctx, const hyper *h, lm_err *err) {
 /* the rule statistics against B with the 5 % criterion */
 static lm_status fig_rules(lm_exp_ctx *ctx, const hyper *h, const rule_pts *sgd,
                            const rule_pts *adam, lm_err *err) {
-    double px[2] = {B0, 256}, py[2] = {RULE_TOL, RULE_TOL};
-    if (sgd->n)
-        px[1] = sgd->x[sgd->n - 1];
+    double px[2] = {B0 / 2, 512}, py[2] = {RULE_TOL, RULE_TOL};
     char pl[160];
-    snprintf(pl, sizeof pl,
-             "5 %% criterion: within for B <= B_crit/2 = %.0f, beyond at the largest B >= B_crit",
+    snprintf(pl, sizeof pl, "5 %% (within for B <= Bcrit/2 = %.0f)",
              h->ok ? h->fit.b_crit / 2 : LM_NAN);
     lm__exp_fig_series sr[2] = {
-        {.label = "SGD linear rule: max gap of the seed means (2 SD bootstrap)",
+        {.label = "SGD linear rule (2 SD)",
          .n = sgd->n,
          .x = sgd->x,
          .y = sgd->y,
@@ -1147,12 +1144,12 @@ static lm_status fig_rules(lm_exp_ctx *ctx, const hyper *h, const rule_pts *sgd,
          .n_pred = 2,
          .px = px,
          .py = py},
-        {.label = "Adam sqrt rule, B = 16 kappa (kappa <= 4 claimed)",
+        {.label = "Adam sqrt rule, B = 16 kappa",
          .n = adam->n,
          .x = adam->x,
          .y = adam->y,
          .u = adam->u,
-         .pred_label = "5 % criterion (kappa (1 - beta1) <= 0.5)",
+         .pred_label = "5 % (kappa <= 4)",
          .n_pred = 2,
          .px = px,
          .py = py},
