@@ -129,9 +129,9 @@ static lm_status figure(lm_exp_ctx *ctx, size_t ns, int64_t *const *st, double *
             .n_pred = len,
             .px = x,
             .py = one};
-        status =
-            lm__exp_figure_law(ctx, "aeos", "Adam's preconditioned sharpness (eta = 1e-3)", "step",
-                               "lambda_1(P^-1 H) (1 - b1) eta / (2 + 2 b1)", 0, 0, 1, &se, err);
+        status = lm__exp_figure_law(
+            ctx, "aeos", "Adam: the preconditioned sharpness against its threshold (eta = 1e-3)",
+            "step", "lambda_1(P^-1 H) (1 - b1) eta / (2 + 2 b1)", 0, 0, 1, &se, err);
     }
     lm_free(x);
     lm_free(y);

@@ -252,7 +252,7 @@ static lm_status figure(lm_exp_ctx *ctx, size_t ns, double *const *fig, size_t T
                                        .px = x,
                                        .py = py};
         st = lm__exp_figure_law(ctx, "central-flow", "GD against its central flow (eta = 0.1)",
-                                "step after the catapult", "train loss", 0, 1, 1, &se, err);
+                                "step from the starting run", "train loss", 0, 1, 1, &se, err);
     }
     lm_free(x);
     lm_free(y);
