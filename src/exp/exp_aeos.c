@@ -166,7 +166,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     if (status == LM_OK) {
         char detail[512], from[64];
         size_t len = 0;
-        for (size_t s = 0; s < ns; s++)
+        for (size_t s = 0; s < ns && len < sizeof detail; s++)
             len += (size_t) snprintf(detail + len, sizeof detail - len,
                                      "%sseed %zu: max %.3f, %zu of %zu measurements from step "
                                      "%lld on, %.1f %% in band, median %.3f",
