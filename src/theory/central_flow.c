@@ -33,7 +33,7 @@ typedef struct cf {
     const lm_dataset *d;
     lm_mlp_ws *ws;
     lm_curv_ws *cws;
-    size_t p;
+    size_t p, iter; /* iter: Lanczos steps, CF_LANCZOS_ITER but at most p */
     double *w, *g, *gp, *gm, *gs, *u, *tmp;
 } cf;
 
@@ -47,7 +47,7 @@ static lm_status top_pair(cf *c, int warm, double *S, lm_err *err) {
     lm_curv_mlp op = {c->m, c->ws, 0};
     lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
     o.tol = CF_LANCZOS_TOL;
-    o.max_iter = CF_LANCZOS_ITER;
+    o.max_iter = c->iter;
     o.seed = 5;
     if (warm) {
         o.n_start = 1;
@@ -72,10 +72,12 @@ lm_status lm_central_flow(const lm_mlp *m, lm_loss loss, const lm_dataset *train
     c.loss = loss;
     c.d = train;
     c.p = m->n_params;
+    /* a Krylov space of a p x p matrix stops at p dimensions (a model with p < 80 parameters) */
+    c.iter = c.p < CF_LANCZOS_ITER ? c.p : CF_LANCZOS_ITER;
     const size_t p = c.p, n = steps + 1;
     lm_status st = lm_mlp_ws_new(m, train->n, LM_F64, &c.ws, err);
     if (st == LM_OK)
-        st = lm_curv_ws_new(p, CF_LANCZOS_ITER, &c.cws, err);
+        st = lm_curv_ws_new(p, c.iter, &c.cws, err);
     double *buf = st == LM_OK ? lm_malloc(8 * p * sizeof(double)) : NULL;
     trace->loss = lm_malloc(n * sizeof(double));
     trace->lbar = lm_malloc(n * sizeof(double));
