@@ -20,9 +20,11 @@
  * Pass (science.md §5): muP's range of log2 eta* over the widths (16x) <= 1.0; SP's shift
  * log2 eta*(n_min) - log2 eta*(n_max) >= 1.5; muP's loss at eta* does not increase with width by
  * more than 1 % between neighbouring widths.
- * Workload: 2 x 5 widths x 8 rates x 4 seeds = 320 runs (the largest 1.26M parameters); quick:
- * the minimum design of science.md §0 on smaller networks: widths 16-256 (16x, base 16), 6 rates
- * (log2 eta = -10 .. -5 in SP, -9 .. -4 in muP), 2000 examples, 200 steps, 4 seeds (240 runs).
+ * Workload: 2 x 5 widths x 8 rates x 4 seeds = 320 runs (the largest 1.26M parameters). Quick:
+ * the minimum design of science.md §0 on smaller networks: 4 widths over 16x (16, 40, 100, 256;
+ * base 16), 4 seeds, 6 rates (log2 eta = -10 .. -5 in SP, -9 .. -4 in muP), 2000 examples, 200
+ * steps, scores every 10 steps (six evaluations in the window): 192 runs. With 3 seeds, widths
+ * 2x apart and 3 evaluations per score the muP claims straddled their edges (docs).
  */
 #include "exp/internal.h"
 
