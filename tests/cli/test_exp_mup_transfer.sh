@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # The quick muP learning-rate transfer end to end: `lmech exp mup-transfer --quick --json` on a
-# temp database has its three claims with verdicts and linked runs, and the claims that pass
-# deterministically at the quick size pass. Skips (77) without Fashion-MNIST.
+# temp database (4 widths over 16x, 4 seeds) has its three claims, each with a bootstrap
+# interval over the seeds and linked runs, all three pass (seeded, deterministic runs), and the
+# two drifts are reported figures. Skips (77) without Fashion-MNIST.
 . "$(dirname "$0")/lib/common.bash" "$@"
 set -e
 need_fmnist
 out=$("$LM" exp mup-transfer --quick --jobs 2 --db "$T/r.db" --json)
 /usr/bin/python3 -c '
-import json, sys
+import json, math, sys
 o = json.loads(sys.argv[1])
 assert o["experiment"] == "mup-transfer" and o["quick"], o
 c = {x["name"]: x for x in o["claims"]}
-assert len(c) == 3, list(c)
+assert len(c) == 5, list(c)
 for x in c.values():
-    assert x["verdict"] in ("pass", "fail", "inconclusive"), x
     assert x["runs"], x
+    assert x["uncertainty"] is not None and math.isfinite(x["uncertainty"]), x
+    assert x["uncertainty"] > 0 and "bootstrap 95 % over 4 seeds" in x["detail"], x
 for name in ("muP: optimal LR transfers", "SP: optimal LR shifts",
              "muP: wider is better at eta*"):
     assert c[name]["verdict"] == "pass", c[name]
-print("ok    mup-transfer quick:", {k: v["verdict"] for k, v in c.items()})
+m = c["muP: optimal LR transfers"]
+assert m["measured"] + m["uncertainty"] <= 1.0, m
+s = c["SP: optimal LR shifts"]
+assert s["measured"] - s["uncertainty"] >= 1.5, s
+for name in ("SP: d log2 eta* / d log2 n", "muP: d log2 eta* / d log2 n"):
+    assert c[name]["verdict"] == "reported", c[name]
+print("ok    mup-transfer quick:", {k: "%s %.3g+-%.2g" % (v["verdict"], v["measured"],
+      v["uncertainty"]) for k, v in c.items()})
 ' "$out"
