@@ -163,28 +163,6 @@ const char *lm_exp_precondition(lm_exp_ctx *ctx, const char *name, int met, doub
     return met ? NULL : (why ? why : name);
 }
 
-/* The positional form: judged with the same rule when an uncertainty is given, else by the
- * point measurement (kept only until every experiment uses lm_exp_judge). */
-lm_claim *lm_exp_claim(lm_exp_ctx *ctx, const char *name, const char *predicted,
-                       double predicted_value, double measured, double uncertainty, double lo,
-                       double hi, const char *tolerance, double tolerance_value,
-                       const char *reason) {
-    const int has_u = isfinite(uncertainty) && uncertainty >= 0;
-    return lm_exp_judge(ctx, &(lm_claim_spec){
-                                 .name = name,
-                                 .predicted = predicted,
-                                 .predicted_value = predicted_value,
-                                 .measured = measured,
-                                 .uncertainty = has_u ? uncertainty : 0,
-                                 .uncertainty_from = has_u ? "as given" : "none (legacy form)",
-                                 .lo = lo,
-                                 .hi = hi,
-                                 .tolerance = tolerance,
-                                 .tolerance_value = tolerance_value,
-                                 .reason = reason,
-                             });
-}
-
 /* ---------------------------------------------------------------- series */
 
 lm_status lm_exp_series(const lm_exp_ctx *ctx, int64_t run, const char *name, size_t cap,
