@@ -100,6 +100,11 @@ lm_claim *lm_exp_judge(lm_exp_ctx *ctx, const lm_claim_spec *spec);
 const char *lm_exp_precondition(lm_exp_ctx *ctx, const char *name, int met, double value,
                                 const char *statement, const char *why);
 
+/* Loads run `run`'s config (from the store) and final parameters (the checkpoint artifact).
+ * *cfg and *theta are owned by the caller (lm_config_free, lm_free). */
+lm_status lm_exp_load_run(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, double **theta,
+                          lm_err *err);
+
 /* Reads metric `name` of run in step order (one indexed SQL query) into steps (may be NULL) and
  * values, at most cap records; *n = the number read. A run with more than cap records is an
  * error (LM_ELIMIT) naming the run, the metric, the total and cap: nothing is dropped silently. */
