@@ -71,7 +71,10 @@ static void print_claims(const lm_exp_ctx *c, int reported) {
         char meas[96];
         lm_report_fmt_measure(k->measured, k->uncertainty, " +- ", meas, sizeof meas);
         if (reported) {
-            printf("%-32s %-24s %s\n", k->name, meas, k->reason);
+            /* a precondition's note is whether it holds (its detail), a figure's why it is not
+             * a claim (its reason) */
+            const int pre = strncmp(k->name, "precondition:", 13) == 0;
+            printf("%-32s %-24s %s\n", k->name, meas, pre ? k->detail : k->reason);
             continue;
         }
         printf("%-32s %-13s %-24s %-30s %s\n", k->name, lm_verdict_name(k->verdict), meas,
