@@ -815,7 +815,7 @@ static void value_measure(const fclaim *c, double *v, size_t n, size_t runs_used
         return;
     }
     const int has = isfinite(c->stated_u);
-    char stated[96] = "";
+    char stated[48] = ""; /* " plus the stated numerical error " and a %g */
     if (has && c->stated_u > 0)
         snprintf(stated, sizeof stated, " plus the stated numerical error %g", c->stated_u);
     switch (c->reduce) {
@@ -877,7 +877,7 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
         xs[n] = c->slope ? run_x(v, r, c) : 0.0;
         n++;
     }
-    char tol[160], how[192] = "", detail[256] = "";
+    char tol[160], how[256] = "", detail[256] = "";
     double measured = LM_NAN, u = LM_NAN;
     size_t n_seeds = 0;
     const int stat = per_run_stat(c);
