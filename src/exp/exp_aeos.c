@@ -56,11 +56,6 @@ typedef struct aeos_seed {
     int64_t first_step; /* the first measurement at >= REACH, -1: none */
 } aeos_seed;
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
 static lm_status reduce_seed(const int64_t *st, double *r, size_t n, aeos_seed *o, lm_err *err) {
     o->n = n;
     o->max = o->frac = o->median = LM_NAN;
@@ -83,9 +78,7 @@ static lm_status reduce_seed(const int64_t *st, double *r, size_t n, aeos_seed *
         if (!tail)
             return lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
         memcpy(tail, r + first, o->after * sizeof(double));
-        qsort(tail, o->after, sizeof(double), cmp_double);
-        o->median =
-            o->after % 2 ? tail[o->after / 2] : 0.5 * (tail[o->after / 2 - 1] + tail[o->after / 2]);
+        o->median = lm__exp_median_sort(tail, o->after);
         lm_free(tail);
     }
     return LM_OK;

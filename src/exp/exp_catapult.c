@@ -66,11 +66,6 @@ typedef struct cat_seed {
     int64_t t0, t1; /* the spike's first and last step */
 } cat_seed;
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
 static void measure(double eta, size_t ns, const int64_t *st, double *s, size_t nl,
                     const int64_t *lt, const double *l, cat_seed *o) {
     const double thr = 2.0 / eta;
@@ -112,9 +107,8 @@ static void measure(double eta, size_t ns, const int64_t *st, double *s, size_t 
         const size_t m = ns - k0;
         for (size_t k = k0; k < ns; k++)
             s[k] /= thr;
-        qsort(s + k0, m, sizeof *s, cmp_double);
         if (m >= 3)
-            o->lands = m % 2 ? s[k0 + m / 2] : 0.5 * (s[k0 + m / 2 - 1] + s[k0 + m / 2]);
+            o->lands = lm__exp_median_sort(s + k0, m);
     }
 }
 

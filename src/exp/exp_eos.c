@@ -79,11 +79,6 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     return LM_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
 /* What one seed's run measured (NaN: could not be measured). */
 typedef struct eos_seed {
     double reach;   /* max over steps > 100 of S / thr */
@@ -151,9 +146,7 @@ static void measure(double eta, size_t ns, const int64_t *st, const double *s, s
     o->n_after = n_after;
     if (n_after >= 5) {
         o->band = (double) in_band / (double) n_after;
-        qsort(scratch, n_after, sizeof *scratch, cmp_double);
-        o->median = n_after % 2 ? scratch[n_after / 2]
-                                : 0.5 * (scratch[n_after / 2 - 1] + scratch[n_after / 2]);
+        o->median = lm__exp_median_sort(scratch, n_after);
     }
     if (nl == 0 || !all_finite(nl, l))
         return;

@@ -650,11 +650,6 @@ static int matches(const variant *v, size_t r, const json_t *where) {
     return 1;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
 #define SERIES_CAP 200000 /* records of one metric of one run (steps / eval_every) */
 
 static double reduce(double *v, size_t n, reduce_kind k) {
@@ -668,8 +663,7 @@ static double reduce(double *v, size_t n, reduce_kind k) {
             r += v[i];
         return r / (double) n;
     case R_MEDIAN:
-        qsort(v, n, sizeof *v, cmp_double);
-        return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+        return lm__exp_median_sort(v, n);
     case R_MIN:
         for (size_t i = 1; i < n; i++)
             r = fmin(r, v[i]);
@@ -754,6 +748,13 @@ static double run_x(const variant *v, size_t r, const fclaim *c) {
     return x > 0 ? x : LM_NAN;
 }
 
+/* The predicted number a range stands for: its middle, or its one finite end. */
+static double range_mid(const fclaim *c) {
+    return isfinite(c->lo) && isfinite(c->hi) ? 0.5 * (c->lo + c->hi)
+           : isfinite(c->lo)                  ? c->lo
+                                              : c->hi;
+}
+
 /* The figure of a slope claim: the per-x mean over seeds with its 95 % interval (2 standard
  * errors; none for one run) and the predicted law x^p (p the middle of the range, or its finite
  * end) drawn through the data. */
@@ -792,9 +793,7 @@ static lm_status slope_figure(lm_exp_ctx *ctx, const fexp *x, const fclaim *c, s
             gu[j] = gu[j - 1];
             gu[j - 1] = t;
         }
-    const double p = isfinite(c->lo) && isfinite(c->hi) ? 0.5 * (c->lo + c->hi)
-                     : isfinite(c->lo)                  ? c->lo
-                                                        : c->hi;
+    const double p = range_mid(c);
     lm__exp_law_line(ng, gx, gm, p, py);
     char pl[64], fname[96];
     snprintf(pl, sizeof pl, "predicted %s^%g", c->x_key, p);
@@ -885,13 +884,13 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
         if (missing == 0)
             value_measure(c, vals, n, n, &measured, &u, how, sizeof how);
         n_seeds = c->reduce == R_MEAN || c->reduce == R_MEDIAN ? n : 0;
-        snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs in [%g, %g]",
-                 reduce_names[c->reduce], stat ? reduce_names[c->stat] : "", stat ? "(" : "",
-                 c->metric, stat ? ")" : "", n, c->lo, c->hi);
-        if (c->reported)
-            snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs (reported, no tolerance)",
-                     reduce_names[c->reduce], stat ? reduce_names[c->stat] : "", stat ? "(" : "",
-                     c->metric, stat ? ")" : "", n);
+        const int k = snprintf(tol, sizeof tol, "%s of %s%s%s%s over %zu runs ",
+                               reduce_names[c->reduce], stat ? reduce_names[c->stat] : "",
+                               stat ? "(" : "", c->metric, stat ? ")" : "", n);
+        if (k > 0 && (size_t) k < sizeof tol && c->reported)
+            snprintf(tol + k, sizeof tol - (size_t) k, "(reported, no tolerance)");
+        else if (k > 0 && (size_t) k < sizeof tol)
+            snprintf(tol + k, sizeof tol - (size_t) k, "in [%g, %g]", c->lo, c->hi);
     } else {
         /* log of the per-x mean (over seeds) against log x; u from a bootstrap over seeds */
         int seeds = 0;
@@ -925,13 +924,10 @@ static lm_status judge(lm_exp_ctx *ctx, const fexp *x, const variant *v, const f
         memcpy(detail, "per run: ", 10);
         describe_per_run(c, detail + 9, sizeof detail - 9);
     }
-    const double mid = isfinite(c->lo) && isfinite(c->hi) ? 0.5 * (c->lo + c->hi)
-                       : isfinite(c->lo)                  ? c->lo
-                                                          : c->hi;
     lm_exp_judge(ctx, &(lm_claim_spec){
                           .name = c->name,
                           .predicted = c->predicted,
-                          .predicted_value = c->reported ? LM_NAN : mid,
+                          .predicted_value = c->reported ? LM_NAN : range_mid(c),
                           .measured = measured,
                           .uncertainty = u,
                           .uncertainty_from = how,

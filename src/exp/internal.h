@@ -52,6 +52,8 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
  *   bootstrap the percentile 95 % interval [lo, hi] of any statistic of n replicates: stat gets
  *             a resample as n indices; returns -1 when over 5 % of resamples give NaN. */
 #define LM__EXP_BOOT 2000
+/* The median of x[0..k) (k >= 1), sorting x in place (stats.c). */
+double lm__exp_median_sort(double *x, size_t k);
 typedef double (*lm__exp_stat_fn)(void *ud, const size_t *idx, size_t n);
 size_t lm__exp_mean_u(size_t n, const double *x, double *mean, double *u);
 size_t lm__exp_median_u(size_t n, const double *x, uint64_t seed, double *median, double *u);

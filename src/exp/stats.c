@@ -71,10 +71,21 @@ static int cmp_dbl(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The median of the finite entries of x (sorted in place: the first k entries on return). */
-static double median_sorted(double *x, size_t k) {
+double lm__exp_median_sort(double *x, size_t k) {
     qsort(x, k, sizeof *x, cmp_dbl);
     return k % 2 ? x[k / 2] : 0.5 * (x[k / 2 - 1] + x[k / 2]);
+}
+
+/* The percentile 95 % interval of k bootstrap replicates r (sorted in place), or -1 when more
+ * than 5 % of the LM__EXP_BOOT resamples gave no value (a resample of identical seeds gives no
+ * slope, say). */
+static int percentile_95(double *r, size_t k, double *lo, double *hi) {
+    if (k < LM__EXP_BOOT - LM__EXP_BOOT / 20)
+        return -1;
+    qsort(r, k, sizeof *r, cmp_dbl);
+    *lo = r[(size_t) floor(0.025 * (double) (k - 1))];
+    *hi = r[(size_t) ceil(0.975 * (double) (k - 1))];
+    return 0;
 }
 
 typedef struct median_ud {
@@ -86,7 +97,7 @@ static double median_stat(void *ud, const size_t *idx, size_t n) {
     median_ud *m = ud;
     for (size_t i = 0; i < n; i++)
         m->tmp[i] = m->x[idx[i]];
-    return median_sorted(m->tmp, n);
+    return lm__exp_median_sort(m->tmp, n);
 }
 
 size_t lm__exp_median_u(size_t n, const double *x, uint64_t seed, double *median, double *u) {
@@ -101,7 +112,7 @@ size_t lm__exp_median_u(size_t n, const double *x, uint64_t seed, double *median
     if (k) {
         double *tmp = f + n;
         memcpy(tmp, f, k * sizeof *f);
-        *median = median_sorted(tmp, k);
+        *median = lm__exp_median_sort(tmp, k);
         if (k >= 2) {
             median_ud m = {f, tmp};
             double lo, hi;
@@ -133,15 +144,8 @@ int lm__exp_bootstrap(size_t n, lm__exp_stat_fn stat, void *ud, uint64_t seed, d
         if (isfinite(v))
             r[k++] = v;
     }
-    int rc = -1;
-    /* the percentile interval; replicates whose statistic is undefined (a resample of identical
-     * seeds gives no slope, say) are dropped, and more than 5 % of them leave it undefined */
-    if (k >= LM__EXP_BOOT - LM__EXP_BOOT / 20) {
-        qsort(r, k, sizeof *r, cmp_dbl);
-        *lo = r[(size_t) floor(0.025 * (double) (k - 1))];
-        *hi = r[(size_t) ceil(0.975 * (double) (k - 1))];
-        rc = 0;
-    }
+    /* replicates whose statistic is undefined are dropped */
+    const int rc = percentile_95(r, k, lo, hi);
     lm_free(r);
     lm_free(idx);
     return rc;
@@ -290,12 +294,9 @@ size_t lm__exp_loglog_slope_u(size_t n, const double *x, const double *y, uint64
         if (isfinite(v))
             rep[kept++] = v;
     }
-    if (kept >= LM__EXP_BOOT - LM__EXP_BOOT / 20) {
-        qsort(rep, kept, sizeof *rep, cmp_dbl);
-        const double lo = rep[(size_t) floor(0.025 * (double) (kept - 1))];
-        const double hi = rep[(size_t) ceil(0.975 * (double) (kept - 1))];
+    double lo, hi;
+    if (percentile_95(rep, kept, &lo, &hi) == 0)
         *u = fmax(*slope - lo, hi - *slope);
-    }
 done:
     lm_free(iw);
     lm_free(w);
