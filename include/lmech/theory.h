@@ -43,6 +43,9 @@ lm_status lm_central_flow(const lm_mlp *m, lm_loss loss, const lm_dataset *train
                           lm_cf_trace *trace, lm_err *err);
 void lm_cf_trace_free(lm_cf_trace *t);
 
+/* ---------------------------------------------------------------- deep linear networks
+ * (src/theory/deep_linear.c; science.md §1) -- declarations go here. */
+
 /* ---------------------------------------------------------------- gradient noise scale
  * McCandlish, Kaplan, Amodei 2018 (arXiv 1812.06162; science.md §6). With g_i the gradient of the
  * loss on example i at theta and G = (1/n) sum_i g_i the full-batch gradient over n examples,
@@ -190,6 +193,43 @@ lm_status lm_kpred_train_loss(const lm_kpred *kp, double t, double *loss, lm_err
 
 /* The eigenvalues of Theta(X, X) in ascending order (borrowed, [n]): lambda_max = [n - 1]. */
 const double *lm_kpred_eigenvalues(const lm_kpred *kp);
+
+/* ---------------------------------------------------------------- eigenlearning
+ * (src/theory/eigenlearning.c; science.md §8; Simon, Dickens, Karkada, DeWeese, arXiv 2110.03922;
+ * Bordelon, Canatar, Pehlevan 2020, arXiv 2002.02561)
+ *
+ * Kernel (ridge) regression on n samples, for a kernel with eigenvalues lambda_i > 0 under the
+ * data measure (i = 0..m-1), a target f* = sum_i v_i phi_i, noise variance eps2 on the training
+ * targets and a ridge delta >= 0 applied as (K_n + delta I)^{-1}:
+ *     kappa solves  sum_i lambda_i / (lambda_i + kappa) + delta / kappa = n,
+ *     learnability  L_i = lambda_i / (lambda_i + kappa),
+ *     E0 = n / (n - sum_i L_i^2),
+ *     test MSE  = E0 (sum_i (1 - L_i)^2 v_i^2 + eps2),
+ *     train MSE = (delta / (n kappa))^2 test MSE. */
+typedef struct lm_eigenlearn {
+    double n, ridge, noise; /* the inputs: samples, delta, eps2                      */
+    double kappa;           /* the effective regulariser                             */
+    double sum_l;           /* sum_i L_i (= n at delta = 0 when n < m)               */
+    double e0;              /* the overfitting coefficient                           */
+    double test_mse, train_mse;
+} lm_eigenlearn;
+
+/* The eigenframework's prediction for n samples (real, > 0). lambda [m] (any order, each finite
+ * and > 0), v [m] the target's coefficients (not squared; any sign), ridge >= 0, noise (eps2)
+ * >= 0. learnability [m] (optional) receives L_i. kappa is found by GSL's Brent root finder on
+ * log kappa, bracketed; with ridge 0 a solution needs n < m (else LM_ERANGE: n samples of a rank-m
+ * kernel interpolate nothing more; the message says so). Errors: LM_EINVAL naming the bad input
+ * (m = 0, a lambda <= 0 or non-finite, n <= 0, ridge or noise < 0). On failure *out is unchanged. */
+lm_status lm_eigenlearning(size_t m, const double *lambda, const double *v, double n, double ridge,
+                           double noise, lm_eigenlearn *out, double *learnability, lm_err *err);
+
+/* Bordelon, Canatar and Pehlevan's form of the same prediction, an independent cross-check:
+ *     kappa' = delta + kappa' sum_k lambda_k / (n lambda_k + kappa'),
+ *     gamma  = sum_k n lambda_k^2 / (n lambda_k + kappa')^2,
+ *     E_g    = (sum_k kappa'^2 v_k^2 / (n lambda_k + kappa')^2 + eps2) / (1 - gamma).
+ * Same inputs and errors as lm_eigenlearning; *test_mse = E_g. */
+lm_status lm_eigenlearning_bordelon(size_t m, const double *lambda, const double *v, double n,
+                                    double ridge, double noise, double *test_mse, lm_err *err);
 
 #ifdef __cplusplus
 }

@@ -83,6 +83,19 @@ static const struct value_flag {
     {"lr", offsetof(cli_opts, lr)},
     {"loss", offsetof(cli_opts, loss)},
     {"empirical", offsetof(cli_opts, empirical)},
+    {"s", offsetof(cli_opts, s)},
+    {"u0", offsetof(cli_opts, u0)},
+    {"eigenvalues", offsetof(cli_opts, eigenvalues)},
+    {"coeffs", offsetof(cli_opts, coeffs)},
+    {"n", offsetof(cli_opts, n)},
+    {"ridge", offsetof(cli_opts, ridge)},
+    {"law", offsetof(cli_opts, law)},
+    {"columns", offsetof(cli_opts, columns)},
+    {"bootstrap", offsetof(cli_opts, bootstrap)},
+    {"compute", offsetof(cli_opts, compute)},
+    {"experiment", offsetof(cli_opts, experiment)},
+    {"metric", offsetof(cli_opts, metric)},
+    {"keys", offsetof(cli_opts, keys)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */

@@ -87,6 +87,12 @@ typedef struct cli_opts {
     int per_layer;
     int quick, list;
     int experiments;                /* lmech ls --experiments */
+    /* lmech theory deep-linear: raw values (--depth and --time above) */
+    const char *s, *u0;
+    /* lmech theory eigenlearning: raw values (--noise above) */
+    const char *eigenvalues, *coeffs, *n, *ridge;
+    /* lmech fit: raw values (--seed and --db above) */
+    const char *law, *columns, *bootstrap, *compute, *experiment, *metric, *keys;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
 } cli_opts;
@@ -118,6 +124,11 @@ int cmd_hessian(int argc, char **argv);
 int cmd_exp(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
+/* `lmech theory SUBCOMMAND` (cmd_theory.c) dispatches to one file per closed form: */
+int cmd_theory(int argc, char **argv);
+int cmd_theory_deep_linear(int argc, char **argv);   /* cmd_theory_deep_linear.c   */
+int cmd_theory_eigenlearning(int argc, char **argv); /* cmd_theory_eigenlearning.c */
+int cmd_fit(int argc, char **argv);                  /* cmd_fit.c: scaling-law fits */
 /* `lmech kernel --predict nngp|ntk ...` (cmd_kernel_predict.c): o as parsed by cmd_kernel, ks the
  * analytic kernel's network; returns the exit code. */
 struct lm_kernel_spec;

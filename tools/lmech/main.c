@@ -23,6 +23,8 @@ static const command commands[] = {
     {"hessian", cmd_hessian, "Hessian eigenvalues, trace and spectral density at a checkpoint"},
     {"exp", cmd_exp, "run a falsifiable experiment: runs, claims, verdicts (--list)"},
     {"kernel", cmd_kernel, "analytic NNGP and NTK of an MLP on the rows of an .npy file"},
+    {"theory", cmd_theory, "a theory's prediction: deep-linear modes, eigenlearning curves"},
+    {"fit", cmd_fit, "fit a scaling law (chinchilla, power) to a CSV or a sweep, with intervals"},
     {"report", cmd_report, "write an HTML report of experiments and runs, with figures"},
 };
 
