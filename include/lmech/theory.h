@@ -44,7 +44,30 @@ lm_status lm_central_flow(const lm_mlp *m, lm_loss loss, const lm_dataset *train
 void lm_cf_trace_free(lm_cf_trace *t);
 
 /* ---------------------------------------------------------------- deep linear networks
- * (src/theory/deep_linear.c; science.md §1) -- declarations go here. */
+ * (src/theory/deep_linear.c; science.md §1; Saxe, McClelland, Ganguli 2014, arXiv 1312.6120)
+ *
+ * A depth-N linear network W_N ... W_1 trained by gradient flow on whitened inputs with
+ * Sigma^yx = U diag(s) V^T, from the aligned, balanced initialisation (every W_i's singular values
+ * a0 on the task's modes, so each mode starts at u0 = a0^N): each mode u = u_k^T W_N...W_1 v_k
+ * evolves on its own,
+ *     du/dt = N u^{2 - 2/N} (s - u)          (flow time t = eta * step),
+ * which for N = 2 is the logistic u(t) = s e^{2st} / (e^{2st} - 1 + s/u0). */
+
+/* The two-layer closed form u(t) (t >= 0, s > 0, u0 > 0). */
+double lm_dln_u2(double s, double u0, double t);
+
+/* The flow time at which a mode reaches s/2 from u0 (0 < u0 < s/2; else NaN with LM_ERANGE):
+ * depth 2 exactly, ln((s - u0)/u0) / (2s); any depth >= 1 by the separable integral
+ * t = int_{u0}^{s/2} du / (N u^{2-2/N} (s - u)) (GSL adaptive quadrature). */
+lm_status lm_dln_half_time(unsigned depth, double s, double u0, double *t_half, lm_err *err);
+
+/* Each mode's u at times t [n_t] (finite, >= 0, any order): u [n_modes * n_t], row k for s[k].
+ * Depth 2 by the closed form; other depths by GSL's ODE driver (rk8pd, relative and absolute
+ * error 1e-12) from u0 at t = 0. t_half [n_modes] (optional) receives lm_dln_half_time (NaN for a
+ * mode with u0 >= s/2). Errors: LM_EINVAL naming the bad input (depth 0, s <= 0, u0 <= 0, a time
+ * < 0 or non-finite), LM_ENUMERIC when the integrator fails. */
+lm_status lm_dln_modes(unsigned depth, size_t n_modes, const double *s, double u0, size_t n_t,
+                       const double *t, double *u, double *t_half, lm_err *err);
 
 /* ---------------------------------------------------------------- gradient noise scale
  * McCandlish, Kaplan, Amodei 2018 (arXiv 1812.06162; science.md §6). With g_i the gradient of the
@@ -219,7 +242,8 @@ typedef struct lm_eigenlearn {
  * >= 0. learnability [m] (optional) receives L_i. kappa is found by GSL's Brent root finder on
  * log kappa, bracketed; with ridge 0 a solution needs n < m (else LM_ERANGE: n samples of a rank-m
  * kernel interpolate nothing more; the message says so). Errors: LM_EINVAL naming the bad input
- * (m = 0, a lambda <= 0 or non-finite, n <= 0, ridge or noise < 0). On failure *out is unchanged. */
+ * (m = 0, a lambda <= 0 or non-finite, n <= 0, ridge or noise < 0). On failure *out is unchanged.
+ */
 lm_status lm_eigenlearning(size_t m, const double *lambda, const double *v, double n, double ridge,
                            double noise, lm_eigenlearn *out, double *learnability, lm_err *err);
 
@@ -230,6 +254,32 @@ lm_status lm_eigenlearning(size_t m, const double *lambda, const double *v, doub
  * Same inputs and errors as lm_eigenlearning; *test_mse = E_g. */
 lm_status lm_eigenlearning_bordelon(size_t m, const double *lambda, const double *v, double n,
                                     double ridge, double noise, double *test_mse, lm_err *err);
+
+/* A kernel's spectrum under the empirical measure of N points, for the eigenframework: with
+ * K/N = Phi diag(lambda) Phi^T (LAPACKE dsyevd; Phi orthonormal), the eigenfunctions on the
+ * points are sqrt(N) Phi, so a target y [N, k] has coefficients v_i = Phi_i^T y / sqrt(N).
+ * K [N, N] symmetric (checked), y [N, k] (may be NULL: no coefficients). Writes lambda [N] in
+ * descending order and v [N, k] (row i for eigenvalue i; may be NULL); *m_pos = the number of
+ * eigenvalues > N eps lambda_max (the rest are the numerical null space, set to 0 in lambda).
+ * Errors: LM_ESHAPE (N = 0), LM_EINVAL (asymmetric K, named entry; an eigenvalue below
+ * -N eps lambda_max: not PSD), LM_ENUMERIC (NaN/Inf, dsyevd failure), LM_ENOMEM. */
+lm_status lm_kernel_spectrum(const double *K, size_t N, const double *y, size_t k, double *lambda,
+                             double *v, size_t *m_pos, lm_err *err);
+
+/* The empirical learning curve of kernel ridge regression. K [N, N] is the Gram matrix of a
+ * pool whose first n_pool rows are the training pool and the remaining N - n_pool rows the test
+ * set; y [N, k]. For each n in n_list [n_n] (1 <= n <= n_pool) and trial t < trials, n training
+ * rows are drawn without replacement from the pool (lm_rng stream LM_STREAM_DATA of seed, the
+ * draw of (n, t) independent of the ridges), K_nn is eigendecomposed once and reused for every
+ * ridge in ridge [n_ridge] (>= 0; ridge 0 uses the pseudo-inverse on the numerical range), and
+ *     test_mse[(r n_n + i) trials + t]  = mean over test rows and outputs of (f - y)^2,
+ *     train_mse[(r n_n + i) trials + t] = the same over the n training rows
+ * (either output may be NULL). Errors: LM_EINVAL naming the bad n, ridge or shape; LM_ENUMERIC;
+ * LM_ENOMEM. Cost O(trials sum_n n^3). */
+lm_status lm_krr_curve(const double *K, size_t N, size_t n_pool, const double *y, size_t k,
+                       size_t n_n, const size_t *n_list, size_t trials, size_t n_ridge,
+                       const double *ridge, uint64_t seed, double *test_mse, double *train_mse,
+                       lm_err *err);
 
 #ifdef __cplusplus
 }
