@@ -61,7 +61,6 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *BASE =
@@ -371,60 +370,6 @@ static lm_status size_error(const lm_exp_ctx *ctx, int64_t run, size_t N, size_t
     return st;
 }
 
-/* ---------------------------------------------------------------- statistics */
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
-/* max over rows i in [i0, n) of |mean_t e[i][t] / ef[i] - 1|, trials cnt[i] (stride MAX_TRIAL) */
-static double max_dev(size_t i0, size_t n, const size_t *cnt, const double *e, const double *ef,
-                      const size_t *idx) {
-    double worst = 0;
-    for (size_t i = i0; i < n; i++) {
-        double s = 0;
-        for (size_t t = 0; t < cnt[i]; t++)
-            s += e[i * MAX_TRIAL + (idx ? idx[i * MAX_TRIAL + t] : t)];
-        const double dev = fabs(s / (double) cnt[i] / ef[i] - 1);
-        if (!isfinite(dev))
-            return LM_NAN;
-        worst = fmax(worst, dev);
-    }
-    return worst;
-}
-
-/* The statistic and u, the larger distance to the ends of its percentile 95 % interval under a
- * bootstrap of the trials stratified by row. */
-static void max_dev_u(size_t i0, size_t n, const size_t *cnt, const double *e, const double *ef,
-                      double *m, double *u) {
-    *m = max_dev(i0, n, cnt, e, ef, NULL);
-    *u = LM_NAN;
-    size_t *idx = lm_malloc(MAX_PTS * MAX_TRIAL * sizeof *idx);
-    double *rep = lm_malloc(LM__EXP_BOOT * sizeof *rep);
-    if (idx && rep && isfinite(*m)) {
-        lm_rng rng;
-        lm_rng_seed(&rng, 0xef05u, 0x51093u);
-        size_t k = 0;
-        for (size_t r = 0; r < LM__EXP_BOOT; r++) {
-            for (size_t i = i0; i < n; i++)
-                for (size_t t = 0; t < cnt[i]; t++)
-                    idx[i * MAX_TRIAL + t] = (size_t) lm_rng_below(&rng, cnt[i]);
-            const double v = max_dev(i0, n, cnt, e, ef, idx);
-            if (isfinite(v))
-                rep[k++] = v;
-        }
-        if (k >= LM__EXP_BOOT / 2) {
-            qsort(rep, k, sizeof *rep, cmp_double);
-            const double lo = rep[(size_t) (0.025 * (double) (k - 1))];
-            const double hi = rep[(size_t) ceil(0.975 * (double) (k - 1))];
-            *u = fmax(*m - lo, hi - *m);
-        }
-    }
-    lm_free(idx);
-    lm_free(rep);
-}
-
 /* ---------------------------------------------------------------- analysis */
 
 typedef struct curve {
@@ -656,7 +601,8 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
         while (e1 > e0 && c->x[e1 - 1] > (double) d->ef_pmax)
             e1--;
         double dev, dev_u;
-        max_dev_u(e0, e1, c->cnt, c->e, c->ef, &dev, &dev_u);
+        lm__exp_max_rel_dev_u(e1 - e0, c->cnt + e0, MAX_TRIAL, c->e + e0 * MAX_TRIAL, c->ef + e0,
+                              0xef05u + q, &dev, &dev_u);
         char name[96], det[512];
         snprintf(name, sizeof name, "eigenframework vs data curve a=%g b=%g", pr->a, pr->b);
         int k = snprintf(det, sizeof det, "compared over P = %g..%g; measured / eigenframework at P =",

@@ -21,6 +21,7 @@ extern const lm_experiment lm__exp_mup_transfer;
 extern const lm_experiment lm__exp_ntk_convergence;
 extern const lm_experiment lm__exp_lazy_rich;
 extern const lm_experiment lm__exp_scaling_exponents;
+extern const lm_experiment lm__exp_exponent_prediction;
 
 /* Least-squares line y = a + b x over the pairs where both are finite (stats.c): *slope = b (NaN
  * with fewer than 2 pairs or constant x), *se (optional) its standard error (NaN with fewer than
@@ -68,6 +69,14 @@ int lm__exp_bootstrap(size_t n, lm__exp_stat_fn stat, void *ud, uint64_t seed, d
  * fit (*seeds = 0). NaN when an x's mean is not positive. Returns the number of distinct x. */
 size_t lm__exp_loglog_slope_u(size_t n, const double *x, const double *y, uint64_t seed,
                               double *slope, double *u, int *seeds);
+
+/* The largest relative deviation max_i |mean_t x[i stride + t] / ref[i] - 1| over `rows` rows of
+ * cnt[i] replicates each (a measured curve against a predicted one), with u from a bootstrap of
+ * the replicates stratified by row (each row's resampled among themselves; stats.c): the larger
+ * distance from *dev to the ends of its percentile 95 % interval. NaN when a row's mean or ref is
+ * not finite. */
+void lm__exp_max_rel_dev_u(size_t rows, const size_t *cnt, size_t stride, const double *x,
+                           const double *ref, uint64_t seed, double *dev, double *u);
 
 /* A finished run read back for analysis: its config, final parameters, data and network. */
 typedef struct lm__exp_net {
