@@ -150,8 +150,12 @@ static void spectrum_free(spectrum *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* The slopes of log lambda_k and log T(k) against log k over ranks [lo, hi] (1-based): a = -slope
- * of the first, b = 1 - slope of the second; SEs of both. */
+/* The slopes over ranks [lo, hi] (1-based) of log lambda_k against log k (a = -slope) and of
+ * log T(k) against log k, T(k) = sum_{i>k} v_i^2 (b = 1 - slope); SEs of both. The tail sum is
+ * used, not the single v_k^2 (which scatter like chi^2_1 and, towards k = N, carry the target's
+ * power from ranks beyond N that the N-point measure folds into its last modes). Over an
+ * empirical measure T(k) = |y|^2 / N - sum_{i<=k} v_i^2: the total is exact and the head is well
+ * estimated for k << N, so T(k) estimates the population tail, truncation included. */
 static void fit_range(const spectrum *s, const double *tail, size_t lo, size_t hi, double *a,
                       double *a_se, double *b, double *b_se) {
     const size_t n = hi - lo + 1;
@@ -184,9 +188,15 @@ static lm_status predict_from_spectrum(lm_exp_ctx *ctx, int64_t run, spectrum *s
     s->a = s->b = s->p = s->a_u = s->b_u = s->p_u = LM_NAN;
     if (run <= 0)
         return LM_OK;
-    lm__exp_net r;
-    LM_TRY(lm__exp_net_open(ctx, run, 0, &r, err));
-    const size_t N = r.train->n, d = r.train->d;
+    lm_config *cfg = NULL;
+    LM_TRY(lm__exp_load_config(ctx, run, &cfg, err));
+    lm_dataset *train = NULL;
+    lm_status st0 = lm_data_load(&cfg->data, cfg->seed, &train, NULL, err);
+    if (st0 != LM_OK) {
+        lm_config_free(cfg);
+        return st0;
+    }
+    const size_t N = train->n, d = train->d;
     lm_status st = LM_OK;
     s->N = N;
     s->K = lm_malloc(N * N * sizeof *s->K);
@@ -197,27 +207,27 @@ static lm_status predict_from_spectrum(lm_exp_ctx *ctx, int64_t run, spectrum *s
     if (!s->K || !s->y || !s->lambda || !s->v || !tail)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                         "exponent-prediction: out of memory for a %zu-point Gram matrix", N);
-    if (st == LM_OK && r.train->k != 1)
+    if (st == LM_OK && train->k != 1)
         st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
                         "exponent-prediction: run %lld has %zu outputs; the design needs one",
-                        (long long) run, r.train->k);
+                        (long long) run, train->k);
     if (st == LM_OK) {
-        memcpy(s->y, r.train->y, N * sizeof *s->y);
+        memcpy(s->y, train->y, N * sizeof *s->y);
         lm_kernel_spec ks = lm_kernel_spec_default();
-        ks.depth = r.cfg->model.n_widths - 2;
-        ks.act = r.cfg->model.act;
-        ks.sw2 = r.cfg->model.sw2;
-        ks.sb2 = r.cfg->model.sb2;
+        ks.depth = cfg->model.n_widths - 2;
+        ks.act = cfg->model.act;
+        ks.sw2 = cfg->model.sw2;
+        ks.sb2 = cfg->model.sb2;
         ks.param = LM_PARAM_NTP; /* the kernel the prediction is made from */
-        ks.bias = r.cfg->model.bias;
-        st = lm_kernel_analytic_spec(&ks, r.train->x, N, d, NULL, s->K, err);
+        ks.bias = cfg->model.bias;
+        st = lm_kernel_analytic_spec(&ks, train->x, N, d, NULL, s->K, err);
     }
     if (st == LM_OK)
         st = lm_kernel_spectrum(s->K, N, s->y, 1, s->lambda, s->v, &s->m_pos, err);
     if (st == LM_OK) {
         double acc = 0;
         for (size_t k = N; k-- > 0;) {
-            tail[k] = acc; /* sum over ranks > k + 1 (1-based), i.e. indices > k */
+            tail[k] = acc; /* the power on ranks > k + 1 (1-based), i.e. indices > k */
             acc += s->v[k] * s->v[k];
         }
         /* the central range and the 9 ranges of the uncertainty (fixed before looking) */
@@ -243,7 +253,8 @@ static lm_status predict_from_spectrum(lm_exp_ctx *ctx, int64_t run, spectrum *s
         s->p_u = sqrt(dp * dp + 4 * se_p * se_p);
     }
     lm_free(tail);
-    lm__exp_net_free(&r);
+    lm_dataset_free(train);
+    lm_config_free(cfg);
     if (st != LM_OK) {
         spectrum_free(s);
         return st;

@@ -240,17 +240,6 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
 
 /* ---------------------------------------------------------------- measurements */
 
-static lm_status load_config(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, lm_err *err) {
-    lm_run_info info;
-    memset(&info, 0, sizeof info);
-    LM_TRY(lm_store_get_run(ctx->store, run, &info, err));
-    char name[64];
-    snprintf(name, sizeof name, "run %lld config", (long long) run);
-    lm_status st = lm_config_parse(info.config, strlen(info.config), name, 0, NULL, cfg, err);
-    lm_run_info_clear(&info);
-    return st;
-}
-
 /* The population errors of the min-norm interpolators of run's training set cut into nb
  * disjoint blocks of P rows (independent samples: e[nb]), and the eigenframework's prediction for
  * the same truncated spectrum (NaN where the run is missing or a K is singular). */
@@ -262,7 +251,7 @@ static lm_status data_error(const lm_exp_ctx *ctx, int64_t run, size_t P, size_t
     if (run <= 0)
         return LM_OK;
     lm_config *cfg = NULL;
-    LM_TRY(load_config(ctx, run, &cfg, err));
+    LM_TRY(lm__exp_load_config(ctx, run, &cfg, err));
     lm_dataset *tr = NULL;
     lm_status st = lm_data_load(&cfg->data, cfg->seed, &tr, NULL, err);
     const size_t M = st == LM_OK ? tr->d : 0;
@@ -325,7 +314,7 @@ static lm_status size_error(const lm_exp_ctx *ctx, int64_t run, size_t N, size_t
     if (run <= 0)
         return LM_OK;
     lm_config *cfg = NULL;
-    LM_TRY(load_config(ctx, run, &cfg, err));
+    LM_TRY(lm__exp_load_config(ctx, run, &cfg, err));
     const size_t M = cfg->data.dim;
     lm_status st = LM_OK;
     if (N >= M)
