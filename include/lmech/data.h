@@ -171,8 +171,8 @@ lm_status lm_dataset_new(size_t n, size_t d, size_t k, int with_labels, lm_datas
  * predictor u is then sum_j lambda_j (u_j - w*_j)^2 + noise^2, computable without a test set.
  * Either output may be NULL. Errors: LM_EINVAL when spec->source is not powerlaw or the spec is
  * invalid (named), LM_ENOMEM. On failure the outputs are unchanged. */
-lm_status lm_data_powerlaw_truth(const lm_data_spec *spec, uint64_t seed, double *lambda,
-                                 double *w, lm_err *err);
+lm_status lm_data_powerlaw_truth(const lm_data_spec *spec, uint64_t seed, double *lambda, double *w,
+                                 lm_err *err);
 
 /* ---------------------------------------------------------------- file readers */
 

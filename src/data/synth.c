@@ -277,8 +277,8 @@ lm_status lm__synth_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **t
     return st;
 }
 
-lm_status lm_data_powerlaw_truth(const lm_data_spec *spec, uint64_t seed, double *lambda,
-                                 double *w, lm_err *err) {
+lm_status lm_data_powerlaw_truth(const lm_data_spec *spec, uint64_t seed, double *lambda, double *w,
+                                 lm_err *err) {
     if (!spec || spec->source != LM_DATA_POWERLAW)
         LM_FAIL(err, LM_EINVAL, "lm_data_powerlaw_truth: data source is %s, not powerlaw",
                 spec ? lm_data_source_name(spec->source) : "NULL");

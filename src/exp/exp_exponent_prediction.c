@@ -60,14 +60,14 @@ static const char *BASE =
 #define N_REGIME  2
 
 typedef struct design {
-    size_t n_spec;          /* Gram sample N (the first 3/4 are the KRR pool)    */
-    size_t k0, nk, trials;  /* KRR: n = k0 << i, i < nk                          */
-    size_t width;           /* trained networks                                  */
-    size_t m0, nm, seeds;   /* networks: n = m0 << i, i < nm                     */
-    size_t steps, n_test;   /* GD steps, test images                             */
-    double eta[2];          /* lazy, rich: the rich run's lr is eta[1] / alpha^2 */
+    size_t n_spec;         /* Gram sample N (the first 3/4 are the KRR pool)    */
+    size_t k0, nk, trials; /* KRR: n = k0 << i, i < nk                          */
+    size_t width;          /* trained networks                                  */
+    size_t m0, nm, seeds;  /* networks: n = m0 << i, i < nm                     */
+    size_t steps, n_test;  /* GD steps, test images                             */
+    double eta[2];         /* lazy, rich: the rich run's lr is eta[1] / alpha^2 */
     double momentum;
-    const char *param;      /* the networks' parameterisation (tests plan sp)   */
+    const char *param; /* the networks' parameterisation (tests plan sp)   */
 } design;
 
 static design design_for(int quick) {
@@ -114,8 +114,16 @@ static lm_status plan_design(const design *d, lm_exp_plan *p, lm_err *err) {
                 snprintf(s_lr, sizeof s_lr, "optimizer.lr=%.17g", d->eta[g] / (al * al));
                 snprintf(s_a, sizeof s_a, "model.output_multiplier=%.17g", al);
                 snprintf(label, sizeof label, "%s n=%zu seed=%zu", g ? "rich" : "lazy", n, s);
-                const char *sets[] = {s_w,   s_p,     s_seed, s_tr, s_te,
-                                      s_lr,  s_mom,   s_steps, s_eval, s_a,
+                const char *sets[] = {s_w,
+                                      s_p,
+                                      s_seed,
+                                      s_tr,
+                                      s_te,
+                                      s_lr,
+                                      s_mom,
+                                      s_steps,
+                                      s_eval,
+                                      s_a,
                                       "model.center_output=true"};
                 LM_TRY(lm_exp_plan_add(p, label, BASE, 11, sets, err));
             }
@@ -137,8 +145,8 @@ typedef struct spectrum {
     double *lambda; /* [N] descending, of K / N                                               */
     double *v;      /* [N] the target's coefficients                                          */
     double a, a_u, b, b_u;
-    double p, p_u;  /* the predicted exponent -min(b - 1, 2a) and its uncertainty             */
-    int saturated;  /* 2a < b - 1: the prediction is -2a                                       */
+    double p, p_u; /* the predicted exponent -min(b - 1, 2a) and its uncertainty             */
+    int saturated; /* 2a < b - 1: the prediction is -2a                                       */
     size_t k_lo, k_hi;
 } spectrum;
 
@@ -271,11 +279,13 @@ static lm_status predict_from_spectrum(lm_exp_ctx *ctx, int64_t run, spectrum *s
     } figs[3] = {
         {"NTK eigenvalue decay a", "lambda_k ~ k^-a of the analytic NTK on the Gram sample", s->a,
          s->a_u},
-        {"target power decay b", "T(k) = sum_{i>k} v_i^2 ~ k^-(b-1), v the parity target's "
-                                 "coefficients",
+        {"target power decay b",
+         "T(k) = sum_{i>k} v_i^2 ~ k^-(b-1), v the parity target's "
+         "coefficients",
          s->b, s->b_u},
-        {"predicted data exponent", "p = -min(b - 1, 2a), recorded before any learning-curve or "
-                                    "network run is read",
+        {"predicted data exponent",
+         "p = -min(b - 1, 2a), recorded before any learning-curve or "
+         "network run is read",
          s->p, s->p_u},
     };
     for (size_t i = 0; i < 3; i++)
@@ -341,8 +351,8 @@ static void judge_exponent(lm_exp_ctx *ctx, const char *name, const char *who, c
              "%s: test MSE ~ n^p, p = -min(b - 1, 2a) = %.4f +- %.4f from the NTK spectrum "
              "(a = %.4f, b = %.4f), recorded before this curve was read",
              who, s->p, s->p_u, s->a, s->b);
-    int k = snprintf(det, sizeof det, "fit over n = %g..%g; mean test MSE:", c->x[0],
-                     c->x[c->n - 1]);
+    int k =
+        snprintf(det, sizeof det, "fit over n = %g..%g; mean test MSE:", c->x[0], c->x[c->n - 1]);
     for (size_t i = 0; i < c->n && k > 0 && (size_t) k < sizeof det; i++)
         k += snprintf(det + k, sizeof det - (size_t) k, " %g:%.4g", c->x[i], c->mean[i]);
     if (extra && k > 0 && (size_t) k < sizeof det)
@@ -424,15 +434,15 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
     if (sp.K && n_list[d->nk - 1] <= pool) {
         kr->runs[kr->n_runs++] = ctx->run[0];
         const double ridge0 = 0;
-        st = lm_krr_curve(sp.K, sp.N, pool, sp.y, 1, d->nk, n_list, d->trials, 1, &ridge0,
-                          0x6b72u, mse, NULL, err);
+        st = lm_krr_curve(sp.K, sp.N, pool, sp.y, 1, d->nk, n_list, d->trials, 1, &ridge0, 0x6b72u,
+                          mse, NULL, err);
         for (size_t i = 0; i < d->nk && st == LM_OK; i++) {
             for (size_t t = 0; t < d->trials; t++)
                 kr->e[i * MAX_TRIAL + t] = mse[i * d->trials + t];
             lm_eigenlearn el;
             if (n_list[i] < sp.m_pos) {
-                st = lm_eigenlearning(sp.m_pos, sp.lambda, sp.v, (double) n_list[i], 0.0, 0.0,
-                                      &el, NULL, err);
+                st = lm_eigenlearning(sp.m_pos, sp.lambda, sp.v, (double) n_list[i], 0.0, 0.0, &el,
+                                      NULL, err);
                 if (st == LM_OK)
                     ef[i] = el.test_mse;
             }
@@ -458,8 +468,8 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
             e1--;
         double dev = LM_NAN, dev_u = LM_NAN;
         if (e1 > e0)
-            lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL,
-                                  ef + e0, 0xef0cu, &dev, &dev_u);
+            lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL, ef + e0,
+                                  0xef0cu, &dev, &dev_u);
         char det[400];
         int k = snprintf(det, sizeof det, "KRR / eigenframework at n =");
         for (size_t i = 0; i < d->nk && k > 0 && (size_t) k < sizeof det; i++)

@@ -47,9 +47,9 @@
  * |v - B^T u|^2 (infinite data: "ample" taken to its limit).
  *
  * Exponents: the least-squares slope of log(mean over trials) against log P (N, t) over the last
- * 1.5 decades of each sweep, u from a bootstrap over trials stratified by P (lm__exp_loglog_slope_u);
- * tolerance +-0.1 (science.md §7). The eigenframework claim: max over P >= 50 of
- * |mean E / E_theory - 1| <= 0.05, u from the same stratified bootstrap.
+ * 1.5 decades of each sweep, u from a bootstrap over trials stratified by P
+ * (lm__exp_loglog_slope_u); tolerance +-0.1 (science.md §7). The eigenframework claim: max over P
+ * >= 50 of |mean E / E_theory - 1| <= 0.05, u from the same stratified bootstrap.
  *
  * The runs of the data and size curves are recorded, not trained (lr 0, one step, like
  * ntk-convergence): the store keeps their configs and seeds, and analyse regenerates the data.
@@ -362,9 +362,9 @@ static lm_status size_error(const lm_exp_ctx *ctx, int64_t run, size_t N, size_t
 /* ---------------------------------------------------------------- analysis */
 
 typedef struct curve {
-    size_t n;                 /* points */
-    double x[MAX_PTS];        /* P or N */
-    size_t cnt[MAX_PTS];      /* trials per point */
+    size_t n;            /* points */
+    double x[MAX_PTS];   /* P or N */
+    size_t cnt[MAX_PTS]; /* trials per point */
     double e[MAX_PTS * MAX_TRIAL];
     double mean[MAX_PTS], u[MAX_PTS], law[MAX_PTS];
     double ef[MAX_PTS]; /* the eigenframework (data curve) */
@@ -447,8 +447,8 @@ static void judge_exponent(lm_exp_ctx *ctx, const char *what, const pair *pr, do
 
 /* The time curve: the seeds' test_loss at T_GRID log-spaced flow times (the recorded step
  * nearest to each), and the largest recorded sharpness. */
-static lm_status time_curve(lm_exp_ctx *ctx, const design *d, size_t first, curve *c,
-                            double *sharp, lm_err *err) {
+static lm_status time_curve(lm_exp_ctx *ctx, const design *d, size_t first, curve *c, double *sharp,
+                            lm_err *err) {
     memset(c, 0, sizeof *c);
     *sharp = LM_NAN;
     double smax = -LM_INF;
@@ -524,8 +524,9 @@ static lm_status flow_slope(const design *d, double *py, double *slope, lm_err *
 }
 
 static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
-    if (d->n_pair > MAX_PAIR || d->np > MAX_PTS || d->nn > MAX_PTS || d->t_cap + d->d_runs > MAX_TRIAL + 1 ||
-        d->n_runs * d->g_per > MAX_TRIAL || d->t_seeds > MAX_TSEED)
+    if (d->n_pair > MAX_PAIR || d->np > MAX_PTS || d->nn > MAX_PTS ||
+        d->t_cap + d->d_runs > MAX_TRIAL + 1 || d->n_runs * d->g_per > MAX_TRIAL ||
+        d->t_seeds > MAX_TSEED)
         LM_FAIL(err, LM_EINVAL, "scaling-exponents: the design exceeds the analysis's arrays");
     /* the predictions, from (a, b) alone: nothing has been read yet */
     prediction pred[MAX_PAIR];
@@ -554,8 +555,7 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
                 if (run > 0)
                     c->runs[c->n_runs++] = run;
                 double ef;
-                st = data_error(ctx, run, p_at(d, i), nb, &c->e[i * MAX_TRIAL + t * nb], &ef,
-                                err);
+                st = data_error(ctx, run, p_at(d, i), nb, &c->e[i * MAX_TRIAL + t * nb], &ef, err);
                 if (isfinite(ef))
                     c->ef[i] = ef;
             }
@@ -594,8 +594,9 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
                               0xef05u + q, &dev, &dev_u);
         char name[96], det[512];
         snprintf(name, sizeof name, "eigenframework vs data curve a=%g b=%g", pr->a, pr->b);
-        int k = snprintf(det, sizeof det, "compared over P = %g..%g; measured / eigenframework at P =",
-                         e0 < c->n ? c->x[e0] : LM_NAN, e1 > 0 ? c->x[e1 - 1] : LM_NAN);
+        int k =
+            snprintf(det, sizeof det, "compared over P = %g..%g; measured / eigenframework at P =",
+                     e0 < c->n ? c->x[e0] : LM_NAN, e1 > 0 ? c->x[e1 - 1] : LM_NAN);
         for (size_t i = 0; i < c->n && k > 0 && (size_t) k < sizeof det; i++)
             k += snprintf(det + k, sizeof det - (size_t) k, " %g:%.4f", c->x[i],
                           c->mean[i] / c->ef[i]);
@@ -644,8 +645,8 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
                                          .n_pred = c->n - i0,
                                          .px = c->x + i0,
                                          .py = c->law + i0};
-        fd[2 * q + 1] = (lm__exp_fig_series){
-            .label = lab[4 * q + 2], .n = c->n, .x = c->x, .y = c->ef};
+        fd[2 * q + 1] =
+            (lm__exp_fig_series){.label = lab[4 * q + 2], .n = c->n, .x = c->x, .y = c->ef};
         snprintf(lab[4 * MAX_PAIR + q], sizeof lab[0], "random features, a=%g b=%g", pr->a, pr->b);
         fs[q] = (lm__exp_fig_series){.label = lab[4 * MAX_PAIR + q],
                                      .n = s->n,
@@ -678,8 +679,10 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
     if (st == LM_OK) {
         curve_slope(tc, 0, 0x7153u);
         char ex[160], txt[200];
-        snprintf(ex, sizeof ex, "flow on the truncated spectrum (M = %zu) over the same times: "
-                 "slope %.4f", d->t_dim, fslope);
+        snprintf(ex, sizeof ex,
+                 "flow on the truncated spectrum (M = %zu) over the same times: "
+                 "slope %.4f",
+                 d->t_dim, fslope);
         snprintf(txt, sizeof txt, "eta * max sharpness = %.4g < %g (GD tracks gradient flow)",
                  d->eta * sharp, ETA_PRE);
         const char *unmet = lm_exp_precondition(

@@ -19,8 +19,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_mup_coordcheck, /* muP coordinate check                        */
     &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
     &lm__exp_batch_size,     /* batch size and gradient noise scale         */
-    &lm__exp_scaling_exponents, /* exponents predicted from (a, b)           */
-    &lm__exp_exponent_prediction, /* FMNIST exponent predicted before training */
+    &lm__exp_scaling_exponents,
+    &lm__exp_exponent_prediction,
     NULL,
 };
 

@@ -36,9 +36,9 @@ static design tiny(void) {
 }
 
 #define KCFG                                                                                       \
-    "{\"seed\": 0, \"data\": {\"source\": \"fashion-mnist\", \"train_size\": 1024, "             \
-    "\"test_size\": 0, \"subset\": \"random\", \"pool\": 4, \"normalize\": \"sphere\", "          \
-    "\"targets\": \"parity\"}, \"model\": {\"widths\": [49, 16, 1], \"activation\": \"relu\", "   \
+    "{\"seed\": 0, \"data\": {\"source\": \"fashion-mnist\", \"train_size\": 1024, "               \
+    "\"test_size\": 0, \"subset\": \"random\", \"pool\": 4, \"normalize\": \"sphere\", "           \
+    "\"targets\": \"parity\"}, \"model\": {\"widths\": [49, 16, 1], \"activation\": \"relu\", "    \
     "\"bias\": true, \"parameterization\": \"ntp\", \"sw2\": 2, \"sb2\": 0.05}, \"loss\": "        \
     "\"mse\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0}, \"steps\": 1, \"threads\": 1}"
 
@@ -50,8 +50,8 @@ static void fill(lm_fx *f, const design *d, double s_lazy, double s_rich) {
             for (size_t s = 0; s < d->seeds; s++) {
                 const double n = (double) (d->m0 << i);
                 const int64_t r = lm_fx_run(f, "net", KCFG);
-                const double te = 0.5 * 0.4 * pow(n / 16, g ? s_rich : s_lazy) *
-                                  (1 + 0.02 * ((double) s - 1));
+                const double te =
+                    0.5 * 0.4 * pow(n / 16, g ? s_rich : s_lazy) * (1 + 0.02 * ((double) s - 1));
                 const double tr = 1e-3 * te;
                 int64_t step = (int64_t) d->steps;
                 lm_fx_series(f, r, "test_loss", 1, &step, &te);
@@ -79,11 +79,12 @@ Test(exponent_prediction, curves_far_from_the_prediction_fail, .timeout = 120) {
     const double p = claim(&f, "predicted data exponent")->measured;
     const double a = claim(&f, "NTK eigenvalue decay a")->measured;
     cr_assert(isfinite(p) && p < 0 && p > -3, "p = %g", p);
-    const lm_claim *lz = claim(&f, "lazy network exponent"), *rc = claim(&f, "rich network exponent");
-    cr_expect_eq(lz->verdict, LM_VERDICT_FAIL, "lazy %g +- %g vs %g", lz->measured,
-                 lz->uncertainty, p);
-    cr_expect_eq(rc->verdict, LM_VERDICT_FAIL, "rich %g +- %g vs %g", rc->measured,
-                 rc->uncertainty, p);
+    const lm_claim *lz = claim(&f, "lazy network exponent"),
+                   *rc = claim(&f, "rich network exponent");
+    cr_expect_eq(lz->verdict, LM_VERDICT_FAIL, "lazy %g +- %g vs %g", lz->measured, lz->uncertainty,
+                 p);
+    cr_expect_eq(rc->verdict, LM_VERDICT_FAIL, "rich %g +- %g vs %g", rc->measured, rc->uncertainty,
+                 p);
     cr_expect_float_eq(lz->measured, -1.5, 0.02);
     lm_fx_close(&f);
 

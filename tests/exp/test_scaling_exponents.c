@@ -87,8 +87,8 @@ Test(scaling_exponents, right_spectrum_passes_and_wrong_spectrum_fails, .timeout
     cr_assert_eq(r.n_reused, r.n_runs);
     for (size_t i = 0; i < 3; i++) {
         const lm_claim *c = find(r.ctx, names[i]);
-        cr_expect_eq(c->verdict, LM_VERDICT_FAIL, "%s: %g +- %g against %g", c->name,
-                     c->measured, c->uncertainty, c->predicted_value);
+        cr_expect_eq(c->verdict, LM_VERDICT_FAIL, "%s: %g +- %g against %g", c->name, c->measured,
+                     c->uncertainty, c->predicted_value);
     }
     lm_exp_result_clear(&r);
     unlink(db);
