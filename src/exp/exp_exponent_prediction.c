@@ -78,7 +78,7 @@ static design design_for(int quick) {
                     .width = quick ? 128 : 512,
                     .m0 = quick ? 16 : 32,
                     .nm = quick ? 5 : 6,
-                    .seeds = quick ? 6 : 3,
+                    .seeds = quick ? 6 : 8,
                     .steps = quick ? 600 : 2000,
                     .n_test = 1000,
                     .eta = {1.0, 0.5},
