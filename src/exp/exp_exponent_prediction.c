@@ -498,6 +498,50 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
                           });
     }
 
+    /* 2a. a reported figure, not a claim (proposed after the full run was seen): the
+     * eigenframework's MSE is an average over the N-point measure, which includes the n training
+     * points, where ridgeless regression has error 0; KRR's test rows exclude them. Off the
+     * training points the same prediction is E_EF N / (N - n). */
+    if (st == LM_OK && sp.N) {
+        double efo[MAX_N];
+        for (size_t i = 0; i < d->nk; i++)
+            efo[i] = ef[i] * (double) sp.N / ((double) sp.N - kr->x[i]);
+        size_t e0 = 0, e1 = d->nk;
+        while (e0 < d->nk && kr->x[e0] < EF_LO)
+            e0++;
+        while (e1 > e0 && kr->x[e1 - 1] > EF_HI)
+            e1--;
+        double dev = LM_NAN, dev_u = LM_NAN;
+        if (e1 > e0)
+            lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL,
+                                  efo + e0, 0xef0eu, &dev, &dev_u);
+        char det[400];
+        int k = snprintf(det, sizeof det, "KRR / (eigenframework x N/(N - n)) at n =");
+        for (size_t i = 0; i < d->nk && k > 0 && (size_t) k < sizeof det; i++)
+            k += snprintf(det + k, sizeof det - (size_t) k, " %g:%.4f", kr->x[i],
+                          kr->mean[i] / efo[i]);
+        lm_exp_judge(ctx, &(lm_claim_spec){
+                              .name = "off-training eigenframework vs KRR",
+                              .predicted = "the eigenframework's MSE over the N-point measure "
+                                           "restricted to the points off the training set: "
+                                           "E_EF N / (N - n)",
+                              .predicted_value = 0,
+                              .measured = dev,
+                              .uncertainty = dev_u,
+                              .uncertainty_from = "bootstrap 95 % over trials stratified by n",
+                              .lo = -LM_INF,
+                              .hi = LM_INF,
+                              .tolerance = "none (reported)",
+                              .tolerance_value = LM_NAN,
+                              .reason = "proposed after the full run showed KRR / EF ~ N/(N - n): "
+                                        "a diagnosis of the claim's failure, not a claim",
+                              .detail = det,
+                              .reported = 1,
+                              .n_runs = kr->n_runs,
+                              .runs = kr->runs,
+                          });
+    }
+
     /* 2b. a reported figure, not a claim (proposed after the quick run was seen): the
      * eigenframework on the spectrum whose ranks above the fit range are replaced by the fitted
      * laws, lambda_k = lambda_{k_hi} (k / k_hi)^-a and v_k^2 = (b - 1) T(k_hi) k_hi^(b-1) k^-b,
