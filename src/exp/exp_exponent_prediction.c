@@ -51,7 +51,7 @@ static const char *BASE =
     " \"batch_size\": 0, \"steps\": 1, \"eval_every\": 1, \"threads\": 1}";
 
 #define MAX_N     12
-#define MAX_SEED  8
+#define MAX_SEED  16
 #define MAX_TRIAL 16
 #define TOL_EXP   0.1  /* science.md §7's exponent tolerance */
 #define TOL_EF    0.10 /* science.md §8 (c) */
@@ -78,7 +78,7 @@ static design design_for(int quick) {
                     .width = quick ? 128 : 512,
                     .m0 = quick ? 16 : 32,
                     .nm = quick ? 5 : 6,
-                    .seeds = quick ? 6 : 8,
+                    .seeds = quick ? 12 : 8,
                     .steps = quick ? 600 : 2000,
                     .n_test = 1000,
                     .eta = {1.0, 0.5},
@@ -402,7 +402,8 @@ static lm_status net_mse(const lm_exp_ctx *ctx, int64_t run, double *test, doubl
 /* ---------------------------------------------------------------- analysis */
 
 static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
-    if (d->nk > MAX_N || d->nm > MAX_N || d->trials > MAX_TRIAL || d->seeds > MAX_SEED)
+    if (d->nk > MAX_N || d->nm > MAX_N || d->trials > MAX_TRIAL || d->seeds > MAX_SEED ||
+        d->seeds > MAX_TRIAL)
         LM_FAIL(err, LM_EINVAL, "exponent-prediction: the design exceeds the analysis's arrays");
     /* 1. the prediction, from the spectrum run alone */
     spectrum sp;

@@ -28,7 +28,7 @@ for n in ['KRR exponent', 'lazy network exponent', 'rich network exponent']:
     assert c[n]['verdict'] != 'reported', c[n]
     assert math.isfinite(c[n]['uncertainty']), c[n]
     assert len(c[n]['runs']) > 0, c[n]
-assert len(c['lazy network exponent']['runs']) == 30, c['lazy network exponent']
+assert len(c['lazy network exponent']['runs']) == 60, c['lazy network exponent']
 print('ok  exponent-prediction quick: %d claims, p = %.3f' % (len(c), p))
 " "$out"
 for f in ntk-spectrum learning-curves; do
