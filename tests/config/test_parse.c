@@ -319,7 +319,8 @@ Test(config, enum_values_listed_with_suggestion) {
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"data\": {\"source\": \"cifar10\"}}", 0, NULL,
               LM_EINVAL,
               "cfg.json: data.source: expected one of \"fashion-mnist\", \"mnist\", \"npy\", "
-              "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", got string \"cifar10\"");
+              "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", \"linear-modes\", got string "
+              "\"cifar10\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": \"xe\"}", 0, NULL, LM_EINVAL,
               "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", got string \"xe\" "
               "(did you mean \"ce\"?)");
