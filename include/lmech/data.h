@@ -44,7 +44,8 @@
               does standardize and then sphere (raw pixels are all positive, which gives the
               kernel a dominant constant mode; centring them first removes it).
  *   sizes      train_size / test_size = LM_ALL: every example of the file (IDX, npy); 1000 train
- *              and 1000 test examples for teacher, powerlaw and linear-modes; 256 train (the grid) and 1000 test
+ *              and 1000 test examples for teacher, powerlaw and linear-modes; 256 train (the grid)
+ and 1000 test
  *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
  *              A count larger than what exists is an error naming the key and both numbers.
  *   subset     first: the first n rows in file order; random: the first n of a permutation drawn
@@ -74,9 +75,9 @@
 extern "C" {
 #endif
 
-#define LM_PATH_MAX 1024
-#define LM_ALL      ((size_t) -1) /* "every example" for train_size / test_size */
-#define LM_DATA_MAX_MODES 16          /* linear-modes: at most 16 singular values    */
+#define LM_PATH_MAX       1024
+#define LM_ALL            ((size_t) -1) /* "every example" for train_size / test_size */
+#define LM_DATA_MAX_MODES 16            /* linear-modes: at most 16 singular values    */
 
 typedef enum lm_data_source {
     LM_DATA_FASHION_MNIST = 0,

@@ -70,12 +70,12 @@ typedef struct lm_mlp_spec {
     double output_multiplier;         /* alpha (default 1)                                 */
     double sw2;                       /* weight variance scale sigma_w^2 (default 1)       */
     double sb2;                       /* bias variance sigma_b^2 (default 0)               */
-    int readout_zero; /* 1: the readout layer (W_L, b_L) starts at zero, so f(theta_0) = 0 (the
-                         output-scale test of science.md §3, mup's advice for muP); the
-                         other layers get the same draws as without it (default 0) */
+    int readout_zero;  /* 1: the readout layer (W_L, b_L) starts at zero, so f(theta_0) = 0 (the
+                          output-scale test of science.md §3, mup's advice for muP); the
+                          other layers get the same draws as without it (default 0) */
     lm_init_kind init; /* default LM_INIT_RANDOM; LM_INIT_ALIGNED needs the task's modes, so it is
                      applied where the data are known (lm_train_init_params)            */
-    double a0;    /* the aligned initialisation's per-layer scale (> 0; 0 when unused)  */
+    double a0;         /* the aligned initialisation's per-layer scale (> 0; 0 when unused)  */
 } lm_mlp_spec;
 
 lm_mlp_spec lm_mlp_spec_default(void);

@@ -791,8 +791,9 @@ static lm_status check_linear_modes(const ctx *cx, const lm_config *c) {
     }
     if (m->init != LM_INIT_ALIGNED) {
         if (m->a0 != 0.0)
-            CFG_FAIL(cx, LM_EINVAL, "model.a0", "is given, but model.init is \"random\" (a0 is "
-                                                "the scale of the \"aligned\" initialisation)");
+            CFG_FAIL(cx, LM_EINVAL, "model.a0",
+                     "is given, but model.init is \"random\" (a0 is "
+                     "the scale of the \"aligned\" initialisation)");
         return LM_OK;
     }
     if (!lin)

@@ -346,9 +346,10 @@ lm_status lm_train_init_params(const lm_config *cfg, const lm_mlp *m, double *th
     if (st == LM_OK)
         st = lm_data_linear_modes(d, cfg->seed, U, V, err);
     if (st == LM_OK && (d->outputs != m->d_out || d->dim != m->d_in))
-        st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
-                        "model.init \"aligned\": the network maps %zu -> %zu but the data %zu -> %zu",
-                        m->d_in, m->d_out, d->dim, d->outputs);
+        st = lm_err_set(
+            err, LM_EINVAL, __FILE__, __LINE__,
+            "model.init \"aligned\": the network maps %zu -> %zu but the data %zu -> %zu", m->d_in,
+            m->d_out, d->dim, d->outputs);
     if (st == LM_OK)
         st = lm_mlp_init_aligned(m, cfg->seed, r, U, V, cfg->model.a0, theta, err);
     lm_free(U);

@@ -55,8 +55,8 @@ Test(linear_modes, whitened_exactly_and_sigma_yx_recovered) {
                 double m = 0;
                 for (size_t r = 0; r < 5; r++)
                     m += U[i * 5 + r] * s.singular_values[r] * V[j * 5 + r];
-                cr_assert(fabs(yx[i * 8 + j] - m) < 1e-12, "Sigma^yx[%zu,%zu] %.15g vs %.15g", i,
-                          j, yx[i * 8 + j], m);
+                cr_assert(fabs(yx[i * 8 + j] - m) < 1e-12, "Sigma^yx[%zu,%zu] %.15g vs %.15g", i, j,
+                          yx[i * 8 + j], m);
             }
         /* U, V orthonormal columns */
         for (size_t a = 0; a < 5; a++)
