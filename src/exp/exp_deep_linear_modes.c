@@ -175,7 +175,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     if (nr > 0 && r_modes > 0) {
         const size_t nc = 1 + 2 * r_modes, n = first.n;
         double *data = lm_malloc(n * nc * sizeof *data);
-        char labels[2 * LM_DATA_MAX_MODES + 1][40];
+        char labels[2 * LM_DATA_MAX_MODES + 1][64];
         const char *cols[2 * LM_DATA_MAX_MODES + 1];
         if (!data) {
             lm__exp_dln_free(&first);

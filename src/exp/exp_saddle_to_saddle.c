@@ -218,7 +218,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     if (fig.t) {
         const size_t nc = 1 + r, n = fig.n;
         double *data = lm_malloc(n * nc * sizeof *data);
-        char labels[MAX_R + 1][40];
+        char labels[MAX_R + 1][64];
         const char *cols[MAX_R + 1];
         if (data) {
             snprintf(labels[0], sizeof labels[0], "t");
