@@ -23,6 +23,14 @@
  *   modadd                 all p^2 pairs (a, b) of Z_p, x = [onehot(a), onehot(b)] (d = 2p),
  *                          class (a + b) mod p; a seeded split puts train_frac of the pairs in the
  *                          training set and the rest in the test set.
+ *   matrix-completion      (science.md §1(d), Arora et al. 2019) M* = U V^T, U and V dim x rank
+ *                          with N(0, 1) entries, scaled so that the RMS entry is 1; Omega a seeded
+ *                          random set of round(observed dim^2) entries. Train: x = I_dim (dim
+ *                          rows), y = M*^T with the unobserved entries NaN, so that a linear
+ *                          network's output on row j, column j of its end-to-end matrix P, meets
+ *                          column j of M* (the output matrix F = P^T is fitted to M*^T). Test: the
+ *                          same x with the full M*^T. Only loss mse_observed reads NaN targets;
+ *                          the config refuses this source with any other loss.
  *
  * Order of the transforms: subset, then pooling, then normalisation, then targets.
  *
@@ -37,6 +45,8 @@
  *   sizes      train_size / test_size = LM_ALL: every example of the file (IDX, npy); 1000 train
  *              and 1000 test examples for teacher and powerlaw; 256 train (the grid) and 1000 test
  *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
+ *              dim rows (train, and the full matrix for test) for matrix-completion, whose
+ *              train_size / test_size may only be all (or test_size 0: no test set).
  *              A count larger than what exists is an error naming the key and both numbers.
  *   subset     first: the first n rows in file order; random: the first n of a permutation drawn
  *              from the seed. For circle, first = the uniform grid t_i = 2 pi i / n, random =
@@ -75,7 +85,8 @@ typedef enum lm_data_source {
     LM_DATA_TEACHER,
     LM_DATA_POWERLAW,
     LM_DATA_CIRCLE,
-    LM_DATA_MODADD
+    LM_DATA_MODADD,
+    LM_DATA_MATRIX_COMPLETION
 } lm_data_source;
 
 typedef enum lm_subset { LM_SUBSET_FIRST = 0, LM_SUBSET_RANDOM } lm_subset;
@@ -121,6 +132,9 @@ typedef struct lm_data_spec {
     int frequencies[16];
     size_t modulus;    /* modadd p; default 97                                   */
     double train_frac; /* modadd train fraction; default 0.5                     */
+    /* matrix-completion (dim is the matrix side) */
+    size_t rank;     /* rank of M*; default 3                                    */
+    double observed; /* observed fraction of the dim^2 entries; default 0.3      */
 } lm_data_spec;
 
 lm_data_spec lm_data_spec_default(void);

@@ -12,13 +12,13 @@
 #define LEAF(name)                                                                                 \
     { name, NULL, 0 }
 
-static const lm__key data_keys[] = {LEAF("source"),      LEAF("dir"),       LEAF("x"),
-                                    LEAF("y"),           LEAF("test_x"),    LEAF("test_y"),
-                                    LEAF("train_size"),  LEAF("test_size"), LEAF("subset"),
-                                    LEAF("pool"),        LEAF("normalize"), LEAF("targets"),
-                                    LEAF("dim"),         LEAF("outputs"),   LEAF("teacher_width"),
-                                    LEAF("noise"),       LEAF("alpha"),     LEAF("beta"),
-                                    LEAF("frequencies"), LEAF("modulus"),   LEAF("train_frac")};
+static const lm__key data_keys[] = {
+    LEAF("source"), LEAF("dir"), LEAF("x"), LEAF("y"), LEAF("test_x"), LEAF("test_y"),
+    LEAF("train_size"), LEAF("test_size"), LEAF("subset"), LEAF("pool"), LEAF("normalize"),
+    LEAF("targets"), LEAF("dim"), LEAF("outputs"), LEAF("teacher_width"), LEAF("noise"),
+    LEAF("alpha"), LEAF("beta"), LEAF("frequencies"), LEAF("modulus"), LEAF("train_frac"),
+    /* matrix-completion */
+    LEAF("rank"), LEAF("observed")};
 
 static const lm__key model_keys[] = {
     LEAF("widths"),       LEAF("activation"),        LEAF("bias"), LEAF("parameterization"),

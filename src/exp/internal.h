@@ -20,6 +20,7 @@ extern const lm_experiment lm__exp_mup_coordcheck;
 extern const lm_experiment lm__exp_mup_transfer;
 extern const lm_experiment lm__exp_ntk_convergence;
 extern const lm_experiment lm__exp_lazy_rich;
+extern const lm_experiment lm__exp_matrix_completion;
 
 /* Least-squares line y = a + b x over the pairs where both are finite (stats.c): *slope = b (NaN
  * with fewer than 2 pairs or constant x), *se (optional) its standard error (NaN with fewer than
