@@ -23,6 +23,14 @@
  *   modadd                 all p^2 pairs (a, b) of Z_p, x = [onehot(a), onehot(b)] (d = 2p),
  *                          class (a + b) mod p; a seeded split puts train_frac of the pairs in the
  *                          training set and the rest in the test set.
+ *   matrix-completion      (science.md §1(d), Arora et al. 2019) M* = U V^T, U and V dim x rank
+ *                          with N(0, 1) entries, scaled so that the RMS entry is 1; Omega a seeded
+ *                          random set of round(observed dim^2) entries. Train: x = I_dim (dim
+ *                          rows), y = M*^T with the unobserved entries NaN, so that a linear
+ *                          network's output on row j, column j of its end-to-end matrix P, meets
+ *                          column j of M* (the output matrix F = P^T is fitted to M*^T). Test: the
+ *                          same x with the full M*^T. Only loss mse_observed reads NaN targets;
+ *                          the config refuses this source with any other loss.
  *   linear-modes           the deep-linear-network task of Saxe et al. 2014 (science.md §1): P =
  *                          train_size inputs of dim = d_in whitened EXACTLY, (1/P) X^T X = I
  *                          (a Gaussian draw, its thin QR X = Q R, then X = sqrt(P) Q: needs
@@ -47,6 +55,8 @@
  *              and 1000 test examples for teacher, powerlaw and linear-modes; 256 train (the grid)
  and 1000 test
  *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
+ *              dim rows (train, and the full matrix for test) for matrix-completion, whose
+ *              train_size / test_size may only be all (or test_size 0: no test set).
  *              A count larger than what exists is an error naming the key and both numbers.
  *   subset     first: the first n rows in file order; random: the first n of a permutation drawn
  *              from the seed. For circle, first = the uniform grid t_i = 2 pi i / n, random =
@@ -87,6 +97,7 @@ typedef enum lm_data_source {
     LM_DATA_POWERLAW,
     LM_DATA_CIRCLE,
     LM_DATA_MODADD,
+    LM_DATA_MATRIX_COMPLETION,
     LM_DATA_LINEAR_MODES /* deep linear networks (science.md §1) */
 } lm_data_source;
 
@@ -133,6 +144,9 @@ typedef struct lm_data_spec {
     int frequencies[16];
     size_t modulus;    /* modadd p; default 97                                   */
     double train_frac; /* modadd train fraction; default 0.5                     */
+    /* matrix-completion (dim is the matrix side) */
+    size_t rank;     /* rank of M*; default 3                                    */
+    double observed; /* observed fraction of the dim^2 entries; default 0.3      */
     /* linear-modes (deep linear networks): the task's singular values s_1..s_r, r = n_sv */
     size_t n_sv; /* default 0: must be given for linear-modes                  */
     double singular_values[LM_DATA_MAX_MODES];

@@ -169,6 +169,12 @@ static void put_data(sbuf *b, const lm_data_spec *d) {
     sb_puts(b, "]");
     kv_uint(b, &first, "modulus", d->modulus);
     kv_real(b, &first, "train_frac", d->train_frac);
+    /* matrix-completion's keys appear only for that source, so that the canonical text (and
+     * the hash) of every other config is what it was before the source existed */
+    if (d->source == LM_DATA_MATRIX_COMPLETION) {
+        kv_uint(b, &first, "rank", d->rank);
+        kv_real(b, &first, "observed", d->observed);
+    }
     /* linear-modes: written only for that source, so the hashes of every other run stand */
     if (d->source == LM_DATA_LINEAR_MODES) {
         sb_key(b, &first, "singular_values");

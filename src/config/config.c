@@ -523,6 +523,11 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
     }
     if ((v = json_object_get(d, "train_frac")))
         LM_TRY(get_num(cx, v, "data.train_frac", R_UNIT_OPEN, &s->train_frac));
+    /* matrix-completion */
+    if ((v = json_object_get(d, "rank")))
+        LM_TRY(get_size(cx, v, "data.rank", 1, &s->rank));
+    if ((v = json_object_get(d, "observed")))
+        LM_TRY(get_num(cx, v, "data.observed", R_UNIT, &s->observed));
     /* linear-modes */
     if ((v = json_object_get(d, "singular_values"))) {
         const size_t cap = N(s->singular_values);
@@ -856,11 +861,37 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
                      tgt);
     }
 
+    /* matrix-completion marks unobserved targets NaN: only mse_observed skips them */
+    if (d->source == LM_DATA_MATRIX_COMPLETION) {
+        if (c->loss != LM_LOSS_MSE_OBSERVED)
+            CFG_FAIL(cx, LM_EINVAL, "loss",
+                     "data \"matrix-completion\" needs loss \"mse_observed\" (its unobserved "
+                     "targets are NaN), got \"%s\"",
+                     lm_loss_name(c->loss));
+        if (d->rank > d->dim)
+            CFG_FAIL(cx, LM_EINVAL, "data.rank", "%zu is larger than data.dim %zu", d->rank,
+                     d->dim);
+        if (!(d->observed > 0.0))
+            CFG_FAIL(cx, LM_ERANGE, "data.observed",
+                     "%g observes no entry; use a fraction in (0, 1]", d->observed);
+        if (d->normalize != LM_NORM_DEFAULT && d->normalize != LM_NORM_NONE)
+            CFG_FAIL(cx, LM_EINVAL, "data.normalize",
+                     "data \"matrix-completion\" feeds x = I; normalize \"%s\" would change it "
+                     "(use \"none\")",
+                     lm_normalize_name(d->normalize));
+        if (d->train_size != LM_ALL || (d->test_size != LM_ALL && d->test_size != 0))
+            CFG_FAIL(cx, LM_EINVAL, d->train_size != LM_ALL ? "data.train_size" : "data.test_size",
+                     "data \"matrix-completion\" has dim = %zu rows (x = I); use \"all\"%s", d->dim,
+                     d->train_size != LM_ALL ? "" : " or 0 (no test set)");
+    }
+
     /* centring is a target shift, L(F - F_0, y) = L(F, y + F_0): exact only when the loss is a
-     * function of f - y */
-    if (c->center_output && c->loss != LM_LOSS_MSE && c->loss != LM_LOSS_MSE_MEAN)
+     * function of f - y (NaN targets stay NaN under the shift, so mse_observed qualifies) */
+    if (c->center_output && c->loss != LM_LOSS_MSE && c->loss != LM_LOSS_MSE_MEAN &&
+        c->loss != LM_LOSS_MSE_OBSERVED)
         CFG_FAIL(cx, LM_EINVAL, "model.center_output",
-                 "true needs loss \"mse\" or \"mse_mean\", got loss \"%s\" (the output is "
+                 "true needs loss \"mse\", \"mse_mean\" or \"mse_observed\", got loss \"%s\" (the "
+                 "output is "
                  "centred by shifting the targets, L(F - F_0, y) = L(F, y + F_0), which holds "
                  "only for losses of F - y)",
                  lm_loss_name(c->loss));
@@ -875,7 +906,8 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
     } else if (d->source == LM_DATA_MODADD) {
         d_in = 2 * d->modulus;
         snprintf(why_in, sizeof why_in, "data \"modadd\" with modulus %zu", d->modulus);
-    } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW) {
+    } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW ||
+               d->source == LM_DATA_MATRIX_COMPLETION) {
         d_in = d->dim;
         snprintf(why_in, sizeof why_in, "data \"%s\" with dim %zu", src, d->dim);
     } else if (d->source == LM_DATA_CIRCLE) {
@@ -892,6 +924,9 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
     } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_LINEAR_MODES) {
         k = d->outputs;
         snprintf(why_out, sizeof why_out, "data \"%s\" with outputs %zu", src, d->outputs);
+    } else if (d->source == LM_DATA_MATRIX_COMPLETION) {
+        k = d->dim;
+        snprintf(why_out, sizeof why_out, "data \"matrix-completion\" with dim %zu", d->dim);
     } else if (regression) {
         k = 1;
         snprintf(why_out, sizeof why_out, "data \"%s\"", src);

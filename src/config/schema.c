@@ -17,6 +17,8 @@ static const lm__key data_keys[] = {
     LEAF("train_size"), LEAF("test_size"), LEAF("subset"), LEAF("pool"), LEAF("normalize"),
     LEAF("targets"), LEAF("dim"), LEAF("outputs"), LEAF("teacher_width"), LEAF("noise"),
     LEAF("alpha"), LEAF("beta"), LEAF("frequencies"), LEAF("modulus"), LEAF("train_frac"),
+    /* matrix-completion */
+    LEAF("rank"), LEAF("observed"),
     /* linear-modes */
     LEAF("singular_values")};
 

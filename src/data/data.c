@@ -46,11 +46,14 @@ lm_data_spec lm_data_spec_default(void) {
     s.frequencies[3] = 8;
     s.modulus = 97; /* science.md §11 */
     s.train_frac = 0.5;
+    s.rank = 3; /* science.md §1(d): 30 x 30, rank 3, 30 % observed */
+    s.observed = 0.3;
     return s;
 }
 
 static const char *source_names[] = {"fashion-mnist", "mnist",  "npy",    "teacher",
-                                     "powerlaw",      "circle", "modadd", "linear-modes"};
+                                     "powerlaw",      "circle", "modadd", "matrix-completion",
+                                     "linear-modes"};
 static const char *normalize_names[] = {"default",     "none",   "scale01",
                                         "standardize", "sphere", "standardize_sphere"};
 static const char *targets_names[] = {"onehot", "pm1", "parity", "index"};
@@ -72,7 +75,7 @@ lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err) 
     if (!out || !lookup(s, source_names, sizeof source_names / sizeof *source_names, &v))
         LM_FAIL(err, LM_EINVAL,
                 "unknown data source \"%s\" (fashion-mnist, mnist, npy, teacher, powerlaw, "
-                "circle, modadd, linear-modes)",
+                "circle, modadd, matrix-completion, linear-modes)",
                 s ? s : "(null)");
     *out = (lm_data_source) v;
     return LM_OK;

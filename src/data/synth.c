@@ -1,7 +1,8 @@
 /*
  * synth.c: the synthetic sources (data.h): a random teacher network, Gaussian power-law features
  * (science.md §7), points on the circle with a multi-frequency target (§8) and modular addition
- * (§11), and the whitened linear-modes task of deep linear networks (§1).
+ * (§11), a low-rank matrix with a random set of observed entries (§1(d)), and the whitened
+ * linear-modes task of deep linear networks (§1).
  *
  * Determinism: every number comes from lm_rng streams derived from the user seed (internal.h):
  * the TASK stream draws what train and test share (teacher weights, power-law signs, the modadd
@@ -249,6 +250,89 @@ static lm_status modadd_load(const lm_data_spec *s, uint64_t seed, lm_dataset **
     return st;
 }
 
+/* ---------------------------------------------------------------- matrix-completion */
+
+/* Matrix sides above this are certainly mistakes: the set holds 3 dim^2 doubles, and deep
+ * factorisations of dim x dim layers are meant for small matrices (science.md §1(d): 30). */
+#define MC_MAX_DIM 4096
+
+/* M* = U V^T (U, V dim x rank, N(0, 1) entries) scaled to RMS entry 1, and Omega the first
+ * round(observed dim^2) entries of a permutation, both from the TASK stream (train and test share
+ * them). Train: x = I, y = M*^T with unobserved entries NaN; test: x = I, y = M*^T. */
+static lm_status mc_load(const lm_data_spec *s, uint64_t seed, lm_dataset **tr, lm_dataset **te,
+                         lm_err *err) {
+    const size_t n = s->dim, r = s->rank, nn = n * n;
+    if (n == 0 || n > MC_MAX_DIM)
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: dim = %zu; use 1 to %d", n, MC_MAX_DIM);
+    if (r == 0 || r > n)
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: rank = %zu; use 1 to dim = %zu", r, n);
+    if (!(s->observed > 0.0 && s->observed <= 1.0))
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: observed = %g; use a fraction in (0, 1]",
+                s->observed);
+    if (s->train_size != LM_ALL || (s->test_size != LM_ALL && s->test_size != 0))
+        LM_FAIL(err, LM_EINVAL,
+                "matrix-completion: train_size and test_size must be all (dim = %zu rows, x = I)"
+                " or test_size 0",
+                n);
+    const size_t n_obs = (size_t) floor(s->observed * (double) nn + 0.5);
+    if (n_obs == 0)
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: observed = %g of %zu entries observes none",
+                s->observed, nn);
+    double *uv = lm_calloc(2 * n * r + nn, sizeof *uv);
+    size_t *perm = lm_calloc(nn, sizeof *perm);
+    if (!uv || !perm) {
+        lm_free(uv);
+        lm_free(perm);
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a %zu x %zu matrix-completion task", n, n);
+    }
+    double *u = uv, *v = uv + n * r, *mstar = uv + 2 * n * r;
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM__STREAM_DATA_TASK);
+    for (size_t i = 0; i < 2 * n * r; i++)
+        uv[i] = lm_rng_normal(&rng);
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            double z = 0.0;
+            for (size_t q = 0; q < r; q++)
+                z += u[i * r + q] * v[j * r + q];
+            mstar[i * n + j] = z;
+            ss += z * z;
+        }
+    const double scale = ss > 0 ? sqrt((double) nn / ss) : 1.0;
+    for (size_t i = 0; i < nn; i++)
+        perm[i] = i;
+    lm_rng_shuffle(&rng, perm, nn);
+    lm_status st = lm_dataset_new(n, n, n, 0, tr, err);
+    if (st == LM_OK && te && s->test_size != 0) {
+        st = lm_dataset_new(n, n, n, 0, te, err);
+        if (st != LM_OK) {
+            lm_dataset_free(*tr);
+            *tr = NULL;
+        }
+    }
+    if (st == LM_OK) {
+        lm_dataset *a = *tr, *b = te && s->test_size != 0 ? *te : NULL;
+        /* row j holds column j of M* (the network's output on e_j is column j of P) */
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < n; i++) {
+                a->x[j * n + i] = i == j;
+                a->y[j * n + i] = LM_NAN;
+                if (b) {
+                    b->x[j * n + i] = i == j;
+                    b->y[j * n + i] = scale * mstar[i * n + j];
+                }
+            }
+        for (size_t e = 0; e < n_obs; e++) {
+            const size_t i = perm[e] / n, j = perm[e] % n; /* entry (i, j) of M* */
+            a->y[j * n + i] = scale * mstar[i * n + j];
+        }
+    }
+    lm_free(uv);
+    lm_free(perm);
+    return st;
+}
+
 /* ---------------------------------------------------------------- linear-modes */
 /* Deep linear networks (science.md §1; Saxe et al. 2014): whitened inputs and Sigma^yx =
  * U diag(s) V^T. The TASK stream draws U then V (lm_data_linear_modes, so observers and the
@@ -373,6 +457,8 @@ lm_status lm__synth_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **t
         return linear_modes_load(spec, seed, train, test, err);
     if (spec->source == LM_DATA_MODADD)
         return modadd_load(spec, seed, train, test, err);
+    if (spec->source == LM_DATA_MATRIX_COMPLETION)
+        return mc_load(spec, seed, train, test, err);
     const int circle = spec->source == LM_DATA_CIRCLE;
     const size_t n_tr = spec->train_size != LM_ALL ? spec->train_size
                         : circle                   ? CIRCLE_TRAIN_DEFAULT

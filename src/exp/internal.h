@@ -20,6 +20,7 @@ extern const lm_experiment lm__exp_mup_coordcheck;
 extern const lm_experiment lm__exp_mup_transfer;
 extern const lm_experiment lm__exp_ntk_convergence;
 extern const lm_experiment lm__exp_lazy_rich;
+extern const lm_experiment lm__exp_matrix_completion;
 extern const lm_experiment lm__exp_deep_linear_modes;
 extern const lm_experiment lm__exp_deep_linear_depth;
 extern const lm_experiment lm__exp_saddle_to_saddle;

@@ -11,6 +11,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_catapult,        /* catapult                                    */
     &lm__exp_central_flow,    /* central flow against GD                     */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum  */
+    /* strand 1, solvable settings: deep linear networks (§1) */
+    &lm__exp_matrix_completion, /* low-rank bias of deep matrix factorisation */
     /* strand 2, tractable limits: infinite width (§2, §3) */
     &lm__exp_ntk_convergence, /* empirical kernels converge to the limit     */
     &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks       */
