@@ -68,7 +68,16 @@ typedef struct one {
     double order;  /* min_k t_half,k+1 / t_half,k */
     double spread; /* max_k |s_k t_half,k / mean - 1| */
     double interp; /* max_k relative interpolation error */
+    double stage;  /* max_k u_{k+1}/s_{k+1} when u_k first reaches 0.9 s_k (plateaus) */
 } one;
+
+/* u at time x by linear interpolation of the records (NaN outside) */
+static double at_time(size_t n, const double *t, const double *u, double x) {
+    for (size_t i = 1; i < n; i++)
+        if (t[i - 1] <= x && x <= t[i])
+            return u[i - 1] + (u[i] - u[i - 1]) * (x - t[i - 1]) / (t[i] - t[i - 1]);
+    return LM_NAN;
+}
 
 static void measure(const lm__exp_dln_run *d, one *o) {
     const size_t n = d->n, r = d->r;
@@ -81,6 +90,13 @@ static void measure(const lm__exp_dln_run *d, one *o) {
             o->interp = fmax(o->interp, ei / o->th[k]);
         st[k] = d->s[k] * o->th[k];
         mean += st[k] / (double) r;
+    }
+    o->stage = 0.0;
+    for (size_t k = 0; k + 1 < r; k++) {
+        const double t90 = lm__exp_dln_crossing(n, d->t, d->u + k * n, 0.9 * d->s[k], NULL);
+        o->stage = fmax(o->stage, at_time(n, d->t, d->u + (k + 1) * n, t90) / d->s[k + 1]);
+        if (!isfinite(t90))
+            o->stage = LM_NAN;
     }
     o->order = LM_INF;
     o->spread = 0.0;
@@ -145,10 +161,11 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         "eta lambda_max >= 0.2: GD is not close to gradient flow");
     char name[96], detail[600], from[160];
     for (size_t a = 0; a < N_STD; a++) {
-        double v[MAX_SEEDS], w[MAX_SEEDS], interp = 0.0, m, u;
+        double v[MAX_SEEDS], w[MAX_SEEDS], g[MAX_SEEDS], interp = 0.0, m, u;
         size_t nv = 0;
         for (size_t q = 0; q < ns; q++)
             if (ok[a][q]) {
+                g[nv] = o[a][q].stage;
                 v[nv] = o[a][q].order;
                 w[nv++] = o[a][q].spread;
                 interp = fmax(interp, o[a][q].interp);
@@ -213,6 +230,30 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                               .n_runs = nv,
                               .runs = runs[a],
                           });
+        m = u = LM_NAN;
+        lm__exp_mean_u(nv, g, &m, &u);
+        snprintf(name, sizeof name, "stage separation (std %g)", STD[a]);
+        lm_exp_judge(ctx,
+                     &(lm_claim_spec){
+                         .name = name,
+                         .predicted = "plateaus between the rises: when mode k reaches 0.9 s_k "
+                                      "the next mode has barely started",
+                         .predicted_value = 0.0,
+                         .measured = m,
+                         .uncertainty = u,
+                         .uncertainty_from = "2 SE over seeds",
+                         .n_seeds = nv,
+                         .lo = -LM_INF,
+                         .hi = LM_INF,
+                         .tolerance = "none (reported): max_k u_{k+1}/s_{k+1} at the time "
+                                      "u_k first reaches 0.9 s_k",
+                         .tolerance_value = LM_NAN,
+                         .reason = "science.md §1 (c) describes plateaus between the stages "
+                                   "but sets no number: reported",
+                         .reported = 1,
+                         .n_runs = nv,
+                         .runs = runs[a],
+                     });
     }
     /* figures: std 1e-4 seed 0's modes (plateaus between the rises); half-times against 1/s */
     if (fig.t) {
