@@ -126,3 +126,47 @@ double lm__exp_dln_lambda_max(size_t depth, double s_max) {
     const double n = (double) depth;
     return n * pow(s_max, 2.0 - 2.0 / n);
 }
+
+lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, const char *title,
+                                   const lm__exp_dln_run *d, const double *theory,
+                                   const char *theory_label, int normalise, lm_err *err) {
+    const size_t r = d->r, n = d->n;
+    if (r == 0 || n == 0)
+        return LM_OK;
+    /* about 60 markers per mode; the theory on every record */
+    const size_t every = n > 60 ? n / 60 : 1, nm = (n + every - 1) / every;
+    double *buf = lm_malloc((r * (2 * nm + n) + n) * sizeof *buf);
+    if (!buf)
+        LM_FAIL(err, LM_ENOMEM, "out of memory for figure %s", name);
+    double *mx = buf, *my = buf + r * nm, *py = buf + 2 * r * nm, *px = py + r * n;
+    lm__exp_fig_series fs[LM_DATA_MAX_MODES];
+    char lab[LM_DATA_MAX_MODES][48], plab[LM_DATA_MAX_MODES][64];
+    for (size_t j = 0; j < n; j++)
+        px[j] = d->t[j];
+    for (size_t k = 0; k < r; k++) {
+        const double sc = normalise ? 1.0 / d->s[k] : 1.0;
+        for (size_t i = 0; i < nm; i++) {
+            mx[k * nm + i] = d->t[i * every];
+            my[k * nm + i] = sc * d->u[k * n + i * every];
+        }
+        for (size_t j = 0; theory && j < n; j++)
+            py[k * n + j] = sc * theory[k * n + j];
+        snprintf(lab[k], sizeof lab[k], "u_%zu%s (s = %g)", k + 1, normalise ? " / s" : "",
+                 d->s[k]);
+        snprintf(plab[k], sizeof plab[k], "%s, s = %g", theory_label ? theory_label : "theory",
+                 d->s[k]);
+        fs[k] = (lm__exp_fig_series){.label = lab[k],
+                                     .n = nm,
+                                     .x = mx + k * nm,
+                                     .y = my + k * nm,
+                                     .u = NULL,
+                                     .pred_label = plab[k],
+                                     .n_pred = theory ? n : 0,
+                                     .px = px,
+                                     .py = py + k * n};
+    }
+    lm_status st = lm__exp_figure_law(ctx, name, title, "flow time t = eta step",
+                                      normalise ? "u_k / s_k" : "u_k", 0, 0, r, fs, err);
+    lm_free(buf);
+    return st;
+}

@@ -369,35 +369,11 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                           });
     }
     /* figures */
-    if (fig.t && fig_ode) {
-        const size_t nc = 1 + 2 * r, n = fig.n;
-        double *data = lm_malloc(n * nc * sizeof *data);
-        char labels[2 * MAX_R + 1][64];
-        const char *cols[2 * MAX_R + 1];
-        if (data) {
-            snprintf(labels[0], sizeof labels[0], "t");
-            for (size_t q = 0; q < r; q++) {
-                snprintf(labels[1 + q], sizeof labels[0], "u_%zu (s=%g)", q + 1, fig.s[q]);
-                snprintf(labels[1 + r + q], sizeof labels[0], "ODE s=%g", fig.s[q]);
-            }
-            for (size_t q = 0; q < nc; q++)
-                cols[q] = labels[q];
-            for (size_t j = 0; j < n; j++) {
-                data[j * nc] = fig.t[j];
-                for (size_t q = 0; q < r; q++) {
-                    data[j * nc + 1 + q] = fig.u[q * n + j];
-                    data[j * nc + 1 + r + q] = fig_ode[q * n + j];
-                }
-            }
-            st = lm__exp_figure_lines(ctx, "mode-trajectories-depth3",
-                                      "depth-3 linear net (aligned, a0 = 0.05): modes u_k(t) and "
-                                      "the ODE du/dt = 3 u^{4/3} (s - u)",
-                                      "u_k", 0, nc, cols, n, data, err);
-        } else {
-            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory for a figure");
-        }
-        lm_free(data);
-    }
+    if (fig.t && fig_ode)
+        st = lm__exp_dln_figure_modes(ctx, "mode-trajectories-depth3",
+                                      "depth-3 linear net (aligned, a0 = 0.05, seed 0): modes "
+                                      "u_k(t) and the ODE du/dt = 3 u^{4/3} (s - u)",
+                                      &fig, fig_ode, "ODE", 0, err);
     lm__exp_dln_free(&fig);
     lm_free(fig_ode);
     if (st != LM_OK || r == 0)

@@ -173,33 +173,20 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                       });
     /* figures: seed 0's trajectories beside the closed form; half-times against 1/s */
     if (nr > 0 && r_modes > 0) {
-        const size_t nc = 1 + 2 * r_modes, n = first.n;
-        double *data = lm_malloc(n * nc * sizeof *data);
-        char labels[2 * LM_DATA_MAX_MODES + 1][64];
-        const char *cols[2 * LM_DATA_MAX_MODES + 1];
-        if (!data) {
+        const size_t n = first.n;
+        double *th = lm_malloc(n * r_modes * sizeof *th);
+        if (!th) {
             lm__exp_dln_free(&first);
             LM_FAIL(err, LM_ENOMEM, "out of memory for a figure");
         }
-        snprintf(labels[0], sizeof labels[0], "t");
-        for (size_t q = 0; q < r_modes; q++) {
-            snprintf(labels[1 + q], sizeof labels[0], "u_%zu (s=%g)", q + 1, first.s[q]);
-            snprintf(labels[1 + r_modes + q], sizeof labels[0], "closed form s=%g", first.s[q]);
-        }
-        for (size_t q = 0; q < nc; q++)
-            cols[q] = labels[q];
-        for (size_t j = 0; j < n; j++) {
-            data[j * nc] = first.t[j];
-            for (size_t q = 0; q < r_modes; q++) {
-                data[j * nc + 1 + q] = first.u[q * n + j];
-                data[j * nc + 1 + r_modes + q] = lm_dln_u2(first.s[q], first.u0, first.t[j]);
-            }
-        }
-        st = lm__exp_figure_lines(ctx, "mode-trajectories",
-                                  "two-layer linear net (aligned, u0 = 1e-4): modes u_k(t) and "
-                                  "Saxe's closed form",
-                                  "u_k", 0, nc, cols, n, data, err);
-        lm_free(data);
+        for (size_t q = 0; q < r_modes; q++)
+            for (size_t j = 0; j < n; j++)
+                th[q * n + j] = lm_dln_u2(first.s[q], first.u0, first.t[j]);
+        st = lm__exp_dln_figure_modes(ctx, "mode-trajectories",
+                                      "two-layer linear net (aligned, u0 = 1e-4, seed 0): modes "
+                                      "u_k(t) and Saxe's closed form",
+                                      &first, th, "closed form", 0, err);
+        lm_free(th);
         double x[LM_DATA_MAX_MODES], y[LM_DATA_MAX_MODES], uu[LM_DATA_MAX_MODES];
         for (size_t q = 0; st == LM_OK && q < r_modes; q++) {
             x[q] = 1.0 / s_ref[q];

@@ -256,31 +256,11 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                      });
     }
     /* figures: std 1e-4 seed 0's modes (plateaus between the rises); half-times against 1/s */
-    if (fig.t) {
-        const size_t nc = 1 + r, n = fig.n;
-        double *data = lm_malloc(n * nc * sizeof *data);
-        char labels[MAX_R + 1][64];
-        const char *cols[MAX_R + 1];
-        if (data) {
-            snprintf(labels[0], sizeof labels[0], "t");
-            for (size_t q = 0; q < r; q++)
-                snprintf(labels[1 + q], sizeof labels[0], "u_%zu / s (s=%g)", q + 1, fig.s[q]);
-            for (size_t q = 0; q < nc; q++)
-                cols[q] = labels[q];
-            for (size_t j = 0; j < n; j++) {
-                data[j * nc] = fig.t[j];
-                for (size_t q = 0; q < r; q++)
-                    data[j * nc + 1 + q] = fig.u[q * n + j] / fig.s[q];
-            }
-            st = lm__exp_figure_lines(ctx, "saddle-to-saddle-modes",
-                                      "small random init (std 1e-4): modes u_k/s_k learned one at "
-                                      "a time",
-                                      "u_k / s_k", 0, nc, cols, n, data, err);
-        } else {
-            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory for a figure");
-        }
-        lm_free(data);
-    }
+    if (fig.t)
+        st = lm__exp_dln_figure_modes(ctx, "saddle-to-saddle-modes",
+                                      "small random init (std 1e-4, seed 0): modes u_k / s_k "
+                                      "learned one at a time",
+                                      &fig, NULL, NULL, 1, err);
     lm__exp_dln_free(&fig);
     if (st != LM_OK || r == 0)
         return st;

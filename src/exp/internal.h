@@ -157,4 +157,10 @@ double lm__exp_dln_crossing(size_t n, const double *t, const double *u, double l
  * comparison's precondition is eta * this < 0.2 (science.md §0). */
 double lm__exp_dln_lambda_max(size_t depth, double s_max);
 
+/* A figure of run d's mode trajectories (markers, ~60 per mode) with theory [r][n] on d's record
+ * times (dashed, same colour; NULL: none), u_k / s_k when normalise. */
+lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, const char *title,
+                                   const lm__exp_dln_run *d, const double *theory,
+                                   const char *theory_label, int normalise, lm_err *err);
+
 #endif
