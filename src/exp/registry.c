@@ -21,6 +21,10 @@ static const lm_experiment *const registry[] = {
     &lm__exp_mup_coordcheck, /* muP coordinate check                        */
     &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
     &lm__exp_batch_size,     /* batch size and gradient noise scale         */
+    /* strand 1, solvable settings (§1) */
+    &lm__exp_deep_linear_modes, /* two-layer linear net against the closed form  */
+    &lm__exp_deep_linear_depth, /* depth 3 against the ODE; u0^{-1/3} half-times */
+    &lm__exp_saddle_to_saddle,  /* small random init: modes learned one by one   */
     NULL,
 };
 

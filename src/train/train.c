@@ -341,6 +341,31 @@ static lm_status center(run *r, const double *theta0, lm_dtype dt, lm_err *err) 
     return st;
 }
 
+lm_status lm_train_init_params(const lm_config *cfg, const lm_mlp *m, double *theta, lm_err *err) {
+    if (cfg->model.init != LM_INIT_ALIGNED)
+        return lm_mlp_init(m, cfg->seed, theta, err);
+    const lm_data_spec *d = &cfg->data;
+    const size_t r = d->n_sv;
+    const size_t nu = d->outputs * r, nv = d->dim * r;
+    double *U = lm_malloc((nu > 0 ? nu : 1) * sizeof *U);
+    double *V = lm_malloc((nv > 0 ? nv : 1) * sizeof *V);
+    lm_status st = U && V ? LM_OK
+                          : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                       "out of memory for the task's modes");
+    if (st == LM_OK)
+        st = lm_data_linear_modes(d, cfg->seed, U, V, err);
+    if (st == LM_OK && (d->outputs != m->d_out || d->dim != m->d_in))
+        st = lm_err_set(
+            err, LM_EINVAL, __FILE__, __LINE__,
+            "model.init \"aligned\": the network maps %zu -> %zu but the data %zu -> %zu", m->d_in,
+            m->d_out, d->dim, d->outputs);
+    if (st == LM_OK)
+        st = lm_mlp_init_aligned(m, cfg->seed, r, U, V, cfg->model.a0, theta, err);
+    lm_free(U);
+    lm_free(V);
+    return st;
+}
+
 static lm_status setup(run *r, lm_err *err) {
     const lm_config *cfg = r->cfg;
     LM_TRY(lm_threads_set(cfg->train.threads, err));
@@ -379,7 +404,7 @@ static lm_status setup(run *r, lm_err *err) {
                 LM_FAIL(err, LM_ENUMERIC, "initial parameter %zu is not finite", i);
         memcpy(r->theta, r->opts->theta_init, p * sizeof(double));
     } else {
-        LM_TRY(lm_mlp_init(m, cfg->seed, r->theta, err));
+        LM_TRY(lm_train_init_params(cfg, m, r->theta, err));
     }
     memcpy(r->theta0, r->theta, p * sizeof(double));
     lm_mlp_segments(m, lm_opt_is_adam(cfg->optim.kind), r->seg_off, r->lr_mult);
@@ -634,12 +659,12 @@ lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss,
         else if (theta)
             memcpy(r.theta, theta, p * sizeof(double));
         else
-            st = lm_mlp_init(r.m, cfg->seed, r.theta, err);
+            st = lm_train_init_params(cfg, r.m, r.theta, err);
         if (st == LM_OK)
             st = lm_mlp_ws_new(r.m, r.obs_n, LM_F64, &r.ws_obs, err);
         if (st == LM_OK && cfg->center_output) { /* w_0 = the seeded init, F_0 in float64 */
             r.theta0 = lm_malloc(p * sizeof(double));
-            st = r.theta0 ? lm_mlp_init(r.m, cfg->seed, r.theta0, err)
+            st = r.theta0 ? lm_train_init_params(cfg, r.m, r.theta0, err)
                           : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                                        "out of memory for %zu parameters", p);
             if (st == LM_OK)

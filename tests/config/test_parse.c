@@ -318,12 +318,11 @@ Test(config, enum_values_listed_with_suggestion) {
               LM_EINVAL,
               "cfg.json: optimizer.name: expected one of \"sgd\", \"momentum\", \"nesterov\", "
               "\"adam\", \"adamw\", got string \"adamm\" (did you mean \"adam\"?)");
-    cfg_fails(
-        "{\"model\": {\"widths\": [784, 10]}, \"data\": {\"source\": \"cifar10\"}}", 0, NULL,
-        LM_EINVAL,
-        "cfg.json: data.source: expected one of \"fashion-mnist\", \"mnist\", \"npy\", "
-        "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", \"matrix-completion\", got string "
-        "\"cifar10\"");
+    cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"data\": {\"source\": \"cifar10\"}}", 0, NULL,
+              LM_EINVAL,
+              "cfg.json: data.source: expected one of \"fashion-mnist\", \"mnist\", \"npy\", "
+              "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", \"matrix-completion\", "
+              "\"linear-modes\", got string \"cifar10\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": \"xe\"}", 0, NULL, LM_EINVAL,
               "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", \"mse_observed\", "
               "got string \"xe\" "
