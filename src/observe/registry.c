@@ -11,6 +11,7 @@ static const lm_observer *const registry[] = {
     &lm__obs_sharpness,     /* top Hessian eigenvalue (and Adam's preconditioned one) */
     &lm__obs_ntk,           /* empirical NTK change and kernel-target alignment */
     &lm__obs_features,      /* probe-batch features and distance to the linearised model */
+    &lm__obs_fourier,       /* circle data: Fourier amplitudes of the training residual */
     NULL,
 };
 
