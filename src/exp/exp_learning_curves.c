@@ -1,0 +1,323 @@
+/*
+ * exp_learning_curves.c: kernel regression's learning curves against the eigenframework
+ * (science.md §8(a); Simon, Dickens, Karkada, DeWeese, arXiv 2110.03922; Bordelon, Canatar,
+ * Pehlevan 2020, arXiv 2002.02561).
+ *
+ * Theory (lm_eigenlearning, src/theory/eigenlearning.c). For a kernel with eigenvalues lambda_i
+ * under the data measure and a target f* = sum_i v_i phi_i, KRR on n samples with ridge delta
+ * (applied as (K_n + delta I)^-1) has, in expectation over the draw of the samples,
+ *     kappa:  sum_i lambda_i / (lambda_i + kappa) + delta / kappa = n,
+ *     test MSE = E0 sum_i (kappa / (lambda_i + kappa))^2 v_i^2,  E0 = n / (n - sum_i L_i^2),
+ *     train MSE = (delta / (n kappa))^2 test MSE             (noiseless targets here).
+ *
+ * (a) Synthetic power-law features (data source `powerlaw`, science.md §7): x_j ~ N(0, j^-a) for
+ * j = 1..M, y = w*.x with lambda_j w*_j^2 = j^-b, a = 1.5, b = 1.6. The linear kernel
+ * K(x, x') = x.x' has exactly the eigenvalues lambda_j = j^-a (eigenfunctions x_j / sqrt(lambda_j))
+ * and the target coefficients v_j^2 = j^-b, so the prediction is written from (M, a, b) in the
+ * run's config before any data are read: the same truncated spectrum the data have.
+ *
+ * The runs: nothing is trained. Each trial is one run of one full-batch step at learning rate 0
+ * (as in ntk-convergence): its config records the data (source, M, a, b, sizes) and its seed, and
+ * the analysis regenerates the run's training pool and test set from the config (lm_data_load),
+ * forms the linear-kernel Gram matrix of [pool; test], and measures KRR's learning curve on it
+ * (lm_krr_curve: one training set per n drawn from the pool, one eigendecomposition per training
+ * set reused over the three ridges). Each trial has its own pool and test set, so the spread over
+ * trials carries both the training-set and the test-set randomness.
+ *
+ * Claims (full): for each ridge delta in {0, 0.1, 1} and each n >= 50, empirical / predicted test
+ * MSE (the mean over trials divided by the prediction, u = 2 SE over trials) within [0.95, 1.05];
+ * for delta > 0 the train MSE likewise within [0.90, 1.10] (science.md §8(a), [C]: <= 2.4 %).
+ * n = 25 and the ridge-0 train MSE (0 by interpolation) are reported figures. science.md asks
+ * 20 trials per n; at 20 trials the trial-to-trial spread of KRR's test error (~15 % per trial)
+ * gives u ~ 6 % at n = 50, wider than the tolerance, so the full variant runs 200 trials (u ~ 2 %
+ * at n = 50) to decide each claim. Quick: M = 1000, n in {50, 100, 200}, 60 trials; one claim per
+ * ridge on the mean over n of each trial's empirical / predicted ratio (u = 2 SE over trials), the
+ * same tolerances.
+ */
+#include "exp/internal.h"
+
+#include "lmech/theory.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *BASE_A =
+    "{\"name\": \"learning-curves\", \"seed\": 0,"
+    " \"data\": {\"source\": \"powerlaw\", \"dim\": 2000, \"alpha\": 1.5, \"beta\": 1.6,"
+    "  \"train_size\": 800, \"test_size\": 500, \"noise\": 0},"
+    " \"model\": {\"widths\": [2000, 1], \"bias\": false},"
+    " \"loss\": \"mse\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0},"
+    " \"batch_size\": 0, \"steps\": 1, \"eval_every\": 1, \"threads\": 1}";
+
+#define MAX_N      8
+#define MAX_TRIALS 256
+#define N_RIDGE    3
+#define TOL_TEST   0.05 /* science.md §8(a) */
+#define TOL_TRAIN  0.10 /* science.md §8(a) */
+#define N_CURVE    40   /* points of the drawn theory curve */
+
+static const double RIDGE[N_RIDGE] = {0.0, 0.1, 1.0};
+
+/* The (a) sweep: M features, pool and test sizes, the n list, trials. theory_alpha/beta: the
+ * spectrum the prediction is written from (NaN: the config's; tests pass a wrong one). */
+typedef struct design_a {
+    size_t dim, pool, test, nn, trials;
+    size_t n[MAX_N];
+    double theory_alpha, theory_beta;
+} design_a;
+
+static design_a design_a_for(int quick) {
+    if (quick)
+        return (design_a){1000, 200, 400, 3, 150, {50, 100, 200}, LM_NAN, LM_NAN};
+    return (design_a){2000, 800, 500, 6, 200, {25, 50, 100, 200, 400, 800}, LM_NAN, LM_NAN};
+}
+
+static lm_status plan_a(const design_a *d, lm_exp_plan *p, lm_err *err) {
+    char sd[48], sw[48], sp[48], st[48], ss[32], label[96];
+    snprintf(sd, sizeof sd, "data.dim=%zu", d->dim);
+    snprintf(sw, sizeof sw, "model.widths=[%zu, 1]", d->dim);
+    snprintf(sp, sizeof sp, "data.train_size=%zu", d->pool);
+    snprintf(st, sizeof st, "data.test_size=%zu", d->test);
+    for (size_t t = 0; t < d->trials; t++) {
+        snprintf(ss, sizeof ss, "seed=%zu", t);
+        snprintf(label, sizeof label, "powerlaw M=%zu trial=%zu", d->dim, t);
+        const char *sets[] = {sd, sw, sp, st, ss};
+        LM_TRY(lm_exp_plan_add(p, label, BASE_A, 5, sets, err));
+    }
+    return LM_OK;
+}
+
+static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
+    const design_a a = design_a_for(quick);
+    return plan_a(&a, p, err);
+}
+
+/* ---------------------------------------------------------------- (a) analysis */
+
+/* One trial: the test and train MSE [N_RIDGE][nn] of KRR with the linear kernel on run's data. */
+static lm_status trial_a(const lm_exp_ctx *ctx, const design_a *d, int64_t run, double *te,
+                         double *tr, lm_err *err) {
+    lm_config *cfg = NULL;
+    LM_TRY(lm__exp_load_config(ctx, run, &cfg, err));
+    lm_dataset *train = NULL, *test = NULL;
+    lm_status st = lm_data_load(&cfg->data, cfg->seed, &train, &test, err);
+    const size_t np = st == LM_OK ? train->n : 0, nt = test ? test->n : 0, N = np + nt;
+    const size_t dim = st == LM_OK ? train->d : 0;
+    if (st == LM_OK && (cfg->data.source != LM_DATA_POWERLAW || nt == 0 || train->k != 1))
+        st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                        "learning-curves: run %lld is not a powerlaw run with a test set",
+                        (long long) run);
+    double *z = NULL, *K = NULL, *y = NULL;
+    if (st == LM_OK && (!(z = lm_malloc(N * dim * sizeof *z)) ||
+                        !(K = lm_malloc(N * N * sizeof *K)) || !(y = lm_malloc(N * sizeof *y))))
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                        "learning-curves: out of memory for a %zu x %zu Gram", N, N);
+    if (st == LM_OK) {
+        memcpy(z, train->x, np * dim * sizeof *z);
+        memcpy(z + np * dim, test->x, nt * dim * sizeof *z);
+        memcpy(y, train->y, np * sizeof *y);
+        memcpy(y + np, test->y, nt * sizeof *y);
+        /* the linear kernel K = Z Z^T (upper triangle by dsyrk, mirrored) */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int) N, (int) dim, 1.0, z, (int) dim,
+                    0.0, K, (int) N);
+        for (size_t i = 0; i < N; i++)
+            for (size_t j = 0; j < i; j++)
+                K[i * N + j] = K[j * N + i];
+        st = lm_krr_curve(K, N, np, y, 1, d->nn, d->n, 1, N_RIDGE, RIDGE, cfg->seed, te, tr, err);
+    }
+    lm_free(z);
+    lm_free(K);
+    lm_free(y);
+    lm_dataset_free(train);
+    lm_dataset_free(test);
+    lm_config_free(cfg);
+    return st;
+}
+
+/* The prediction for n samples at ridge r from the truncated power law (dim, a, b). */
+static lm_status theory_a(size_t dim, double a, double b, double n, double ridge, double *test,
+                          double *train, lm_err *err) {
+    double *lam = lm_malloc(dim * sizeof *lam), *v = lm_malloc(dim * sizeof *v);
+    if (!lam || !v) {
+        lm_free(lam);
+        lm_free(v);
+        LM_FAIL(err, LM_ENOMEM, "learning-curves: out of memory for %zu eigenvalues", dim);
+    }
+    for (size_t j = 0; j < dim; j++) {
+        lam[j] = pow((double) (j + 1), -a);
+        v[j] = pow((double) (j + 1), -0.5 * b);
+    }
+    lm_eigenlearn o;
+    const lm_status st = lm_eigenlearning(dim, lam, v, n, ridge, 0.0, &o, NULL, err);
+    if (st == LM_OK) {
+        *test = o.test_mse;
+        *train = o.train_mse;
+    }
+    lm_free(lam);
+    lm_free(v);
+    return st;
+}
+
+static lm_status analyse_a(lm_exp_ctx *ctx, const design_a *d, size_t first, lm_err *err) {
+    const size_t nn = d->nn, T = d->trials;
+    if (nn > MAX_N || T > MAX_TRIALS || first + T > ctx->n_runs)
+        LM_FAIL(err, LM_EINVAL,
+                "learning-curves: design of %zu sizes x %zu trials does not fit "
+                "the %zu runs",
+                nn, T, ctx->n_runs);
+    /* the prediction, written from the design's spectrum before any run is read */
+    lm_config *c0 = NULL;
+    int64_t run0 = -1;
+    for (size_t t = 0; t < T && run0 < 0; t++)
+        run0 = ctx->run[first + t] > 0 ? ctx->run[first + t] : -1;
+    if (run0 < 0)
+        LM_FAIL(err, LM_EINVAL, "learning-curves: no finished (a) run");
+    LM_TRY(lm__exp_load_config(ctx, run0, &c0, err));
+    const size_t dim = c0->data.dim;
+    const double a = isfinite(d->theory_alpha) ? d->theory_alpha : c0->data.alpha;
+    const double b = isfinite(d->theory_beta) ? d->theory_beta : c0->data.beta;
+    lm_config_free(c0);
+    double th_te[N_RIDGE][MAX_N], th_tr[N_RIDGE][MAX_N];
+    for (size_t r = 0; r < N_RIDGE; r++)
+        for (size_t i = 0; i < nn; i++)
+            LM_TRY(
+                theory_a(dim, a, b, (double) d->n[i], RIDGE[r], &th_te[r][i], &th_tr[r][i], err));
+
+    /* the measurements: ratio[r][i][t] of trial t (NaN for a failed run) */
+    static double te_r[N_RIDGE][MAX_N][MAX_TRIALS], tr_r[N_RIDGE][MAX_N][MAX_TRIALS];
+    static double te_abs[N_RIDGE][MAX_N][MAX_TRIALS];
+    int64_t runs[MAX_TRIALS];
+    size_t nr = 0;
+    for (size_t t = 0; t < T; t++) {
+        const int64_t run = ctx->run[first + t];
+        double te[N_RIDGE * MAX_N], tr[N_RIDGE * MAX_N];
+        for (size_t q = 0; q < N_RIDGE * MAX_N; q++)
+            te[q] = tr[q] = LM_NAN;
+        if (run > 0) {
+            LM_TRY(trial_a(ctx, d, run, te, tr, err));
+            runs[nr++] = run;
+        }
+        for (size_t r = 0; r < N_RIDGE; r++)
+            for (size_t i = 0; i < nn; i++) {
+                te_abs[r][i][t] = te[r * nn + i];
+                te_r[r][i][t] = te[r * nn + i] / th_te[r][i];
+                tr_r[r][i][t] = th_tr[r][i] > 0 ? tr[r * nn + i] / th_tr[r][i] : LM_NAN;
+            }
+    }
+
+    char name[96], pred[256], det[400], from[96];
+    snprintf(from, sizeof from, "2 SE over %zu trials (each its own pool and test set)", T);
+    const char *reason_te = "science.md §8(a) [C]: the eigenframework on the same truncated "
+                            "spectrum matched within 3 % for n >= 50 (8 % at n = 25)";
+    const char *reason_tr = "science.md §8(a) [C]: train MSE within 10 % (measured <= 2.4 %)";
+    for (size_t r = 0; r < N_RIDGE; r++) {
+        for (size_t i = 0; i < nn; i++) {
+            const size_t n = d->n[i];
+            double m, u;
+            const size_t k = lm__exp_mean_u(T, te_r[r][i], &m, &u);
+            if (k != T)
+                m = u = LM_NAN;
+            snprintf(name, sizeof name, "test MSE ridge %g n=%zu", RIDGE[r], n);
+            snprintf(pred, sizeof pred,
+                     "KRR test MSE = eigenframework's %.5g (M = %zu, a = %g, b = %g, ridge "
+                     "%g); empirical / predicted = 1",
+                     th_te[r][i], dim, a, b, RIDGE[r]);
+            double ma, ua;
+            lm__exp_mean_u(T, te_abs[r][i], &ma, &ua);
+            snprintf(det, sizeof det, "empirical test MSE %.5g +- %.2g over %zu trials", ma, ua, T);
+            lm_exp_judge(ctx, &(lm_claim_spec){
+                                  .name = name,
+                                  .predicted = pred,
+                                  .predicted_value = 1.0,
+                                  .measured = m,
+                                  .uncertainty = u,
+                                  .uncertainty_from = from,
+                                  .n_seeds = T,
+                                  .lo = 1 - TOL_TEST,
+                                  .hi = 1 + TOL_TEST,
+                                  .tolerance = "empirical / predicted in [0.95, 1.05]",
+                                  .tolerance_value = TOL_TEST,
+                                  .reason = n >= 50 ? reason_te
+                                                    : "n < 50: outside science.md's claim "
+                                                      "(8 % measured at n = 25)",
+                                  .detail = det,
+                                  .reported = n < 50,
+                                  .n_runs = nr,
+                                  .runs = runs,
+                              });
+            if (RIDGE[r] == 0)
+                continue;
+            const size_t k2 = lm__exp_mean_u(T, tr_r[r][i], &m, &u);
+            if (k2 != T)
+                m = u = LM_NAN;
+            snprintf(name, sizeof name, "train MSE ridge %g n=%zu", RIDGE[r], n);
+            snprintf(pred, sizeof pred,
+                     "KRR train MSE = (ridge / (n kappa))^2 test MSE = %.5g; empirical / "
+                     "predicted = 1",
+                     th_tr[r][i]);
+            lm_exp_judge(ctx,
+                         &(lm_claim_spec){
+                             .name = name,
+                             .predicted = pred,
+                             .predicted_value = 1.0,
+                             .measured = m,
+                             .uncertainty = u,
+                             .uncertainty_from = from,
+                             .n_seeds = T,
+                             .lo = 1 - TOL_TRAIN,
+                             .hi = 1 + TOL_TRAIN,
+                             .tolerance = "empirical / predicted in [0.90, 1.10]",
+                             .tolerance_value = TOL_TRAIN,
+                             .reason = n >= 50 ? reason_tr : "n < 50: outside science.md's claim",
+                             .reported = n < 50,
+                             .n_runs = nr,
+                             .runs = runs,
+                         });
+        }
+    }
+
+    /* figure: the learning curves (trial means +- 2 SE) and the predicted curves */
+    double x[MAX_N], y[N_RIDGE][MAX_N], u[N_RIDGE][MAX_N];
+    double px[N_CURVE], py[N_RIDGE][N_CURVE];
+    const double lo = log((double) d->n[0] * 0.8), hi = log((double) d->n[nn - 1] * 1.25);
+    for (size_t j = 0; j < N_CURVE; j++)
+        px[j] = exp(lo + (hi - lo) * (double) j / (N_CURVE - 1));
+    lm__exp_fig_series fs[N_RIDGE];
+    char lab[N_RIDGE][48], plab[N_RIDGE][64];
+    for (size_t r = 0; r < N_RIDGE; r++) {
+        for (size_t i = 0; i < nn; i++) {
+            x[i] = (double) d->n[i];
+            lm__exp_mean_u(T, te_abs[r][i], &y[r][i], &u[r][i]);
+        }
+        for (size_t j = 0; j < N_CURVE; j++) {
+            double trash;
+            if (theory_a(dim, a, b, px[j], RIDGE[r], &py[r][j], &trash, NULL) != LM_OK)
+                py[r][j] = LM_NAN;
+        }
+        snprintf(lab[r], sizeof lab[r], "KRR, ridge %g", RIDGE[r]);
+        snprintf(plab[r], sizeof plab[r], "eigenframework, ridge %g", RIDGE[r]);
+        fs[r] = (lm__exp_fig_series){lab[r], nn, x, y[r], u[r], plab[r], N_CURVE, px, py[r]};
+    }
+    char title[160];
+    snprintf(title, sizeof title,
+             "Power-law features (M = %zu, a = %g, b = %g), linear-kernel KRR: trial means +- "
+             "2 SE (%zu trials) against the eigenframework",
+             dim, a, b, T);
+    return lm__exp_figure_law(ctx, "learning-curves-powerlaw", title, "training samples n",
+                              "test MSE", 1, 1, N_RIDGE, fs, err);
+}
+
+static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
+    const design_a a = design_a_for(ctx->quick);
+    return analyse_a(ctx, &a, 0, err);
+}
+
+const lm_experiment lm__exp_learning_curves = {
+    .name = "learning-curves",
+    .summary = "KRR learning curves (power-law features) against the eigenframework's prediction",
+    .quick = "M = 1000, n = 50..200, 60 trials, one claim per ridge over the n (full: M = 2000, "
+             "n = 25..800, 200 trials, a claim per n)",
+    .plan = plan,
+    .analyse = analyse,
+};
