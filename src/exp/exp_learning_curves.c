@@ -36,6 +36,7 @@
  */
 #include "exp/internal.h"
 
+#include "lmech/kernel.h"
 #include "lmech/theory.h"
 
 #include <cblas.h>
@@ -47,6 +48,16 @@ static const char *BASE_A =
     " \"data\": {\"source\": \"powerlaw\", \"dim\": 2000, \"alpha\": 1.5, \"beta\": 1.6,"
     "  \"train_size\": 800, \"test_size\": 500, \"noise\": 0},"
     " \"model\": {\"widths\": [2000, 1], \"bias\": false},"
+    " \"loss\": \"mse\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0},"
+    " \"batch_size\": 0, \"steps\": 1, \"eval_every\": 1, \"threads\": 1}";
+
+static const char *BASE_B =
+    "{\"name\": \"learning-curves\", \"seed\": 0,"
+    " \"data\": {\"source\": \"fashion-mnist\", \"train_size\": 2000, \"test_size\": 1000,"
+    "  \"subset\": \"random\", \"pool\": 2, \"normalize\": \"standardize_sphere\","
+    "  \"targets\": \"parity\"},"
+    " \"model\": {\"widths\": [196, 512, 1], \"activation\": \"relu\", \"bias\": true,"
+    "  \"parameterization\": \"ntp\", \"sw2\": 2, \"sb2\": 0.05},"
     " \"loss\": \"mse\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0},"
     " \"batch_size\": 0, \"steps\": 1, \"eval_every\": 1, \"threads\": 1}";
 
@@ -88,9 +99,43 @@ static lm_status plan_a(const design_a *d, lm_exp_plan *p, lm_err *err) {
     return LM_OK;
 }
 
+/* The (b) sweep: the spectrum run's sample size (its seed SPEC_SEED), each trial's pool and test
+ * sizes (seeds 0..trials-1), the n list. */
+#define SPEC_SEED 1000
+typedef struct design_b {
+    size_t spec, pool, test, nn, trials;
+    size_t n[MAX_N];
+} design_b;
+
+static design_b design_b_for(int quick) {
+    if (quick)
+        return (design_b){1000, 400, 500, 3, 6, {100, 200, 400}};
+    return (design_b){5000, 2000, 1000, 5, 10, {100, 200, 500, 1000, 2000}};
+}
+
+static lm_status plan_b(const design_b *d, lm_exp_plan *p, lm_err *err) {
+    char sp[48], st[48], ss[32], label[96];
+    snprintf(sp, sizeof sp, "data.train_size=%zu", d->spec);
+    snprintf(ss, sizeof ss, "seed=%d", SPEC_SEED);
+    snprintf(label, sizeof label, "fmnist NTK spectrum N=%zu", d->spec);
+    const char *sets0[] = {sp, "data.test_size=0", ss};
+    LM_TRY(lm_exp_plan_add(p, label, BASE_B, 3, sets0, err));
+    snprintf(sp, sizeof sp, "data.train_size=%zu", d->pool);
+    snprintf(st, sizeof st, "data.test_size=%zu", d->test);
+    for (size_t t = 0; t < d->trials; t++) {
+        snprintf(ss, sizeof ss, "seed=%zu", t);
+        snprintf(label, sizeof label, "fmnist NTK-KRR trial=%zu", t);
+        const char *sets[] = {sp, st, ss};
+        LM_TRY(lm_exp_plan_add(p, label, BASE_B, 3, sets, err));
+    }
+    return LM_OK;
+}
+
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     const design_a a = design_a_for(quick);
-    return plan_a(&a, p, err);
+    const design_b b = design_b_for(quick);
+    LM_TRY(plan_a(&a, p, err));
+    return plan_b(&b, p, err);
 }
 
 /* ---------------------------------------------------------------- (a) analysis */
@@ -308,9 +353,178 @@ static lm_status analyse_a(lm_exp_ctx *ctx, const design_a *d, size_t first, lm_
                               "test MSE", 1, 1, N_RIDGE, fs, err);
 }
 
+/* ---------------------------------------------------------------- (b) analysis */
+
+/* The analytic NTK Gram [n, n] of the rows x [n, d] for cfg's network (depth 1). */
+static lm_status ntk_gram(const lm_config *cfg, const double *x, size_t n, size_t d, double **K,
+                          lm_err *err) {
+    if (cfg->model.n_widths != 3)
+        LM_FAIL(err, LM_EINVAL, "learning-curves: the (b) network must have one hidden layer");
+    *K = lm_malloc(n * n * sizeof **K);
+    if (!*K)
+        LM_FAIL(err, LM_ENOMEM, "learning-curves: out of memory for a %zu x %zu NTK", n, n);
+    const lm_status st = lm_kernel_analytic(x, n, d, 1, cfg->model.act, cfg->model.sw2,
+                                            cfg->model.sb2, NULL, *K, err);
+    if (st != LM_OK) {
+        lm_free(*K);
+        *K = NULL;
+    }
+    return st;
+}
+
+/* The prediction: the spectrum run's NTK Gram / N and its target's coefficients
+ * (lm_kernel_spectrum), then the eigenframework at each n (ridge 0). */
+static lm_status theory_b(const lm_exp_ctx *ctx, const design_b *d, int64_t run, double *pred,
+                          size_t *m_pos, lm_err *err) {
+    lm_config *cfg = NULL;
+    LM_TRY(lm__exp_load_config(ctx, run, &cfg, err));
+    lm_dataset *tr = NULL;
+    lm_status st = lm_data_load(&cfg->data, cfg->seed, &tr, NULL, err);
+    double *K = NULL, *lam = NULL, *v = NULL;
+    const size_t N = st == LM_OK ? tr->n : 0;
+    if (st == LM_OK && tr->k != 1)
+        st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                        "learning-curves: the (b) target must be one output, got %zu", tr->k);
+    if (st == LM_OK)
+        st = ntk_gram(cfg, tr->x, N, tr->d, &K, err);
+    if (st == LM_OK && (!(lam = lm_malloc(N * sizeof *lam)) || !(v = lm_malloc(N * sizeof *v))))
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "learning-curves: out of memory");
+    if (st == LM_OK)
+        st = lm_kernel_spectrum(K, N, tr->y, 1, lam, v, m_pos, err);
+    for (size_t i = 0; st == LM_OK && i < d->nn; i++) {
+        lm_eigenlearn o;
+        st = lm_eigenlearning(*m_pos, lam, v, (double) d->n[i], 0.0, 0.0, &o, NULL, err);
+        pred[i] = st == LM_OK ? o.test_mse : LM_NAN;
+    }
+    lm_free(K);
+    lm_free(lam);
+    lm_free(v);
+    lm_dataset_free(tr);
+    lm_config_free(cfg);
+    return st;
+}
+
+/* One trial: NTK-KRR (ridge 0) on the run's pool, test MSE on its test set at each n. */
+static lm_status trial_b(const lm_exp_ctx *ctx, const design_b *d, int64_t run, double *te,
+                         lm_err *err) {
+    lm_config *cfg = NULL;
+    LM_TRY(lm__exp_load_config(ctx, run, &cfg, err));
+    lm_dataset *train = NULL, *test = NULL;
+    lm_status st = lm_data_load(&cfg->data, cfg->seed, &train, &test, err);
+    const size_t np = st == LM_OK ? train->n : 0, nt = test ? test->n : 0, N = np + nt;
+    const size_t dd = st == LM_OK ? train->d : 0;
+    if (st == LM_OK && (nt == 0 || train->k != 1))
+        st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                        "learning-curves: (b) run %lld needs a test set and one output",
+                        (long long) run);
+    double *x = NULL, *y = NULL, *K = NULL;
+    if (st == LM_OK && (!(x = lm_malloc(N * dd * sizeof *x)) || !(y = lm_malloc(N * sizeof *y))))
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "learning-curves: out of memory");
+    if (st == LM_OK) {
+        memcpy(x, train->x, np * dd * sizeof *x);
+        memcpy(x + np * dd, test->x, nt * dd * sizeof *x);
+        memcpy(y, train->y, np * sizeof *y);
+        memcpy(y + np, test->y, nt * sizeof *y);
+        st = ntk_gram(cfg, x, N, dd, &K, err);
+    }
+    const double ridge0 = 0.0;
+    if (st == LM_OK)
+        st = lm_krr_curve(K, N, np, y, 1, d->nn, d->n, 1, 1, &ridge0, cfg->seed, te, NULL, err);
+    lm_free(x);
+    lm_free(y);
+    lm_free(K);
+    lm_dataset_free(train);
+    lm_dataset_free(test);
+    lm_config_free(cfg);
+    return st;
+}
+
+static lm_status analyse_b(lm_exp_ctx *ctx, const design_b *d, size_t first, lm_err *err) {
+    const size_t nn = d->nn, T = d->trials;
+    if (nn > MAX_N || T > MAX_TRIALS || first + 1 + T > ctx->n_runs)
+        LM_FAIL(err, LM_EINVAL,
+                "learning-curves: (b) design of %zu trials does not fit the %zu "
+                "runs",
+                T, ctx->n_runs);
+    const int64_t spec_run = ctx->run[first];
+    double pred[MAX_N];
+    size_t m_pos = 0;
+    for (size_t i = 0; i < nn; i++)
+        pred[i] = LM_NAN;
+    if (spec_run > 0)
+        LM_TRY(theory_b(ctx, d, spec_run, pred, &m_pos, err));
+    static double ratio[MAX_N][MAX_TRIALS], abs_[MAX_N][MAX_TRIALS];
+    int64_t runs[MAX_TRIALS + 1];
+    size_t nr = 0;
+    if (spec_run > 0)
+        runs[nr++] = spec_run;
+    for (size_t t = 0; t < T; t++) {
+        const int64_t run = ctx->run[first + 1 + t];
+        double te[MAX_N];
+        for (size_t i = 0; i < nn; i++)
+            te[i] = LM_NAN;
+        if (run > 0) {
+            LM_TRY(trial_b(ctx, d, run, te, err));
+            runs[nr++] = run;
+        }
+        for (size_t i = 0; i < nn; i++) {
+            abs_[i][t] = te[i];
+            ratio[i][t] = te[i] / pred[i];
+        }
+    }
+    char name[96], pred_s[256], det[400], from[96];
+    snprintf(from, sizeof from, "2 SE over %zu trials (each its own pool and test set)", T);
+    double x[MAX_N], y[MAX_N], u[MAX_N];
+    for (size_t i = 0; i < nn; i++) {
+        double m, uu;
+        const size_t k = lm__exp_mean_u(T, ratio[i], &m, &uu);
+        if (k != T)
+            m = uu = LM_NAN;
+        x[i] = (double) d->n[i];
+        lm__exp_mean_u(T, abs_[i], &y[i], &u[i]);
+        snprintf(name, sizeof name, "FMNIST NTK-KRR test MSE n=%zu", d->n[i]);
+        snprintf(pred_s, sizeof pred_s,
+                 "test MSE = eigenframework's %.5g from the NTK spectrum of %zu FMNIST-196 images "
+                 "(Gram / %zu, %zu modes), ridge 0; empirical / predicted = 1",
+                 pred[i], d->spec, d->spec, m_pos);
+        snprintf(det, sizeof det,
+                 "empirical test MSE %.4g +- %.2g (parity target +-1, %zu test images of t10k per "
+                 "trial)",
+                 y[i], u[i], d->test);
+        lm_exp_judge(ctx, &(lm_claim_spec){
+                              .name = name,
+                              .predicted = pred_s,
+                              .predicted_value = 1.0,
+                              .measured = m,
+                              .uncertainty = uu,
+                              .uncertainty_from = from,
+                              .n_seeds = T,
+                              .lo = 0.9,
+                              .hi = 1.1,
+                              .tolerance = "empirical / predicted in [0.90, 1.10]",
+                              .tolerance_value = 0.1,
+                              .reason = "science.md §8(c), uncalibrated: 10 % kept as written",
+                              .detail = det,
+                              .n_runs = nr,
+                              .runs = runs,
+                          });
+    }
+    lm__exp_fig_series fs = {"NTK-KRR on FMNIST-196 (trial means +- 2 SE)", nn, x, y,   u,
+                             "eigenframework from the NTK spectrum",        nn, x, pred};
+    char title[160];
+    snprintf(title, sizeof title,
+             "FMNIST-196 parity, analytic NTK of a 2-layer ReLU net, ridge 0: KRR against the "
+             "eigenframework (spectrum of %zu images)",
+             d->spec);
+    return lm__exp_figure_law(ctx, "learning-curves-fmnist-ntk", title, "training samples n",
+                              "test MSE", 1, 1, 1, &fs, err);
+}
+
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
     const design_a a = design_a_for(ctx->quick);
-    return analyse_a(ctx, &a, 0, err);
+    const design_b b = design_b_for(ctx->quick);
+    LM_TRY(analyse_a(ctx, &a, 0, err));
+    return analyse_b(ctx, &b, a.trials, err);
 }
 
 const lm_experiment lm__exp_learning_curves = {
