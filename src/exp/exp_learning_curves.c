@@ -100,17 +100,19 @@ static lm_status plan_a(const design_a *d, lm_exp_plan *p, lm_err *err) {
 }
 
 /* The (b) sweep: the spectrum run's sample size (its seed SPEC_SEED), each trial's pool and test
- * sizes (seeds 0..trials-1), the n list. */
+ * sizes (seeds 0..trials-1), the n list. flat_target (tests only): predict for a target with the
+ * same power spread evenly over the modes, i.e. from the wrong target spectrum. */
 #define SPEC_SEED 1000
 typedef struct design_b {
     size_t spec, pool, test, nn, trials;
     size_t n[MAX_N];
+    int flat_target;
 } design_b;
 
 static design_b design_b_for(int quick) {
     if (quick)
-        return (design_b){1000, 400, 500, 3, 6, {100, 200, 400}};
-    return (design_b){5000, 2000, 1000, 5, 10, {100, 200, 500, 1000, 2000}};
+        return (design_b){1000, 400, 500, 2, 6, {200, 400}, 0};
+    return (design_b){5000, 2000, 1000, 5, 20, {100, 200, 500, 1000, 2000}, 0};
 }
 
 static lm_status plan_b(const design_b *d, lm_exp_plan *p, lm_err *err) {
@@ -391,6 +393,13 @@ static lm_status theory_b(const lm_exp_ctx *ctx, const design_b *d, int64_t run,
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "learning-curves: out of memory");
     if (st == LM_OK)
         st = lm_kernel_spectrum(K, N, tr->y, 1, lam, v, m_pos, err);
+    if (st == LM_OK && d->flat_target) {
+        double p2 = 0;
+        for (size_t i = 0; i < *m_pos; i++)
+            p2 += v[i] * v[i];
+        for (size_t i = 0; i < *m_pos; i++)
+            v[i] = sqrt(p2 / (double) *m_pos);
+    }
     for (size_t i = 0; st == LM_OK && i < d->nn; i++) {
         lm_eigenlearn o;
         st = lm_eigenlearning(*m_pos, lam, v, (double) d->n[i], 0.0, 0.0, &o, NULL, err);
