@@ -228,7 +228,10 @@ const double *lm_kpred_eigenvalues(const lm_kpred *kp);
  *     learnability  L_i = lambda_i / (lambda_i + kappa),
  *     E0 = n / (n - sum_i L_i^2),
  *     test MSE  = E0 (sum_i (1 - L_i)^2 v_i^2 + eps2),
- *     train MSE = (delta / (n kappa))^2 test MSE. */
+ *     train MSE = (delta / (n kappa))^2 test MSE.
+ * Both MSEs are against the noisy targets (the test MSE is the error against f* plus eps2), the
+ * expectation over draws of the n training points; the prediction is asymptotically exact as n
+ * and the number of modes grow and accurate to a few % already at n ~ 50 (science.md §7-8). */
 typedef struct lm_eigenlearn {
     double n, ridge, noise; /* the inputs: samples, delta, eps2                      */
     double kappa;           /* the effective regulariser                             */
@@ -269,13 +272,16 @@ lm_status lm_kernel_spectrum(const double *K, size_t N, const double *y, size_t 
 /* The empirical learning curve of kernel ridge regression. K [N, N] is the Gram matrix of a
  * pool whose first n_pool rows are the training pool and the remaining N - n_pool rows the test
  * set; y [N, k]. For each n in n_list [n_n] (1 <= n <= n_pool) and trial t < trials, n training
- * rows are drawn without replacement from the pool (lm_rng stream LM_STREAM_DATA of seed, the
- * draw of (n, t) independent of the ridges), K_nn is eigendecomposed once and reused for every
+ * rows are drawn without replacement from the pool (one lm_rng on stream LM_STREAM_DATA of seed
+ * draws the sets in the order (n_list[0], trial 0), (n_list[0], trial 1), ...: the draw of (n, t)
+ * never depends on the ridges), K_nn is eigendecomposed once and reused for every
  * ridge in ridge [n_ridge] (>= 0; ridge 0 uses the pseudo-inverse on the numerical range), and
  *     test_mse[(r n_n + i) trials + t]  = mean over test rows and outputs of (f - y)^2,
  *     train_mse[(r n_n + i) trials + t] = the same over the n training rows
- * (either output may be NULL). Errors: LM_EINVAL naming the bad n, ridge or shape; LM_ENUMERIC;
- * LM_ENOMEM. Cost O(trials sum_n n^3). */
+ * (either output may be NULL; test_mse needs n_pool < N). K is checked finite and symmetric.
+ * Errors: LM_EINVAL naming the bad n, ridge or shape; LM_ENUMERIC (NaN/Inf, dsyevd failure);
+ * LM_ENOMEM. Cost per training set: one O(n^3) dsyevd and one O((N - n_pool) n^2) product, then
+ * O((N - n_pool) n k) per ridge. */
 lm_status lm_krr_curve(const double *K, size_t N, size_t n_pool, const double *y, size_t k,
                        size_t n_n, const size_t *n_list, size_t trials, size_t n_ridge,
                        const double *ridge, uint64_t seed, double *test_mse, double *train_mse,

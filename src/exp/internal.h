@@ -24,6 +24,8 @@ extern const lm_experiment lm__exp_matrix_completion;
 extern const lm_experiment lm__exp_deep_linear_modes;
 extern const lm_experiment lm__exp_deep_linear_depth;
 extern const lm_experiment lm__exp_saddle_to_saddle;
+extern const lm_experiment lm__exp_spectral_bias;
+extern const lm_experiment lm__exp_learning_curves;
 
 /* Least-squares line y = a + b x over the pairs where both are finite (stats.c): *slope = b (NaN
  * with fewer than 2 pairs or constant x), *se (optional) its standard error (NaN with fewer than
@@ -34,6 +36,10 @@ static inline double lm__exp_slope(size_t n, const double *x, const double *y) {
     lm__exp_fit_slope(n, x, y, &b, NULL);
     return b;
 }
+
+/* Run `run`'s config alone, parsed from the store (runner.c; lm_exp_load_run without the
+ * checkpoint): for analyses that regenerate a run's data or kernel from its config. */
+lm_status lm__exp_load_config(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, lm_err *err);
 
 /* <dir>/run-<id>.safetensors: where a run's final parameters are saved (runner.c). */
 void lm__exp_checkpoint_path(const char *dir, int64_t run, char *out, size_t n);

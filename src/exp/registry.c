@@ -17,6 +17,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_ntk_convergence, /* empirical kernels converge to the limit     */
     &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks       */
     &lm__exp_lazy_rich,       /* lazy versus rich training                   */
+    &lm__exp_learning_curves, /* KRR learning curves against the eigenframework (§8) */
+    &lm__exp_spectral_bias,   /* Fourier modes learned in order of NTK eigenvalue (§8) */
     /* strand 4, theories of hyperparameters (§5, §6) */
     &lm__exp_mup_coordcheck, /* muP coordinate check                        */
     &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
