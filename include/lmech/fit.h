@@ -22,8 +22,8 @@
  *
  * Identifiability: the Gauss-Newton matrix J^T J of the log residuals at the optimum (the
  * Hessian of the objective where the residuals lie inside delta) gives the local standard
- * errors of alpha and beta with the residual scale; when either 2-SE half-width exceeds
- * LM_FIT_SEP_TOL or |corr(alpha, beta)| > LM_FIT_CORR_TOL the result says the data cannot
+ * errors of alpha and beta with the residual scale; when either 2-SE half-width exceeds the
+ * exponent itself (LM_FIT_SEP_REL) or |corr(alpha, beta)| > LM_FIT_CORR_TOL the result says the data cannot
  * separate the exponents (identifiable = 0 and a message) instead of a confident number.
  */
 #ifndef LMECH_FIT_H
@@ -50,13 +50,14 @@ enum { LM_FIT_E = 0, LM_FIT_A, LM_FIT_B, LM_FIT_ALPHA, LM_FIT_BETA, LM_FIT_NPAR 
 #define LM_FIT_MAX_ITER 1000
 #define LM_FIT_MIN_POINTS_CHINCHILLA 6 /* more points than the 5 parameters */
 #define LM_FIT_MIN_POINTS_POWER      4
-/* Identifiability thresholds (docs/fit.md): the exponents are "not separated" when a 2-SE
- * half-width exceeds 0.1 (wider than the gap between published exponent estimates, e.g.
- * Chinchilla's alpha 0.34 against Kaplan-style 0.076 .. 0.095, so the number could not
- * inform an allocation) or when alpha and beta are correlated beyond 0.999 (they move together:
- * the data fix a combination, not each). */
-#define LM_FIT_SEP_TOL  0.1
-#define LM_FIT_CORR_TOL 0.999
+/* Identifiability thresholds (docs/fit.md). The exponents are "not separated" when the local
+ * 95 % half-width 2 SE of alpha or beta exceeds the exponent itself (LM_FIT_SEP_REL = 1: the
+ * data cannot tell it from 0 or from twice its value; a null direction of J^T J gives SE = Inf),
+ * or when alpha and beta are correlated beyond LM_FIT_CORR_TOL (they move together: the data fix
+ * one combination, not each; regular N x D grids give |corr| < 0.01, N and D tied together
+ * give > 0.999). */
+#define LM_FIT_SEP_REL  1.0
+#define LM_FIT_CORR_TOL 0.99
 
 typedef struct lm_fit_opts {
     lm_fit_law law;

@@ -735,23 +735,25 @@ static lm_status identify(const problem *p, const double *x, lm_fit_result *res,
     const double ua = 2 * res->se[LM_FIT_ALPHA], ub = two ? 2 * res->se[LM_FIT_BETA] : 0;
     res->identifiable = 1;
     res->message[0] = '\0';
-    if (!(ua <= LM_FIT_SEP_TOL) || !(ub <= LM_FIT_SEP_TOL)) {
+    const double ea = fabs(res->par[LM_FIT_ALPHA]), eb = two ? fabs(res->par[LM_FIT_BETA]) : 1;
+    if (!(ua <= LM_FIT_SEP_REL * ea) || !(ub <= LM_FIT_SEP_REL * eb)) {
         res->identifiable = 0;
         if (two)
             snprintf(res->message, sizeof res->message,
-                     "the data cannot separate the exponents: 2 SE of alpha = %.3g, of beta = "
-                     "%.3g (> %.2g; J^T J condition number %.3g)",
-                     ua, ub, LM_FIT_SEP_TOL, res->cond);
+                     "the data cannot separate the exponents: 2 SE of alpha = %.3g (alpha = "
+                     "%.3g), of beta = %.3g (beta = %.3g): an interval wider than the exponent; "
+                     "J^T J condition number %.3g",
+                     ua, ea, ub, eb, res->cond);
         else
             snprintf(res->message, sizeof res->message,
-                     "the data cannot determine the exponent: 2 SE of alpha = %.3g (> %.2g; "
-                     "J^T J condition number %.3g)",
-                     ua, LM_FIT_SEP_TOL, res->cond);
+                     "the data cannot determine the exponent: 2 SE of alpha = %.3g, wider than "
+                     "alpha = %.3g; J^T J condition number %.3g",
+                     ua, ea, res->cond);
     } else if (two && fabs(res->corr_ab) > LM_FIT_CORR_TOL) {
         res->identifiable = 0;
         snprintf(res->message, sizeof res->message,
                  "the data cannot separate the exponents: corr(alpha, beta) = %.6f (|corr| > "
-                 "%.3f: the data fix a combination of alpha and beta, not each)",
+                 "%.2f: the data fix a combination of alpha and beta, not each)",
                  res->corr_ab, LM_FIT_CORR_TOL);
     }
     return LM_OK;
