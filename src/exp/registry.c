@@ -19,6 +19,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_mup_coordcheck, /* muP coordinate check                        */
     &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
     &lm__exp_batch_size,     /* batch size and gradient noise scale         */
+    &lm__exp_fit_recovery,   /* scaling-law fitter recovers a known law (§7) */
     NULL,
 };
 

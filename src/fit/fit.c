@@ -550,12 +550,21 @@ static void grid_task(pool_job *job, size_t t, gsl_multimin_fdfminimizer *s, dou
     run_start(s, u->p, u->starts + t * job->dim, u->tol, u->max_iter, &u->out[t]);
 }
 
-/* The index of the best start (lowest finite objective, ties: lowest index); n_out if none. */
+/* The index of the best start (lowest finite objective, ties: lowest index); n if none. A
+ * converged start whose objective is within 1e-8 relative (1e-20 absolute: an exact fit) of the
+ * lowest is preferred to a stalled one: the same optimum, with its gradient test passed. */
 static size_t best_of(const start_out *o, size_t n) {
-    size_t b = n;
-    for (size_t i = 0; i < n; i++)
-        if (o[i].how != START_FAILED && isfinite(o[i].f) && (b == n || o[i].f < o[b].f))
+    size_t b = n, c = n;
+    for (size_t i = 0; i < n; i++) {
+        if (o[i].how == START_FAILED || !isfinite(o[i].f))
+            continue;
+        if (b == n || o[i].f < o[b].f)
             b = i;
+        if (o[i].how == START_CONVERGED && (c == n || o[i].f < o[c].f))
+            c = i;
+    }
+    if (b < n && c < n && o[c].f <= o[b].f + 1e-8 * fabs(o[b].f) + 1e-20)
+        return c;
     return b;
 }
 
