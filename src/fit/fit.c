@@ -22,6 +22,7 @@
 #define BFGS_STEP      0.1 /* bfgs2's first trial step along the search direction      */
 #define BFGS_LINE_TOL  0.1 /* bfgs2's line-search tolerance (GSL's recommended value)   */
 #define MAX_RESTARTS   3   /* steepest-descent restarts after a stalled line search     */
+#define MAX_CYCLES     8   /* BFGS + Newton cycles per start                            */
 #define NEWTON_GATE    1e-2 /* BFGS hands over to the Newton polish below this gradient  */
 #define BOOT_GATE      1e30 /* bootstrap refits start at an optimum: Newton at once      */
 #define NEWTON_MAX     30   /* Newton steps                                              */
@@ -352,7 +353,7 @@ static double newton_polish(const problem *p, double *y, double *f, int *steps) 
             gnt = vnorm(gx, k);
             /* Armijo, or (at rounding level in f) a smaller gradient without a larger f */
             accepted = ft <= *f + 1e-4 * step * slope ||
-                       (ft <= *f + 1e-15 * fabs(*f) && gnt < gn);
+                       (ft <= *f + 1e-13 * fabs(*f) && gnt < gn);
         }
         if (!accepted)
             break;
@@ -400,31 +401,51 @@ static void run_start(gsl_multimin_fdfminimizer *s, const problem *p, const doub
     if (gsl_multimin_fdfminimizer_set(s, &fdf, &yv.vector, BFGS_STEP, BFGS_LINE_TOL) !=
         GSL_SUCCESS)
         return;
-    int how = START_CAPPED, it = 0, restarts = 0;
+    int how = START_CAPPED, it = 0;
     grad_to_x(p, s->gradient->data, gx);
     double gn = vnorm(gx, k);
     const double gate = fmax(tol, p->gate);
-    while (isfinite(s->f) && gn >= gate) {
-        if (it >= max_iter)
-            break;
-        it++;
-        if (gsl_multimin_fdfminimizer_iterate(s) != GSL_SUCCESS) {
-            /* the line search made no progress: restart from steepest descent a few times
-             * (BFGS's curvature estimate may be stale after a residual crossed delta) */
-            if (restarts++ < MAX_RESTARTS && gsl_multimin_fdfminimizer_restart(s) == GSL_SUCCESS)
-                continue;
-            break;
-        }
-        grad_to_x(p, s->gradient->data, gx);
-        gn = vnorm(gx, k);
-    }
     double y[MAX_DIM], f = s->f;
     memcpy(y, s->x->data, k * sizeof *y);
-    if (isfinite(f) && gn >= tol && it < max_iter) {
-        int steps = 0;
-        gn = newton_polish(p, y, &f, &steps);
-        it += steps;
+    /* cycles of BFGS (down to the gate) and Newton (down to tol); a cycle that lowers f but
+     * does not converge restarts BFGS where Newton stopped (BFGS's line search and Newton's
+     * both stall in the kinked, all-residuals-beyond-delta regions far from an optimum, but
+     * rarely at the same point) */
+    for (int cycle = 0; cycle < MAX_CYCLES && isfinite(f) && gn >= tol && it < max_iter;
+         cycle++) {
+        const double f_start = f;
+        if (cycle > 0) {
+            gsl_vector_view v = gsl_vector_view_array(y, k);
+            if (gsl_multimin_fdfminimizer_set(s, &fdf, &v.vector, BFGS_STEP, BFGS_LINE_TOL) !=
+                GSL_SUCCESS)
+                break;
+        }
+        int restarts = 0;
+        while (isfinite(s->f) && gn >= gate && it < max_iter) {
+            it++;
+            if (gsl_multimin_fdfminimizer_iterate(s) != GSL_SUCCESS) {
+                /* no progress: restart from steepest descent a few times (BFGS's curvature
+                 * estimate may be stale after a residual crossed delta) */
+                if (restarts++ < MAX_RESTARTS &&
+                    gsl_multimin_fdfminimizer_restart(s) == GSL_SUCCESS)
+                    continue;
+                break;
+            }
+            grad_to_x(p, s->gradient->data, gx);
+            gn = vnorm(gx, k);
+        }
+        if (s->f <= f) {
+            f = s->f;
+            memcpy(y, s->x->data, k * sizeof *y);
+        }
+        if (isfinite(f) && gn >= tol && it < max_iter) {
+            int steps = 0;
+            gn = newton_polish(p, y, &f, &steps);
+            it += steps;
+        }
         how = gn < tol ? START_CONVERGED : START_STALLED;
+        if (!(f < f_start - 1e-13 * fabs(f_start)))
+            break; /* this cycle made no progress */
     }
     if (gn < tol)
         how = START_CONVERGED;
