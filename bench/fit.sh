@@ -15,7 +15,9 @@ echo "$sp"
 /usr/bin/python3 -c "
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print('grid: lmech %.2f s, scipy %.2f s (%.0fx); bootstrap x1000: lmech %.2f s, scipy %.1f s (%.0fx); total ratio %.0fx; objective lmech %.10g scipy %.10g' % (
+print('wall: grid lmech %.2f s, scipy %.2f s (%.0fx); bootstrap x1000 lmech %.2f s, scipy %.1f s (%.0fx); total %.0fx' % (
     a['grid_s'], b['grid_s'], b['grid_s'] / a['grid_s'], a['boot_s'], b['boot_s_per_1000'],
-    b['boot_s_per_1000'] / a['boot_s'], b['total_s'] / a['total_s'], a['objective'], b['objective']))
+    b['boot_s_per_1000'] / a['boot_s'], b['total_s'] / a['total_s']))
+print('CPU: lmech %.2f s (all threads), scipy %.1f s: %.0fx; objective lmech %.12g scipy %.12g; alpha %.6f vs %.6f; starts converged (|grad| < 1e-10) lmech %d, scipy %d' % (
+    a['cpu_s'], b['cpu_s'], b['cpu_s'] / a['cpu_s'], a['objective'], b['objective'], a['alpha'], b['alpha'], a['converged'], b['converged']))
 " "$lm" "$sp"

@@ -926,6 +926,11 @@ lm_status lm_fit(const lm_fit_opts *opts_in, size_t n, const double *N, const do
                     dmax = fmax(dmax, fabs(opt[q * dim + j] - out[t].x[j]));
                 same = dmax < OPT_DISTINCT;
             }
+            /* only optima within 10 % of the best objective: a resample moves the objective
+             * by O(its noise), so a basin much higher than the best cannot become the lowest,
+             * and refits from far-off degenerate optima were most of the bootstrap's time */
+            if (out[t].f > out[b].f * 1.1 + 1e-20)
+                break;
             if (!same)
                 memcpy(opt + (n_opt++) * dim, out[t].x, dim * sizeof(double));
         }
