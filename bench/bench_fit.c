@@ -54,8 +54,8 @@ int main(int argc, char **argv) {
     lm_fit_result r = {0};
     for (int k = 0; k < reps && k < 16; k++) {
         lm_fit_result_clear(&r);
-        lm_fit_opts o = {.law = LM_FIT_CHINCHILLA, .bootstrap = 1000, .seed = 0,
-                         .threads = threads};
+        lm_fit_opts o = {
+            .law = LM_FIT_CHINCHILLA, .bootstrap = 1000, .seed = 0, .threads = threads};
         lm_err e = {0};
         const clock_t c0 = clock();
         const lm_status st = lm_fit(&o, n, N, D, L, &r, &e);
@@ -76,9 +76,9 @@ int main(int argc, char **argv) {
     printf("{\"impl\":\"lmech\",\"points\":%zu,\"starts\":%zu,\"converged\":%zu,\"bootstrap\":%zu,"
            "\"threads\":%d,\"grid_s\":%.4f,\"boot_s\":%.4f,\"total_s\":%.4f,\"objective\":%.17g,"
            "\"cpu_s\":%.4f,\"alpha\":%.6f,\"beta\":%.6f,\"E\":%.6f,\"ci95_alpha\":[%.6f,%.6f]}\n",
-           n, r.starts, r.converged, r.n_boot, threads ? threads : lm_cores(), tg[m / 2],
-           tb[m / 2], tg[m / 2] + tb[m / 2], r.objective, tc[m / 2], r.par[LM_FIT_ALPHA],
-           r.par[LM_FIT_BETA], r.par[LM_FIT_E], r.ci95[LM_FIT_ALPHA][0], r.ci95[LM_FIT_ALPHA][1]);
+           n, r.starts, r.converged, r.n_boot, threads ? threads : lm_cores(), tg[m / 2], tb[m / 2],
+           tg[m / 2] + tb[m / 2], r.objective, tc[m / 2], r.par[LM_FIT_ALPHA], r.par[LM_FIT_BETA],
+           r.par[LM_FIT_E], r.ci95[LM_FIT_ALPHA][0], r.ci95[LM_FIT_ALPHA][1]);
     lm_fit_result_clear(&r);
     return 0;
 }

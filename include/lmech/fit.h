@@ -23,8 +23,9 @@
  * Identifiability: the Gauss-Newton matrix J^T J of the log residuals at the optimum (the
  * Hessian of the objective where the residuals lie inside delta) gives the local standard
  * errors of alpha and beta with the residual scale; when either 2-SE half-width exceeds the
- * exponent itself (LM_FIT_SEP_REL) or |corr(alpha, beta)| > LM_FIT_CORR_TOL the result says the data cannot
- * separate the exponents (identifiable = 0 and a message) instead of a confident number.
+ * exponent itself (LM_FIT_SEP_REL) or |corr(alpha, beta)| > LM_FIT_CORR_TOL the result says the
+ * data cannot separate the exponents (identifiable = 0 and a message) instead of a confident
+ * number.
  */
 #ifndef LMECH_FIT_H
 #define LMECH_FIT_H
@@ -45,9 +46,9 @@ lm_status lm_fit_law_parse(const char *name, lm_fit_law *law, lm_err *err);
 /* Indices of the natural parameters in lm_fit_result's arrays. */
 enum { LM_FIT_E = 0, LM_FIT_A, LM_FIT_B, LM_FIT_ALPHA, LM_FIT_BETA, LM_FIT_NPAR };
 
-#define LM_FIT_DELTA    1e-3 /* Huber delta (Hoffmann et al. 2022)                             */
-#define LM_FIT_GRAD_TOL 1e-10
-#define LM_FIT_MAX_ITER 1000
+#define LM_FIT_DELTA                 1e-3 /* Huber delta (Hoffmann et al. 2022)                             */
+#define LM_FIT_GRAD_TOL              1e-10
+#define LM_FIT_MAX_ITER              1000
 #define LM_FIT_MIN_POINTS_CHINCHILLA 6 /* more points than the 5 parameters */
 #define LM_FIT_MIN_POINTS_POWER      4
 /* Identifiability thresholds (docs/fit.md). The exponents are "not separated" when the local
@@ -61,14 +62,14 @@ enum { LM_FIT_E = 0, LM_FIT_A, LM_FIT_B, LM_FIT_ALPHA, LM_FIT_BETA, LM_FIT_NPAR 
 
 typedef struct lm_fit_opts {
     lm_fit_law law;
-    double delta;        /* 0: LM_FIT_DELTA                                  */
-    double grad_tol;     /* 0: LM_FIT_GRAD_TOL                               */
-    int max_iter;        /* per start; 0: LM_FIT_MAX_ITER                     */
-    size_t bootstrap;    /* resamples (0: none)                              */
-    uint64_t seed;       /* the bootstrap's seed                             */
-    int threads;         /* worker threads; 0: lm_cores()                     */
-    int boot_full_grid;  /* refit every resample from the whole grid (slow)  */
-    int keep_boot;       /* keep the resamples' parameters in res->boot      */
+    double delta;       /* 0: LM_FIT_DELTA                                  */
+    double grad_tol;    /* 0: LM_FIT_GRAD_TOL                               */
+    int max_iter;       /* per start; 0: LM_FIT_MAX_ITER                     */
+    size_t bootstrap;   /* resamples (0: none)                              */
+    uint64_t seed;      /* the bootstrap's seed                             */
+    int threads;        /* worker threads; 0: lm_cores()                     */
+    int boot_full_grid; /* refit every resample from the whole grid (slow)  */
+    int keep_boot;      /* keep the resamples' parameters in res->boot      */
 } lm_fit_opts;
 
 typedef struct lm_fit_result {
@@ -89,14 +90,14 @@ typedef struct lm_fit_result {
     size_t n_boot, boot_failed; /* resamples, and those whose refit failed (left out)        */
     size_t boot_converged;      /* resamples whose best refit reached grad_tol              */
     double ci95[LM_FIT_NPAR][2], ci80[LM_FIT_NPAR][2]; /* percentile intervals (NaN: none)  */
-    double *boot;               /* [n_boot][LM_FIT_NPAR] when keep_boot (NaN rows: failed)   */
+    double *boot; /* [n_boot][LM_FIT_NPAR] when keep_boot (NaN rows: failed)   */
     /* identifiability (docs/fit.md) */
-    int identifiable;        /* 0: the data cannot separate the exponents                    */
-    double sigma;            /* residual scale used for the SEs: max(RMS log residual, delta) */
-    double se[LM_FIT_NPAR];  /* local standard errors (Gauss-Newton; Inf where singular)    */
-    double corr_ab;          /* corr(alpha, beta) (NaN for power)                           */
-    double cond;             /* condition number of J^T J                                   */
-    char message[256];       /* why not identifiable, or "" */
+    int identifiable;       /* 0: the data cannot separate the exponents                    */
+    double sigma;           /* residual scale used for the SEs: max(RMS log residual, delta) */
+    double se[LM_FIT_NPAR]; /* local standard errors (Gauss-Newton; Inf where singular)    */
+    double corr_ab;         /* corr(alpha, beta) (NaN for power)                           */
+    double cond;            /* condition number of J^T J                                   */
+    char message[256];      /* why not identifiable, or "" */
     double wall_s, boot_wall_s;
 } lm_fit_result;
 
@@ -143,8 +144,8 @@ lm_status lm_fit_read_store(lm_store *s, const char *exp, const char *metric, si
  * frontier N_opt(C), D_opt(C) with their bootstrap band and C marked. *path (optional) gets
  * the script's path. */
 lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *res, size_t n,
-                        const double *N, const double *D, const double *L, double C,
-                        char *path, size_t path_len, lm_err *err);
+                        const double *N, const double *D, const double *L, double C, char *path,
+                        size_t path_len, lm_err *err);
 
 #ifdef __cplusplus
 }

@@ -145,10 +145,8 @@ lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_
     snprintf(fig_dir, sizeof fig_dir, "%s/exp-%lld", ctx->artifact_dir, (long long) ctx->exp_id);
     for (size_t r = 0; st == LM_OK && have_seed && r < R; r++) {
         const size_t n = draw(d, seed, r, N, D, L);
-        lm_fit_opts o = {.law = LM_FIT_CHINCHILLA,
-                         .bootstrap = d->boot,
-                         .seed = seed + r,
-                         .keep_boot = r == 0};
+        lm_fit_opts o = {
+            .law = LM_FIT_CHINCHILLA, .bootstrap = d->boot, .seed = seed + r, .keep_boot = r == 0};
         lm_fit_result res;
         st = lm_fit(&o, n, N, D, L, &res, err);
         if (st != LM_OK)
@@ -162,8 +160,8 @@ lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_
                  TRUTH[LM_FIT_ALPHA] <= res.ci80[LM_FIT_ALPHA][1];
         cov_b += res.ci80[LM_FIT_BETA][0] <= TRUTH[LM_FIT_BETA] &&
                  TRUTH[LM_FIT_BETA] <= res.ci80[LM_FIT_BETA][1];
-        within += fabs(ah[r] - TRUTH[LM_FIT_ALPHA]) <= 0.02 &&
-                  fabs(bh[r] - TRUTH[LM_FIT_BETA]) <= 0.02;
+        within +=
+            fabs(ah[r] - TRUTH[LM_FIT_ALPHA]) <= 0.02 && fabs(bh[r] - TRUTH[LM_FIT_BETA]) <= 0.02;
         flagged += !res.identifiable;
         best_conv += res.grad_norm < LM_FIT_GRAD_TOL;
         starts_conv += (double) res.converged / (double) res.starts;
@@ -173,8 +171,8 @@ lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_
              * around Chinchilla's budget (5.76e23 FLOPs) */
             char path[4096 + 256];
             if (mkdir(fig_dir, 0777) != 0 && errno != EEXIST)
-                st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "%s: cannot create: %s",
-                                fig_dir, strerror(errno));
+                st = lm_err_set(err, LM_EIO, __FILE__, __LINE__, "%s: cannot create: %s", fig_dir,
+                                strerror(errno));
             if (st == LM_OK)
                 st = lm_fit_figure(fig_dir, "fit-recovery", &res, n, N, D, L, 5.76e23, path,
                                    sizeof path, err);
@@ -194,8 +192,8 @@ lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_
     const int64_t runs[1] = {run};
     const size_t nr = run > 0 ? 1 : 0;
     char stmt[160], det[640], from[160];
-    snprintf(stmt, sizeof stmt, "every replicate's fit separates the exponents (%zu of %zu flagged)",
-             flagged, used);
+    snprintf(stmt, sizeof stmt,
+             "every replicate's fit separates the exponents (%zu of %zu flagged)", flagged, used);
     const char *unmet = lm_exp_precondition(
         ctx, "fits identifiable", used > 0 && flagged == 0, (double) flagged, stmt,
         "lmech's identifiability check flagged some replicates' fits: the design cannot separate "
@@ -267,8 +265,9 @@ lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_
                  "over the %zu points) contain %s = %.2f",
                  q ? cov_b : cov_a, used, d->boot, d->nN * d->nD, nm,
                  q ? TRUTH[LM_FIT_BETA] : TRUTH[LM_FIT_ALPHA]);
-        snprintf(from, sizeof from, "Wilson 95 %% interval of a binomial proportion over %zu "
-                                    "replicates",
+        snprintf(from, sizeof from,
+                 "Wilson 95 %% interval of a binomial proportion over %zu "
+                 "replicates",
                  used);
         lm_exp_judge(ctx, &(lm_claim_spec){
                               .name = name,

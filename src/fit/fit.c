@@ -15,19 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DIM        5
-#define BOOT_STARTS    4    /* distinct local optima a bootstrap refit starts from      */
-#define OPT_DISTINCT   1e-3 /* optima closer than this in every coordinate are the same */
-#define BOOT_STREAM    0xb0075ull
-#define BFGS_STEP      0.1 /* bfgs2's first trial step along the search direction      */
-#define BFGS_LINE_TOL  0.1 /* bfgs2's line-search tolerance (GSL's recommended value)   */
-#define MAX_RESTARTS   3   /* steepest-descent restarts after a stalled line search     */
-#define MAX_CYCLES     8   /* BFGS + Newton cycles per start                            */
-#define NEWTON_GATE    1e-2 /* BFGS hands over to the Newton polish below this gradient  */
-#define BOOT_GATE      1e30 /* bootstrap refits start at an optimum: Newton at once      */
-#define NEWTON_MAX     30   /* Newton steps                                              */
-#define NEWTON_HALVINGS 12  /* step halvings: a Newton step cut below 1/4096 means we are
-                             * not in Newton's basin; the start is reported stalled      */
+#define MAX_DIM       5
+#define BOOT_STARTS   4    /* distinct local optima a bootstrap refit starts from      */
+#define OPT_DISTINCT  1e-3 /* optima closer than this in every coordinate are the same */
+#define BOOT_STREAM   0xb0075ull
+#define BFGS_STEP     0.1  /* bfgs2's first trial step along the search direction      */
+#define BFGS_LINE_TOL 0.1  /* bfgs2's line-search tolerance (GSL's recommended value)   */
+#define MAX_RESTARTS  3    /* steepest-descent restarts after a stalled line search     */
+#define MAX_CYCLES    8    /* BFGS + Newton cycles per start                            */
+#define NEWTON_GATE   1e-2 /* BFGS hands over to the Newton polish below this gradient  */
+#define BOOT_GATE     1e30 /* bootstrap refits start at an optimum: Newton at once      */
+#define NEWTON_MAX    30   /* Newton steps                                              */
+#define NEWTON_HALVINGS                                                                            \
+    12 /* step halvings: a Newton step cut below 1/4096 means we are                               \
+        * not in Newton's basin; the start is reported stalled      */
 
 const char *lm_fit_law_name(lm_fit_law law) {
     return law == LM_FIT_POWER ? "power" : "chinchilla";
@@ -223,7 +224,8 @@ static void make_problem(lm_fit_law law, double delta, size_t n, const double *N
         logs[i] -= cN;
         logs[n + i] -= cD;
     }
-    *p = (problem){law, delta, n, logs, logs + n, logs + 2 * n, cN, cD, w, LM_FIT_GRAD_TOL, NEWTON_GATE};
+    *p = (problem){law, delta,           n,          logs, logs + n, logs + 2 * n, cN, cD,
+                   w,   LM_FIT_GRAD_TOL, NEWTON_GATE};
 }
 
 double lm_fit_objective(lm_fit_law law, double delta, size_t n, const double *N, const double *D,
@@ -352,8 +354,7 @@ static double newton_polish(const problem *p, double *y, double *f, int *steps) 
             grad_to_x(p, gt, gx);
             gnt = vnorm(gx, k);
             /* Armijo, or (at rounding level in f) a smaller gradient without a larger f */
-            accepted = ft <= *f + 1e-4 * step * slope ||
-                       (ft <= *f + 1e-13 * fabs(*f) && gnt < gn);
+            accepted = ft <= *f + 1e-4 * step * slope || (ft <= *f + 1e-13 * fabs(*f) && gnt < gn);
         }
         if (!accepted)
             break;
@@ -398,8 +399,7 @@ static void run_start(gsl_multimin_fdfminimizer *s, const problem *p, const doub
     out->how = START_FAILED;
     out->iters = 0;
     out->f = out->gnorm = LM_NAN;
-    if (gsl_multimin_fdfminimizer_set(s, &fdf, &yv.vector, BFGS_STEP, BFGS_LINE_TOL) !=
-        GSL_SUCCESS)
+    if (gsl_multimin_fdfminimizer_set(s, &fdf, &yv.vector, BFGS_STEP, BFGS_LINE_TOL) != GSL_SUCCESS)
         return;
     int how = START_CAPPED, it = 0;
     grad_to_x(p, s->gradient->data, gx);
@@ -411,8 +411,7 @@ static void run_start(gsl_multimin_fdfminimizer *s, const problem *p, const doub
      * does not converge restarts BFGS where Newton stopped (BFGS's line search and Newton's
      * both stall in the kinked, all-residuals-beyond-delta regions far from an optimum, but
      * rarely at the same point) */
-    for (int cycle = 0; cycle < MAX_CYCLES && isfinite(f) && gn >= tol && it < max_iter;
-         cycle++) {
+    for (int cycle = 0; cycle < MAX_CYCLES && isfinite(f) && gn >= tol && it < max_iter; cycle++) {
         const double f_start = f;
         if (cycle > 0) {
             gsl_vector_view v = gsl_vector_view_array(y, k);
@@ -598,8 +597,8 @@ typedef struct boot_ud {
     double tol;
     int max_iter;
     uint64_t seed;
-    double *par;   /* [n_boot][LM_FIT_NPAR] */
-    int *conv;     /* per resample: its best refit reached tol */
+    double *par; /* [n_boot][LM_FIT_NPAR] */
+    int *conv;   /* per resample: its best refit reached tol */
     int full_grid;
 } boot_ud;
 
@@ -796,8 +795,8 @@ static lm_status check_input(lm_fit_law law, size_t n, const double *N, const do
     const size_t need =
         law == LM_FIT_CHINCHILLA ? LM_FIT_MIN_POINTS_CHINCHILLA : LM_FIT_MIN_POINTS_POWER;
     if (n < need)
-        LM_FAIL(err, LM_EINVAL, "fit %s: %zu points, at least %zu needed", lm_fit_law_name(law),
-                n, need);
+        LM_FAIL(err, LM_EINVAL, "fit %s: %zu points, at least %zu needed", lm_fit_law_name(law), n,
+                need);
     if (!N || !L || (law == LM_FIT_CHINCHILLA && !D))
         LM_FAIL(err, LM_EINVAL, "fit %s: a column is missing (NULL)", lm_fit_law_name(law));
     for (size_t i = 0; i < n; i++) {
@@ -811,8 +810,8 @@ static lm_status check_input(lm_fit_law law, size_t n, const double *N, const do
             bad = "L", v = L[i];
         if (bad)
             LM_FAIL(err, isfinite(v) ? LM_ERANGE : LM_ENUMERIC,
-                    "fit %s: point %zu: %s = %g (must be finite and > 0)", lm_fit_law_name(law),
-                    i, bad, v);
+                    "fit %s: point %zu: %s = %g (must be finite and > 0)", lm_fit_law_name(law), i,
+                    bad, v);
     }
     return LM_OK;
 }
@@ -950,10 +949,16 @@ lm_status lm_fit(const lm_fit_opts *opts_in, size_t n, const double *N, const do
             st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                             "fit: out of memory for %zu bootstrap resamples", K);
         if (st == LM_OK) {
-            boot_ud bu = {&p, o.boot_full_grid ? starts : opt, o.boot_full_grid ? ns : n_opt,
-                          o.grad_tol, o.max_iter, o.seed, par, conv, o.boot_full_grid};
-            pool_job bj = {
-                .n_tasks = K, .fn = boot_task, .dim = dim, .scratch_len = n, .ud = &bu};
+            boot_ud bu = {&p,
+                          o.boot_full_grid ? starts : opt,
+                          o.boot_full_grid ? ns : n_opt,
+                          o.grad_tol,
+                          o.max_iter,
+                          o.seed,
+                          par,
+                          conv,
+                          o.boot_full_grid};
+            pool_job bj = {.n_tasks = K, .fn = boot_task, .dim = dim, .scratch_len = n, .ud = &bu};
             st = pool_run(&bj, o.threads, err);
         }
         if (st == LM_OK) {

@@ -79,8 +79,7 @@ lm_status lm_fit_read_csv(const char *path, size_t k, const char *const *names, 
             nh = split_csv(header, hdr, CSV_MAX_FIELDS);
             if (nh > CSV_MAX_FIELDS) {
                 st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
-                                "%s: line %zu: more than %d columns", path, lineno,
-                                CSV_MAX_FIELDS);
+                                "%s: line %zu: more than %d columns", path, lineno, CSV_MAX_FIELDS);
                 break;
             }
             for (size_t j = 0; j < k && st == LM_OK; j++) {
@@ -128,8 +127,8 @@ lm_status lm_fit_read_csv(const char *path, size_t k, const char *const *names, 
             const double v = strtod(txt, &end);
             if (end == txt || *end != '\0')
                 st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
-                                "%s: line %zu, column \"%s\": \"%s\" is not a number", path,
-                                lineno, names[j], txt);
+                                "%s: line %zu, column \"%s\": \"%s\" is not a number", path, lineno,
+                                names[j], txt);
             else if (!isfinite(v) || !(v > 0))
                 st = lm_err_set(err, isfinite(v) ? LM_ERANGE : LM_ENUMERIC, __FILE__, __LINE__,
                                 "%s: line %zu, column \"%s\": %s (scaling-law data must be "
@@ -148,8 +147,7 @@ lm_status lm_fit_read_csv(const char *path, size_t k, const char *const *names, 
     if (st == LM_OK && !header)
         st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__, "%s: empty (no header row)", path);
     if (st == LM_OK && n == 0)
-        st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__, "%s: a header and no data rows",
-                        path);
+        st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__, "%s: a header and no data rows", path);
     if (st != LM_OK) {
         lm_free(data);
         return st;
@@ -387,8 +385,8 @@ static void band(double *v, size_t k, double *lo, double *hi) {
 #define FIG_CURVES 6
 
 lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *res, size_t n,
-                        const double *N, const double *D, const double *L, double C,
-                        char *path_out, size_t path_len, lm_err *err) {
+                        const double *N, const double *D, const double *L, double C, char *path_out,
+                        size_t path_len, lm_err *err) {
     if (!dir || !name || !res || !N || !L || n == 0)
         LM_FAIL(err, LM_EINVAL, "fit figure: bad arguments");
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
@@ -427,10 +425,11 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
         LM_FAIL(err, LM_ENOMEM, "fit figure: out of memory");
     }
     sbuf t = {0}, g = {0};
-    sb_printf(&t, "# %s: index 0 the data (N D L); then per curve the law over N at fixed D "
-                  "(N L lo95 hi95)%s\n",
-              name, frontier ? "; last the compute-optimal frontier (C N_opt lo hi D_opt lo hi)"
-                             : "");
+    sb_printf(&t,
+              "# %s: index 0 the data (N D L); then per curve the law over N at fixed D "
+              "(N L lo95 hi95)%s\n",
+              name,
+              frontier ? "; last the compute-optimal frontier (C N_opt lo hi D_opt lo hi)" : "");
     for (size_t i = 0; i < n; i++)
         sb_printf(&t, "%.10g\t%.10g\t%.10g\n", N[i], two ? D[i] : 0.0, L[i]);
     const double l0 = log(nmin / 2), l1 = log(nmax * 2);
@@ -467,8 +466,8 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
                     lm_free(t2);
                 }
             }
-            sb_printf(&t, "%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\n", c, no, nlo, nhi,
-                      dop, dlo, dhi);
+            sb_printf(&t, "%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\n", c, no, nlo, nhi, dop,
+                      dlo, dhi);
         }
     }
     lm_free(tmp);
@@ -478,8 +477,8 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
               "# Re-render: gnuplot %s.gp (in this directory) writes %s.png and %s.svg.\n"
               "set terminal pngcairo size %d,560 font ',11'\nset output '%s.png'\n"
               "set datafile separator '\\t'\nset grid\nset key top right box\n",
-              lm_fit_law_name(res->law), frontier ? " and the compute-optimal frontier" : "",
-              name, name, name, frontier ? 1400 : 960, name);
+              lm_fit_law_name(res->law), frontier ? " and the compute-optimal frontier" : "", name,
+              name, name, frontier ? 1400 : 960, name);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
             sb_printf(&g, "set terminal svg size %d,560 dynamic font ',11'\nset output '%s.svg'\n",
@@ -493,8 +492,9 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
                   res->par[LM_FIT_ALPHA]);
         if (two)
             sb_printf(&g, ", B = %.4g, beta = %.4g", res->par[LM_FIT_B], res->par[LM_FIT_BETA]);
-        sb_printf(&g, "%s'\nplot '%s.tsv' index 0 using 1:3 with points pt 7 ps 0.6 lc rgb "
-                      "'#555555' title 'data'",
+        sb_printf(&g,
+                  "%s'\nplot '%s.tsv' index 0 using 1:3 with points pt 7 ps 0.6 lc rgb "
+                  "'#555555' title 'data'",
                   K ? " (band: bootstrap 95 %)" : "", name);
         for (size_t c = 0; c < nc; c++) {
             if (K)

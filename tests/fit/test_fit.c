@@ -234,8 +234,8 @@ Test(fit, compute_optimal_matches_direct_minimisation) {
         cr_assert_eq(gsl_min_fminimizer_set(m, &F, log(no) + 0.7, lo, hi), GSL_SUCCESS);
         for (int it = 0; it < 200; it++) {
             gsl_min_fminimizer_iterate(m);
-            if (gsl_min_test_interval(gsl_min_fminimizer_x_lower(m),
-                                      gsl_min_fminimizer_x_upper(m), 1e-10, 0) == GSL_SUCCESS)
+            if (gsl_min_test_interval(gsl_min_fminimizer_x_lower(m), gsl_min_fminimizer_x_upper(m),
+                                      1e-10, 0) == GSL_SUCCESS)
                 break;
         }
         const double nbest = exp(gsl_min_fminimizer_x_minimum(m));

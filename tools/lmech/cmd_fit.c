@@ -96,9 +96,9 @@ static void print_json_string(const char *s) {
 
 int cmd_fit(int argc, char **argv) {
     cli_opts o;
-    int rc = cli_parse("fit", USAGE, argc, argv,
-                       "ARGS,law,columns,bootstrap,seed,compute,json,out,db,experiment,metric,keys",
-                       &o);
+    int rc =
+        cli_parse("fit", USAGE, argc, argv,
+                  "ARGS,law,columns,bootstrap,seed,compute,json,out,db,experiment,metric,keys", &o);
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
     lm_err err = {0};
@@ -137,8 +137,8 @@ int cmd_fit(int argc, char **argv) {
         char buf[256], *names[MAX_COLS + 1];
         const char *def = two ? "N,D,L" : "N,L";
         const size_t want = two ? 3 : 2;
-        const size_t k = split_list(o.columns ? o.columns : def, buf, sizeof buf, names,
-                                    MAX_COLS + 1);
+        const size_t k =
+            split_list(o.columns ? o.columns : def, buf, sizeof buf, names, MAX_COLS + 1);
         if (k != want)
             return usage(two ? "--columns needs three names N,D,L (got \"%s\")"
                              : "--columns needs two names N,L for --law power (got \"%s\")",
@@ -258,8 +258,8 @@ int cmd_fit(int argc, char **argv) {
             printf("  WARNING: %s\n", r.message);
         if (C > 0) {
             if (have_opt)
-                printf("  compute-optimal at C = %.4g FLOPs: N_opt = %.4g, D_opt = %.4g\n", C,
-                       nopt, dopt);
+                printf("  compute-optimal at C = %.4g FLOPs: N_opt = %.4g, D_opt = %.4g\n", C, nopt,
+                       dopt);
             else
                 printf("  compute-optimal at C = %.4g: %s\n", C, cerr.msg);
         }
