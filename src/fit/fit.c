@@ -443,7 +443,7 @@ static void run_start(gsl_multimin_fdfminimizer *s, const problem *p, const doub
             it += steps;
         }
         how = gn < tol ? START_CONVERGED : START_STALLED;
-        if (!(f < f_start - 1e-13 * fabs(f_start)))
+        if (!(f < f_start - 1e-9 * fabs(f_start)))
             break; /* this cycle made no progress */
     }
     if (gn < tol)
