@@ -64,7 +64,7 @@ lm__fit_design lm__fit_recovery_design(int quick) {
         .nD = 5,
         .lN = {6, 10},
         .lD = {8, 12},
-        .reps = quick ? 10 : 100,
+        .reps = quick ? 8 : 100,
         .boot = quick ? 200 : 1000,
         .noise = 0.02,
         .shared = 0,
@@ -347,7 +347,7 @@ const lm_experiment lm__exp_fit_recovery = {
     .name = "fit-recovery",
     .summary = "the scaling-law fitter recovers a known Chinchilla law (alpha, beta within "
                "+-0.02) with honest 80 % bootstrap intervals",
-    .quick = "10 replicates with 200 bootstrap resamples (full: 100 with 1000)",
+    .quick = "8 replicates with 200 bootstrap resamples (full: 100 with 1000)",
     .plan = plan,
     .analyse = analyse,
 };

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The fit-recovery experiment, quick variant (10 replicates of 50 synthetic Chinchilla runs with
+# The fit-recovery experiment, quick variant (8 replicates of 50 synthetic Chinchilla runs with
 # 2 % log-normal noise, 200 bootstrap resamples each), on a temp database: the alpha-hat and
 # beta-hat claims pass (mean over replicates within +-0.02 of 0.34 and 0.28, u = 2 SE), the
-# coverage claims do not fail (with 10 replicates the Wilson interval is +-0.2 or wider: decided
+# coverage claims do not fail (with 8 replicates the Wilson interval is +-0.2 or wider: decided
 # only when every replicate covers), every claim links to the seed-carrier run, and the figure
 # (law + band + compute-optimal frontier) is written.
 . "$(dirname "$0")/lib/common.bash" "$@"
