@@ -26,6 +26,19 @@ extern const lm_experiment lm__exp_deep_linear_depth;
 extern const lm_experiment lm__exp_saddle_to_saddle;
 extern const lm_experiment lm__exp_spectral_bias;
 extern const lm_experiment lm__exp_learning_curves;
+extern const lm_experiment lm__exp_fit_recovery;
+
+/* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
+ * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset
+ * shared by each model size's runs, and the exponents the data are drawn with. */
+typedef struct lm__fit_design {
+    size_t nN, nD;
+    double lN[2], lD[2];
+    size_t reps, boot;
+    double noise, shared, alpha, beta;
+} lm__fit_design;
+lm__fit_design lm__fit_recovery_design(int quick);
+lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_err *err);
 
 /* Least-squares line y = a + b x over the pairs where both are finite (stats.c): *slope = b (NaN
  * with fewer than 2 pairs or constant x), *se (optional) its standard error (NaN with fewer than

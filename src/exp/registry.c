@@ -11,22 +11,23 @@ static const lm_experiment *const registry[] = {
     &lm__exp_catapult,        /* catapult                                    */
     &lm__exp_central_flow,    /* central flow against GD                     */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum  */
-    /* strand 1, solvable settings: deep linear networks (§1) */
-    &lm__exp_matrix_completion, /* low-rank bias of deep matrix factorisation */
     /* strand 2, tractable limits: infinite width (§2, §3) */
     &lm__exp_ntk_convergence, /* empirical kernels converge to the limit     */
     &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks       */
     &lm__exp_lazy_rich,       /* lazy versus rich training                   */
-    &lm__exp_learning_curves, /* KRR learning curves against the eigenframework (§8) */
-    &lm__exp_spectral_bias,   /* Fourier modes learned in order of NTK eigenvalue (§8) */
     /* strand 4, theories of hyperparameters (§5, §6) */
     &lm__exp_mup_coordcheck, /* muP coordinate check                        */
     &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
     &lm__exp_batch_size,     /* batch size and gradient noise scale         */
-    /* strand 1, solvable settings (§1) */
+    /* strand 1, solvable settings: deep linear networks (§1) */
     &lm__exp_deep_linear_modes, /* two-layer linear net against the closed form  */
     &lm__exp_deep_linear_depth, /* depth 3 against the ODE; u0^{-1/3} half-times */
     &lm__exp_saddle_to_saddle,  /* small random init: modes learned one by one   */
+    &lm__exp_matrix_completion, /* low-rank bias of deep matrix factorisation    */
+    /* strand 3, simple laws: kernel learning curves and scaling laws (§7, §8) */
+    &lm__exp_learning_curves, /* KRR learning curves against the eigenframework */
+    &lm__exp_spectral_bias,   /* Fourier modes learned in order of NTK eigenvalue */
+    &lm__exp_fit_recovery,    /* the scaling-law fitter recovers a known law     */
     NULL,
 };
 
