@@ -165,6 +165,13 @@ double lm_rng_normal(lm_rng *rng);                     /* N(0, 1), Box–Muller 
 uint64_t lm_rng_below(lm_rng *rng, uint64_t n);        /* uniform in [0, n), unbiased; n > 0 */
 void lm_rng_shuffle(lm_rng *rng, size_t *a, size_t n); /* Fisher–Yates             */
 
+/* A Haar-random matrix with orthonormal columns, q [rows, cols] row-major (1 <= cols <= rows):
+ * a Gaussian rows x cols draw (row-major order, rows*cols normals from rng), its thin QR
+ * (LAPACKE dgeqrf + dorgqr), and each column's sign flipped where R's diagonal is negative, so
+ * the law is exactly Haar (Mezzadri 2007). Errors: LM_EINVAL for cols = 0 or cols > rows,
+ * LM_ENOMEM, LM_ENUMERIC when LAPACK fails. */
+lm_status lm_rng_orthonormal(lm_rng *rng, size_t rows, size_t cols, double *q, lm_err *err);
+
 /* ---------------------------------------------------------------- threads and build info */
 
 /* Sets the BLAS (OpenBLAS) thread count. n = 0 means all cores. Returns LM_EINVAL if n > 1024. */

@@ -23,6 +23,23 @@
  *   modadd                 all p^2 pairs (a, b) of Z_p, x = [onehot(a), onehot(b)] (d = 2p),
  *                          class (a + b) mod p; a seeded split puts train_frac of the pairs in the
  *                          training set and the rest in the test set.
+ *   matrix-completion      (science.md §1(d), Arora et al. 2019) M* = U V^T, U and V dim x rank
+ *                          with N(0, 1) entries, scaled so that the RMS entry is 1; Omega a seeded
+ *                          random set of round(observed dim^2) entries. Train: x = I_dim (dim
+ *                          rows), y = M*^T with the unobserved entries NaN, so that a linear
+ *                          network's output on row j, column j of its end-to-end matrix P, meets
+ *                          column j of M* (the output matrix F = P^T is fitted to M*^T). Test: the
+ *                          same x with the full M*^T. Only loss mse_observed reads NaN targets;
+ *                          the config refuses this source with any other loss.
+ *   linear-modes           the deep-linear-network task of Saxe et al. 2014 (science.md §1): P =
+ *                          train_size inputs of dim = d_in whitened EXACTLY, (1/P) X^T X = I
+ *                          (a Gaussian draw, its thin QR X = Q R, then X = sqrt(P) Q: needs
+ *                          P >= d_in), and targets y = M x with M = U diag(s) V^T [outputs x dim],
+ *                          s = `singular_values` (r of them, positive, r <= min(dim, outputs)),
+ *                          U [outputs x r] and V [dim x r] Haar-random orthonormal columns; so
+ *                          Sigma^yx = (1/P) Y^T X = M exactly (to rounding). The test set draws
+ *                          x ~ N(0, I) (not whitened) with the same map. noise must be 0.
+ *                          lm_data_linear_modes gives U and V.
  *
  * Order of the transforms: subset, then pooling, then normalisation, then targets.
  *
@@ -35,8 +52,11 @@
               does standardize and then sphere (raw pixels are all positive, which gives the
               kernel a dominant constant mode; centring them first removes it).
  *   sizes      train_size / test_size = LM_ALL: every example of the file (IDX, npy); 1000 train
- *              and 1000 test examples for teacher and powerlaw; 256 train (the grid) and 1000 test
+ *              and 1000 test examples for teacher, powerlaw and linear-modes; 256 train (the grid)
+ and 1000 test
  *              for circle; the whole split for modadd (round(train_frac p^2) pairs and the rest).
+ *              dim rows (train, and the full matrix for test) for matrix-completion, whose
+ *              train_size / test_size may only be all (or test_size 0: no test set).
  *              A count larger than what exists is an error naming the key and both numbers.
  *   subset     first: the first n rows in file order; random: the first n of a permutation drawn
  *              from the seed. For circle, first = the uniform grid t_i = 2 pi i / n, random =
@@ -54,7 +74,7 @@
  * Randomness: every draw comes from lm_rng streams of `seed`: LM_STREAM_DATA for the training
  * set (random subsets, synthetic inputs and noise), stream (LM_STREAM_DATA << 16 | 1) for the test
  * set and (LM_STREAM_DATA << 16 | 2) for what both share (teacher weights, power-law signs, the
- * modadd split). A spec and a seed give the same data bit for bit.
+ * modadd split, linear-modes' U and V). A spec and a seed give the same data bit for bit.
  */
 #ifndef LMECH_DATA_H
 #define LMECH_DATA_H
@@ -65,8 +85,9 @@
 extern "C" {
 #endif
 
-#define LM_PATH_MAX 1024
-#define LM_ALL      ((size_t) -1) /* "every example" for train_size / test_size */
+#define LM_PATH_MAX       1024
+#define LM_ALL            ((size_t) -1) /* "every example" for train_size / test_size */
+#define LM_DATA_MAX_MODES 16            /* linear-modes: at most 16 singular values    */
 
 typedef enum lm_data_source {
     LM_DATA_FASHION_MNIST = 0,
@@ -75,7 +96,9 @@ typedef enum lm_data_source {
     LM_DATA_TEACHER,
     LM_DATA_POWERLAW,
     LM_DATA_CIRCLE,
-    LM_DATA_MODADD
+    LM_DATA_MODADD,
+    LM_DATA_MATRIX_COMPLETION,
+    LM_DATA_LINEAR_MODES /* deep linear networks (science.md §1) */
 } lm_data_source;
 
 typedef enum lm_subset { LM_SUBSET_FIRST = 0, LM_SUBSET_RANDOM } lm_subset;
@@ -121,6 +144,12 @@ typedef struct lm_data_spec {
     int frequencies[16];
     size_t modulus;    /* modadd p; default 97                                   */
     double train_frac; /* modadd train fraction; default 0.5                     */
+    /* matrix-completion (dim is the matrix side) */
+    size_t rank;     /* rank of M*; default 3                                    */
+    double observed; /* observed fraction of the dim^2 entries; default 0.3      */
+    /* linear-modes (deep linear networks): the task's singular values s_1..s_r, r = n_sv */
+    size_t n_sv; /* default 0: must be given for linear-modes                  */
+    double singular_values[LM_DATA_MAX_MODES];
 } lm_data_spec;
 
 lm_data_spec lm_data_spec_default(void);
@@ -149,6 +178,13 @@ typedef struct lm_dataset {
 lm_status lm_data_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
                        lm_dataset **test, lm_err *err);
 void lm_dataset_free(lm_dataset *ds);
+
+/* linear-modes: the task's modes for spec and seed, exactly those lm_data_load's sets are built
+ * from: U [outputs, r] and V [dim, r] row-major (r = spec->n_sv), orthonormal columns, column k
+ * for singular_values[k]. Sigma^yx = U diag(s) V^T. Errors (LM_EINVAL) name the bad key: another
+ * source, r = 0 or r > min(dim, outputs), s_k not finite and > 0. */
+lm_status lm_data_linear_modes(const lm_data_spec *spec, uint64_t seed, double *U, double *V,
+                               lm_err *err);
 
 /* A dataset's inputs and targets in float32, for float32 training: x [n, d], y [n, k]. */
 typedef struct lm_dataset_f32 {

@@ -56,6 +56,10 @@ lm_status lm_param_parse(const char *s, lm_param *out, lm_err *err);
 const char *lm_act_name(lm_act a);
 const char *lm_param_name(lm_param p);
 
+/* How theta_0 is drawn: the parameterization's random draw, or (deep linear networks, science.md
+ * §1) the aligned, balanced initialisation of lm_mlp_init_aligned. */
+typedef enum lm_init_kind { LM_INIT_RANDOM = 0, LM_INIT_ALIGNED } lm_init_kind;
+
 typedef struct lm_mlp_spec {
     size_t n_widths;                  /* number of entries in widths: layers + 1, at least 2 */
     size_t widths[LM_MAX_LAYERS + 1]; /* input first, output last                          */
@@ -66,9 +70,12 @@ typedef struct lm_mlp_spec {
     double output_multiplier;         /* alpha (default 1)                                 */
     double sw2;                       /* weight variance scale sigma_w^2 (default 1)       */
     double sb2;                       /* bias variance sigma_b^2 (default 0)               */
-    int readout_zero; /* 1: the readout layer (W_L, b_L) starts at zero, so f(theta_0) = 0 (the
-                         output-scale test of science.md §3, mup's advice for muP); the
-                         other layers get the same draws as without it (default 0) */
+    int readout_zero;  /* 1: the readout layer (W_L, b_L) starts at zero, so f(theta_0) = 0 (the
+                          output-scale test of science.md §3, mup's advice for muP); the
+                          other layers get the same draws as without it (default 0) */
+    lm_init_kind init; /* default LM_INIT_RANDOM; LM_INIT_ALIGNED needs the task's modes, so it is
+                     applied where the data are known (lm_train_init_params)            */
+    double a0;         /* the aligned initialisation's per-layer scale (> 0; 0 when unused)  */
 } lm_mlp_spec;
 
 lm_mlp_spec lm_mlp_spec_default(void);
@@ -103,6 +110,19 @@ void lm_mlp_free(lm_mlp *m);
 
 /* Draws theta [n_params] from the parameterization with the LM_STREAM_INIT stream of seed. */
 lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err);
+
+/* The aligned, balanced initialisation of a deep linear network (Saxe et al. 2014; science.md
+ * §1) for a task Sigma^yx = U diag(s) V^T with U [d_out, r], V [d_in, r] (row-major, orthonormal
+ * columns): with R_l [h_l, r] Haar-random orthonormal (LM_STREAM_INIT of seed, R_1 first), the
+ * EFFECTIVE matrices w_scale_l W_l (forward multipliers and output_multiplier included) are
+ *     W_1 = R_1 a0 V^T,  W_l = R_l a0 R_{l-1}^T,  W_N = U a0 R_{N-1}^T   (N >= 2),
+ *     W_1 = U a0 V^T                                                     (N = 1),
+ * so W_N ... W_1 = a0^N U V^T: every mode starts at u0 = a0^N, and the net is balanced
+ * (W_{l+1}^T W_{l+1} = W_l W_l^T). Biases, if any, start at 0. Errors (LM_EINVAL, naming what is
+ * wrong): a0 not finite and > 0, r = 0 or r > min(d_in, d_out), a hidden width < r, a
+ * non-identity activation with N >= 2. */
+lm_status lm_mlp_init_aligned(const lm_mlp *m, uint64_t seed, size_t r, const double *U,
+                              const double *V, double a0, double *theta, lm_err *err);
 
 /* Fills seg_off [n_layers*2+1] and lr_mult [n_layers*2] with the parameter segments
  * (W_1, b_1, W_2, ...; a bias segment is empty without biases) and their learning-rate

@@ -129,6 +129,12 @@ typedef struct lm_train_result {
 lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train_result *res,
                        lm_err *err);
 
+/* The run's initial parameters theta [m->n_params] for cfg (m = lm_mlp_new(&cfg->model)):
+ * lm_mlp_init for model.init "random"; for "aligned", lm_mlp_init_aligned with the modes U, V of
+ * cfg's linear-modes data (lm_data_linear_modes, the same seed) and model.a0. Every place that
+ * rebuilds a run's theta_0 from its config goes through here. */
+lm_status lm_train_init_params(const lm_config *cfg, const lm_mlp *m, double *theta, lm_err *err);
+
 /* Loads the data and model of cfg and evaluates loss and gradient norm on the training set
  * (full batch, float64) at theta (or the seeded init when theta is NULL). With
  * model.center_output the output is F(theta) - F(w_0), w_0 the seeded init. */

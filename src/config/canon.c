@@ -169,6 +169,23 @@ static void put_data(sbuf *b, const lm_data_spec *d) {
     sb_puts(b, "]");
     kv_uint(b, &first, "modulus", d->modulus);
     kv_real(b, &first, "train_frac", d->train_frac);
+    /* matrix-completion's keys appear only for that source, so that the canonical text (and
+     * the hash) of every other config is what it was before the source existed */
+    if (d->source == LM_DATA_MATRIX_COMPLETION) {
+        kv_uint(b, &first, "rank", d->rank);
+        kv_real(b, &first, "observed", d->observed);
+    }
+    /* linear-modes: written only for that source, so the hashes of every other run stand */
+    if (d->source == LM_DATA_LINEAR_MODES) {
+        sb_key(b, &first, "singular_values");
+        sb_puts(b, "[");
+        for (size_t i = 0; i < d->n_sv; i++) {
+            if (i)
+                sb_puts(b, ",");
+            sb_real(b, d->singular_values[i]);
+        }
+        sb_puts(b, "]");
+    }
     sb_puts(b, "}");
 }
 
@@ -194,6 +211,11 @@ static void put_model(sbuf *b, const lm_mlp_spec *m, int center_output) {
     if (center_output) {
         sb_key(b, &first, "center_output");
         sb_puts(b, "true");
+    }
+    /* likewise: the aligned initialisation is written only when chosen */
+    if (m->init == LM_INIT_ALIGNED) {
+        kv_str(b, &first, "init", "aligned");
+        kv_real(b, &first, "a0", m->a0);
     }
     sb_puts(b, "}");
 }

@@ -523,6 +523,28 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
     }
     if ((v = json_object_get(d, "train_frac")))
         LM_TRY(get_num(cx, v, "data.train_frac", R_UNIT_OPEN, &s->train_frac));
+    /* matrix-completion */
+    if ((v = json_object_get(d, "rank")))
+        LM_TRY(get_size(cx, v, "data.rank", 1, &s->rank));
+    if ((v = json_object_get(d, "observed")))
+        LM_TRY(get_num(cx, v, "data.observed", R_UNIT, &s->observed));
+    /* linear-modes */
+    if ((v = json_object_get(d, "singular_values"))) {
+        const size_t cap = N(s->singular_values);
+        if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > cap) {
+            char desc[64];
+            snprintf(desc, sizeof desc, "an array of 1 to %zu numbers > 0", cap);
+            if (json_is_array(v))
+                CFG_FAIL(cx, LM_ERANGE, "data.singular_values", "expected %s, got %zu entries",
+                         desc, json_array_size(v));
+            return want(cx, LM_EINVAL, v, "data.singular_values", desc);
+        }
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            snprintf(p, sizeof p, "data.singular_values[%zu]", i);
+            LM_TRY(get_num(cx, json_array_get(v, i), p, R_GT0, &s->singular_values[i]));
+        }
+        s->n_sv = json_array_size(v);
+    }
     return LM_OK;
 }
 
@@ -568,6 +590,15 @@ static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
         LM_TRY(get_num(cx, v, "model.sw2", R_GT0, &m->sw2));
     if ((v = json_object_get(mo, "sb2")))
         LM_TRY(get_num(cx, v, "model.sb2", R_GE0, &m->sb2));
+    /* deep linear networks: the aligned, balanced initialisation */
+    if ((v = json_object_get(mo, "init"))) {
+        static const char *const inits[] = {"random", "aligned"};
+        size_t idx = 0;
+        LM_TRY(get_enum(cx, v, "model.init", inits, 2, &idx));
+        m->init = idx ? LM_INIT_ALIGNED : LM_INIT_RANDOM;
+    }
+    if ((v = json_object_get(mo, "a0")))
+        LM_TRY(get_num(cx, v, "model.a0", R_GT0, &m->a0));
     return LM_OK;
 }
 
@@ -732,12 +763,80 @@ static size_t n_classes(const lm_data_spec *d) {
     return 0;
 }
 
+/* linear-modes' keys and the aligned initialisation, which needs that data (model.h, data.h). */
+static lm_status check_linear_modes(const ctx *cx, const lm_config *c) {
+    const lm_data_spec *d = &c->data;
+    const lm_mlp_spec *m = &c->model;
+    const int lin = d->source == LM_DATA_LINEAR_MODES;
+    if (!lin && d->n_sv)
+        CFG_FAIL(cx, LM_EINVAL, "data.singular_values",
+                 "is given, but data.source is \"%s\" (only \"linear-modes\" uses it)",
+                 lm_data_source_name(d->source));
+    if (lin) {
+        const size_t cap = d->dim < d->outputs ? d->dim : d->outputs;
+        if (!d->n_sv)
+            CFG_FAIL(cx, LM_EINVAL, NULL,
+                     "missing required key \"data.singular_values\" for data \"linear-modes\" "
+                     "(1 to min(dim, outputs) = %zu positive numbers)",
+                     cap);
+        if (d->n_sv > cap)
+            CFG_FAIL(cx, LM_EINVAL, "data.singular_values",
+                     "has %zu entries, but the rank of a map from dim %zu to outputs %zu is at "
+                     "most %zu",
+                     d->n_sv, d->dim, d->outputs, cap);
+        if (d->noise != 0.0)
+            CFG_FAIL(cx, LM_EINVAL, "data.noise",
+                     "is %g, but data \"linear-modes\" needs 0 (Sigma^yx = U S V^T exactly)",
+                     d->noise);
+        if (d->train_size != LM_ALL && d->train_size < d->dim)
+            CFG_FAIL(cx, LM_EINVAL, "data.train_size",
+                     "is %zu, below data.dim %zu: whitened inputs, (1/P) X^T X = I, need "
+                     "P >= d_in",
+                     d->train_size, d->dim);
+    }
+    if (m->init != LM_INIT_ALIGNED) {
+        if (m->a0 != 0.0)
+            CFG_FAIL(cx, LM_EINVAL, "model.a0",
+                     "is given, but model.init is \"random\" (a0 is "
+                     "the scale of the \"aligned\" initialisation)");
+        return LM_OK;
+    }
+    if (!lin)
+        CFG_FAIL(cx, LM_EINVAL, "model.init",
+                 "\"aligned\" needs data.source \"linear-modes\" (it aligns the weights with "
+                 "the task's U and V), got \"%s\"",
+                 lm_data_source_name(d->source));
+    if (!(m->a0 > 0.0))
+        CFG_FAIL(cx, LM_EINVAL, NULL,
+                 "missing required key \"model.a0\" for model.init \"aligned\" (a number > 0; "
+                 "each mode starts at u0 = a0^depth)");
+    if (m->act != LM_ACT_IDENTITY && m->n_widths > 2)
+        CFG_FAIL(cx, LM_EINVAL, "model.activation",
+                 "is \"%s\", but model.init \"aligned\" is the deep LINEAR network's "
+                 "initialisation: use \"identity\"",
+                 lm_act_name(m->act));
+    if (m->bias)
+        CFG_FAIL(cx, LM_EINVAL, "model.bias",
+                 "is true, but model.init \"aligned\" needs false (a bias would couple the "
+                 "modes: the closed forms are for W_N ... W_1 alone)");
+    if (m->readout_zero)
+        CFG_FAIL(cx, LM_EINVAL, "model.readout_zero",
+                 "is true, but model.init \"aligned\" sets every layer (use false)");
+    for (size_t i = 1; i + 1 < m->n_widths; i++)
+        if (m->widths[i] < d->n_sv)
+            CFG_FAIL(cx, LM_EINVAL, "model.widths",
+                     "hidden width %zu (entry %zu) is below the task's rank r = %zu: the aligned "
+                     "initialisation needs hidden widths >= r",
+                     m->widths[i], i, d->n_sv);
+    return LM_OK;
+}
+
 static lm_status cross_check(const ctx *cx, lm_config *c) {
     lm_data_spec *d = &c->data;
     const char *src = lm_data_source_name(d->source);
     const char *tgt = lm_targets_name(d->targets);
     int regression = d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW ||
-                     d->source == LM_DATA_CIRCLE;
+                     d->source == LM_DATA_CIRCLE || d->source == LM_DATA_LINEAR_MODES;
 
     if (d->source == LM_DATA_NPY) {
         if (!d->x[0] || !d->y[0])
@@ -762,11 +861,37 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
                      tgt);
     }
 
+    /* matrix-completion marks unobserved targets NaN: only mse_observed skips them */
+    if (d->source == LM_DATA_MATRIX_COMPLETION) {
+        if (c->loss != LM_LOSS_MSE_OBSERVED)
+            CFG_FAIL(cx, LM_EINVAL, "loss",
+                     "data \"matrix-completion\" needs loss \"mse_observed\" (its unobserved "
+                     "targets are NaN), got \"%s\"",
+                     lm_loss_name(c->loss));
+        if (d->rank > d->dim)
+            CFG_FAIL(cx, LM_EINVAL, "data.rank", "%zu is larger than data.dim %zu", d->rank,
+                     d->dim);
+        if (!(d->observed > 0.0))
+            CFG_FAIL(cx, LM_ERANGE, "data.observed",
+                     "%g observes no entry; use a fraction in (0, 1]", d->observed);
+        if (d->normalize != LM_NORM_DEFAULT && d->normalize != LM_NORM_NONE)
+            CFG_FAIL(cx, LM_EINVAL, "data.normalize",
+                     "data \"matrix-completion\" feeds x = I; normalize \"%s\" would change it "
+                     "(use \"none\")",
+                     lm_normalize_name(d->normalize));
+        if (d->train_size != LM_ALL || (d->test_size != LM_ALL && d->test_size != 0))
+            CFG_FAIL(cx, LM_EINVAL, d->train_size != LM_ALL ? "data.train_size" : "data.test_size",
+                     "data \"matrix-completion\" has dim = %zu rows (x = I); use \"all\"%s", d->dim,
+                     d->train_size != LM_ALL ? "" : " or 0 (no test set)");
+    }
+
     /* centring is a target shift, L(F - F_0, y) = L(F, y + F_0): exact only when the loss is a
-     * function of f - y */
-    if (c->center_output && c->loss != LM_LOSS_MSE && c->loss != LM_LOSS_MSE_MEAN)
+     * function of f - y (NaN targets stay NaN under the shift, so mse_observed qualifies) */
+    if (c->center_output && c->loss != LM_LOSS_MSE && c->loss != LM_LOSS_MSE_MEAN &&
+        c->loss != LM_LOSS_MSE_OBSERVED)
         CFG_FAIL(cx, LM_EINVAL, "model.center_output",
-                 "true needs loss \"mse\" or \"mse_mean\", got loss \"%s\" (the output is "
+                 "true needs loss \"mse\", \"mse_mean\" or \"mse_observed\", got loss \"%s\" (the "
+                 "output is "
                  "centred by shifting the targets, L(F - F_0, y) = L(F, y + F_0), which holds "
                  "only for losses of F - y)",
                  lm_loss_name(c->loss));
@@ -781,20 +906,27 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
     } else if (d->source == LM_DATA_MODADD) {
         d_in = 2 * d->modulus;
         snprintf(why_in, sizeof why_in, "data \"modadd\" with modulus %zu", d->modulus);
-    } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW) {
+    } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW ||
+               d->source == LM_DATA_MATRIX_COMPLETION) {
         d_in = d->dim;
         snprintf(why_in, sizeof why_in, "data \"%s\" with dim %zu", src, d->dim);
     } else if (d->source == LM_DATA_CIRCLE) {
         d_in = 2;
         snprintf(why_in, sizeof why_in, "data \"circle\"");
+    } else if (d->source == LM_DATA_LINEAR_MODES) {
+        d_in = d->dim;
+        snprintf(why_in, sizeof why_in, "data \"linear-modes\" with dim %zu", d->dim);
     }
     if (n_classes(d)) {
         int scalar = d->targets == LM_TARGETS_PARITY || d->targets == LM_TARGETS_INDEX;
         k = scalar ? 1 : n_classes(d);
         snprintf(why_out, sizeof why_out, "data \"%s\" with targets \"%s\"", src, tgt);
-    } else if (d->source == LM_DATA_TEACHER) {
+    } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_LINEAR_MODES) {
         k = d->outputs;
-        snprintf(why_out, sizeof why_out, "data \"teacher\" with outputs %zu", d->outputs);
+        snprintf(why_out, sizeof why_out, "data \"%s\" with outputs %zu", src, d->outputs);
+    } else if (d->source == LM_DATA_MATRIX_COMPLETION) {
+        k = d->dim;
+        snprintf(why_out, sizeof why_out, "data \"matrix-completion\" with dim %zu", d->dim);
     } else if (regression) {
         k = 1;
         snprintf(why_out, sizeof why_out, "data \"%s\"", src);
@@ -807,6 +939,7 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
         CFG_FAIL(cx, LM_EINVAL, "model.widths", "last entry is %zu but %s has %zu output%s",
                  m->widths[m->n_widths - 1], why_out, k, k == 1 ? "" : "s");
 
+    LM_TRY(check_linear_modes(cx, c));
     if (d->train_size != LM_ALL && d->source != LM_DATA_MODADD &&
         c->train.batch_size > d->train_size)
         CFG_FAIL(cx, LM_EINVAL, "batch_size",

@@ -12,18 +12,22 @@
 #define LEAF(name)                                                                                 \
     { name, NULL, 0 }
 
-static const lm__key data_keys[] = {LEAF("source"),      LEAF("dir"),       LEAF("x"),
-                                    LEAF("y"),           LEAF("test_x"),    LEAF("test_y"),
-                                    LEAF("train_size"),  LEAF("test_size"), LEAF("subset"),
-                                    LEAF("pool"),        LEAF("normalize"), LEAF("targets"),
-                                    LEAF("dim"),         LEAF("outputs"),   LEAF("teacher_width"),
-                                    LEAF("noise"),       LEAF("alpha"),     LEAF("beta"),
-                                    LEAF("frequencies"), LEAF("modulus"),   LEAF("train_frac")};
+static const lm__key data_keys[] = {
+    LEAF("source"), LEAF("dir"), LEAF("x"), LEAF("y"), LEAF("test_x"), LEAF("test_y"),
+    LEAF("train_size"), LEAF("test_size"), LEAF("subset"), LEAF("pool"), LEAF("normalize"),
+    LEAF("targets"), LEAF("dim"), LEAF("outputs"), LEAF("teacher_width"), LEAF("noise"),
+    LEAF("alpha"), LEAF("beta"), LEAF("frequencies"), LEAF("modulus"), LEAF("train_frac"),
+    /* matrix-completion */
+    LEAF("rank"), LEAF("observed"),
+    /* linear-modes */
+    LEAF("singular_values")};
 
 static const lm__key model_keys[] = {
-    LEAF("widths"),       LEAF("activation"),        LEAF("bias"), LEAF("parameterization"),
-    LEAF("base_width"),   LEAF("output_multiplier"), LEAF("sw2"),  LEAF("sb2"),
-    LEAF("readout_zero"), LEAF("center_output")};
+    LEAF("widths"), LEAF("activation"), LEAF("bias"), LEAF("parameterization"), LEAF("base_width"),
+    LEAF("output_multiplier"), LEAF("sw2"), LEAF("sb2"), LEAF("readout_zero"),
+    LEAF("center_output"),
+    /* deep linear networks: the aligned, balanced initialisation */
+    LEAF("init"), LEAF("a0")};
 
 static const lm__key schedule_keys[] = {LEAF("name"), LEAF("warmup_steps"), LEAF("final_lr_frac"),
                                         LEAF("warmup_start")};

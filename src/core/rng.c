@@ -4,6 +4,8 @@
  */
 #include "lmech/core.h"
 
+#include <lapacke.h>
+#include <limits.h>
 #include <math.h>
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -79,4 +81,39 @@ void lm_rng_shuffle(lm_rng *rng, size_t *a, size_t n) {
         a[i - 1] = a[j];
         a[j] = t;
     }
+}
+
+/* Gram-Schmidt would do, but LAPACK's Householder QR keeps the columns orthonormal to rounding
+ * whatever the draw. */
+lm_status lm_rng_orthonormal(lm_rng *rng, size_t rows, size_t cols, double *q, lm_err *err) {
+    if (!rng || !q || cols == 0 || cols > rows)
+        LM_FAIL(err, LM_EINVAL,
+                "orthonormal matrix %zu x %zu: need 1 <= columns <= rows and an output", rows,
+                cols);
+    if (rows > (size_t) INT_MAX / cols)
+        LM_FAIL(err, LM_ERANGE, "orthonormal matrix %zu x %zu is too large", rows, cols);
+    for (size_t i = 0; i < rows * cols; i++)
+        q[i] = lm_rng_normal(rng);
+    double *tau = lm_malloc(cols * sizeof *tau), *diag = lm_malloc(cols * sizeof *diag);
+    if (!tau || !diag) {
+        lm_free(tau);
+        lm_free(diag);
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a %zu x %zu QR", rows, cols);
+    }
+    const lapack_int m = (lapack_int) rows, n = (lapack_int) cols;
+    lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, m, n, q, n, tau);
+    for (size_t j = 0; info == 0 && j < cols; j++)
+        diag[j] = q[j * cols + j];
+    if (info == 0)
+        info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, m, n, n, q, n, tau);
+    for (size_t j = 0; info == 0 && j < cols; j++)
+        if (diag[j] < 0.0)
+            for (size_t i = 0; i < rows; i++)
+                q[i * cols + j] = -q[i * cols + j];
+    lm_free(tau);
+    lm_free(diag);
+    if (info != 0)
+        LM_FAIL(err, LM_ENUMERIC, "QR of a %zu x %zu Gaussian matrix failed (LAPACK info %d)", rows,
+                cols, (int) info);
+    return LM_OK;
 }

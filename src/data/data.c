@@ -46,11 +46,14 @@ lm_data_spec lm_data_spec_default(void) {
     s.frequencies[3] = 8;
     s.modulus = 97; /* science.md §11 */
     s.train_frac = 0.5;
+    s.rank = 3; /* science.md §1(d): 30 x 30, rank 3, 30 % observed */
+    s.observed = 0.3;
     return s;
 }
 
-static const char *source_names[] = {"fashion-mnist", "mnist",  "npy",   "teacher",
-                                     "powerlaw",      "circle", "modadd"};
+static const char *source_names[] = {"fashion-mnist", "mnist",  "npy",    "teacher",
+                                     "powerlaw",      "circle", "modadd", "matrix-completion",
+                                     "linear-modes"};
 static const char *normalize_names[] = {"default",     "none",   "scale01",
                                         "standardize", "sphere", "standardize_sphere"};
 static const char *targets_names[] = {"onehot", "pm1", "parity", "index"};
@@ -69,10 +72,10 @@ static int lookup(const char *s, const char *const *names, size_t n, int *out) {
 
 lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err) {
     int v;
-    if (!out || !lookup(s, source_names, 7, &v))
+    if (!out || !lookup(s, source_names, sizeof source_names / sizeof *source_names, &v))
         LM_FAIL(err, LM_EINVAL,
                 "unknown data source \"%s\" (fashion-mnist, mnist, npy, teacher, powerlaw, "
-                "circle, modadd)",
+                "circle, modadd, matrix-completion, linear-modes)",
                 s ? s : "(null)");
     *out = (lm_data_source) v;
     return LM_OK;
@@ -107,7 +110,7 @@ lm_status lm_subset_parse(const char *s, lm_subset *out, lm_err *err) {
 }
 
 const char *lm_data_source_name(lm_data_source s) {
-    return (unsigned) s <= LM_DATA_MODADD ? source_names[s] : "unknown";
+    return (unsigned) s <= LM_DATA_LINEAR_MODES ? source_names[s] : "unknown";
 }
 const char *lm_normalize_name(lm_normalize s) {
     return (unsigned) s <= LM_NORM_STANDARDIZE_SPHERE ? normalize_names[s] : "unknown";
@@ -704,7 +707,7 @@ static lm_status load_npy_source(const lm_data_spec *spec, uint64_t seed, lm_dat
 /* ---------------------------------------------------------------- lm_data_load */
 
 static lm_status check_spec(const lm_data_spec *spec, lm_err *err) {
-    if ((unsigned) spec->source > LM_DATA_MODADD)
+    if ((unsigned) spec->source > LM_DATA_LINEAR_MODES)
         LM_FAIL(err, LM_EINVAL, "data source %d is not a source", (int) spec->source);
     if ((unsigned) spec->subset > LM_SUBSET_RANDOM)
         LM_FAIL(err, LM_EINVAL, "subset %d is not a subset rule", (int) spec->subset);

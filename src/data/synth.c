@@ -1,7 +1,8 @@
 /*
  * synth.c: the synthetic sources (data.h): a random teacher network, Gaussian power-law features
  * (science.md §7), points on the circle with a multi-frequency target (§8) and modular addition
- * (§11).
+ * (§11), a low-rank matrix with a random set of observed entries (§1(d)), and the whitened
+ * linear-modes task of deep linear networks (§1).
  *
  * Determinism: every number comes from lm_rng streams derived from the user seed (internal.h):
  * the TASK stream draws what train and test share (teacher weights, power-law signs, the modadd
@@ -12,6 +13,7 @@
  */
 #include "internal.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,13 +250,215 @@ static lm_status modadd_load(const lm_data_spec *s, uint64_t seed, lm_dataset **
     return st;
 }
 
+/* ---------------------------------------------------------------- matrix-completion */
+
+/* Matrix sides above this are certainly mistakes: the set holds 3 dim^2 doubles, and deep
+ * factorisations of dim x dim layers are meant for small matrices (science.md §1(d): 30). */
+#define MC_MAX_DIM 4096
+
+/* M* = U V^T (U, V dim x rank, N(0, 1) entries) scaled to RMS entry 1, and Omega the first
+ * round(observed dim^2) entries of a permutation, both from the TASK stream (train and test share
+ * them). Train: x = I, y = M*^T with unobserved entries NaN; test: x = I, y = M*^T. */
+static lm_status mc_load(const lm_data_spec *s, uint64_t seed, lm_dataset **tr, lm_dataset **te,
+                         lm_err *err) {
+    const size_t n = s->dim, r = s->rank, nn = n * n;
+    if (n == 0 || n > MC_MAX_DIM)
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: dim = %zu; use 1 to %d", n, MC_MAX_DIM);
+    if (r == 0 || r > n)
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: rank = %zu; use 1 to dim = %zu", r, n);
+    if (!(s->observed > 0.0 && s->observed <= 1.0))
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: observed = %g; use a fraction in (0, 1]",
+                s->observed);
+    if (s->train_size != LM_ALL || (s->test_size != LM_ALL && s->test_size != 0))
+        LM_FAIL(err, LM_EINVAL,
+                "matrix-completion: train_size and test_size must be all (dim = %zu rows, x = I)"
+                " or test_size 0",
+                n);
+    const size_t n_obs = (size_t) floor(s->observed * (double) nn + 0.5);
+    if (n_obs == 0)
+        LM_FAIL(err, LM_EINVAL, "matrix-completion: observed = %g of %zu entries observes none",
+                s->observed, nn);
+    double *uv = lm_calloc(2 * n * r + nn, sizeof *uv);
+    size_t *perm = lm_calloc(nn, sizeof *perm);
+    if (!uv || !perm) {
+        lm_free(uv);
+        lm_free(perm);
+        LM_FAIL(err, LM_ENOMEM, "out of memory for a %zu x %zu matrix-completion task", n, n);
+    }
+    double *u = uv, *v = uv + n * r, *mstar = uv + 2 * n * r;
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM__STREAM_DATA_TASK);
+    for (size_t i = 0; i < 2 * n * r; i++)
+        uv[i] = lm_rng_normal(&rng);
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            double z = 0.0;
+            for (size_t q = 0; q < r; q++)
+                z += u[i * r + q] * v[j * r + q];
+            mstar[i * n + j] = z;
+            ss += z * z;
+        }
+    const double scale = ss > 0 ? sqrt((double) nn / ss) : 1.0;
+    for (size_t i = 0; i < nn; i++)
+        perm[i] = i;
+    lm_rng_shuffle(&rng, perm, nn);
+    lm_status st = lm_dataset_new(n, n, n, 0, tr, err);
+    if (st == LM_OK && te && s->test_size != 0) {
+        st = lm_dataset_new(n, n, n, 0, te, err);
+        if (st != LM_OK) {
+            lm_dataset_free(*tr);
+            *tr = NULL;
+        }
+    }
+    if (st == LM_OK) {
+        lm_dataset *a = *tr, *b = te && s->test_size != 0 ? *te : NULL;
+        /* row j holds column j of M* (the network's output on e_j is column j of P) */
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < n; i++) {
+                a->x[j * n + i] = i == j;
+                a->y[j * n + i] = LM_NAN;
+                if (b) {
+                    b->x[j * n + i] = i == j;
+                    b->y[j * n + i] = scale * mstar[i * n + j];
+                }
+            }
+        for (size_t e = 0; e < n_obs; e++) {
+            const size_t i = perm[e] / n, j = perm[e] % n; /* entry (i, j) of M* */
+            a->y[j * n + i] = scale * mstar[i * n + j];
+        }
+    }
+    lm_free(uv);
+    lm_free(perm);
+    return st;
+}
+
+/* ---------------------------------------------------------------- linear-modes */
+/* Deep linear networks (science.md §1; Saxe et al. 2014): whitened inputs and Sigma^yx =
+ * U diag(s) V^T. The TASK stream draws U then V (lm_data_linear_modes, so observers and the
+ * aligned initialisation see the very same modes), LM_STREAM_DATA the training inputs (a
+ * Gaussian P x d_in draw whose thin QR gives X = sqrt(P) Q, so (1/P) X^T X = Q^T Q = I to
+ * rounding) and the TEST stream plain Gaussian test inputs. Targets are y = M x for both sets,
+ * M = U diag(s) V^T, so (1/P) Y^T X = M (1/P) X^T X = M. */
+
+static lm_status linear_modes_check(const lm_data_spec *s, lm_err *err) {
+    if (s->source != LM_DATA_LINEAR_MODES)
+        LM_FAIL(err, LM_EINVAL, "data source \"%s\" has no linear modes (use \"linear-modes\")",
+                lm_data_source_name(s->source));
+    const size_t cap = s->dim < s->outputs ? s->dim : s->outputs;
+    if (s->dim == 0 || s->outputs == 0)
+        LM_FAIL(err, LM_EINVAL, "linear-modes: dim = %zu, outputs = %zu; both must be >= 1", s->dim,
+                s->outputs);
+    if (s->n_sv == 0)
+        LM_FAIL(err, LM_EINVAL,
+                "linear-modes: data.singular_values is missing; give 1 to min(dim, outputs) = "
+                "%zu positive numbers",
+                cap);
+    if (s->n_sv > cap || s->n_sv > LM_DATA_MAX_MODES)
+        LM_FAIL(err, LM_EINVAL,
+                "linear-modes: %zu singular values, but a rank of at most min(dim %zu, outputs "
+                "%zu) = %zu (and %d) is possible",
+                s->n_sv, s->dim, s->outputs, cap, LM_DATA_MAX_MODES);
+    for (size_t k = 0; k < s->n_sv; k++)
+        if (!isfinite(s->singular_values[k]) || !(s->singular_values[k] > 0.0))
+            LM_FAIL(err, LM_EINVAL,
+                    "linear-modes: data.singular_values[%zu] = %g; use a finite number > 0", k,
+                    s->singular_values[k]);
+    if (s->noise != 0.0)
+        LM_FAIL(err, LM_EINVAL,
+                "linear-modes: noise = %g; use 0 (label noise would break Sigma^yx = U S V^T)",
+                s->noise);
+    return LM_OK;
+}
+
+lm_status lm_data_linear_modes(const lm_data_spec *spec, uint64_t seed, double *U, double *V,
+                               lm_err *err) {
+    if (!spec || !U || !V)
+        LM_FAIL(err, LM_EINVAL, "lm_data_linear_modes needs a spec and U, V outputs");
+    LM_TRY(linear_modes_check(spec, err));
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM__STREAM_DATA_TASK);
+    LM_TRY(lm_rng_orthonormal(&rng, spec->outputs, spec->n_sv, U, err));
+    return lm_rng_orthonormal(&rng, spec->dim, spec->n_sv, V, err);
+}
+
+static lm_status linear_modes_load(const lm_data_spec *s, uint64_t seed, lm_dataset **tr,
+                                   lm_dataset **te, lm_err *err) {
+    LM_TRY(linear_modes_check(s, err));
+    const size_t d = s->dim, k = s->outputs, r = s->n_sv;
+    const size_t n_tr = s->train_size != LM_ALL ? s->train_size : SYNTH_TRAIN_DEFAULT;
+    const size_t n_te = !te || s->test_size == 0 ? 0
+                        : s->test_size == LM_ALL ? SYNTH_TEST_DEFAULT
+                                                 : s->test_size;
+    if (n_tr < d)
+        LM_FAIL(err, LM_EINVAL,
+                "linear-modes: train_size = %zu is below dim = %zu; whitened inputs, "
+                "(1/P) X^T X = I, need P >= d_in",
+                n_tr, d);
+    double *U = lm_malloc(k * r * sizeof *U), *V = lm_malloc(d * r * sizeof *V);
+    double *M = lm_calloc(k * d, sizeof *M);
+    lm_dataset *a = NULL, *b = NULL;
+    lm_status st = U && V && M ? LM_OK
+                               : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                            "out of memory for a %zu x %zu linear-modes map", k, d);
+    if (st == LM_OK)
+        st = lm_data_linear_modes(s, seed, U, V, err);
+    if (st == LM_OK) /* M = U diag(s) V^T */
+        for (size_t o = 0; o < k; o++)
+            for (size_t j = 0; j < d; j++) {
+                double z = 0.0;
+                for (size_t q = 0; q < r; q++)
+                    z += U[o * r + q] * s->singular_values[q] * V[j * r + q];
+                M[o * d + j] = z;
+            }
+    if (st == LM_OK)
+        st = lm_dataset_new(n_tr, d, k, 0, &a, err);
+    if (st == LM_OK) {
+        lm_rng rng;
+        lm_rng_seed(&rng, seed, LM_STREAM_DATA);
+        st = lm_rng_orthonormal(&rng, n_tr, d, a->x, err);
+        const double scale = sqrt((double) n_tr);
+        for (size_t i = 0; st == LM_OK && i < n_tr * d; i++)
+            a->x[i] *= scale;
+    }
+    if (st == LM_OK && n_te > 0) {
+        st = lm_dataset_new(n_te, d, k, 0, &b, err);
+        lm_rng rng;
+        lm_rng_seed(&rng, seed, LM__STREAM_DATA_TEST);
+        for (size_t i = 0; st == LM_OK && i < n_te * d; i++)
+            b->x[i] = lm_rng_normal(&rng);
+    }
+    /* Y = X M^T for both sets */
+    lm_dataset *sets[2] = {a, b};
+    for (size_t q = 0; st == LM_OK && q < 2; q++)
+        if (sets[q])
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) sets[q]->n, (int) k, (int) d,
+                        1.0, sets[q]->x, (int) d, M, (int) d, 0.0, sets[q]->y, (int) k);
+    lm_free(U);
+    lm_free(V);
+    lm_free(M);
+    if (st != LM_OK) {
+        lm_dataset_free(a);
+        lm_dataset_free(b);
+        return st;
+    }
+    *tr = a;
+    if (te)
+        *te = b;
+    return LM_OK;
+}
+
 /* ---------------------------------------------------------------- entry */
 
 lm_status lm__synth_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
                          lm_dataset **test, lm_err *err) {
     LM_TRY(check_synth_spec(spec, err));
+    if (spec->source == LM_DATA_LINEAR_MODES)
+        return linear_modes_load(spec, seed, train, test, err);
     if (spec->source == LM_DATA_MODADD)
         return modadd_load(spec, seed, train, test, err);
+    if (spec->source == LM_DATA_MATRIX_COMPLETION)
+        return mc_load(spec, seed, train, test, err);
     const int circle = spec->source == LM_DATA_CIRCLE;
     const size_t n_tr = spec->train_size != LM_ALL ? spec->train_size
                         : circle                   ? CIRCLE_TRAIN_DEFAULT

@@ -20,8 +20,27 @@ extern const lm_experiment lm__exp_mup_coordcheck;
 extern const lm_experiment lm__exp_mup_transfer;
 extern const lm_experiment lm__exp_ntk_convergence;
 extern const lm_experiment lm__exp_lazy_rich;
+extern const lm_experiment lm__exp_matrix_completion;
+extern const lm_experiment lm__exp_deep_linear_modes;
+extern const lm_experiment lm__exp_deep_linear_depth;
+extern const lm_experiment lm__exp_saddle_to_saddle;
+extern const lm_experiment lm__exp_spectral_bias;
+extern const lm_experiment lm__exp_learning_curves;
+extern const lm_experiment lm__exp_fit_recovery;
 extern const lm_experiment lm__exp_scaling_exponents;
 extern const lm_experiment lm__exp_exponent_prediction;
+
+/* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
+ * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset
+ * shared by each model size's runs, and the exponents the data are drawn with. */
+typedef struct lm__fit_design {
+    size_t nN, nD;
+    double lN[2], lD[2];
+    size_t reps, boot;
+    double noise, shared, alpha, beta;
+} lm__fit_design;
+lm__fit_design lm__fit_recovery_design(int quick);
+lm_status lm__fit_recovery_analyse(lm_exp_ctx *ctx, const lm__fit_design *d, lm_err *err);
 
 /* Least-squares line y = a + b x over the pairs where both are finite (stats.c): *slope = b (NaN
  * with fewer than 2 pairs or constant x), *se (optional) its standard error (NaN with fewer than
@@ -32,6 +51,10 @@ static inline double lm__exp_slope(size_t n, const double *x, const double *y) {
     lm__exp_fit_slope(n, x, y, &b, NULL);
     return b;
 }
+
+/* Run `run`'s config alone, parsed from the store (runner.c; lm_exp_load_run without the
+ * checkpoint): for analyses that regenerate a run's data or kernel from its config. */
+lm_status lm__exp_load_config(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, lm_err *err);
 
 /* <dir>/run-<id>.safetensors: where a run's final parameters are saved (runner.c). */
 void lm__exp_checkpoint_path(const char *dir, int64_t run, char *out, size_t n);
@@ -134,5 +157,44 @@ lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char
  * y / x^p over the positive finite pairs (the law fixes the slope, the data its height); py[i]
  * is the law at x[i]. */
 void lm__exp_law_line(size_t n, const double *x, const double *y, double p, double *py);
+
+/* ---------------------------------------------------------------- deep linear networks
+ * (deep_linear.c; exp_deep_linear_modes.c, exp_deep_linear_depth.c, exp_saddle_to_saddle.c) */
+
+/* One run's mode trajectories, read from the store: its config's task (s_k), GD rate, depth and
+ * initial u0 = a0^N (NaN for a random init), and mode.k on the flow-time axis t = lr * step. */
+typedef struct lm__exp_dln_run {
+    size_t r;                    /* modes                                  */
+    double s[LM_DATA_MAX_MODES]; /* data.singular_values                   */
+    double lr, a0, u0, sw2;      /* eta; a0 and a0^depth (NaN: random init) */
+    size_t depth;                /* linear layers N                        */
+    size_t n;                    /* records                                */
+    double *t;                   /* [n] flow times                         */
+    double *u;                   /* [r][n]: u[k * n + i] = mode k+1 at t[i] */
+} lm__exp_dln_run;
+
+/* Fills *out for run (config from the store: linear-modes data and plain constant-rate GD, else
+ * LM_EINVAL naming the run); free with lm__exp_dln_free. */
+lm_status lm__exp_dln_read(const lm_exp_ctx *ctx, int64_t run, lm__exp_dln_run *out, lm_err *err);
+void lm__exp_dln_free(lm__exp_dln_run *r);
+
+/* The first time the sampled u (n records at increasing times t) reaches level, by linear
+ * interpolation between the two bracketing records (NaN: never reached). *err_est (optional)
+ * gets |linear - quadratic| crossing (the quadratic through three records around it), an
+ * estimate of the linear interpolation's error (the record spacing when no quadratic fits). */
+double lm__exp_dln_crossing(size_t n, const double *t, const double *u, double level,
+                            double *err_est);
+
+/* The Hessian's top eigenvalue at the global minimum of a balanced deep linear net on whitened
+ * data, along the top mode: with u = a^N and L = (s - u)^2 / 2 per mode, H = grad u grad u^T
+ * there (the residual vanishes), whose eigenvalue is N a^{2(N-1)} = N s^{2 - 2/N}. The flow
+ * comparison's precondition is eta * this < 0.2 (science.md §0). */
+double lm__exp_dln_lambda_max(size_t depth, double s_max);
+
+/* A figure of run d's mode trajectories (markers, ~60 per mode) with theory [r][n] on d's record
+ * times (dashed, same colour; NULL: none), u_k / s_k when normalise. */
+lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, const char *title,
+                                   const lm__exp_dln_run *d, const double *theory,
+                                   const char *theory_label, int normalise, lm_err *err);
 
 #endif

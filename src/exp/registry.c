@@ -19,6 +19,15 @@ static const lm_experiment *const registry[] = {
     &lm__exp_mup_coordcheck, /* muP coordinate check                        */
     &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
     &lm__exp_batch_size,     /* batch size and gradient noise scale         */
+    /* strand 1, solvable settings: deep linear networks (§1) */
+    &lm__exp_deep_linear_modes, /* two-layer linear net against the closed form  */
+    &lm__exp_deep_linear_depth, /* depth 3 against the ODE; u0^{-1/3} half-times */
+    &lm__exp_saddle_to_saddle,  /* small random init: modes learned one by one   */
+    &lm__exp_matrix_completion, /* low-rank bias of deep matrix factorisation    */
+    /* strand 3, simple laws: kernel learning curves and scaling laws (§7, §8) */
+    &lm__exp_learning_curves, /* KRR learning curves against the eigenframework */
+    &lm__exp_spectral_bias,   /* Fourier modes learned in order of NTK eigenvalue */
+    &lm__exp_fit_recovery,    /* the scaling-law fitter recovers a known law     */
     &lm__exp_scaling_exponents,
     &lm__exp_exponent_prediction,
     NULL,

@@ -51,18 +51,22 @@ void lm__exp_checkpoint_path(const char *dir, int64_t run, char *out, size_t n) 
     snprintf(out, n, "%s/run-%lld.safetensors", dir, (long long) run);
 }
 
-lm_status lm_exp_load_run(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, double **theta,
-                          lm_err *err) {
+lm_status lm__exp_load_config(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, lm_err *err) {
     lm_run_info info;
     memset(&info, 0, sizeof info);
     LM_TRY(lm_store_get_run(ctx->store, run, &info, err));
     char name[64];
     snprintf(name, sizeof name, "run %lld config", (long long) run);
-    lm_config *c = NULL;
-    lm_status st = lm_config_parse(info.config, strlen(info.config), name, 0, NULL, &c, err);
+    lm_status st = lm_config_parse(info.config, strlen(info.config), name, 0, NULL, cfg, err);
     lm_run_info_clear(&info);
-    if (st != LM_OK)
-        return st;
+    return st;
+}
+
+lm_status lm_exp_load_run(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, double **theta,
+                          lm_err *err) {
+    lm_config *c = NULL;
+    LM_TRY(lm__exp_load_config(ctx, run, &c, err));
+    lm_status st = LM_OK;
     lm_mlp *m = NULL;
     double *t = NULL;
     char path[LM_PATH_MAX + 64];

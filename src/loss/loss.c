@@ -1,26 +1,40 @@
 /*
- * loss.c: mse, mse_mean and softmax cross-entropy, their first derivatives and the R-operator
- * of their second derivative, in float64 and float32 (sums over examples in double).
+ * loss.c: mse, mse_mean, mse_observed and softmax cross-entropy, their first derivatives and the
+ * R-operator of their second derivative, in float64 and float32 (sums over examples in double).
+ * mse_observed skips NaN targets (unobserved entries, the matrix-completion source) in the
+ * value, the gradient and the Hessian alike.
  */
 #include "lmech/loss.h"
 
 #include <math.h>
 #include <string.h>
 
-static const char *loss_names[] = {"mse", "mse_mean", "ce"};
+static const char *loss_names[] = {"mse", "mse_mean", "ce", "mse_observed"};
 
 lm_status lm_loss_parse(const char *s, lm_loss *out, lm_err *err) {
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i <= LM_LOSS_MSE_OBSERVED; i++)
         if (strcmp(s, loss_names[i]) == 0) {
             *out = (lm_loss) i;
             return LM_OK;
         }
-    LM_FAIL(err, LM_EINVAL, "unknown loss \"%s\" (mse, mse_mean, ce)", s);
+    LM_FAIL(err, LM_EINVAL, "unknown loss \"%s\" (mse, mse_mean, ce, mse_observed)", s);
 }
 
 const char *lm_loss_name(lm_loss l) {
-    return (unsigned) l <= LM_LOSS_CE ? loss_names[l] : "unknown";
+    return (unsigned) l <= LM_LOSS_MSE_OBSERVED ? loss_names[l] : "unknown";
 }
+
+/* The number of observed (non-NaN) targets among y[0..cnt), written once for both dtypes. */
+#define OBSERVED_COUNT(NAME, T)                                                                    \
+    static double NAME(const T *y, size_t cnt) {                                                   \
+        size_t m = 0;                                                                              \
+        for (size_t i = 0; i < cnt; i++)                                                           \
+            m += isnan((double) y[i]) ? 0u : 1u;                                                   \
+        return (double) m;                                                                         \
+    }
+
+OBSERVED_COUNT(loss_f64_observed, double)
+OBSERVED_COUNT(loss_f32_observed, float)
 
 /* The loss kernel, written once for both dtypes. */
 #define LOSS_KERNEL(NAME, T)                                                                       \
@@ -47,6 +61,17 @@ const char *lm_loss_name(lm_loss l) {
             }                                                                                      \
             return total * inv_n;                                                                  \
         }                                                                                          \
+        if (loss == LM_LOSS_MSE_OBSERVED) {                                                        \
+            const double m = NAME##_observed(y, n * k);                                            \
+            const double inv_m = m > 0 ? 1.0 / m : 0.0;                                            \
+            for (size_t i = 0; i < n * k; i++) {                                                   \
+                const double r = isnan((double) y[i]) ? 0.0 : (double) f[i] - (double) y[i];       \
+                total += r * r;                                                                    \
+                if (df)                                                                            \
+                    df[i] = (T) (inv_m * r);                                                       \
+            }                                                                                      \
+            return 0.5 * inv_m * total;                                                            \
+        }                                                                                          \
         const double scale =                                                                       \
             loss == LM_LOSS_MSE ? 1.0 / (double) n : 1.0 / ((double) n * (double) k);              \
         for (size_t i = 0; i < n * k; i++) {                                                       \
@@ -62,7 +87,7 @@ LOSS_KERNEL(loss_f64, double)
 LOSS_KERNEL(loss_f32, float)
 
 static lm_status check_args(lm_loss loss, size_t n, size_t k, lm_err *err) {
-    if ((unsigned) loss > LM_LOSS_CE)
+    if ((unsigned) loss > LM_LOSS_MSE_OBSERVED)
         LM_FAIL(err, LM_EINVAL, "invalid loss enum %d", (int) loss);
     if (n == 0 || k == 0)
         LM_FAIL(err, LM_ESHAPE, "loss on an empty batch (n = %zu, k = %zu)", n, k);
@@ -83,8 +108,22 @@ lm_status lm_loss_eval_f32(lm_loss loss, const float *f, const float *y, size_t 
     return LM_OK;
 }
 
-void lm_loss_hess_apply(lm_loss loss, const double *f, size_t n, size_t k, const double *rf,
-                        double *r) {
+double lm_loss_weight(lm_loss loss, const double *y, size_t n, size_t k) {
+    return loss == LM_LOSS_MSE_OBSERVED ? loss_f64_observed(y, n * k) : (double) n;
+}
+
+double lm_loss_weight_f32(lm_loss loss, const float *y, size_t n, size_t k) {
+    return loss == LM_LOSS_MSE_OBSERVED ? loss_f32_observed(y, n * k) : (double) n;
+}
+
+void lm_loss_hess_apply(lm_loss loss, const double *f, const double *y, size_t n, size_t k,
+                        const double *rf, double *r) {
+    if (loss == LM_LOSS_MSE_OBSERVED) {
+        const double m = loss_f64_observed(y, n * k), inv_m = m > 0 ? 1.0 / m : 0.0;
+        for (size_t i = 0; i < n * k; i++)
+            r[i] = isnan(y[i]) ? 0.0 : inv_m * rf[i];
+        return;
+    }
     if (loss != LM_LOSS_CE) {
         const double scale =
             loss == LM_LOSS_MSE ? 1.0 / (double) n : 1.0 / ((double) n * (double) k);

@@ -73,7 +73,8 @@ lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
     for (size_t i = 0; i < spec->n_widths; i++)
         if (spec->widths[i] == 0)
             LM_FAIL(err, LM_EINVAL, "model.widths[%zu] is 0: widths must be positive", i);
-    if ((unsigned) spec->act > LM_ACT_QUADRATIC || (unsigned) spec->param > LM_PARAM_MUP)
+    if ((unsigned) spec->act > LM_ACT_QUADRATIC || (unsigned) spec->param > LM_PARAM_MUP ||
+        (unsigned) spec->init > LM_INIT_ALIGNED)
         LM_FAIL(err, LM_EINVAL, "model: invalid activation or parameterization enum");
     if (!isfinite(spec->output_multiplier) || spec->output_multiplier == 0.0)
         LM_FAIL(err, LM_EINVAL, "model.output_multiplier = %g: must be finite and non-zero",
@@ -183,6 +184,72 @@ lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err
             memset(theta + li->b_off, 0, li->d_out * sizeof *theta);
     }
     return LM_OK;
+}
+
+lm_status lm_mlp_init_aligned(const lm_mlp *m, uint64_t seed, size_t r, const double *U,
+                              const double *V, double a0, double *theta, lm_err *err) {
+    const size_t L = m->n_layers;
+    if (!U || !V || !theta)
+        LM_FAIL(err, LM_EINVAL, "lm_mlp_init_aligned needs U, V and theta");
+    if (!isfinite(a0) || !(a0 > 0.0))
+        LM_FAIL(err, LM_EINVAL, "aligned initialisation: model.a0 = %g; use a finite number > 0",
+                a0);
+    if (r == 0 || r > m->d_in || r > m->d_out)
+        LM_FAIL(err, LM_EINVAL,
+                "aligned initialisation: rank r = %zu; need 1 <= r <= min(d_in %zu, d_out %zu)", r,
+                m->d_in, m->d_out);
+    if (L >= 2 && m->spec.act != LM_ACT_IDENTITY)
+        LM_FAIL(err, LM_EINVAL,
+                "aligned initialisation: activation \"%s\"; the deep linear network needs "
+                "\"identity\"",
+                lm_act_name(m->spec.act));
+    size_t hmax = 1;
+    for (size_t l = 0; l + 1 < L; l++) {
+        if (m->layer[l].d_out < r)
+            LM_FAIL(err, LM_EINVAL,
+                    "aligned initialisation: hidden width %zu (layer %zu) is below the rank r = "
+                    "%zu",
+                    m->layer[l].d_out, l + 1, r);
+        if (m->layer[l].d_out > hmax)
+            hmax = m->layer[l].d_out;
+    }
+    /* R_prev, R_cur [h, r]: the hidden bases of the layer's input and output */
+    double *rp = lm_malloc(hmax * r * sizeof *rp), *rc = lm_malloc(hmax * r * sizeof *rc);
+    if (!rp || !rc) {
+        lm_free(rp);
+        lm_free(rc);
+        LM_FAIL(err, LM_ENOMEM, "out of memory for the aligned initialisation");
+    }
+    memset(theta, 0, m->n_params * sizeof *theta);
+    lm_rng rng;
+    lm_rng_seed(&rng, seed, LM_STREAM_INIT);
+    lm_status st = LM_OK;
+    for (size_t l = 0; l < L && st == LM_OK; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        const int last = l + 1 == L;
+        /* the output basis: U for the last layer, a fresh R_l otherwise */
+        const double *out = U;
+        if (!last) {
+            st = lm_rng_orthonormal(&rng, li->d_out, r, rc, err);
+            out = rc;
+        }
+        const double *in = l == 0 ? V : rp;
+        const double c = a0 / li->w_scale; /* raw = effective / (w_mul (* output_multiplier)) */
+        double *w = theta + li->w_off;
+        for (size_t i = 0; st == LM_OK && i < li->d_out; i++)
+            for (size_t j = 0; j < li->d_in; j++) {
+                double z = 0.0;
+                for (size_t q = 0; q < r; q++)
+                    z += out[i * r + q] * in[j * r + q];
+                w[i * li->d_in + j] = c * z;
+            }
+        double *t = rp;
+        rp = rc;
+        rc = t;
+    }
+    lm_free(rp);
+    lm_free(rc);
+    return st;
 }
 
 void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult) {

@@ -166,7 +166,7 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
     const size_t L = m->n_layers, n = ws->n;
     const double *theta = ws->theta, *x = ws->x;
     r_forward(m, ws, theta, x, v);
-    lm_loss_hess_apply(ws->loss, ws->z[L - 1], n, m->d_out, ws->rz[L - 1], ws->rdf);
+    lm_loss_hess_apply(ws->loss, ws->z[L - 1], ws->y, n, m->d_out, ws->rz[L - 1], ws->rdf);
     const double *delta = ws->df, *rdelta = ws->rdf;
     for (size_t l = L; l-- > 0;) {
         const lm_layer_info *li = &m->layer[l];

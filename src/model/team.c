@@ -59,6 +59,7 @@ typedef struct part {
     lm_mlp_ws *ws;
     void *g; /* [n_params] this part's gradient */
     double loss;
+    double wt; /* its weight in the batch mean (loss.h: lm_loss_weight) */
     lm_status st;
     lm_err err;
     double spin_wake, spin_bar; /* spin budgets (wait_ge): wake-up or done; barrier */
@@ -133,10 +134,14 @@ static void wait_ge(lm_mlp_team *t, atomic_ullong *c, unsigned long long target,
 static void part_compute(lm_mlp_team *t, part *pt) {
     const size_t lo = t->lo[pt->id], n = t->lo[pt->id + 1] - lo;
     pt->st = LM_OK;
+    pt->wt = 0.0;
     if (n == 0)
         return;
     const lm_mlp *m = t->m;
     void *g = t->grad ? pt->g : NULL;
+    pt->wt = t->dt == LM_F32
+                 ? lm_loss_weight_f32(t->loss, (const float *) t->y + lo * m->d_out, n, m->d_out)
+                 : lm_loss_weight(t->loss, (const double *) t->y + lo * m->d_out, n, m->d_out);
     if (t->dt == LM_F32)
         pt->st = lm_mlp_loss_grad_f32(
             m, pt->ws, t->loss, t->theta, (const float *) t->x + lo * m->d_in,
@@ -152,7 +157,17 @@ static int active_parts(const lm_mlp_team *t) {
     return t->n < (size_t) t->nt ? (int) t->n : t->nt;
 }
 
-/* grad[R_id] = sum_s (n_s / n) g_s[R_id], s = 0..active-1 in order, accumulated in double. */
+/* The weights of the parts in the batch mean: w_s = wt_s / sum wt (n_s / n for every loss but
+ * mse_observed, whose parts weigh by their observed targets); all zero when nothing is observed. */
+static void part_weights(const lm_mlp_team *t, int na, double *w) {
+    double sum = 0.0;
+    for (int s = 0; s < na; s++)
+        sum += t->parts[s].wt;
+    for (int s = 0; s < na; s++)
+        w[s] = sum > 0 ? t->parts[s].wt / sum : 0.0;
+}
+
+/* grad[R_id] = sum_s w_s g_s[R_id], s = 0..active-1 in order, accumulated in double. */
 static void part_reduce(lm_mlp_team *t, int id) {
     if (!t->grad)
         return;
@@ -161,8 +176,7 @@ static void part_reduce(lm_mlp_team *t, int id) {
             return;
     const int na = active_parts(t);
     double w[TEAM_MAX_THREADS];
-    for (int s = 0; s < na; s++)
-        w[s] = (double) (t->lo[s + 1] - t->lo[s]) / (double) t->n;
+    part_weights(t, na, w);
     double acc[RED_BLOCK];
     for (size_t b0 = t->rlo[id]; b0 < t->rlo[id + 1]; b0 += RED_BLOCK) {
         const size_t cnt = t->rlo[id + 1] - b0 < RED_BLOCK ? t->rlo[id + 1] - b0 : RED_BLOCK;
@@ -322,7 +336,7 @@ lm_status lm_mlp_team_loss_grad(lm_mlp_team *t, lm_loss loss, const void *theta,
     if (n == 0 || n > t->n_max)
         LM_FAIL(err, LM_ESHAPE, "team: batch of %zu examples; the team holds 1 to %zu", n,
                 t->n_max);
-    if (loss != LM_LOSS_MSE && loss != LM_LOSS_MSE_MEAN && loss != LM_LOSS_CE)
+    if ((unsigned) loss > LM_LOSS_MSE_OBSERVED)
         LM_FAIL(err, LM_EINVAL, "team: invalid loss enum %d", (int) loss);
     if (use_plain(t, n)) {
         if (t->dt == LM_F32)
@@ -361,9 +375,10 @@ lm_status lm_mlp_team_loss_grad(lm_mlp_team *t, lm_loss loss, const void *theta,
             return t->parts[i].st;
         }
     if (loss_out) {
-        double v = 0.0;
+        double v = 0.0, w[TEAM_MAX_THREADS];
+        part_weights(t, active_parts(t), w);
         for (int s = 0; s < active_parts(t); s++)
-            v += (double) (t->lo[s + 1] - t->lo[s]) / (double) n * t->parts[s].loss;
+            v += w[s] * t->parts[s].loss;
         *loss_out = v;
     }
     return LM_OK;

@@ -10,5 +10,8 @@ extern const lm_observer lm__obs_weight_change;
 extern const lm_observer lm__obs_sharpness;
 extern const lm_observer lm__obs_ntk;
 extern const lm_observer lm__obs_features;
+extern const lm_observer lm__obs_completion;
+extern const lm_observer lm__obs_modes;
+extern const lm_observer lm__obs_fourier;
 
 #endif

@@ -11,6 +11,9 @@ static const lm_observer *const registry[] = {
     &lm__obs_sharpness,     /* top Hessian eigenvalue (and Adam's preconditioned one) */
     &lm__obs_ntk,           /* empirical NTK change and kernel-target alignment */
     &lm__obs_features,      /* probe-batch features and distance to the linearised model */
+    &lm__obs_completion,    /* matrix-completion: unobserved-entry error, effective rank */
+    &lm__obs_modes,         /* deep linear networks: the task's modes u_k (linear-modes data) */
+    &lm__obs_fourier,       /* circle data: Fourier amplitudes of the training residual */
     NULL,
 };
 

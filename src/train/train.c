@@ -68,18 +68,21 @@ static double sink_get(const lm_obs_sink *sink, const char *name) {
 lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss loss,
                           const double *theta, const lm_dataset *ds, double *loss_out,
                           double *acc_out, lm_err *err) {
-    double total = 0.0, hits = 0.0;
+    double total = 0.0, hits = 0.0, wsum = 0.0;
     const size_t k = m->d_out;
     for (size_t lo = 0; lo < ds->n; lo += ws_n) {
         const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
         double v;
         LM_TRY(lm_mlp_loss_grad(m, ws, loss, theta, ds->x + lo * ds->d, ds->y + lo * k, c, &v, NULL,
                                 NULL, err));
-        /* every loss is a mean over examples, so chunk means combine with weights c / n */
-        total += v * (double) c;
+        /* every loss is a mean over its normaliser (loss.h: lm_loss_weight), so chunk means
+         * combine with the chunks' weights (c examples, or c's observed targets) */
+        const double w = lm_loss_weight(loss, ds->y + lo * k, c, k);
+        total += v * w;
+        wsum += w;
         hits += lm_accuracy(lm_mlp_ws_output(ws), ds->y + lo * k, c, k) * (double) c;
     }
-    *loss_out = total / (double) ds->n;
+    *loss_out = wsum > 0 ? total / wsum : 0.0;
     /* accuracy needs classes (k > 1 with labels) or signs (k = 1) */
     *acc_out = (k == 1 || ds->labels) ? hits / (double) ds->n : LM_NAN;
     return LM_OK;
@@ -89,17 +92,19 @@ lm_status lm_eval_dataset_f32(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_lo
                               const float *theta, const float *x, const float *y,
                               const lm_dataset *ds, float *out, double *loss_out, double *acc_out,
                               lm_err *err) {
-    double total = 0.0, hits = 0.0;
+    double total = 0.0, hits = 0.0, wsum = 0.0;
     const size_t k = m->d_out;
     for (size_t lo = 0; lo < ds->n; lo += ws_n) {
         const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
         double v;
         LM_TRY(lm_mlp_loss_grad_f32(m, ws, loss, theta, x + lo * ds->d, y + lo * k, c, &v, NULL,
                                     out, err));
-        total += v * (double) c;
+        const double w = lm_loss_weight_f32(loss, y + lo * k, c, k);
+        total += v * w;
+        wsum += w;
         hits += lm_accuracy_f32(out, y + lo * k, c, k) * (double) c;
     }
-    *loss_out = total / (double) ds->n;
+    *loss_out = wsum > 0 ? total / wsum : 0.0;
     *acc_out = (k == 1 || ds->labels) ? hits / (double) ds->n : LM_NAN;
     return LM_OK;
 }
@@ -111,12 +116,14 @@ static lm_status eval_grad(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss 
     const size_t p = m->n_params, k = m->d_out;
     memset(grad, 0, p * sizeof *grad);
     double total = 0.0;
+    const double wsum = lm_loss_weight(loss, ds->y, ds->n, k);
     for (size_t lo = 0; lo < ds->n; lo += ws_n) {
         const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
         double v;
         LM_TRY(lm_mlp_loss_grad(m, ws, loss, theta, ds->x + lo * ds->d, ds->y + lo * k, c, &v, tmp,
                                 NULL, err));
-        const double w = (double) c / (double) ds->n;
+        /* chunk c's share of the full-batch mean (loss.h: lm_loss_weight) */
+        const double w = wsum > 0 ? lm_loss_weight(loss, ds->y + lo * k, c, k) / wsum : 0.0;
         cblas_daxpy((int) p, w, tmp, 1, grad, 1);
         total += v * w;
     }
@@ -253,9 +260,11 @@ static lm_status observe(run *r, size_t step, int all, double batch_loss, double
 /* model.center_output needs a loss of F - y (the config refuses the rest; this guards configs
  * built in code). */
 static lm_status check_center(const lm_config *cfg, lm_err *err) {
-    if (cfg->center_output && cfg->loss != LM_LOSS_MSE && cfg->loss != LM_LOSS_MSE_MEAN)
+    if (cfg->center_output && cfg->loss != LM_LOSS_MSE && cfg->loss != LM_LOSS_MSE_MEAN &&
+        cfg->loss != LM_LOSS_MSE_OBSERVED)
         LM_FAIL(err, LM_EINVAL,
-                "model.center_output = true needs loss \"mse\" or \"mse_mean\", got loss \"%s\" "
+                "model.center_output = true needs loss \"mse\", \"mse_mean\" or \"mse_observed\", "
+                "got loss \"%s\" "
                 "(the output is centred by shifting the targets)",
                 lm_loss_name(cfg->loss));
     return LM_OK;
@@ -332,6 +341,31 @@ static lm_status center(run *r, const double *theta0, lm_dtype dt, lm_err *err) 
     return st;
 }
 
+lm_status lm_train_init_params(const lm_config *cfg, const lm_mlp *m, double *theta, lm_err *err) {
+    if (cfg->model.init != LM_INIT_ALIGNED)
+        return lm_mlp_init(m, cfg->seed, theta, err);
+    const lm_data_spec *d = &cfg->data;
+    const size_t r = d->n_sv;
+    const size_t nu = d->outputs * r, nv = d->dim * r;
+    double *U = lm_malloc((nu > 0 ? nu : 1) * sizeof *U);
+    double *V = lm_malloc((nv > 0 ? nv : 1) * sizeof *V);
+    lm_status st = U && V ? LM_OK
+                          : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                       "out of memory for the task's modes");
+    if (st == LM_OK)
+        st = lm_data_linear_modes(d, cfg->seed, U, V, err);
+    if (st == LM_OK && (d->outputs != m->d_out || d->dim != m->d_in))
+        st = lm_err_set(
+            err, LM_EINVAL, __FILE__, __LINE__,
+            "model.init \"aligned\": the network maps %zu -> %zu but the data %zu -> %zu", m->d_in,
+            m->d_out, d->dim, d->outputs);
+    if (st == LM_OK)
+        st = lm_mlp_init_aligned(m, cfg->seed, r, U, V, cfg->model.a0, theta, err);
+    lm_free(U);
+    lm_free(V);
+    return st;
+}
+
 static lm_status setup(run *r, lm_err *err) {
     const lm_config *cfg = r->cfg;
     LM_TRY(lm_threads_set(cfg->train.threads, err));
@@ -370,7 +404,7 @@ static lm_status setup(run *r, lm_err *err) {
                 LM_FAIL(err, LM_ENUMERIC, "initial parameter %zu is not finite", i);
         memcpy(r->theta, r->opts->theta_init, p * sizeof(double));
     } else {
-        LM_TRY(lm_mlp_init(m, cfg->seed, r->theta, err));
+        LM_TRY(lm_train_init_params(cfg, m, r->theta, err));
     }
     memcpy(r->theta0, r->theta, p * sizeof(double));
     lm_mlp_segments(m, lm_opt_is_adam(cfg->optim.kind), r->seg_off, r->lr_mult);
@@ -625,12 +659,12 @@ lm_status lm_train_eval(const lm_config *cfg, const double *theta, double *loss,
         else if (theta)
             memcpy(r.theta, theta, p * sizeof(double));
         else
-            st = lm_mlp_init(r.m, cfg->seed, r.theta, err);
+            st = lm_train_init_params(cfg, r.m, r.theta, err);
         if (st == LM_OK)
             st = lm_mlp_ws_new(r.m, r.obs_n, LM_F64, &r.ws_obs, err);
         if (st == LM_OK && cfg->center_output) { /* w_0 = the seeded init, F_0 in float64 */
             r.theta0 = lm_malloc(p * sizeof(double));
-            st = r.theta0 ? lm_mlp_init(r.m, cfg->seed, r.theta0, err)
+            st = r.theta0 ? lm_train_init_params(cfg, r.m, r.theta0, err)
                           : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                                        "out of memory for %zu parameters", p);
             if (st == LM_OK)

@@ -288,7 +288,8 @@ Test(config, wrong_types_name_the_path) {
               "\xc3\xa9\xc3\xa9"
               "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9xx\xc3\xa9\xc3\xa9\"}",
               0, NULL, LM_EINVAL,
-              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", got string "
+              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", \"mse_observed\", "
+              "got string "
               "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
               "\xc3\xa9\xc3\xa9\xc3\xa9"
               "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9xx...\"");
@@ -297,7 +298,8 @@ Test(config, wrong_types_name_the_path) {
               "\"x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
               "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
               0, NULL, LM_EINVAL,
-              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", got string "
+              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", \"mse_observed\", "
+              "got string "
               "\"x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
               "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"name\": 5}", 0, NULL, LM_EINVAL,
@@ -319,9 +321,11 @@ Test(config, enum_values_listed_with_suggestion) {
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"data\": {\"source\": \"cifar10\"}}", 0, NULL,
               LM_EINVAL,
               "cfg.json: data.source: expected one of \"fashion-mnist\", \"mnist\", \"npy\", "
-              "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", got string \"cifar10\"");
+              "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", \"matrix-completion\", "
+              "\"linear-modes\", got string \"cifar10\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": \"xe\"}", 0, NULL, LM_EINVAL,
-              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", got string \"xe\" "
+              "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", \"mse_observed\", "
+              "got string \"xe\" "
               "(did you mean \"ce\"?)");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"dtype\": \"float16\"}", 0, NULL, LM_EINVAL,
               "cfg.json: dtype: expected one of \"float64\", \"float32\", got string \"float16\" "

@@ -1,8 +1,9 @@
 /*
  * Tests for the data-parallel team (src/model/team.c): its loss and gradient against the
- * single-workspace lm_mlp_loss_grad(_f32) for every loss, both dtypes, thread counts 2..4 and
- * batch sizes that do not divide evenly (including fewer rows than threads); bitwise
- * determinism; no allocation per call; clean failure at every allocation; the error paths.
+ * single-workspace lm_mlp_loss_grad(_f32) for every loss (mse_observed with NaN targets spread
+ * unevenly over the parts: the parts weigh by their observed targets, lm_loss_weight), both dtypes,
+ * thread counts 2..4 and batch sizes that do not divide evenly (including fewer rows than threads);
+ * bitwise determinism; no allocation per call; clean failure at every allocation; the error paths.
  *
  * Tolerance. The team forms each part's gradient as a sum over its own rows, then combines
  * the parts as sum_t (n_t/n) g_t in double; the reference sums all n rows inside one GEMM. The
@@ -59,6 +60,13 @@ static void net_make(net *t, lm_loss loss, uint64_t seed) {
             for (size_t j = 0; j < t->k; j++)
                 t->y[i * t->k + j] = lm_rng_normal(&r);
     }
+    /* mse_observed: NaN (unobserved) targets, dense in the first third of the rows and sparse
+     * after it, so that weighing the parts by their rows instead of their observed targets
+     * would be wrong by tens of percent */
+    if (loss == LM_LOSS_MSE_OBSERVED)
+        for (size_t i = 0; i < N_MAX * t->k; i++)
+            if (lm_rng_uniform(&r) < (i < N_MAX * t->k / 3 ? 0.8 : 0.2))
+                t->y[i] = LM_NAN;
     t->theta32 = malloc(t->p * sizeof(float));
     t->x32 = malloc(N_MAX * t->d * sizeof(float));
     t->y32 = malloc(N_MAX * t->k * sizeof(float));
@@ -146,6 +154,7 @@ Test(team, f64_matches_single_workspace_every_loss_and_thread_count) {
         check_against_single(LM_F64, LM_LOSS_MSE, nt);
         check_against_single(LM_F64, LM_LOSS_MSE_MEAN, nt);
         check_against_single(LM_F64, LM_LOSS_CE, nt);
+        check_against_single(LM_F64, LM_LOSS_MSE_OBSERVED, nt);
     }
 }
 
@@ -154,6 +163,7 @@ Test(team, f32_matches_single_workspace_every_loss_and_thread_count) {
         check_against_single(LM_F32, LM_LOSS_MSE, nt);
         check_against_single(LM_F32, LM_LOSS_MSE_MEAN, nt);
         check_against_single(LM_F32, LM_LOSS_CE, nt);
+        check_against_single(LM_F32, LM_LOSS_MSE_OBSERVED, nt);
     }
 }
 

@@ -375,3 +375,40 @@ volatile int *cli_stop_on_signals(void) {
     signal(SIGTERM, cli_on_signal);
     return &g_cli_stop;
 }
+
+int cli_parse_list(const char *s, double *out, size_t cap, size_t *n) {
+    if (!s || !*s)
+        return 0;
+    char *end;
+    double a = strtod(s, &end);
+    if (end != s && *end == ':') { /* START:STOP:COUNT */
+        const char *p = end + 1;
+        double b = strtod(p, &end);
+        if (end == p || *end != ':')
+            return 0;
+        p = end + 1;
+        errno = 0;
+        unsigned long long c = strtoull(p, &end, 10);
+        if (end == p || *end || errno || *p == '-' || c < 2 || c > cap || !isfinite(a) ||
+            !isfinite(b))
+            return 0;
+        for (size_t i = 0; i < c; i++)
+            out[i] = i + 1 == c ? b : a + (b - a) * (double) i / (double) (c - 1);
+        *n = (size_t) c;
+        return 1;
+    }
+    size_t k = 0;
+    for (const char *p = s;;) {
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v) || k == cap)
+            return 0;
+        out[k++] = v;
+        if (*end == '\0')
+            break;
+        if (*end != ',')
+            return 0;
+        p = end + 1;
+    }
+    *n = k;
+    return 1;
+}

@@ -29,6 +29,11 @@ int cli_usage(const char *cmd, const char *usage, const char *fmt, ...)
 int cli_parse_size(const char *cmd, const char *usage, const char *name, const char *s, size_t lo,
                    size_t hi, size_t *out);
 
+/* Parses a list of finite numbers, "3,2,1", or "START:STOP:COUNT" for COUNT >= 2 evenly spaced
+ * values from START to STOP (both included), into out [cap]; *n = the count. Returns 1, or 0 for
+ * anything else (empty items, trailing text, NaN or Inf, more than cap values). */
+int cli_parse_list(const char *s, double *out, size_t cap, size_t *n);
+
 /* Parses the value s of option --name as a finite number, with a lower bound, into *out
  * (unchanged when s is NULL). Returns 1, or prints cmd's usage error naming the option and the
  * value and returns 0. */
@@ -86,7 +91,7 @@ typedef struct cli_opts {
     const char *empirical;
     int per_layer;
     int quick, list;
-    int experiments;                /* lmech ls --experiments */
+    int experiments; /* lmech ls --experiments */
     /* lmech theory deep-linear: raw values (--depth and --time above) */
     const char *s, *u0;
     /* lmech theory eigenlearning: raw values (--noise above) */

@@ -6,6 +6,7 @@
 #include "lmech/curv.h"
 #include "lmech/data.h"
 #include "lmech/io.h"
+#include "lmech/train.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -286,7 +287,7 @@ static lm_status compute(const cli_opts *o, const job *j, result *r, lm_err *err
     if (o->init)
         LM_TRY(lm_mlp_load(r->m, o->init, r->theta, err));
     else
-        LM_TRY(lm_mlp_init(r->m, cfg->seed, r->theta, err));
+        LM_TRY(lm_train_init_params(cfg, r->m, r->theta, err));
     LM_TRY(lm_mlp_ws_new(r->m, r->train->n, LM_F64, &r->mws, err));
     if (cfg->center_output) {
         /* The trained loss is L(F(w) - F(w_0), y) = L(F(w), y + F(w_0)) with w_0 the seeded
@@ -296,7 +297,7 @@ static lm_status compute(const cli_opts *o, const job *j, result *r, lm_err *err
         if (!f0)
             LM_FAIL(err, LM_ENOMEM, "out of memory for the initial outputs (%zu x %zu)",
                     r->train->n, r->train->k);
-        lm_status st = lm_mlp_init(r->m, cfg->seed, r->grad, err);
+        lm_status st = lm_train_init_params(cfg, r->m, r->grad, err);
         if (st == LM_OK)
             st = lm_mlp_forward(r->m, r->mws, r->grad, r->train->x, r->train->n, f0, err);
         for (size_t i = 0; st == LM_OK && i < r->train->n * r->train->k; i++)

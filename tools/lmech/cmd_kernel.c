@@ -8,6 +8,7 @@
 #include "lmech/data.h"
 #include "lmech/kernel.h"
 #include "lmech/model.h"
+#include "lmech/train.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -127,7 +128,7 @@ static lm_status empirical(const cli_opts *o, lm_err *err) {
         st = cli_load_init(cfg, o->init, &theta, err);
     } else if (st == LM_OK) {
         theta = lm_malloc(m->n_params * sizeof *theta);
-        st = theta ? lm_mlp_init(m, cfg->seed, theta, err)
+        st = theta ? lm_train_init_params(cfg, m, theta, err)
                    : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                                 "out of memory for %zu parameters", m->n_params);
     }

@@ -347,7 +347,8 @@ int cmd_kernel_predict(const cli_opts *o, const lm_kernel_spec *ks) {
                          o->times, MAX_TIMES);
     lm_err err = {0};
     lm_loss loss = LM_LOSS_MSE;
-    if (o->loss && (lm_loss_parse(o->loss, &loss, &err) || loss == LM_LOSS_CE))
+    if (o->loss &&
+        (lm_loss_parse(o->loss, &loss, &err) || loss == LM_LOSS_CE || loss == LM_LOSS_MSE_OBSERVED))
         return cli_usage("kernel", usage, "--loss \"%s\": expected mse or mse_mean", o->loss);
     data D = {0};
     lm_status st = load_all(o, &D, &err);
