@@ -101,11 +101,6 @@ size_t lm__exp_loglog_slope_u(size_t n, const double *x, const double *y, uint64
 void lm__exp_max_rel_dev_u(size_t rows, const size_t *cnt, size_t stride, const double *x,
                            const double *ref, uint64_t seed, double *dev, double *u);
 
-/* Run `run`'s config alone, parsed from the store (no checkpoint needed: for runs that are
- * recorded, not trained, and for hand-filled test stores). *cfg is the caller's (lm_config_free).
- */
-lm_status lm__exp_load_config(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, lm_err *err);
-
 /* A finished run read back for analysis: its config, final parameters, data and network. */
 typedef struct lm__exp_net {
     lm_config *cfg;

@@ -200,14 +200,3 @@ void lm_exp_result_clear(lm_exp_result *res) {
     }
     res->ctx = NULL;
 }
-
-lm_status lm__exp_load_config(const lm_exp_ctx *ctx, int64_t run, lm_config **cfg, lm_err *err) {
-    lm_run_info info;
-    memset(&info, 0, sizeof info);
-    LM_TRY(lm_store_get_run(ctx->store, run, &info, err));
-    char name[64];
-    snprintf(name, sizeof name, "run %lld config", (long long) run);
-    lm_status st = lm_config_parse(info.config, strlen(info.config), name, 0, NULL, cfg, err);
-    lm_run_info_clear(&info);
-    return st;
-}
