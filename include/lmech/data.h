@@ -200,6 +200,16 @@ void lm_dataset_f32_free(lm_dataset_f32 *ds);
 lm_status lm_dataset_new(size_t n, size_t d, size_t k, int with_labels, lm_dataset **out,
                          lm_err *err);
 
+/* The population truth of the powerlaw source (science.md §7) for a spec and a seed: lambda [dim]
+ * receives the feature variances lambda_j = j^-alpha and w [dim] the target weights w*_j, signs
+ * included, exactly as lm_data_load draws them for the same spec and seed (one shared draw, so
+ * the two agree bit for bit). With x ~ N(0, diag(lambda)) the population MSE of a linear
+ * predictor u is then sum_j lambda_j (u_j - w*_j)^2 + noise^2, computable without a test set.
+ * Either output may be NULL. Errors: LM_EINVAL when spec->source is not powerlaw or the spec is
+ * invalid (named), LM_ENOMEM. On failure the outputs are unchanged. */
+lm_status lm_data_powerlaw_truth(const lm_data_spec *spec, uint64_t seed, double *lambda, double *w,
+                                 lm_err *err);
+
 /* ---------------------------------------------------------------- file readers */
 
 /* IDX (LeCun's MNIST format): magic 0x0000TTDD big-endian, T the type (0x08 u8, 0x09 i8,

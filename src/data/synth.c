@@ -480,3 +480,21 @@ lm_status lm__synth_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **t
     task_free(&t);
     return st;
 }
+
+lm_status lm_data_powerlaw_truth(const lm_data_spec *spec, uint64_t seed, double *lambda, double *w,
+                                 lm_err *err) {
+    if (!spec || spec->source != LM_DATA_POWERLAW)
+        LM_FAIL(err, LM_EINVAL, "lm_data_powerlaw_truth: data source is %s, not powerlaw",
+                spec ? lm_data_source_name(spec->source) : "NULL");
+    LM_TRY(check_synth_spec(spec, err));
+    task t;
+    LM_TRY(task_new(&t, spec, seed, err));
+    for (size_t j = 0; j < spec->dim; j++) {
+        if (lambda)
+            lambda[j] = t.sdev[j] * t.sdev[j];
+        if (w)
+            w[j] = t.w[j];
+    }
+    task_free(&t);
+    return LM_OK;
+}

@@ -27,6 +27,8 @@ extern const lm_experiment lm__exp_saddle_to_saddle;
 extern const lm_experiment lm__exp_spectral_bias;
 extern const lm_experiment lm__exp_learning_curves;
 extern const lm_experiment lm__exp_fit_recovery;
+extern const lm_experiment lm__exp_scaling_exponents;
+extern const lm_experiment lm__exp_exponent_prediction;
 
 /* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
  * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset
@@ -90,6 +92,14 @@ int lm__exp_bootstrap(size_t n, lm__exp_stat_fn stat, void *ud, uint64_t seed, d
  * fit (*seeds = 0). NaN when an x's mean is not positive. Returns the number of distinct x. */
 size_t lm__exp_loglog_slope_u(size_t n, const double *x, const double *y, uint64_t seed,
                               double *slope, double *u, int *seeds);
+
+/* The largest relative deviation max_i |mean_t x[i stride + t] / ref[i] - 1| over `rows` rows of
+ * cnt[i] replicates each (a measured curve against a predicted one), with u from a bootstrap of
+ * the replicates stratified by row (each row's resampled among themselves; stats.c): the larger
+ * distance from *dev to the ends of its percentile 95 % interval. NaN when a row's mean or ref is
+ * not finite. */
+void lm__exp_max_rel_dev_u(size_t rows, const size_t *cnt, size_t stride, const double *x,
+                           const double *ref, uint64_t seed, double *dev, double *u);
 
 /* A finished run read back for analysis: its config, final parameters, data and network. */
 typedef struct lm__exp_net {

@@ -28,6 +28,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_learning_curves, /* KRR learning curves against the eigenframework */
     &lm__exp_spectral_bias,   /* Fourier modes learned in order of NTK eigenvalue */
     &lm__exp_fit_recovery,    /* the scaling-law fitter recovers a known law     */
+    &lm__exp_scaling_exponents,
+    &lm__exp_exponent_prediction,
     NULL,
 };
 

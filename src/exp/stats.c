@@ -303,3 +303,46 @@ done:
     lm_free(rep);
     return ng;
 }
+
+/* max over rows i of |mean of row i's replicates / ref[i] - 1|; idx (NULL: as stored) picks each
+ * row's resample */
+static double max_rel_dev(size_t rows, const size_t *cnt, size_t stride, const double *x,
+                          const double *ref, const size_t *idx) {
+    double worst = 0;
+    for (size_t i = 0; i < rows; i++) {
+        double s = 0;
+        for (size_t t = 0; t < cnt[i]; t++)
+            s += x[i * stride + (idx ? idx[i * stride + t] : t)];
+        const double dev = fabs(s / (double) cnt[i] / ref[i] - 1);
+        if (!isfinite(dev))
+            return LM_NAN;
+        worst = fmax(worst, dev);
+    }
+    return worst;
+}
+
+void lm__exp_max_rel_dev_u(size_t rows, const size_t *cnt, size_t stride, const double *x,
+                           const double *ref, uint64_t seed, double *dev, double *u) {
+    *dev = rows ? max_rel_dev(rows, cnt, stride, x, ref, NULL) : LM_NAN;
+    *u = LM_NAN;
+    size_t *idx = lm_malloc((rows * stride + 1) * sizeof *idx);
+    double *rep = lm_malloc(LM__EXP_BOOT * sizeof *rep);
+    if (idx && rep && isfinite(*dev)) {
+        lm_rng rng;
+        lm_rng_seed(&rng, seed, 0x3de7u);
+        size_t k = 0;
+        for (size_t b = 0; b < LM__EXP_BOOT; b++) {
+            for (size_t i = 0; i < rows; i++)
+                for (size_t t = 0; t < cnt[i]; t++)
+                    idx[i * stride + t] = (size_t) lm_rng_below(&rng, cnt[i]);
+            const double v = max_rel_dev(rows, cnt, stride, x, ref, idx);
+            if (isfinite(v))
+                rep[k++] = v;
+        }
+        double lo, hi;
+        if (percentile_95(rep, k, &lo, &hi) == 0)
+            *u = fmax(*dev - lo, hi - *dev);
+    }
+    lm_free(idx);
+    lm_free(rep);
+}
