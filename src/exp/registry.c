@@ -25,11 +25,11 @@ static const lm_experiment *const registry[] = {
     &lm__exp_saddle_to_saddle,  /* small random init: modes learned one by one   */
     &lm__exp_matrix_completion, /* low-rank bias of deep matrix factorisation    */
     /* strand 3, simple laws: kernel learning curves and scaling laws (§7, §8) */
-    &lm__exp_learning_curves, /* KRR learning curves against the eigenframework */
-    &lm__exp_spectral_bias,   /* Fourier modes learned in order of NTK eigenvalue */
-    &lm__exp_fit_recovery,    /* the scaling-law fitter recovers a known law     */
-    &lm__exp_scaling_exponents,
-    &lm__exp_exponent_prediction,
+    &lm__exp_learning_curves,     /* KRR learning curves against the eigenframework */
+    &lm__exp_spectral_bias,       /* Fourier modes learned in order of NTK eigenvalue */
+    &lm__exp_fit_recovery,        /* the scaling-law fitter recovers a known law     */
+    &lm__exp_scaling_exponents,   /* exponents in P, N and t predicted from (a, b) */
+    &lm__exp_exponent_prediction, /* FMNIST: the data exponent predicted before training */
     NULL,
 };
 
