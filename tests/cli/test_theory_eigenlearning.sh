@@ -97,4 +97,30 @@ expect_fail "ridge 0 with n >= m" "ridge" "$LM" "${E[@]}" --eigenvalues "$T/L.np
 out=$("$LM" theory eigenlearning --eigenvalues "$T/L.npy" --coeffs "$T/V.npy" --n 100,1000 --ridge 1e-4 --json 2>"$T/err") &&
     ok "n >= m with a ridge" || bad "n >= m with a ridge" "$(head -c 300 "$T/err")"
 "$LM" theory eigenlearning --help | grep -q "VARIANCE" && ok "--help documents --noise" || bad "--help" "no noise text"
+# --kernel K.npy --targets Y.npy: the spectrum of lmech's own analytic NTK under the points'
+# measure, against numpy's eigh of K/N and Phi^T y / sqrt(N) passed as --eigenvalues / --coeffs
+$PY -c "
+import numpy as np
+r = np.random.default_rng(0); X = r.standard_normal((120, 5))
+X *= np.sqrt(5) / np.linalg.norm(X, axis=1, keepdims=True)
+np.save('$T/kx.npy', X); np.save('$T/ky.npy', np.sign(X[:, 0])); np.save('$T/ky2.npy', X[:, :2])"
+"$LM" kernel --inputs "$T/kx.npy" --depth 1 --activation relu --out "$T/k" >/dev/null 2>&1
+$PY -c "
+import numpy as np
+K = np.load('$T/k/ntk.npy'); y = np.load('$T/ky.npy'); N = len(y)
+w, V = np.linalg.eigh(K / N); i = np.argsort(w)[::-1]; w, V = w[i], V[:, i]
+keep = w > N * np.finfo(float).eps * w[0]
+np.save('$T/kl.npy', w[keep]); np.save('$T/kv.npy', V[:, keep].T @ y / np.sqrt(N))"
+a=$("$LM" theory eigenlearning --kernel "$T/k/ntk.npy" --targets "$T/ky.npy" --n 10,50,100 --ridge 1e-3 --json)
+b=$("$LM" theory eigenlearning --eigenvalues "$T/kl.npy" --coeffs "$T/kv.npy" --n 10,50,100 --ridge 1e-3 --json)
+$PY -c "
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert a['m'] == b['m'], (a['m'], b['m'])
+for k in ['kappa', 'e0', 'test_mse', 'train_mse']:
+    assert all(abs(x - y) <= 1e-9 * abs(y) for x, y in zip(a[k], b[k])), (k, a[k], b[k])
+" "$a" "$b" && ok "--kernel --targets: the NTK's spectrum under the points' measure (numpy eigh)" || bad "--kernel" "$a"
+expect_fail "--kernel without --targets" "--targets" "$LM" "${E[@]}" --kernel "$T/k/ntk.npy" --n 10
+expect_fail "--kernel with 2-d targets" "1-d" "$LM" "${E[@]}" --kernel "$T/k/ntk.npy" --targets "$T/ky2.npy" --n 10
+expect_fail "--kernel not square" "square" "$LM" "${E[@]}" --kernel "$T/ky2.npy" --targets "$T/ky.npy" --n 10
 finish

@@ -87,6 +87,7 @@ static const struct value_flag {
     {"u0", offsetof(cli_opts, u0)},
     {"eigenvalues", offsetof(cli_opts, eigenvalues)},
     {"coeffs", offsetof(cli_opts, coeffs)},
+    {"kernel", offsetof(cli_opts, kernel)},
     {"n", offsetof(cli_opts, n)},
     {"ridge", offsetof(cli_opts, ridge)},
     {"law", offsetof(cli_opts, law)},
@@ -349,16 +350,22 @@ void cli_print_num(double v) {
         printf("null");
 }
 
+void cli_print_vector(const double *a, size_t n) {
+    putchar('[');
+    for (size_t j = 0; j < n; j++) {
+        if (j)
+            putchar(',');
+        cli_print_num(a[j]);
+    }
+    putchar(']');
+}
+
 void cli_print_matrix(const double *a, size_t rows, size_t cols) {
     putchar('[');
     for (size_t i = 0; i < rows; i++) {
-        printf(i ? ",[" : "[");
-        for (size_t j = 0; j < cols; j++) {
-            if (j)
-                putchar(',');
-            cli_print_num(a[i * cols + j]);
-        }
-        putchar(']');
+        if (i)
+            putchar(',');
+        cli_print_vector(a + i * cols, cols);
     }
     putchar(']');
 }

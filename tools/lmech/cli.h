@@ -57,6 +57,8 @@ lm_status cli_save_npy(const char *dir, const char *name, const double *data, si
  * [rows, cols] matrix as an array of rows. */
 void cli_print_num(double v);
 void cli_print_matrix(const double *a, size_t rows, size_t cols);
+/* A vector [n] as one JSON array. */
+void cli_print_vector(const double *a, size_t n);
 
 /* Installs the SIGINT and SIGTERM handlers of a long command (train, exp) and returns the flag
  * they set, for lm_train_opts.stop / lm_exp_opts.stop: the work in hand ends `interrupted`. */
@@ -95,7 +97,7 @@ typedef struct cli_opts {
     /* lmech theory deep-linear: raw values (--depth and --time above) */
     const char *s, *u0;
     /* lmech theory eigenlearning: raw values (--noise above) */
-    const char *eigenvalues, *coeffs, *n, *ridge;
+    const char *eigenvalues, *coeffs, *kernel, *n, *ridge;
     /* lmech fit: raw values (--seed and --db above) */
     const char *law, *columns, *bootstrap, *compute, *experiment, *metric, *keys;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */

@@ -24,16 +24,6 @@ static const char *const USAGE =
     "  --time   flow times >= 0, a list or START:STOP:COUNT evenly spaced (default 0)\n"
     "  --json   {\"modes\": [{\"s\", \"u\": [...], \"t_half\"}, ...], \"time\": [...], ...}";
 
-static void print_vector(const double *a, size_t n) {
-    printf("[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            printf(",");
-        cli_print_num(a[i]);
-    }
-    printf("]");
-}
-
 int cmd_theory_deep_linear(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("theory deep-linear", USAGE, argc, argv, "s,u0,depth,time,json", &o);
@@ -89,13 +79,13 @@ int cmd_theory_deep_linear(int argc, char **argv) {
             printf("%s{\"s\":", k ? "," : "");
             cli_print_num(s[k]);
             printf(",\"u\":");
-            print_vector(u + k * nt, nt);
+            cli_print_vector(u + k * nt, nt);
             printf(",\"t_half\":");
             cli_print_num(th[k]);
             printf("}");
         }
         printf("],\"time\":");
-        print_vector(t, nt);
+        cli_print_vector(t, nt);
         printf("}\n");
     } else {
         printf("deep linear network, depth %zu, u0 = %g (flow time t = eta * step)\n", depth, u0);

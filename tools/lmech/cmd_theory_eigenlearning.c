@@ -25,10 +25,16 @@
 static const char *USAGE =
     "lmech theory eigenlearning --eigenvalues L.npy --coeffs V.npy --n N[,N2,...] [--ridge D]\n"
     "       [--noise E] [--json]\n"
+    "lmech theory eigenlearning --kernel K.npy --targets Y.npy --n N[,N2,...] [...]\n"
     "  --eigenvalues F  the kernel's eigenvalues lambda_i under the data measure (.npy, 1-d or\n"
     "                   [m, 1]; each finite and > 0; any order)\n"
     "  --coeffs F       the target's coefficients v_i in the eigenbasis, f* = sum_i v_i phi_i\n"
     "                   (.npy, same length; not squared, any sign)\n"
+    "  --kernel K       instead of the two above: a Gram matrix [N, N] on N points (e.g. from\n"
+    "                   lmech kernel --out, analytic or --empirical) and --targets Y [N] or\n"
+    "                   [N, 1], the target on those points; the spectrum is taken under their\n"
+    "                   empirical measure (lm_kernel_spectrum: eigenvalues of K / N, v_i =\n"
+    "                   Phi_i^T y / sqrt(N)), its numerical null space dropped\n"
     "  --n N            training-set size (a real > 0), or a comma list: one learning curve\n"
     "  --ridge D        ridge delta >= 0 applied as (K_n + D I)^-1 (default 0; ridge 0 needs\n"
     "                   n < m)\n"
@@ -72,42 +78,62 @@ static lm_status load_vector(const char *path, const char *what, double **out, s
     return LM_OK;
 }
 
-/* "10" or "10,20,50.5": up to MAX_N finite reals > 0. */
-static int parse_n_list(const char *s, double *n, size_t *count) {
-    *count = 0;
-    while (*s) {
-        if (*count == MAX_N)
-            return 0;
-        char *end;
-        errno = 0;
-        const double v = strtod(s, &end);
-        if (errno || end == s || !isfinite(v) || v <= 0)
-            return 0;
-        n[(*count)++] = v;
-        if (*end == ',' && end[1])
-            end++;
-        else if (*end)
-            return 0;
-        s = end;
+/* The spectrum of the Gram matrix in kernel_path [N, N] and the coefficients of the target in
+ * targets_path ([N] or [N, 1]) under the N points' empirical measure (lm_kernel_spectrum), the
+ * numerical null space dropped: *lam [m] and *v [m], m = the positive eigenvalues. */
+static lm_status load_spectrum(const char *kernel_path, const char *targets_path, double **lam,
+                               double **v, size_t *m, lm_err *err) {
+    lm_array *k = NULL;
+    double *y = NULL, *l = NULL, *c = NULL, *kd = NULL;
+    size_t ny = 0, n = 0, pos = 0;
+    LM_TRY(lm_npy_read(kernel_path, &k, err));
+    lm_status st = LM_OK;
+    if (k->ndim != 2 || k->shape[0] != k->shape[1] || k->shape[0] == 0)
+        st = lm_err_set(err, LM_ESHAPE, __FILE__, __LINE__,
+                        "%s: the kernel must be a square 2-d Gram matrix [N, N], got %zu-d %s",
+                        kernel_path, k->ndim, k->ndim == 2 ? "non-square" : "");
+    if (st == LM_OK) {
+        n = k->shape[0];
+        st = load_vector(targets_path, "targets", &y, &ny, err);
     }
-    return *count > 0;
-}
-
-static void print_array(const double *a, size_t n) {
-    putchar('[');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            putchar(',');
-        cli_print_num(a[i]);
+    if (st == LM_OK && ny != n)
+        st = lm_err_set(err, LM_ESHAPE, __FILE__, __LINE__,
+                        "%s has %zu targets but the kernel %s is on %zu points", targets_path, ny,
+                        kernel_path, n);
+    if (st == LM_OK) {
+        kd = lm_malloc(n * n * sizeof *kd);
+        l = lm_malloc(n * sizeof *l);
+        c = lm_malloc(n * sizeof *c);
+        if (!kd || !l || !c)
+            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                            "out of memory for a %zu x %zu kernel", n, n);
     }
-    putchar(']');
+    for (size_t i = 0; st == LM_OK && i < n * n; i++)
+        kd[i] = lm_array_get(k, i);
+    if (st == LM_OK && (st = lm_kernel_spectrum(kd, n, y, 1, l, c, &pos, err)) != LM_OK)
+        lm_err_prefix(err, "%s: ", kernel_path);
+    if (st == LM_OK && pos == 0)
+        st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                        "%s: the kernel has no positive eigenvalue", kernel_path);
+    lm_array_free(k);
+    lm_free(kd);
+    lm_free(y);
+    if (st != LM_OK) {
+        lm_free(l);
+        lm_free(c);
+        return st;
+    }
+    *lam = l; /* descending: the first pos are the positive ones */
+    *v = c;
+    *m = pos;
+    return LM_OK;
 }
 
 /* One key of the JSON object: a scalar for one n, else an array over the n. */
 static void print_key(const char *key, const double *v, size_t nn, int list) {
     printf(",\"%s\":", key);
     if (list)
-        print_array(v, nn);
+        cli_print_vector(v, nn);
     else
         cli_print_num(v[0]);
 }
@@ -115,14 +141,26 @@ static void print_key(const char *key, const double *v, size_t nn, int list) {
 int cmd_theory_eigenlearning(int argc, char **argv) {
     static const char cmd[] = "theory eigenlearning";
     cli_opts o;
-    int rc = cli_parse(cmd, USAGE, argc, argv, "eigenvalues,coeffs,n,ridge,noise,json", &o);
+    int rc = cli_parse(cmd, USAGE, argc, argv,
+                       "eigenvalues,coeffs,kernel,targets,n,ridge,noise,json", &o);
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
-    if (!o.eigenvalues || !o.coeffs || !o.n)
-        return cli_usage(cmd, USAGE, "--eigenvalues, --coeffs and --n are required");
+    const int from_kernel = o.kernel != NULL;
+    if (from_kernel && (o.eigenvalues || o.coeffs || !o.targets))
+        return cli_usage(cmd, USAGE,
+                         "--kernel takes --targets Y.npy, and not --eigenvalues or --coeffs");
+    if (!from_kernel && (!o.eigenvalues || !o.coeffs))
+        return cli_usage(cmd, USAGE,
+                         "--eigenvalues and --coeffs (or --kernel and --targets) are "
+                         "required");
+    if (!o.n)
+        return cli_usage(cmd, USAGE, "--n is required");
     double ns[MAX_N];
     size_t nn = 0;
-    if (!parse_n_list(o.n, ns, &nn))
+    int n_ok = cli_parse_list(o.n, ns, MAX_N, &nn);
+    for (size_t j = 0; n_ok && j < nn; j++)
+        n_ok = ns[j] > 0;
+    if (!n_ok)
         return cli_usage(cmd, USAGE,
                          "--n \"%s\": expected a number > 0 or a comma list of at most %d", o.n,
                          MAX_N);
@@ -136,8 +174,11 @@ int cmd_theory_eigenlearning(int argc, char **argv) {
     double *lam = NULL, *v = NULL, *L = NULL;
     lm_eigenlearn *res = NULL;
     size_t m = 0, mv = 0;
-    lm_status st = load_vector(o.eigenvalues, "eigenvalues", &lam, &m, &err);
-    if (st == LM_OK)
+    lm_status st = from_kernel ? load_spectrum(o.kernel, o.targets, &lam, &v, &m, &err)
+                               : load_vector(o.eigenvalues, "eigenvalues", &lam, &m, &err);
+    if (st == LM_OK && from_kernel)
+        mv = m;
+    else if (st == LM_OK)
         st = load_vector(o.coeffs, "coefficients", &v, &mv, &err);
     if (st == LM_OK && mv != m)
         st = lm_err_set(&err, LM_ESHAPE, __FILE__, __LINE__,
@@ -191,17 +232,17 @@ int cmd_theory_eigenlearning(int argc, char **argv) {
             for (size_t j = 0; j < nn; j++) {
                 if (j)
                     putchar(',');
-                print_array(L + j * m, m);
+                cli_print_vector(L + j * m, m);
             }
             putchar(']');
         } else {
-            print_array(L, m);
+            cli_print_vector(L, m);
         }
         printf("}\n");
     } else {
         printf("eigenframework (science.md §8): m = %zu eigenvalues from %s, ridge %g, noise "
                "variance %g\n",
-               m, o.eigenvalues, ridge, noise);
+               m, from_kernel ? o.kernel : o.eigenvalues, ridge, noise);
         printf("%12s %14s %12s %14s %14s %12s\n", "n", "kappa", "E0", "test MSE", "train MSE",
                "sum L");
         for (size_t j = 0; j < nn; j++)
