@@ -92,7 +92,7 @@ Test(deep_linear, asymptotic_half_time_at_depth) {
      * relative to it */
     lm_err err = {0};
     for (unsigned n = 3; n <= 5; n++) {
-        double prev = INFINITY;
+        double prev = LM_INF;
         for (double u0 = 1e-6; u0 >= 1e-15; u0 *= 1e-3) {
             double th, a = pow(u0, -((double) n - 2) / n) / ((n - 2) * 1.5);
             cr_assert_eq(lm_dln_half_time(n, 1.5, u0, &th, &err), LM_OK, "%s", err.msg);

@@ -164,7 +164,7 @@ Test(eigenlearning, bad_inputs) {
     cr_expect(strstr(err.msg, "eigenvalue 1"), "%s", err.msg);
     const double neg[3] = {1, -0.5, 0.25};
     cr_expect_eq(lm_eigenlearning(3, neg, v, 1, 0, 0, &o, NULL, &err), LM_EINVAL);
-    const double nan_[3] = {1, 0.5, NAN};
+    const double nan_[3] = {1, 0.5, LM_NAN};
     cr_expect_eq(lm_eigenlearning(3, nan_, v, 1, 0, 0, &o, NULL, &err), LM_EINVAL);
     cr_expect_eq(lm_eigenlearning(3, lam, nan_, 1, 0, 0, &o, NULL, &err), LM_EINVAL);
     cr_expect(strstr(err.msg, "coefficient 2"), "%s", err.msg);
@@ -175,7 +175,7 @@ Test(eigenlearning, bad_inputs) {
     cr_expect(strstr(err.msg, "ridge"), "%s", err.msg);
     cr_expect_eq(lm_eigenlearning(3, lam, v, 1, 0, -1, &o, NULL, &err), LM_EINVAL);
     cr_expect(strstr(err.msg, "noise"), "%s", err.msg);
-    cr_expect_eq(lm_eigenlearning(3, lam, v, 1, INFINITY, 0, &o, NULL, &err), LM_EINVAL);
+    cr_expect_eq(lm_eigenlearning(3, lam, v, 1, LM_INF, 0, &o, NULL, &err), LM_EINVAL);
     cr_expect_eq(lm_eigenlearning(3, NULL, v, 1, 0, 0, &o, NULL, &err), LM_EINVAL);
     cr_expect_eq(lm_eigenlearning(3, lam, v, 1, 0, 0, NULL, NULL, &err), LM_EINVAL);
     /* ridge 0 needs n < m */
@@ -262,7 +262,7 @@ Test(kernel_spectrum, bad_inputs) {
     K[3 * CN + 7] += 1e-3;
     cr_expect_eq(lm_kernel_spectrum(K, CN, y, 2, lam, v, NULL, &err), LM_EINVAL);
     cr_expect(strstr(err.msg, "not symmetric") && strstr(err.msg, "[3,7]"), "%s", err.msg);
-    K[3 * CN + 7] = NAN;
+    K[3 * CN + 7] = LM_NAN;
     cr_expect_eq(lm_kernel_spectrum(K, CN, y, 2, lam, v, NULL, &err), LM_ENUMERIC);
     circulant(K, y);
     for (size_t i = 0; i < CN; i++)
@@ -270,6 +270,6 @@ Test(kernel_spectrum, bad_inputs) {
     cr_expect_eq(lm_kernel_spectrum(K, CN, y, 2, lam, v, NULL, &err), LM_EINVAL);
     cr_expect(strstr(err.msg, "positive semi-definite"), "%s", err.msg);
     circulant(K, y);
-    y[5] = INFINITY;
+    y[5] = LM_INF;
     cr_expect_eq(lm_kernel_spectrum(K, CN, y, 2, lam, v, NULL, &err), LM_ENUMERIC);
 }

@@ -165,6 +165,6 @@ Test(krr, bad_inputs) {
     K[2 * N + 5] += 1;
     cr_expect_eq(lm_krr_curve(K, N, 10, y, 1, 1, &nl, 1, 1, &r, 1, &te, &tr, &err), LM_EINVAL);
     cr_expect(strstr(err.msg, "not symmetric"), "%s", err.msg);
-    K[2 * N + 5] = NAN;
+    K[2 * N + 5] = LM_NAN;
     cr_expect_eq(lm_krr_curve(K, N, 10, y, 1, 1, &nl, 1, 1, &r, 1, &te, &tr, &err), LM_ENUMERIC);
 }

@@ -263,9 +263,9 @@ Test(mode_observer, two_layer_trajectory_follows_the_closed_form) {
         cr_assert(m.v[5][i] < 1e-12, "offdiag %g at step %lld", m.v[5][i],
                   (long long) m.step[5][i]);
     /* a random init is not aligned: offdiag is O(init) and the modes do not start at a0^2 */
-    const char *rnd[] = {"model={\"widths\": [8, 16, 6], \"activation\": \"identity\", \"bias\": "
-                         "false, \"sw2\": 0.01}",
-                         "steps=10", "eval_every=10"};
+    static const char RND_MODEL[] = "model={\"widths\": [8, 16, 6], \"activation\": "
+                                    "\"identity\", \"bias\": false, \"sw2\": 0.01}";
+    const char *rnd[] = {RND_MODEL, "steps=10", "eval_every=10"};
     lm_config *r = cfg_from(DLN, 3, rnd);
     const modes q = run_modes(r, "dln-modes-rnd.db");
     cr_assert_eq(q.n[0], 2);
@@ -282,9 +282,9 @@ Test(mode_observer, silent_for_other_sources_and_nonlinear_nets) {
     lm_config *c = cfg_from(teach, 0, NULL);
     modes m = run_modes(c, "dln-silent1.db");
     cr_assert(m.n[0] == 0 && m.n[5] == 0 && !m.other);
-    const char *relu[] = {"model={\"widths\": [8, 16, 6], \"activation\": \"relu\", \"bias\": "
-                          "false}",
-                          "steps=2", "eval_every=1"};
+    static const char RELU_MODEL[] =
+        "model={\"widths\": [8, 16, 6], \"activation\": \"relu\", \"bias\": false}";
+    const char *relu[] = {RELU_MODEL, "steps=2", "eval_every=1"};
     lm_config *d = cfg_from(DLN, 3, relu);
     m = run_modes(d, "dln-silent2.db");
     cr_assert(m.n[0] == 0 && m.n[5] == 0 && !m.other);
