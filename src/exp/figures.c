@@ -76,6 +76,19 @@ lm_status lm__exp_figure_spectrum(const lm_exp_ctx *ctx, const char *name, size_
     return LM_OK;
 }
 
+/* text for a gnuplot single-quoted string: a quote is doubled ('' is gnuplot's escape), a line
+ * break (which would end the command) becomes a space */
+static const char *gp_text(const char *s, char *buf, size_t n) {
+    size_t k = 0;
+    for (; s && *s && k + 2 < n; s++) {
+        if (*s == '\'')
+            buf[k++] = '\'';
+        buf[k++] = *s == '\n' || *s == '\r' ? ' ' : *s;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
 lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const char *title,
                                const char *ylabel, int logy, size_t ncols, const char *const *cols,
                                size_t n, const double *data, lm_err *err) {
@@ -97,7 +110,7 @@ lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const ch
     lm_status st = lm_file_write_atomic(path, buf, len, err);
     lm_free(buf);
     LM_TRY(st);
-    char gp[4096];
+    char gp[4096], t0[512], t1[512], t2[512];
     int k = snprintf(gp, sizeof gp,
                      "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes "
                      "%s.png and %s.svg.\n"
@@ -105,12 +118,14 @@ lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const ch
                      "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\n"
                      "set ylabel '%s'\nset grid\nset key top right box\n%s"
                      "plot ",
-                     title, name, name, name, name, title, cols[0], ylabel,
+                     title, name, name, name, name, gp_text(title, t0, sizeof t0),
+                     gp_text(cols[0], t1, sizeof t1), gp_text(ylabel, t2, sizeof t2),
                      logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
     for (size_t j = 1; j < ncols && k > 0 && (size_t) k < sizeof gp; j++)
         k += snprintf(gp + k, sizeof gp - (size_t) k,
                       "%s'%s.tsv' using 1:%zu with lines lw %s title '%s'",
-                      j > 1 ? ", \\\n     " : "", name, j + 1, j == 1 ? "1" : "2", cols[j]);
+                      j > 1 ? ", \\\n     " : "", name, j + 1, j == 1 ? "1" : "2",
+                      gp_text(cols[j], t0, sizeof t0));
     if (k > 0 && (size_t) k < sizeof gp)
         k += snprintf(gp + k, sizeof gp - (size_t) k,
                       "\nset terminal svg size 960,560 dynamic font ',11'\nset output '%s.svg'\n"
@@ -149,19 +164,6 @@ static int grow_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ..
         *buf = b;
         *cap = ncap;
     }
-}
-
-/* text for a gnuplot single-quoted string: a quote is doubled ('' is gnuplot's escape), a line
- * break (which would end the command) becomes a space */
-static const char *gp_text(const char *s, char *buf, size_t n) {
-    size_t k = 0;
-    for (; s && *s && k + 2 < n; s++) {
-        if (*s == '\'')
-            buf[k++] = '\'';
-        buf[k++] = *s == '\n' || *s == '\r' ? ' ' : *s;
-    }
-    buf[k] = '\0';
-    return buf;
 }
 
 void lm__exp_law_line(size_t n, const double *x, const double *y, double p, double *py) {

@@ -253,6 +253,26 @@ Test(figures, law_figure_with_an_apostrophe_in_a_legend_renders) {
     lm_fx_close(&f);
 }
 
+Test(figures, line_figure_with_apostrophes_in_title_labels_and_columns_renders) {
+    /* matrix-completion's "against M*'s" once broke the demo's report: every text of a line
+     * figure goes into a gnuplot single-quoted string */
+    if (!have_gnuplot())
+        cr_skip_test("gnuplot is not installed");
+    lm_fx f;
+    lm_fx_open(&f, "fig-lines-quote", 1);
+    lm_fx_run(&f, "w=64", "{}");
+    lm_err err = {0};
+    const char *cols[3] = {"the mode's index", "P's value", "M*'s value"};
+    const double data[6] = {1, 3, 2.5, 2, 2, 1.5};
+    cr_assert_eq(lm__exp_figure_lines(f.ctx, "lines-quote", "P's singular values against M*'s",
+                                      "singular value's size", 1, 3, cols, 2, data, &err),
+                 LM_OK, "%s", err.msg);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/exp-%lld", f.art, (long long) f.ctx->exp_id);
+    cr_assert(renders(dir, "lines-quote"), "gnuplot did not render %s/lines-quote.gp", dir);
+    lm_fx_close(&f);
+}
+
 Test(figures, law_figure_with_nothing_measured_renders) {
     /* every width failed: the figure still renders (and says so) instead of failing the report */
     if (!have_gnuplot())
