@@ -487,15 +487,15 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
             sb_printf(&g, "set multiplot layout 1,2\n");
         sb_printf(&g,
                   "set logscale x\nset logscale y\nset xlabel 'N'\nset ylabel 'loss L'\n"
-                  "set title '%s fit: E = %.4g, A = %.4g, alpha = %.4g",
+                  "set title '%s: E = %.4g, A = %.4g, α = %.4g",
                   lm_fit_law_name(res->law), res->par[LM_FIT_E], res->par[LM_FIT_A],
                   res->par[LM_FIT_ALPHA]);
         if (two)
-            sb_printf(&g, ", B = %.4g, beta = %.4g", res->par[LM_FIT_B], res->par[LM_FIT_BETA]);
+            sb_printf(&g, ", B = %.4g, β = %.4g", res->par[LM_FIT_B], res->par[LM_FIT_BETA]);
         sb_printf(&g,
                   "%s'\nplot '%s.tsv' index 0 using 1:3 with points pt 7 ps 0.6 lc rgb "
                   "'#555555' title 'data'",
-                  K ? " (band: bootstrap 95 %)" : "", name);
+                  K ? " (95 % band)" : "", name);
         for (size_t c = 0; c < nc; c++) {
             if (K)
                 sb_printf(&g,
