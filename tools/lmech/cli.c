@@ -97,6 +97,8 @@ static const struct value_flag {
     {"experiment", offsetof(cli_opts, experiment)},
     {"metric", offsetof(cli_opts, metric)},
     {"keys", offsetof(cli_opts, keys)},
+    {"k", offsetof(cli_opts, k)},
+    {"null", offsetof(cli_opts, null_n)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */

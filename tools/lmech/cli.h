@@ -100,6 +100,8 @@ typedef struct cli_opts {
     const char *eigenvalues, *coeffs, *kernel, *n, *ridge;
     /* lmech fit: raw values (--seed and --db above) */
     const char *law, *columns, *bootstrap, *compute, *experiment, *metric, *keys;
+    /* lmech similarity: raw values (--metric and --seed above) */
+    const char *k, *null_n;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
 } cli_opts;
@@ -136,6 +138,8 @@ int cmd_theory(int argc, char **argv);
 int cmd_theory_deep_linear(int argc, char **argv);   /* cmd_theory_deep_linear.c   */
 int cmd_theory_eigenlearning(int argc, char **argv); /* cmd_theory_eigenlearning.c */
 int cmd_fit(int argc, char **argv);                  /* cmd_fit.c: scaling-law fits */
+int cmd_similarity(int argc, char **argv); /* cmd_similarity.c: representation similarity */
+int cmd_weights(int argc, char **argv);    /* cmd_weights.c: weight spectra of a checkpoint */
 /* `lmech kernel --predict nngp|ntk ...` (cmd_kernel_predict.c): o as parsed by cmd_kernel, ks the
  * analytic kernel's network; returns the exit code. */
 struct lm_kernel_spec;

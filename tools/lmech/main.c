@@ -25,14 +25,17 @@ static const command commands[] = {
     {"kernel", cmd_kernel, "analytic NNGP and NTK of an MLP on the rows of an .npy file"},
     {"theory", cmd_theory, "a theory's prediction: deep-linear modes, eigenlearning curves"},
     {"fit", cmd_fit, "fit a scaling law (chinchilla, power) to a CSV or a sweep, with intervals"},
+    {"similarity", cmd_similarity,
+     "similarity of two representations (CKA, mutual k-NN, CCA), with a permutation null"},
+    {"weights", cmd_weights, "weight spectra of a checkpoint: ESD, Marchenko-Pastur, power law"},
     {"report", cmd_report, "write an HTML report of experiments and runs, with figures"},
 };
 
 static void usage(FILE *out) {
     fprintf(out, "usage: lmech COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "  %-8s %s\n\nRun `lmech COMMAND --help` for a command's options.\n", "version",
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n\nRun `lmech COMMAND --help` for a command's options.\n", "version",
             "print the version, BLAS and core count");
 }
 
