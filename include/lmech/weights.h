@@ -30,12 +30,12 @@ typedef struct lm_wspec_opts {
 } lm_wspec_opts;
 
 typedef struct lm_wspec {
-    size_t n, m;       /* N >= M                                                       */
-    double *eig;       /* [m] eigenvalues of W^T W / N, ascending (lm_malloc'ed)        */
+    size_t n, m; /* N >= M                                                       */
+    double *eig; /* [m] eigenvalues of W^T W / N, ascending (lm_malloc'ed)        */
     double stable_rank, log_fro, log_spec;
     /* Marchenko-Pastur */
     double mp_sigma2, mp_q, mp_lambda_plus;
-    size_t n_spikes;   /* the spikes are eig[m - n_spikes .. m-1]                      */
+    size_t n_spikes; /* the spikes are eig[m - n_spikes .. m-1]                      */
     /* power law (fitted = 0: fewer than min_eigs eigenvalues; the fields are NaN)      */
     int fitted, power_law;
     double alpha, alpha_se, xmin, ks;

@@ -3,8 +3,8 @@
  * SVD, a Marchenko-Pastur bulk fit (GSL Brent minimisation of the squared CDF mismatch, MP CDF by
  * fixed Gauss-Legendre quadrature) and the Clauset-Shalizi-Newman power-law fit of the tail.
  */
-#include "lmech/weights.h"
 #include "lmech/io.h"
+#include "lmech/weights.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_integration.h>
@@ -105,8 +105,8 @@ static double mp_fit_bulk(const double *eig, size_t k, double q) {
             if (gsl_min_fminimizer_iterate(m) != GSL_SUCCESS)
                 break;
             x = gsl_min_fminimizer_x_minimum(m);
-            if (gsl_min_test_interval(gsl_min_fminimizer_x_lower(m),
-                                      gsl_min_fminimizer_x_upper(m), 0, 1e-8) == GSL_SUCCESS)
+            if (gsl_min_test_interval(gsl_min_fminimizer_x_lower(m), gsl_min_fminimizer_x_upper(m),
+                                      0, 1e-8) == GSL_SUCCESS)
                 break;
         }
     }
@@ -247,14 +247,14 @@ lm_status lm_wspec_compute(const double *w, size_t rows, size_t cols, const lm_w
         LM_FAIL(err, LM_ENOMEM, "weight spectrum: out of memory for [%zu, %zu]", rows, cols);
     }
     memcpy(a, w, rows * cols * sizeof *a);
-    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) rows, (lapack_int) cols,
-                                     a, (lapack_int) cols, sv, NULL, (lapack_int) rows, NULL,
-                                     (lapack_int) cols);
+    lapack_int info =
+        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) rows, (lapack_int) cols, a,
+                       (lapack_int) cols, sv, NULL, (lapack_int) rows, NULL, (lapack_int) cols);
     lm_free(a);
     if (info != 0) {
         lm_free(sv);
-        LM_FAIL(err, LM_ENUMERIC, "weight spectrum: SVD of [%zu, %zu] failed (info %d)", rows,
-                cols, (int) info);
+        LM_FAIL(err, LM_ENUMERIC, "weight spectrum: SVD of [%zu, %zu] failed (info %d)", rows, cols,
+                (int) info);
     }
     /* sv descending -> eigenvalues ascending */
     double fro2 = 0;

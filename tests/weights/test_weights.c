@@ -1,6 +1,7 @@
 /* test_weights.c: weight spectra (lmech/weights.h): the MP CDF's normalisation, sigma^2
  * recovered on a Gaussian matrix without spikes and without a power law, planted spikes found
- * above the bulk edge, a Pareto tail's exponent recovered within its SE band (and the wrong exponent 1 + beta rejected), bad input. */
+ * above the bulk edge, a Pareto tail's exponent recovered within its SE band (and the wrong
+ * exponent 1 + beta rejected), bad input. */
 #include "lm_test.h"
 
 #include "lmech/weights.h"
@@ -16,7 +17,8 @@ static gsl_rng *rng_new(unsigned long seed) {
 }
 
 Test(weights, mp_cdf_is_a_cdf) {
-    const double q = 2.5, s2 = 0.7, a = s2 * pow(1 - sqrt(1 / q), 2), b = s2 * pow(1 + sqrt(1 / q), 2);
+    const double q = 2.5, s2 = 0.7, a = s2 * pow(1 - sqrt(1 / q), 2),
+                 b = s2 * pow(1 + sqrt(1 / q), 2);
     cr_assert_eq(lm_wspec_mp_cdf(a * 0.99, q, s2), 0);
     cr_assert_eq(lm_wspec_mp_cdf(b * 1.01, q, s2), 1);
     cr_assert_float_eq(lm_wspec_mp_cdf(b * (1 - 1e-12), q, s2), 1, 1e-6);
@@ -74,8 +76,7 @@ Test(weights, planted_rank_two_spikes_are_found) {
         double nv = 0;
         for (size_t i = 0; i < N; i++)
             u[k][i] = gsl_ran_gaussian(r, 1);
-        for (size_t j = 0; j < M; j++)
-        {
+        for (size_t j = 0; j < M; j++) {
             v[k][j] = gsl_ran_gaussian(r, 1);
             nv += v[k][j] * v[k][j];
         }
@@ -86,7 +87,8 @@ Test(weights, planted_rank_two_spikes_are_found) {
     for (size_t i = 0; i < N; i++)
         for (size_t j = 0; j < M; j++)
             w[i * M + j] = gsl_ran_gaussian(r, 1) +
-                           sqrt((double) M) * (theta[0] * u[0][i] * v[0][j] + theta[1] * u[1][i] * v[1][j]) /
+                           sqrt((double) M) *
+                               (theta[0] * u[0][i] * v[0][j] + theta[1] * u[1][i] * v[1][j]) /
                                sqrt((double) M);
     lm_wspec s;
     lm_err err = {0};
@@ -118,8 +120,8 @@ Test(weights, pareto_singular_values_give_alpha_within_se) {
     lm_err err = {0};
     cr_assert_eq(lm_wspec_compute(w, N, M, NULL, &s, &err), LM_OK, "%s", err.msg);
     cr_assert(s.fitted && s.power_law);
-    cr_assert(fabs(s.alpha - alpha) < 2 * s.alpha_se, "alpha %g +- %g (n_tail %zu) vs %g",
-              s.alpha, s.alpha_se, s.n_tail, alpha);
+    cr_assert(fabs(s.alpha - alpha) < 2 * s.alpha_se, "alpha %g +- %g (n_tail %zu) vs %g", s.alpha,
+              s.alpha_se, s.n_tail, alpha);
     /* negative control: the exponent of the singular values' density, 1 + beta = 4, is not
      * what the ESD shows (it would be, wrongly, without the square in lambda = sigma^2 / N) */
     cr_assert(fabs(s.alpha - (1 + beta)) > 2 * s.alpha_se, "alpha %g +- %g", s.alpha, s.alpha_se);

@@ -24,10 +24,10 @@ static json_t *layer_json(const char *name, const lm_wspec *s) {
                            cli_json_num(s->mp_q), "lambda_plus", cli_json_num(s->mp_lambda_plus),
                            "n_spikes", (json_int_t) s->n_spikes, "spikes",
                            vec(s->eig + s->m - s->n_spikes, s->n_spikes));
-    json_t *l = json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:o}", "name", name, "shape",
-                          (json_int_t) s->n, (json_int_t) s->m, "stable_rank",
-                          cli_json_num(s->stable_rank), "log_fro", cli_json_num(s->log_fro),
-                          "log_spec", cli_json_num(s->log_spec), "mp", mp);
+    json_t *l =
+        json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:o}", "name", name, "shape", (json_int_t) s->n,
+                  (json_int_t) s->m, "stable_rank", cli_json_num(s->stable_rank), "log_fro",
+                  cli_json_num(s->log_fro), "log_spec", cli_json_num(s->log_spec), "mp", mp);
     json_object_set_new(l, "fitted", json_boolean(s->fitted));
     json_object_set_new(l, "alpha", cli_json_num(s->alpha));
     json_object_set_new(l, "alpha_se", cli_json_num(s->alpha_se));
@@ -47,9 +47,9 @@ int cmd_weights(int argc, char **argv) {
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
     if (o.n_args != 1)
-        return o.n_args ? cli_usage("weights", USAGE, "one FILE.safetensors, got also \"%s\"",
-                                    o.args[1])
-                        : cli_usage("weights", USAGE, "%s", "missing FILE.safetensors");
+        return o.n_args
+                   ? cli_usage("weights", USAGE, "one FILE.safetensors, got also \"%s\"", o.args[1])
+                   : cli_usage("weights", USAGE, "%s", "missing FILE.safetensors");
     lm_err err = {0};
     lm_wspec_file *f = NULL;
     if (lm_wspec_file_read(o.args[0], NULL, &f, &err) != LM_OK)
@@ -60,8 +60,8 @@ int cmd_weights(int argc, char **argv) {
             json_array_append_new(layers, layer_json(f->names[i], &f->specs[i]));
         for (size_t i = 0; i < f->n_skipped; i++)
             json_array_append_new(skipped, json_string(f->skipped[i]));
-        cli_print_json(json_pack("{s:s,s:o,s:o}", "file", o.args[0], "layers", layers, "skipped",
-                                 skipped));
+        cli_print_json(
+            json_pack("{s:s,s:o,s:o}", "file", o.args[0], "layers", layers, "skipped", skipped));
     } else {
         printf("%s: %zu matrices\n", o.args[0], f->n);
         printf("%-24s %11s %9s %8s %8s %10s %10s %6s %16s %10s %6s %5s\n", "layer", "N x M",
