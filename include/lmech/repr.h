@@ -32,8 +32,10 @@
  * the mean canonical correlation (not squared) of the reduced sides. Needs n >= 3.
  *
  * Input rules (errors name the row and column or the counts): NaN/Inf refused; constant columns
- * are ignored (they contribute nothing after centring), a side whose columns are all constant is
- * refused; n too small for the metric refused.
+ * are ignored by the CKA, CCA and SVCCA metrics (they contribute nothing after centring); mknn
+ * works on the uncentred rows, as the authors' code does, so a constant column there shifts the
+ * cosines (centre beforehand if that is not wanted). A side whose columns are all constant is
+ * refused by every metric; n too small for the metric is refused.
  *
  * Permutation null (null_n > 0): rows of B permuted (lm_rng, seed, stream 0) null_n times; reports
  * the null mean, its 95th percentile (linear interpolation, numpy's default) and the p-value
