@@ -66,7 +66,7 @@ static double fro2(const double *a, size_t len) {
 /* ---------------------------------------------------------------- linear CKA (feature space) */
 
 typedef struct lin_state {
-    double *Ac, *Bc, *Bp, *cross;
+    double *Ac, *Bp, *cross;
     double nA, nB; /* ||A_c^T A_c||_F, ||B_c^T B_c||_F */
 } lin_state;
 
@@ -363,7 +363,7 @@ static lm_status run(lm_sim_metric m, const double *A, size_t n, size_t p, const
     w->Bc = lm_malloc(n * q * sizeof(double));
     w->perm = lm_malloc(n * sizeof(size_t));
     w->inv = lm_malloc(n * sizeof(size_t));
-    w->tmp = lm_malloc((n + pq * pq) * sizeof(double));
+    w->tmp = lm_malloc(n * sizeof(double));
     w->null = lm_malloc((null_n ? null_n : 1) * sizeof(double));
     if (!w->Ac || !w->Bc || !w->perm || !w->inv || !w->tmp || !w->null)
         LM_FAIL(err, LM_ENOMEM, "%s: out of memory for n = %zu, p = %zu, q = %zu",
@@ -383,11 +383,12 @@ static lm_status run(lm_sim_metric m, const double *A, size_t n, size_t p, const
     size_t rA = 0, rB = 0;
     switch (m) {
     case LM_SIM_LINEAR_CKA:
-        w->G = lm_malloc((pq * pq + p * q) * sizeof(double));
+        w->G = lm_malloc((pq * pq + p * q + (null_n ? n * q : 0)) * sizeof(double));
         if (!w->G)
             LM_FAIL(err, LM_ENOMEM, "linear_cka: out of memory for %zu x %zu Grams", pq, pq);
         ls.Ac = w->Ac;
         ls.cross = w->G + pq * pq;
+        ls.Bp = w->G + pq * pq + p * q;
         ls.nA = gram_norm(w->Ac, n, p, w->G);
         ls.nB = gram_norm(w->Bc, n, q, w->G);
         break;
@@ -446,16 +447,12 @@ static lm_status run(lm_sim_metric m, const double *A, size_t n, size_t p, const
         switch (m) {
         case LM_SIM_LINEAR_CKA: {
             const double *Bc = w->Bc;
-            if (perm) {
-                double *Bp = lm_malloc(n * q * sizeof *Bp);
-                if (!Bp)
-                    LM_FAIL(err, LM_ENOMEM, "linear_cka: out of memory");
+            if (perm) { /* only B_c^T A_c changes: permute B_c's rows into the reused buffer */
                 for (size_t i = 0; i < n; i++)
-                    memcpy(Bp + i * q, w->Bc + perm[i] * q, q * sizeof *Bp);
-                v = lin_value(&ls, Bp, n, p, q);
-                lm_free(Bp);
-            } else
-                v = lin_value(&ls, Bc, n, p, q);
+                    memcpy(ls.Bp + i * q, w->Bc + perm[i] * q, q * sizeof *ls.Bp);
+                Bc = ls.Bp;
+            }
+            v = lin_value(&ls, Bc, n, p, q);
             break;
         }
         case LM_SIM_RBF_CKA:
