@@ -134,7 +134,7 @@ Test(similarity, bad_input) {
     cr_assert(strstr(err.msg, "n >= 4"), "%s", err.msg);
     cr_assert_eq(lm_similarity(LM_SIM_CCA, A, 2, 2, B, 2, NULL, &res, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "n > max(p, q)"), "%s", err.msg);
-    B[7] = NAN;
+    B[7] = LM_NAN;
     cr_assert_eq(lm_similarity(LM_SIM_LINEAR_CKA, A, 5, 2, B, 2, NULL, &res, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "B: non-finite value nan at row 3, column 1"), "%s", err.msg);
     lm_sim_metric m;

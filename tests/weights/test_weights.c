@@ -141,7 +141,7 @@ Test(weights, too_few_eigenvalues_no_fit_and_bad_input) {
     cr_assert_eq(lm_wspec_compute(w, 6, 4, NULL, &s, &err), LM_OK, "%s", err.msg);
     cr_assert(!s.fitted && !s.power_law && isnan(s.alpha));
     lm_wspec_free(&s);
-    w[5] = NAN;
+    w[5] = LM_NAN;
     cr_assert_eq(lm_wspec_compute(w, 6, 4, NULL, &s, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "entry 5"), "%s", err.msg);
     cr_assert_eq(lm_wspec_compute(w, 0, 4, NULL, &s, &err), LM_ESHAPE);
