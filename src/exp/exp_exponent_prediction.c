@@ -323,6 +323,26 @@ typedef struct lcurve {
     size_t n_runs;
 } lcurve;
 
+/* The largest relative deviation |E / pred - 1| of the KRR curve kr's test MSE from a predicted
+ * curve pred [nk] over n in [EF_LO, EF_HI] (lm__exp_max_rel_dev_u: a bootstrap over trials
+ * stratified by n, seeded), NaN when no n is in range; det gets `label` and the per-n ratios of
+ * the mean to pred. */
+static void ef_deviation(const lcurve *kr, size_t nk, const double *pred, uint64_t seed,
+                         const char *label, double *dev, double *dev_u, char *det, size_t ndet) {
+    size_t e0 = 0, e1 = nk;
+    while (e0 < nk && kr->x[e0] < EF_LO)
+        e0++;
+    while (e1 > e0 && kr->x[e1 - 1] > EF_HI)
+        e1--;
+    *dev = *dev_u = LM_NAN;
+    if (e1 > e0)
+        lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL, pred + e0,
+                              seed, dev, dev_u);
+    int k = snprintf(det, ndet, "%s at n =", label);
+    for (size_t i = 0; i < nk && k > 0 && (size_t) k < ndet; i++)
+        k += snprintf(det + k, ndet - (size_t) k, " %g:%.4f", kr->x[i], kr->mean[i] / pred[i]);
+}
+
 static void lcurve_fit(lcurve *c, uint64_t seed) {
     double x[MAX_N * MAX_TRIAL], y[MAX_N * MAX_TRIAL];
     size_t m = 0;
@@ -462,20 +482,9 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
                            "uncertainty from the spectral fit (docs/experiments/"
                            "exponent-prediction.md, written before the first run)",
                            NULL);
-        size_t e0 = 0, e1 = d->nk;
-        while (e0 < d->nk && kr->x[e0] < EF_LO)
-            e0++;
-        while (e1 > e0 && kr->x[e1 - 1] > EF_HI)
-            e1--;
-        double dev = LM_NAN, dev_u = LM_NAN;
-        if (e1 > e0)
-            lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL, ef + e0,
-                                  0xef0cu, &dev, &dev_u);
+        double dev, dev_u;
         char det[400];
-        int k = snprintf(det, sizeof det, "KRR / eigenframework at n =");
-        for (size_t i = 0; i < d->nk && k > 0 && (size_t) k < sizeof det; i++)
-            k += snprintf(det + k, sizeof det - (size_t) k, " %g:%.4f", kr->x[i],
-                          kr->mean[i] / ef[i]);
+        ef_deviation(kr, d->nk, ef, 0xef0cu, "KRR / eigenframework", &dev, &dev_u, det, sizeof det);
         lm_exp_judge(ctx, &(lm_claim_spec){
                               .name = "eigenframework vs KRR",
                               .predicted = "the eigenframework (science.md §8, ridge 0) on the "
@@ -507,20 +516,10 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
         double efo[MAX_N];
         for (size_t i = 0; i < d->nk; i++)
             efo[i] = ef[i] * (double) sp.N / ((double) sp.N - kr->x[i]);
-        size_t e0 = 0, e1 = d->nk;
-        while (e0 < d->nk && kr->x[e0] < EF_LO)
-            e0++;
-        while (e1 > e0 && kr->x[e1 - 1] > EF_HI)
-            e1--;
-        double dev = LM_NAN, dev_u = LM_NAN;
-        if (e1 > e0)
-            lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL,
-                                  efo + e0, 0xef0eu, &dev, &dev_u);
+        double dev, dev_u;
         char det[400];
-        int k = snprintf(det, sizeof det, "KRR / (eigenframework x N/(N - n)) at n =");
-        for (size_t i = 0; i < d->nk && k > 0 && (size_t) k < sizeof det; i++)
-            k += snprintf(det + k, sizeof det - (size_t) k, " %g:%.4f", kr->x[i],
-                          kr->mean[i] / efo[i]);
+        ef_deviation(kr, d->nk, efo, 0xef0eu, "KRR / (eigenframework x N/(N - n))", &dev, &dev_u,
+                     det, sizeof det);
         lm_exp_judge(ctx, &(lm_claim_spec){
                               .name = "off-training eigenframework vs KRR",
                               .predicted = "the eigenframework's MSE over the N-point measure "
@@ -570,20 +569,11 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
             }
         }
         lm_free(le);
-        size_t e0 = 0, e1 = d->nk;
-        while (e0 < d->nk && kr->x[e0] < EF_LO)
-            e0++;
-        while (e1 > e0 && kr->x[e1 - 1] > EF_HI)
-            e1--;
-        double dev = LM_NAN, dev_u = LM_NAN;
-        if (st == LM_OK && e1 > e0)
-            lm__exp_max_rel_dev_u(e1 - e0, kr->cnt + e0, MAX_TRIAL, kr->e + e0 * MAX_TRIAL,
-                                  efx + e0, 0xef0du, &dev, &dev_u);
+        double dev, dev_u;
         char det[400];
-        int k = snprintf(det, sizeof det, "KRR / tail-extended eigenframework at n =");
-        for (size_t i = 0; st == LM_OK && i < d->nk && k > 0 && (size_t) k < sizeof det; i++)
-            k += snprintf(det + k, sizeof det - (size_t) k, " %g:%.4f", kr->x[i],
-                          kr->mean[i] / efx[i]);
+        if (st == LM_OK)
+            ef_deviation(kr, d->nk, efx, 0xef0du, "KRR / tail-extended eigenframework", &dev,
+                         &dev_u, det, sizeof det);
         if (st == LM_OK)
             lm_exp_judge(ctx, &(lm_claim_spec){
                                   .name = "tail-extended eigenframework vs KRR",
