@@ -32,6 +32,9 @@ typedef struct lm_train_spec {
     size_t sharpness_every; /* 0 = off                                                      */
     size_t probe_every;     /* per-layer probe observables every this many steps; 0 = off  */
     size_t probe_size;      /* probe batch: the first probe_size training examples (256)   */
+    size_t repr_every;      /* representation observables (CKA to init, neural collapse); 0 = off */
+    size_t weights_every;   /* weight-spectrum observables (alpha, spikes, stable rank); 0 = off  */
+    size_t noise_every;     /* gradient noise scale B_simple on the probe batch; 0 = off          */
 } lm_train_spec;
 
 typedef struct lm_config {

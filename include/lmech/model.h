@@ -143,6 +143,22 @@ void lm_mlp_ws_free(lm_mlp_ws *ws);
  * float64 workspaces only, NULL otherwise). */
 const double *lm_mlp_ws_output(const lm_mlp_ws *ws);
 
+/* Borrowed pointer to layer l's activations [n, d_out of layer l] (post-activation phi(z_l) for
+ * hidden layers l = 1..L-1, the outputs f for l = L) of the workspace's last float64 forward pass
+ * of n examples; NULL for a float32 workspace or l outside 1..L. */
+const double *lm_mlp_ws_activation(const lm_mlp_ws *ws, size_t l);
+
+/* Width of representation layer l: d_in for l = 0, layer l's d_out for l = 1..L. */
+size_t lm_mlp_layer_width(const lm_mlp *m, size_t l);
+
+/* A layer's representations of n inputs: h [n, lm_mlp_layer_width(m, layer)] (overwritten) =
+ * the inputs x for layer 0, the post-activations of hidden layer l for 1 <= l < L, the outputs f
+ * for l = L (science.md §9; `lmech features`). Evaluated by lm_mlp_forward in chunks of at most
+ * ws's n_max rows (ws: a float64 workspace of this model). Errors: layer > L (LM_EINVAL, naming
+ * the layer and L), n = 0. */
+lm_status lm_mlp_features(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
+                          size_t n, size_t layer, double *h, lm_err *err);
+
 /* ---------------------------------------------------------------- float64 API */
 
 /* f [n, d_out] (overwritten) = network(theta, x). n <= the workspace's n_max. */

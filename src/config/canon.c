@@ -279,6 +279,9 @@ lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
     kv_uint(&b, &first, "sharpness_every", c->train.sharpness_every);
     kv_uint(&b, &first, "probe_every", c->train.probe_every);
     kv_uint(&b, &first, "probe_size", c->train.probe_size);
+    kv_uint(&b, &first, "repr_every", c->train.repr_every);
+    kv_uint(&b, &first, "weights_every", c->train.weights_every);
+    kv_uint(&b, &first, "noise_every", c->train.noise_every);
     kv_str(&b, &first, "name", c->name);
     kv_str(&b, &first, "notes", c->notes);
     sb_puts(&b, "}");

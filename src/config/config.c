@@ -745,6 +745,12 @@ static lm_status parse_top(const ctx *cx, json_t *root, lm_config *c) {
         LM_TRY(get_size(cx, v, "probe_every", 0, &c->train.probe_every));
     if ((v = json_object_get(root, "probe_size")))
         LM_TRY(get_size(cx, v, "probe_size", 1, &c->train.probe_size));
+    if ((v = json_object_get(root, "repr_every")))
+        LM_TRY(get_size(cx, v, "repr_every", 0, &c->train.repr_every));
+    if ((v = json_object_get(root, "weights_every")))
+        LM_TRY(get_size(cx, v, "weights_every", 0, &c->train.weights_every));
+    if ((v = json_object_get(root, "noise_every")))
+        LM_TRY(get_size(cx, v, "noise_every", 0, &c->train.noise_every));
     return LM_OK;
 }
 

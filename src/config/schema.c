@@ -55,6 +55,9 @@ static const lm__key top_keys[] = {LEAF("seed"),
                                    LEAF("sharpness_every"),
                                    LEAF("probe_every"),
                                    LEAF("probe_size"),
+                                   LEAF("repr_every"),
+                                   LEAF("weights_every"),
+                                   LEAF("noise_every"),
                                    LEAF("name"),
                                    LEAF("notes")};
 

@@ -13,5 +13,6 @@ extern const lm_observer lm__obs_features;
 extern const lm_observer lm__obs_completion;
 extern const lm_observer lm__obs_modes;
 extern const lm_observer lm__obs_fourier;
+extern const lm_observer lm__obs_wspec;
 
 #endif

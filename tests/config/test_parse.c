@@ -81,7 +81,8 @@ Test(config, canonical_of_defaults) {
         "0.0,\"betas\":[0.9,0.999],\"eps\":1e-08,\"weight_decay\":0.0,\"schedule\":{\"name\":"
         "\"constant\",\"warmup_steps\":0,\"final_lr_frac\":0.0},\"layer_lr\":[1.0]},"
         "\"batch_size\":0,\"steps\":100,\"eval_every\":100,\"dtype\":\"float64\",\"threads\":0,"
-        "\"sharpness_every\":0,\"probe_every\":0,\"probe_size\":256,\"name\":\"\",\"notes\":\"\"}";
+        "\"sharpness_every\":0,\"probe_every\":0,\"probe_size\":256,\"repr_every\":0,\"weights_"
+        "every\":0,\"noise_every\":0,\"name\":\"\",\"notes\":\"\"}";
     cr_assert_str_eq(c->json, want);
     char hex[65];
     lm_sha256_hex(c->json, strlen(c->json), hex);

@@ -4,6 +4,7 @@
  * (tests/fuzz/fuzz_cli.c).
  */
 #include "cli.h"
+#include "lmech/data.h"
 #include "lmech/io.h"
 
 #include <ctype.h>
@@ -99,6 +100,7 @@ static const struct value_flag {
     {"keys", offsetof(cli_opts, keys)},
     {"k", offsetof(cli_opts, k)},
     {"null", offsetof(cli_opts, null_n)},
+    {"layer", offsetof(cli_opts, layer)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */
@@ -311,6 +313,29 @@ lm_status cli_save_npy(const char *dir, const char *name, const double *data, si
     }
     LM_TRY(lm_npy_write(path, &a, err));
     fprintf(stderr, "wrote %s [%s]\n", path, shp);
+    return LM_OK;
+}
+
+lm_status cli_load_matrix(const char *path, double **X, size_t *n, size_t *p, lm_err *err) {
+    lm_array *a = NULL;
+    LM_TRY(lm_npy_read(path, &a, err));
+    if (a->ndim != 2 || (a->elt != LM_ELT_F64 && a->elt != LM_ELT_F32)) {
+        size_t nd = a->ndim;
+        const char *e = lm_elt_name(a->elt);
+        lm_array_free(a);
+        LM_FAIL(err, LM_ESHAPE, "%s: need a 2-d float32/float64 array [n, p], got %zu-d %s", path,
+                nd, e);
+    }
+    *n = a->shape[0];
+    *p = a->shape[1];
+    *X = lm_malloc((a->count ? a->count : 1) * sizeof **X);
+    if (!*X) {
+        lm_array_free(a);
+        LM_FAIL(err, LM_ENOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; i < a->count; i++)
+        (*X)[i] = a->elt == LM_ELT_F64 ? ((double *) a->data)[i] : (double) ((float *) a->data)[i];
+    lm_array_free(a);
     return LM_OK;
 }
 

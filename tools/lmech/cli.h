@@ -52,6 +52,10 @@ int cli_parse_bytes(const char *s, size_t unit, size_t *out);
 lm_status cli_save_npy(const char *dir, const char *name, const double *data, size_t ndim,
                        const size_t *shape, lm_err *err);
 
+/* Reads path as a 2-d float64 matrix [*n, *p] (a float32 .npy is widened) into a new lm_malloc'ed
+ * *X; anything else is refused naming the file, its dimensions and dtype. */
+lm_status cli_load_matrix(const char *path, double **X, size_t *n, size_t *p, lm_err *err);
+
 /* JSON to stdout, streamed (no json_t tree: a 10^4 x 10^4 kernel as json_t values would take
  * tens of GB): a number with 17 significant digits, null for NaN or Inf; a row-major
  * [rows, cols] matrix as an array of rows. */
@@ -102,6 +106,8 @@ typedef struct cli_opts {
     const char *law, *columns, *bootstrap, *compute, *experiment, *metric, *keys;
     /* lmech similarity: raw values (--metric and --seed above) */
     const char *k, *null_n;
+    /* lmech features */
+    const char *layer;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
 } cli_opts;
@@ -138,6 +144,7 @@ int cmd_theory(int argc, char **argv);
 int cmd_theory_deep_linear(int argc, char **argv);   /* cmd_theory_deep_linear.c   */
 int cmd_theory_eigenlearning(int argc, char **argv); /* cmd_theory_eigenlearning.c */
 int cmd_fit(int argc, char **argv);                  /* cmd_fit.c: scaling-law fits */
+int cmd_features(int argc, char **argv);             /* cmd_features.c: a layer's representations */
 int cmd_similarity(int argc, char **argv); /* cmd_similarity.c: representation similarity */
 int cmd_weights(int argc, char **argv);    /* cmd_weights.c: weight spectra of a checkpoint */
 /* `lmech kernel --predict nngp|ntk ...` (cmd_kernel_predict.c): o as parsed by cmd_kernel, ks the

@@ -20,30 +20,6 @@ static const char *USAGE =
 
 #define usage(...) cli_usage("similarity", USAGE, __VA_ARGS__)
 
-/* Reads path as a 2-d float64 matrix (float32 widened). */
-static lm_status load(const char *path, double **X, size_t *n, size_t *p, lm_err *err) {
-    lm_array *a = NULL;
-    LM_TRY(lm_npy_read(path, &a, err));
-    if (a->ndim != 2 || (a->elt != LM_ELT_F64 && a->elt != LM_ELT_F32)) {
-        size_t nd = a->ndim;
-        const char *e = lm_elt_name(a->elt);
-        lm_array_free(a);
-        LM_FAIL(err, LM_ESHAPE, "%s: need a 2-d float32/float64 array [n, p], got %zu-d %s", path,
-                nd, e);
-    }
-    *n = a->shape[0];
-    *p = a->shape[1];
-    *X = lm_malloc((a->count ? a->count : 1) * sizeof **X);
-    if (!*X) {
-        lm_array_free(a);
-        LM_FAIL(err, LM_ENOMEM, "%s: out of memory", path);
-    }
-    for (size_t i = 0; i < a->count; i++)
-        (*X)[i] = a->elt == LM_ELT_F64 ? ((double *) a->data)[i] : (double) ((float *) a->data)[i];
-    lm_array_free(a);
-    return LM_OK;
-}
-
 int cmd_similarity(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("similarity", USAGE, argc, argv, "ARGS,metric,k,null,seed,json", &o);
@@ -62,7 +38,8 @@ int cmd_similarity(int argc, char **argv) {
         return CLI_USAGE;
     double *A = NULL, *B = NULL;
     size_t n = 0, p = 0, nb = 0, q = 0;
-    if (load(o.args[0], &A, &n, &p, &err) != LM_OK || load(o.args[1], &B, &nb, &q, &err) != LM_OK) {
+    if (cli_load_matrix(o.args[0], &A, &n, &p, &err) != LM_OK ||
+        cli_load_matrix(o.args[1], &B, &nb, &q, &err) != LM_OK) {
         lm_free(A);
         return cli_fail("similarity", &err);
     }

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"kernel", cmd_kernel, "analytic NNGP and NTK of an MLP on the rows of an .npy file"},
     {"theory", cmd_theory, "a theory's prediction: deep-linear modes, eigenlearning curves"},
     {"fit", cmd_fit, "fit a scaling law (chinchilla, power) to a CSV or a sweep, with intervals"},
+    {"features", cmd_features, "a layer's representations of given inputs, as .npy"},
     {"similarity", cmd_similarity,
      "similarity of two representations (CKA, mutual k-NN, CCA), with a permutation null"},
     {"weights", cmd_weights, "weight spectra of a checkpoint: ESD, Marchenko-Pastur, power law"},
