@@ -11,17 +11,15 @@
  *   lin_dist         RMS(f_t - f_lin)
  *   lin_dist_rel     ||f_t - f_lin||_F / ||f_t - f_0||_F   (NaN while f_t = f_0, e.g. step 0)
  *
- * Why a forward pass of its own: the hidden activations are not part of model.h's public API, so
- * the observer recomputes them with the layer multipliers lm_layer_info gives (the same formulas
- * as src/model/mlp_impl.h; the tests check the output against lm_mlp_forward). h_0 and f_0 are
- * computed at the first call from ctx->theta0 and kept in the observer state.
+ * The activations are the model's own forward pass (lm_mlp_forward, read back with
+ * lm_mlp_ws_activation): there is one forward pass in lmech. h_0 and f_0 are computed at the
+ * first call from ctx->theta0 and kept in the observer state.
  *
  * Workload: one forward pass and one JVP over the probe batch per call (~3x a forward), plus
  * n_probe * sum(widths) doubles of state (8 MB for 256 probes of a 196-2048-2048-10 net).
  */
 #include "observe/internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,61 +48,16 @@ static size_t every(const lm_config *cfg) {
     return cfg->train.probe_every;
 }
 
-/* phi elementwise in place (the definitions of src/model/mlp_impl.h). */
-static void act_apply(lm_act act, double *a, size_t cnt) {
-    switch (act) {
-    case LM_ACT_IDENTITY:
-        break;
-    case LM_ACT_RELU:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = a[i] > 0 ? a[i] : 0.0;
-        break;
-    case LM_ACT_TANH:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = tanh(a[i]);
-        break;
-    case LM_ACT_ERF:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = erf(a[i]);
-        break;
-    case LM_ACT_GELU: /* exact GELU: z Phi(z) */
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = 0.5 * a[i] * (1.0 + erf(a[i] * 0.70710678118654752440));
-        break;
-    case LM_ACT_SIGMOID:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = 1.0 / (1.0 + exp(-a[i]));
-        break;
-    case LM_ACT_SOFTPLUS: /* log(1 + e^z) without overflow */
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = a[i] > 0 ? a[i] + log1p(exp(-a[i])) : log1p(exp(a[i]));
-        break;
-    case LM_ACT_QUADRATIC:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = a[i] * a[i];
-        break;
-    }
-}
-
-/* h [total] = every layer's post-activations (the output last) of theta on x [n, d_in]. */
-static void forward_all(const lm_mlp *m, const feat_state *s, const double *theta, const double *x,
-                        double *h) {
-    const size_t n = s->n;
-    const double *prev = x;
-    for (size_t l = 0; l < m->n_layers; l++) {
-        const lm_layer_info *li = &m->layer[l];
-        double *z = h + s->off[l];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) li->d_out,
-                    (int) li->d_in, li->w_scale, prev, (int) li->d_in, theta + li->w_off,
-                    (int) li->d_in, 0.0, z, (int) li->d_out);
-        if (m->spec.bias)
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < li->d_out; j++)
-                    z[i * li->d_out + j] += li->b_scale * theta[li->b_off + j];
-        if (l + 1 < m->n_layers)
-            act_apply(m->spec.act, z, n * li->d_out);
-        prev = z;
-    }
+/* h [total] = every layer's post-activations (the output last) of theta on x [n, d_in]: one pass of
+ * the model's own forward (lm_mlp_forward), each layer's activations copied out of the workspace.
+ */
+static lm_status forward_all(const lm_mlp *m, feat_state *s, const double *theta, const double *x,
+                             double *h, lm_err *err) {
+    LM_TRY(lm_mlp_forward(m, s->ws, theta, x, s->n, NULL, err));
+    for (size_t l = 0; l < m->n_layers; l++)
+        memcpy(h + s->off[l], lm_mlp_ws_activation(s->ws, l + 1),
+               s->n * m->layer[l].d_out * sizeof *h);
+    return LM_OK;
 }
 
 static lm_status setup(const lm_obs_ctx *c, feat_state **out, lm_err *err) {
@@ -126,7 +79,7 @@ static lm_status setup(const lm_obs_ctx *c, feat_state **out, lm_err *err) {
         LM_FAIL(err, LM_ENOMEM, "out of memory for the features observer (%zu probes, %zu values)",
                 s->n, s->total);
     LM_TRY(lm_mlp_ws_new(m, s->n, LM_F64, &s->ws, err));
-    forward_all(m, s, c->theta0, c->train->x, s->h0);
+    LM_TRY(forward_all(m, s, c->theta0, c->train->x, s->h0, err));
     *out = s;
     return LM_OK;
 }
@@ -137,7 +90,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     feat_state *s = *c->state;
     if (!s)
         LM_TRY(setup(c, &s, err));
-    forward_all(m, s, c->theta, c->train->x, s->h);
+    LM_TRY(forward_all(m, s, c->theta, c->train->x, s->h, err));
     char name[48];
     for (size_t l = 0; l < L; l++) {
         const size_t cnt = s->n * m->layer[l].d_out;
