@@ -30,6 +30,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_fit_recovery,        /* the scaling-law fitter recovers a known law     */
     &lm__exp_scaling_exponents,   /* exponents in P, N and t predicted from (a, b) */
     &lm__exp_exponent_prediction, /* FMNIST: the data exponent predicted before training */
+    /* strand 5, universality: representations (§9) */
+    &lm__exp_cka_invariance, /* CKA's invariances; debiased against biased    */
     NULL,
 };
 
