@@ -206,6 +206,11 @@ lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, cons
 #define LM__SIM_EPOCHS       300
 #define LM__SIM_QUICK_TRAIN  1000
 #define LM__SIM_QUICK_EPOCHS 40
+/* cka-seeds and knn-alignment: seeds 2j and 2j + 1 form independent pair j (LM__SIM_SEEDS / 2
+ * pairs), at hidden width LM__SIM_WIDTH (quick: LM__SIM_QUICK_WIDTH) */
+#define LM__SIM_SEEDS       6
+#define LM__SIM_WIDTH       256
+#define LM__SIM_QUICK_WIDTH 128
 
 /* Adds the similarity run of science.md §9 (196-w-w-w-10 ReLU, FMNIST-196, SGD momentum 0.9,
  * lr 0.05, weight decay 5e-4, batch 128, CE; the first 2000 training and 1000 test images, 300
