@@ -38,12 +38,19 @@
 #define MAX_DRAW 16
 #define STREAM   0xc4a1u
 
+/* The draws, and three knobs that the experiment keeps at the theory's setting and the tests
+ * turn to where each claim must fail: general (Gaussian, non-orthogonal) maps in place of Q, the
+ * log10 condition number of the general map A (0: A orthogonal), and a correlation rho between
+ * the "independent" Gaussian features (Y = rho X + sqrt(1 - rho^2) Z). */
 typedef struct design {
-    size_t draws; /* (c, Q) pairs */
+    size_t draws;  /* (c, Q) pairs */
+    int general;   /* 0: Haar Q (the claim) */
+    double logcon; /* A's singular values 10^-logcon .. 10^logcon; 2 in the experiment */
+    double rho;    /* 0 in the experiment */
 } design;
 
 static design design_for(int quick) {
-    return (design){quick ? 4 : 12};
+    return (design){quick ? 4 : 12, 0, 2.0, 0.0};
 }
 
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
@@ -85,7 +92,11 @@ static lm_status judge_invariance(lm_exp_ctx *ctx, const design *d, lm_sim_metri
         st = sim(metric, X, n, p, X, p, &self, err);
     for (size_t k = 0; st == LM_OK && k < d->draws && k < MAX_DRAW; k++) {
         cs[k] = scale_at(&g);
-        st = lm_rng_orthonormal(&g, p, p, Q, err);
+        if (d->general)
+            for (size_t i = 0; i < p * p; i++)
+                Q[i] = lm_rng_normal(&g);
+        else
+            st = lm_rng_orthonormal(&g, p, p, Q, err);
         if (st == LM_OK) {
             map_rows(X, n, p, cs[k], Q, Y);
             double v;
@@ -109,8 +120,8 @@ static lm_status judge_invariance(lm_exp_ctx *ctx, const design *d, lm_sim_metri
     snprintf(name, sizeof name, "%s(X, cXQ) = 1", lm_sim_metric_name(metric));
     snprintf(pred, sizeof pred,
              "%s is invariant to orthogonal maps and isotropic scaling: |CKA(X, cXQ) - 1| = 0 "
-             "(Haar Q, c log-uniform in 1e-3 .. 1e3)",
-             lm_sim_metric_name(metric));
+             "(%s Q, c log-uniform in 1e-3 .. 1e3)",
+             lm_sim_metric_name(metric), d->general ? "general Gaussian (NOT orthogonal)" : "Haar");
     lm_exp_judge(ctx, &(lm_claim_spec){
                           .name = name,
                           .predicted = pred,
@@ -134,8 +145,8 @@ static lm_status judge_invariance(lm_exp_ctx *ctx, const design *d, lm_sim_metri
 }
 
 /* Claim 2: linear CKA under ill-conditioned general maps A = U diag(s) V^T. */
-static lm_status judge_general_map(lm_exp_ctx *ctx, const double *X, size_t n, size_t p,
-                                   const int64_t *runs, size_t nr, lm_err *err) {
+static lm_status judge_general_map(lm_exp_ctx *ctx, const design *d, const double *X, size_t n,
+                                   size_t p, const int64_t *runs, size_t nr, lm_err *err) {
     lm_status st = LM_OK;
     double *U = lm_malloc(p * p * sizeof *U), *V = lm_malloc(p * p * sizeof *V);
     double *A = lm_malloc(p * p * sizeof *A), *Y = lm_malloc(n * p * sizeof *Y);
@@ -150,10 +161,10 @@ static lm_status judge_general_map(lm_exp_ctx *ctx, const double *X, size_t n, s
             st = lm_rng_orthonormal(&g, p, p, V, err);
         if (st != LM_OK)
             break;
-        /* U diag(s): column j scaled by s_j, s log-spaced over 10^-A_LOGCON .. 10^A_LOGCON */
+        /* U diag(s): column j scaled by s_j, s log-spaced over 10^-logcon .. 10^logcon */
         for (size_t j = 0; j < p; j++) {
             const double s =
-                pow(10.0, -A_LOGCON + 2.0 * A_LOGCON * (double) j / (double) (p > 1 ? p - 1 : 1));
+                pow(10.0, d->logcon * (2.0 * (double) j / (double) (p > 1 ? p - 1 : 1) - 1.0));
             for (size_t i = 0; i < p; i++)
                 U[i * p + j] *= s;
         }
@@ -199,7 +210,7 @@ static lm_status judge_general_map(lm_exp_ctx *ctx, const double *X, size_t n, s
 
 /* Claim 3: debiased CKA ~ 0 and biased CKA > 0 for independent Gaussian features. The values of
  * each draw are returned in deb, bia [G_DRAWS] (for the tests). */
-static lm_status gaussian_draws(double *deb, double *bia, lm_err *err) {
+static lm_status gaussian_draws(const design *d, double *deb, double *bia, lm_err *err) {
     double *X = lm_malloc(G_N * G_P * sizeof *X), *Y = lm_malloc(G_N * G_P * sizeof *Y);
     lm_status st =
         X && Y ? LM_OK
@@ -209,7 +220,7 @@ static lm_status gaussian_draws(double *deb, double *bia, lm_err *err) {
     for (size_t k = 0; st == LM_OK && k < G_DRAWS; k++) {
         for (size_t i = 0; i < G_N * G_P; i++) {
             X[i] = lm_rng_normal(&g);
-            Y[i] = lm_rng_normal(&g);
+            Y[i] = d->rho * X[i] + sqrt(1 - d->rho * d->rho) * lm_rng_normal(&g);
         }
         st = sim(LM_SIM_DEBIASED_CKA, X, G_N, G_P, Y, G_P, &deb[k], err);
         if (st == LM_OK)
@@ -275,26 +286,28 @@ static void judge_bias(lm_exp_ctx *ctx, const double *deb, const double *bia, co
                       });
 }
 
+/* Every claim on the representation X [n, p] (runs: the claims' runs). */
+static lm_status judge_all(lm_exp_ctx *ctx, const design *d, const double *X, size_t n, size_t p,
+                           const int64_t *runs, size_t nr, lm_err *err) {
+    const lm_sim_metric metrics[3] = {LM_SIM_LINEAR_CKA, LM_SIM_RBF_CKA, LM_SIM_DEBIASED_CKA};
+    for (size_t i = 0; i < 3; i++)
+        LM_TRY(judge_invariance(ctx, d, metrics[i], X, n, p, runs, nr, err));
+    LM_TRY(judge_general_map(ctx, d, X, n, p, runs, nr, err));
+    double deb[G_DRAWS], bia[G_DRAWS];
+    LM_TRY(gaussian_draws(d, deb, bia, err));
+    judge_bias(ctx, deb, bia, runs, nr);
+    return LM_OK;
+}
+
 static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
     if (ctx->n_runs < 1 || ctx->run[0] <= 0)
         LM_FAIL(err, LM_EINVAL, "cka-invariance: the similarity run did not finish");
-    int64_t runs[1] = {ctx->run[0]};
+    const int64_t runs[1] = {ctx->run[0]};
     lm__exp_reps r;
     LM_TRY(lm__exp_reps_load(ctx, ctx->run[0], 0, &r, err));
-    const double *X = r.h[X_LAYER];
-    const size_t n = r.n, p = r.width[X_LAYER];
-    const lm_sim_metric metrics[3] = {LM_SIM_LINEAR_CKA, LM_SIM_RBF_CKA, LM_SIM_DEBIASED_CKA};
-    lm_status st = LM_OK;
-    for (size_t i = 0; st == LM_OK && i < 3; i++)
-        st = judge_invariance(ctx, d, metrics[i], X, n, p, runs, 1, err);
-    if (st == LM_OK)
-        st = judge_general_map(ctx, X, n, p, runs, 1, err);
+    const lm_status st = judge_all(ctx, d, r.h[X_LAYER], r.n, r.width[X_LAYER], runs, 1, err);
     lm__exp_reps_free(&r);
-    LM_TRY(st);
-    double deb[G_DRAWS], bia[G_DRAWS];
-    LM_TRY(gaussian_draws(deb, bia, err));
-    judge_bias(ctx, deb, bia, runs, 1);
-    return LM_OK;
+    return st;
 }
 
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {

@@ -34,6 +34,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_cka_invariance, /* CKA's invariances; debiased against biased    */
     &lm__exp_cka_seeds,      /* cross-seed CKA layer by layer                 */
     &lm__exp_knn_alignment,  /* mutual k-NN of penultimate layers across seeds */
+    &lm__exp_cka_width,      /* representations across widths                 */
     NULL,
 };
 
