@@ -5,7 +5,7 @@
  * excluded) that the two representations share; chance is k / (n - 1).
  *
  * Setup: the runs of cka-seeds (the same configs, so a database that ran one reuses them for the
- * other): three independent seed pairs of the §9 similarity run, the penultimate layer (hidden
+ * other): five independent seed pairs of the §9 similarity run, the penultimate layer (hidden
  * layer 3) on the first 1000 test images. Each pair's score gets a permutation null (rows of one
  * side permuted 99 times, lm_similarity).
  *

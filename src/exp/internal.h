@@ -208,7 +208,7 @@ lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, cons
 #define LM__SIM_QUICK_EPOCHS 40
 /* cka-seeds and knn-alignment: seeds 2j and 2j + 1 form independent pair j (LM__SIM_SEEDS / 2
  * pairs), at hidden width LM__SIM_WIDTH (quick: LM__SIM_QUICK_WIDTH) */
-#define LM__SIM_SEEDS       6
+#define LM__SIM_SEEDS       10
 #define LM__SIM_WIDTH       256
 #define LM__SIM_QUICK_WIDTH 128
 
