@@ -108,7 +108,7 @@ static lm_status judge_invariance(lm_exp_ctx *ctx, const design *d, lm_sim_metri
     lm_free(Q);
     lm_free(Y);
     LM_TRY(st);
-    char name[96], det[640], pred[160];
+    char name[96], det[640], pred[224];
     int k = snprintf(det, sizeof det,
                      "X = hidden layer %d on %zu test inputs (%zu columns); "
                      "|CKA - 1| per draw (c):",
