@@ -252,8 +252,8 @@ static lm_status judge_pairs(lm_exp_ctx *ctx, size_t np, const pair_stats *ps, c
     return lm__exp_figure_matrix(ctx, "cka-seeds-matrix",
                                  "Cross-seed linear CKA of layers (mean over seed pairs, 1000 "
                                  "test images)",
-                                 "layer of seed 2j+1", "layer of seed 2j", L, L, nm, nm, mean, 0.0,
-                                 1.0, err);
+                                 "layer of seed 2j+1", "layer of seed 2j", L, L, nm, nm, mean,
+                                 LM_NAN, LM_NAN, err);
 }
 
 static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {

@@ -190,7 +190,7 @@ static lm_status figures(lm_exp_ctx *ctx, const design *d, const width_stats *ws
                  "Linear CKA of hidden layer %zu across widths (seed 0 rows, seed 1 columns)",
                  l + 1);
         LM_TRY(lm__exp_figure_matrix(ctx, name, title, "width (seed 1)", "width (seed 0)", d->nw,
-                                     d->nw, nm, nm, v, 0.0, 1.0, err));
+                                     d->nw, nm, nm, v, LM_NAN, LM_NAN, err));
     }
     /* CKA(w, 2w) and the same-width CKA against w, averaged over layers and orderings */
     double data[MAX_W * 3];

@@ -197,21 +197,30 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
     if (np == 0)
         LM_FAIL(err, LM_EINVAL, "knn-alignment: no finished seed pair");
     judge_pairs(ctx, np, pk, runs, nr);
-    /* the figure: each pair's trained, untrained and null scores against chance */
-    double data[MAX_PAIRS * 5];
+    /* the figure: each pair's trained, untrained and null scores as points, chance as a line */
+    double x[MAX_PAIRS], tr[MAX_PAIRS], un[MAX_PAIRS], nu[MAX_PAIRS], ch[MAX_PAIRS];
     for (size_t j = 0; j < np; j++) {
-        data[j * 5 + 0] = (double) j;
-        data[j * 5 + 1] = pk[j].value;
-        data[j * 5 + 2] = pk[j].init;
-        data[j * 5 + 3] = pk[j].p95;
-        data[j * 5 + 4] = pk[j].chance;
+        x[j] = (double) (j + 1);
+        tr[j] = pk[j].value;
+        un[j] = pk[j].init;
+        nu[j] = pk[j].p95;
+        ch[j] = pk[j].chance;
     }
-    static const char *const cols[5] = {"seed pair", "trained", "untrained (theta_0)",
-                                        "permutation null p95", "chance k/(n-1)"};
-    return lm__exp_figure_lines(ctx, "knn-alignment",
-                                "Mutual 10-NN of penultimate layers across seeds (1000 test "
-                                "images)",
-                                "mutual k-NN score (log)", 1, 5, cols, np, data, err);
+    const lm__exp_fig_series fs[3] = {
+        {.label = "trained pair", .n = np, .x = x, .y = tr},
+        {.label = "untrained pair (theta_0)", .n = np, .x = x, .y = un},
+        {.label = "permutation null p95 (trained)",
+         .n = np,
+         .x = x,
+         .y = nu,
+         .pred_label = "chance k/(n-1)",
+         .n_pred = np,
+         .px = x,
+         .py = ch},
+    };
+    return lm__exp_figure_law(ctx, "knn-alignment",
+                              "Mutual 10-NN of penultimate layers across seeds (1000 test images)",
+                              "seed pair", "mutual k-NN score", 0, 1, 3, fs, err);
 }
 
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {

@@ -45,6 +45,13 @@ lm_status lm__exp_figure_matrix(const lm_exp_ctx *ctx, const char *name, const c
     if (rows == 0 || cols == 0 || rows > 64 || cols > 64)
         LM_FAIL(err, LM_EINVAL, "figure %s: a %zu x %zu matrix (1 .. 64 each way)", name, rows,
                 cols);
+    if (!(vmin < vmax)) { /* automatic: from the data's minimum, rounded down to a tenth */
+        double lo = LM_INF;
+        for (size_t i = 0; i < rows * cols; i++)
+            lo = isfinite(v[i]) ? fmin(lo, v[i]) : lo;
+        vmin = isfinite(lo) ? floor(10 * lo) / 10 : 0;
+        vmax = vmin < 1 ? 1 : vmin + 1;
+    }
     char dir[LM_PATH_MAX + 32], path[LM_PATH_MAX + 128];
     snprintf(dir, sizeof dir, "%s/exp-%lld", ctx->artifact_dir, (long long) ctx->exp_id);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)

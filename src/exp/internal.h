@@ -233,7 +233,9 @@ lm_status lm__exp_reps_load(const lm_exp_ctx *ctx, int64_t run, int at_init, lm_
 void lm__exp_reps_free(lm__exp_reps *r);
 
 /* A heatmap figure of a rows x cols matrix v (row-major), drawn with gnuplot's "with image" and
- * each cell's value printed on it; row_names / col_names label the ticks (NULL: 1, 2, ...).
+ * each cell's value printed on it; row_names / col_names label the ticks (NULL: 1, 2, ...); the
+ * colour range is [vmin, vmax], or, when vmin >= vmax (e.g. NaN), [the minimum rounded down to a
+ * tenth, 1] (CKA-like values).
  * Written like lm__exp_figure_lines (<name>.tsv, <name>.gp, a "figure" artifact). */
 lm_status lm__exp_figure_matrix(const lm_exp_ctx *ctx, const char *name, const char *title,
                                 const char *xlabel, const char *ylabel, size_t rows, size_t cols,
