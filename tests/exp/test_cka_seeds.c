@@ -113,3 +113,30 @@ Test(cka_seeds, reversed_layers_fail_identification) {
     lm_fx_close(&f);
     LM_CHECK_LEAKS();
 }
+
+Test(cka_seeds, bad_input_is_refused_with_its_reason) {
+    lm_fx f;
+    lm_fx_open(&f, "cka-seeds-bad", 1);
+    lm_err err = {0};
+    lm__exp_reps r;
+    cr_assert_eq(lm__exp_reps_load(f.ctx, -1, 0, &r, &err), LM_EINVAL);
+    cr_assert(strstr(err.msg, "run -1"), "%s", err.msg);
+    cr_assert_null(r.h[1]);
+    const double v[1] = {0.5};
+    cr_assert_eq(lm__exp_figure_matrix(f.ctx, "m", "t", "x", "y", 0, 1, NULL, NULL, v, 0, 1, &err),
+                 LM_EINVAL);
+    cr_assert(strstr(err.msg, "0 x 1"), "%s", err.msg);
+    /* a pair whose nets differ in depth */
+    lm__exp_reps a, b;
+    make_pair(1, SAME, &a, &b);
+    b.L = 3;
+    pair_stats ps;
+    cr_assert_eq(pair_measure(&a, &b, 0, &ps, &err), LM_EINVAL);
+    cr_assert(strstr(err.msg, "4 and 3 layers"), "%s", err.msg);
+    b.L = 4;
+    lm__exp_reps_free(&a);
+    lm__exp_reps_free(&b);
+    cr_assert_eq(judge_pairs(f.ctx, 0, &ps, NULL, 0, NULL, 0, &err), LM_EINVAL);
+    lm_fx_close(&f);
+    LM_CHECK_LEAKS();
+}
