@@ -29,6 +29,11 @@ extern const lm_experiment lm__exp_learning_curves;
 extern const lm_experiment lm__exp_fit_recovery;
 extern const lm_experiment lm__exp_scaling_exponents;
 extern const lm_experiment lm__exp_exponent_prediction;
+/* strand 5, universality: representations (science.md §9) */
+extern const lm_experiment lm__exp_cka_invariance;
+extern const lm_experiment lm__exp_cka_seeds;
+extern const lm_experiment lm__exp_cka_width;
+extern const lm_experiment lm__exp_knn_alignment;
 
 /* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
  * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset
@@ -191,5 +196,50 @@ double lm__exp_dln_lambda_max(size_t depth, double s_max);
 lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, const char *title,
                                    const lm__exp_dln_run *d, const double *theory,
                                    const char *theory_label, int normalise, lm_err *err);
+
+/* ---------------------------------------------------------------- representations (§9)
+ * (repr_runs.c, figures_matrix.c; exp_cka_invariance.c, exp_cka_seeds.c, exp_cka_width.c,
+ * exp_knn_alignment.c) */
+
+/* The similarity run's sizes (science.md §9): full and quick training-set sizes and epochs. */
+#define LM__SIM_TRAIN        2000
+#define LM__SIM_EPOCHS       300
+#define LM__SIM_QUICK_TRAIN  1000
+#define LM__SIM_QUICK_EPOCHS 40
+/* cka-seeds and knn-alignment: seeds 2j and 2j + 1 form independent pair j (LM__SIM_SEEDS / 2
+ * pairs), at hidden width LM__SIM_WIDTH (quick: LM__SIM_QUICK_WIDTH) */
+#define LM__SIM_SEEDS       10
+#define LM__SIM_WIDTH       256
+#define LM__SIM_QUICK_WIDTH 128
+
+/* Adds the similarity run of science.md §9 (196-w-w-w-10 ReLU, FMNIST-196, SGD momentum 0.9,
+ * lr 0.05, weight decay 5e-4, batch 128, CE; the first 2000 training and 1000 test images, 300
+ * epochs; quick: 1000 images, 40 epochs) at hidden width `width` and `seed`, labelled
+ * "width=W seed=S". Identical configs in several experiments are trained once per database. */
+lm_status lm__exp_sim_plan_add(lm_exp_plan *p, int quick, size_t width, size_t seed, lm_err *err);
+
+/* A run's representations of its test inputs: h[l] [n, width[l]] for l = 0 (the inputs) .. L
+ * (the outputs), by lm_mlp_features at the final checkpoint, or at theta_0 (lm_train_init_params)
+ * when at_init; accuracy = the test accuracy of those parameters (NaN without class labels). */
+typedef struct lm__exp_reps {
+    size_t n, L;
+    size_t width[LM_MAX_LAYERS + 1];
+    double *h[LM_MAX_LAYERS + 1];
+    double accuracy;
+} lm__exp_reps;
+/* Fills *r for run (it must have a test set of >= 4 inputs); on failure *r is empty. */
+lm_status lm__exp_reps_load(const lm_exp_ctx *ctx, int64_t run, int at_init, lm__exp_reps *r,
+                            lm_err *err);
+void lm__exp_reps_free(lm__exp_reps *r);
+
+/* A heatmap figure of a rows x cols matrix v (row-major), drawn with gnuplot's "with image" and
+ * each cell's value printed on it; row_names / col_names label the ticks (NULL: 1, 2, ...); the
+ * colour range is [vmin, vmax], or, when vmin >= vmax (e.g. NaN), [the minimum rounded down to a
+ * tenth, 1] (CKA-like values).
+ * Written like lm__exp_figure_lines (<name>.tsv, <name>.gp, a "figure" artifact). */
+lm_status lm__exp_figure_matrix(const lm_exp_ctx *ctx, const char *name, const char *title,
+                                const char *xlabel, const char *ylabel, size_t rows, size_t cols,
+                                const char *const *row_names, const char *const *col_names,
+                                const double *v, double vmin, double vmax, lm_err *err);
 
 #endif
