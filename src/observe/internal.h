@@ -15,5 +15,6 @@ extern const lm_observer lm__obs_modes;
 extern const lm_observer lm__obs_fourier;
 extern const lm_observer lm__obs_wspec;
 extern const lm_observer lm__obs_noise;
+extern const lm_observer lm__obs_repr;
 
 #endif
