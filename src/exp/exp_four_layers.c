@@ -10,7 +10,7 @@
  *                                                            (wspec)
  * The network is the edge-of-stability setup of science.md §4, whose sharpness is calibrated:
  * 196-64-64-10 tanh on 1000 FMNIST-196 images (2x2 pooled, standardised), summed-class mse,
- * full-batch GD at eta = 0.1 (2/eta = 20), 6000 steps; quick: 500 images, 2000 steps. ReLU at
+ * full-batch GD at eta = 0.1 (2/eta = 20), 6000 steps; quick: 500 images, 1500 steps. ReLU at
  * width 256 was tried first: after the catapult its sharpness rose from 3.7 to only 15.9 in 1500
  * steps (2/eta = 20), too slowly for the edge to be seen in one run.
  *
@@ -22,12 +22,12 @@
  *                  max S eta/2 after step 100 >= 0.95; the fraction of measurements from t* on
  *                  in [0.9, 1.1] >= 0.8, their median in [0.97, 1.10]; the loss rises in >= 10 %
  *                  of the 20-step intervals after t*, and L_end <= 0.5 L(t*).
- *   weights (§10)  every hidden layer's alpha falls: alpha(init) - alpha(end) > 0.
- *   collapse (§9)  NC1 falls >= 2x from the first 100 %-train-accuracy record to the end, when
- *                  the repr observer recorded nc1 (else a reported figure: not recorded).
  * Reported figures (no prediction for this setup): progressive sharpening S(t*)/S_min (judged
  * on 16 seeds by `eos`), the final test accuracy, NTK change, noise scale at init and at the end,
- * spikes per layer, CKA to init per layer.
+ * alpha(init) - alpha(end) and spikes per layer (science.md §10's claims are for width-256 layers
+ * trained by SGD: at width 64 the tail fit has 64 eigenvalues and the init alpha is fit noise,
+ * 2.7-7.9 over 4 seeds of the quick run), CKA to init per layer, and NC1's fall (§9's >= 2x
+ * after the fit is for cross-entropy with weight decay: see judge_repr).
  */
 #include "exp/internal.h"
 
@@ -54,7 +54,7 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     for (int s = 0; s < N_SEEDS; s++) {
         snprintf(seed, sizeof seed, "seed=%d", s);
         snprintf(label, sizeof label, "seed=%d", s);
-        const char *sets[] = {seed, "data.train_size=500", "data.test_size=500", "steps=2000"};
+        const char *sets[] = {seed, "data.train_size=500", "data.test_size=500", "steps=1500"};
         LM_TRY(lm_exp_plan_add(p, label, base, quick ? 4 : 1, sets, err));
     }
     return LM_OK;
@@ -71,6 +71,7 @@ typedef struct four_run {
     double cka[MAX_L + 1];                       /* cka_init.l at the end (l = 0..L) */
     double test_acc, ntk, noise0, noise1;
     double nc1_ratio; /* NC1 at the first 100 % train accuracy / NC1 at the end */
+    double nc1_fall;  /* NC1 at init / NC1 at the end */
     int64_t t100;     /* first record with train accuracy 1 (-1: never) */
     int have_nc1;
 } four_run;
@@ -99,12 +100,14 @@ static lm_status collapse(const lm_exp_ctx *ctx, four_run *r, lm_err *err) {
     int64_t *at = NULL, *nt = NULL;
     double *acc = NULL, *nc = NULL;
     size_t na = 0, nn = 0;
-    r->nc1_ratio = LM_NAN;
+    r->nc1_ratio = r->nc1_fall = LM_NAN;
     r->t100 = -1;
     lm_status st = lm_exp_series_alloc(ctx, r->run, "nc1", &nt, &nc, &nn, err);
     if (st == LM_OK)
         st = lm_exp_series_alloc(ctx, r->run, "train_acc", &at, &acc, &na, err);
     r->have_nc1 = nn > 0;
+    if (st == LM_OK && nn > 1 && nc[nn - 1] > 0)
+        r->nc1_fall = nc[0] / nc[nn - 1];
     for (size_t i = 0; st == LM_OK && i < na && r->t100 < 0; i++)
         if (acc[i] >= 1.0)
             r->t100 = at[i];
@@ -126,7 +129,7 @@ static lm_status read_run(const lm_exp_ctx *ctx, int64_t run, four_run *r, lm_er
     const double nan = LM_NAN;
     memset(r, 0, sizeof *r);
     r->run = run;
-    r->eta = r->test_acc = r->ntk = r->noise0 = r->noise1 = r->nc1_ratio = nan;
+    r->eta = r->test_acc = r->ntk = r->noise0 = r->noise1 = r->nc1_ratio = r->nc1_fall = nan;
     r->t100 = -1;
     for (size_t l = 0; l <= MAX_L; l++)
         r->alpha0[l] = r->alpha1[l] = r->spikes[l] = r->cka[l] = nan;
@@ -328,17 +331,18 @@ static void judge_weights(lm_exp_ctx *ctx, const four_run *r, size_t n) {
                 len += (size_t) snprintf(extra + len, sizeof extra - len, "%s %.3g -> %.3g",
                                          k ? "," : "", r[k].alpha0[l], r[k].alpha1[l]);
         }
-        snprintf(name, sizeof name, "layer %zu: alpha falls in training", l);
+        snprintf(name, sizeof name, "layer %zu: alpha(init) - alpha(end)", l);
         snprintf(pred, sizeof pred,
-                 "hidden layer %zu's power-law alpha after training is below its value at "
-                 "initialisation: alpha(init) - alpha(end) > 0",
+                 "reported: hidden layer %zu's power-law alpha at initialisation minus at the end",
                  l);
         judge(ctx, r, n, v, all,
-              &(four_claim){name, pred, "alpha(init) - alpha(end)", "mean over seeds > 0",
-                            "science.md §10 [C]: alpha_trained < alpha_init (7-14 at init, "
-                            "3.4-4.1 trained in the §9 MLP); any fall decides it, the size of "
-                            "the fall depends on training length and width",
-                            LM_NAN, 0.0, LM_INF, 0.0, 0, 0, NULL},
+              &(four_claim){name, pred, "alpha(init) - alpha(end)", "none",
+                            "science.md §10's alpha_trained < alpha_init is for width-256 layers "
+                            "after 150 epochs of SGD; a 64 x 196 or 64 x 64 matrix has 64 "
+                            "eigenvalues (WeightWatcher's minimum is 50) and an MP bulk with no "
+                            "tail at init, so its alpha is the fit's noise (2.7-7.9 at init over "
+                            "4 seeds): judged in weight-spectra, reported here",
+                            LM_NAN, -LM_INF, LM_INF, LM_NAN, 0, 1, NULL},
               extra);
     }
     for (size_t l = 1; l <= L && l <= MAX_L; l++) {
@@ -354,42 +358,39 @@ static void judge_weights(lm_exp_ctx *ctx, const four_run *r, size_t n) {
     }
 }
 
+/* Neural collapse, reported: NC1 at init over NC1 at the end, and science.md §9's measure, NC1
+ * at the first 100 %-train-accuracy record over NC1 at the end. §9's collapse run (NC1 falls
+ * >= 2x after the fit) has cross-entropy, momentum and weight decay; weight decay drives the
+ * terminal-phase collapse (Rangamani & Banburski-Fahey 2022; Tirer & Bruna 2022), and plain GD
+ * on mse without it, as here, is outside that claim's domain: NC1 went 0.66 -> 0.63 in the 600
+ * steps after the fit in the quick run (the claim was planned and withdrawn for this reason). */
 static void judge_repr(lm_exp_ctx *ctx, const four_run *r, size_t n) {
     double v[N_SEEDS];
-    int any = 0, all_t100 = n > 0;
-    for (size_t k = 0; k < n; k++) {
+    int any = 0;
+    for (size_t k = 0; k < n; k++)
         any |= r[k].have_nc1;
-        all_t100 &= r[k].t100 >= 0;
-    }
     char extra[300];
     size_t len = (size_t) snprintf(extra, sizeof extra, "first 100 %% train accuracy (step):");
     for (size_t k = 0; k < n && len < sizeof extra; k++)
         len += (size_t) snprintf(extra + len, sizeof extra - len, "%s %lld", k ? "," : "",
                                  (long long) r[k].t100);
-    const char *unmet = lm_exp_precondition(
-        ctx, "100 % train accuracy on every seed", all_t100, all_t100 ? 1.0 : 0.0,
-        "science.md §9: collapse is measured from the first 100 %-train-accuracy epoch",
-        "a seed never fitted its training set: the terminal phase was not reached");
-    const int all = gather(r, n, OFF(nc1_ratio), v);
-    if (!any) {
-        judge(ctx, r, n, v, 0,
-              &(four_claim){"NC1 falls (neural collapse)",
-                            "reported: NC1 at 100 % train accuracy / NC1 at the end",
-                            "NC1 ratio", "none",
-                            "not recorded: this build has no repr observer (cka_init.l, nc1..nc4)",
-                            LM_NAN, -LM_INF, LM_INF, LM_NAN, 0, 1, NULL},
-              extra);
-        return;
-    }
-    judge(ctx, r, n, v, all,
-          &(four_claim){"NC1 falls (neural collapse)",
-                        "NC1 falls >= 2x from the first 100 %-train-accuracy record to the end "
-                        "(terminal phase of training)",
-                        "NC1(t100)/NC1(end)", "mean over seeds >= 2",
-                        "science.md §9: NC1 and NC3 each fall >= 2x in the collapse run (0.47 -> "
-                        "0.22); collapse under mse is the same phenomenon (Han, Papyan, Donoho "
-                        "2022)",
-                        2.0, 2.0, LM_INF, 2.0, 0, 0, unmet},
+    const char *why = any ? "science.md §9's >= 2x fall after the fit is for cross-entropy with "
+                            "weight decay and momentum, which drive the terminal-phase collapse; "
+                            "plain GD on mse without weight decay is outside it"
+                          : "not recorded: this build has no repr observer (cka_init.l, nc1..nc4)";
+    int all = gather(r, n, OFF(nc1_fall), v);
+    judge(ctx, r, n, v, all && any,
+          &(four_claim){"NC1(init)/NC1(end)", "reported: how far NC1 fell over the whole run",
+                        "NC1(0)/NC1(end)", "none", why, LM_NAN, -LM_INF, LM_INF, LM_NAN, 0, 1,
+                        NULL},
+          NULL);
+    all = gather(r, n, OFF(nc1_ratio), v);
+    judge(ctx, r, n, v, all && any,
+          &(four_claim){"NC1(t100)/NC1(end)",
+                        "reported: NC1 at the first 100 %-train-accuracy record over NC1 at the "
+                        "end (science.md §9's measure)",
+                        "NC1(t100)/NC1(end)", "none", why, LM_NAN, -LM_INF, LM_INF, LM_NAN, 0, 1,
+                        NULL},
           extra);
 }
 
@@ -494,11 +495,11 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
     if (st == LM_OK && s[first[1]].n)
         tx[1] = s[first[1]].x[s[first[1]].n - 1];
     char thr[64];
-    snprintf(thr, sizeof thr, "2/eta = %g (GD's stability edge)", 2.0 / r0->eta);
+    snprintf(thr, sizeof thr, "2/η = %g (GD's stability edge)", 2.0 / r0->eta);
     if (ns < MAX_SERIES)
         ps[ns++] = (lm__exp_panel_series){thr, 2, tx, ty, 0, LM__PANEL_DASHED, 7};
-    ADD("ntk_change", "NTK change (right)", 1, LM__PANEL_POINTS, 2);
-    ADD("noise_scale", "noise scale B_simple (right)", 1, LM__PANEL_POINTS, 3);
+    ADD("ntk_change", "NTK change ||Θ_t - Θ_0||_F / ||Θ_0||_F (right)", 1, LM__PANEL_POINTS, 2);
+    ADD("noise_scale", "noise scale B_{simple} = tr Σ / |G|^2 (right)", 1, LM__PANEL_POINTS, 3);
     cnt[1] = ns - first[1];
     /* 3: hidden representations: CKA to init (repr observer) or else the feature change */
     first[2] = ns;
@@ -522,7 +523,7 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
     first[3] = ns;
     for (size_t l = 1; l < L && st == LM_OK; l++) {
         snprintf(metric, sizeof metric, "alpha.%zu", l);
-        snprintf(label, sizeof label, "alpha, layer %zu", l);
+        snprintf(label, sizeof label, "α, layer %zu", l);
         ADD(metric, label, 0, LM__PANEL_POINTS, (int) l - 1);
     }
     for (size_t l = 1; l < L && st == LM_OK; l++) {
@@ -538,14 +539,14 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
                                0,                   LM_NAN,
                                LM_NAN,              NULL,
                                cnt[0],              ps + first[0]};
-        p[1] = (lm__exp_panel){"training process", "sharpness lambda_max(H)",
-                               "B_simple (examples), NTK change", 0,
+        p[1] = (lm__exp_panel){"training process", "sharpness S = λ_{max}(H)",
+                               "B_{simple} (examples); NTK change", 0,
                                1,                  LM_NAN,
                                LM_NAN,             NULL,
                                cnt[1],             ps + first[1]};
         p[2] = (lm__exp_panel){"hidden representations",
-                               have_cka ? "linear CKA to init" : "||h_t - h_0||_F / ||h_0||_F",
-                               "NC1 = tr(S_W S_B^+)/C",
+                               have_cka ? "linear CKA(h_l(t), h_l(0))" : "||h_t - h_0||_F / ||h_0||_F",
+                               "NC1 = tr(Σ_W Σ_B^+)/C",
                                0,
                                1,
                                have_cka ? 0.0 : LM_NAN,
@@ -556,8 +557,8 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
                                cnt[2],
                                ps + first[2]};
         p[3] = (lm__exp_panel){"final weights",
-                               "power-law alpha of the ESD",
-                               "spikes above the MP edge",
+                               "power-law α of the ESD",
+                               "spikes above the MP edge λ_+",
                                0,
                                0,
                                LM_NAN,
@@ -568,7 +569,7 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
         const double x1 = tx[1] > 0 ? tx[1] : 1.0;
         char title[160];
         snprintf(title, sizeof title,
-                 "One network, four layers: 196-64-64-10 tanh, full-batch GD, eta = %g (seed 0)",
+                 "One network, four layers: 196-64-64-10 tanh on FMNIST, full-batch GD at η = %g (seed 0)",
                  r0->eta);
         st = lm__exp_figure_panels(ctx, "four-layers", title, "step", 0.0, x1, 4, p, err);
     }
@@ -608,7 +609,7 @@ const lm_experiment lm__exp_four_layers = {
     .name = "four-layers",
     .summary = "one network on one time axis: performance, sharpness at 2/eta, NTK and noise "
                "scale, representations, weight spectra",
-    .quick = "500 images and 2000 steps instead of 1000 and 6000 (4 seeds of 196-64-64-10 tanh, "
+    .quick = "500 images and 1500 steps instead of 1000 and 6000 (4 seeds of 196-64-64-10 tanh, "
              "full-batch GD at eta 0.1)",
     .plan = plan,
     .analyse = analyse,

@@ -134,8 +134,15 @@ static void panels_body(sbuf *g, const char *name, const char *title, const char
         } else {
             sb_printf(g, "unset y2label\n");
         }
-        sb_printf(g, "set key at screen 0.995, graph 1.0 right top box opaque spacing 1.1 "
-                     "width -2 font ',10'\n");
+        int titled = 0;
+        for (size_t j = 0; j < q->ns; j++)
+            titled |= plottable(&q->s[j], q->s[j].y2 ? q->logy2 : q->logy, x0, x1) &&
+                      (have1 || q->s[j].y2);
+        if (titled)
+            sb_printf(g, "set key at screen 0.99, graph 1.0 right top Left reverse box opaque "
+                         "spacing 1.15 font ',10'\n");
+        else
+            sb_printf(g, "unset key\n");
         if (!have1) {
             /* nothing on the left axis: a fixed range, the panel's note, an invisible constant
              * (gnuplot refuses a plot whose every point is undefined) */
