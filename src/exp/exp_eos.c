@@ -90,7 +90,7 @@ static int all_finite(size_t n, const double *v) {
 }
 
 void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
-                    const int64_t *lt, const double *l, double *scratch, eos_seed *o) {
+                         const int64_t *lt, const double *l, double *scratch, eos_seed *o) {
     const double thr = 2.0 / eta, nan = LM_NAN;
     *o = (eos_seed){nan, nan, nan, nan, nan, nan, nan, -1, -1, -1, nan, nan, 0};
     if (ns == 0 || !all_finite(ns, s) || !(thr > 0) || !isfinite(thr))

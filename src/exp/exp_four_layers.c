@@ -260,8 +260,7 @@ static void judge_eos(lm_exp_ctx *ctx, const four_run *r, size_t n) {
              2.0 / eta);
     all = gather(r, n, EOS(reach), v);
     judge(ctx, r, n, v, all,
-          &(four_claim){"sharpness reaches 2/eta", pred, "max S eta/2",
-                        "mean over seeds >= 0.95",
+          &(four_claim){"sharpness reaches 2/eta", pred, "max S eta/2", "mean over seeds >= 0.95",
                         "science.md §4: t* is the first measurement after step 100 with "
                         "S >= 0.95 * 2/eta; 5 % below 2/eta allows for the 20-step sampling of "
                         "an oscillating sharpness",
@@ -290,13 +289,12 @@ static void judge_eos(lm_exp_ctx *ctx, const four_run *r, size_t n) {
           NULL);
     all = gather(r, n, EOS(rises), v);
     judge(ctx, r, n, v, all,
-          &(four_claim){"non-monotone loss at the edge",
-                        "the loss rises in some 20-step intervals after t*",
-                        "fraction of rising intervals",
-                        "median over seeds >= 0.1 of the intervals rise",
-                        "science.md §4 [C]: 40 % rose in the prototype; gradient flow would give "
-                        "0 %, so 10 % separates the regimes with margin",
-                        LM_NAN, 0.1, LM_INF, 0.1, 1, 0, NULL},
+          &(four_claim){
+              "non-monotone loss at the edge", "the loss rises in some 20-step intervals after t*",
+              "fraction of rising intervals", "median over seeds >= 0.1 of the intervals rise",
+              "science.md §4 [C]: 40 % rose in the prototype; gradient flow would give "
+              "0 %, so 10 % separates the regimes with margin",
+              LM_NAN, 0.1, LM_INF, 0.1, 1, 0, NULL},
           NULL);
     all = gather(r, n, EOS(fall), v);
     judge(ctx, r, n, v, all,
@@ -311,7 +309,8 @@ static void judge_eos(lm_exp_ctx *ctx, const four_run *r, size_t n) {
     judge(ctx, r, n, v, all,
           &(four_claim){"progressive sharpening S(t*)/S_min",
                         "reported: S(t*)/S_min, S_min the lowest S after the catapult",
-                        "S(t*)/S_min", "none", "science.md §4 judges it (>= 1.2) on 16 seeds in "
+                        "S(t*)/S_min", "none",
+                        "science.md §4 judges it (>= 1.2) on 16 seeds in "
                         "`eos`; this run has 4, which did not decide it there",
                         LM_NAN, -LM_INF, LM_INF, LM_NAN, 0, 1, NULL},
           NULL);
@@ -349,8 +348,8 @@ static void judge_weights(lm_exp_ctx *ctx, const four_run *r, size_t n) {
         int all = gather(r, n, OFF(spikes) + l * sizeof(double), v);
         snprintf(name, sizeof name, "layer %zu: spikes at the end", l);
         judge(ctx, r, n, v, all,
-              &(four_claim){name, "reported: eigenvalues above the fitted MP bulk edge",
-                            "spikes", "none",
+              &(four_claim){name, "reported: eigenvalues above the fitted MP bulk edge", "spikes",
+                            "none",
                             "science.md §10's >= 3 spikes are for 150 epochs of SGD at width 256; "
                             "no prediction for full-batch GD at width 64",
                             LM_NAN, -LM_INF, LM_INF, LM_NAN, 0, 1, NULL},
@@ -425,8 +424,8 @@ static void judge_reported(lm_exp_ctx *ctx, const four_run *r, size_t n) {
         snprintf(name, sizeof name, "layer %zu: CKA to init at the end", l);
         judge(ctx, r, n, v, all,
               &(four_claim){name, "reported", "linear CKA(h_l(end), h_l(init))", "none",
-                            "the representation layer: no prediction of its value", LM_NAN,
-                            -LM_INF, LM_INF, LM_NAN, 0, 1, NULL},
+                            "the representation layer: no prediction of its value", LM_NAN, -LM_INF,
+                            LM_INF, LM_NAN, 0, 1, NULL},
               NULL);
     }
 }
@@ -495,11 +494,11 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
     if (st == LM_OK && s[first[1]].n)
         tx[1] = s[first[1]].x[s[first[1]].n - 1];
     char thr[64];
-    snprintf(thr, sizeof thr, "2/η = %g (GD's stability edge)", 2.0 / r0->eta);
+    snprintf(thr, sizeof thr, "2/η = %g (stability edge)", 2.0 / r0->eta);
     if (ns < MAX_SERIES)
         ps[ns++] = (lm__exp_panel_series){thr, 2, tx, ty, 0, LM__PANEL_DASHED, 7};
-    ADD("ntk_change", "NTK change ||Θ_t - Θ_0||_F / ||Θ_0||_F (right)", 1, LM__PANEL_POINTS, 2);
-    ADD("noise_scale", "noise scale B_{simple} = tr Σ / |G|^2 (right)", 1, LM__PANEL_POINTS, 3);
+    ADD("ntk_change", "NTK change (right)", 1, LM__PANEL_POINTS, 2);
+    ADD("noise_scale", "noise scale B_{simple} (right)", 1, LM__PANEL_POINTS, 3);
     cnt[1] = ns - first[1];
     /* 3: hidden representations: CKA to init (repr observer) or else the feature change */
     first[2] = ns;
@@ -534,28 +533,39 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
     cnt[3] = ns - first[3];
 #undef ADD
     if (st == LM_OK) {
-        p[0] = (lm__exp_panel){"performance",       "loss (mse, summed over classes)",
-                               "accuracy",          1,
-                               0,                   LM_NAN,
-                               LM_NAN,              NULL,
-                               cnt[0],              ps + first[0]};
-        p[1] = (lm__exp_panel){"training process", "sharpness S = λ_{max}(H)",
-                               "B_{simple} (examples); NTK change", 0,
-                               1,                  LM_NAN,
-                               LM_NAN,             NULL,
-                               cnt[1],             ps + first[1]};
-        p[2] = (lm__exp_panel){"hidden representations",
-                               have_cka ? "linear CKA(h_l(t), h_l(0))" : "||h_t - h_0||_F / ||h_0||_F",
-                               "NC1 = tr(Σ_W Σ_B^+)/C",
+        p[0] = (lm__exp_panel){"performance",
+                               "loss (mse, summed over classes)",
+                               "accuracy",
+                               1,
+                               0,
+                               LM_NAN,
+                               LM_NAN,
+                               NULL,
+                               cnt[0],
+                               ps + first[0]};
+        p[1] = (lm__exp_panel){"training process",
+                               "sharpness S = λ_{max}(H)",
+                               "B_{simple} = tr Σ/|G|^2;  ||Θ_t - Θ_0||_F/||Θ_0||_F",
                                0,
                                1,
-                               have_cka ? 0.0 : LM_NAN,
-                               have_cka ? 1.02 : LM_NAN,
-                               have_cka ? NULL
-                                        : "CKA to init and NC1: not recorded (no repr observer "
-                                          "in this build); the feature change instead",
-                               cnt[2],
-                               ps + first[2]};
+                               LM_NAN,
+                               LM_NAN,
+                               NULL,
+                               cnt[1],
+                               ps + first[1]};
+        p[2] =
+            (lm__exp_panel){"hidden representations",
+                            have_cka ? "linear CKA(h_l(t), h_l(0))" : "||h_t - h_0||_F / ||h_0||_F",
+                            "NC1 = tr(Σ_W Σ_B^+)/C",
+                            0,
+                            1,
+                            have_cka ? 0.0 : LM_NAN,
+                            have_cka ? 1.02 : LM_NAN,
+                            have_cka ? NULL
+                                     : "CKA to init and NC1: not recorded (no repr observer "
+                                       "in this build); the feature change instead",
+                            cnt[2],
+                            ps + first[2]};
         p[3] = (lm__exp_panel){"final weights",
                                "power-law α of the ESD",
                                "spikes above the MP edge λ_+",
@@ -569,7 +579,8 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
         const double x1 = tx[1] > 0 ? tx[1] : 1.0;
         char title[160];
         snprintf(title, sizeof title,
-                 "One network, four layers: 196-64-64-10 tanh on FMNIST, full-batch GD at η = %g (seed 0)",
+                 "One network, four layers: 196-64-64-10 tanh on FMNIST, full-batch GD at η = %g "
+                 "(seed 0)",
                  r0->eta);
         st = lm__exp_figure_panels(ctx, "four-layers", title, "step", 0.0, x1, 4, p, err);
     }

@@ -84,8 +84,8 @@ static int plottable(const lm__exp_panel_series *s, int logy, double x0, double 
 }
 
 /* The gnuplot commands of the whole multiplot (for one terminal already set). */
-static void panels_body(sbuf *g, const char *name, const char *title, const char *xlabel,
-                        double x0, double x1, size_t np, const lm__exp_panel *p) {
+static void panels_body(sbuf *g, const char *name, const char *title, const char *xlabel, double x0,
+                        double x1, size_t np, const lm__exp_panel *p) {
     char t0[512], t1[512];
     /* the plot area spans [L, R] of the width; the keys sit right of R + room for y2's tics */
     const double L = 0.085, R = 0.70, top = 0.94, bottom = 0.06, gap = 0.012;
@@ -93,6 +93,8 @@ static void panels_body(sbuf *g, const char *name, const char *title, const char
     sb_printf(g, "set multiplot title '%s' font ',14'\n", gp_text(title, t0, sizeof t0));
     sb_printf(g, "set lmargin at screen %.4f\nset rmargin at screen %.4f\n", L, R);
     sb_printf(g, "set xrange [%.10g:%.10g]\nset grid xtics ytics lc rgb '#dddddd'\n", x0, x1);
+    /* panel names in an opaque box: curves pass beneath them */
+    sb_printf(g, "set style textbox opaque noborder margins 2, 1\n");
     size_t block = 0;
     for (size_t k = 0; k < np; k++) {
         const lm__exp_panel *q = &p[k];
@@ -116,7 +118,7 @@ static void panels_body(sbuf *g, const char *name, const char *title, const char
         else
             sb_printf(g, "set format x ''\nunset xlabel\n");
         /* the panel's name, top left inside the frame */
-        sb_printf(g, "set label 1 '%s' at graph 0.01, graph 0.93 left font ',12' front\n",
+        sb_printf(g, "set label 1 '%s' at graph 0.01, graph 0.92 left font ',12' front boxed\n",
                   gp_text(q->title, t0, sizeof t0));
         int have1 = 0, have2 = 0;
         for (size_t j = 0; j < q->ns; j++) {

@@ -186,7 +186,7 @@ typedef struct lm__exp_panel_series {
     int color; /* palette index; -1: the series' index in its panel */
 } lm__exp_panel_series;
 typedef struct lm__exp_panel {
-    const char *title;           /* shown inside the panel, top left */
+    const char *title; /* shown inside the panel, top left */
     const char *ylabel, *y2label;
     int logy, logy2;
     double ymin, ymax; /* NaN: autoscale */

@@ -20,7 +20,8 @@ static size_t every(const lm_config *cfg) {
 }
 
 static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
-    const size_t n = c->cfg->train.probe_size < c->train->n ? c->cfg->train.probe_size : c->train->n;
+    const size_t n =
+        c->cfg->train.probe_size < c->train->n ? c->cfg->train.probe_size : c->train->n;
     lm_noise_stats s;
     lm_status st =
         lm_noise_exact(c->m, c->cfg->loss, c->theta, c->train->x, c->train->y, n, &s, err);

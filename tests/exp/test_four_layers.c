@@ -23,9 +23,9 @@ static const char *cfg =
     "\"batch_size\": 0}";
 
 typedef struct shape {
-    double top;    /* S / thr where the rise ends and S then hovers (1: the edge) */
-    int gf_loss;   /* the loss falls monotonically until step 600 and is flat after */
-    int with_nc1;  /* nc1 recorded */
+    double top;   /* S / thr where the rise ends and S then hovers (1: the edge) */
+    int gf_loss;  /* the loss falls monotonically until step 600 and is flat after */
+    int with_nc1; /* nc1 recorded */
 } shape;
 
 /* One seed: S catapults from 1.9 thr to 0.8 thr by step 100, rises linearly to top thr at step
