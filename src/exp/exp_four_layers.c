@@ -373,10 +373,12 @@ static void judge_repr(lm_exp_ctx *ctx, const four_run *r, size_t n) {
     for (size_t k = 0; k < n && len < sizeof extra; k++)
         len += (size_t) snprintf(extra + len, sizeof extra - len, "%s %lld", k ? "," : "",
                                  (long long) r[k].t100);
-    const char *why = any ? "science.md §9's >= 2x fall after the fit is for cross-entropy with "
-                            "weight decay and momentum, which drive the terminal-phase collapse; "
-                            "plain GD on mse without weight decay is outside it"
-                          : "not recorded: this build has no repr observer (cka_init.l, nc1..nc4)";
+    const char *why =
+        any ? "science.md §9's >= 2x fall after the fit is for cross-entropy with "
+              "weight decay and momentum, which drive the terminal-phase collapse; "
+              "plain GD on mse without weight decay is outside it"
+            : "not recorded: no nc1 records (repr_every = 0, or a build without the repr "
+              "observer)";
     int all = gather(r, n, OFF(nc1_fall), v);
     judge(ctx, r, n, v, all && any,
           &(four_claim){"NC1(init)/NC1(end)", "reported: how far NC1 fell over the whole run",
@@ -562,8 +564,8 @@ static lm_status figure(lm_exp_ctx *ctx, const four_run *r0, lm_err *err) {
                             have_cka ? 0.0 : LM_NAN,
                             have_cka ? 1.02 : LM_NAN,
                             have_cka ? NULL
-                                     : "CKA to init and NC1: not recorded (no repr observer "
-                                       "in this build); the feature change instead",
+                                     : "CKA to init not recorded (repr_every = 0 or no repr "
+                                       "observer): the feature change instead",
                             cnt[2],
                             ps + first[2]};
         p[3] = (lm__exp_panel){"final weights",
