@@ -81,4 +81,39 @@ typedef struct lm_sim_result {
 lm_status lm_similarity(lm_sim_metric m, const double *A, size_t n, size_t p, const double *B,
                         size_t q, const lm_sim_opts *opts, lm_sim_result *out, lm_err *err);
 
+/* ---------------------------------------------------------------- neural collapse
+ *
+ * Papyan, Han, Donoho 2020 (arXiv 2008.08186), measured as in the authors' reference code
+ * (science.md §9; docs/representations.md). Features H [n, p] (e.g. penultimate-layer
+ * post-activations), labels [n] in 0..C-1, the classifier W [C, p] and bias b [C] that the
+ * network applies to H (logits W h + b). With N_c the class counts, mu_c the class means,
+ * mu_G = (1/C) sum_c mu_c (the mean of the class means, as the reference code; the paper's
+ * global mean for balanced classes) and M [C, p] the rows mu_c - mu_G:
+ *   Sigma_W = (1/n) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T,  Sigma_B = (1/C) M^T M,
+ *   nc1               tr(Sigma_W Sigma_B^+) / C (the paper's Fig. 6 quantity; the reference
+ *                     code records tr(Sigma_W Sigma_B^+) without the 1/C). Sigma_B^+ from
+ *                     LAPACKE_dsyevd, keeping eigenvalues > 1e-10 x the largest (the reference
+ *                     keeps the top C-1 singular values: the same set whenever Sigma_B has rank
+ *                     C-1, as it does unless class means are affinely dependent).
+ *   nc2_equinorm      std/mean of ||mu_c - mu_G|| over c (std with C-1, as torch.std)
+ *   nc2_equinorm_w    std/mean of the row norms ||w_c||
+ *   nc2_equiangular   mean over c != c' of |cos(mu_c - mu_G, mu_c' - mu_G) + 1/(C-1)|
+ *   nc3               || W/||W||_F - M/||M||_F ||_F^2
+ *   nc4               fraction of rows where argmax_c (W h_i + b)_c differs from
+ *                     argmin_c ||h_i - mu_c|| (ties: the lower class index)
+ * W NULL: nc2_equinorm_w, nc3 and nc4 are NaN. b NULL: zero bias. Degenerate geometry gives NaN,
+ * not an error: nc1 and nc2_equinorm when Sigma_B = 0 (all class means equal), nc2_equiangular
+ * when some mu_c = mu_G, nc3 when W = 0, nc2_equinorm_w when every row of W is 0.
+ * Errors (naming the row, column or class): n, p = 0 or C < 2 (LM_ESHAPE), a label >= C
+ * (LM_ERANGE), a class without rows (LM_EINVAL), NaN/Inf in H, W or b (LM_ENUMERIC).
+ * Workload: O(n p^2 + p^3) (one p x p eigendecomposition). */
+typedef struct lm_nc {
+    double nc1;
+    double nc2_equinorm, nc2_equinorm_w, nc2_equiangular;
+    double nc3, nc4;
+} lm_nc;
+
+lm_status lm_neural_collapse(const double *H, size_t n, size_t p, const size_t *labels, size_t C,
+                             const double *W, const double *b, lm_nc *out, lm_err *err);
+
 #endif

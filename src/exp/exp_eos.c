@@ -79,19 +79,8 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     return LM_OK;
 }
 
-/* What one seed's run measured (NaN: could not be measured). */
-typedef struct eos_seed {
-    double reach;   /* max over steps > 100 of S / thr */
-    double ratio;   /* S(t*) / S_min */
-    double band;    /* fraction of measurements from t* on with S / thr in [0.9, 1.1] */
-    double median;  /* their median S / thr */
-    double rises;   /* fraction of loss intervals from t* on that rise */
-    double fall;    /* L_end / L(t*) */
-    double ctl_max; /* max over all measurements of S / thr (the control's measure) */
-    int64_t tstar, tc, tmin;
-    double s_star, s_min;
-    size_t n_after;
-} eos_seed;
+/* What one seed's run measured: lm__eos_seed (exp/internal.h, shared with four-layers). */
+typedef lm__eos_seed eos_seed;
 
 static int all_finite(size_t n, const double *v) {
     for (size_t k = 0; k < n; k++)
@@ -100,9 +89,8 @@ static int all_finite(size_t n, const double *v) {
     return 1;
 }
 
-/* The per-seed measures of one run's sharpness (st, s) and loss (lt, l) series at rate eta. */
-static void measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
-                    const int64_t *lt, const double *l, double *scratch, eos_seed *o) {
+void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
+                         const int64_t *lt, const double *l, double *scratch, eos_seed *o) {
     const double thr = 2.0 / eta, nan = LM_NAN;
     *o = (eos_seed){nan, nan, nan, nan, nan, nan, nan, -1, -1, -1, nan, nan, 0};
     if (ns == 0 || !all_finite(ns, s) || !(thr > 0) || !isfinite(thr))
@@ -387,7 +375,7 @@ static lm_status measure_group(lm_exp_ctx *ctx, rate_group *g, fig_acc *fa, lm_e
         double *s = NULL, *l = NULL, *scratch = NULL;
         size_t ns = 0, nl = 0;
         const int64_t run = g->runs[k];
-        measure(g->eta, 0, NULL, NULL, 0, NULL, NULL, NULL, &g->seed[k]);
+        lm__exp_eos_measure(g->eta, 0, NULL, NULL, 0, NULL, NULL, NULL, &g->seed[k]);
         if (run > 0) {
             st = lm_exp_series_alloc(ctx, run, "sharpness", &sst, &s, &ns, err);
             if (st == LM_OK)
@@ -396,7 +384,7 @@ static lm_status measure_group(lm_exp_ctx *ctx, rate_group *g, fig_acc *fa, lm_e
             if (st == LM_OK && !scratch)
                 st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
             if (st == LM_OK)
-                measure(g->eta, ns, sst, s, nl, lst, l, scratch, &g->seed[k]);
+                lm__exp_eos_measure(g->eta, ns, sst, s, nl, lst, l, scratch, &g->seed[k]);
         }
         /* the figure: the seed-mean at the first seed's steps (every 100 steps) */
         if (st == LM_OK && k == 0) {

@@ -34,6 +34,7 @@ extern const lm_experiment lm__exp_cka_invariance;
 extern const lm_experiment lm__exp_cka_seeds;
 extern const lm_experiment lm__exp_cka_width;
 extern const lm_experiment lm__exp_knn_alignment;
+extern const lm_experiment lm__exp_four_layers;
 
 /* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
  * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset
@@ -123,6 +124,28 @@ void lm__exp_net_free(lm__exp_net *net);
 /* The EoS network and data (exp_eos.c), shared with exp_catapult.c. */
 extern const char *lm__exp_eos_base;
 
+/* What one run's sharpness and loss series show about the edge of stability (exp_eos.c;
+ * science.md §4), NaN where it could not be measured; thr = 2/eta. */
+typedef struct lm__eos_seed {
+    double reach;   /* max over steps > 100 of S / thr */
+    double ratio;   /* S(t*) / S_min */
+    double band;    /* fraction of measurements from t* on with S / thr in [0.9, 1.1] */
+    double median;  /* their median S / thr */
+    double rises;   /* fraction of loss intervals from t* on that rise */
+    double fall;    /* L_end / L(t*) */
+    double ctl_max; /* max over all measurements of S / thr (the control's measure) */
+    int64_t tstar, tc, tmin;
+    double s_star, s_min;
+    size_t n_after;
+} lm__eos_seed;
+
+/* The per-run measures of the sharpness series (st, s: ns records) and the loss series (lt, l:
+ * nl records) at GD rate eta into *o (exp_eos.c; the definitions of t*, t_c and S_min are in its
+ * header comment). scratch holds ns doubles. Shared by eos and four-layers: one definition of
+ * "hovers at 2/eta". */
+void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
+                         const int64_t *lt, const double *l, double *scratch, lm__eos_seed *o);
+
 /* Writes <artifact_dir>/exp-<id>/<name>.tsv (exact eigenvalue histogram and a density on a
  * grid) and <name>.gp (a gnuplot script that renders <name>.png and <name>.svg beside itself),
  * and records the script as a "figure" artifact of the invocation's first run. */
@@ -152,6 +175,33 @@ typedef struct lm__exp_fig_series {
 lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char *title,
                              const char *xlabel, const char *ylabel, int logx, int logy, size_t ns,
                              const lm__exp_fig_series *s, lm_err *err);
+
+/* A figure of np stacked panels sharing the x axis [x0, x1] (figures_panels.c): each panel a
+ * left axis and an optional right one (y2), linear or log, its series lines, dashed lines or
+ * points (NaN points are gaps), its key outside the data. A panel with nothing plottable on its
+ * left axis shows `note` (or "not recorded") instead. Written like lm__exp_figure_lines
+ * (<name>.tsv with one index block per series, <name>.gp rendering <name>.png and .svg). */
+enum { LM__PANEL_LINE, LM__PANEL_DASHED, LM__PANEL_POINTS };
+typedef struct lm__exp_panel_series {
+    const char *label;
+    size_t n;
+    const double *x, *y;
+    int y2;    /* on the right axis */
+    int style; /* LM__PANEL_LINE, _DASHED, _POINTS */
+    int color; /* palette index; -1: the series' index in its panel */
+} lm__exp_panel_series;
+typedef struct lm__exp_panel {
+    const char *title; /* shown inside the panel, top left */
+    const char *ylabel, *y2label;
+    int logy, logy2;
+    double ymin, ymax; /* NaN: autoscale */
+    const char *note;  /* a remark in the panel's corner (NULL: none) */
+    size_t ns;
+    const lm__exp_panel_series *s;
+} lm__exp_panel;
+lm_status lm__exp_figure_panels(const lm_exp_ctx *ctx, const char *name, const char *title,
+                                const char *xlabel, double x0, double x1, size_t np,
+                                const lm__exp_panel *p, lm_err *err);
 
 /* The predicted power law y = C x^p drawn through measured points: C is the geometric mean of
  * y / x^p over the positive finite pairs (the law fixes the slope, the data its height); py[i]

@@ -35,6 +35,8 @@ static const lm_experiment *const registry[] = {
     &lm__exp_cka_seeds,      /* cross-seed CKA layer by layer                 */
     &lm__exp_knn_alignment,  /* mutual k-NN of penultimate layers across seeds */
     &lm__exp_cka_width,      /* representations across widths                 */
+    /* the four layers of one network (issue 14) */
+    &lm__exp_four_layers, /* one run: performance, training process, representations, weights */
     NULL,
 };
 

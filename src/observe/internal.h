@@ -14,5 +14,7 @@ extern const lm_observer lm__obs_completion;
 extern const lm_observer lm__obs_modes;
 extern const lm_observer lm__obs_fourier;
 extern const lm_observer lm__obs_wspec;
+extern const lm_observer lm__obs_noise;
+extern const lm_observer lm__obs_repr;
 
 #endif
