@@ -29,6 +29,7 @@ extern const lm_experiment lm__exp_learning_curves;
 extern const lm_experiment lm__exp_fit_recovery;
 extern const lm_experiment lm__exp_scaling_exponents;
 extern const lm_experiment lm__exp_exponent_prediction;
+extern const lm_experiment lm__exp_neural_collapse;
 
 /* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
  * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset
