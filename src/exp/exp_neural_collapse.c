@@ -45,14 +45,14 @@ static const char *BASE =
 #define FIG_PTS   60   /* points per curve in the figure */
 
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
-    const size_t ns = quick ? 3 : 4;
+    const size_t ns = quick ? 8 : 4;
     char sd[32], label[64];
     for (size_t s = 0; s < ns; s++) {
         snprintf(sd, sizeof sd, "seed=%zu", s);
         snprintf(label, sizeof label, "%s seed=%zu", quick ? "quick" : "full", s);
         if (quick) {
-            const char *sets[] = {sd, "data.train_size=200", "model.widths=[196,128,128,128,10]",
-                                  "steps=1500"};
+            const char *sets[] = {sd, "data.train_size=100", "model.widths=[196,128,128,128,10]",
+                                  "steps=4000"};
             LM_TRY(lm_exp_plan_add(p, label, BASE, 4, sets, err));
         } else {
             const char *sets[] = {sd};
