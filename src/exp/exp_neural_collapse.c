@@ -134,8 +134,17 @@ static lm_status figure(lm_exp_ctx *ctx, size_t nr, const nc_run *r, const doubl
     size_t n = r[0].n;
     for (size_t s = 1; s < nr; s++)
         n = r[s].n < n ? r[s].n : n;
-    const size_t stride = n > FIG_PTS ? (n + FIG_PTS - 1) / FIG_PTS : 1,
-                 np = (n + stride - 1) / stride;
+    /* records 1..n-1 (step 0 has no place on the log step axis), about FIG_PTS of them spaced
+     * evenly in log step */
+    if (n < 2)
+        return LM_OK;
+    size_t idx[FIG_PTS + 1], np = 0;
+    const double lmax = log((double) (n - 1));
+    for (size_t j = 0; j <= FIG_PTS; j++) {
+        const size_t i = (size_t) llround(exp(lmax * (double) j / FIG_PTS));
+        if (i >= 1 && i < n && (np == 0 || i > idx[np - 1]))
+            idx[np++] = i;
+    }
     const size_t fig[4] = {S_NC1, S_EQN, S_NC3, S_NC4};
     const char *lab[4] = {"NC1 tr(S_W S_B^+)/C", "NC2 equinorm", "NC3 ||W - M||^2",
                           "NC4 classifier vs nearest mean"};
@@ -146,7 +155,7 @@ static lm_status figure(lm_exp_ctx *ctx, size_t nr, const nc_run *r, const doubl
     lm__exp_fig_series fs[5];
     for (size_t k = 0; k < 4; k++) {
         for (size_t j = 0; j < np; j++) {
-            const size_t i = j * stride;
+            const size_t i = idx[j];
             x[k * np + j] = (double) r[0].step[i];
             for (size_t s = 0; s < nr; s++)
                 tmp[s] = r[s].v[fig[k]][i];
@@ -166,7 +175,7 @@ static lm_status figure(lm_exp_ctx *ctx, size_t nr, const nc_run *r, const doubl
             hi = fmax(hi, y[i]);
         }
     const double px[2] = {m100, m100}, py[2] = {lo, hi};
-    fs[4] = (lm__exp_fig_series){.label = "first 100 % train accuracy",
+    fs[4] = (lm__exp_fig_series){.label = "",
                                  .n = 0,
                                  .pred_label = "first 100 % train accuracy (seed mean)",
                                  .n_pred = isfinite(m100) && hi > 0 ? 2 : 0,
@@ -174,7 +183,7 @@ static lm_status figure(lm_exp_ctx *ctx, size_t nr, const nc_run *r, const doubl
                                  .py = py};
     const lm_status st = lm__exp_figure_law(
         ctx, "collapse", "neural collapse of the penultimate layer (seed mean +- 2 SE)", "step",
-        "NC measure", 0, 1, 5, fs, err);
+        "NC measure", 1, 1, 5, fs, err);
     lm_free(buf);
     return st;
 }
