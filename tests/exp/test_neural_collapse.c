@@ -145,7 +145,7 @@ Test(neural_collapse, plan) {
         lm_exp_plan p = {0};
         lm_err err = {0};
         cr_assert_eq(lm__exp_neural_collapse.plan(quick, &p, &err), LM_OK, "%s", err.msg);
-        cr_assert_eq(p.n, quick ? 8u : 4u);
+        cr_assert_eq(p.n, 8u);
         for (size_t i = 0; i < p.n; i++) {
             const char *c = p.config[i];
             cr_assert(strstr(c, "\"repr_every\":20") && strstr(c, "\"eval_every\":20"), "%s", c);
