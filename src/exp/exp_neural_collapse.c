@@ -51,9 +51,10 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
         snprintf(sd, sizeof sd, "seed=%zu", s);
         snprintf(label, sizeof label, "%s seed=%zu", quick ? "quick" : "full", s);
         if (quick) {
+            /* probe_size only sizes the observer's cka_init batch, not the claims */
             const char *sets[] = {sd, "data.train_size=100", "model.widths=[196,128,128,128,10]",
-                                  "steps=4000"};
-            LM_TRY(lm_exp_plan_add(p, label, BASE, 4, sets, err));
+                                  "steps=4000", "probe_size=32"};
+            LM_TRY(lm_exp_plan_add(p, label, BASE, 5, sets, err));
         } else {
             const char *sets[] = {sd};
             LM_TRY(lm_exp_plan_add(p, label, BASE, 1, sets, err));
