@@ -35,6 +35,7 @@ extern const lm_experiment lm__exp_cka_seeds;
 extern const lm_experiment lm__exp_cka_width;
 extern const lm_experiment lm__exp_knn_alignment;
 extern const lm_experiment lm__exp_four_layers;
+extern const lm_experiment lm__exp_neural_collapse;
 
 /* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
  * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset

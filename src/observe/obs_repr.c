@@ -12,7 +12,8 @@
  *                    network applies: W = w_scale x W_L, b = b_scale x b_L. Only when L >= 2 and
  *                    the training targets are one-hot classes (d_out >= 2, every target row has
  *                    one 1 and zeros elsewhere): otherwise no NC names are emitted. When a class
- *                    has no example among those rows, the six values are NaN.
+ *                    has no example among those rows, or the features or weights are not finite
+ *                    (a diverging run), the six values are NaN.
  * Representations come from lm_mlp_features (the network's one forward pass). The theta0
  * features of the probe batch are computed at the first call and kept in the state.
  * Workload per call: forward passes over probe and NC rows, L CKAs (p x p products), one
@@ -138,8 +139,16 @@ static lm_status emit_nc(const lm_obs_ctx *c, repr_state *s, lm_obs_sink *sink, 
             seen = s->labels[i] == k;
         empty = !seen;
     }
-    if (!empty)
-        LM_TRY(lm_neural_collapse(s->hp, s->n_nc, p, s->labels, C, s->w, s->b, &nc, err));
+    if (!empty) {
+        /* non-finite features or weights (a diverging run): NaN, as for cka_init */
+        lm_err e2 = {0};
+        const lm_status st =
+            lm_neural_collapse(s->hp, s->n_nc, p, s->labels, C, s->w, s->b, &nc, &e2);
+        if (st == LM_ENUMERIC)
+            nc = (lm_nc){LM_NAN, LM_NAN, LM_NAN, LM_NAN, LM_NAN, LM_NAN};
+        else if (st != LM_OK)
+            LM_FAIL(err, st, "repr observer: %s", e2.msg);
+    }
     LM_TRY(lm_obs_emit(sink, "nc1", nc.nc1, err));
     LM_TRY(lm_obs_emit(sink, "nc2_equinorm", nc.nc2_equinorm, err));
     LM_TRY(lm_obs_emit(sink, "nc2_equinorm_w", nc.nc2_equinorm_w, err));

@@ -107,7 +107,8 @@ Test(collapse, bad_input) {
     cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 2, W, NULL, &nc, &err), LM_ERANGE);
     cr_assert(strstr(err.msg, "row 3"), "%s", err.msg);
     labels[3] = 1;
-    cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 3, W, NULL, &nc, &err), LM_EINVAL);
+    const double W3[3 * 2] = {1, 0, 0, 1, 1, 1}; /* C = 3: W is [3, 2] */
+    cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 3, W3, NULL, &nc, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "class 2"), "%s", err.msg);
     cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 1, W, NULL, &nc, &err), LM_ESHAPE);
     cr_assert_eq(lm_neural_collapse(H, 0, 2, labels, 2, W, NULL, &nc, &err), LM_ESHAPE);
