@@ -30,6 +30,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_fit_recovery,        /* the scaling-law fitter recovers a known law     */
     &lm__exp_scaling_exponents,   /* exponents in P, N and t predicted from (a, b) */
     &lm__exp_exponent_prediction, /* FMNIST: the data exponent predicted before training */
+    &lm__exp_weight_spectra,      /* random matrices follow MP; trained layers get a tail */
     NULL,
 };
 
