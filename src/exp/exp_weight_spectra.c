@@ -16,7 +16,7 @@
  *   lambda_max / lambda_+ in [0.9, 1.1] (mean +- 2 SE);
  *   nothing above 1.05 lambda_+: the largest lambda_max / lambda_+ over the draws <= 1.05.
  * Part (b), the §9 MLP (196-256-256-256-10 ReLU, 2000 FMNIST-196, CE, SGD momentum 0.9,
- * lr 0.05, weight decay 5e-4, batch 128), 150 epochs (quick: 40), 4 seeds (quick: 3). For each
+ * lr 0.05, weight decay 5e-4, batch 128), 150 epochs (quick: 30), 4 seeds (quick: 3). For each
  * hidden layer l = 1..3 (W_4 is 10 x 256: 10 eigenvalues, below the 50 a power-law fit needs),
  * spectra of the trained checkpoint and of theta_0 (lm_train_init_params):
  *   alpha_trained in [2, 6]; alpha_trained / alpha_init < 1; spikes (above 1.05 lambda_+) >= 3.
@@ -45,6 +45,8 @@ static const char *BASE =
 
 #define MAX_SEEDS  8
 #define MAX_HIDDEN 3
+#define MAX_INIT   16
+#define N_INIT     12 /* initialisations behind alpha_init (seeds 0..11) */
 #define MP_SEED    1014 /* the random matrices' seed (part a) */
 #define SPIKE_EDGE 1.05 /* a spike: an eigenvalue above 1.05 lambda_+ (science.md §10) */
 
@@ -53,9 +55,9 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     char sd[32], ep[32], we[32], label[96];
     for (size_t s = 0; s < ns; s++) {
         snprintf(sd, sizeof sd, "seed=%zu", s);
-        snprintf(ep, sizeof ep, "epochs=%d", quick ? 40 : 150);
+        snprintf(ep, sizeof ep, "epochs=%d", quick ? 30 : 150);
         snprintf(we, sizeof we, "weights_every=%d", quick ? 75 : 150);
-        snprintf(label, sizeof label, "MLP 196-256x3-10 %s epochs seed=%zu", quick ? "40" : "150",
+        snprintf(label, sizeof label, "MLP 196-256x3-10 %s epochs seed=%zu", quick ? "30" : "150",
                  s);
         const char *sets[] = {sd, ep, we, quick ? "eval_every=75" : "eval_every=150"};
         LM_TRY(lm_exp_plan_add(p, label, BASE, 4, sets, err));
@@ -188,25 +190,31 @@ lm_status lm__ws_mp_claims(lm_exp_ctx *ctx, int heavy, size_t n, size_t m, size_
     return LM_OK;
 }
 
-/* Part (b)'s claims from per-seed spectra: alpha_t, alpha_0, spikes_t are [ns][nl] row-major
- * (trained alpha, initial alpha, trained spikes above 1.05 lambda_+) for hidden layers 1..nl. */
-void lm__ws_trained_claims(lm_exp_ctx *ctx, size_t ns, size_t nl, const double *alpha_t,
+/* Part (b)'s claims: alpha_t, spikes_t are [ns][nl] row-major (trained alpha and spikes above
+ * 1.05 lambda_+ per seed) for hidden layers 1..nl; alpha_0 is [n0][nl], the initial alpha over n0
+ * independent initialisations (cheap, so more of them than trained seeds: the CSN alpha of an
+ * untrained layer scatters widely). */
+void lm__ws_trained_claims(lm_exp_ctx *ctx, size_t ns, size_t n0, size_t nl, const double *alpha_t,
                            const double *alpha_0, const double *spikes_t, const int64_t *runs) {
     char name[96], detail[400];
     for (size_t l = 0; l < nl; l++) {
-        double a[MAX_SEEDS], r[MAX_SEEDS], sp[MAX_SEEDS];
-        int k = snprintf(detail, sizeof detail, "per seed (alpha_init -> alpha_trained, spikes):");
-        for (size_t s = 0; s < ns && s < MAX_SEEDS; s++) {
+        double a[MAX_SEEDS], b[MAX_INIT], sp[MAX_SEEDS];
+        int k = snprintf(detail, sizeof detail, "per seed (alpha_trained, spikes):");
+        const size_t n = ns < MAX_SEEDS ? ns : MAX_SEEDS, nb = n0 < MAX_INIT ? n0 : MAX_INIT;
+        for (size_t s = 0; s < n; s++) {
             a[s] = alpha_t[s * nl + l];
-            r[s] = alpha_t[s * nl + l] / alpha_0[s * nl + l];
             sp[s] = spikes_t[s * nl + l];
             if (k > 0 && (size_t) k < sizeof detail)
-                k += snprintf(detail + k, sizeof detail - (size_t) k, " %.2f -> %.2f, %.0f;",
-                              alpha_0[s * nl + l], a[s], sp[s]);
+                k += snprintf(detail + k, sizeof detail - (size_t) k, " %.2f, %.0f;", a[s], sp[s]);
         }
-        const size_t n = ns < MAX_SEEDS ? ns : MAX_SEEDS;
-        double m, u;
+        for (size_t s = 0; s < nb; s++)
+            b[s] = alpha_0[s * nl + l];
+        double m, u, m0, u0;
         lm__exp_mean_u(n, a, &m, &u);
+        lm__exp_mean_u(nb, b, &m0, &u0);
+        if (k > 0 && (size_t) k < sizeof detail)
+            snprintf(detail + k, sizeof detail - (size_t) k,
+                     " alpha_init %.2f +- %.2f over %zu initialisations", m0, u0, nb);
         snprintf(name, sizeof name, "trained alpha in [2, 6], layer %zu", l + 1);
         lm_exp_judge(ctx, &(lm_claim_spec){
                               .name = name,
@@ -227,16 +235,17 @@ void lm__ws_trained_claims(lm_exp_ctx *ctx, size_t ns, size_t nl, const double *
                               .n_runs = n,
                               .runs = runs,
                           });
-        lm__exp_mean_u(n, r, &m, &u);
+        const double r = m / m0, ur = fabs(r) * sqrt(pow(u / m, 2) + pow(u0 / m0, 2));
         snprintf(name, sizeof name, "alpha falls with training, layer %zu", l + 1);
         lm_exp_judge(ctx, &(lm_claim_spec){
                               .name = name,
-                              .predicted = "training makes the tail heavier: alpha_trained / "
-                                           "alpha_init < 1",
+                              .predicted = "training makes the tail heavier: mean alpha_trained / "
+                                           "mean alpha_init < 1",
                               .predicted_value = LM_NAN,
-                              .measured = m,
-                              .uncertainty = u,
-                              .uncertainty_from = "2 SE over seeds of the per-seed ratio",
+                              .measured = r,
+                              .uncertainty = ur,
+                              .uncertainty_from = "2 SE over trained seeds and over "
+                                                  "initialisations, propagated to the ratio",
                               .n_seeds = n,
                               .lo = -LM_INF,
                               .hi = 1.0,
@@ -372,15 +381,43 @@ static lm_status figures(lm_exp_ctx *ctx, const lm_wspec *trained, size_t nr, co
     return st;
 }
 
+/* The initial spectra of n0 initialisations of cfg's network (seeds 0..n0-1, through
+ * lm_train_init_params): alpha and spikes per hidden layer into a0, sp0 [n0][nl]. */
+static lm_status init_spectra(const lm_config *cfg, const lm_mlp *m, size_t n0, size_t nl,
+                              double *a0, double *sp0, lm_err *err) {
+    lm_config c = *cfg; /* a shallow copy: only the seed differs, nothing is freed */
+    double *theta0 = lm_malloc(m->n_params * sizeof *theta0);
+    if (!theta0)
+        LM_FAIL(err, LM_ENOMEM, "weight-spectra: out of memory for %zu parameters", m->n_params);
+    lm_status st = LM_OK;
+    for (size_t k = 0; k < n0 && st == LM_OK; k++) {
+        c.seed = k;
+        st = lm_train_init_params(&c, m, theta0, err);
+        for (size_t l = 0; l < nl && st == LM_OK; l++) {
+            const lm_layer_info *li = &m->layer[l];
+            lm_wspec s0;
+            st = lm_wspec_compute(theta0 + li->w_off, li->d_out, li->d_in, NULL, &s0, err);
+            if (st != LM_OK)
+                break;
+            a0[k * nl + l] = s0.fitted ? s0.alpha : LM_NAN;
+            sp0[k * nl + l] = (double) spikes_of(&s0);
+            lm_wspec_free(&s0);
+        }
+    }
+    lm_free(theta0);
+    return st;
+}
+
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
-    const size_t draws = ctx->quick ? 5 : 10;
+    const size_t draws = ctx->quick ? 3 : 10;
     LM_TRY(lm__ws_mp_claims(ctx, 0, 1000, 500, draws, MP_SEED, err));
     LM_TRY(lm__ws_mp_claims(ctx, 0, 600, 400, draws, MP_SEED, err));
 
-    double at[MAX_SEEDS * MAX_HIDDEN], a0[MAX_SEEDS * MAX_HIDDEN], sp[MAX_SEEDS * MAX_HIDDEN];
-    double sp0[MAX_SEEDS * MAX_HIDDEN];
+    double at[MAX_SEEDS * MAX_HIDDEN], a0[MAX_INIT * MAX_HIDDEN], sp[MAX_SEEDS * MAX_HIDDEN];
+    double sp0[MAX_INIT * MAX_HIDDEN];
     int64_t runs[MAX_SEEDS];
-    size_t nr = 0, nl = MAX_HIDDEN;
+    size_t nr = 0;
+    const size_t nl = MAX_HIDDEN, n0 = N_INIT;
     lm_wspec first = {0};
     lm_status st = LM_OK;
     for (size_t i = 0; i < ctx->n_runs && nr < MAX_SEEDS && st == LM_OK; i++) {
@@ -390,39 +427,25 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         st = lm__exp_net_open(ctx, ctx->run[i], 0, &net, err);
         if (st != LM_OK)
             break;
-        double *theta0 = lm_malloc(net.m->n_params * sizeof *theta0);
-        if (!theta0) {
-            lm__exp_net_free(&net);
-            lm_wspec_free(&first);
-            LM_FAIL(err, LM_ENOMEM, "weight-spectra: out of memory");
-        }
-        st = lm_train_init_params(net.cfg, net.m, theta0, err);
-        if (st == LM_OK && net.m->n_layers != MAX_HIDDEN + 1)
+        if (net.m->n_layers != MAX_HIDDEN + 1)
             st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
                             "weight-spectra: run %lld has %zu layers, expected %d",
                             (long long) ctx->run[i], net.m->n_layers, MAX_HIDDEN + 1);
+        if (st == LM_OK && nr == 0)
+            st = init_spectra(net.cfg, net.m, n0, nl, a0, sp0, err);
         for (size_t l = 0; l < nl && st == LM_OK; l++) {
             const lm_layer_info *li = &net.m->layer[l];
-            lm_wspec s, s0;
+            lm_wspec s;
             st = lm_wspec_compute(net.theta + li->w_off, li->d_out, li->d_in, NULL, &s, err);
             if (st != LM_OK)
                 break;
-            st = lm_wspec_compute(theta0 + li->w_off, li->d_out, li->d_in, NULL, &s0, err);
-            if (st != LM_OK) {
-                lm_wspec_free(&s);
-                break;
-            }
             at[nr * nl + l] = s.fitted ? s.alpha : LM_NAN;
-            a0[nr * nl + l] = s0.fitted ? s0.alpha : LM_NAN;
             sp[nr * nl + l] = (double) spikes_of(&s);
-            sp0[nr * nl + l] = (double) spikes_of(&s0);
-            lm_wspec_free(&s0);
             if (nr == 0 && l == 0)
                 first = s;
             else
                 lm_wspec_free(&s);
         }
-        lm_free(theta0);
         lm__exp_net_free(&net);
         if (st == LM_OK)
             runs[nr++] = ctx->run[i];
@@ -432,27 +455,28 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         return st;
     }
     if (nr > 0) {
-        lm__ws_trained_claims(ctx, nr, nl, at, a0, sp, runs);
+        lm__ws_trained_claims(ctx, nr, n0, nl, at, a0, sp, runs);
         /* reported: the initial spectra, the untrained baseline */
         for (size_t l = 0; l < nl; l++) {
-            double a[MAX_SEEDS], s0v[MAX_SEEDS], m, u, ms, us;
-            for (size_t s = 0; s < nr; s++)
+            double a[MAX_INIT], s0v[MAX_INIT], m, u, ms, us;
+            for (size_t s = 0; s < n0; s++)
                 a[s] = a0[s * nl + l], s0v[s] = sp0[s * nl + l];
-            lm__exp_mean_u(nr, a, &m, &u);
-            lm__exp_mean_u(nr, s0v, &ms, &us);
-            char name[96], detail[160];
+            lm__exp_mean_u(n0, a, &m, &u);
+            lm__exp_mean_u(n0, s0v, &ms, &us);
+            char name[96], detail[200];
             snprintf(name, sizeof name, "alpha at init, layer %zu", l + 1);
             snprintf(detail, sizeof detail,
-                     "untrained baseline (lm_train_init_params); spikes at init %.2f +- %.2f", ms,
-                     us);
+                     "untrained baseline (lm_train_init_params, %zu seeds); spikes above 1.05 "
+                     "lambda_+ at init %.2f +- %.2f",
+                     n0, ms, us);
             lm_exp_judge(ctx, &(lm_claim_spec){
                                   .name = name,
                                   .predicted = "science.md §10 [C]: 7-14 with no spikes",
                                   .predicted_value = LM_NAN,
                                   .measured = m,
                                   .uncertainty = u,
-                                  .uncertainty_from = "2 SE over seeds",
-                                  .n_seeds = nr,
+                                  .uncertainty_from = "2 SE over initialisations",
+                                  .n_seeds = n0,
                                   .lo = -LM_INF,
                                   .hi = LM_INF,
                                   .tolerance = "none (reported)",
@@ -475,7 +499,7 @@ const lm_experiment lm__exp_weight_spectra = {
     .name = "weight-spectra",
     .summary = "weight spectra: random matrices follow Marchenko-Pastur; trained layers grow "
                "spikes and a power-law tail with alpha in [2, 6]",
-    .quick = "3 seeds trained 40 epochs (full: 4 seeds, 150), 5 random draws per shape (full: 10)",
+    .quick = "3 seeds trained 30 epochs (full: 4 seeds, 150), 3 random draws per shape (full: 10)",
     .plan = plan,
     .analyse = analyse,
 };
