@@ -15,6 +15,7 @@ static const lm_observer *const registry[] = {
     &lm__obs_modes,         /* deep linear networks: the task's modes u_k (linear-modes data) */
     &lm__obs_fourier,       /* circle data: Fourier amplitudes of the training residual */
     &lm__obs_wspec,         /* weight spectra: power-law alpha, spikes, stable rank per layer */
+    &lm__obs_grok,          /* modadd: Fourier sparsity and effective rank of W_1 */
     NULL,
 };
 
