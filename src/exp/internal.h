@@ -30,6 +30,7 @@ extern const lm_experiment lm__exp_fit_recovery;
 extern const lm_experiment lm__exp_scaling_exponents;
 extern const lm_experiment lm__exp_exponent_prediction;
 extern const lm_experiment lm__exp_weight_spectra;
+extern const lm_experiment lm__exp_grokking;
 
 /* weight-spectra's pieces (exp_weight_spectra.c), exposed for its negative controls: a random
  * n x m matrix (Gaussian, or heavy = 1: symmetric Pareto entries of tail index 1.5); part (a)'s

@@ -31,6 +31,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_scaling_exponents,   /* exponents in P, N and t predicted from (a, b) */
     &lm__exp_exponent_prediction, /* FMNIST: the data exponent predicted before training */
     &lm__exp_weight_spectra,      /* random matrices follow MP; trained layers get a tail */
+    &lm__exp_grokking,            /* modular addition: late generalisation with weight decay */
     NULL,
 };
 
