@@ -11,11 +11,12 @@
  * Without weight decay the late transition is slower or absent.
  *
  * Setup (a deviation from §11's p = 97, width 512, calibrated to fit the budget on one core, see
- * docs/experiments/grokking.md): p = 59 (quick: 31), train_frac 0.5, widths [2p, 128, p]
- * (quick: [2p, 64, p]), quadratic activation (Gromov's), CE, full-batch AdamW lr 1e-3 (quick
- * 3e-3), weight decay 1.0 against the control 0, 5000 steps (quick 2000), 3 seeds each; records
- * every 20 steps: train/test accuracy (observer performance), param_norm (norms),
- * fourier_sparsity and erank.1 (grok).
+ * docs/experiments/grokking.md): p = 59, train_frac 0.5, widths [2p, 128, p], quadratic
+ * activation (Gromov's), CE, full-batch AdamW lr 1e-3, weight decay 1.0 against the control 0,
+ * 5000 steps, 3 seeds each (quick: 2 seeds, lr 3e-3, 1000 steps, where test accuracy plateaus
+ * near 92 %: a pipeline check whose time-based claims are inconclusive); records every 20
+ * steps: train/test accuracy (observer performance), param_norm (norms), fourier_sparsity and
+ * erank.1 (grok).
  *
  * Claims (science.md §11's pass lines), per seed with wd = 1, t_train = the first record with
  * train accuracy >= 99 %, t_test = the first with test accuracy >= 95 %:
@@ -48,13 +49,12 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     static const char *const wds[2] = {"1.0", "0"};
     char sd[32], wd[48], label[96];
     for (size_t w = 0; w < 2; w++)
-        for (size_t s = 0; s < N_SEEDS; s++) {
+        for (size_t s = 0; s < (quick ? 2u : N_SEEDS); s++) {
             snprintf(sd, sizeof sd, "seed=%zu", s);
             snprintf(wd, sizeof wd, "optimizer.weight_decay=%s", wds[w]);
             snprintf(label, sizeof label, "wd=%s seed=%zu", wds[w], s);
-            const char *sets[] = {sd, wd, "data.modulus=31", "model.widths=[62, 64, 31]",
-                                  "optimizer.lr=0.003", "steps=2000"};
-            LM_TRY(lm_exp_plan_add(p, label, BASE, quick ? 6 : 2, sets, err));
+            const char *sets[] = {sd, wd, "optimizer.lr=0.003", "steps=1000"};
+            LM_TRY(lm_exp_plan_add(p, label, BASE, quick ? 4 : 2, sets, err));
         }
     return LM_OK;
 }
@@ -241,30 +241,61 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
         judge(ctx, "Fourier sparsity rises between t_train and t_test",
               "the embeddings move to a few frequencies: sparsity(t_test)/sparsity(t_train) >= 2",
               2.0, n1, rise, 0, 2.0, LM_INF, "ratio >= 2", 2.0, why, detail, runs1, n1);
-        /* the control: wd = 0, paired by seed */
+        /* the control: wd = 0, paired by seed. The prediction is a disjunction: within the same
+         * budget test accuracy stays < 95 %, or the delay at least doubles. When no wd = 0 seed
+         * reaches 95 %, the first part is measured (the largest test accuracy over the seeds and
+         * records, u = 0: a maximum); otherwise the second (seeds that never reach 95 % count
+         * with the budget as a lower bound for their delay). */
+        const size_t np = n0 < n1 ? n0 : n1;
+        size_t reached = 0;
+        double mx0 = 0;
         k = snprintf(detail, sizeof detail,
                      "per seed (delay wd 0 / delay wd 1; max test accuracy at wd 0):");
-        const size_t np = n0 < n1 ? n0 : n1;
         for (size_t s = 0; s < np; s++) {
             const grun *a = &g0[s], *b = &g1[s];
             const double d1 = b->t_test - b->t_train;
             const double d0 = isfinite(a->t_test) ? a->t_test - a->t_train : a->budget - a->t_train;
             dl[s] = d0 / d1;
+            reached += isfinite(a->t_test);
             double mx = 0;
             for (size_t i = 0; i < a->n; i++)
                 mx = fmax(mx, a->test[i]);
+            mx0 = fmax(mx0, mx);
             const double dt = a->n > 1 ? (double) (a->step[1] - a->step[0]) : 0;
             res_d = fmax(res_d, fabs(dl[s]) * 2 * dt / fmax(d1, dt));
             if (k > 0 && (size_t) k < sizeof detail)
-                k += snprintf(detail + k, sizeof detail - (size_t) k, " %.2f%s; %.3f", dl[s],
+                k += snprintf(detail + k, sizeof detail - (size_t) k, " %.2f%s, %.3f;", dl[s],
                               isfinite(a->t_test) ? "" : " (>=, never 95 %)", mx);
         }
         for (size_t s = 0; s < np; s++)
             all[s] = runs1[s], all[np + s] = runs0[s];
-        judge(ctx, "without weight decay the delay at least doubles",
-              "wd = 0, same budget: delay (t_test - t_train) at least 2x the wd = 1 delay, or "
-              "test accuracy stays < 95 % (counted with the budget as a lower bound)",
-              2.0, np, dl, res_d, 2.0, LM_INF, "ratio >= 2", 2.0, why, detail, all, 2 * np);
+        const char *cname = "without weight decay: test < 95 % or the delay at least doubles";
+        const char *cpred = "wd = 0, same budget: test accuracy stays < 95 %, or the delay "
+                            "(t_test - t_train) is at least 2x the wd = 1 delay";
+        if (np > 0 && reached == 0)
+            lm_exp_judge(ctx, &(lm_claim_spec){
+                                  .name = cname,
+                                  .predicted = cpred,
+                                  .predicted_value = TEST_THR,
+                                  .measured = mx0,
+                                  .uncertainty = 0.0,
+                                  .uncertainty_from = "u = 0: a maximum over the wd = 0 seeds "
+                                                      "and records (no seed reached 95 %: the "
+                                                      "first part of the prediction is measured)",
+                                  .n_seeds = 0,
+                                  .lo = -LM_INF,
+                                  .hi = TEST_THR,
+                                  .tolerance = "max test accuracy at wd 0 < 0.95",
+                                  .tolerance_value = TEST_THR,
+                                  .reason = why,
+                                  .detail = detail,
+                                  .n_runs = 2 * np,
+                                  .runs = all,
+                              });
+        else
+            judge(ctx, cname, cpred, 2.0, np, dl, res_d, 2.0, LM_INF,
+                  "delay ratio >= 2 (some wd = 0 seed reached 95 %)", 2.0, why, detail, all,
+                  2 * np);
         if (n1 > 0)
             st = figure(ctx, &g1[0], n0 ? &g0[0] : NULL, err);
     }
@@ -277,7 +308,9 @@ const lm_experiment lm__exp_grokking = {
     .name = "grokking",
     .summary = "modular addition: late generalisation with weight decay, norm falls, Fourier "
                "sparsity rises; slower or absent without weight decay",
-    .quick = "p = 31, width 64, lr 3e-3, 2000 steps (full: p = 59, width 128, lr 1e-3, 5000)",
+    .quick = "2 seeds per arm, lr 3e-3, 1000 steps (full: 3 seeds, lr 1e-3, 5000 steps): a "
+             "pipeline check; test accuracy plateaus near 92 %, so the time-based claims are "
+             "inconclusive",
     .plan = plan,
     .analyse = analyse,
 };
