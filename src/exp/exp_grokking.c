@@ -218,16 +218,16 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
                 res = fmax(res, ratio[s] * (dt / g->t_train + dt / g->t_test));
                 if (k > 0 && (size_t) k < sizeof detail)
                     k += snprintf(detail + k, sizeof detail - (size_t) k,
-                                  " %.0f, %.0f, %.1f -> %.1f, %.3f -> %.3f;", g->t_train,
-                                  g->t_test, g->norm[g->i_train], g->norm[g->i_test],
-                                  g->sparse[g->i_train], g->sparse[g->i_test]);
+                                  " %.0f, %.0f, %.1f -> %.1f, %.3f -> %.3f;", g->t_train, g->t_test,
+                                  g->norm[g->i_train], g->norm[g->i_test], g->sparse[g->i_train],
+                                  g->sparse[g->i_test]);
             } else if (k > 0 && (size_t) k < sizeof detail) {
                 double mx = 0;
                 for (size_t i = 0; i < g->n; i++)
                     mx = fmax(mx, g->test[i]);
                 k += snprintf(detail + k, sizeof detail - (size_t) k,
-                              " t_train %.0f, test accuracy never >= 95 %% (max %.3f);",
-                              g->t_train, mx);
+                              " t_train %.0f, test accuracy never >= 95 %% (max %.3f);", g->t_train,
+                              mx);
             }
         }
         const char *why = "science.md §11 (uncalibrated): its pass line, unchanged";

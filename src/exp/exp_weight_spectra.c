@@ -46,7 +46,7 @@ static const char *BASE =
 #define MAX_SEEDS  8
 #define MAX_HIDDEN 3
 #define MAX_INIT   16
-#define N_INIT     12 /* initialisations behind alpha_init (seeds 0..11) */
+#define N_INIT     12   /* initialisations behind alpha_init (seeds 0..11) */
 #define MP_SEED    1014 /* the random matrices' seed (part a) */
 #define SPIKE_EDGE 1.05 /* a spike: an eigenvalue above 1.05 lambda_+ (science.md §10) */
 
@@ -70,7 +70,8 @@ static double mp_ks(const double *eig, size_t m, double q, double sigma2) {
     double d = 0;
     for (size_t i = 0; i < m; i++) {
         const double f = lm_wspec_mp_cdf(eig[i], q, sigma2);
-        d = fmax(d, fmax(fabs(f - (double) i / (double) m), fabs((double) (i + 1) / (double) m - f)));
+        d = fmax(d,
+                 fmax(fabs(f - (double) i / (double) m), fabs((double) (i + 1) / (double) m - f)));
     }
     return d;
 }
@@ -129,7 +130,8 @@ lm_status lm__ws_mp_claims(lm_exp_ctx *ctx, int heavy, size_t n, size_t m, size_
     lm__exp_mean_u(draws, ratio, &rm, &ru);
     snprintf(name, sizeof name, "MP fit KS, %s %zu x %zu", kind, n, m);
     snprintf(detail, sizeof detail,
-             "KS between the ESD of W^T W / N and the fitted MP law (Q = %.3g), %zu draws", (double) n / (double) m, draws);
+             "KS between the ESD of W^T W / N and the fitted MP law (Q = %.3g), %zu draws",
+             (double) n / (double) m, draws);
     lm_exp_judge(ctx, &(lm_claim_spec){
                           .name = name,
                           .predicted = "a random matrix's ESD follows Marchenko-Pastur: KS <= 0.03",
@@ -370,8 +372,7 @@ static lm_status figures(lm_exp_ctx *ctx, const lm_wspec *trained, size_t nr, co
     for (size_t i = 0; i < n; i++)
         for (size_t l = 1; l <= nl; l++)
             data[i * nc + l] = cnt[i * nc + l] > 0 ? data[i * nc + l] / cnt[i * nc + l] : LM_NAN;
-    static const char *const acols[] = {"step", "alpha.1 (W_1)", "alpha.2 (W_2)",
-                                        "alpha.3 (W_3)"};
+    static const char *const acols[] = {"step", "alpha.1 (W_1)", "alpha.2 (W_2)", "alpha.3 (W_3)"};
     if (st == LM_OK)
         st = lm__exp_figure_lines(ctx, "alpha-over-training",
                                   "power-law alpha of the hidden layers over training (mean over "

@@ -37,8 +37,7 @@ extern const lm_experiment lm__exp_grokking;
  * three Marchenko-Pastur claims over `draws` such matrices; part (b)'s claims per hidden layer
  * from per-seed spectra ([ns][nl] row-major: trained alpha and spikes; [n0][nl]: initial alpha
  * over n0 initialisations). */
-void lm__ws_random_matrix(int heavy, size_t n, size_t m, uint64_t seed, uint64_t stream,
-                          double *w);
+void lm__ws_random_matrix(int heavy, size_t n, size_t m, uint64_t seed, uint64_t stream, double *w);
 lm_status lm__ws_mp_claims(lm_exp_ctx *ctx, int heavy, size_t n, size_t m, size_t draws,
                            uint64_t seed, lm_err *err);
 void lm__ws_trained_claims(lm_exp_ctx *ctx, size_t ns, size_t n0, size_t nl, const double *alpha_t,

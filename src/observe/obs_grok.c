@@ -45,8 +45,10 @@ lm_status lm__obs_fourier_sparsity(const double *w1, size_t hidden, size_t p, si
                                    double *sparsity, lm_err *err) {
     *sparsity = LM_NAN;
     if (p < 2 || hidden < 1 || top < 1)
-        LM_FAIL(err, LM_EINVAL, "fourier sparsity: need p >= 2, hidden >= 1, top >= 1 (got %zu, "
-                "%zu, %zu)", p, hidden, top);
+        LM_FAIL(err, LM_EINVAL,
+                "fourier sparsity: need p >= 2, hidden >= 1, top >= 1 (got %zu, "
+                "%zu, %zu)",
+                p, hidden, top);
     const size_t nf = p / 2; /* frequencies 1 .. floor(p/2) */
     double *buf = lm_malloc(p * sizeof *buf), *pk = lm_calloc(nf + 1, sizeof *pk);
     gsl_fft_real_wavetable *wt = gsl_fft_real_wavetable_alloc(p);
@@ -111,8 +113,8 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     }
     memcpy(a, w1, r * cc * sizeof *a);
     const lapack_int info =
-        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) cc, (lapack_int) r, a, (lapack_int) r,
-                       s, NULL, (lapack_int) cc, NULL, (lapack_int) r);
+        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int) cc, (lapack_int) r, a, (lapack_int) r, s,
+                       NULL, (lapack_int) cc, NULL, (lapack_int) r);
     lm_free(a);
     lm_status st = LM_OK;
     if (info != 0)
@@ -126,5 +128,6 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
 }
 
 const lm_observer lm__obs_grok = {
-    "grok", "modadd: fourier_sparsity (top-5 DFT power fraction of W_1's token embeddings), erank.1",
+    "grok",
+    "modadd: fourier_sparsity (top-5 DFT power fraction of W_1's token embeddings), erank.1",
     observe, every, NULL};

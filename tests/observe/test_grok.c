@@ -19,7 +19,7 @@
 #include "lmech/model.h"
 #include "observe/internal.h"
 
-#define P 31
+#define P  31
 #define PI 3.14159265358979323846
 
 /* Builds the network (quadratic, no biases, widths [2P, 9 nk, P]) with frequencies ks[0..nk);
@@ -51,8 +51,7 @@ static double gromov(const size_t *ks, size_t nk, int wrong, double *sparsity) {
                 }
                 for (size_t q = 0; q < P; q++)
                     theta[l2->w_off + q * l2->d_in + j] =
-                        cos(tau * k * (double) q + (wrong ? p1 - p2 : p1 + p2)) /
-                        (l2->w_scale);
+                        cos(tau * k * (double) q + (wrong ? p1 - p2 : p1 + p2)) / (l2->w_scale);
             }
     double *x = calloc(P * P * 2 * P, sizeof *x), *out = malloc(P * P * P * sizeof *out);
     for (size_t a = 0; a < P; a++)
