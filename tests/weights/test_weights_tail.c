@@ -91,7 +91,6 @@ Test(weights_tail, gof_pvalue_keeps_pareto_and_rejects_exponential) {
         lam[j] = 1.0 - log(1.0 - lm_rng_uniform(&g));
     planted(N, M, lam, 600, w);
     cr_assert_eq(lm_wspec_compute(w, N, M, &o, &s, &err), LM_OK, "%s", err.msg);
-    fprintf(stderr, "PROBE exp: alpha %g p %g n_tail %zu\n", s.alpha, s.ks_p, s.n_tail);
     cr_assert(s.ks_p < 0.1, "exponential: alpha %g, p = %g", s.alpha, s.ks_p);
     lm_wspec_free(&s);
     /* a Gaussian matrix (an MP bulk, no power law): CSN fits alpha = 5.7 on a 37-point tail,
@@ -100,7 +99,6 @@ Test(weights_tail, gof_pvalue_keeps_pareto_and_rejects_exponential) {
     for (size_t i = 0; i < N * M; i++)
         w[i] = lm_rng_normal(&g);
     cr_assert_eq(lm_wspec_compute(w, N, M, &o, &s, &err), LM_OK, "%s", err.msg);
-    fprintf(stderr, "PROBE gauss: alpha %g p %g n_tail %zu\n", s.alpha, s.ks_p, s.n_tail);
     lm_wspec_free(&s);
     cr_assert_eq(lm_wspec_compute(w, N, M, NULL, &s, &err), LM_OK, "%s", err.msg);
     cr_assert(isnan(s.ks_p));
