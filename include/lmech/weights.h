@@ -25,11 +25,11 @@ extern "C" {
 #endif
 
 typedef struct lm_wspec_opts {
-    size_t min_eigs;  /* no power-law fit below this many eigenvalues (0: 50)          */
-    size_t min_tail;  /* smallest tail a candidate x_min may leave (0: 10)             */
-    double alpha_max; /* alpha above this is "no power law" (0: 8, WeightWatcher's)    */
-    size_t gof_draws; /* CSN goodness-of-fit p-value from this many semiparametric bootstrap
-                         draws (0: not computed, ks_p = NaN; each draw refits, ~m^2 work) */
+    size_t min_eigs;   /* no power-law fit below this many eigenvalues (0: 50)          */
+    size_t min_tail;   /* smallest tail a candidate x_min may leave (0: 10)             */
+    double alpha_max;  /* alpha above this is "no power law" (0: 8, WeightWatcher's)    */
+    size_t gof_draws;  /* CSN goodness-of-fit p-value from this many semiparametric bootstrap
+                          draws (0: not computed, ks_p = NaN; each draw refits, ~m^2 work) */
     uint64_t gof_seed; /* the bootstrap's seed                                          */
 } lm_wspec_opts;
 
