@@ -25,8 +25,9 @@ double lm__obs_effective_rank(const double *s, size_t n);
  * column over the p tokens is transformed (DFT along the token axis), the power |F_k|^2 of the
  * conjugate pair k, p - k is combined and summed over units and both operands into P_k,
  * k = 1..floor(p/2) (the DC term k = 0 is excluded); *sparsity = the sum of the `top` largest
- * P_k over the sum of all (NaN when all vanish). */
+ * P_k over the sum of all (NaN when all vanish); *unit (may be NULL) = the same fraction per
+ * hidden unit (its own P_k over both operands), averaged over the units with nonzero power. */
 lm_status lm__obs_fourier_sparsity(const double *w1, size_t hidden, size_t p, size_t top,
-                                   double *sparsity, lm_err *err);
+                                   double *sparsity, double *unit, lm_err *err);
 
 #endif

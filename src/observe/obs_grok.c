@@ -13,6 +13,10 @@
  *                     (sum of the 5 largest P_k) / (sum of all P_k): 1 when the embeddings use at
  *                     most 5 frequencies (Gromov's analytic solution restricted to 5 of them),
  *                     about 5 / floor(p/2) plus fluctuations for random weights.
+ *   fourier_sparsity_unit  the same fraction per hidden unit (its own P_k over both operands,
+ *                     its own top 5), averaged over the units with nonzero power: 1 when every
+ *                     unit uses at most 5 frequencies even if the units together use all (as in
+ *                     Gromov's full solution, where each unit has one frequency).
  *   erank.1           the effective rank of W_1: exp of the entropy of its normalised singular
  *                     values, exp(-sum_i q_i ln q_i), q_i = s_i / sum_j s_j (Roy & Vetterli 2007;
  *                     the definition obs_completion.c uses), singular values by LAPACKE_dgesdd.
@@ -42,8 +46,10 @@ static int cmp_desc(const void *a, const void *b) {
 }
 
 lm_status lm__obs_fourier_sparsity(const double *w1, size_t hidden, size_t p, size_t top,
-                                   double *sparsity, lm_err *err) {
+                                   double *sparsity, double *unit, lm_err *err) {
     *sparsity = LM_NAN;
+    if (unit)
+        *unit = LM_NAN;
     if (p < 2 || hidden < 1 || top < 1)
         LM_FAIL(err, LM_EINVAL,
                 "fourier sparsity: need p >= 2, hidden >= 1, top >= 1 (got %zu, "
@@ -51,14 +57,17 @@ lm_status lm__obs_fourier_sparsity(const double *w1, size_t hidden, size_t p, si
                 p, hidden, top);
     const size_t nf = p / 2; /* frequencies 1 .. floor(p/2) */
     double *buf = lm_malloc(p * sizeof *buf), *pk = lm_calloc(nf + 1, sizeof *pk);
+    double *pj = lm_calloc(nf + 1, sizeof *pj), unit_sum = 0;
+    size_t unit_n = 0;
     gsl_fft_real_wavetable *wt = gsl_fft_real_wavetable_alloc(p);
     gsl_fft_real_workspace *ws = gsl_fft_real_workspace_alloc(p);
     lm_status st = LM_OK;
-    if (!buf || !pk || !wt || !ws)
+    if (!buf || !pk || !pj || !wt || !ws)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
                         "fourier sparsity: out of memory for p = %zu", p);
     gsl_error_handler_t *old = gsl_set_error_handler_off();
-    for (size_t j = 0; j < hidden && st == LM_OK; j++)
+    for (size_t j = 0; j < hidden && st == LM_OK; j++) {
+        memset(pj, 0, (nf + 1) * sizeof *pj);
         for (size_t o = 0; o < 2 && st == LM_OK; o++) {
             memcpy(buf, w1 + j * 2 * p + o * p, p * sizeof *buf);
             if (gsl_fft_real_transform(buf, 1, p, wt, ws) != GSL_SUCCESS) {
@@ -69,12 +78,25 @@ lm_status lm__obs_fourier_sparsity(const double *w1, size_t hidden, size_t p, si
             /* half-complex: buf[2k-1] = Re F_k, buf[2k] = Im F_k (k < p/2); for even p,
              * buf[p-1] = F_{p/2} (real). |F_{p-k}| = |F_k| for real input. */
             for (size_t k = 1; k <= nf; k++) {
-                if (2 * k == p)
-                    pk[k] += buf[p - 1] * buf[p - 1];
-                else
-                    pk[k] += 2 * (buf[2 * k - 1] * buf[2 * k - 1] + buf[2 * k] * buf[2 * k]);
+                const double pw =
+                    2 * k == p ? buf[p - 1] * buf[p - 1]
+                               : 2 * (buf[2 * k - 1] * buf[2 * k - 1] + buf[2 * k] * buf[2 * k]);
+                pk[k] += pw;
+                pj[k] += pw;
             }
         }
+        /* this unit's own top-`top` fraction (both operands together) */
+        double tot = 0, best = 0;
+        for (size_t k = 1; k <= nf; k++)
+            tot += pj[k];
+        if (st == LM_OK && tot > 0) {
+            qsort(pj + 1, nf, sizeof *pj, cmp_desc);
+            for (size_t k = 1; k <= nf && k <= top; k++)
+                best += pj[k];
+            unit_sum += best / tot;
+            unit_n++;
+        }
+    }
     gsl_set_error_handler(old);
     if (st == LM_OK) {
         double total = 0, best = 0;
@@ -84,9 +106,12 @@ lm_status lm__obs_fourier_sparsity(const double *w1, size_t hidden, size_t p, si
         for (size_t k = 1; k <= nf && k <= top; k++)
             best += pk[k];
         *sparsity = total > 0 ? best / total : LM_NAN;
+        if (unit)
+            *unit = unit_n ? unit_sum / (double) unit_n : LM_NAN;
     }
     lm_free(buf);
     lm_free(pk);
+    lm_free(pj);
     if (wt)
         gsl_fft_real_wavetable_free(wt);
     if (ws)
@@ -101,9 +126,10 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         LM_FAIL(err, LM_ESHAPE, "grok: W_1 has %zu inputs, modadd with modulus %zu needs %zu",
                 li->d_in, p, 2 * p);
     const double *w1 = c->theta + li->w_off;
-    double sp;
-    LM_TRY(lm__obs_fourier_sparsity(w1, li->d_out, p, TOP_FREQ, &sp, err));
+    double sp, su;
+    LM_TRY(lm__obs_fourier_sparsity(w1, li->d_out, p, TOP_FREQ, &sp, &su, err));
     LM_TRY(lm_obs_emit(sink, "fourier_sparsity", sp, err));
+    LM_TRY(lm_obs_emit(sink, "fourier_sparsity_unit", su, err));
     const size_t r = li->d_in, cc = li->d_out, k = r < cc ? r : cc;
     double *a = lm_malloc(r * cc * sizeof *a), *s = lm_malloc(k * sizeof *s);
     if (!a || !s) {

@@ -13,7 +13,8 @@ o = json.loads(sys.argv[1])
 assert o['experiment'] == 'grokking', o
 assert len(o['runs']) == 4, len(o['runs'])
 c = {x['name']: x for x in o['claims']}
-assert len(c) == 4, list(c)
+assert len(c) == 5, list(c)
+assert c['per-unit Fourier sparsity rise']['verdict'] == 'reported', c['per-unit Fourier sparsity rise']
 w = c['without weight decay: test < 95 % or the delay at least doubles']
 assert w['verdict'] == 'pass' and w['measured'] < 0.2, w
 for k in ('grokking delay t(test >= 95%) / t(train >= 99%)',
@@ -27,7 +28,7 @@ echo "ok  grokking quick: control passes, time-based claims inconclusive"
 /usr/bin/python3 -c "
 import csv, sys
 r = list(csv.DictReader(open(sys.argv[1])))
-assert 'fourier_sparsity' in r[0] and 'erank.1' in r[0], list(r[0])
+assert 'fourier_sparsity' in r[0] and 'fourier_sparsity_unit' in r[0] and 'erank.1' in r[0], list(r[0])
 s0, s1 = float(r[0]['fourier_sparsity']), float(r[-1]['fourier_sparsity'])
 assert 0.1 < s0 < 0.4 and s1 > s0, (s0, s1)
 assert 1 < float(r[0]['erank.1']) <= 118, r[0]['erank.1']

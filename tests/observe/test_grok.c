@@ -12,7 +12,8 @@
  * which is largest exactly at q = a + b mod p for any nonempty set of frequencies (p prime: k
  * is invertible). So 5 frequencies give 100 % accuracy with embeddings that use only those 5:
  * fourier_sparsity = 1. Checked through the real forward pass (lm_mlp_forward).
- * Negative controls: all 15 frequencies (accuracy 100 %, sparsity 5/15), random weights
+ * Negative controls: all 15 frequencies (accuracy 100 %, sparsity 5/15, yet the per-unit
+ * sparsity 1: each unit has one frequency), random weights
  * (sparsity well below 1), and the wrong output phase phi1 - phi2 (accuracy far below 100 %). */
 #include "lm_test.h"
 
@@ -25,7 +26,7 @@
 /* Builds the network (quadratic, no biases, widths [2P, 9 nk, P]) with frequencies ks[0..nk);
  * wrong = 1 uses phi1 - phi2 in W_2. Returns the accuracy over all P^2 pairs; *sparsity and
  * *erank of W_1 through the observer's functions. */
-static double gromov(const size_t *ks, size_t nk, int wrong, double *sparsity) {
+static double gromov(const size_t *ks, size_t nk, int wrong, double *sparsity, double *unit) {
     lm_mlp_spec sp = lm_mlp_spec_default();
     sp.n_widths = 3;
     sp.widths[0] = 2 * P;
@@ -72,7 +73,7 @@ static double gromov(const size_t *ks, size_t nk, int wrong, double *sparsity) {
                     best = q;
             right += best == (a + b) % P;
         }
-    cr_assert_eq(lm__obs_fourier_sparsity(theta + l1->w_off, l1->d_out, P, 5, sparsity, &err),
+    cr_assert_eq(lm__obs_fourier_sparsity(theta + l1->w_off, l1->d_out, P, 5, sparsity, unit, &err),
                  LM_OK, "%s", err.msg);
     lm_mlp_ws_free(ws);
     free(x);
@@ -84,26 +85,29 @@ static double gromov(const size_t *ks, size_t nk, int wrong, double *sparsity) {
 
 Test(grok, gromov_solution_with_5_frequencies_is_exact_and_fourier_sparse) {
     const size_t ks[5] = {1, 4, 7, 11, 13};
-    double sp;
-    const double acc = gromov(ks, 5, 0, &sp);
+    double sp, su;
+    const double acc = gromov(ks, 5, 0, &sp, &su);
     cr_assert_eq(acc, 1.0, "accuracy %g", acc);
     cr_assert(fabs(sp - 1.0) < 1e-9, "fourier_sparsity %.15g", sp);
+    cr_assert(fabs(su - 1.0) < 1e-9, "fourier_sparsity_unit %.15g", su);
 }
 
 Test(grok, all_frequencies_exact_but_not_sparse) {
     size_t ks[15];
     for (size_t k = 0; k < 15; k++)
         ks[k] = k + 1;
-    double sp;
-    cr_assert_eq(gromov(ks, 15, 0, &sp), 1.0);
-    /* equal power in each of the 15 frequencies: the top 5 hold a third */
+    double sp, su;
+    cr_assert_eq(gromov(ks, 15, 0, &sp, &su), 1.0);
+    /* equal power in each of the 15 frequencies: the top 5 hold a third; yet every unit has
+     * one frequency, so the per-unit fraction is 1 */
     cr_assert(fabs(sp - 5.0 / 15.0) < 1e-9, "fourier_sparsity %.15g", sp);
+    cr_assert(fabs(su - 1.0) < 1e-9, "fourier_sparsity_unit %.15g", su);
 }
 
 Test(grok, wrong_output_phase_fails) {
     const size_t ks[5] = {1, 4, 7, 11, 13};
-    double sp;
-    const double acc = gromov(ks, 5, 1, &sp);
+    double sp, su;
+    const double acc = gromov(ks, 5, 1, &sp, &su);
     cr_assert_lt(acc, 0.5, "accuracy %g with phi1 - phi2", acc);
     cr_assert(fabs(sp - 1.0) < 1e-9); /* W_1 unchanged */
 }
@@ -112,14 +116,16 @@ Test(grok, random_weights_are_not_sparse_and_erank) {
     lm_rng g;
     lm_rng_seed(&g, 3, 0);
     const size_t h = 64;
-    double *w = malloc(h * 2 * P * sizeof *w), sp;
+    double *w = malloc(h * 2 * P * sizeof *w), sp, su;
     for (size_t i = 0; i < h * 2 * P; i++)
         w[i] = lm_rng_normal(&g);
     lm_err err = {0};
-    cr_assert_eq(lm__obs_fourier_sparsity(w, h, P, 5, &sp, &err), LM_OK, "%s", err.msg);
-    /* 5 of 15 frequencies with chi-square fluctuations: near 1/3, far from 1 */
+    cr_assert_eq(lm__obs_fourier_sparsity(w, h, P, 5, &sp, &su, &err), LM_OK, "%s", err.msg);
+    /* 5 of 15 frequencies with chi-square fluctuations: near 1/3, far from 1; per unit the
+     * fluctuations are larger (4 degrees of freedom per frequency), still far from 1 */
     cr_assert(sp > 0.3 && sp < 0.5, "random fourier_sparsity %g", sp);
-    cr_assert_eq(lm__obs_fourier_sparsity(w, h, 1, 5, &sp, &err), LM_EINVAL);
+    cr_assert(su > sp && su < 0.75, "random fourier_sparsity_unit %g", su);
+    cr_assert_eq(lm__obs_fourier_sparsity(w, h, 1, 5, &sp, NULL, &err), LM_EINVAL);
     free(w);
     /* effective rank: k equal singular values give k; one nonzero gives 1 */
     const double s4[4] = {2, 2, 2, 2}, s1[3] = {5, 0, 0}, s0[2] = {0, 0};
