@@ -12,7 +12,8 @@
  *  - the Clauset-Shalizi-Newman power-law fit of the ESD's tail: alpha, x_min (minimising the
  *    KS distance), KS, n_tail, SE = (alpha - 1)/sqrt(n_tail); no fit under min_eigs eigenvalues,
  *    and alpha > alpha_max is "no power law";
- *  - WeightWatcher's alpha-weighted metric alpha * log10(lambda_max) and log10 sum lambda^alpha.
+ *  - WeightWatcher's alpha-weighted metric alpha * log10(lambda_max) and log10 sum lambda^alpha;
+ *  - optionally (opts.gof_draws > 0) CSN's bootstrap goodness-of-fit p-value ks_p.
  */
 #ifndef LMECH_WEIGHTS_H
 #define LMECH_WEIGHTS_H
@@ -24,9 +25,12 @@ extern "C" {
 #endif
 
 typedef struct lm_wspec_opts {
-    size_t min_eigs;  /* no power-law fit below this many eigenvalues (0: 50)          */
-    size_t min_tail;  /* smallest tail a candidate x_min may leave (0: 10)             */
-    double alpha_max; /* alpha above this is "no power law" (0: 8, WeightWatcher's)    */
+    size_t min_eigs;   /* no power-law fit below this many eigenvalues (0: 50)          */
+    size_t min_tail;   /* smallest tail a candidate x_min may leave (0: 10)             */
+    double alpha_max;  /* alpha above this is "no power law" (0: 8, WeightWatcher's)    */
+    size_t gof_draws;  /* CSN goodness-of-fit p-value from this many semiparametric bootstrap
+                          draws (0: not computed, ks_p = NaN; each draw refits, ~m^2 work) */
+    uint64_t gof_seed; /* the bootstrap's seed                                          */
 } lm_wspec_opts;
 
 typedef struct lm_wspec {
@@ -41,6 +45,11 @@ typedef struct lm_wspec {
     double alpha, alpha_se, xmin, ks;
     size_t n_tail;
     double alpha_weighted, log_alpha_norm; /* alpha log10(lambda_max), log10 sum lambda^alpha */
+    /* Clauset-Shalizi-Newman goodness of fit (their §4.1): the fraction of synthetic data sets
+     * (the fitted power law above x_min with probability n_tail/n, else a resampled eigenvalue
+     * below x_min), each refitted from scratch (x_min scan included), whose KS is >= the
+     * observed KS. p < 0.1 rules the power law out. NaN unless opts->gof_draws > 0. */
+    double ks_p;
 } lm_wspec;
 
 /* Spectrum of the row-major matrix w [rows x cols] (either orientation). opts may be NULL. */

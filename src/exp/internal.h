@@ -36,6 +36,19 @@ extern const lm_experiment lm__exp_cka_width;
 extern const lm_experiment lm__exp_knn_alignment;
 extern const lm_experiment lm__exp_four_layers;
 extern const lm_experiment lm__exp_neural_collapse;
+extern const lm_experiment lm__exp_weight_spectra;
+extern const lm_experiment lm__exp_grokking;
+
+/* weight-spectra's pieces (exp_weight_spectra.c), exposed for its negative controls: a random
+ * n x m matrix (Gaussian, or heavy = 1: symmetric Pareto entries of tail index 1.5); part (a)'s
+ * three Marchenko-Pastur claims over `draws` such matrices; part (b)'s claims per hidden layer
+ * from per-seed spectra ([ns][nl] row-major: trained alpha and spikes; [n0][nl]: initial alpha
+ * over n0 initialisations). */
+void lm__ws_random_matrix(int heavy, size_t n, size_t m, uint64_t seed, uint64_t stream, double *w);
+lm_status lm__ws_mp_claims(lm_exp_ctx *ctx, int heavy, size_t n, size_t m, size_t draws,
+                           uint64_t seed, lm_err *err);
+void lm__ws_trained_claims(lm_exp_ctx *ctx, size_t ns, size_t n0, size_t nl, const double *alpha_t,
+                           const double *alpha_0, const double *spikes_t, const int64_t *runs);
 
 /* fit-recovery's design (exp_fit_recovery.c), exposed for its negative controls: nN x nD points
  * on log10 ranges lN, lD, reps replicates, boot bootstrap resamples, log-normal noise, an offset

@@ -36,6 +36,9 @@ static const lm_experiment *const registry[] = {
     &lm__exp_knn_alignment,   /* mutual k-NN of penultimate layers across seeds */
     &lm__exp_cka_width,       /* representations across widths                 */
     &lm__exp_neural_collapse, /* §9: penultimate-layer collapse past 100 % train accuracy */
+    /* strand 5 and the weights layer (§10, §11) */
+    &lm__exp_weight_spectra, /* random matrices follow MP; trained layers get a tail */
+    &lm__exp_grokking,       /* modular addition: late generalisation with weight decay */
     /* the four layers of one network (issue 14) */
     &lm__exp_four_layers, /* one run: performance, training process, representations, weights */
     NULL,

@@ -44,7 +44,7 @@ static lm_status singular_values(double *a, size_t n, double *s, lm_err *err) {
 }
 
 /* exp(-sum p_i ln p_i), p_i = s_i / sum s (NaN when every s_i is 0). */
-static double effective_rank(const double *s, size_t n) {
+double lm__obs_effective_rank(const double *s, size_t n) {
     double sum = 0.0, h = 0.0;
     for (size_t i = 0; i < n; i++)
         sum += s[i];
@@ -109,14 +109,14 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         st = singular_values(a, n, s, err);
     }
     if (st == LM_OK)
-        st = lm_obs_emit(sink, "erank", effective_rank(s, n), err);
+        st = lm_obs_emit(sink, "erank", lm__obs_effective_rank(s, n), err);
     if (st == LM_OK)
         st = emit_spectrum(sink, "sv", s, n, err);
     if (st == LM_OK && full) {
         memcpy(a, te->y, n * n * sizeof *a);
         st = singular_values(a, n, s, err);
         if (st == LM_OK)
-            st = lm_obs_emit(sink, "erank_target", effective_rank(s, n), err);
+            st = lm_obs_emit(sink, "erank_target", lm__obs_effective_rank(s, n), err);
         if (st == LM_OK)
             st = emit_spectrum(sink, "sv_target", s, n, err);
     }

@@ -17,6 +17,7 @@ static const lm_observer *const registry[] = {
     &lm__obs_wspec,         /* weight spectra: power-law alpha, spikes, stable rank per layer */
     &lm__obs_noise,         /* gradient noise scale B_simple on the probe batch */
     &lm__obs_repr,          /* representations: CKA to init per layer, neural collapse (nc1..nc4) */
+    &lm__obs_grok,          /* modadd: Fourier sparsity and effective rank of W_1 */
     NULL,
 };
 
