@@ -34,11 +34,13 @@ typedef struct lm_wspec_opts {
 } lm_wspec_opts;
 
 typedef struct lm_wspec {
-    size_t n, m; /* N >= M                                                       */
-    double *eig; /* [m] eigenvalues of W^T W / N, ascending (lm_malloc'ed)        */
+    size_t rows, cols; /* the matrix as given (a tensor's own shape)                 */
+    size_t n, m;       /* N >= M: max and min of rows, cols                          */
+    double *eig;       /* [m] eigenvalues of W^T W / N, ascending (lm_malloc'ed)        */
     double stable_rank, log_fro, log_spec;
     /* Marchenko-Pastur */
     double mp_sigma2, mp_q, mp_lambda_plus;
+    double mp_ks;    /* KS distance between the whole ESD and the fitted MP law (NaN: no fit) */
     size_t n_spikes; /* the spikes are eig[m - n_spikes .. m-1]                      */
     /* power law (fitted = 0: fewer than min_eigs eigenvalues; the fields are NaN)      */
     int fitted, power_law;
@@ -64,6 +66,8 @@ lm_status lm_wspec_powerlaw(const double *eig, size_t m, const lm_wspec_opts *op
                             lm_err *err);
 /* The Marchenko-Pastur CDF at x for ratio q = N/M >= 1 and variance sigma2. */
 double lm_wspec_mp_cdf(double x, double q, double sigma2);
+/* The KS distance sup |F_emp - F_MP| between eigenvalues eig[0..m) (ascending) and the MP law. */
+double lm_wspec_mp_ks(const double *eig, size_t m, double q, double sigma2);
 
 /* Every 2-d tensor of a safetensors file. Tensors that are not 2-d are listed in skipped. */
 typedef struct lm_wspec_file {

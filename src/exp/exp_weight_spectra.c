@@ -66,17 +66,6 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     return LM_OK;
 }
 
-/* The KS distance between the ESD eig[0..m) (ascending) and the MP law (q, sigma2). */
-static double mp_ks(const double *eig, size_t m, double q, double sigma2) {
-    double d = 0;
-    for (size_t i = 0; i < m; i++) {
-        const double f = lm_wspec_mp_cdf(eig[i], q, sigma2);
-        d = fmax(d,
-                 fmax(fabs(f - (double) i / (double) m), fabs((double) (i + 1) / (double) m - f)));
-    }
-    return d;
-}
-
 /* One random n x m matrix: Gaussian entries (heavy = 0) or symmetric Pareto entries
  * sign * U^{-1/mu}, mu = 1.5 (heavy = 1: infinite variance, Martin & Mahoney's heavy-tailed
  * class, whose ESD is not Marchenko-Pastur). */
@@ -113,7 +102,7 @@ lm_status lm__ws_mp_claims(lm_exp_ctx *ctx, int heavy, size_t n, size_t m, size_
         st = lm_wspec_compute(w, n, m, NULL, &s, err);
         if (st != LM_OK)
             break;
-        ks[d] = mp_ks(s.eig, s.m, s.mp_q, s.mp_sigma2);
+        ks[d] = s.mp_ks;
         ratio[d] = s.eig[s.m - 1] / s.mp_lambda_plus;
         worst = fmax(worst, ratio[d]);
         for (size_t i = 0; i < s.m; i++)

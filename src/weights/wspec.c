@@ -301,6 +301,16 @@ void lm_wspec_free(lm_wspec *s) {
     s->eig = NULL;
 }
 
+double lm_wspec_mp_ks(const double *eig, size_t m, double q, double sigma2) {
+    double d = 0;
+    for (size_t i = 0; i < m; i++) {
+        const double f = lm_wspec_mp_cdf(eig[i], q, sigma2);
+        d = fmax(d,
+                 fmax(fabs(f - (double) i / (double) m), fabs((double) (i + 1) / (double) m - f)));
+    }
+    return d;
+}
+
 lm_status lm_wspec_compute(const double *w, size_t rows, size_t cols, const lm_wspec_opts *opts,
                            lm_wspec *out, lm_err *err) {
     memset(out, 0, sizeof *out);
@@ -340,6 +350,8 @@ lm_status lm_wspec_compute(const double *w, size_t rows, size_t cols, const lm_w
         out->eig[i] = sv[m - 1 - i] * sv[m - 1 - i] / (double) n;
         fro2 += sv[i] * sv[i];
     }
+    out->rows = rows;
+    out->cols = cols;
     out->n = n;
     out->m = m;
     const double smax = sv[0];
@@ -348,7 +360,7 @@ lm_status lm_wspec_compute(const double *w, size_t rows, size_t cols, const lm_w
     out->log_fro = log10(sqrt(fro2));
     out->log_spec = log10(smax);
     out->mp_q = (double) n / (double) m;
-    out->mp_sigma2 = out->mp_lambda_plus = LM_NAN;
+    out->mp_sigma2 = out->mp_lambda_plus = out->mp_ks = LM_NAN;
     if (m >= 2 && smax > 0) {
         lm_status st = lm_wspec_mp_fit(out->eig, m, out->mp_q, &out->mp_sigma2,
                                        &out->mp_lambda_plus, &out->n_spikes, err);
@@ -356,6 +368,7 @@ lm_status lm_wspec_compute(const double *w, size_t rows, size_t cols, const lm_w
             lm_wspec_free(out);
             return st;
         }
+        out->mp_ks = lm_wspec_mp_ks(out->eig, m, out->mp_q, out->mp_sigma2);
     }
     lm_status st = lm_wspec_powerlaw(out->eig, m, opts, out, err);
     if (st != LM_OK)

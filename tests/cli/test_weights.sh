@@ -39,23 +39,40 @@ for name, f in [('layers.0.weight', 'g'), ('layers.1.weight', 's'), ('layers.2.w
     W = np.load(t + '/' + f + '.npy')
     N, M = max(W.shape), min(W.shape)
     l = L[name]
-    assert l['shape'] == [N, M], (name, l['shape'])
+    assert l['shape'] == list(W.shape), (name, l['shape'])  # the tensor's own shape
     sv = np.linalg.svd(W, compute_uv=False)
     ev = np.sort(sv**2 / N)
     e = np.array(l['eigenvalues'])
     assert np.allclose(e, ev, rtol=1e-6 if f == 'f' else 1e-10, atol=0), (name, abs(e - ev).max())
     sr = (sv**2).sum() / sv.max()**2
     assert abs(l['stable_rank'] / sr - 1) < 1e-9, (name, l['stable_rank'], sr)
-    assert abs(l['log_fro'] - np.log10(np.linalg.norm(W))) < 1e-9
-    assert abs(l['log_spec'] - np.log10(sv.max())) < 1e-9
+    assert abs(l['log_norm'] - np.log10(np.linalg.norm(W))) < 1e-9
+    assert abs(l['log_spectral_norm'] - np.log10(sv.max())) < 1e-9
     assert abs(l['mp']['q'] - N / M) < 1e-12
-    assert l['alpha'] is None or l['alpha_se'] > 0
+    assert l['alpha'] is None or l['alpha_stderr'] > 0
+    # the contract keys of issue 14
+    for k in ('name', 'shape', 'alpha', 'alpha_stderr', 'xmin', 'ks', 'mp', 'spikes', 'stable_rank', 'log_norm'):
+        assert k in l, (name, k)
+    for k in ('sigma2', 'lambda_plus', 'ks'):
+        assert k in l['mp'], (name, k)
+    assert l['spikes'] == l['mp']['n_spikes'] == len(l['mp']['spike_eigenvalues'])
+    # mp.ks: the KS distance between the ESD and the fitted MP law, recomputed here
+    if l['mp']['sigma2'] is not None and N / M > 1:
+        q, s2 = N / M, l['mp']['sigma2']
+        lm, lp = s2 * (1 - q ** -0.5) ** 2, s2 * (1 + q ** -0.5) ** 2
+        xs = np.linspace(lm, lp, 200001)
+        dens = q * np.sqrt(np.clip((lp - xs) * (xs - lm), 0, None)) / (2 * np.pi * s2 * xs)
+        cdf = np.concatenate([[0], np.cumsum((dens[1:] + dens[:-1]) / 2 * np.diff(xs))])
+        F = np.interp(ev, xs, cdf, left=0, right=1)
+        m = len(ev)
+        ks = max(np.max(np.abs(F - np.arange(m) / m)), np.max(np.abs(np.arange(1, m + 1) / m - F)))
+        assert abs(l['mp']['ks'] - ks) < 1e-4, (name, l['mp']['ks'], ks)
 g = L['layers.0.weight']
 assert abs(g['mp']['sigma2'] / 0.01 - 1) < 0.05, g['mp']
 assert g['mp']['n_spikes'] <= 3, g['mp']
 s = L['layers.1.weight']
-assert 2 <= s['mp']['n_spikes'] <= 4 and len(s['mp']['spikes']) == s['mp']['n_spikes'], s['mp']
-assert min(s['mp']['spikes']) > s['mp']['lambda_plus']
+assert 2 <= s['mp']['n_spikes'] <= 4 and len(s['mp']['spike_eigenvalues']) == s['mp']['n_spikes'], s['mp']
+assert min(s['mp']['spike_eigenvalues']) > s['mp']['lambda_plus']
 assert L['layers.2.weight']['mp']['q'] == 1.0
 PY
 then ok "python checkpoint vs numpy reference"; else bad "python checkpoint" "$(head -c 300 "$T/py.json")"; fi
@@ -72,7 +89,7 @@ o = json.load(open(sys.argv[1] + '/tr.json'))
 names = [l['name'] for l in o['layers']]
 assert names == ['layers.0.weight', 'layers.1.weight', 'layers.2.weight'], names
 sh = {l['name']: l['shape'] for l in o['layers']}
-assert sh['layers.0.weight'] == [96, 32] and sh['layers.1.weight'] == [96, 96] and sh['layers.2.weight'] == [96, 1], sh
+assert sh['layers.0.weight'] == [96, 32] and sh['layers.1.weight'] == [96, 96] and sh['layers.2.weight'] == [1, 96], sh  # the tensor's own [d_out, d_in]
 l1 = [l for l in o['layers'] if l['name'] == 'layers.1.weight'][0]
 assert l1['fitted'] and len(l1['eigenvalues']) == 96
 assert not o['layers'][0]['fitted'] and o['layers'][0]['alpha'] is None  # M = 32 < 50: no fit

@@ -19,20 +19,27 @@ static json_t *vec(const double *a, size_t n) {
     return v;
 }
 
+/* One tensor's object. The contract keys (issue 14): name, shape (the tensor's own [rows, cols]),
+ * alpha, alpha_stderr, xmin, ks, mp {sigma2, lambda_plus, ks}, spikes (the count above lambda_+),
+ * stable_rank, log_norm (log10 ||W||_F); the rest are extras. */
 static json_t *layer_json(const char *name, const lm_wspec *s) {
-    json_t *mp = json_pack("{s:o,s:o,s:o,s:I,s:o}", "sigma2", cli_json_num(s->mp_sigma2), "q",
-                           cli_json_num(s->mp_q), "lambda_plus", cli_json_num(s->mp_lambda_plus),
-                           "n_spikes", (json_int_t) s->n_spikes, "spikes",
-                           vec(s->eig + s->m - s->n_spikes, s->n_spikes));
-    json_t *l =
-        json_pack("{s:s,s:[I,I],s:o,s:o,s:o,s:o}", "name", name, "shape", (json_int_t) s->n,
-                  (json_int_t) s->m, "stable_rank", cli_json_num(s->stable_rank), "log_fro",
-                  cli_json_num(s->log_fro), "log_spec", cli_json_num(s->log_spec), "mp", mp);
-    json_object_set_new(l, "fitted", json_boolean(s->fitted));
+    json_t *mp =
+        json_pack("{s:o,s:o,s:o,s:o,s:I,s:o}", "sigma2", cli_json_num(s->mp_sigma2), "lambda_plus",
+                  cli_json_num(s->mp_lambda_plus), "ks", cli_json_num(s->mp_ks), "q",
+                  cli_json_num(s->mp_q), "n_spikes", (json_int_t) s->n_spikes, "spike_eigenvalues",
+                  vec(s->eig + s->m - s->n_spikes, s->n_spikes));
+    json_t *l = json_pack("{s:s,s:[I,I]}", "name", name, "shape", (json_int_t) s->rows,
+                          (json_int_t) s->cols);
     json_object_set_new(l, "alpha", cli_json_num(s->alpha));
-    json_object_set_new(l, "alpha_se", cli_json_num(s->alpha_se));
+    json_object_set_new(l, "alpha_stderr", cli_json_num(s->alpha_se));
     json_object_set_new(l, "xmin", cli_json_num(s->xmin));
     json_object_set_new(l, "ks", cli_json_num(s->ks));
+    json_object_set_new(l, "mp", mp);
+    json_object_set_new(l, "spikes", json_integer((json_int_t) s->n_spikes));
+    json_object_set_new(l, "stable_rank", cli_json_num(s->stable_rank));
+    json_object_set_new(l, "log_norm", cli_json_num(s->log_fro));
+    json_object_set_new(l, "log_spectral_norm", cli_json_num(s->log_spec));
+    json_object_set_new(l, "fitted", json_boolean(s->fitted));
     json_object_set_new(l, "n_tail", json_integer((json_int_t) s->n_tail));
     json_object_set_new(l, "power_law", json_boolean(s->power_law));
     json_object_set_new(l, "alpha_weighted", cli_json_num(s->alpha_weighted));
@@ -64,13 +71,13 @@ int cmd_weights(int argc, char **argv) {
             json_pack("{s:s,s:o,s:o}", "file", o.args[0], "layers", layers, "skipped", skipped));
     } else {
         printf("%s: %zu matrices\n", o.args[0], f->n);
-        printf("%-24s %11s %9s %8s %8s %10s %10s %6s %16s %10s %6s %5s\n", "layer", "N x M",
+        printf("%-24s %11s %9s %8s %8s %10s %10s %6s %16s %10s %6s %5s\n", "layer", "rows x cols",
                "st.rank", "log|W|F", "log|W|2", "MP sig^2", "lambda+", "spikes", "alpha +- SE",
                "xmin", "KS", "tail");
         for (size_t i = 0; i < f->n; i++) {
             const lm_wspec *s = &f->specs[i];
             char shape[48], al[48];
-            snprintf(shape, sizeof shape, "%zux%zu", s->n, s->m);
+            snprintf(shape, sizeof shape, "%zux%zu", s->rows, s->cols);
             if (!s->fitted)
                 snprintf(al, sizeof al, "no fit (M<50)");
             else if (!s->power_law)
