@@ -14,7 +14,8 @@ echo
 for e in eos aeos catapult central-flow curvature-check ntk-convergence ntk-dynamics lazy-rich \
     mup-coordcheck mup-transfer batch-size deep-linear-modes deep-linear-depth saddle-to-saddle \
     matrix-completion learning-curves spectral-bias fit-recovery scaling-exponents \
-    exponent-prediction examples/experiments/lr-seed-sweep.json \
+    exponent-prediction cka-invariance cka-seeds knn-alignment cka-width neural-collapse \
+    weight-spectra grokking four-layers examples/experiments/lr-seed-sweep.json \
     examples/experiments/eos-question.json; do
     echo "== lmech exp $e --quick"
     "$LM" exp "$e" --quick --db demo/lmech.db
