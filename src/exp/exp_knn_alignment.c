@@ -28,19 +28,8 @@
 #define NULL_N    99
 #define MAX_PAIRS 8
 
-typedef struct design {
-    size_t width, pairs;
-} design;
-
-static design design_for(int quick) {
-    return (design){quick ? LM__SIM_QUICK_WIDTH : LM__SIM_WIDTH, LM__SIM_SEEDS / 2};
-}
-
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
-    const design d = design_for(quick);
-    for (size_t s = 0; s < 2 * d.pairs; s++)
-        LM_TRY(lm__exp_sim_plan_add(p, quick, d.width, s, err));
-    return LM_OK;
+    return lm__exp_sim_plan_pairs(quick, p, err);
 }
 
 /* One pair's scores (penultimate layers of a and b): trained value, its null p95, and the
@@ -170,7 +159,7 @@ static void judge_pairs(lm_exp_ctx *ctx, size_t np, const pair_knn *pk, const in
                       });
 }
 
-static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
+static lm_status analyse_design(lm_exp_ctx *ctx, const lm__exp_sim_pairs *d, lm_err *err) {
     if (d->pairs > MAX_PAIRS)
         LM_FAIL(err, LM_EINVAL, "knn-alignment: %zu pairs exceed %d", d->pairs, MAX_PAIRS);
     pair_knn pk[MAX_PAIRS];
@@ -224,7 +213,7 @@ static lm_status analyse_design(lm_exp_ctx *ctx, const design *d, lm_err *err) {
 }
 
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
-    const design d = design_for(ctx->quick);
+    const lm__exp_sim_pairs d = lm__exp_sim_pairs_for(ctx->quick);
     return analyse_design(ctx, &d, err);
 }
 

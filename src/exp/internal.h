@@ -281,6 +281,13 @@ lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, cons
  * epochs; quick: 1000 images, 40 epochs) at hidden width `width` and `seed`, labelled
  * "width=W seed=S". Identical configs in several experiments are trained once per database. */
 lm_status lm__exp_sim_plan_add(lm_exp_plan *p, int quick, size_t width, size_t seed, lm_err *err);
+/* The seed-pair design cka-seeds and knn-alignment share (so their runs are trained once): seeds
+ * 0 .. 2 * pairs - 1 at the (quick) similarity width; pair i is seeds (2i, 2i + 1). */
+typedef struct lm__exp_sim_pairs {
+    size_t width, pairs;
+} lm__exp_sim_pairs;
+lm__exp_sim_pairs lm__exp_sim_pairs_for(int quick);
+lm_status lm__exp_sim_plan_pairs(int quick, lm_exp_plan *p, lm_err *err);
 
 /* A run's representations of its test inputs: h[l] [n, width[l]] for l = 0 (the inputs) .. L
  * (the outputs), by lm_mlp_features at the final checkpoint, or at theta_0 (lm_train_init_params)

@@ -96,3 +96,14 @@ lm_status lm__exp_reps_load(const lm_exp_ctx *ctx, int64_t run, int at_init, lm_
         lm__exp_reps_free(r);
     return st;
 }
+
+lm__exp_sim_pairs lm__exp_sim_pairs_for(int quick) {
+    return (lm__exp_sim_pairs){quick ? LM__SIM_QUICK_WIDTH : LM__SIM_WIDTH, LM__SIM_SEEDS / 2};
+}
+
+lm_status lm__exp_sim_plan_pairs(int quick, lm_exp_plan *p, lm_err *err) {
+    const lm__exp_sim_pairs d = lm__exp_sim_pairs_for(quick);
+    for (size_t s = 0; s < 2 * d.pairs; s++)
+        LM_TRY(lm__exp_sim_plan_add(p, quick, d.width, s, err));
+    return LM_OK;
+}
