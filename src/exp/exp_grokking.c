@@ -306,7 +306,7 @@ static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {
             const double d1 = b->t_test - b->t_train;
             const double d0 = isfinite(a->t_test) ? a->t_test - a->t_train : a->budget - a->t_train;
             dl[s] = d0 / d1;
-            reached += isfinite(a->t_test);
+            reached += isfinite(a->t_test) ? 1u : 0u;
             double mx = 0;
             for (size_t i = 0; i < a->n; i++)
                 mx = fmax(mx, a->test[i]);

@@ -136,7 +136,7 @@ lm_status lm_neural_collapse(const double *H, size_t n, size_t p, const size_t *
         for (size_t i = 0; i < n; i++) {
             const double *h = H + i * p;
             size_t best_f = 0, best_d = 0;
-            double top_f = -INFINITY, top_d = INFINITY;
+            double top_f = -LM_INF, top_d = LM_INF;
             for (size_t c = 0; c < C; c++) {
                 double f = b ? b[c] : 0.0, d = 0;
                 for (size_t j = 0; j < p; j++) {

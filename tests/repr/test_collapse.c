@@ -112,11 +112,11 @@ Test(collapse, bad_input) {
     cr_assert(strstr(err.msg, "class 2"), "%s", err.msg);
     cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 1, W, NULL, &nc, &err), LM_ESHAPE);
     cr_assert_eq(lm_neural_collapse(H, 0, 2, labels, 2, W, NULL, &nc, &err), LM_ESHAPE);
-    H[5] = NAN;
+    H[5] = LM_NAN;
     cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 2, W, NULL, &nc, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "H") && strstr(err.msg, "row 2, column 1"), "%s", err.msg);
     H[5] = 6;
-    W[1] = INFINITY;
+    W[1] = LM_INF;
     cr_assert_eq(lm_neural_collapse(H, 6, 2, labels, 2, W, NULL, &nc, &err), LM_ENUMERIC);
     cr_assert(strstr(err.msg, "W"), "%s", err.msg);
     /* all class means equal: Sigma_B = 0, nc1 NaN (not an error) */
