@@ -100,4 +100,35 @@ then ok "lmech train checkpoint"; else bad "lmech train checkpoint" "$(head -c 3
 expect_fail "missing file" "nope.safetensors" "$LM" weights "$T/nope.safetensors"
 expect_fail "truncated file" "trunc.safetensors" "$LM" weights "$T/trunc.safetensors"
 expect_fail "no file" "missing FILE" "$LM" weights
+# --gof: CSN's goodness-of-fit p-value rules out the power law for Gaussian noise (whose CSN alpha
+# falls inside WeightWatcher's [2, 6]) and keeps a planted Pareto tail (alpha = 3) whose fitted
+# alpha is within 2 SE of the truth; without --gof ks_p is null
+if $PY - "$T" "$LM" <<'PY'; then ok "--gof: noise rejected (p < 0.1), planted alpha = 3 kept"; else bad "--gof" "see above"; fi
+import json, struct, subprocess, sys
+import numpy as np
+t, LM = sys.argv[1], sys.argv[2]
+r = np.random.default_rng(0)
+W = r.normal(size=(400, 200))
+U, _ = np.linalg.qr(r.normal(size=(400, 200)))
+V, _ = np.linalg.qr(r.normal(size=(200, 200)))
+lam = (1 - r.random(200)) ** (-1 / (3 - 1))  # density ~ lambda^-3
+P = U @ np.diag(np.sqrt(400 * lam)) @ V.T
+h, blobs, off = {}, [], 0
+for k, v in (("gauss", W), ("pareto", P)):
+    d = v.astype("<f8").tobytes()
+    h[k] = {"dtype": "F64", "shape": list(v.shape), "data_offsets": [off, off + len(d)]}
+    blobs.append(d)
+    off += len(d)
+hj = json.dumps(h).encode()
+open(t + "/g.safetensors", "wb").write(struct.pack("<Q", len(hj)) + hj + b"".join(blobs))
+run = lambda *a: json.loads(subprocess.run([LM, "weights", t + "/g.safetensors", "--json", *a],
+                                           capture_output=True, text=True, check=True).stdout)
+L = {l["name"]: l for l in run("--gof", "200")["layers"]}
+g, p = L["gauss"], L["pareto"]
+print("gauss alpha", g["alpha"], "p", g["ks_p"], "; pareto alpha", p["alpha"], "+-", p["alpha_stderr"], "p", p["ks_p"])
+assert 2 <= g["alpha"] <= 6 and g["ks_p"] < 0.1
+assert p["ks_p"] > 0.1 and abs(p["alpha"] - 3) < 2 * p["alpha_stderr"]
+assert all(l["ks_p"] is None for l in run()["layers"])
+PY
+expect_fail "--gof negative" "expected an integer from 0 to 100000" "$LM" weights "$T/py.safetensors" --gof -1
 finish

@@ -101,6 +101,7 @@ static const struct value_flag {
     {"k", offsetof(cli_opts, k)},
     {"null", offsetof(cli_opts, null_n)},
     {"layer", offsetof(cli_opts, layer)},
+    {"gof", offsetof(cli_opts, gof)},
 };
 
 /* Flags without a value: name and the int field they set to 1. */

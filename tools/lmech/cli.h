@@ -108,6 +108,8 @@ typedef struct cli_opts {
     const char *k, *null_n;
     /* lmech features */
     const char *layer;
+    /* lmech weights */
+    const char *gof;
     const char *args[CLI_MAX_ARGS]; /* further positionals, when "ARGS" is allowed */
     size_t n_args;
 } cli_opts;

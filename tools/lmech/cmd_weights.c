@@ -1,14 +1,20 @@
-/* cmd_weights.c: `lmech weights FILE.safetensors [--json]`: the spectrum of every 2-d tensor of a
- * checkpoint (lmech/weights.h, docs/weights.md). All numerics are in src/weights. */
+/* cmd_weights.c: `lmech weights FILE.safetensors [--gof N] [--seed S] [--json]`: the spectrum of
+ * every 2-d tensor of a checkpoint (lmech/weights.h, docs/weights.md). All numerics are in
+ * src/weights. */
 #include "cli.h"
 #include "lmech/weights.h"
 
+#include <stdint.h>
+
 static const char *USAGE =
-    "lmech weights FILE.safetensors [--json]\n"
+    "lmech weights FILE.safetensors [--gof N] [--seed S] [--json]\n"
     "  every 2-d tensor W [N x M] (N >= M after transposing): the eigenvalues of W^T W / N,\n"
     "  stable rank, log10 norms, a Marchenko-Pastur bulk fit (sigma^2, lambda_+, spikes) and the\n"
     "  Clauset-Shalizi-Newman power-law fit of the tail (alpha, x_min, KS, n_tail, SE);\n"
     "  tensors that are not 2-d (biases) are skipped with a note\n"
+    "  --gof N  also the CSN goodness-of-fit p-value `ks_p` from N semiparametric bootstrap draws\n"
+    "           (each refits the tail: ~N x the fit's cost; p < 0.1 rules a power law out)\n"
+    "  --seed S the bootstrap's seed (default 0)\n"
     "  --json   one JSON object {\"file\", \"layers\": [...], \"skipped\": [...]}, with the\n"
     "           eigenvalues of each layer";
 
@@ -41,6 +47,7 @@ static json_t *layer_json(const char *name, const lm_wspec *s) {
     json_object_set_new(l, "log_spectral_norm", cli_json_num(s->log_spec));
     json_object_set_new(l, "fitted", json_boolean(s->fitted));
     json_object_set_new(l, "n_tail", json_integer((json_int_t) s->n_tail));
+    json_object_set_new(l, "ks_p", cli_json_num(s->ks_p)); /* null without --gof */
     json_object_set_new(l, "power_law", json_boolean(s->power_law));
     json_object_set_new(l, "alpha_weighted", cli_json_num(s->alpha_weighted));
     json_object_set_new(l, "log_alpha_norm", cli_json_num(s->log_alpha_norm));
@@ -50,16 +57,21 @@ static json_t *layer_json(const char *name, const lm_wspec *s) {
 
 int cmd_weights(int argc, char **argv) {
     cli_opts o;
-    int rc = cli_parse("weights", USAGE, argc, argv, "ARGS,json", &o);
+    int rc = cli_parse("weights", USAGE, argc, argv, "ARGS,json,gof,seed", &o);
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
     if (o.n_args != 1)
         return o.n_args
                    ? cli_usage("weights", USAGE, "one FILE.safetensors, got also \"%s\"", o.args[1])
                    : cli_usage("weights", USAGE, "%s", "missing FILE.safetensors");
+    size_t gof = 0, seed = 0;
+    if (!cli_parse_size("weights", USAGE, "gof", o.gof, 0, 100000, &gof) ||
+        !cli_parse_size("weights", USAGE, "seed", o.seed, 0, SIZE_MAX, &seed))
+        return CLI_USAGE;
+    lm_wspec_opts wo = {.gof_draws = gof, .gof_seed = (uint64_t) seed};
     lm_err err = {0};
     lm_wspec_file *f = NULL;
-    if (lm_wspec_file_read(o.args[0], NULL, &f, &err) != LM_OK)
+    if (lm_wspec_file_read(o.args[0], &wo, &f, &err) != LM_OK)
         return cli_fail("weights", &err);
     if (o.json) {
         json_t *layers = json_array(), *skipped = json_array();
