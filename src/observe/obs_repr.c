@@ -13,7 +13,9 @@
  *                    the training targets are one-hot classes (d_out >= 2, every target row has
  *                    one 1 and zeros elsewhere): otherwise no NC names are emitted. When a class
  *                    has no example among those rows, or the features or weights are not finite
- *                    (a diverging run), the six values are NaN.
+ *                    (a diverging run), the six values are NaN. Under model.center_output the
+ *                    observers see the shifted targets y + F(w_0) (train.h), which are not
+ *                    one-hot, so no NC is emitted: the applied classifier is then not W h + b.
  * Representations come from lm_mlp_features (the network's one forward pass). The theta0
  * features of the probe batch are computed at the first call and kept in the state.
  * Workload per call: forward passes over probe and NC rows, L CKAs (p x p products), one
