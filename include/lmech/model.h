@@ -52,6 +52,14 @@ typedef enum lm_param { LM_PARAM_SP = 0, LM_PARAM_NTP, LM_PARAM_MUP } lm_param;
 
 /* Parses "relu", "tanh", ... / "sp", "ntp", "mup". Return LM_EINVAL naming the bad string. */
 lm_status lm_act_parse(const char *s, lm_act *out, lm_err *err);
+
+/* The one definition of each activation (src/model/act.c): phi(z), phi'(z) and phi''(z) at one
+ * point, with a = phi(z) passed to the derivatives (cheaper from it for tanh and sigmoid). The
+ * model's forward and backward kernels, its R-operator, the empirical and analytic kernels all
+ * evaluate these. */
+double lm_act_phi(lm_act act, double z);
+double lm_act_dphi(lm_act act, double z, double a);
+double lm_act_d2phi(lm_act act, double z, double a);
 lm_status lm_param_parse(const char *s, lm_param *out, lm_err *err);
 const char *lm_act_name(lm_act a);
 const char *lm_param_name(lm_param p);

@@ -47,78 +47,11 @@ static const size_t RULE_NODES[N_RULES] = {
 
 /* ---------------------------------------------------------------- activations */
 
-static double phi(lm_act a, double x) {
-    switch (a) {
-    case LM_ACT_IDENTITY:
-        return x;
-    case LM_ACT_RELU:
-        return x > 0 ? x : 0;
-    case LM_ACT_TANH:
-        return tanh(x);
-    case LM_ACT_ERF:
-        return erf(x);
-    case LM_ACT_GELU:
-        return 0.5 * x * erfc(-x / SQRT_2);
-    case LM_ACT_SIGMOID:
-        return 1 / (1 + exp(-x));
-    case LM_ACT_SOFTPLUS:
-        return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-    case LM_ACT_QUADRATIC:
-        return x * x;
-    }
-    return 0;
-}
-
-static double dphi(lm_act a, double x) {
-    switch (a) {
-    case LM_ACT_IDENTITY:
-        return 1;
-    case LM_ACT_RELU:
-        return x > 0 ? 1 : 0;
-    case LM_ACT_TANH: {
-        double t = tanh(x);
-        return 1 - t * t;
-    }
-    case LM_ACT_ERF:
-        return 2 * INV_SQRT_PI * exp(-x * x);
-    case LM_ACT_GELU:
-        return 0.5 * erfc(-x / SQRT_2) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
-    case LM_ACT_SIGMOID:
-    case LM_ACT_SOFTPLUS: {
-        double s = 1 / (1 + exp(-x));
-        return a == LM_ACT_SIGMOID ? s * (1 - s) : s;
-    }
-    case LM_ACT_QUADRATIC:
-        return 2 * x;
-    }
-    return 0;
-}
-
-/* phi and phi' together (one tanh / exp per node in the quadrature loops). */
+/* phi and phi' at x: the model's own definitions (lm_act_phi, lm_act_dphi; src/model/act.c), so
+ * the analytic kernels are those of the network lmech trains. */
 static void phi2(lm_act a, double x, double *p, double *dp) {
-    switch (a) {
-    case LM_ACT_TANH: {
-        double t = tanh(x);
-        *p = t;
-        *dp = 1 - t * t;
-        return;
-    }
-    case LM_ACT_SIGMOID: {
-        double s = 1 / (1 + exp(-x));
-        *p = s;
-        *dp = s * (1 - s);
-        return;
-    }
-    case LM_ACT_SOFTPLUS: {
-        double e = exp(-fabs(x));
-        *p = (x > 0 ? x : 0) + log1p(e);
-        *dp = x > 0 ? 1 / (1 + e) : e / (1 + e);
-        return;
-    }
-    default:
-        *p = phi(a, x);
-        *dp = dphi(a, x);
-    }
+    *p = lm_act_phi(a, x);
+    *dp = lm_act_dphi(a, x, *p);
 }
 
 static int has_closed_form(lm_act a) {

@@ -29,57 +29,6 @@
 
 /* ---------------------------------------------------------------- activations */
 
-/* phi and phi' exactly as the model's forward pass computes them (src/model/mlp_impl.h), so
- * that the kernel is that of the network lm_mlp_forward evaluates. */
-static double act_phi(lm_act act, double z) {
-    switch (act) {
-    case LM_ACT_IDENTITY:
-        return z;
-    case LM_ACT_RELU:
-        return z > 0 ? z : 0.0;
-    case LM_ACT_TANH:
-        return tanh(z);
-    case LM_ACT_ERF:
-        return erf(z);
-    case LM_ACT_GELU:
-        return 0.5 * z * (1.0 + erf(z * 0.70710678118654752440));
-    case LM_ACT_SIGMOID:
-        return 1.0 / (1.0 + exp(-z));
-    case LM_ACT_SOFTPLUS:
-        return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
-    case LM_ACT_QUADRATIC:
-        return z * z;
-    }
-    return 0.0;
-}
-
-static double act_dphi(lm_act act, double z) {
-    switch (act) {
-    case LM_ACT_IDENTITY:
-        return 1.0;
-    case LM_ACT_RELU:
-        return z > 0 ? 1.0 : 0.0;
-    case LM_ACT_TANH: {
-        double t = tanh(z);
-        return 1.0 - t * t;
-    }
-    case LM_ACT_ERF:
-        return 1.12837916709551257390 * exp(-z * z); /* 2/sqrt(pi) e^{-z^2} */
-    case LM_ACT_GELU:
-        return 0.5 * (1.0 + erf(z * 0.70710678118654752440)) +
-               z * 0.39894228040143267794 * exp(-0.5 * z * z);
-    case LM_ACT_SIGMOID: {
-        double s = 1.0 / (1.0 + exp(-z));
-        return s * (1.0 - s);
-    }
-    case LM_ACT_SOFTPLUS:
-        return 1.0 / (1.0 + exp(-z));
-    case LM_ACT_QUADRATIC:
-        return 2.0 * z;
-    }
-    return 0.0;
-}
-
 /* Whether phi' must be stored: relu's is recovered from a = phi(z) > 0, identity's is 1. */
 static int stores_dphi(lm_act act) {
     return act != LM_ACT_IDENTITY && act != LM_ACT_RELU;
@@ -200,12 +149,15 @@ static void chunk_forward(const lm_mlp *m, const double *theta, const double *X,
         lm_blas_threads_for((double) n * (double) nd * (double) ni);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) nd, (int) ni,
                     li->w_scale, in, (int) ni, theta + li->w_off, (int) ni, beta, z, (int) nd);
-        if (ch->dp[l])
-            for (size_t i = 0; i < n * nd; i++)
-                ch->dp[l][i] = act_dphi(act, z[i]);
+        /* phi and phi' are the model's own (lm_act_phi, lm_act_dphi: act.c), so the kernel is
+         * that of the network lm_mlp_forward evaluates */
         if (act != LM_ACT_IDENTITY)
-            for (size_t i = 0; i < n * nd; i++)
-                z[i] = act_phi(act, z[i]);
+            for (size_t i = 0; i < n * nd; i++) {
+                const double a = lm_act_phi(act, z[i]);
+                if (ch->dp[l])
+                    ch->dp[l][i] = lm_act_dphi(act, z[i], a);
+                z[i] = a;
+            }
         in = z;
     }
 }

@@ -14,6 +14,7 @@
  * about 1.5x a gradient's GEMM work for a 784-512-512-10 network (the first layer's
  * input-side products vanish because Ra_0 = 0).
  */
+#include "model/act_impl.h"
 #include "model/internal.h"
 
 #define T         double
@@ -21,30 +22,6 @@
 #define GEMM      cblas_dgemm
 #define VTANH     lm__tanh_f64
 #include "model/mlp_impl.h"
-
-/* Second derivative phi''(z); a = phi(z). */
-static double act_d2(lm_act act, double z, double a) {
-    switch (act) {
-    case LM_ACT_IDENTITY:
-    case LM_ACT_RELU:
-        return 0.0;
-    case LM_ACT_TANH:
-        return -2.0 * a * (1.0 - a * a);
-    case LM_ACT_ERF:
-        return -2.0 * z * 1.12837916709551257390 * exp(-z * z);
-    case LM_ACT_GELU:
-        return 0.39894228040143267794 * exp(-0.5 * z * z) * (2.0 - z * z);
-    case LM_ACT_SIGMOID:
-        return a * (1.0 - a) * (1.0 - 2.0 * a);
-    case LM_ACT_SOFTPLUS: {
-        double s = 1.0 / (1.0 + exp(-z));
-        return s * (1.0 - s);
-    }
-    case LM_ACT_QUADRATIC:
-        return 2.0;
-    }
-    return 0.0;
-}
 
 static lm_status check(const lm_mlp *m, lm_mlp_ws *ws, size_t n, lm_err *err) {
     if (!ws || ws->m != m || ws->dt != LM_F64)
@@ -153,8 +130,12 @@ static void r_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const
         if (!last && ws->ra[l] != rz) {
             const double *z = ws->z[l], *a = ws->a[l];
             double *ra = ws->ra[l];
-            for (size_t i = 0; i < n * li->d_out; i++)
-                ra[i] = act_d1_f64(m->spec.act, z[i], a[i]) * rz[i];
+            if (m->spec.act == LM_ACT_RELU) /* the hot path: phi' = [z > 0] */
+                for (size_t i = 0; i < n * li->d_out; i++)
+                    ra[i] = z[i] > 0 ? rz[i] : 0.0;
+            else
+                for (size_t i = 0; i < n * li->d_out; i++)
+                    ra[i] = lm__act_dphi(m->spec.act, z[i], a[i]) * rz[i];
         }
     }
 }
@@ -243,8 +224,8 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
             memcpy(rd, rg, cnt * sizeof *rd);
         } else {
             for (size_t i = 0; i < cnt; i++)
-                rd[i] =
-                    rg[i] * act_d1_f64(act, z[i], a[i]) + g[i] * act_d2(act, z[i], a[i]) * rzp[i];
+                rd[i] = rg[i] * lm__act_dphi(act, z[i], a[i]) +
+                        g[i] * lm__act_d2phi(act, z[i], a[i]) * rzp[i];
         }
         delta = ws->delta[l - 1];
         rdelta = rd;

@@ -12,10 +12,14 @@
  * The first layer's input gradient is never formed (x is data).
  */
 
+#include "model/act_impl.h"
+
 #include <math.h>
 #include <string.h>
 
-/* phi applied elementwise: a = phi(z). */
+/* phi applied elementwise: a = phi(z). identity, relu and tanh (vmath's vector tanh) are the hot
+ * paths and keep their own loops; every other activation is lm__act_phi (act_impl.h, behind
+ * lm_act_phi), the one definition (tests/model/test_act.c checks the loops against it). */
 static void SFX(act_forward)(lm_act act, const T *z, T *a, size_t cnt) {
     switch (act) {
     case LM_ACT_IDENTITY:
@@ -29,56 +33,14 @@ static void SFX(act_forward)(lm_act act, const T *z, T *a, size_t cnt) {
     case LM_ACT_TANH:
         VTANH(z, a, cnt);
         break;
-    case LM_ACT_ERF:
+    default:
         for (size_t i = 0; i < cnt; i++)
-            a[i] = (T) erf((double) z[i]);
-        break;
-    case LM_ACT_GELU: /* exact GELU: z Phi(z) = z (1 + erf(z / sqrt 2)) / 2 */
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = (T) (0.5 * (double) z[i] * (1.0 + erf((double) z[i] * 0.70710678118654752440)));
-        break;
-    case LM_ACT_SIGMOID:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = (T) (1.0 / (1.0 + exp(-(double) z[i])));
-        break;
-    case LM_ACT_SOFTPLUS: /* log(1 + e^z), computed without overflow */
-        for (size_t i = 0; i < cnt; i++) {
-            double v = (double) z[i];
-            a[i] = (T) (v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)));
-        }
-        break;
-    case LM_ACT_QUADRATIC:
-        for (size_t i = 0; i < cnt; i++)
-            a[i] = z[i] * z[i];
+            a[i] = (T) lm__act_phi(act, (double) z[i]);
         break;
     }
 }
 
-/* First derivative phi'(z) at one point; a = phi(z) (used where it is cheaper). */
-static inline double SFX(act_d1)(lm_act act, double z, double a) {
-    switch (act) {
-    case LM_ACT_IDENTITY:
-        return 1.0;
-    case LM_ACT_RELU:
-        return z > 0 ? 1.0 : 0.0;
-    case LM_ACT_TANH:
-        return 1.0 - a * a;
-    case LM_ACT_ERF:
-        return 1.12837916709551257390 * exp(-z * z); /* 2/sqrt(pi) e^{-z^2} */
-    case LM_ACT_GELU:
-        return 0.5 * (1.0 + erf(z * 0.70710678118654752440)) +
-               z * 0.39894228040143267794 * exp(-0.5 * z * z);
-    case LM_ACT_SIGMOID:
-        return a * (1.0 - a);
-    case LM_ACT_SOFTPLUS:
-        return 1.0 / (1.0 + exp(-z));
-    case LM_ACT_QUADRATIC:
-        return 2.0 * z;
-    }
-    return 0.0;
-}
-
-/* out = g (.) phi'(z); out may alias g. */
+/* out = g (.) phi'(z); out may alias g. The same split: relu and tanh loops, else lm__act_dphi. */
 static void SFX(act_backward)(lm_act act, const T *z, const T *a, const T *g, T *out, size_t cnt) {
     switch (act) {
     case LM_ACT_IDENTITY:
@@ -93,17 +55,9 @@ static void SFX(act_backward)(lm_act act, const T *z, const T *a, const T *g, T 
         for (size_t i = 0; i < cnt; i++)
             out[i] = g[i] * ((T) 1 - a[i] * a[i]);
         break;
-    case LM_ACT_SIGMOID:
-        for (size_t i = 0; i < cnt; i++)
-            out[i] = g[i] * a[i] * ((T) 1 - a[i]);
-        break;
-    case LM_ACT_QUADRATIC:
-        for (size_t i = 0; i < cnt; i++)
-            out[i] = g[i] * (T) 2 * z[i];
-        break;
     default:
         for (size_t i = 0; i < cnt; i++)
-            out[i] = (T) ((double) g[i] * SFX(act_d1)(act, (double) z[i], (double) a[i]));
+            out[i] = (T) ((double) g[i] * lm__act_dphi(act, (double) z[i], (double) a[i]));
         break;
     }
 }
