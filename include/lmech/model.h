@@ -136,6 +136,10 @@ lm_status lm_mlp_init_aligned(const lm_mlp *m, uint64_t seed, size_t r, const do
  * (W_1, b_1, W_2, ...; a bias segment is empty without biases) and their learning-rate
  * multipliers for an SGD-type (adam = 0) or Adam-type (adam = 1) optimizer. */
 void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult);
+/* The number of parameter segments (lm_mlp_segments) and the 0-based linear layer that segment
+ * seg belongs to: callers never assume how many segments a layer has. */
+size_t lm_mlp_n_segments(const lm_mlp *m);
+size_t lm_mlp_segment_layer(const lm_mlp *m, size_t seg);
 
 /* ---------------------------------------------------------------- workspace */
 

@@ -60,8 +60,10 @@ int lm_opt_is_adam(lm_opt_kind k); /* 1 for adam/adamw: selects the model's Adam
 typedef struct lm_optim lm_optim;
 
 /* Creates the optimizer state for p parameters in dtype dt. The parameters are split into
- * n_seg segments [seg_off[i], seg_off[i+1]) with learning-rate multipliers lr_mult[i]
- * (lm_mlp_segments gives them). total_steps is used by the cosine schedule. */
+ * n_seg segments [seg_off[i], seg_off[i+1]) with learning-rate multipliers lr_mult[i], applied
+ * as given (lm_train_segment_rates gives a run's: the parameterization's multipliers times the
+ * user's layer_lr; spec->layer_lr is not read here). total_steps is used by the cosine
+ * schedule. */
 lm_status lm_optim_new(const lm_optim_spec *spec, size_t p, lm_dtype dt, size_t n_seg,
                        const size_t *seg_off, const double *lr_mult, size_t total_steps,
                        lm_optim **out, lm_err *err);

@@ -135,6 +135,13 @@ lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train
  * rebuilds a run's theta_0 from its config goes through here. */
 lm_status lm_train_init_params(const lm_config *cfg, const lm_mlp *m, double *theta, lm_err *err);
 
+/* The run's per-segment learning-rate multipliers: seg_off [lm_mlp_n_segments(m) + 1] and
+ * rate [lm_mlp_n_segments(m)] = the parameterization's multiplier (lm_mlp_segments, the SGD or
+ * the Adam table by cfg's optimizer) times the user's optimizer.layer_lr of the segment's layer
+ * (lm_mlp_segment_layer). The one place layer_lr is applied: the optimizer, the sharpness
+ * observer's rate and the NTK observer's kernel all use it. Returns the number of segments. */
+size_t lm_train_segment_rates(const lm_config *cfg, const lm_mlp *m, size_t *seg_off, double *rate);
+
 /* Loads the data and model of cfg and evaluates loss and gradient norm on the training set
  * (full batch, float64) at theta (or the seeded init when theta is NULL). With
  * model.center_output the output is F(theta) - F(w_0), w_0 the seeded init. */

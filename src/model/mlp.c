@@ -263,6 +263,15 @@ void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult
     seg_off[2 * m->n_layers] = m->n_params;
 }
 
+size_t lm_mlp_n_segments(const lm_mlp *m) {
+    return 2 * m->n_layers;
+}
+
+size_t lm_mlp_segment_layer(const lm_mlp *m, size_t seg) {
+    (void) m;
+    return seg / 2; /* (W_l, b_l) per linear layer: the layout lm_mlp_segments writes */
+}
+
 /* ---------------------------------------------------------------- workspace */
 
 lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **out, lm_err *err) {

@@ -3,7 +3,8 @@
  * versus rich). Every probe_every steps, on the probe batch (the first min(probe_size, 128, n)
  * training examples: the kernel is nk x nk, so 128 examples of 10 outputs are already 13 MB per
  * matrix), it computes Theta_t = lm_kernel_empirical with the optimizer's per-segment learning-rate
- * multipliers (lm_mlp_segments, SGD or Adam table by cfg->optim): the kernel that drives the run's
+ * multipliers (lm_train_segment_rates: the SGD or Adam table by cfg->optim times the user's
+ * layer_lr, exactly what the optimizer applies): the kernel that drives the run's
  * own dynamics, so a muP run measures its muP kernel. Theta_0 and its layer terms come from theta0
  * at the first call and stay in the observer's state.
  *
@@ -24,7 +25,6 @@
 #include "observe/internal.h"
 
 #include "lmech/kernel.h"
-#include "lmech/optim.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -122,7 +122,7 @@ static lm_status setup(const lm_obs_ctx *c, ntk_state **out, lm_err *err) {
     s->n = n;
     s->nk = nk;
     size_t seg[2 * LM_MAX_LAYERS + 1];
-    lm_mlp_segments(m, lm_opt_is_adam(c->cfg->optim.kind), seg, s->lr);
+    lm_train_segment_rates(c->cfg, m, seg, s->lr); /* layer_lr included, as the optimizer */
     s->k0 = lm_malloc(nk * nk * sizeof(double));
     s->k = lm_malloc(nk * nk * sizeof(double));
     s->l0 = lm_malloc(L * nk * nk * sizeof(double));

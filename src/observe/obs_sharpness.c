@@ -93,16 +93,14 @@ static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double 
 /* The learning rate of this step when every parameter segment has the same one (NaN otherwise):
  * the schedule's rate times the model's segment multiplier and the user's layer_lr. */
 static double uniform_lr(const lm_obs_ctx *c) {
-    const lm_mlp *m = c->m;
     size_t seg[2 * LM_MAX_LAYERS + 1];
-    double mult[2 * LM_MAX_LAYERS];
-    lm_mlp_segments(m, lm_opt_is_adam(c->cfg->optim.kind), seg, mult);
-    const lm_optim_spec *o = &c->cfg->optim;
+    double rate[2 * LM_MAX_LAYERS];
+    const size_t n_seg = lm_train_segment_rates(c->cfg, c->m, seg, rate);
     double first = LM_NAN;
-    for (size_t i = 0; i < 2 * m->n_layers; i++) {
+    for (size_t i = 0; i < n_seg; i++) {
         if (seg[i + 1] == seg[i])
             continue; /* an empty segment (no biases) has no rate */
-        const double r = mult[i] * (o->n_layer_lr > i / 2 ? o->layer_lr[i / 2] : 1.0);
+        const double r = rate[i];
         if (isnan(first))
             first = r;
         else if (r != first)

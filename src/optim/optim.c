@@ -104,11 +104,7 @@ lm_status lm_optim_new(const lm_optim_spec *spec, size_t p, lm_dtype dt, size_t 
         LM_FAIL(err, LM_ENOMEM, "out of memory allocating optimizer state for %zu parameters", p);
     }
     memcpy(o->seg_off, seg_off, (n_seg + 1) * sizeof *seg_off);
-    for (size_t i = 0; i < n_seg; i++) {
-        /* user multipliers are per linear layer; segments come in (W, b) pairs per layer */
-        double user = (spec->n_layer_lr > i / 2) ? spec->layer_lr[i / 2] : 1.0;
-        o->lr_mult[i] = lr_mult[i] * user;
-    }
+    memcpy(o->lr_mult, lr_mult, n_seg * sizeof *lr_mult);
     *out = o;
     return LM_OK;
 }

@@ -341,6 +341,18 @@ static lm_status center(run *r, const double *theta0, lm_dtype dt, lm_err *err) 
     return st;
 }
 
+size_t lm_train_segment_rates(const lm_config *cfg, const lm_mlp *m, size_t *seg_off,
+                              double *rate) {
+    const lm_optim_spec *o = &cfg->optim;
+    lm_mlp_segments(m, lm_opt_is_adam(o->kind), seg_off, rate);
+    const size_t n = lm_mlp_n_segments(m);
+    for (size_t i = 0; i < n; i++) {
+        const size_t l = lm_mlp_segment_layer(m, i);
+        rate[i] *= o->n_layer_lr > l ? o->layer_lr[l] : 1.0;
+    }
+    return n;
+}
+
 lm_status lm_train_init_params(const lm_config *cfg, const lm_mlp *m, double *theta, lm_err *err) {
     if (cfg->model.init != LM_INIT_ALIGNED)
         return lm_mlp_init(m, cfg->seed, theta, err);
@@ -407,11 +419,10 @@ static lm_status setup(run *r, lm_err *err) {
         LM_TRY(lm_train_init_params(cfg, m, r->theta, err));
     }
     memcpy(r->theta0, r->theta, p * sizeof(double));
-    lm_mlp_segments(m, lm_opt_is_adam(cfg->optim.kind), r->seg_off, r->lr_mult);
+    const size_t n_seg = lm_train_segment_rates(cfg, m, r->seg_off, r->lr_mult);
     const size_t total =
         cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
-    LM_TRY(lm_optim_new(&cfg->optim, p, dt, 2 * m->n_layers, r->seg_off, r->lr_mult, total, &r->opt,
-                        err));
+    LM_TRY(lm_optim_new(&cfg->optim, p, dt, n_seg, r->seg_off, r->lr_mult, total, &r->opt, err));
     LM_TRY(lm_mlp_team_new(m, B, dt, lm_threads_get(), &r->team, err));
     size_t nmax = n;
     if (r->test && r->test->n > nmax)

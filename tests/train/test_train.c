@@ -335,3 +335,45 @@ Test(train, sharpness_ratio_is_the_sharpness_over_its_threshold, .timeout = 60) 
     cr_assert(isnan(rec_at(&r, 50, "sharpness_ratio")), "muP's layers have different rates");
     LM_CHECK_LEAKS();
 }
+
+/* optimizer.layer_lr scales each linear layer's rate (lm_train_segment_rates, the one place it is
+ * applied): one full-batch SGD step from the same theta_0 moves layer 1 by 0.5x and layer 2 by
+ * 3x what the plain run moves it (the gradient at theta_0 is the same); the rates the observers
+ * read are the optimizer's (a loop that ignored layer_lr would move both layers 1x and fail). */
+Test(train, layer_lr_scales_each_layer) {
+    const char *one[] = {"steps=1", "eval_every=1"};
+    const char *scaled[] = {"steps=1", "eval_every=1", "optimizer.layer_lr=[0.5,3]"};
+    lm_config *c = cfg_from(TEACHER, 2, one), *cs = cfg_from(TEACHER, 3, scaled);
+    lm_mlp *m;
+    cr_assert_eq(lm_mlp_new(&c->model, &m, NULL), LM_OK);
+    const size_t p = m->n_params;
+    double *t0 = malloc(p * 8), *t1 = malloc(p * 8), *ts = malloc(p * 8);
+    cr_assert_eq(lm_train_init_params(c, m, t0, NULL), LM_OK);
+    lm_train_opts o1 = {0}, os = {0};
+    o1.theta_final = t1;
+    os.theta_final = ts;
+    lm_train_result r;
+    lm_err err = {0};
+    cr_assert_eq(lm_train_run(c, &o1, &r, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_train_run(cs, &os, &r, &err), LM_OK, "%s", err.msg);
+    const double want[2] = {0.5, 3.0};
+    for (size_t l = 0; l < 2; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        for (size_t i = li->w_off; i < li->b_off + li->d_out; i++) {
+            const double d1 = t1[i] - t0[i], ds = ts[i] - t0[i];
+            cr_assert(fabs(ds - want[l] * d1) <= 1e-12 * fabs(d1) + 1e-300,
+                      "layer %zu, parameter %zu: %.17g vs %g x %.17g", l + 1, i, ds, want[l], d1);
+        }
+    }
+    size_t seg[5];
+    double rate[4], rate1[4];
+    cr_assert_eq(lm_train_segment_rates(cs, m, seg, rate), 4);
+    cr_assert_eq(lm_train_segment_rates(c, m, seg, rate1), 4);
+    for (size_t i = 0; i < 4; i++)
+        cr_assert(lm_close(rate[i], want[lm_mlp_segment_layer(m, i)] * rate1[i], 1e-15, 0));
+    free(t0), free(t1), free(ts);
+    lm_mlp_free(m);
+    lm_config_free(c);
+    lm_config_free(cs);
+    LM_CHECK_LEAKS();
+}
