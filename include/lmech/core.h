@@ -122,6 +122,19 @@ typedef enum lm_elt {
 
 #define LM_MAX_DIMS 8
 
+/* A growable string: appends into an lm_malloc'ed, always NUL-terminated buffer p (len bytes in
+ * use). Out of memory (or a format error) sets oom and ignores every later append, so a writer
+ * checks once at the end. Zero-initialise it ({0}); free p with lm_free. Used for the canonical
+ * config, the report's HTML and the gnuplot scripts. */
+typedef struct lm_sb {
+    char *p;
+    size_t len, cap;
+    int oom;
+} lm_sb;
+void lm_sb_put(lm_sb *b, const char *s, size_t len);
+void lm_sb_puts(lm_sb *b, const char *s);
+void lm_sb_printf(lm_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* A dense, C-ordered (row-major) n-d array that owns its data (allocated with lm_malloc).
  * Data are in native (little-endian) byte order after loading. */
 typedef struct lm_array {

@@ -16,71 +16,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t len) {
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024; /* a canonical config is about 1 kB */
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *np = lm_malloc(cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        if (b->n)
-            memcpy(np, b->p, b->n);
-        lm_free(b->p);
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) {
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[64]; /* only numbers go through here */
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_put(b, tmp, (size_t) n < sizeof tmp ? (size_t) n : sizeof tmp - 1);
-}
-
 /* A JSON string literal. The input is valid UTF-8 (jansson checked it), so only '"', '\\' and
  * control characters need escaping. */
-static void sb_str(sbuf *b, const char *s) {
-    sb_puts(b, "\"");
+static void sb_str(lm_sb *b, const char *s) {
+    lm_sb_puts(b, "\"");
     for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
         if (*c == '"' || *c == '\\') {
             char e[2] = {'\\', (char) *c};
-            sb_put(b, e, 2);
+            lm_sb_put(b, e, 2);
         } else if (*c == '\n') {
-            sb_puts(b, "\\n");
+            lm_sb_puts(b, "\\n");
         } else if (*c == '\t') {
-            sb_puts(b, "\\t");
+            lm_sb_puts(b, "\\t");
         } else if (*c == '\r') {
-            sb_puts(b, "\\r");
+            lm_sb_puts(b, "\\r");
         } else if (*c < 0x20) {
-            sb_printf(b, "\\u%04x", (unsigned) *c);
+            lm_sb_printf(b, "\\u%04x", (unsigned) *c);
         } else {
-            sb_put(b, (const char *) c, 1);
+            lm_sb_put(b, (const char *) c, 1);
         }
     }
-    sb_puts(b, "\"");
+    lm_sb_puts(b, "\"");
 }
 
 void lm__cfg_fmt_real(double x, char *buf, size_t n) {
@@ -95,36 +51,36 @@ void lm__cfg_fmt_real(double x, char *buf, size_t n) {
         strcat(buf, ".0");
 }
 
-static void sb_real(sbuf *b, double x) {
+static void sb_real(lm_sb *b, double x) {
     char tmp[40];
     lm__cfg_fmt_real(x, tmp, sizeof tmp);
-    sb_puts(b, tmp);
+    lm_sb_puts(b, tmp);
 }
 
-static void sb_key(sbuf *b, int *first, const char *key) {
+static void sb_key(lm_sb *b, int *first, const char *key) {
     if (!*first)
-        sb_puts(b, ",");
+        lm_sb_puts(b, ",");
     *first = 0;
     sb_str(b, key);
-    sb_puts(b, ":");
+    lm_sb_puts(b, ":");
 }
 
-static void kv_str(sbuf *b, int *first, const char *key, const char *v) {
+static void kv_str(lm_sb *b, int *first, const char *key, const char *v) {
     sb_key(b, first, key);
     sb_str(b, v);
 }
 
-static void kv_uint(sbuf *b, int *first, const char *key, unsigned long long v) {
+static void kv_uint(lm_sb *b, int *first, const char *key, unsigned long long v) {
     sb_key(b, first, key);
-    sb_printf(b, "%llu", v);
+    lm_sb_printf(b, "%llu", v);
 }
 
-static void kv_real(sbuf *b, int *first, const char *key, double v) {
+static void kv_real(lm_sb *b, int *first, const char *key, double v) {
     sb_key(b, first, key);
     sb_real(b, v);
 }
 
-static void kv_size_or_all(sbuf *b, int *first, const char *key, size_t v) {
+static void kv_size_or_all(lm_sb *b, int *first, const char *key, size_t v) {
     if (v == LM_ALL)
         kv_str(b, first, key, "all");
     else
@@ -141,9 +97,9 @@ static lm_normalize resolved_normalize(const lm_data_spec *d) {
     return LM_NORM_NONE;
 }
 
-static void put_data(sbuf *b, const lm_data_spec *d) {
+static void put_data(lm_sb *b, const lm_data_spec *d) {
     int first = 1;
-    sb_puts(b, "{");
+    lm_sb_puts(b, "{");
     kv_str(b, &first, "source", lm_data_source_name(d->source));
     kv_str(b, &first, "dir", d->dir);
     kv_str(b, &first, "x", d->x);
@@ -163,10 +119,10 @@ static void put_data(sbuf *b, const lm_data_spec *d) {
     kv_real(b, &first, "alpha", d->alpha);
     kv_real(b, &first, "beta", d->beta);
     sb_key(b, &first, "frequencies");
-    sb_puts(b, "[");
+    lm_sb_puts(b, "[");
     for (size_t i = 0; i < d->n_freq; i++)
-        sb_printf(b, i ? ",%d" : "%d", d->frequencies[i]);
-    sb_puts(b, "]");
+        lm_sb_printf(b, i ? ",%d" : "%d", d->frequencies[i]);
+    lm_sb_puts(b, "]");
     kv_uint(b, &first, "modulus", d->modulus);
     kv_real(b, &first, "train_frac", d->train_frac);
     /* matrix-completion's keys appear only for that source, so that the canonical text (and
@@ -178,88 +134,88 @@ static void put_data(sbuf *b, const lm_data_spec *d) {
     /* linear-modes: written only for that source, so the hashes of every other run stand */
     if (d->source == LM_DATA_LINEAR_MODES) {
         sb_key(b, &first, "singular_values");
-        sb_puts(b, "[");
+        lm_sb_puts(b, "[");
         for (size_t i = 0; i < d->n_sv; i++) {
             if (i)
-                sb_puts(b, ",");
+                lm_sb_puts(b, ",");
             sb_real(b, d->singular_values[i]);
         }
-        sb_puts(b, "]");
+        lm_sb_puts(b, "]");
     }
-    sb_puts(b, "}");
+    lm_sb_puts(b, "}");
 }
 
-static void put_model(sbuf *b, const lm_mlp_spec *m, int center_output) {
+static void put_model(lm_sb *b, const lm_mlp_spec *m, int center_output) {
     int first = 1;
-    sb_puts(b, "{");
+    lm_sb_puts(b, "{");
     sb_key(b, &first, "widths");
-    sb_puts(b, "[");
+    lm_sb_puts(b, "[");
     for (size_t i = 0; i < m->n_widths; i++)
-        sb_printf(b, i ? ",%zu" : "%zu", m->widths[i]);
-    sb_puts(b, "]");
+        lm_sb_printf(b, i ? ",%zu" : "%zu", m->widths[i]);
+    lm_sb_puts(b, "]");
     kv_str(b, &first, "activation", lm_act_name(m->act));
     sb_key(b, &first, "bias");
-    sb_puts(b, m->bias ? "true" : "false");
+    lm_sb_puts(b, m->bias ? "true" : "false");
     kv_str(b, &first, "parameterization", lm_param_name(m->param));
     kv_uint(b, &first, "base_width", m->base_width);
     kv_real(b, &first, "output_multiplier", m->output_multiplier);
     kv_real(b, &first, "sw2", m->sw2);
     kv_real(b, &first, "sb2", m->sb2);
     sb_key(b, &first, "readout_zero");
-    sb_puts(b, m->readout_zero ? "true" : "false");
+    lm_sb_puts(b, m->readout_zero ? "true" : "false");
     /* written only when set, so the hashes of every run made before the key existed stand */
     if (center_output) {
         sb_key(b, &first, "center_output");
-        sb_puts(b, "true");
+        lm_sb_puts(b, "true");
     }
     /* likewise: the aligned initialisation is written only when chosen */
     if (m->init == LM_INIT_ALIGNED) {
         kv_str(b, &first, "init", "aligned");
         kv_real(b, &first, "a0", m->a0);
     }
-    sb_puts(b, "}");
+    lm_sb_puts(b, "}");
 }
 
-static void put_optimizer(sbuf *b, const lm_optim_spec *o, size_t n_layers) {
+static void put_optimizer(lm_sb *b, const lm_optim_spec *o, size_t n_layers) {
     int first = 1;
-    sb_puts(b, "{");
+    lm_sb_puts(b, "{");
     kv_str(b, &first, "name", lm_opt_kind_name(o->kind));
     kv_real(b, &first, "lr", o->lr);
     kv_real(b, &first, "momentum", o->momentum);
     sb_key(b, &first, "betas");
-    sb_puts(b, "[");
+    lm_sb_puts(b, "[");
     sb_real(b, o->beta1);
-    sb_puts(b, ",");
+    lm_sb_puts(b, ",");
     sb_real(b, o->beta2);
-    sb_puts(b, "]");
+    lm_sb_puts(b, "]");
     kv_real(b, &first, "eps", o->eps);
     kv_real(b, &first, "weight_decay", o->weight_decay);
     sb_key(b, &first, "schedule");
     int sfirst = 1;
-    sb_puts(b, "{");
+    lm_sb_puts(b, "{");
     kv_str(b, &sfirst, "name", lm_sched_name(o->schedule));
     kv_uint(b, &sfirst, "warmup_steps", o->warmup_steps);
     kv_real(b, &sfirst, "final_lr_frac", o->final_lr_frac);
     /* written only when set, so the hashes of every run made before the key existed stand */
     if (o->warmup_start > 0)
         kv_real(b, &sfirst, "warmup_start", o->warmup_start);
-    sb_puts(b, "}");
+    lm_sb_puts(b, "}");
     /* no layer_lr means every multiplier is 1: written out, so both spellings hash alike */
     sb_key(b, &first, "layer_lr");
-    sb_puts(b, "[");
+    lm_sb_puts(b, "[");
     for (size_t i = 0; i < n_layers; i++) {
         if (i)
-            sb_puts(b, ",");
+            lm_sb_puts(b, ",");
         sb_real(b, o->n_layer_lr ? o->layer_lr[i] : 1.0);
     }
-    sb_puts(b, "]");
-    sb_puts(b, "}");
+    lm_sb_puts(b, "]");
+    lm_sb_puts(b, "}");
 }
 
 lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
-    sbuf b = {0};
+    lm_sb b = {0};
     int first = 1;
-    sb_puts(&b, "{");
+    lm_sb_puts(&b, "{");
     kv_uint(&b, &first, "seed", (unsigned long long) c->seed);
     sb_key(&b, &first, "data");
     put_data(&b, &c->data);
@@ -284,7 +240,7 @@ lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
     kv_uint(&b, &first, "noise_every", c->train.noise_every);
     kv_str(&b, &first, "name", c->name);
     kv_str(&b, &first, "notes", c->notes);
-    sb_puts(&b, "}");
+    lm_sb_puts(&b, "}");
     if (b.oom) {
         lm_free(b.p);
         LM_FAIL(err, LM_ENOMEM, "out of memory writing the canonical config JSON");

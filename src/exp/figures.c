@@ -76,9 +76,7 @@ lm_status lm__exp_figure_spectrum(const lm_exp_ctx *ctx, const char *name, size_
     return LM_OK;
 }
 
-/* text for a gnuplot single-quoted string: a quote is doubled ('' is gnuplot's escape), a line
- * break (which would end the command) becomes a space */
-static const char *gp_text(const char *s, char *buf, size_t n) {
+const char *lm__exp_gp_text(const char *s, char *buf, size_t n) {
     size_t k = 0;
     for (; s && *s && k + 2 < n; s++) {
         if (*s == '\'')
@@ -111,21 +109,22 @@ lm_status lm__exp_figure_lines(const lm_exp_ctx *ctx, const char *name, const ch
     lm_free(buf);
     LM_TRY(st);
     char gp[4096], t0[512], t1[512], t2[512];
-    int k = snprintf(gp, sizeof gp,
-                     "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes "
-                     "%s.png and %s.svg.\n"
-                     "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
-                     "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\n"
-                     "set ylabel '%s'\nset grid\nset key top right box\n%s"
-                     "plot ",
-                     title, name, name, name, name, gp_text(title, t0, sizeof t0),
-                     gp_text(cols[0], t1, sizeof t1), gp_text(ylabel, t2, sizeof t2),
-                     logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
+    int k =
+        snprintf(gp, sizeof gp,
+                 "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes "
+                 "%s.png and %s.svg.\n"
+                 "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
+                 "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\n"
+                 "set ylabel '%s'\nset grid\nset key top right box\n%s"
+                 "plot ",
+                 title, name, name, name, name, lm__exp_gp_text(title, t0, sizeof t0),
+                 lm__exp_gp_text(cols[0], t1, sizeof t1), lm__exp_gp_text(ylabel, t2, sizeof t2),
+                 logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
     for (size_t j = 1; j < ncols && k > 0 && (size_t) k < sizeof gp; j++)
         k += snprintf(gp + k, sizeof gp - (size_t) k,
                       "%s'%s.tsv' using 1:%zu with lines lw %s title '%s'",
                       j > 1 ? ", \\\n     " : "", name, j + 1, j == 1 ? "1" : "2",
-                      gp_text(cols[j], t0, sizeof t0));
+                      lm__exp_gp_text(cols[j], t0, sizeof t0));
     if (k > 0 && (size_t) k < sizeof gp)
         k += snprintf(gp + k, sizeof gp - (size_t) k,
                       "\nset terminal svg size 960,560 dynamic font ',11'\nset output '%s.svg'\n"
@@ -223,8 +222,8 @@ lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char
             "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
             "set datafile separator '\\t'\nset title '%s'\nset xlabel '%s'\nset ylabel '%s'\n"
             "set grid\nset key outside right top box\n%s%s%splot ",
-            title, name, name, name, name, gp_text(title, t0, sizeof t0),
-            gp_text(xlabel, t1, sizeof t1), gp_text(ylabel, t2, sizeof t2),
+            title, name, name, name, name, lm__exp_gp_text(title, t0, sizeof t0),
+            lm__exp_gp_text(xlabel, t1, sizeof t1), lm__exp_gp_text(ylabel, t2, sizeof t2),
             logx ? "set logscale x 2\n" : "", logy ? "set logscale y\n" : "",
             points ? ""
                    : "set xrange [1:2]\nset yrange [1:2]\nset label 1 'nothing could be "
@@ -234,14 +233,14 @@ lm_status lm__exp_figure_law(const lm_exp_ctx *ctx, const char *name, const char
                            "%s'%s.tsv' index %zu using 1:2:3 with yerrorlines lc %zu pt 7 ps 0.8 "
                            "lw 1.5 title '%s'",
                            j ? ", \\\n     " : "", name, 2 * j, j + 1,
-                           gp_text(s[j].label, t0, sizeof t0));
+                           lm__exp_gp_text(s[j].label, t0, sizeof t0));
         if (s[j].n_pred && !bad)
             bad |= grow_printf(
                 &gp, &glen, &gcap,
                 ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu dt 2 "
                 "lw 2 title '%s'",
                 name, 2 * j + 1, j + 1,
-                gp_text(s[j].pred_label ? s[j].pred_label : "predicted", t0, sizeof t0));
+                lm__exp_gp_text(s[j].pred_label ? s[j].pred_label : "predicted", t0, sizeof t0));
     }
     if (!bad)
         bad = grow_printf(&gp, &glen, &gcap,

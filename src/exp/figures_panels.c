@@ -28,53 +28,6 @@ static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"
                                       "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 #define N_PALETTE (sizeof palette / sizeof palette[0])
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int bad;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    while (!b->bad) {
-        va_list ap;
-        va_start(ap, fmt);
-        const int k = b->p ? vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap) : -2;
-        va_end(ap);
-        if (k == -1) {
-            b->bad = 1;
-            return;
-        }
-        if (k >= 0 && (size_t) k < b->cap - b->len) {
-            b->len += (size_t) k;
-            return;
-        }
-        const size_t ncap = 2 * b->cap + (k > 0 ? (size_t) k : 0) + 1024;
-        char *q = lm_malloc(ncap);
-        if (!q) {
-            b->bad = 1;
-            return;
-        }
-        if (b->p)
-            memcpy(q, b->p, b->len);
-        lm_free(b->p);
-        b->p = q;
-        b->cap = ncap;
-    }
-}
-
-/* text for a gnuplot single-quoted string: a quote doubled, a line break made a space */
-static const char *gp_text(const char *s, char *buf, size_t n) {
-    size_t k = 0;
-    for (; s && *s && k + 2 < n; s++) {
-        if (*s == '\'')
-            buf[k++] = '\'';
-        buf[k++] = *s == '\n' || *s == '\r' ? ' ' : *s;
-    }
-    buf[k] = '\0';
-    return buf;
-}
-
 static int plottable(const lm__exp_panel_series *s, int logy, double x0, double x1) {
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++)
@@ -84,42 +37,43 @@ static int plottable(const lm__exp_panel_series *s, int logy, double x0, double 
 }
 
 /* The gnuplot commands of the whole multiplot (for one terminal already set). */
-static void panels_body(sbuf *g, const char *name, const char *title, const char *xlabel, double x0,
-                        double x1, size_t np, const lm__exp_panel *p) {
+static void panels_body(lm_sb *g, const char *name, const char *title, const char *xlabel,
+                        double x0, double x1, size_t np, const lm__exp_panel *p) {
     char t0[512], t1[512];
     /* the plot area spans [L, R] of the width; the keys sit right of R + room for y2's tics */
     const double L = 0.085, R = 0.70, top = 0.94, bottom = 0.06, gap = 0.012;
     const double h = (top - bottom - gap * (double) (np - 1)) / (double) np;
-    sb_printf(g, "set multiplot title '%s' font ',14'\n", gp_text(title, t0, sizeof t0));
-    sb_printf(g, "set lmargin at screen %.4f\nset rmargin at screen %.4f\n", L, R);
-    sb_printf(g, "set xrange [%.10g:%.10g]\nset grid xtics ytics lc rgb '#dddddd'\n", x0, x1);
+    lm_sb_printf(g, "set multiplot title '%s' font ',14'\n", lm__exp_gp_text(title, t0, sizeof t0));
+    lm_sb_printf(g, "set lmargin at screen %.4f\nset rmargin at screen %.4f\n", L, R);
+    lm_sb_printf(g, "set xrange [%.10g:%.10g]\nset grid xtics ytics lc rgb '#dddddd'\n", x0, x1);
     /* panel names in an opaque box: curves pass beneath them */
-    sb_printf(g, "set style textbox opaque noborder margins 2, 1\n");
+    lm_sb_printf(g, "set style textbox opaque noborder margins 2, 1\n");
     size_t block = 0;
     for (size_t k = 0; k < np; k++) {
         const lm__exp_panel *q = &p[k];
         const double ptop = top - (double) k * (h + gap);
-        sb_printf(g, "\n# panel %zu: %s\nunset label\nunset logscale\nunset y2tics\n", k + 1,
-                  q->title ? q->title : "");
-        sb_printf(g, "set tmargin at screen %.4f\nset bmargin at screen %.4f\n", ptop, ptop - h);
+        lm_sb_printf(g, "\n# panel %zu: %s\nunset label\nunset logscale\nunset y2tics\n", k + 1,
+                     q->title ? q->title : "");
+        lm_sb_printf(g, "set tmargin at screen %.4f\nset bmargin at screen %.4f\n", ptop, ptop - h);
         char lo[40] = "*", hi[40] = "*";
         if (isfinite(q->ymin))
             snprintf(lo, sizeof lo, "%.10g", q->ymin);
         if (isfinite(q->ymax))
             snprintf(hi, sizeof hi, "%.10g", q->ymax);
-        sb_printf(g, "set ytics nomirror\nset yrange [%s:%s]\nset y2range [*:*]\n", lo, hi);
-        sb_printf(g, "set ylabel '%s'\n", gp_text(q->ylabel, t0, sizeof t0));
+        lm_sb_printf(g, "set ytics nomirror\nset yrange [%s:%s]\nset y2range [*:*]\n", lo, hi);
+        lm_sb_printf(g, "set ylabel '%s'\n", lm__exp_gp_text(q->ylabel, t0, sizeof t0));
         if (q->logy)
-            sb_printf(g, "set logscale y\nset format y '10^{%%L}'\n");
+            lm_sb_printf(g, "set logscale y\nset format y '10^{%%L}'\n");
         else
-            sb_printf(g, "set format y '%%g'\n");
+            lm_sb_printf(g, "set format y '%%g'\n");
         if (k + 1 == np)
-            sb_printf(g, "set format x '%%g'\nset xlabel '%s'\n", gp_text(xlabel, t0, sizeof t0));
+            lm_sb_printf(g, "set format x '%%g'\nset xlabel '%s'\n",
+                         lm__exp_gp_text(xlabel, t0, sizeof t0));
         else
-            sb_printf(g, "set format x ''\nunset xlabel\n");
+            lm_sb_printf(g, "set format x ''\nunset xlabel\n");
         /* the panel's name, top left inside the frame */
-        sb_printf(g, "set label 1 '%s' at graph 0.01, graph 0.92 left font ',12' front boxed\n",
-                  gp_text(q->title, t0, sizeof t0));
+        lm_sb_printf(g, "set label 1 '%s' at graph 0.01, graph 0.92 left font ',12' front boxed\n",
+                     lm__exp_gp_text(q->title, t0, sizeof t0));
         int have1 = 0, have2 = 0;
         for (size_t j = 0; j < q->ns; j++) {
             const int ok = plottable(&q->s[j], q->s[j].y2 ? q->logy2 : q->logy, x0, x1);
@@ -127,39 +81,39 @@ static void panels_body(sbuf *g, const char *name, const char *title, const char
             have2 |= ok && q->s[j].y2;
         }
         if (have2) {
-            sb_printf(g, "set y2tics nomirror\nset y2label '%s'\n",
-                      gp_text(q->y2label, t0, sizeof t0));
+            lm_sb_printf(g, "set y2tics nomirror\nset y2label '%s'\n",
+                         lm__exp_gp_text(q->y2label, t0, sizeof t0));
             if (q->logy2)
-                sb_printf(g, "set logscale y2\nset format y2 '10^{%%L}'\n");
+                lm_sb_printf(g, "set logscale y2\nset format y2 '10^{%%L}'\n");
             else
-                sb_printf(g, "set format y2 '%%g'\n");
+                lm_sb_printf(g, "set format y2 '%%g'\n");
         } else {
-            sb_printf(g, "unset y2label\n");
+            lm_sb_printf(g, "unset y2label\n");
         }
         int titled = 0;
         for (size_t j = 0; j < q->ns; j++)
             titled |= plottable(&q->s[j], q->s[j].y2 ? q->logy2 : q->logy, x0, x1) &&
                       (have1 || q->s[j].y2);
         if (titled)
-            sb_printf(g, "set key at screen 0.99, graph 1.0 right top Left reverse box opaque "
-                         "spacing 1.15 font ',10'\n");
+            lm_sb_printf(g, "set key at screen 0.99, graph 1.0 right top Left reverse box opaque "
+                            "spacing 1.15 font ',10'\n");
         else
-            sb_printf(g, "unset key\n");
+            lm_sb_printf(g, "unset key\n");
         if (!have1) {
             /* nothing on the left axis: a fixed range, the panel's note, an invisible constant
              * (gnuplot refuses a plot whose every point is undefined) */
             if (!isfinite(q->ymin) || !isfinite(q->ymax))
-                sb_printf(g, "set yrange [0:1]\n");
-            sb_printf(g, "set label 2 '%s' at graph 0.5, graph 0.5 center font ',12'\n",
-                      gp_text(q->note ? q->note : "not recorded", t0, sizeof t0));
+                lm_sb_printf(g, "set yrange [0:1]\n");
+            lm_sb_printf(g, "set label 2 '%s' at graph 0.5, graph 0.5 center font ',12'\n",
+                         lm__exp_gp_text(q->note ? q->note : "not recorded", t0, sizeof t0));
         } else if (q->note) {
-            sb_printf(g, "set label 2 '%s' at graph 0.99, graph 0.07 right font ',9' front\n",
-                      gp_text(q->note, t0, sizeof t0));
+            lm_sb_printf(g, "set label 2 '%s' at graph 0.99, graph 0.07 right font ',9' front\n",
+                         lm__exp_gp_text(q->note, t0, sizeof t0));
         }
-        sb_printf(g, "plot ");
+        lm_sb_printf(g, "plot ");
         int first = 1;
         if (!have1) {
-            sb_printf(g, "%.10g notitle", isfinite(q->ymax) ? 2 * fabs(q->ymax) + 1 : 2.0);
+            lm_sb_printf(g, "%.10g notitle", isfinite(q->ymax) ? 2 * fabs(q->ymax) + 1 : 2.0);
             first = 0;
         }
         for (size_t j = 0; j < q->ns; j++, block++) {
@@ -180,14 +134,14 @@ static void panels_body(sbuf *g, const char *name, const char *title, const char
             default:
                 snprintf(style, sizeof style, "lines lw 2 lc rgb '%s'", col);
             }
-            sb_printf(g, "%s'%s.tsv' index %zu using %s%s with %s title '%s'",
-                      first ? "" : ", \\\n     ", name, block, using, s->y2 ? " axes x1y2" : "",
-                      style, gp_text(s->label, t1, sizeof t1));
+            lm_sb_printf(g, "%s'%s.tsv' index %zu using %s%s with %s title '%s'",
+                         first ? "" : ", \\\n     ", name, block, using, s->y2 ? " axes x1y2" : "",
+                         style, lm__exp_gp_text(s->label, t1, sizeof t1));
             first = 0;
         }
-        sb_printf(g, "\n");
+        lm_sb_printf(g, "\n");
     }
-    sb_printf(g, "unset multiplot\n");
+    lm_sb_printf(g, "unset multiplot\n");
 }
 
 lm_status lm__exp_figure_panels(const lm_exp_ctx *ctx, const char *name, const char *title,
@@ -200,31 +154,32 @@ lm_status lm__exp_figure_panels(const lm_exp_ctx *ctx, const char *name, const c
     snprintf(dir, sizeof dir, "%s/exp-%lld", ctx->artifact_dir, (long long) ctx->exp_id);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         LM_FAIL(err, LM_EIO, "%s: cannot create: %s", dir, strerror(errno));
-    sbuf d = {0}, g = {0};
-    sb_printf(&d, "# %s: one block (x y) per series, panels top to bottom\n", name);
+    lm_sb d = {0}, g = {0};
+    lm_sb_printf(&d, "# %s: one block (x y) per series, panels top to bottom\n", name);
     for (size_t k = 0; k < np; k++)
         for (size_t j = 0; j < p[k].ns; j++) {
             const lm__exp_panel_series *s = &p[k].s[j];
-            sb_printf(&d, "# panel %zu, %s\n", k + 1, s->label);
+            lm_sb_printf(&d, "# panel %zu, %s\n", k + 1, s->label);
             for (size_t i = 0; i < s->n; i++)
-                sb_printf(&d, "%.10g\t%.10g\n", s->x[i], s->y[i]);
+                lm_sb_printf(&d, "%.10g\t%.10g\n", s->x[i], s->y[i]);
             if (!s->n) /* gnuplot counts no block of comments only: the indices would shift */
-                sb_printf(&d, "NaN\tNaN\n");
-            sb_printf(&d, "\n\n");
+                lm_sb_printf(&d, "NaN\tNaN\n");
+            lm_sb_printf(&d, "\n\n");
         }
     const double height = 330.0 * (double) np + 80;
-    sb_printf(&g,
-              "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes %s.png "
-              "and %s.svg.\nset datafile separator '\\t'\n",
-              title, name, name, name);
-    sb_printf(&g, "set terminal pngcairo size 1280,%.0f font ',11'\nset output '%s.png'\n", height,
-              name);
+    lm_sb_printf(
+        &g,
+        "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes %s.png "
+        "and %s.svg.\nset datafile separator '\\t'\n",
+        title, name, name, name);
+    lm_sb_printf(&g, "set terminal pngcairo size 1280,%.0f font ',11'\nset output '%s.png'\n",
+                 height, name);
     panels_body(&g, name, title, xlabel, x0, x1, np, p);
-    sb_printf(&g, "\nset terminal svg size 1280,%.0f dynamic font ',11'\nset output '%s.svg'\n",
-              height, name);
+    lm_sb_printf(&g, "\nset terminal svg size 1280,%.0f dynamic font ',11'\nset output '%s.svg'\n",
+                 height, name);
     panels_body(&g, name, title, xlabel, x0, x1, np, p);
     lm_status st = LM_OK;
-    if (d.bad || g.bad)
+    if (d.oom || g.oom)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory for figure %s", name);
     if (st == LM_OK) {
         snprintf(path, sizeof path, "%s/%s.tsv", dir, name);

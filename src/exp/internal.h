@@ -160,6 +160,10 @@ typedef struct lm__eos_seed {
 void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
                          const int64_t *lt, const double *l, double *scratch, lm__eos_seed *o);
 
+/* Text for a gnuplot single-quoted string in buf [n] (figures.c): a quote is doubled ('' is
+ * gnuplot's escape), a line break (which would end the command) becomes a space; returns buf. */
+const char *lm__exp_gp_text(const char *s, char *buf, size_t n);
+
 /* Writes <artifact_dir>/exp-<id>/<name>.tsv (exact eigenvalue histogram and a density on a
  * grid) and <name>.gp (a gnuplot script that renders <name>.png and <name>.svg beside itself),
  * and records the script as a "figure" artifact of the invocation's first run. */

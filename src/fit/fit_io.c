@@ -326,41 +326,6 @@ lm_status lm_fit_read_store(lm_store *s, const char *exp, const char *metric, si
 
 /* ---------------------------------------------------------------- the figure */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int bad;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    while (!b->bad) {
-        va_list ap;
-        va_start(ap, fmt);
-        const int k = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->bad = 1;
-            return;
-        }
-        if (b->p && (size_t) k < b->cap - b->len) {
-            b->len += (size_t) k;
-            return;
-        }
-        const size_t nc = 2 * b->cap + (size_t) k + 256;
-        char *np = lm_malloc(nc);
-        if (!np) {
-            b->bad = 1;
-            return;
-        }
-        if (b->p)
-            memcpy(np, b->p, b->len);
-        lm_free(b->p);
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 static int cmp_dbl(const void *a, const void *b) {
     const double x = *(const double *) a, y = *(const double *) b;
     return (x > y) - (x < y);
@@ -424,17 +389,17 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
     } else if (!tmp) {
         LM_FAIL(err, LM_ENOMEM, "fit figure: out of memory");
     }
-    sbuf t = {0}, g = {0};
-    sb_printf(&t,
-              "# %s: index 0 the data (N D L); then per curve the law over N at fixed D "
-              "(N L lo95 hi95)%s\n",
-              name,
-              frontier ? "; last the compute-optimal frontier (C N_opt lo hi D_opt lo hi)" : "");
+    lm_sb t = {0}, g = {0};
+    lm_sb_printf(&t,
+                 "# %s: index 0 the data (N D L); then per curve the law over N at fixed D "
+                 "(N L lo95 hi95)%s\n",
+                 name,
+                 frontier ? "; last the compute-optimal frontier (C N_opt lo hi D_opt lo hi)" : "");
     for (size_t i = 0; i < n; i++)
-        sb_printf(&t, "%.10g\t%.10g\t%.10g\n", N[i], two ? D[i] : 0.0, L[i]);
+        lm_sb_printf(&t, "%.10g\t%.10g\t%.10g\n", N[i], two ? D[i] : 0.0, L[i]);
     const double l0 = log(nmin / 2), l1 = log(nmax * 2);
     for (size_t c = 0; c < nc; c++) {
-        sb_printf(&t, "\n\n# law at D = %.6g\n", dv[c]);
+        lm_sb_printf(&t, "\n\n# law at D = %.6g\n", dv[c]);
         for (size_t q = 0; q < FIG_GRID; q++) {
             const double x = exp(l0 + (l1 - l0) * (double) q / (FIG_GRID - 1));
             double lo = LM_NAN, hi = LM_NAN;
@@ -442,12 +407,12 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
                 tmp[r] = lm_fit_predict(res->law, res->boot + r * LM_FIT_NPAR, x, dv[c]);
             if (K)
                 band(tmp, K, &lo, &hi);
-            sb_printf(&t, "%.10g\t%.10g\t%.10g\t%.10g\n", x,
-                      lm_fit_predict(res->law, res->par, x, dv[c]), lo, hi);
+            lm_sb_printf(&t, "%.10g\t%.10g\t%.10g\t%.10g\n", x,
+                         lm_fit_predict(res->law, res->par, x, dv[c]), lo, hi);
         }
     }
     if (frontier) {
-        sb_printf(&t, "\n\n# compute-optimal frontier for C = 6ND\n");
+        lm_sb_printf(&t, "\n\n# compute-optimal frontier for C = 6ND\n");
         for (size_t q = 0; q < FIG_GRID; q++) {
             const double c = C * pow(10.0, -3.0 + 6.0 * (double) q / (FIG_GRID - 1));
             double no = LM_NAN, dop = LM_NAN, nlo = LM_NAN, nhi = LM_NAN, dlo = LM_NAN,
@@ -466,71 +431,73 @@ lm_status lm_fit_figure(const char *dir, const char *name, const lm_fit_result *
                     lm_free(t2);
                 }
             }
-            sb_printf(&t, "%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\n", c, no, nlo, nhi, dop,
-                      dlo, dhi);
+            lm_sb_printf(&t, "%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\t%.10g\n", c, no, nlo, nhi,
+                         dop, dlo, dhi);
         }
     }
     lm_free(tmp);
     /* the script */
-    sb_printf(&g,
-              "# lmech figure: the fitted %s law against the data%s.\n"
-              "# Re-render: gnuplot %s.gp (in this directory) writes %s.png and %s.svg.\n"
-              "set terminal pngcairo size %d,560 font ',11'\nset output '%s.png'\n"
-              "set datafile separator '\\t'\nset grid\nset key top right box\n",
-              lm_fit_law_name(res->law), frontier ? " and the compute-optimal frontier" : "", name,
-              name, name, frontier ? 1400 : 960, name);
+    lm_sb_printf(&g,
+                 "# lmech figure: the fitted %s law against the data%s.\n"
+                 "# Re-render: gnuplot %s.gp (in this directory) writes %s.png and %s.svg.\n"
+                 "set terminal pngcairo size %d,560 font ',11'\nset output '%s.png'\n"
+                 "set datafile separator '\\t'\nset grid\nset key top right box\n",
+                 lm_fit_law_name(res->law), frontier ? " and the compute-optimal frontier" : "",
+                 name, name, name, frontier ? 1400 : 960, name);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
-            sb_printf(&g, "set terminal svg size %d,560 dynamic font ',11'\nset output '%s.svg'\n",
-                      frontier ? 1400 : 960, name);
+            lm_sb_printf(&g,
+                         "set terminal svg size %d,560 dynamic font ',11'\nset output '%s.svg'\n",
+                         frontier ? 1400 : 960, name);
         if (frontier)
-            sb_printf(&g, "set multiplot layout 1,2\n");
-        sb_printf(&g,
-                  "set logscale x\nset logscale y\nset xlabel 'N'\nset ylabel 'loss L'\n"
-                  "set title '%s: E = %.4g, A = %.4g, α = %.4g",
-                  lm_fit_law_name(res->law), res->par[LM_FIT_E], res->par[LM_FIT_A],
-                  res->par[LM_FIT_ALPHA]);
+            lm_sb_printf(&g, "set multiplot layout 1,2\n");
+        lm_sb_printf(&g,
+                     "set logscale x\nset logscale y\nset xlabel 'N'\nset ylabel 'loss L'\n"
+                     "set title '%s: E = %.4g, A = %.4g, α = %.4g",
+                     lm_fit_law_name(res->law), res->par[LM_FIT_E], res->par[LM_FIT_A],
+                     res->par[LM_FIT_ALPHA]);
         if (two)
-            sb_printf(&g, ", B = %.4g, β = %.4g", res->par[LM_FIT_B], res->par[LM_FIT_BETA]);
-        sb_printf(&g,
-                  "%s'\nplot '%s.tsv' index 0 using 1:3 with points pt 7 ps 0.6 lc rgb "
-                  "'#555555' title 'data'",
-                  K ? " (95 % band)" : "", name);
+            lm_sb_printf(&g, ", B = %.4g, β = %.4g", res->par[LM_FIT_B], res->par[LM_FIT_BETA]);
+        lm_sb_printf(&g,
+                     "%s'\nplot '%s.tsv' index 0 using 1:3 with points pt 7 ps 0.6 lc rgb "
+                     "'#555555' title 'data'",
+                     K ? " (95 % band)" : "", name);
         for (size_t c = 0; c < nc; c++) {
             if (K)
-                sb_printf(&g,
-                          ", \\\n     '%s.tsv' index %zu using 1:3:4 with filledcurves lc %zu "
-                          "fs transparent solid 0.2 notitle",
-                          name, c + 1, c + 1);
+                lm_sb_printf(&g,
+                             ", \\\n     '%s.tsv' index %zu using 1:3:4 with filledcurves lc %zu "
+                             "fs transparent solid 0.2 notitle",
+                             name, c + 1, c + 1);
             if (two)
-                sb_printf(&g,
-                          ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu lw 2 "
-                          "title 'D = %.3g'",
-                          name, c + 1, c + 1, dv[c]);
+                lm_sb_printf(&g,
+                             ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu lw 2 "
+                             "title 'D = %.3g'",
+                             name, c + 1, c + 1, dv[c]);
             else
-                sb_printf(&g,
-                          ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu lw 2 "
-                          "title 'fit'",
-                          name, c + 1, c + 1);
+                lm_sb_printf(&g,
+                             ", \\\n     '%s.tsv' index %zu using 1:2 with lines lc %zu lw 2 "
+                             "title 'fit'",
+                             name, c + 1, c + 1);
         }
-        sb_printf(&g, "\n");
+        lm_sb_printf(&g, "\n");
         if (frontier) {
             const size_t fi = nc + 1;
-            sb_printf(&g,
-                      "set xlabel 'compute C = 6ND'\nset ylabel 'N_{opt}, D_{opt}'\n"
-                      "set title 'compute-optimal allocation (C = %.3g marked)'\n"
-                      "set arrow 1 from %.10g, graph 0 to %.10g, graph 1 nohead dt 3\n"
-                      "plot '%s.tsv' index %zu using 1:3:4 with filledcurves lc 1 fs transparent "
-                      "solid 0.2 notitle, \\\n     '' index %zu using 1:2 with lines lc 1 lw 2 "
-                      "title 'N_{opt}', \\\n     '' index %zu using 1:6:7 with filledcurves lc "
-                      "2 fs transparent solid 0.2 notitle, \\\n     '' index %zu using 1:5 with "
-                      "lines lc 2 lw 2 title 'D_{opt}'\nunset arrow 1\nunset multiplot\n",
-                      C, C, C, name, fi, fi, fi, fi);
+            lm_sb_printf(
+                &g,
+                "set xlabel 'compute C = 6ND'\nset ylabel 'N_{opt}, D_{opt}'\n"
+                "set title 'compute-optimal allocation (C = %.3g marked)'\n"
+                "set arrow 1 from %.10g, graph 0 to %.10g, graph 1 nohead dt 3\n"
+                "plot '%s.tsv' index %zu using 1:3:4 with filledcurves lc 1 fs transparent "
+                "solid 0.2 notitle, \\\n     '' index %zu using 1:2 with lines lc 1 lw 2 "
+                "title 'N_{opt}', \\\n     '' index %zu using 1:6:7 with filledcurves lc "
+                "2 fs transparent solid 0.2 notitle, \\\n     '' index %zu using 1:5 with "
+                "lines lc 2 lw 2 title 'D_{opt}'\nunset arrow 1\nunset multiplot\n",
+                C, C, C, name, fi, fi, fi, fi);
         }
     }
     lm_status st = LM_OK;
     char path[4096 + 256];
-    if (t.bad || g.bad)
+    if (t.oom || g.oom)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "fit figure: out of memory");
     if (st == LM_OK) {
         snprintf(path, sizeof path, "%s/%s.tsv", dir, name);

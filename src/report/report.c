@@ -27,67 +27,29 @@
 
 /* ---------------------------------------------------------------- a growable text buffer */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && (size_t) n < room) {
-            b->len += (size_t) n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t) n;
-        char *np = lm_malloc(cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p)
-            memcpy(np, b->p, b->len);
-        lm_free(b->p);
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
 /* HTML-escaped text. */
-static void sb_html(sbuf *b, const char *s) {
+static void sb_html(lm_sb *b, const char *s) {
     for (; s && *s; s++) {
         switch (*s) {
         case '<':
-            sb_printf(b, "&lt;");
+            lm_sb_printf(b, "&lt;");
             break;
         case '>':
-            sb_printf(b, "&gt;");
+            lm_sb_printf(b, "&gt;");
             break;
         case '&':
-            sb_printf(b, "&amp;");
+            lm_sb_printf(b, "&amp;");
             break;
         case '"':
-            sb_printf(b, "&quot;");
+            lm_sb_printf(b, "&quot;");
             break;
         default:
-            sb_printf(b, "%c", *s);
+            lm_sb_printf(b, "%c", *s);
         }
     }
 }
 
-static lm_status sb_save(sbuf *b, const char *path, lm_err *err) {
+static lm_status sb_save(lm_sb *b, const char *path, lm_err *err) {
     if (b->oom)
         LM_FAIL(err, LM_ENOMEM, "out of memory writing %s", path);
     return lm_file_write_atomic(path, b->p ? b->p : "", b->len, err);
@@ -163,18 +125,18 @@ typedef struct runref {
 static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *name,
                                const char *title, const char *metric, const char *ylabel, int logy,
                                int ref_lr, size_t n, const runref *runs, lm_report_figs *figs,
-                               sbuf *html, lm_err *err) {
-    sbuf data = {0}, gp = {0};
+                               lm_sb *html, lm_err *err) {
+    lm_sb data = {0}, gp = {0};
     size_t plotted = 0;
-    sb_printf(&gp,
-              "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes "
-              "%s.png and %s.svg.\n"
-              "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
-              "set datafile separator '\\t'\nset title '%s'\nset xlabel 'step'\n"
-              "set ylabel '%s'\nset grid\nset key outside right top box\n%s",
-              title, name, name, name, name, title, ylabel,
-              logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
-    sb_printf(&gp, "plot ");
+    lm_sb_printf(&gp,
+                 "# lmech figure: %s.\n# Re-render: gnuplot %s.gp (in this directory) writes "
+                 "%s.png and %s.svg.\n"
+                 "set terminal pngcairo size 960,560 font ',11'\nset output '%s.png'\n"
+                 "set datafile separator '\\t'\nset title '%s'\nset xlabel 'step'\n"
+                 "set ylabel '%s'\nset grid\nset key outside right top box\n%s",
+                 title, name, name, name, name, title, ylabel,
+                 logy ? "set logscale y\nset format y '10^{%L}'\n" : "");
+    lm_sb_printf(&gp, "plot ");
     for (size_t r = 0; r < n && plotted < MAX_RUNS_PLOTTED; r++) {
         /* with a threshold: Adam-type runs plot their preconditioned sharpness against theirs */
         double thr = LM_NAN;
@@ -198,25 +160,25 @@ static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *nam
             curve_free(&c);
             continue;
         }
-        sb_printf(&data, "# run %lld: %s\n", (long long) runs[r].id, runs[r].label);
+        lm_sb_printf(&data, "# run %lld: %s\n", (long long) runs[r].id, runs[r].label);
         for (size_t i = 0; i < c.n; i++)
             if (isfinite(c.y[i]) && (!logy || c.y[i] > 0))
-                sb_printf(&data, "%.0f\t%.10g\n", c.x[i], c.y[i]);
-        sb_printf(&data, "\n\n");
-        sb_printf(&gp,
-                  "%s'%s.tsv' index %zu using 1:2 with lines lw 2 lc %zu title 'run %lld %s%s'",
-                  plotted ? ", \\\n     " : "", name, plotted, plotted + 1, (long long) runs[r].id,
-                  runs[r].label, adam ? " (preconditioned)" : "");
+                lm_sb_printf(&data, "%.0f\t%.10g\n", c.x[i], c.y[i]);
+        lm_sb_printf(&data, "\n\n");
+        lm_sb_printf(&gp,
+                     "%s'%s.tsv' index %zu using 1:2 with lines lw 2 lc %zu title 'run %lld %s%s'",
+                     plotted ? ", \\\n     " : "", name, plotted, plotted + 1,
+                     (long long) runs[r].id, runs[r].label, adam ? " (preconditioned)" : "");
         if (ref_lr && isfinite(thr))
-            sb_printf(&gp, ", \\\n     %.10g with lines dt 2 lw 1.5 lc %zu title '%s'", thr,
-                      plotted + 1, adam ? "(2+2b1)/((1-b1)eta)" : "2/eta");
+            lm_sb_printf(&gp, ", \\\n     %.10g with lines dt 2 lw 1.5 lc %zu title '%s'", thr,
+                         plotted + 1, adam ? "(2+2b1)/((1-b1)eta)" : "2/eta");
         curve_free(&c);
         plotted++;
     }
-    sb_printf(&gp,
-              "\nset terminal svg size 960,560 dynamic font ',11'\nset output '%s.svg'\n"
-              "replot\n",
-              name);
+    lm_sb_printf(&gp,
+                 "\nset terminal svg size 960,560 dynamic font ',11'\nset output '%s.svg'\n"
+                 "replot\n",
+                 name);
     lm_status st = LM_OK;
     if (plotted > 0 && figs->n < LM_REPORT_MAX_FIGS) {
         char path[LM_PATH_MAX + 160];
@@ -227,15 +189,16 @@ static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *nam
             st = sb_save(&gp, path, err);
         if (st == LM_OK) {
             snprintf(figs->name[figs->n++], sizeof figs->name[0], "%s.gp", name);
-            sb_printf(html, "<figure><a href=\"figures/%s.svg\"><img src=\"figures/%s.png\" alt=\"",
-                      name, name);
+            lm_sb_printf(html,
+                         "<figure><a href=\"figures/%s.svg\"><img src=\"figures/%s.png\" alt=\"",
+                         name, name);
             sb_html(html, title);
-            sb_printf(html, "\"></a><figcaption>");
+            lm_sb_printf(html, "\"></a><figcaption>");
             sb_html(html, title);
-            sb_printf(html,
-                      " &middot; <a href=\"figures/%s.svg\">SVG</a> &middot; "
-                      "<a href=\"figures/%s.gp\">gnuplot script</a></figcaption></figure>\n",
-                      name, name);
+            lm_sb_printf(html,
+                         " &middot; <a href=\"figures/%s.svg\">SVG</a> &middot; "
+                         "<a href=\"figures/%s.gp\">gnuplot script</a></figcaption></figure>\n",
+                         name, name);
         }
     }
     lm_free(data.p);
@@ -255,7 +218,7 @@ static lm_status copy_file(const char *from, const char *to, lm_err *err) {
 }
 
 typedef struct artref {
-    sbuf *html;
+    lm_sb *html;
     lm_report_figs *figs;
     const char *fig_dir;
     int64_t exp_id;
@@ -301,16 +264,16 @@ static lm_status experiment_figures(lm_store *s, int64_t run, artref *a) {
         st = lm_file_read(path, &gp, &gl, a->err);
         if (st != LM_OK)
             break;
-        sbuf out = {0};
+        lm_sb out = {0};
         const char *p = (const char *) gp, *end = p + gl;
         const size_t nl = strlen(name);
         while (p < end) {
             if ((size_t) (end - p) > nl + 1 && p[0] == '\'' && strncmp(p + 1, name, nl) == 0 &&
                 p[1 + nl] == '.') {
-                sb_printf(&out, "'%s", fig);
+                lm_sb_printf(&out, "'%s", fig);
                 p += 1 + nl;
             } else {
-                sb_printf(&out, "%c", *p++);
+                lm_sb_printf(&out, "%c", *p++);
             }
         }
         lm_free(gp);
@@ -324,11 +287,11 @@ static lm_status experiment_figures(lm_store *s, int64_t run, artref *a) {
         if (st != LM_OK)
             break;
         snprintf(a->figs->name[a->figs->n++], sizeof a->figs->name[0], "%s.gp", fig);
-        sb_printf(a->html,
-                  "<figure><a href=\"figures/%s.svg\"><img src=\"figures/%s.png\" alt=\"%s\">"
-                  "</a><figcaption>%s &middot; <a href=\"figures/%s.svg\">SVG</a> &middot; "
-                  "<a href=\"figures/%s.gp\">gnuplot script</a></figcaption></figure>\n",
-                  fig, fig, name, name, fig, fig);
+        lm_sb_printf(a->html,
+                     "<figure><a href=\"figures/%s.svg\"><img src=\"figures/%s.png\" alt=\"%s\">"
+                     "</a><figcaption>%s &middot; <a href=\"figures/%s.svg\">SVG</a> &middot; "
+                     "<a href=\"figures/%s.gp\">gnuplot script</a></figcaption></figure>\n",
+                     fig, fig, name, name, fig, fig);
     }
     json_decref(root);
     return st;
@@ -339,14 +302,14 @@ static lm_status experiment_figures(lm_store *s, int64_t run, artref *a) {
 /* The claims go to one table, the reported figures (and checked preconditions) to another, so
  * that a number without a verdict is never read as a claim. */
 typedef struct claimrows {
-    sbuf *claims, *reported;
+    lm_sb *claims, *reported;
     size_t pass, fail, inc, rep;
 } claimrows;
 
 /* m +- u at the precision u supports (lm_report_fmt_measure), or an em dash for nothing. */
-static void sb_measure(sbuf *b, double m, double u) {
+static void sb_measure(lm_sb *b, double m, double u) {
     if (isnan(m)) {
-        sb_printf(b, "&mdash;");
+        lm_sb_printf(b, "&mdash;");
         return;
     }
     char text[128];
@@ -355,22 +318,22 @@ static void sb_measure(sbuf *b, double m, double u) {
 }
 
 /* An edge of a tolerance interval: a number, or the infinity of an open side. */
-static void sb_edge(sbuf *b, double v) {
+static void sb_edge(lm_sb *b, double v) {
     if (isnan(v))
-        sb_printf(b, "?");
+        lm_sb_printf(b, "?");
     else if (isinf(v))
-        sb_printf(b, "%s&infin;", v < 0 ? "&minus;" : "");
+        lm_sb_printf(b, "%s&infin;", v < 0 ? "&minus;" : "");
     else
-        sb_printf(b, "%.6g", v);
+        lm_sb_printf(b, "%.6g", v);
 }
 
-static void sb_detail(sbuf *h, const char *detail, int inconclusive) {
+static void sb_detail(lm_sb *h, const char *detail, int inconclusive) {
     if (!detail[0])
         return;
     /* an inconclusive claim's why (and its power estimate) stands out from the rest */
     const char *why = inconclusive ? strstr(detail, "inconclusive") : NULL;
     if (why && why > detail) {
-        sb_printf(h, "<div class=\"detail\">");
+        lm_sb_printf(h, "<div class=\"detail\">");
         char *head = lm_malloc((size_t) (why - detail) + 1);
         if (head) {
             size_t k = (size_t) (why - detail);
@@ -381,11 +344,11 @@ static void sb_detail(sbuf *h, const char *detail, int inconclusive) {
             sb_html(h, head);
             lm_free(head);
         }
-        sb_printf(h, "</div>");
+        lm_sb_printf(h, "</div>");
     }
-    sb_printf(h, "<div class=\"%s\">", why ? "why" : "detail");
+    lm_sb_printf(h, "<div class=\"%s\">", why ? "why" : "detail");
     sb_html(h, why ? why : detail);
-    sb_printf(h, "</div>");
+    lm_sb_printf(h, "</div>");
 }
 
 static int claim_row(void *ud, const lm_claim *c) {
@@ -393,55 +356,55 @@ static int claim_row(void *ud, const lm_claim *c) {
     const char *v = lm_verdict_name(c->verdict);
     if (c->verdict == LM_VERDICT_REPORTED) {
         /* measured, not claimed: a precondition says whether it holds */
-        sbuf *h = r->reported;
+        lm_sb *h = r->reported;
         r->rep++;
         const int pre = strncmp(c->name, "precondition: ", 14) == 0;
         const int unmet = pre && strstr(c->detail, "does NOT hold") != NULL;
         const int holds = pre && !unmet && strstr(c->detail, "holds") != NULL;
-        sb_printf(h, "<tr%s><td class=\"name\">", pre ? " class=\"precondition\"" : "");
+        lm_sb_printf(h, "<tr%s><td class=\"name\">", pre ? " class=\"precondition\"" : "");
         sb_html(h, c->name);
-        sb_printf(h, "</td><td class=\"num\">");
+        lm_sb_printf(h, "</td><td class=\"num\">");
         sb_measure(h, c->measured, c->uncertainty);
         if (pre)
-            sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">",
-                      unmet ? "unmet" : (holds ? "holds" : "reported"),
-                      unmet ? "does NOT hold" : (holds ? "holds" : "reported"));
+            lm_sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">",
+                         unmet ? "unmet" : (holds ? "holds" : "reported"),
+                         unmet ? "does NOT hold" : (holds ? "holds" : "reported"));
         else
-            sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">", v, v);
+            lm_sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">", v, v);
         if (pre && c->predicted[0]) {
-            sb_printf(h, "checked: ");
+            lm_sb_printf(h, "checked: ");
             sb_html(h, c->predicted);
-            sb_printf(h, "<br>");
+            lm_sb_printf(h, "<br>");
         }
         sb_html(h, c->reason);
-        sb_printf(h, "</td><td class=\"reason\">");
+        lm_sb_printf(h, "</td><td class=\"reason\">");
         sb_detail(h, c->detail, 0);
-        sb_printf(h, "</td></tr>\n");
+        lm_sb_printf(h, "</td></tr>\n");
         return 0;
     }
-    sbuf *h = r->claims;
+    lm_sb *h = r->claims;
     r->pass += c->verdict == LM_VERDICT_PASS;
     r->fail += c->verdict == LM_VERDICT_FAIL;
     r->inc += c->verdict == LM_VERDICT_INCONCLUSIVE;
-    sb_printf(h, "<tr><td class=\"name\">");
+    lm_sb_printf(h, "<tr><td class=\"name\">");
     sb_html(h, c->name);
-    sb_printf(h, "</td><td>");
+    lm_sb_printf(h, "</td><td>");
     sb_html(h, c->predicted);
-    sb_printf(h, "</td><td class=\"num\">");
+    lm_sb_printf(h, "</td><td class=\"num\">");
     sb_measure(h, c->measured, c->uncertainty);
-    sb_printf(h, "</td><td>");
+    lm_sb_printf(h, "</td><td>");
     sb_html(h, c->tolerance);
     if (!isnan(c->lo) || !isnan(c->hi)) {
-        sb_printf(h, "<div class=\"interval\">%s", isinf(c->lo) ? "(" : "[");
+        lm_sb_printf(h, "<div class=\"interval\">%s", isinf(c->lo) ? "(" : "[");
         sb_edge(h, c->lo);
-        sb_printf(h, ", ");
+        lm_sb_printf(h, ", ");
         sb_edge(h, c->hi);
-        sb_printf(h, "%s</div>", isinf(c->hi) ? ")" : "]");
+        lm_sb_printf(h, "%s</div>", isinf(c->hi) ? ")" : "]");
     }
-    sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">", v, v);
+    lm_sb_printf(h, "</td><td class=\"verdict %s\">%s</td><td class=\"reason\">", v, v);
     sb_html(h, c->reason);
     sb_detail(h, c->detail, c->verdict == LM_VERDICT_INCONCLUSIVE);
-    sb_printf(h, "</td></tr>\n");
+    lm_sb_printf(h, "</td></tr>\n");
     return 0;
 }
 
@@ -462,7 +425,7 @@ static int add_run(void *ud, int64_t run, const char *label) {
 
 /* One experiment's section into h, and its line of the overview table into ov (NULL: none). */
 static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig_dir,
-                                    lm_report_figs *figs, sbuf *h, sbuf *ov, lm_err *err) {
+                                    lm_report_figs *figs, lm_sb *h, lm_sb *ov, lm_err *err) {
     lm_exp_info info;
     LM_TRY(lm_store_exp_get(s, exp_id, &info, err));
     runlist *runs = lm_calloc(1, sizeof *runs);
@@ -474,53 +437,53 @@ static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig
     struct tm tm;
     if (localtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-    sb_printf(h, "<section id=\"exp-%lld\"><h2>", (long long) exp_id);
+    lm_sb_printf(h, "<section id=\"exp-%lld\"><h2>", (long long) exp_id);
     sb_html(h, info.name);
-    sb_printf(h,
-              "%s</h2>\n<p class=\"meta\">invocation %lld &middot; %s &middot; %s &middot; "
-              "%zu runs</p>\n",
-              info.quick ? " <span class=\"tag\">quick</span>" : "", (long long) exp_id, when,
-              info.status, runs->n);
-    sbuf claims = {0}, reported = {0};
+    lm_sb_printf(h,
+                 "%s</h2>\n<p class=\"meta\">invocation %lld &middot; %s &middot; %s &middot; "
+                 "%zu runs</p>\n",
+                 info.quick ? " <span class=\"tag\">quick</span>" : "", (long long) exp_id, when,
+                 info.status, runs->n);
+    lm_sb claims = {0}, reported = {0};
     claimrows cr = {&claims, &reported, 0, 0, 0, 0};
     if (st == LM_OK)
         st = lm_store_exp_claims(s, exp_id, claim_row, &cr, err);
     if (claims.p) {
-        sb_printf(h,
-                  "<table class=\"claims\"><thead><tr><th>claim</th><th>prediction</th>"
-                  "<th>measured (95 %% interval)</th><th>tolerance</th><th>verdict</th>"
-                  "<th>reason</th></tr></thead><tbody>\n%s</tbody></table>\n",
-                  claims.p);
+        lm_sb_printf(h,
+                     "<table class=\"claims\"><thead><tr><th>claim</th><th>prediction</th>"
+                     "<th>measured (95 %% interval)</th><th>tolerance</th><th>verdict</th>"
+                     "<th>reason</th></tr></thead><tbody>\n%s</tbody></table>\n",
+                     claims.p);
     } else {
-        sb_printf(h, "<p class=\"summary\">No claims recorded.</p>\n");
+        lm_sb_printf(h, "<p class=\"summary\">No claims recorded.</p>\n");
     }
     if (reported.p)
-        sb_printf(h,
-                  "<h3>measured, not claimed</h3>\n<p class=\"meta\">reported figures: numbers "
-                  "without a verdict (their prediction was written after they were measured, or "
-                  "they lie outside the theory's domain), and the preconditions the claims rest "
-                  "on, checked and not counted</p>\n<table class=\"claims reported\"><thead><tr>"
-                  "<th>figure</th><th>measured (95 %% interval)</th><th>status</th>"
-                  "<th>why it is not a claim</th><th>detail</th></tr></thead><tbody>\n%s"
-                  "</tbody></table>\n",
-                  reported.p);
+        lm_sb_printf(h,
+                     "<h3>measured, not claimed</h3>\n<p class=\"meta\">reported figures: numbers "
+                     "without a verdict (their prediction was written after they were measured, or "
+                     "they lie outside the theory's domain), and the preconditions the claims rest "
+                     "on, checked and not counted</p>\n<table class=\"claims reported\"><thead><tr>"
+                     "<th>figure</th><th>measured (95 %% interval)</th><th>status</th>"
+                     "<th>why it is not a claim</th><th>detail</th></tr></thead><tbody>\n%s"
+                     "</tbody></table>\n",
+                     reported.p);
     h->oom |= claims.oom | reported.oom;
     lm_free(claims.p);
     lm_free(reported.p);
-    sb_printf(h, "<p class=\"summary\">%zu pass, %zu fail, %zu inconclusive, %zu reported</p>\n",
-              cr.pass, cr.fail, cr.inc, cr.rep);
+    lm_sb_printf(h, "<p class=\"summary\">%zu pass, %zu fail, %zu inconclusive, %zu reported</p>\n",
+                 cr.pass, cr.fail, cr.inc, cr.rep);
     if (ov) {
-        sb_printf(ov, "<tr><td class=\"name\"><a href=\"#exp-%lld\">", (long long) exp_id);
+        lm_sb_printf(ov, "<tr><td class=\"name\"><a href=\"#exp-%lld\">", (long long) exp_id);
         sb_html(ov, info.name);
-        sb_printf(ov,
-                  "</a>%s</td><td>%s</td><td class=\"num\">%zu</td><td class=\"num%s\">%zu</td>"
-                  "<td class=\"num%s\">%zu</td><td class=\"num%s\">%zu</td>"
-                  "<td class=\"num%s\">%zu</td></tr>\n",
-                  info.quick ? " <span class=\"tag\">quick</span>" : "", info.status, runs->n,
-                  cr.pass ? " pass" : "", cr.pass, cr.fail ? " fail" : "", cr.fail,
-                  cr.inc ? " inconclusive" : "", cr.inc, cr.rep ? " reported" : "", cr.rep);
+        lm_sb_printf(ov,
+                     "</a>%s</td><td>%s</td><td class=\"num\">%zu</td><td class=\"num%s\">%zu</td>"
+                     "<td class=\"num%s\">%zu</td><td class=\"num%s\">%zu</td>"
+                     "<td class=\"num%s\">%zu</td></tr>\n",
+                     info.quick ? " <span class=\"tag\">quick</span>" : "", info.status, runs->n,
+                     cr.pass ? " pass" : "", cr.pass, cr.fail ? " fail" : "", cr.fail,
+                     cr.inc ? " inconclusive" : "", cr.inc, cr.rep ? " reported" : "", cr.rep);
     }
-    sb_printf(h, "<div class=\"figs\">\n");
+    lm_sb_printf(h, "<div class=\"figs\">\n");
     char name[160];
     snprintf(name, sizeof name, "exp%lld-loss", (long long) exp_id);
     if (st == LM_OK)
@@ -534,21 +497,21 @@ static lm_status experiment_section(lm_store *s, int64_t exp_id, const char *fig
     artref a = {h, figs, fig_dir, exp_id, LM_OK, err};
     if (st == LM_OK && runs->n > 0)
         st = experiment_figures(s, runs->run[0].id, &a);
-    sb_printf(h, "</div></section>\n");
+    lm_sb_printf(h, "</div></section>\n");
     lm_free(runs);
     return st;
 }
 
 static lm_status run_section(lm_store *s, int64_t run, const char *fig_dir, lm_report_figs *figs,
-                             sbuf *h, lm_err *err) {
+                             lm_sb *h, lm_err *err) {
     lm_run_info info;
     memset(&info, 0, sizeof info);
     LM_TRY(lm_store_get_run(s, run, &info, err));
-    sb_printf(h,
-              "<section id=\"run-%lld\"><h2>run %lld</h2><p class=\"meta\">%s &middot; "
-              "%lld steps &middot; %.2f s</p>\n<div class=\"figs\">\n",
-              (long long) run, (long long) run, info.status, (long long) info.steps,
-              isfinite(info.wall_s) ? info.wall_s : 0.0);
+    lm_sb_printf(h,
+                 "<section id=\"run-%lld\"><h2>run %lld</h2><p class=\"meta\">%s &middot; "
+                 "%lld steps &middot; %.2f s</p>\n<div class=\"figs\">\n",
+                 (long long) run, (long long) run, info.status, (long long) info.steps,
+                 isfinite(info.wall_s) ? info.wall_s : 0.0);
     runref r = {run, ""};
     char name[96];
     snprintf(name, sizeof name, "run%lld-loss", (long long) run);
@@ -558,7 +521,7 @@ static lm_status run_section(lm_store *s, int64_t run, const char *fig_dir, lm_r
     if (st == LM_OK)
         st = figure_metric(s, fig_dir, name, "test accuracy", "test_acc", "test accuracy", 0, 0, 1,
                            &r, figs, h, err);
-    sb_printf(h, "</div></section>\n");
+    lm_sb_printf(h, "</div></section>\n");
     lm_run_info_clear(&info);
     return st;
 }
@@ -629,13 +592,13 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
     snprintf(fig_dir, sizeof fig_dir, "%s/figures", out_dir);
     LM_TRY(make_dir(out_dir, err));
     LM_TRY(make_dir(fig_dir, err));
-    sbuf h = {0};
-    sb_printf(&h,
-              "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-              "<title>lmech report</title><style>%s</style></head><body>\n"
-              "<h1>lmech report</h1>\n<p class=\"meta\">lmech %s &middot; predictions beside "
-              "measurements, with tolerances and their reasons</p>\n",
-              CSS, lm_version());
+    lm_sb h = {0};
+    lm_sb_printf(&h,
+                 "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                 "<title>lmech report</title><style>%s</style></head><body>\n"
+                 "<h1>lmech report</h1>\n<p class=\"meta\">lmech %s &middot; predictions beside "
+                 "measurements, with tolerances and their reasons</p>\n",
+                 CSS, lm_version());
     lm_status st = LM_OK;
     explist *exps = lm_calloc(1, sizeof *exps);
     if (!exps) {
@@ -644,13 +607,13 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
     }
     /* the sections go to body, one overview line per experiment to ov; the page is the header,
      * the overview (when there are two experiments or more) and the sections */
-    sbuf body = {0}, ov = {0};
+    lm_sb body = {0}, ov = {0};
     size_t n_exp = 0;
     if (n == 0) {
         st = lm_store_exp_list(s, latest_per_name, exps, err);
         if (st == LM_OK && exps->n == 0)
-            sb_printf(&body, "<p>No experiments in this database yet: run <code>lmech exp NAME"
-                             "</code>, or name runs to report.</p>\n");
+            lm_sb_printf(&body, "<p>No experiments in this database yet: run <code>lmech exp NAME"
+                                "</code>, or name runs to report.</p>\n");
         for (size_t i = 0; st == LM_OK && i < exps->n; i++, n_exp++)
             st = experiment_section(s, exps->id[i], fig_dir, figs, &body, &ov, err);
     }
@@ -673,18 +636,18 @@ lm_status lm_report_write(lm_store *s, const char *artifact_dir, const char *out
         }
     }
     if (n_exp >= 2 && ov.p) {
-        sb_printf(&h, "<table class=\"claims overview\"><thead><tr><th>experiment</th>"
-                      "<th>status</th><th>runs</th><th>pass</th><th>fail</th>"
-                      "<th>inconclusive</th><th>reported</th></tr></thead><tbody>\n");
-        sb_printf(&h, "%s", ov.p);
-        sb_printf(&h, "</tbody></table>\n");
+        lm_sb_printf(&h, "<table class=\"claims overview\"><thead><tr><th>experiment</th>"
+                         "<th>status</th><th>runs</th><th>pass</th><th>fail</th>"
+                         "<th>inconclusive</th><th>reported</th></tr></thead><tbody>\n");
+        lm_sb_printf(&h, "%s", ov.p);
+        lm_sb_printf(&h, "</tbody></table>\n");
     }
     if (body.p)
-        sb_printf(&h, "%s", body.p);
+        lm_sb_printf(&h, "%s", body.p);
     h.oom |= body.oom | ov.oom;
     lm_free(body.p);
     lm_free(ov.p);
-    sb_printf(&h, "</body></html>\n");
+    lm_sb_printf(&h, "</body></html>\n");
     snprintf(path, sizeof path, "%s/index.html", out_dir);
     if (st == LM_OK)
         st = sb_save(&h, path, err);
