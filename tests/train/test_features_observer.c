@@ -20,40 +20,11 @@ static const char *TEACHER =
     "\"optimizer\": {\"name\": \"sgd\", \"lr\": 0.3}, \"steps\": 40, \"eval_every\": 20, "
     "\"probe_every\": 10, \"probe_size\": 50, \"threads\": 1}";
 
-#define MAXM 256
-
-typedef struct metrics {
-    size_t n;
-    int64_t step[MAXM * 8];
-    char name[MAXM * 8][32];
-    double value[MAXM * 8];
-} metrics;
-
-static int collect(void *ud, int64_t step, const char *name, double value) {
-    metrics *m = ud;
-    if (m->n < MAXM * 8 && strlen(name) < 32) {
-        m->step[m->n] = step;
-        snprintf(m->name[m->n], 32, "%s", name);
-        m->value[m->n] = value;
-        m->n++;
-    }
-    return 0;
-}
-
 /* The value of metric name at step; fails the test when it was not recorded. */
 static double get(const metrics *m, int64_t step, const char *name) {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->step[i] == step && strcmp(m->name[i], name) == 0)
-            return m->value[i];
-    cr_assert_fail("metric %s at step %lld not recorded", name, (long long) step);
-    return LM_NAN;
-}
-
-static int has(const metrics *m, int64_t step, const char *name) {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->step[i] == step && strcmp(m->name[i], name) == 0)
-            return 1;
-    return 0;
+    cr_assert(metrics_has(m, step, name), "metric %s at step %lld not recorded", name,
+              (long long) step);
+    return metrics_get(m, step, name);
 }
 
 /* Trains cfg with a temporary store and returns its metrics (heap) and final theta (heap). */
@@ -74,7 +45,7 @@ static metrics *train(const lm_config *c, double **theta_final, size_t p) {
     cr_assert_eq(lm_train_run(c, &o, &r, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(r.status, LM_RUN_FINISHED, "%s", r.message);
     metrics *m = calloc(1, sizeof *m);
-    cr_assert_eq(lm_store_get_metrics(s, r.run_id, collect, m, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_store_get_metrics(s, r.run_id, metrics_collect, m, &err), LM_OK, "%s", err.msg);
     lm_store_close(s);
     unlink(db);
     return m;
@@ -148,8 +119,8 @@ Test(features, matches_a_plain_forward_pass) {
     cr_assert(get(m, 40, "lin_dist_rel") > 1e-4);
     /* probe_every = 10: steps 0, 10, 20, 30, 40; never between */
     for (int64_t t = 0; t <= 40; t += 10)
-        cr_assert(has(m, t, "fchange.2"), "step %lld", (long long) t);
-    cr_assert(!has(m, 5, "fchange.2") && !has(m, 15, "lin_dist"));
+        cr_assert(metrics_has(m, t, "fchange.2"), "step %lld", (long long) t);
+    cr_assert(!metrics_has(m, 5, "fchange.2") && !metrics_has(m, 15, "lin_dist"));
     for (size_t l = 0; l < L; l++) {
         free(h[l]);
         free(h0[l]);

@@ -21,33 +21,6 @@ static const char *GRID =
     " \"loss\": \"mse\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.3}, \"steps\": 20,"
     " \"eval_every\": 10, \"threads\": 1}";
 
-#define MAXM 512
-
-typedef struct metrics {
-    size_t n;
-    int64_t step[MAXM];
-    char name[MAXM][32];
-    double value[MAXM];
-} metrics;
-
-static int collect(void *ud, int64_t step, const char *name, double value) {
-    metrics *m = ud;
-    if (m->n < MAXM && strlen(name) < 32) {
-        m->step[m->n] = step;
-        snprintf(m->name[m->n], 32, "%s", name);
-        m->value[m->n] = value;
-        m->n++;
-    }
-    return 0;
-}
-
-static double get(const metrics *m, int64_t step, const char *name) {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->step[i] == step && strcmp(m->name[i], name) == 0)
-            return m->value[i];
-    return LM_NAN;
-}
-
 static metrics *train(const lm_config *c, double *theta_final) {
     char db[256];
     lm_tmp_path(db, sizeof db, "fourier.db");
@@ -61,7 +34,7 @@ static metrics *train(const lm_config *c, double *theta_final) {
     cr_assert_eq(lm_train_run(c, &o, &r, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(r.status, LM_RUN_FINISHED, "%s", r.message);
     metrics *m = calloc(1, sizeof *m);
-    cr_assert_eq(lm_store_get_metrics(s, r.run_id, collect, m, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_store_get_metrics(s, r.run_id, metrics_collect, m, &err), LM_OK, "%s", err.msg);
     lm_store_close(s);
     unlink(db);
     return m;
@@ -102,15 +75,15 @@ Test(fourier, grid_matches_plain_dft) {
             }
             char name[32];
             snprintf(name, sizeof name, "fourier.%d", freq[q]);
-            const double got = get(m, pass ? 20 : 0, name);
+            const double got = metrics_get(m, pass ? 20 : 0, name);
             cr_expect(lm_close(got, sqrt(a * a + b * b), 1e-9, 1e-12),
                       "%s at step %d: %.17g vs DFT %.17g", name, pass ? 20 : 0, got,
                       sqrt(a * a + b * b));
         }
     }
     /* training removes the target's low frequencies first: frequency 1 shrank */
-    cr_expect(get(m, 20, "fourier.1") < get(m, 0, "fourier.1"));
-    cr_expect(isfinite(get(m, 10, "fourier.2")), "recorded every eval_every");
+    cr_expect(metrics_get(m, 20, "fourier.1") < metrics_get(m, 0, "fourier.1"));
+    cr_expect(isfinite(metrics_get(m, 10, "fourier.2")), "recorded every eval_every");
     free(theta);
     free(theta0);
     lm_dataset_free(tr);
@@ -133,8 +106,8 @@ Test(fourier, random_angles_frequency_one_model) {
     residual(c, mlp, theta, tr, r);
     for (size_t i = 0; i < 50; i++)
         s += r[i] * r[i];
-    cr_expect(lm_close(get(m, 20, "fourier.1"), sqrt(2.0 / 50 * s), 1e-9, 1e-12),
-              "fourier.1 %.17g vs sqrt(2/n)||r|| %.17g", get(m, 20, "fourier.1"),
+    cr_expect(lm_close(metrics_get(m, 20, "fourier.1"), sqrt(2.0 / 50 * s), 1e-9, 1e-12),
+              "fourier.1 %.17g vs sqrt(2/n)||r|| %.17g", metrics_get(m, 20, "fourier.1"),
               sqrt(2.0 / 50 * s));
     free(theta);
     lm_dataset_free(tr);

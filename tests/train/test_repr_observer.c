@@ -21,41 +21,6 @@ static const char *MODADD =
     "\"optimizer\": {\"name\": \"sgd\", \"lr\": 0.5, \"momentum\": 0.9}, \"steps\": 150, "
     "\"eval_every\": 50, \"repr_every\": 50, \"probe_size\": 12, \"threads\": 1}";
 
-#define MAXM 512
-
-typedef struct metrics {
-    size_t n;
-    int64_t step[MAXM];
-    char name[MAXM][32];
-    double value[MAXM];
-} metrics;
-
-static int collect(void *ud, int64_t step, const char *name, double value) {
-    metrics *m = ud;
-    if (m->n < MAXM && strlen(name) < 32) {
-        m->step[m->n] = step;
-        snprintf(m->name[m->n], 32, "%s", name);
-        m->value[m->n] = value;
-        m->n++;
-    }
-    return 0;
-}
-
-static int has(const metrics *m, int64_t step, const char *name) {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->step[i] == step && strcmp(m->name[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-static double get(const metrics *m, int64_t step, const char *name) {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->step[i] == step && strcmp(m->name[i], name) == 0)
-            return m->value[i];
-    cr_assert_fail("metric %s at step %lld not recorded", name, (long long) step);
-    return LM_NAN;
-}
-
 static metrics *train(const lm_config *c, double *theta_final) {
     char db[256];
     lm_tmp_path(db, sizeof db, "repr.db");
@@ -70,7 +35,7 @@ static metrics *train(const lm_config *c, double *theta_final) {
     cr_assert_eq(lm_train_run(c, &o, &r, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(r.status, LM_RUN_FINISHED, "%s", r.message);
     metrics *m = calloc(1, sizeof *m);
-    cr_assert_eq(lm_store_get_metrics(s, r.run_id, collect, m, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_store_get_metrics(s, r.run_id, metrics_collect, m, &err), LM_OK, "%s", err.msg);
     lm_store_close(s);
     unlink(db);
     return m;
@@ -88,12 +53,15 @@ Test(repr_observer, cka_and_collapse_on_one_hot_classes) {
     for (size_t l = 1; l <= 3; l++) {
         char name[32];
         snprintf(name, sizeof name, "cka_init.%zu", l);
-        cr_assert(fabs(get(m, 0, name) - 1) < 1e-12, "%s at 0: %g", name, get(m, 0, name));
-        cr_assert(has(m, 50, name) && has(m, 100, name));
-        cr_assert(get(m, 150, name) < 0.999, "%s at 150: %g", name, get(m, 150, name));
+        cr_assert(fabs(metrics_get(m, 0, name) - 1) < 1e-12, "%s at 0: %g", name,
+                  metrics_get(m, 0, name));
+        cr_assert(metrics_has(m, 50, name) && metrics_has(m, 100, name));
+        cr_assert(metrics_get(m, 150, name) < 0.999, "%s at 150: %g", name,
+                  metrics_get(m, 150, name));
     }
     for (int k = 0; k < 6; k++)
-        cr_assert(isfinite(get(m, 0, NC[k])) && isfinite(get(m, 150, NC[k])), "%s", NC[k]);
+        cr_assert(isfinite(metrics_get(m, 0, NC[k])) && isfinite(metrics_get(m, 150, NC[k])), "%s",
+                  NC[k]);
 
     /* the final values: lm_neural_collapse of the penultimate features of theta_final */
     lm_dataset *tr;
@@ -117,10 +85,11 @@ Test(repr_observer, cka_and_collapse_on_one_hot_classes) {
     const double want[6] = {nc.nc1, nc.nc2_equinorm, nc.nc2_equinorm_w, nc.nc2_equiangular,
                             nc.nc3, nc.nc4};
     for (int k = 0; k < 6; k++)
-        cr_assert(fabs(get(m, 150, NC[k]) - want[k]) <= 1e-9 * (1 + fabs(want[k])), "%s: %g vs %g",
-                  NC[k], get(m, 150, NC[k]), want[k]);
+        cr_assert(fabs(metrics_get(m, 150, NC[k]) - want[k]) <= 1e-9 * (1 + fabs(want[k])),
+                  "%s: %g vs %g", NC[k], metrics_get(m, 150, NC[k]), want[k]);
     /* training separated the classes: the classifier agrees with the nearest class mean */
-    cr_assert(nc.nc4 <= get(m, 0, "nc4"), "nc4 %g at the end, %g at 0", nc.nc4, get(m, 0, "nc4"));
+    cr_assert(nc.nc4 <= metrics_get(m, 0, "nc4"), "nc4 %g at the end, %g at 0", nc.nc4,
+              metrics_get(m, 0, "nc4"));
     lm_mlp_ws_free(ws);
     free(h);
     lm_dataset_free(tr);
@@ -148,10 +117,11 @@ Test(repr_observer, no_collapse_names_without_one_hot_targets) {
         for (size_t l = 1; l <= cases[k].layers; l++) {
             char name[32];
             snprintf(name, sizeof name, "cka_init.%zu", l);
-            cr_assert(fabs(get(m, 0, name) - 1) < 1e-12, "case %d: %s", k, name);
+            cr_assert(fabs(metrics_get(m, 0, name) - 1) < 1e-12, "case %d: %s", k, name);
         }
         for (int j = 0; j < 6; j++)
-            cr_assert(!has(m, 0, NC[j]) && !has(m, 150, NC[j]), "case %d: %s recorded", k, NC[j]);
+            cr_assert(!metrics_has(m, 0, NC[j]) && !metrics_has(m, 150, NC[j]),
+                      "case %d: %s recorded", k, NC[j]);
         free(m);
         lm_config_free(c);
     }
