@@ -170,6 +170,10 @@ size_t lm_mlp_layer_width(const lm_mlp *m, size_t l);
  * the layer and L), n = 0. */
 lm_status lm_mlp_features(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
                           size_t n, size_t layer, double *h, lm_err *err);
+/* Several layers from one forward pass: h[l] [n, lm_mlp_layer_width(m, l)] for every l = 0..L
+ * whose h[l] is not NULL (h has L + 1 entries). lm_mlp_features is this with one layer. */
+lm_status lm_mlp_features_layers(const lm_mlp *m, lm_mlp_ws *ws, const double *theta,
+                                 const double *x, size_t n, double *const *h, lm_err *err);
 
 /* ---------------------------------------------------------------- float64 API */
 

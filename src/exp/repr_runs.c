@@ -81,11 +81,13 @@ lm_status lm__exp_reps_load(const lm_exp_ctx *ctx, int64_t run, int at_init, lm_
     for (size_t l = 0; st == LM_OK && l <= r->L; l++) {
         r->width[l] = lm_mlp_layer_width(net.m, l);
         r->h[l] = lm_malloc(r->n * r->width[l] * sizeof *r->h[l]);
-        st = r->h[l] ? lm_mlp_features(net.m, ws, theta, net.test->x, r->n, l, r->h[l], err)
-                     : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
-                                  "representations: out of memory for run %lld's layer %zu",
-                                  (long long) run, l);
+        if (!r->h[l])
+            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                            "representations: out of memory for run %lld's layer %zu",
+                            (long long) run, l);
     }
+    if (st == LM_OK) /* every layer from one forward pass */
+        st = lm_mlp_features_layers(net.m, ws, theta, net.test->x, r->n, r->h, err);
     /* test accuracy from the outputs (one-hot targets of the classification set) */
     if (st == LM_OK && net.test->labels && net.test->k == r->width[r->L])
         r->accuracy = lm_accuracy(r->h[r->L], net.test->y, r->n, net.test->k);

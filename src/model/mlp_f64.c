@@ -52,25 +52,38 @@ size_t lm_mlp_layer_width(const lm_mlp *m, size_t l) {
     return l == 0 ? m->d_in : l <= m->n_layers ? m->layer[l - 1].d_out : 0;
 }
 
+lm_status lm_mlp_features_layers(const lm_mlp *m, lm_mlp_ws *ws, const double *theta,
+                                 const double *x, size_t n, double *const *h, lm_err *err) {
+    if (n == 0)
+        LM_FAIL(err, LM_ESHAPE, "features of 0 inputs");
+    if (h[0])
+        memcpy(h[0], x, n * m->d_in * sizeof *x);
+    int hidden = 0;
+    for (size_t l = 1; l <= m->n_layers; l++)
+        hidden |= h[l] != NULL;
+    if (!hidden)
+        return LM_OK;
+    LM_TRY(check(m, ws, 1, err));
+    for (size_t lo = 0; lo < n; lo += ws->n_max) {
+        const size_t cnt = n - lo < ws->n_max ? n - lo : ws->n_max;
+        LM_TRY(lm_mlp_forward(m, ws, theta, x + lo * m->d_in, cnt, NULL, err));
+        for (size_t l = 1; l <= m->n_layers; l++)
+            if (h[l]) {
+                const size_t w = m->layer[l - 1].d_out;
+                memcpy(h[l] + lo * w, ws->a[l - 1], cnt * w * sizeof *h[l]);
+            }
+    }
+    return LM_OK;
+}
+
 lm_status lm_mlp_features(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
                           size_t n, size_t layer, double *h, lm_err *err) {
     if (layer > m->n_layers)
         LM_FAIL(err, LM_EINVAL, "layer %zu: the network has layers 0 (inputs) to %zu (outputs)",
                 layer, m->n_layers);
-    if (n == 0)
-        LM_FAIL(err, LM_ESHAPE, "features of 0 inputs");
-    const size_t w = lm_mlp_layer_width(m, layer);
-    if (layer == 0) {
-        memcpy(h, x, n * w * sizeof *h);
-        return LM_OK;
-    }
-    LM_TRY(check(m, ws, 1, err));
-    for (size_t lo = 0; lo < n; lo += ws->n_max) {
-        const size_t cnt = n - lo < ws->n_max ? n - lo : ws->n_max;
-        LM_TRY(lm_mlp_forward(m, ws, theta, x + lo * m->d_in, cnt, NULL, err));
-        memcpy(h + lo * w, ws->a[layer - 1], cnt * w * sizeof *h);
-    }
-    return LM_OK;
+    double *hs[LM_MAX_LAYERS + 1] = {0};
+    hs[layer] = h;
+    return lm_mlp_features_layers(m, ws, theta, x, n, hs, err);
 }
 
 lm_status lm_mlp_loss_grad(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const double *theta,

@@ -18,8 +18,8 @@
  *                    one-hot, so no NC is emitted: the applied classifier is then not W h + b.
  * Representations come from lm_mlp_features (the network's one forward pass). The theta0
  * features of the probe batch are computed at the first call and kept in the state.
- * Workload per call: forward passes over probe and NC rows, L CKAs (p x p products), one
- * p x p eigendecomposition (p the penultimate width).
+ * Workload per call: one forward pass over the probe batch and one over the NC rows, L CKAs (p x p
+ * products), one p x p eigendecomposition (p the penultimate width).
  */
 #include "lmech/repr.h"
 #include "observe/internal.h"
@@ -33,7 +33,7 @@ typedef struct repr_state {
     size_t n;                  /* probe rows */
     size_t off[LM_MAX_LAYERS]; /* offset of layer l+1's block [n, width] in h0 */
     double *h0;                /* theta0 features of layers 1..L */
-    double *h;                 /* [n, max width] scratch for one layer at theta */
+    double *h;                 /* [total]: every layer's representations at theta */
     int onehot;                /* targets are one-hot classes (and L >= 2) */
     size_t n_nc;               /* rows for NC */
     size_t *labels;            /* [n_nc] */
@@ -79,6 +79,15 @@ static int onehot_labels(const double *y, size_t n, size_t k, size_t *labels) {
     return 1;
 }
 
+/* Layers 1..L of the probe batch at theta into buf (layer l at s->off[l - 1]): one forward pass. */
+static lm_status layers_at(const lm_obs_ctx *c, const repr_state *s, const double *theta,
+                           double *buf, lm_err *err) {
+    double *h[LM_MAX_LAYERS + 1] = {0};
+    for (size_t l = 1; l <= c->m->n_layers; l++)
+        h[l] = buf + s->off[l - 1];
+    return lm_mlp_features_layers(c->m, c->ws, theta, c->train->x, s->n, h, err);
+}
+
 static lm_status setup(const lm_obs_ctx *c, repr_state **out, lm_err *err) {
     const lm_mlp *m = c->m;
     const size_t L = m->n_layers;
@@ -88,21 +97,18 @@ static lm_status setup(const lm_obs_ctx *c, repr_state **out, lm_err *err) {
     *c->state = s; /* released by the training loop, also on failure below */
     const size_t n_train = c->train->n, want = c->cfg->train.probe_size;
     s->n = want < n_train ? want : n_train;
-    size_t total = 0, wmax = 0;
+    size_t total = 0;
     for (size_t l = 1; l <= L; l++) {
         const size_t w = lm_mlp_layer_width(m, l);
         s->off[l - 1] = total;
         total += s->n * w;
-        wmax = w > wmax ? w : wmax;
     }
     s->h0 = lm_malloc(total * sizeof(double));
-    s->h = lm_malloc(s->n * wmax * sizeof(double));
+    s->h = lm_malloc(total * sizeof(double));
     if (!s->h0 || !s->h)
         LM_FAIL(err, LM_ENOMEM, "out of memory for the repr observer (%zu probes, %zu values)",
                 s->n, total);
-    for (size_t l = 1; l <= L; l++)
-        LM_TRY(
-            lm_mlp_features(m, c->ws, c->theta0, c->train->x, s->n, l, s->h0 + s->off[l - 1], err));
+    LM_TRY(layers_at(c, s, c->theta0, s->h0, err));
     if (L >= 2) {
         const size_t C = m->d_out, p = lm_mlp_layer_width(m, L - 1);
         s->n_nc = n_train < NC_CAP ? n_train : NC_CAP;
@@ -165,15 +171,15 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     if (!s)
         LM_TRY(setup(c, &s, err));
     char name[48];
+    LM_TRY(layers_at(c, s, c->theta, s->h, err));
     for (size_t l = 1; l <= m->n_layers; l++) {
         const size_t w = lm_mlp_layer_width(m, l);
-        LM_TRY(lm_mlp_features(m, c->ws, c->theta, c->train->x, s->n, l, s->h, err));
         lm_sim_result r;
         lm_err e2 = {0};
         double v = LM_NAN;
         /* a side constant over the probe batch (CKA undefined) is refused: NaN, not an error */
-        const lm_status st = lm_similarity(LM_SIM_LINEAR_CKA, s->h, s->n, w, s->h0 + s->off[l - 1],
-                                           w, NULL, &r, &e2);
+        const lm_status st = lm_similarity(LM_SIM_LINEAR_CKA, s->h + s->off[l - 1], s->n, w,
+                                           s->h0 + s->off[l - 1], w, NULL, &r, &e2);
         if (st == LM_OK)
             v = r.value;
         else if (st != LM_EINVAL && st != LM_ENUMERIC) /* not a degenerate or diverged side */

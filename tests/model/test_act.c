@@ -85,3 +85,34 @@ Test(act, forward_pass_uses_the_definition) {
         lm_mlp_free(m);
     }
 }
+
+/* lm_mlp_features_layers (one forward pass, several layers) gives bitwise what lm_mlp_features
+ * gives layer by layer, across workspace chunks (n = 7 rows, a workspace of 3). */
+Test(act, features_layers_equal_one_at_a_time) {
+    lm_mlp_spec s = lm_mlp_spec_default();
+    s.n_widths = 4;
+    s.widths[0] = 4, s.widths[1] = 6, s.widths[2] = 5, s.widths[3] = 3;
+    s.act = LM_ACT_TANH;
+    lm_mlp *m;
+    lm_mlp_ws *ws;
+    lm_err err = {0};
+    cr_assert_eq(lm_mlp_new(&s, &m, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_mlp_ws_new(m, 3, LM_F64, &ws, &err), LM_OK, "%s", err.msg);
+    double *theta = malloc(m->n_params * sizeof *theta), x[28];
+    cr_assert_eq(lm_mlp_init(m, 1, theta, &err), LM_OK, "%s", err.msg);
+    for (size_t i = 0; i < 28; i++)
+        x[i] = cos(0.9 * (double) i);
+    double all[4][7 * 6], one[7 * 6];
+    double *h[4] = {all[0], all[1], NULL, all[3]}; /* layer 2 skipped */
+    cr_assert_eq(lm_mlp_features_layers(m, ws, theta, x, 7, h, &err), LM_OK, "%s", err.msg);
+    for (size_t l = 0; l < 4; l++) {
+        if (!h[l])
+            continue;
+        cr_assert_eq(lm_mlp_features(m, ws, theta, x, 7, l, one, &err), LM_OK, "%s", err.msg);
+        cr_assert_eq(memcmp(one, h[l], 7 * lm_mlp_layer_width(m, l) * sizeof(double)), 0,
+                     "layer %zu", l);
+    }
+    free(theta);
+    lm_mlp_ws_free(ws);
+    lm_mlp_free(m);
+}
