@@ -68,6 +68,45 @@ const char *lm_param_name(lm_param p);
  * §1) the aligned, balanced initialisation of lm_mlp_init_aligned. */
 typedef enum lm_init_kind { LM_INIT_RANDOM = 0, LM_INIT_ALIGNED } lm_init_kind;
 
+/* ---------------------------------------------------------------- the layer graph
+ *
+ * A model is either the dense chain above (model.widths: the MLP shorthand) or a list of layers
+ * (model.layers, with model.input_shape [C, H, W] or [d]), run by the layer graph of
+ * src/model/graph.c. Each layer type is one lm__layer_ops table (src/model/layer.h) supplying
+ * its shape rule, parameters, forward pass, VJP, JVP and R-operator; docs/models.md lists them
+ * with the PyTorch module each one matches. Every lm_mlp_* function below accepts both kinds. */
+typedef enum lm_layer_type {
+    LM_LAYER_LINEAR = 0, /* y = W x + b on features [d] (nn.Linear)                             */
+    LM_LAYER_CONV2D,     /* [C, H, W] -> [out, H', W'] (nn.Conv2d: kernel, stride, padding)      */
+    LM_LAYER_AVGPOOL2D,  /* nn.AvgPool2d(kernel, stride)                                        */
+    LM_LAYER_MAXPOOL2D,  /* nn.MaxPool2d(kernel, stride)                                        */
+    LM_LAYER_FLATTEN,    /* [C, H, W] -> [C*H*W] (nn.Flatten)                                   */
+    LM_LAYER_ACT,        /* one of the eight activations, elementwise                           */
+    LM_LAYER_RESIDUAL,   /* x + body(x); the body is the next body_len entries                   */
+    LM_LAYER_LAYERNORM,  /* nn.LayerNorm(d, eps) over the features of a [d] input              */
+    LM_LAYER_N_TYPES
+} lm_layer_type;
+
+#define LM_MAX_LAYER_SPECS 64
+
+typedef struct lm_layer_spec {
+    lm_layer_type type;
+    lm_act act;      /* LM_LAYER_ACT: which activation ("relu", "tanh", ... as the type's name)  */
+    size_t out;      /* linear: output features; conv2d: output channels                        */
+    size_t kernel;   /* conv2d and the pools: square kernel size                               */
+    size_t stride;   /* conv2d (default 1) and the pools (default: the kernel)                 */
+    size_t padding;  /* conv2d: zero padding on each side (default 0)                         */
+    int bias;        /* linear and conv2d: 1 with a bias; -1 follows model.bias (default)      */
+    double eps;      /* layernorm: the variance floor (default 1e-5, PyTorch's)                */
+    size_t body_len; /* residual: how many of the entries that follow (nested ones included)
+                        form its body                                                        */
+} lm_layer_spec;
+
+/* The layer types by their config names ("linear", "conv2d", "avgpool2d", "maxpool2d",
+ * "flatten", "residual", "layernorm"; an activation's name is an LM_LAYER_ACT layer). */
+lm_status lm_layer_type_parse(const char *s, lm_layer_spec *out, lm_err *err);
+const char *lm_layer_type_name(const lm_layer_spec *l);
+
 typedef struct lm_mlp_spec {
     size_t n_widths;                  /* number of entries in widths: layers + 1, at least 2 */
     size_t widths[LM_MAX_LAYERS + 1]; /* input first, output last                          */
@@ -84,6 +123,13 @@ typedef struct lm_mlp_spec {
     lm_init_kind init; /* default LM_INIT_RANDOM; LM_INIT_ALIGNED needs the task's modes, so it is
                      applied where the data are known (lm_train_init_params)            */
     double a0;         /* the aligned initialisation's per-layer scale (> 0; 0 when unused)  */
+    /* model.layers (n_layer_specs > 0): a layer graph instead of the widths chain. Residual
+     * bodies are inlined after their residual entry (lm_layer_spec.body_len). widths, act and
+     * n_widths are then unused. */
+    size_t n_layer_specs;
+    lm_layer_spec layers[LM_MAX_LAYER_SPECS];
+    size_t n_input_shape; /* 1 ([d]) or 3 ([C, H, W]); with model.layers */
+    size_t input_shape[3];
 } lm_mlp_spec;
 
 lm_mlp_spec lm_mlp_spec_default(void);
@@ -103,13 +149,58 @@ typedef struct lm_layer_info {
     double lr_adam_w, lr_adam_b; /* learning-rate multipliers for Adam-type optimizers */
 } lm_layer_info;
 
+/* One parameter tensor: a contiguous slice of theta in PyTorch's layout, named as the
+ * state_dict of the reference module names it (docs/models.md). */
+typedef enum lm_tensor_kind {
+    LM_TENSOR_WEIGHT = 0, /* a linear or conv weight [out, in(, kh, kw)]  */
+    LM_TENSOR_BIAS,       /* a bias [out]                                  */
+    LM_TENSOR_GAIN        /* layer norm's elementwise weight [d] (starts at 1) */
+} lm_tensor_kind;
+
+#define LM_TENSOR_NAME 48
+#define LM_MAX_TENSORS (2 * LM_MAX_LAYER_SPECS)
+
+typedef struct lm_tensor_info {
+    char name[LM_TENSOR_NAME]; /* "layers.3.weight", "layers.2.body.0.bias", ...          */
+    lm_tensor_kind kind;
+    size_t off, numel;      /* slice of theta                                                 */
+    size_t ndim;            /* 1, 2 or 4                                                      */
+    size_t shape[4];        /* PyTorch's shape                                                */
+    size_t rows, cols;      /* as a matrix: [out, numel/out] (a conv weight [out, in*kh*kw])  */
+    size_t layer;           /* representation layer it belongs to (1-based: the output of
+                               layers[layer-1] of model.layers; for model.widths the linear
+                               layer's output index l = 1..L)                                  */
+    size_t dense;           /* index into lm_mlp.layer of its linear/conv layer (weights and
+                               biases; SIZE_MAX for layer-norm parameters)                      */
+    double lr_sgd, lr_adam; /* learning-rate multipliers of the parameterization           */
+} lm_tensor_info;
+
+typedef struct lm__graph lm__graph; /* src/model/graph.h */
+
 typedef struct lm_mlp {
     lm_mlp_spec spec;
-    size_t n_layers; /* L = n_widths - 1 */
+    size_t
+        n_layers; /* dense layers: L = n_widths - 1, or the linear and conv2d layers of a graph */
     size_t n_params;
-    size_t d_in, d_out;
+    size_t d_in, d_out; /* features per example in and out (C*H*W for image inputs) */
+    /* the dense layers (linear; a graph's conv2d too, its weight seen as [out, in*kh*kw] with
+     * d_in the fan-in): the layout and the parameterization's scalars */
     lm_layer_info layer[LM_MAX_LAYERS];
+    size_t n_tensors;
+    lm_tensor_info tensor[LM_MAX_TENSORS];
+    size_t n_repr;    /* representation layers are 0 (inputs) .. n_repr (outputs) */
+    lm__graph *graph; /* NULL for the dense chain of model.widths */
 } lm_mlp;
+
+/* 1 when m is the dense chain of model.widths (one activation, linear layers): the analytic
+ * kernels, the aligned initialisation and the dense-chain shortcuts apply. */
+int lm_mlp_is_chain(const lm_mlp *m);
+/* LM_OK for a dense chain; otherwise LM_EINVAL with "WHAT needs a model.widths network; this
+ * model is <description>". */
+lm_status lm_mlp_require_chain(const lm_mlp *m, const char *what, lm_err *err);
+/* A one-line description of the model ("784-200-10 tanh MLP", "conv2d(16) relu avgpool2d ...
+ * linear(10) on [1, 28, 28]") into buf. */
+void lm_mlp_describe(const lm_mlp *m, char *buf, size_t len);
 
 /* Validates the spec (widths >= 1, 1..LM_MAX_LAYERS layers, finite positive multipliers) and
  * derives the layout. On failure *out is untouched. */

@@ -27,6 +27,15 @@ struct lm_mlp_ws {
     lm_loss loss;
     const double *theta, *x, *y;
     int prepared;
+    /* layer-graph models (m->graph; graph.h): per buffer b < n_buf, val[b] the values [n, size],
+     * grad[b] dL/d(buffer), tan[b] its R-forward tangent and rgrad[b] R{grad[b]} (float64 only);
+     * buffer 0 is the caller's x (val[0] borrowed; grad, tan, rgrad NULL). has[b] marks the
+     * gradient buffers already written in the current backward pass. */
+    size_t n_buf;
+    void **val, **grad;
+    double **tan, **rgrad;
+    unsigned char *has;
+    double *scr; /* the layers' shared scratch */
 };
 
 /* tanh elementwise (vmath.c): libmvec's vector routine where available; a may alias z. */

@@ -2,7 +2,10 @@
  * mlp.c: the MLP's layout and parameterizations (sp, ntp, mup) and its initialisation.
  * The derivative kernels live in mlp_impl.h (compiled once per dtype by mlp_f64.c, mlp_f32.c).
  */
+#include "model/graph.h"
 #include "model/internal.h"
+
+#include <stdio.h>
 
 #include <math.h>
 #include <string.h>
@@ -65,24 +68,21 @@ static double width_ratio(const lm_mlp_spec *s, size_t l, size_t n_layers) {
     return (double) n / (double) s->base_width;
 }
 
+static lm_status check_common(const lm_mlp_spec *spec, lm_err *err);
+static lm_status graph_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err);
+static void chain_tensors(lm_mlp *m);
+
 lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
     lm_init();
+    LM_TRY(check_common(spec, err));
+    if (spec->n_layer_specs > 0)
+        return graph_new(spec, out, err);
     if (spec->n_widths < 2 || spec->n_widths > LM_MAX_LAYERS + 1)
         LM_FAIL(err, LM_EINVAL, "model.widths has %zu entries: need 2 to %d (input ... output)",
                 spec->n_widths, LM_MAX_LAYERS + 1);
     for (size_t i = 0; i < spec->n_widths; i++)
         if (spec->widths[i] == 0)
             LM_FAIL(err, LM_EINVAL, "model.widths[%zu] is 0: widths must be positive", i);
-    if ((unsigned) spec->act > LM_ACT_QUADRATIC || (unsigned) spec->param > LM_PARAM_MUP ||
-        (unsigned) spec->init > LM_INIT_ALIGNED)
-        LM_FAIL(err, LM_EINVAL, "model: invalid activation or parameterization enum");
-    if (!isfinite(spec->output_multiplier) || spec->output_multiplier == 0.0)
-        LM_FAIL(err, LM_EINVAL, "model.output_multiplier = %g: must be finite and non-zero",
-                spec->output_multiplier);
-    if (!(spec->sw2 > 0.0) || !isfinite(spec->sw2))
-        LM_FAIL(err, LM_EINVAL, "model.sw2 = %g: must be positive and finite", spec->sw2);
-    if (!(spec->sb2 >= 0.0) || !isfinite(spec->sb2))
-        LM_FAIL(err, LM_EINVAL, "model.sb2 = %g: must be non-negative and finite", spec->sb2);
 
     lm_mlp *m = lm_calloc(1, sizeof *m);
     if (!m)
@@ -153,16 +153,125 @@ lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
         m->layer[l].w_scale = m->layer[l].w_mul * a;
         m->layer[l].b_scale = m->layer[l].b_mul * a;
     }
+    chain_tensors(m);
+    *out = m;
+    return LM_OK;
+}
+
+static lm_status check_common(const lm_mlp_spec *spec, lm_err *err) {
+    if ((unsigned) spec->act > LM_ACT_QUADRATIC || (unsigned) spec->param > LM_PARAM_MUP ||
+        (unsigned) spec->init > LM_INIT_ALIGNED)
+        LM_FAIL(err, LM_EINVAL, "model: invalid activation or parameterization enum");
+    if (!isfinite(spec->output_multiplier) || spec->output_multiplier == 0.0)
+        LM_FAIL(err, LM_EINVAL, "model.output_multiplier = %g: must be finite and non-zero",
+                spec->output_multiplier);
+    if (!(spec->sw2 > 0.0) || !isfinite(spec->sw2))
+        LM_FAIL(err, LM_EINVAL, "model.sw2 = %g: must be positive and finite", spec->sw2);
+    if (!(spec->sb2 >= 0.0) || !isfinite(spec->sb2))
+        LM_FAIL(err, LM_EINVAL, "model.sb2 = %g: must be non-negative and finite", spec->sb2);
+    return LM_OK;
+}
+
+/* The dense chain's tensors: layers.{l}.weight and .bias, PyTorch's
+ * nn.ModuleList([nn.Linear, ...]) names (io/checkpoint.c). */
+static void chain_tensors(lm_mlp *m) {
+    m->n_tensors = 0;
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const lm_layer_info *li = &m->layer[l];
+        for (int b = 0; b < (m->spec.bias ? 2 : 1); b++) {
+            lm_tensor_info *t = &m->tensor[m->n_tensors++];
+            memset(t, 0, sizeof *t);
+            snprintf(t->name, sizeof t->name, "layers.%zu.%s", l, b ? "bias" : "weight");
+            t->kind = b ? LM_TENSOR_BIAS : LM_TENSOR_WEIGHT;
+            t->off = b ? li->b_off : li->w_off;
+            t->ndim = b ? 1 : 2;
+            t->shape[0] = li->d_out;
+            t->shape[1] = b ? 0 : li->d_in;
+            t->numel = b ? li->d_out : li->d_out * li->d_in;
+            t->rows = li->d_out;
+            t->cols = b ? 1 : li->d_in;
+            t->layer = l + 1;
+            t->dense = l;
+            t->lr_sgd = b ? li->lr_sgd_b : li->lr_sgd_w;
+            t->lr_adam = b ? li->lr_adam_b : li->lr_adam_w;
+        }
+    }
+    m->n_repr = m->n_layers;
+}
+
+static lm_status graph_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
+    if (spec->init != LM_INIT_RANDOM)
+        LM_FAIL(err, LM_EINVAL,
+                "model.init \"aligned\" is the deep linear network's (model.widths); "
+                "model.layers networks start random");
+    lm_mlp *m = lm_calloc(1, sizeof *m);
+    if (!m)
+        LM_FAIL(err, LM_ENOMEM, "out of memory allocating the model");
+    m->spec = *spec;
+    lm_status st = lm__graph_build(m, err);
+    if (st != LM_OK) {
+        lm_mlp_free(m);
+        return st;
+    }
     *out = m;
     return LM_OK;
 }
 
 void lm_mlp_free(lm_mlp *m) {
+    if (!m)
+        return;
+    lm_free(m->graph);
     lm_free(m);
+}
+
+int lm_mlp_is_chain(const lm_mlp *m) {
+    return m->graph == NULL;
+}
+
+void lm_mlp_describe(const lm_mlp *m, char *buf, size_t len) {
+    size_t pos = 0;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (pos < len) {                                                                           \
+            int k_ = snprintf(buf + pos, len - pos, __VA_ARGS__);                                  \
+            pos += k_ > 0 ? (size_t) k_ : 0;                                                       \
+        }                                                                                          \
+    } while (0)
+    if (len)
+        buf[0] = 0;
+    if (!m->graph) {
+        for (size_t i = 0; i < m->spec.n_widths; i++)
+            PUT(i ? "-%zu" : "%zu", m->spec.widths[i]);
+        PUT(" %s MLP", lm_act_name(m->spec.act));
+        return;
+    }
+    const lm_mlp_spec *s = &m->spec;
+    for (size_t i = 0; i < s->n_layer_specs; i++) {
+        const lm_layer_spec *l = &s->layers[i];
+        PUT("%s%s", i ? " " : "", lm_layer_type_name(l));
+        if (l->type == LM_LAYER_LINEAR || l->type == LM_LAYER_CONV2D)
+            PUT("(%zu)", l->out);
+    }
+    if (s->n_input_shape == 3)
+        PUT(" on [%zu, %zu, %zu]", s->input_shape[0], s->input_shape[1], s->input_shape[2]);
+    else
+        PUT(" on [%zu]", s->input_shape[0]);
+#undef PUT
+}
+
+lm_status lm_mlp_require_chain(const lm_mlp *m, const char *what, lm_err *err) {
+    if (!m->graph)
+        return LM_OK;
+    char d[160];
+    lm_mlp_describe(m, d, sizeof d);
+    LM_FAIL(err, LM_EINVAL, "%s needs a model.widths network (a dense chain); this model is %s",
+            what, d);
 }
 
 lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err) {
     (void) err;
+    if (m->graph)
+        return lm__graph_init(m, seed, theta);
     lm_rng rng;
     lm_rng_seed(&rng, seed, LM_STREAM_INIT);
     for (size_t l = 0; l < m->n_layers; l++) {
@@ -189,6 +298,7 @@ lm_status lm_mlp_init(const lm_mlp *m, uint64_t seed, double *theta, lm_err *err
 lm_status lm_mlp_init_aligned(const lm_mlp *m, uint64_t seed, size_t r, const double *U,
                               const double *V, double a0, double *theta, lm_err *err) {
     const size_t L = m->n_layers;
+    LM_TRY(lm_mlp_require_chain(m, "the aligned initialisation", err));
     if (!U || !V || !theta)
         LM_FAIL(err, LM_EINVAL, "lm_mlp_init_aligned needs U, V and theta");
     if (!isfinite(a0) || !(a0 > 0.0))
@@ -253,6 +363,14 @@ lm_status lm_mlp_init_aligned(const lm_mlp *m, uint64_t seed, size_t r, const do
 }
 
 void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult) {
+    if (m->graph) { /* one segment per tensor */
+        for (size_t t = 0; t < m->n_tensors; t++) {
+            seg_off[t] = m->tensor[t].off;
+            lr_mult[t] = adam ? m->tensor[t].lr_adam : m->tensor[t].lr_sgd;
+        }
+        seg_off[m->n_tensors] = m->n_params;
+        return;
+    }
     for (size_t l = 0; l < m->n_layers; l++) {
         const lm_layer_info *li = &m->layer[l];
         seg_off[2 * l] = li->w_off;
@@ -264,11 +382,19 @@ void lm_mlp_segments(const lm_mlp *m, int adam, size_t *seg_off, double *lr_mult
 }
 
 size_t lm_mlp_n_segments(const lm_mlp *m) {
-    return 2 * m->n_layers;
+    return m->graph ? m->n_tensors : 2 * m->n_layers;
 }
 
 size_t lm_mlp_segment_layer(const lm_mlp *m, size_t seg) {
-    (void) m;
+    if (m->graph) {
+        /* a tensor's dense layer; a layer norm's parameters go with the dense layer before
+         * them (the first one when none precedes) */
+        size_t d = 0;
+        for (size_t t = 0; t <= seg && t < m->n_tensors; t++)
+            if (m->tensor[t].dense != SIZE_MAX)
+                d = m->tensor[t].dense;
+        return d;
+    }
     return seg / 2; /* (W_l, b_l) per linear layer: the layout lm_mlp_segments writes */
 }
 
@@ -279,6 +405,21 @@ lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **
         LM_FAIL(err, LM_EINVAL, "workspace for 0 examples");
     if (dt != LM_F32 && dt != LM_F64)
         LM_FAIL(err, LM_EINVAL, "invalid dtype %d", (int) dt);
+    if (m->graph) {
+        lm_mlp_ws *gw = lm_calloc(1, sizeof *gw);
+        if (!gw)
+            LM_FAIL(err, LM_ENOMEM, "out of memory allocating a workspace");
+        gw->m = m;
+        gw->dt = dt;
+        gw->n_max = n_max;
+        lm_status st = lm__graph_ws_new(m, n_max, dt, gw, err);
+        if (st != LM_OK) {
+            lm_mlp_ws_free(gw);
+            return st;
+        }
+        *out = gw;
+        return LM_OK;
+    }
     const size_t L = m->n_layers, es = lm_dtype_size(dt);
     const int f64 = dt == LM_F64, ident = m->spec.act == LM_ACT_IDENTITY;
     size_t max_w = m->d_in;
@@ -352,11 +493,17 @@ lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **
 void lm_mlp_ws_free(lm_mlp_ws *ws) {
     if (!ws)
         return;
+    if (ws->m && ws->m->graph)
+        lm__graph_ws_free(ws);
     lm_free(ws->buf);
     lm_free(ws->colsum);
     lm_free(ws);
 }
 
 const double *lm_mlp_ws_output(const lm_mlp_ws *ws) {
-    return ws->dt == LM_F64 ? (const double *) ws->z[ws->m->n_layers - 1] : NULL;
+    if (ws->dt != LM_F64)
+        return NULL;
+    if (ws->m->graph)
+        return (const double *) ws->val[ws->n_buf - 1];
+    return (const double *) ws->z[ws->m->n_layers - 1];
 }

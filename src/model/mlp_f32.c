@@ -1,4 +1,5 @@
 /* mlp_f32.c: the float32 training path (forward, loss and gradient) from mlp_impl.h. */
+#include "model/graph.h"
 #include "model/internal.h"
 
 #define T         float
@@ -19,7 +20,8 @@ static lm_status check(const lm_mlp *m, lm_mlp_ws *ws, size_t n, lm_err *err) {
 lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                              size_t n, float *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
-    const float *out = forward_f32(m, ws, theta, x, n);
+    const float *out =
+        m->graph ? lm__graph_forward_f32(m, ws, theta, x, n) : forward_f32(m, ws, theta, x, n);
     if (f)
         memcpy(f, out, n * m->d_out * sizeof *f);
     return LM_OK;
@@ -29,14 +31,17 @@ lm_status lm_mlp_loss_grad_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, con
                                const float *x, const float *y, size_t n, double *loss_out,
                                float *grad, float *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
-    const float *out = forward_f32(m, ws, theta, x, n);
+    const float *out =
+        m->graph ? lm__graph_forward_f32(m, ws, theta, x, n) : forward_f32(m, ws, theta, x, n);
     double v = 0.0;
     LM_TRY(lm_loss_eval_f32(loss, out, y, n, m->d_out, &v, grad ? ws->df : NULL, err));
     if (loss_out)
         *loss_out = v;
     if (f)
         memcpy(f, out, n * m->d_out * sizeof *f);
-    if (grad)
+    if (grad && m->graph)
+        lm__graph_backward_f32(m, ws, theta, grad);
+    else if (grad)
         backward_f32(m, ws, theta, x, grad, 0);
     return LM_OK;
 }

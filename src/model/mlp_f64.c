@@ -15,6 +15,7 @@
  * input-side products vanish because Ra_0 = 0).
  */
 #include "model/act_impl.h"
+#include "model/graph.h"
 #include "model/internal.h"
 
 #define T         double
@@ -22,6 +23,12 @@
 #define GEMM      cblas_dgemm
 #define VTANH     lm__tanh_f64
 #include "model/mlp_impl.h"
+
+/* The forward pass of either kind of model. */
+static const double *fwd(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
+                         size_t n) {
+    return m->graph ? lm__graph_forward_f64(m, ws, theta, x, n) : forward_f64(m, ws, theta, x, n);
+}
 
 static lm_status check(const lm_mlp *m, lm_mlp_ws *ws, size_t n, lm_err *err) {
     if (!ws || ws->m != m || ws->dt != LM_F64)
@@ -36,20 +43,26 @@ lm_status lm_mlp_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, co
                          size_t n, double *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
     ws->prepared = 0;
-    const double *out = forward_f64(m, ws, theta, x, n);
+    const double *out = fwd(m, ws, theta, x, n);
     if (f)
         memcpy(f, out, n * m->d_out * sizeof *f);
     return LM_OK;
 }
 
 const double *lm_mlp_ws_activation(const lm_mlp_ws *ws, size_t l) {
-    if (!ws || ws->dt != LM_F64 || l < 1 || l > ws->m->n_layers)
+    if (!ws || ws->dt != LM_F64 || l < 1 || l > ws->m->n_repr)
         return NULL;
+    if (ws->m->graph)
+        return (const double *) ws->val[ws->m->graph->repr_buf[l]];
     return (const double *) ws->a[l - 1];
 }
 
 size_t lm_mlp_layer_width(const lm_mlp *m, size_t l) {
-    return l == 0 ? m->d_in : l <= m->n_layers ? m->layer[l - 1].d_out : 0;
+    if (l > m->n_repr)
+        return 0;
+    if (m->graph)
+        return m->graph->buf_size[m->graph->repr_buf[l]];
+    return l == 0 ? m->d_in : m->layer[l - 1].d_out;
 }
 
 lm_status lm_mlp_features_layers(const lm_mlp *m, lm_mlp_ws *ws, const double *theta,
@@ -59,7 +72,7 @@ lm_status lm_mlp_features_layers(const lm_mlp *m, lm_mlp_ws *ws, const double *t
     if (h[0])
         memcpy(h[0], x, n * m->d_in * sizeof *x);
     int hidden = 0;
-    for (size_t l = 1; l <= m->n_layers; l++)
+    for (size_t l = 1; l <= m->n_repr; l++)
         hidden |= h[l] != NULL;
     if (!hidden)
         return LM_OK;
@@ -67,10 +80,10 @@ lm_status lm_mlp_features_layers(const lm_mlp *m, lm_mlp_ws *ws, const double *t
     for (size_t lo = 0; lo < n; lo += ws->n_max) {
         const size_t cnt = n - lo < ws->n_max ? n - lo : ws->n_max;
         LM_TRY(lm_mlp_forward(m, ws, theta, x + lo * m->d_in, cnt, NULL, err));
-        for (size_t l = 1; l <= m->n_layers; l++)
+        for (size_t l = 1; l <= m->n_repr; l++)
             if (h[l]) {
-                const size_t w = m->layer[l - 1].d_out;
-                memcpy(h[l] + lo * w, ws->a[l - 1], cnt * w * sizeof *h[l]);
+                const size_t w = lm_mlp_layer_width(m, l);
+                memcpy(h[l] + lo * w, lm_mlp_ws_activation(ws, l), cnt * w * sizeof *h[l]);
             }
     }
     return LM_OK;
@@ -78,9 +91,9 @@ lm_status lm_mlp_features_layers(const lm_mlp *m, lm_mlp_ws *ws, const double *t
 
 lm_status lm_mlp_features(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
                           size_t n, size_t layer, double *h, lm_err *err) {
-    if (layer > m->n_layers)
+    if (layer > m->n_repr)
         LM_FAIL(err, LM_EINVAL, "layer %zu: the network has layers 0 (inputs) to %zu (outputs)",
-                layer, m->n_layers);
+                layer, m->n_repr);
     double *hs[LM_MAX_LAYERS + 1] = {0};
     hs[layer] = h;
     return lm_mlp_features_layers(m, ws, theta, x, n, hs, err);
@@ -91,14 +104,16 @@ lm_status lm_mlp_loss_grad(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const d
                            double *grad, double *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
     ws->prepared = 0;
-    const double *out = forward_f64(m, ws, theta, x, n);
+    const double *out = fwd(m, ws, theta, x, n);
     double v = 0.0;
     LM_TRY(lm_loss_eval(loss, out, y, n, m->d_out, &v, grad ? ws->df : NULL, err));
     if (loss_out)
         *loss_out = v;
     if (f)
         memcpy(f, out, n * m->d_out * sizeof *f);
-    if (grad)
+    if (grad && m->graph)
+        lm__graph_backward_f64(m, ws, theta, grad);
+    else if (grad)
         backward_f64(m, ws, theta, x, grad, 0);
     return LM_OK;
 }
@@ -107,9 +122,12 @@ lm_status lm_mlp_vjp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const 
                      const double *u, double *g, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
     ws->prepared = 0;
-    forward_f64(m, ws, theta, x, n);
+    fwd(m, ws, theta, x, n);
     memcpy(ws->df, u, n * m->d_out * sizeof *u);
-    backward_f64(m, ws, theta, x, g, 0);
+    if (m->graph)
+        lm__graph_backward_f64(m, ws, theta, g);
+    else
+        backward_f64(m, ws, theta, x, g, 0);
     return LM_OK;
 }
 
@@ -121,35 +139,15 @@ static void r_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const
         const lm_layer_info *li = &m->layer[l];
         const int last = l + 1 == L;
         const double wm = li->w_scale, bm = li->b_scale;
-        const int nd = (int) li->d_out, ni = (int) li->d_in;
         double *rz = ws->rz[l];
-        double beta = 0.0;
-        if (m->spec.bias) {
-            const double *vb = v + li->b_off;
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < li->d_out; j++)
-                    rz[i * li->d_out + j] = bm * vb[j];
-            beta = 1.0;
-        }
         const double *prev = l == 0 ? x : ws->a[l - 1];
-        lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, prev, ni,
-                    v + li->w_off, ni, beta, rz, nd);
-        if (l > 0) {
-            lm_blas_threads_for((double) ((int) n) * (double) (nd) * (double) (ni));
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, nd, ni, wm, ws->ra[l - 1],
-                        ni, theta + li->w_off, ni, 1.0, rz, nd);
-        }
-        if (!last && ws->ra[l] != rz) {
-            const double *z = ws->z[l], *a = ws->a[l];
-            double *ra = ws->ra[l];
-            if (m->spec.act == LM_ACT_RELU) /* the hot path: phi' = [z > 0] */
-                for (size_t i = 0; i < n * li->d_out; i++)
-                    ra[i] = z[i] > 0 ? rz[i] : 0.0;
-            else
-                for (size_t i = 0; i < n * li->d_out; i++)
-                    ra[i] = lm__act_dphi(m->spec.act, z[i], a[i]) * rz[i];
-        }
+        dense_forward_f64(v + li->w_off, m->spec.bias ? v + li->b_off : NULL, wm, bm, prev, rz, n,
+                          li->d_in, li->d_out, 0);
+        if (l > 0)
+            dense_forward_f64(theta + li->w_off, NULL, wm, 0.0, ws->ra[l - 1], rz, n, li->d_in,
+                              li->d_out, 1);
+        if (!last && ws->ra[l] != rz)
+            act_rforward_f64(m->spec.act, ws->z[l], ws->a[l], rz, ws->ra[l], n * li->d_out);
     }
 }
 
@@ -157,7 +155,12 @@ lm_status lm_mlp_jvp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const 
                      const double *v, double *df, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
     ws->prepared = 0;
-    forward_f64(m, ws, theta, x, n);
+    fwd(m, ws, theta, x, n);
+    if (m->graph) {
+        lm__graph_rforward_f64(m, ws, theta, v);
+        memcpy(df, ws->tan[ws->n_buf - 1], n * m->d_out * sizeof *df);
+        return LM_OK;
+    }
     r_forward(m, ws, theta, x, v);
     memcpy(df, ws->rz[m->n_layers - 1], n * m->d_out * sizeof *df);
     return LM_OK;
@@ -168,12 +171,15 @@ lm_status lm_mlp_hvp_prepare(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const
                              double *grad, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
     ws->prepared = 0;
-    const double *out = forward_f64(m, ws, theta, x, n);
+    const double *out = fwd(m, ws, theta, x, n);
     double v = 0.0;
     LM_TRY(lm_loss_eval(loss, out, y, n, m->d_out, &v, ws->df, err));
     /* the backward pass keeps g_l for the R-backward; the gradient goes to the caller, or to
      * the workspace's scratch when the caller does not want it */
-    backward_f64(m, ws, theta, x, grad ? grad : ws->gscratch, 1);
+    if (m->graph)
+        lm__graph_backward_f64(m, ws, theta, grad ? grad : ws->gscratch);
+    else
+        backward_f64(m, ws, theta, x, grad ? grad : ws->gscratch, 1);
     if (loss_out)
         *loss_out = v;
     ws->loss = loss;
@@ -188,6 +194,14 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
                            lm_err *err) {
     if (!ws || ws->m != m || ws->dt != LM_F64 || !ws->prepared)
         LM_FAIL(err, LM_EINVAL, "lm_mlp_hvp_apply: call lm_mlp_hvp_prepare first");
+    if (m->graph) {
+        const size_t last = ws->n_buf - 1;
+        lm__graph_rforward_f64(m, ws, ws->theta, v);
+        lm_loss_hess_apply(ws->loss, ws->val[last], ws->y, ws->n, m->d_out, ws->tan[last],
+                           ws->rgrad[last]);
+        lm__graph_rbackward_f64(m, ws, ws->theta, v, hv);
+        return LM_OK;
+    }
     const size_t L = m->n_layers, n = ws->n;
     const double *theta = ws->theta, *x = ws->x;
     r_forward(m, ws, theta, x, v);
@@ -196,50 +210,21 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
     for (size_t l = L; l-- > 0;) {
         const lm_layer_info *li = &m->layer[l];
         const double wm = li->w_scale, bm = li->b_scale;
-        const int nd = (int) li->d_out, ni = (int) li->d_in;
         const double *prev = l == 0 ? x : ws->a[l - 1];
-        lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, rdelta, nd, prev,
-                    ni, 0.0, hv + li->w_off, ni);
-        if (l > 0) {
-            lm_blas_threads_for((double) (nd) * (double) (ni) * (double) ((int) n));
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ni, (int) n, wm, delta, nd,
-                        ws->ra[l - 1], ni, 1.0, hv + li->w_off, ni);
-        }
-        if (m->spec.bias) {
-            double *acc = ws->colsum;
-            for (size_t j = 0; j < li->d_out; j++)
-                acc[j] = 0.0;
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < li->d_out; j++)
-                    acc[j] += rdelta[i * li->d_out + j];
-            for (size_t j = 0; j < li->d_out; j++)
-                hv[li->b_off + j] = bm * acc[j];
-        }
+        dense_grad_params_f64(rdelta, prev, wm, bm, hv + li->w_off,
+                              m->spec.bias ? hv + li->b_off : NULL, n, li->d_in, li->d_out, 0,
+                              ws->colsum);
+        if (l > 0)
+            dense_grad_params_f64(delta, ws->ra[l - 1], wm, 0.0, hv + li->w_off, NULL, n, li->d_in,
+                                  li->d_out, 1, NULL);
         if (l == 0)
             break;
         double *rg = ws->rg;
-        lm_blas_threads_for((double) ((int) n) * (double) (ni) * (double) (nd));
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) n, ni, nd, wm, rdelta, nd,
-                    theta + li->w_off, ni, 0.0, rg, ni);
-        lm_blas_threads_for((double) ((int) n) * (double) (ni) * (double) (nd));
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) n, ni, nd, wm, delta, nd,
-                    v + li->w_off, ni, 1.0, rg, ni);
-        const double *z = ws->z[l - 1], *a = ws->a[l - 1], *g = ws->g[l - 1];
-        const double *rzp = ws->rz[l - 1];
+        dense_grad_input_f64(rdelta, theta + li->w_off, wm, rg, n, li->d_in, li->d_out, 0);
+        dense_grad_input_f64(delta, v + li->w_off, wm, rg, n, li->d_in, li->d_out, 1);
         double *rd = ws->rdelta[l - 1];
-        const lm_act act = m->spec.act;
-        const size_t cnt = n * li->d_in;
-        if (act == LM_ACT_RELU) {
-            for (size_t i = 0; i < cnt; i++)
-                rd[i] = z[i] > 0 ? rg[i] : 0.0;
-        } else if (act == LM_ACT_IDENTITY) {
-            memcpy(rd, rg, cnt * sizeof *rd);
-        } else {
-            for (size_t i = 0; i < cnt; i++)
-                rd[i] = rg[i] * lm__act_dphi(act, z[i], a[i]) +
-                        g[i] * lm__act_d2phi(act, z[i], a[i]) * rzp[i];
-        }
+        act_rbackward_f64(m->spec.act, ws->z[l - 1], ws->a[l - 1], ws->g[l - 1], rg, ws->rz[l - 1],
+                          rd, n * li->d_in);
         delta = ws->delta[l - 1];
         rdelta = rd;
     }

@@ -1,0 +1,87 @@
+/*
+ * act_vec_impl.h: the activations over arrays, written once and compiled per dtype: the MLP's
+ * kernels (mlp_impl.h, mlp_f64.c) and the layer graph's activation layer (layer_act.c) call
+ * them. Include after defining T, SFX(name) and VTANH. Each element is act_impl.h's phi, phi',
+ * phi'' (the one definition), except the hot loops of identity, relu and tanh.
+ */
+#ifndef SFX
+#error "define T, SFX and VTANH before including act_vec_impl.h"
+#endif
+#include "model/act_impl.h"
+
+#include <string.h>
+
+/* phi applied elementwise: a = phi(z). identity, relu and tanh (vmath's vector tanh) are the hot
+ * paths and keep their own loops; every other activation is lm__act_phi (act_impl.h, behind
+ * lm_act_phi), the one definition (tests/model/test_act.c checks the loops against it). */
+static inline void SFX(act_forward)(lm_act act, const T *z, T *a, size_t cnt) {
+    switch (act) {
+    case LM_ACT_IDENTITY:
+        if (a != z)
+            memcpy(a, z, cnt * sizeof(T));
+        break;
+    case LM_ACT_RELU:
+        for (size_t i = 0; i < cnt; i++)
+            a[i] = z[i] > 0 ? z[i] : (T) 0;
+        break;
+    case LM_ACT_TANH:
+        VTANH(z, a, cnt);
+        break;
+    default:
+        for (size_t i = 0; i < cnt; i++)
+            a[i] = (T) lm__act_phi(act, (double) z[i]);
+        break;
+    }
+}
+
+/* out = g (.) phi'(z); out may alias g. The same split: relu and tanh loops, else lm__act_dphi. */
+static inline void SFX(act_backward)(lm_act act, const T *z, const T *a, const T *g, T *out,
+                                     size_t cnt) {
+    switch (act) {
+    case LM_ACT_IDENTITY:
+        if (out != g)
+            memcpy(out, g, cnt * sizeof(T));
+        break;
+    case LM_ACT_RELU:
+        for (size_t i = 0; i < cnt; i++)
+            out[i] = z[i] > 0 ? g[i] : (T) 0;
+        break;
+    case LM_ACT_TANH:
+        for (size_t i = 0; i < cnt; i++)
+            out[i] = g[i] * ((T) 1 - a[i] * a[i]);
+        break;
+    default:
+        for (size_t i = 0; i < cnt; i++)
+            out[i] = (T) ((double) g[i] * lm__act_dphi(act, (double) z[i], (double) a[i]));
+        break;
+    }
+}
+
+/* The R-operator of a = phi(z) (float64 callers): ra = phi'(z) (.) rz. */
+static inline void SFX(act_rforward)(lm_act act, const T *z, const T *a, const T *rz, T *ra,
+                                     size_t cnt) {
+    if (act == LM_ACT_RELU) /* the hot path: phi' = [z > 0] */
+        for (size_t i = 0; i < cnt; i++)
+            ra[i] = z[i] > 0 ? rz[i] : (T) 0;
+    else if (act == LM_ACT_IDENTITY)
+        memcpy(ra, rz, cnt * sizeof *ra);
+    else
+        for (size_t i = 0; i < cnt; i++)
+            ra[i] = (T) (lm__act_dphi(act, (double) z[i], (double) a[i]) * (double) rz[i]);
+}
+
+/* R{gz} for gz = ga (.) phi'(z): rgz = rga (.) phi'(z) + ga (.) phi''(z) (.) rz. */
+static inline void SFX(act_rbackward)(lm_act act, const T *z, const T *a, const T *ga, const T *rga,
+                                      const T *rz, T *rgz, size_t cnt) {
+    if (act == LM_ACT_RELU) {
+        for (size_t i = 0; i < cnt; i++)
+            rgz[i] = z[i] > 0 ? rga[i] : (T) 0;
+    } else if (act == LM_ACT_IDENTITY) {
+        memcpy(rgz, rga, cnt * sizeof *rgz);
+    } else {
+        for (size_t i = 0; i < cnt; i++)
+            rgz[i] = (T) ((double) rga[i] * lm__act_dphi(act, (double) z[i], (double) a[i]) +
+                          (double) ga[i] * lm__act_d2phi(act, (double) z[i], (double) a[i]) *
+                              (double) rz[i]);
+    }
+}

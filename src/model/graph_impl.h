@@ -1,0 +1,66 @@
+/*
+ * graph_impl.h: the layer graph's forward and backward passes, written once and compiled per
+ * dtype (graph_f64.c, graph_f32.c). Include after defining T (float or double) and SFX(name).
+ *
+ *   forward   val[out] = layer(val[in]) node by node; an add node (a residual block's end)
+ *             val[out] = val[in] + val[skip].
+ *   backward  from grad[last] = dL/df, nodes in reverse: a layer's VJP writes its parameters'
+ *             gradient and adds into grad[in] (overwrites it when nothing wrote it yet); an add
+ *             node passes grad[out] to both grad[in] and grad[skip]. The input's gradient
+ *             (buffer 0, the data) is never formed.
+ */
+#include <string.h>
+
+/* dst = src when !acc, dst += src when acc. */
+static void SFX(put)(T *dst, const T *src, size_t cnt, int acc) {
+    if (!acc)
+        memcpy(dst, src, cnt * sizeof *dst);
+    else
+        for (size_t i = 0; i < cnt; i++)
+            dst[i] += src[i];
+}
+
+static const T *SFX(graph_forward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, const T *x,
+                                   size_t n) {
+    const lm__graph *g = m->graph;
+    ws->val[0] = (void *) (uintptr_t) x;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const lm__node *nd = &g->node[i];
+        const T *in = ws->val[nd->in_buf];
+        T *out = ws->val[nd->out_buf];
+        if (!nd->ops) {
+            const T *skip = ws->val[nd->skip_buf];
+            for (size_t k = 0; k < n * nd->out_size; k++)
+                out[k] = in[k] + skip[k];
+        } else {
+            nd->ops->SFX(forward)(nd, theta + nd->p_off, in, out, n, ws->scr);
+        }
+    }
+    ws->n = n;
+    return ws->val[g->n_buf - 1];
+}
+
+/* After graph_forward and with ws->df (= grad[last]) holding dL/df: grad (overwritten). */
+static void SFX(graph_backward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, T *grad) {
+    const lm__graph *g = m->graph;
+    const size_t n = ws->n;
+    memset(ws->has, 0, g->n_buf);
+    ws->has[g->n_buf - 1] = 1;
+    for (size_t i = g->n_nodes; i-- > 0;) {
+        const lm__node *nd = &g->node[i];
+        const T *gy = ws->grad[nd->out_buf];
+        const size_t b = nd->in_buf;
+        if (!nd->ops) {
+            if (b)
+                SFX(put)(ws->grad[b], gy, n * nd->out_size, ws->has[b]);
+            if (nd->skip_buf)
+                SFX(put)(ws->grad[nd->skip_buf], gy, n * nd->out_size, ws->has[nd->skip_buf]);
+            ws->has[b] = ws->has[nd->skip_buf] = 1;
+            continue;
+        }
+        nd->ops->SFX(backward)(nd, theta + nd->p_off, ws->val[b], ws->val[nd->out_buf], gy,
+                               b ? (T *) ws->grad[b] : NULL, ws->has[b], grad + nd->p_off, n,
+                               ws->scr);
+        ws->has[b] = 1;
+    }
+}

@@ -1,0 +1,86 @@
+/*
+ * layer_flatten.c: nn.Flatten(): [C, H, W] -> [C*H*W]. Examples are stored NCHW row-major, so
+ * the values do not move: every pass is a copy (gradients and tangents likewise), and the layer
+ * is linear and parameter-free (no second-order term).
+ */
+#include "model/layer.h"
+
+#include <string.h>
+
+static lm_status build(lm__node *nd, lm_err *err) {
+    (void) err;
+    nd->out_shape[0] = nd->in_size;
+    nd->out_shape[1] = nd->out_shape[2] = 1;
+    return LM_OK;
+}
+
+#define COPY(T)                                                                                    \
+    static void copy_##T(T *dst, const T *src, size_t cnt, int acc) {                              \
+        if (!acc)                                                                                  \
+            memcpy(dst, src, cnt * sizeof *dst);                                                   \
+        else                                                                                       \
+            for (size_t i = 0; i < cnt; i++)                                                       \
+                dst[i] += src[i];                                                                  \
+    }
+COPY(double)
+COPY(float)
+
+static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,
+                        double *scr) {
+    (void) th;
+    (void) scr;
+    copy_double(y, x, n * nd->in_size, 0);
+}
+
+static void backward_f64(const lm__node *nd, const double *th, const double *x, const double *y,
+                         const double *gy, double *gx, int gx_acc, double *gth, size_t n,
+                         double *scr) {
+    (void) th, (void) x, (void) y, (void) gth, (void) scr;
+    if (gx)
+        copy_double(gx, gy, n * nd->in_size, gx_acc);
+}
+
+static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
+                    const double *dx, const double *y, double *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) x, (void) y, (void) scr;
+    if (dx)
+        copy_double(dy, dx, n * nd->in_size, 0);
+    else
+        memset(dy, 0, n * nd->in_size * sizeof *dy);
+}
+
+static void rbackward_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
+                          const double *dx, const double *y, const double *dy, const double *gy,
+                          const double *rgy, double *rgx, int rgx_acc, double *hth, size_t n,
+                          double *scr) {
+    (void) th, (void) vth, (void) x, (void) dx, (void) y, (void) dy, (void) gy, (void) hth,
+        (void) scr;
+    if (rgx)
+        copy_double(rgx, rgy, n * nd->in_size, rgx_acc);
+}
+
+static void forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
+                        double *scr) {
+    (void) th;
+    (void) scr;
+    copy_float(y, x, n * nd->in_size, 0);
+}
+
+static void backward_f32(const lm__node *nd, const float *th, const float *x, const float *y,
+                         const float *gy, float *gx, int gx_acc, float *gth, size_t n,
+                         double *scr) {
+    (void) th, (void) x, (void) y, (void) gth, (void) scr;
+    if (gx)
+        copy_float(gx, gy, n * nd->in_size, gx_acc);
+}
+
+const lm__layer_ops lm__layer_flatten = {
+    .type = LM_LAYER_FLATTEN,
+    .build = build,
+    .forward_f64 = forward_f64,
+    .backward_f64 = backward_f64,
+    .jvp_f64 = jvp_f64,
+    .rbackward_f64 = rbackward_f64,
+    .forward_f32 = forward_f32,
+    .backward_f32 = backward_f32,
+};
