@@ -97,8 +97,8 @@ static double row_xhat(const double *x, size_t d, double eps, double *xh) {
 }
 
 /* y = gamma (.) xhat + beta. */
-static void row_forward(const double *x, const double *gam, const double *beta, double *y,
-                        size_t d, double eps, double *xh) {
+static void row_forward(const double *x, const double *gam, const double *beta, double *y, size_t d,
+                        double eps, double *xh) {
     row_xhat(x, d, eps, xh);
     for (size_t i = 0; i < d; i++)
         y[i] = gam[i] * xh[i] + beta[i];
@@ -107,8 +107,7 @@ static void row_forward(const double *x, const double *gam, const double *beta, 
 /* gx = (1/sigma)(ghat - m1 - xhat m2); accg += gy (.) xhat, accb += gy. xh, gh: rows of scratch
  * (left holding xhat and ghat). */
 static void row_backward(const double *x, const double *gy, const double *gam, double *gx,
-                         double *accg, double *accb, size_t d, double eps, double *xh,
-                         double *gh) {
+                         double *accg, double *accb, size_t d, double eps, double *xh, double *gh) {
     const double rs = row_xhat(x, d, eps, xh);
     double m1 = 0.0, m2 = 0.0;
     for (size_t i = 0; i < d; i++) {
@@ -148,7 +147,7 @@ static double row_rxhat(const double *xh, const double *dx, double rs, size_t d,
 #define LN_DIMS                                                                                    \
     const size_t d = nd->in_shape[0];                                                              \
     const double eps = nd->spec.eps
-#define ROW(k) (scr + (size_t) (k) * d)
+#define ROW(k) (scr + (size_t) (k) *d)
 
 static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,
                         double *scr) {

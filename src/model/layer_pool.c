@@ -38,7 +38,7 @@ typedef struct pool_geom {
 #undef SFX
 
 static pool_geom geom(const lm__node *nd) {
-    pool_geom g = {nd->in_shape[0], nd->in_shape[1], nd->in_shape[2], nd->spec.kernel,
+    pool_geom g = {nd->in_shape[0], nd->in_shape[1],  nd->in_shape[2], nd->spec.kernel,
                    nd->spec.stride, nd->out_shape[1], nd->out_shape[2]};
     return g;
 }
@@ -78,9 +78,9 @@ static void avg_forward_f64(const lm__node *nd, const double *th, const double *
     avgpool_fwd_f64(&g, x, y, n);
 }
 
-static void avg_backward_f64(const lm__node *nd, const double *th, const double *x,
-                             const double *y, const double *gy, double *gx, int gx_acc,
-                             double *gth, size_t n, double *scr) {
+static void avg_backward_f64(const lm__node *nd, const double *th, const double *x, const double *y,
+                             const double *gy, double *gx, int gx_acc, double *gth, size_t n,
+                             double *scr) {
     (void) th, (void) x, (void) y, (void) gth, (void) scr;
     const pool_geom g = geom(nd);
     if (gx)
@@ -108,8 +108,8 @@ static void avg_rbackward_f64(const lm__node *nd, const double *th, const double
         avgpool_bwd_f64(&g, rgy, rgx, n, rgx_acc);
 }
 
-static void avg_forward_f32(const lm__node *nd, const float *th, const float *x, float *y,
-                            size_t n, double *scr) {
+static void avg_forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
+                            double *scr) {
     (void) th, (void) scr;
     const pool_geom g = geom(nd);
     avgpool_fwd_f32(&g, x, y, n);
@@ -144,9 +144,9 @@ static void max_forward_f64(const lm__node *nd, const double *th, const double *
     maxpool_fwd_f64(&g, x, y, n);
 }
 
-static void max_backward_f64(const lm__node *nd, const double *th, const double *x,
-                             const double *y, const double *gy, double *gx, int gx_acc,
-                             double *gth, size_t n, double *scr) {
+static void max_backward_f64(const lm__node *nd, const double *th, const double *x, const double *y,
+                             const double *gy, double *gx, int gx_acc, double *gth, size_t n,
+                             double *scr) {
     (void) th, (void) y, (void) gth, (void) scr;
     const pool_geom g = geom(nd);
     if (gx)
@@ -174,8 +174,8 @@ static void max_rbackward_f64(const lm__node *nd, const double *th, const double
         maxpool_bwd_f64(&g, x, rgy, rgx, n, rgx_acc);
 }
 
-static void max_forward_f32(const lm__node *nd, const float *th, const float *x, float *y,
-                            size_t n, double *scr) {
+static void max_forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
+                            double *scr) {
     (void) th, (void) scr;
     const pool_geom g = geom(nd);
     maxpool_fwd_f32(&g, x, y, n);
