@@ -226,3 +226,29 @@ Test(pool, errors_name_the_layer) {
     lm_mlp_free(m);
     LM_CHECK_LEAKS();
 }
+
+Test(pool, after_conv2d_against_finite_differences) {
+    /* conv2d(3, k3, padding 1), relu, pool, flatten, linear(3) on [2, 6, 6]: the pool's input
+     * gradient, input tangent and R{gx} inside a whole model (a pool on the input image never
+     * forms them). conv2d is another layer's file: until it is registered in lm__layer_types
+     * this test is skipped, and it runs as soon as it is. */
+    const size_t shape[] = {2, 6, 6};
+    for (int t = LM_LAYER_AVGPOOL2D; t <= LM_LAYER_MAXPOOL2D; t++) {
+        lm_layer_spec conv = {
+            .type = LM_LAYER_CONV2D, .out = 3, .kernel = 3, .stride = 1, .padding = 1, .bias = -1};
+        lm_layer_spec ls[] = {conv, gc_act(LM_ACT_TANH), pool((lm_layer_type) t, 2, 1),
+                              gc_flatten(), gc_linear(3)};
+        lm_mlp_spec s =
+            gc_spec(ls, 5, shape, 3, t == LM_LAYER_AVGPOOL2D ? LM_PARAM_SP : LM_PARAM_MUP);
+        lm_mlp *m = NULL;
+        lm_err err = {0};
+        const lm_status st = lm_mlp_new(&s, &m, &err);
+        if (st == LM_EINVAL && strstr(err.msg, "invalid layer type"))
+            cr_skip_test("conv2d is not registered in lm__layer_types yet");
+        cr_assert_eq(st, LM_OK, "%s", err.msg);
+        lm_mlp_free(m);
+        gc_check(&s, t == LM_LAYER_AVGPOOL2D ? LM_LOSS_MSE : LM_LOSS_CE, 3, 70 + (uint64_t) t,
+                 t == LM_LAYER_AVGPOOL2D ? "conv2d, tanh, avgpool2d" : "conv2d, tanh, maxpool2d");
+    }
+    LM_CHECK_LEAKS();
+}
