@@ -488,7 +488,7 @@ Test(config, model_layers) {
                           "\"linear\", \"out\": 8, \"bias\": false}]}, {\"type\": \"layernorm\", "
                           "\"eps\": 1e-6}, {\"type\": \"linear\", \"out\": 10}]}}",
                           0, NULL);
-    cr_assert_eq(c->model.n_layer_specs, 6);
+    cr_assert_eq(c->model.n_layer_specs, 7);
     cr_assert_eq(c->model.layers[2].type, LM_LAYER_RESIDUAL);
     cr_assert_eq(c->model.layers[2].body_len, 2);
     cr_assert_eq(c->model.layers[3].act, LM_ACT_GELU);
