@@ -176,7 +176,7 @@ lm_status lm_kernel_empirical(const lm_mlp *m, const double *theta, const double
  * hidden widths, D the largest d_out of any layer, k the outputs, c the chunk size and s = 1 set
  * of buffers when c = n (else 2: the row chunk and the column chunk), the dense chain's is
  *   8 * (s * (c H (1 + e) + 2 c k D) + c^2 + (per_layer ? 0 : (c k)^2)),
- * e = 1 when the activation's derivative is stored (every activation but identity), else 0; a
+ * e = 1 when the activation's derivative is stored (not identity or relu), else 0; a
  * layer graph's with p parameters is 8 * (s c k p + k) (its Jacobian blocks). */
 size_t lm_kernel_empirical_bytes(const lm_mlp *m, size_t n, int per_layer);
 

@@ -27,9 +27,10 @@
  * buffers and a gradient scratch of n_params numbers, 7-8 times the activations), outside the
  * plan that max_bytes bounds. So chunk_forward evaluates the one dense layer z = w_scale a W^T +
  * b_scale b by one dgemm and phi, phi' by the model's own lm_act_phi and lm_act_dphi (act.c:
- * the one definition), storing phi'(z) for every non-identity activation, which the backward
- * pass then only multiplies; tests/kernel/test_empirical.c checks its kernel against J J^T
- * from the model's VJPs for all eight activations.
+ * the one definition), storing phi'(z) where it needs z (relu's is lm_act_dphi at a, identity's
+ * 1: neither is stored, which keeps the work memory of the issue-5 benchmark, a relu net);
+ * tests/kernel/test_empirical.c checks its kernel against J J^T from the model's VJPs for all eight
+ * activations.
  *
  * A layer graph (model.layers: convolutions, pools, residual blocks ...): one block of the
  * Jacobian at a time. Chunks of c examples; example i's rows J_i [k, p] are k VJPs of one example
@@ -56,9 +57,10 @@
 
 /* ---------------------------------------------------------------- activations */
 
-/* Whether phi' must be stored: every activation's but identity's (whose phi' is 1). */
+/* Whether phi' must be stored: identity's is 1, and relu's is lm_act_dphi at a = relu(z) in z's
+ * place ([a > 0] = [z > 0]), so neither stores it. */
 static int stores_dphi(lm_act act) {
-    return act != LM_ACT_IDENTITY;
+    return act != LM_ACT_IDENTITY && act != LM_ACT_RELU;
 }
 
 /* ---------------------------------------------------------------- plan */
@@ -209,13 +211,21 @@ static void chunk_backprop(const lm_mlp *m, const double *theta, size_t l, chunk
     lm_blas_threads_for((double) rows * (double) nd * (double) ni);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) rows, (int) ni, (int) nd,
                 li->w_scale, ch->d, (int) nd, theta + li->w_off, (int) ni, 0.0, ch->dn, (int) ni);
-    if (ch->dp[l - 1]) /* NULL: identity, phi' = 1 */
+    if (ch->dp[l - 1]) {
         for (size_t r = 0; r < rows; r++) {
             double *row = ch->dn + r * ni;
             const double *dp = ch->dp[l - 1] + (r / k) * ni; /* example r / k's phi'(z) */
             for (size_t j = 0; j < ni; j++)
                 row[j] *= dp[j];
         }
+    } else if (m->spec.act == LM_ACT_RELU) { /* phi'(z) = [z > 0] = [a > 0]: see stores_dphi */
+        for (size_t r = 0; r < rows; r++) {
+            double *row = ch->dn + r * ni;
+            const double *a = ch->a[l - 1] + (r / k) * ni;
+            for (size_t j = 0; j < ni; j++)
+                row[j] *= lm_act_dphi(LM_ACT_RELU, a[j], a[j]);
+        }
+    }
     double *t = ch->d;
     ch->d = ch->dn;
     ch->dn = t;
