@@ -240,6 +240,22 @@ Test(empirical_graph, flatten_of_an_image_input) {
     LM_CHECK_LEAKS();
 }
 
+Test(empirical_graph, pools_and_layernorm_against_finite_differences) {
+    /* [2, 4, 4] -> avgpool2d(2) -> maxpool2d(2, stride 1) -> flatten (2) -> linear(5) ->
+     * layernorm -> gelu -> linear(3): the layer norm's gain and bias count with linear(5)'s term
+     * (lm_mlp_segment_layer), so the two dense-layer terms still sum to the kernel */
+    const lm_layer_spec ls[] = {{.type = LM_LAYER_AVGPOOL2D, .kernel = 2, .stride = 2, .bias = -1},
+                                {.type = LM_LAYER_MAXPOOL2D, .kernel = 2, .stride = 1, .bias = -1},
+                                gc_flatten(),
+                                gc_linear(5),
+                                {.type = LM_LAYER_LAYERNORM, .eps = 1e-5, .bias = -1},
+                                gc_act(LM_ACT_GELU),
+                                gc_linear(3)};
+    const size_t shape[] = {2, 4, 4};
+    check_fd(ls, sizeof ls / sizeof *ls, shape, 3, LM_PARAM_MUP, "pools layernorm mup");
+    LM_CHECK_LEAKS();
+}
+
 Test(empirical_graph, memory_plan_and_errors_name_the_tensor) {
     const lm_layer_spec ls[] = {gc_linear(4), gc_act(LM_ACT_TANH), gc_linear(2)};
     const size_t shape[] = {3};
