@@ -33,14 +33,16 @@ static void SFX(im2col)(const conv_geom *g, const T *x, size_t nc, T *col) {
                     for (size_t oh = 0; oh < g->Ho; oh++, dst += g->Wo) {
                         const ptrdiff_t ih = (ptrdiff_t) (oh * g->s + ki) - (ptrdiff_t) g->p;
                         if (ih < 0 || ih >= (ptrdiff_t) g->H || lo >= hi) {
-                            memset(dst, 0, g->Wo * sizeof *dst);
+                            for (size_t ow = 0; ow < g->Wo; ow++)
+                                dst[ow] = 0;
                             continue;
                         }
                         const T *row = xc + (size_t) ih * g->W;
                         for (size_t ow = 0; ow < lo; ow++)
                             dst[ow] = 0;
-                        if (g->s == 1)
-                            memcpy(dst + lo, row + (ptrdiff_t) lo + off, (hi - lo) * sizeof *dst);
+                        if (g->s == 1) /* rows are short (14-28): a loop beats memcpy's call */
+                            for (size_t ow = lo; ow < hi; ow++)
+                                dst[ow] = row[(ptrdiff_t) ow + off];
                         else
                             for (size_t ow = lo; ow < hi; ow++)
                                 dst[ow] = row[(ptrdiff_t) (ow * g->s) + off];
@@ -105,6 +107,23 @@ static void SFX(scatter)(const conv_geom *g, const T *Y, const T *b, double bm, 
         }
 }
 
+/* sum of r[0..len) in double: eight interleaved partial sums (a fixed order, so the result is
+ * reproducible) that the compiler keeps in one vector register, where one running sum would
+ * wait on each addition's latency. */
+static inline double SFX(sum_d)(const T *r, size_t len) {
+    double acc[8] = {0};
+    size_t q = 0;
+    for (; q + 8 <= len; q += 8)
+        for (size_t j = 0; j < 8; j++)
+            acc[j] += (double) r[q + j];
+    double s = 0.0;
+    for (; q < len; q++)
+        s += (double) r[q];
+    for (size_t j = 0; j < 8; j++)
+        s += acc[j];
+    return s;
+}
+
 /* The chunk buffers inside scr: col [K*nc*P], Y [O*nc*P], gcol [K*nc*P], after the bias sums'
  * O doubles (layer_conv.c's build() declares the size). */
 #define CONV_COL(g, scr)  ((T *) (void *) ((scr) + (g)->O))
@@ -120,9 +139,23 @@ static void SFX(conv_fwd)(const conv_geom *g, const T *Wm, const T *b, double wm
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
         SFX(im2col)(g, x + i0 * in, nc, col);
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
+        if (nc > 1) {
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) cols, (int) g->K,
+                 (T) wm, Wm, (int) g->K, col, (int) cols, (T) 0, Y, (int) cols);
+            SFX(scatter)(g, Y, b, bm, nc, y + i0 * out, acc);
+            continue;
+        }
+        /* one example: Y's layout is y's, so the GEMM writes y (after the bias) directly */
+        T *yi = y + i0 * out;
+        int beta = acc;
+        if (b) {
+            for (size_t o = 0; o < g->O; o++)
+                for (size_t q = 0; q < g->P; q++)
+                    yi[o * g->P + q] = (acc ? yi[o * g->P + q] : (T) 0) + (T) bm * b[o];
+            beta = 1;
+        }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) cols, (int) g->K, (T) wm,
-             Wm, (int) g->K, col, (int) cols, (T) 0, Y, (int) cols);
-        SFX(scatter)(g, Y, b, bm, nc, y + i0 * out, acc);
+             Wm, (int) g->K, col, (int) cols, (T) beta, yi, (int) cols);
     }
 }
 
@@ -135,22 +168,21 @@ static void SFX(conv_grad_w)(const conv_geom *g, const T *gy, const T *x, double
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
         SFX(im2col)(g, x + i0 * in, nc, col);
-        SFX(gather)(g, gy + i0 * out, nc, Y);
+        const T *gY = gy + i0 * out; /* one example: already in Y's layout */
+        if (nc > 1) {
+            SFX(gather)(g, gY, nc, Y);
+            gY = Y;
+        }
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int) g->O, (int) g->K, (int) cols, (T) wm, Y,
-             (int) cols, col, (int) cols, (T) (beta || i0 > 0), gW, (int) g->K);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int) g->O, (int) g->K, (int) cols, (T) wm,
+             gY, (int) cols, col, (int) cols, (T) (beta || i0 > 0), gW, (int) g->K);
     }
     if (gb) {
         for (size_t o = 0; o < g->O; o++)
             scr[o] = 0.0;
         for (size_t i = 0; i < n; i++)
-            for (size_t o = 0; o < g->O; o++) {
-                const T *r = gy + (i * g->O + o) * g->P;
-                double s = 0.0;
-                for (size_t q = 0; q < g->P; q++)
-                    s += (double) r[q];
-                scr[o] += s;
-            }
+            for (size_t o = 0; o < g->O; o++)
+                scr[o] += SFX(sum_d)(gy + (i * g->O + o) * g->P, g->P);
         for (size_t o = 0; o < g->O; o++)
             gb[o] = (T) ((beta ? (double) gb[o] : 0.0) + bm * scr[o]);
     }
@@ -167,13 +199,21 @@ static void SFX(conv_grad_x)(const conv_geom *g, const T *Wm, const T *gy, const
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
-        SFX(gather)(g, gy + i0 * out, nc, Y);
+        const T *gY = gy + i0 * out; /* one example: already in Y's layout */
+        if (nc > 1) {
+            SFX(gather)(g, gY, nc, Y);
+            gY = Y;
+        }
         GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O, (T) wm,
-             Wm, (int) g->K, Y, (int) cols, (T) 0, gcol, (int) cols);
+             Wm, (int) g->K, gY, (int) cols, (T) 0, gcol, (int) cols);
         if (Vm && ry) {
-            SFX(gather)(g, ry + i0 * out, nc, Y);
+            const T *rY = ry + i0 * out;
+            if (nc > 1) {
+                SFX(gather)(g, rY, nc, Y);
+                rY = Y;
+            }
             GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O,
-                 (T) wm, Vm, (int) g->K, Y, (int) cols, (T) 1, gcol, (int) cols);
+                 (T) wm, Vm, (int) g->K, rY, (int) cols, (T) 1, gcol, (int) cols);
         }
         SFX(col2im)(g, gcol, nc, gx + i0 * in);
     }
