@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `lmech kernel` on model.layers networks (teacher data): --empirical gives the empirical NTK (a
 # dense chain spelled as layers equals its model.widths spelling, per layer too; a residual MLP's
-# kernel and its --per-layer terms, one per dense layer, are symmetric PSD and sum up; the same
+# and a small CNN's kernels and their --per-layer terms, one per linear or conv2d layer, are
+# symmetric PSD and sum up; the same
 # kernel in chunks under --max-memory; the values against finite differences are
 # tests/kernel/test_empirical_graph.c's), while the analytic kernels of the config
 # (`lmech kernel CONFIG.json`) refuse the layer graph by name; the model.widths config's analytic
@@ -25,9 +26,17 @@ cat >"$T/chain_layers.json" <<EOF
  "model": {"input_shape": [4], "layers": [{"type": "linear", "out": 7}, {"type": "tanh"},
    {"type": "linear", "out": 7}, {"type": "tanh"}, {"type": "linear", "out": 2}], "sb2": 0.5}}
 EOF
+cat >"$T/cnn.json" <<EOF
+{"seed": 3, "data": {"source": "teacher", "dim": 16, "outputs": 2, "teacher_width": 8,
+ "train_size": 10, "test_size": 0}, "loss": "mse", "steps": 1,
+ "model": {"input_shape": [1, 4, 4], "layers": [{"type": "conv2d", "out": 4, "kernel": 3,
+   "padding": 1}, {"type": "relu"}, {"type": "avgpool2d", "kernel": 2}, {"type": "flatten"},
+   {"type": "linear", "out": 2}]}}
+EOF
 $PY -c "
 import numpy as np
 r = np.random.default_rng(2)
+np.save('$T/x16.npy', r.standard_normal((3, 16)))
 np.save('$T/x.npy', r.standard_normal((5, 4)))
 np.save('$T/x5.npy', r.standard_normal((5, 5)))"
 
@@ -69,6 +78,24 @@ for M in [K] + list(Ls):                        # each a Gram matrix: positive s
 else
     bad "--empirical on model.layers" "$(head -c 300 "$T/err") ${out:0:200}"
 fi
+
+# a small CNN on [1, 4, 4] images: conv2d(4) and linear(2) terms
+cnn=$("$LM" kernel --empirical "$T/cnn.json" --inputs "$T/x16.npy" --per-layer --json 2>"$T/err")
+if [ $? -eq 0 ] && $PY -c "
+import json, sys
+import numpy as np
+o = json.loads(sys.argv[1]); K = np.array(o['ntk']); Ls = np.array(o['layers'])
+assert K.shape == (6, 6) and (K == K.T).all() and Ls.shape == (2, 6, 6), Ls.shape
+assert np.abs(Ls.sum(0) - K).max() < 1e-12 * np.abs(K).max()
+assert np.linalg.eigvalsh(K).min() > -1e-10 * np.abs(K).max() and K.trace() > 0
+" "$cnn"; then
+    ok "--empirical on a CNN: conv2d and linear terms, symmetric PSD"
+else
+    bad "--empirical on a CNN" "$(head -c 300 "$T/err") ${cnn:0:200}"
+fi
+expect_fail "the analytic kernels refuse a CNN" \
+    "this model is conv2d(4) relu avgpool2d flatten linear(2) on \[1, 4, 4\]" \
+    "$LM" kernel "$T/cnn.json" --inputs "$T/x16.npy"
 
 # chunks of 2 inputs: 2 Jacobian blocks of [2 k, p] plus k (p = 128): 8 (2*2*2*128 + 2) bytes
 "$LM" kernel --empirical "$T/res.json" --inputs "$T/x.npy" --json --max-memory 8208 \
