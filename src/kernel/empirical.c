@@ -28,7 +28,9 @@
  * plan that max_bytes bounds. So chunk_forward evaluates the one dense layer z = w_scale a W^T +
  * b_scale b by one dgemm and phi, phi' by the model's own lm_act_phi and lm_act_dphi (act.c:
  * the one definition), storing phi'(z) where it needs z (relu's is lm_act_dphi at a, identity's
- * 1: neither is stored, which keeps the work memory of the issue-5 benchmark, a relu net);
+ * 1: neither is stored, which keeps the work memory of the issue-5 benchmark, a relu net; the
+ * kernels of 784-1024-1024-10 relu and gelu nets on 128 inputs are bitwise those of the previous
+ * hand-written phi', in the same time);
  * tests/kernel/test_empirical.c checks its kernel against J J^T from the model's VJPs for all eight
  * activations.
  *
@@ -41,7 +43,9 @@
  * J~_I J~_J^T, one dgemm (dsyrk on the diagonal); per layer, the same product over that layer's
  * segments (lm_mlp_segment_layer) only. The two Jacobian blocks [c k, p] are what max_bytes
  * bounds; the cost is O(n k) one-example forward and backward passes and O((nk)^2 p) for the
- * products.
+ * products (docs/kernels.md, measured on 2 shared cores: a CNN of 20,490 parameters on 100
+ * inputs, k = 10, 1.7 s; a 784-256-256-10 chain spelled as layers 11.9 s against 0.03 s by the
+ * Gram path, which is why chains keep it).
  *
  * Memory bound (both methods): inputs are split into chunks of c examples. Blocks (I, J) of the
  * upper triangle are computed from the state of chunk I and of chunk J (recomputed as J moves);
