@@ -414,6 +414,11 @@ lm_status lm_kernel_empirical(const lm_mlp *m, const double *theta, const double
         LM_FAIL(err, LM_ERANGE,
                 "lm_kernel_empirical: %zu inputs x %zu outputs give a kernel too large to index", n,
                 k);
+    if (m->graph && m->n_params > (size_t) INT32_MAX)
+        LM_FAIL(err, LM_ERANGE,
+                "lm_kernel_empirical: %zu parameters exceed the BLAS index range of the Jacobian "
+                "blocks",
+                m->n_params);
     if (n > (size_t) INT32_MAX / (m->d_in ? m->d_in : 1))
         LM_FAIL(err, LM_ERANGE, "lm_kernel_empirical: X [%zu, %zu] is too large", n, m->d_in);
     if (seg_lr)
