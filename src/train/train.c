@@ -181,6 +181,11 @@ typedef struct run {
 } run;
 
 static void run_free(run *r) {
+    /* observers first: their state (e.g. the features observer's workspace) may read the model */
+    const lm_observer *const *obs = lm_observers();
+    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++)
+        if (obs[i]->release && r->obs_state[i])
+            obs[i]->release(r->obs_state[i]);
     lm_dataset_free(r->loaded_train);
     lm_dataset_free(r->loaded_test);
     lm_free(r->ctrain.y);
@@ -205,10 +210,6 @@ static void run_free(run *r) {
     lm_free(r->seg_off);
     lm_free(r->lr_mult);
     lm_free(r->sink);
-    const lm_observer *const *obs = lm_observers();
-    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++)
-        if (obs[i]->release && r->obs_state[i])
-            obs[i]->release(r->obs_state[i]);
 }
 
 /* The interval of observer o for this run (0: never). */
