@@ -7,6 +7,9 @@
  *   resln    linear, residual[layernorm, linear, gelu, linear], layernorm, linear on [5]
  *   resgelu  flatten, linear, residual[linear, gelu, linear, residual[erf, linear]], tanh,
  *            linear on [2, 1, 3]
+ *   cnn2     conv2d (stride 2, no bias), gelu, residual[conv2d, softplus], avgpool2d (stride 1),
+ *            maxpool2d (3, stride 1), flatten, layernorm (eps 1e-3), linear, sigmoid, linear
+ *            on [3, 9, 9]
  * and the other way round: a checkpoint lmech writes loads into lmech_torch.Net with
  * load_state_dict(strict=True) and gives lmech's outputs (check_torch_load.py; skipped when
  * /usr/bin/python3 has no torch).
@@ -31,14 +34,24 @@ static lm_layer_spec linear(size_t out, int bias) {
     lm_layer_spec l = {.type = LM_LAYER_LINEAR, .out = out, .bias = bias};
     return l;
 }
+static lm_layer_spec conv_s(size_t out, size_t k, size_t stride, size_t pad, int bias) {
+    lm_layer_spec l = {.type = LM_LAYER_CONV2D,
+                       .out = out,
+                       .kernel = k,
+                       .stride = stride,
+                       .padding = pad,
+                       .bias = bias};
+    return l;
+}
 static lm_layer_spec conv(size_t out, size_t k, size_t pad) {
-    lm_layer_spec l = {
-        .type = LM_LAYER_CONV2D, .out = out, .kernel = k, .stride = 1, .padding = pad, .bias = -1};
+    return conv_s(out, k, 1, pad, -1);
+}
+static lm_layer_spec pool_s(lm_layer_type t, size_t k, size_t stride) {
+    lm_layer_spec l = {.type = t, .kernel = k, .stride = stride, .bias = -1};
     return l;
 }
 static lm_layer_spec pool(lm_layer_type t, size_t k) {
-    lm_layer_spec l = {.type = t, .kernel = k, .stride = k, .bias = -1};
-    return l;
+    return pool_s(t, k, k);
 }
 static lm_layer_spec act(lm_act a) {
     lm_layer_spec l = {.type = LM_LAYER_ACT, .act = a, .bias = -1};
@@ -77,6 +90,24 @@ static lm_mlp_spec spec_of(const char *name) {
         s.n_layer_specs = sizeof ls / sizeof *ls;
         s.n_input_shape = 1;
         s.input_shape[0] = 5;
+    } else if (strcmp(name, "cnn2") == 0) {
+        lm_layer_spec ls[] = {conv_s(5, 3, 2, 1, 0),
+                              act(LM_ACT_GELU),
+                              residual(2),
+                              conv(5, 3, 1),
+                              act(LM_ACT_SOFTPLUS),
+                              pool_s(LM_LAYER_AVGPOOL2D, 2, 1),
+                              pool_s(LM_LAYER_MAXPOOL2D, 3, 1),
+                              simple(LM_LAYER_FLATTEN),
+                              simple(LM_LAYER_LAYERNORM),
+                              linear(7, -1),
+                              act(LM_ACT_SIGMOID),
+                              linear(4, -1)};
+        ls[8].eps = 1e-3;
+        memcpy(s.layers, ls, sizeof ls);
+        s.n_layer_specs = sizeof ls / sizeof *ls;
+        s.n_input_shape = 3;
+        s.input_shape[0] = 3, s.input_shape[1] = 9, s.input_shape[2] = 9;
     } else {
         cr_assert_str_eq(name, "resgelu");
         const lm_layer_spec ls[] = {simple(LM_LAYER_FLATTEN),
@@ -227,10 +258,16 @@ Test(torch_graph, cnn_conv_pools) {
     LM_CHECK_LEAKS();
 }
 
+Test(torch_graph, cnn2_strides_no_bias_conv_residual_layernorm) {
+    check_fixture("cnn2");
+    LM_CHECK_LEAKS();
+}
+
 /* lmech -> PyTorch: lmech draws theta (gains and biases moved off 1 and 0), saves it, and
  * check_torch_load.py loads it into lmech_torch.Net (strict) and compares the outputs on x with
- * lmech's (1e-12 relative). Skipped when python3 has no torch (exit 77). */
-static void check_torch_round_trip(const char *name, lm_dtype dt) {
+ * lmech's (1e-12 relative). Skipped when python3 has no torch (exit 77). perturb > 0 moves one
+ * of lmech's outputs by that relative amount, and the script must then refuse (exit 1). */
+static void check_torch_round_trip(const char *name, lm_dtype dt, double perturb) {
     lm_err err = {0};
     lm_mlp_spec s = spec_of(name);
     lm_mlp *m = NULL;
@@ -250,6 +287,7 @@ static void check_torch_round_trip(const char *name, lm_dtype dt) {
     lm_mlp_ws *ws;
     cr_assert_eq(lm_mlp_ws_new(m, n, LM_F64, &ws, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(lm_mlp_forward(m, ws, theta, x, n, f, &err), LM_OK, "%s", err.msg);
+    f[n * k / 2] *= 1.0 + perturb; /* perturb > 0: the comparison must refuse */
     char ck[256], xp[256], fp[256], cmd[1200];
     lm_tmp_path(ck, sizeof ck, "rt.safetensors");
     lm_tmp_path(xp, sizeof xp, "rt_x.npy");
@@ -278,21 +316,25 @@ static void check_torch_round_trip(const char *name, lm_dtype dt) {
     cr_assert(rc != -1 && WIFEXITED(rc), "%s: could not run python3", name);
     if (WEXITSTATUS(rc) == 77)
         cr_skip_test("python3 has no torch: lmech -> PyTorch round trip not checked");
-    cr_assert_eq(WEXITSTATUS(rc), 0, "%s: %s failed (exit %d)", name, cmd, WEXITSTATUS(rc));
+    if (perturb > 0.0)
+        cr_assert_eq(WEXITSTATUS(rc), 1, "%s: outputs off by %g passed: %s", name, perturb, cmd);
+    else
+        cr_assert_eq(WEXITSTATUS(rc), 0, "%s: %s failed (exit %d)", name, cmd, WEXITSTATUS(rc));
 }
 
 Test(torch_graph, lmech_checkpoint_loads_into_torch_resgelu) {
-    check_torch_round_trip("resgelu", LM_F64);
-    check_torch_round_trip("resgelu", LM_F32);
+    check_torch_round_trip("resgelu", LM_F64, 0.0);
+    check_torch_round_trip("resgelu", LM_F64, 1e-10); /* the check itself can fail */
     LM_CHECK_LEAKS();
 }
 
 Test(torch_graph, lmech_checkpoint_loads_into_torch_resln) {
-    check_torch_round_trip("resln", LM_F64);
+    check_torch_round_trip("resln", LM_F32, 0.0);
     LM_CHECK_LEAKS();
 }
 
 Test(torch_graph, lmech_checkpoint_loads_into_torch_cnn) {
-    check_torch_round_trip("cnn", LM_F64);
+    check_torch_round_trip("cnn", LM_F64, 0.0);
+    check_torch_round_trip("cnn2", LM_F32, 0.0);
     LM_CHECK_LEAKS();
 }
