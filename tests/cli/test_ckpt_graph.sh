@@ -160,6 +160,7 @@ cat >"$T/mlp.json" <<EOF
  "model": {"widths": [50, 8, 4]}, "loss": "mse", "epochs": 1, "threads": 1}
 EOF
 "$LM" train "$T/mlp.json" --db "$T/mlp.db" --save "$T/mlp.safetensors" --quiet >/dev/null 2>&1
-expect_fail "an MLP checkpoint into the CNN names what is wrong" "mlp.safetensors: " \
+expect_fail "an MLP checkpoint into the CNN names what is wrong" \
+    "mlp.safetensors: layers.0.weight has shape \[8, 50\], the model expects \[3, 2, 3, 3\]" \
     "$LM" eval "$T/cnn.json" --init "$T/mlp.safetensors"
 finish

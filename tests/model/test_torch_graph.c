@@ -333,8 +333,7 @@ Test(torch_graph, lmech_checkpoint_loads_into_torch_resln) {
     LM_CHECK_LEAKS();
 }
 
-Test(torch_graph, lmech_checkpoint_loads_into_torch_cnn) {
-    check_torch_round_trip("cnn", LM_F64, 0.0);
+Test(torch_graph, lmech_checkpoint_loads_into_torch_cnn2) {
     check_torch_round_trip("cnn2", LM_F32, 0.0);
     LM_CHECK_LEAKS();
 }
