@@ -6,6 +6,9 @@
 #     in both);
 #   lmech -> PyTorch: `lmech train --save` writes a checkpoint that Net loads strictly
 #     (check_torch_load.py --model CONFIG), with lmech eval's loss;
+#   six models drawn at random (conv kernels/strides/paddings/biases, pools, nested residual
+#     blocks, layer norm, every activation): PyTorch's checkpoint gives torch's loss and gradient
+#     norm in lmech eval (1e-10);
 #   errors: a conv weight flattened to [out, in*k*k], a missing body tensor, an MLP checkpoint.
 # The torch parts are skipped (with a note) when /usr/bin/python3 has no torch; the error cases
 # need numpy only.
@@ -101,6 +104,103 @@ PY
     done
 else
     echo "skip: python3 has no torch (PyTorch -> lmech)"
+fi
+
+# PyTorch -> lmech on models drawn at random (seeded): conv2d kernels, strides, paddings and
+# biases, both pools with strides, nested residual blocks, layer norm eps, every activation
+if [ $have_torch = 1 ]; then
+    if $PY - "$T" "$FIX" <<'PY'
+import sys
+t, fix = sys.argv[1], sys.argv[2]
+sys.path.insert(0, fix)
+import json, random, numpy as np, torch
+from lmech_torch import Net, ACTIVATIONS
+from safetensors_np import write_safetensors
+rng = random.Random(11)
+torch.manual_seed(11)
+acts = sorted(ACTIVATIONS)
+
+def act():
+    return {"type": rng.choice(acts)}
+
+def conv_block(c, h):
+    """conv2d entries on [c, h, h]; returns (layers, c, h)."""
+    k = rng.choice([1, 2, 3])
+    s = rng.choice([1, 1, 2])
+    p = rng.choice([0, 1]) if k > 1 else 0
+    out = rng.choice([2, 3])
+    e = {"type": "conv2d", "out": out, "kernel": k, "stride": s, "padding": p,
+         "bias": rng.choice([True, False])}
+    return [e, act()], out, (h + 2 * p - k) // s + 1
+
+for case in range(6):
+    c, h = rng.choice([1, 2]), rng.choice([5, 6, 7])
+    shape = [c, h, h]
+    layers = []
+    L, c, h = conv_block(c, h)
+    layers += L
+    if rng.random() < 0.7:  # a residual conv block keeps [c, h, h]
+        layers.append({"type": "residual", "body": [
+            {"type": "conv2d", "out": c, "kernel": 3, "padding": 1}, act()]})
+    if h >= 2:
+        k = rng.choice([2, min(3, h)])
+        s = rng.choice([1, k])
+        layers.append({"type": rng.choice(["avgpool2d", "maxpool2d"]), "kernel": k, "stride": s})
+        h = (h - k) // s + 1
+    layers.append({"type": "flatten"})
+    d = c * h * h
+    if rng.random() < 0.5:
+        layers.append({"type": "layernorm", "eps": rng.choice([1e-5, 1e-3, 0.1])})
+    w = rng.choice([4, 5])
+    layers += [{"type": "linear", "out": w, "bias": rng.choice([True, False])}, act()]
+    inner = [{"type": "linear", "out": w}, act()]
+    if rng.random() < 0.5:
+        inner.append({"type": "residual", "body": [{"type": "layernorm"},
+                                                   {"type": "linear", "out": w}]})
+    layers.append({"type": "residual", "body": inner})
+    k_out = rng.choice([1, 3])
+    layers.append({"type": "linear", "out": k_out})
+    n = 9
+    cfg = {"seed": 1,
+           "data": {"source": "npy", "x": f"{t}/rx{case}.npy", "y": f"{t}/ry{case}.npy",
+                    "normalize": "none"},
+           "model": {"input_shape": shape, "layers": layers},
+           "loss": "mse", "threads": 1}
+    json.dump(cfg, open(f"{t}/r{case}.json", "w"), indent=1)
+    net = Net(cfg["model"])
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(n, int(np.prod(shape)), dtype=torch.float64)
+    y = torch.randn(n, k_out, dtype=torch.float64)
+    np.save(f"{t}/rx{case}.npy", x.numpy())
+    np.save(f"{t}/ry{case}.npy", y.numpy())
+    write_safetensors(f"{t}/r{case}.safetensors",
+                      {k: v.detach().numpy() for k, v in net.state_dict().items()})
+    loss = 0.5 * ((net(x) - y) ** 2).sum() / n
+    loss.backward()
+    gn = torch.sqrt(sum((p.grad ** 2).sum() for p in net.parameters())).item()
+    json.dump({"loss": loss.item(), "grad_norm": gn}, open(f"{t}/r{case}.torch.json", "w"))
+PY
+    then
+        for i in 0 1 2 3 4 5; do
+            if "$LM" eval "$T/r$i.json" --init "$T/r$i.safetensors" --json >"$T/r$i.lm.json" \
+                2>"$T/eval.err" && $PY - "$T/r$i" <<'PY'
+import sys, json
+b = sys.argv[1]
+got, want = json.load(open(b + ".lm.json")), json.load(open(b + ".torch.json"))
+for k in ("loss", "grad_norm"):
+    assert abs(got[k] - want[k]) < 1e-10 * abs(want[k]), (k, got[k], want[k])
+PY
+            then ok "random model $i: PyTorch's checkpoint gives torch's loss and gradient norm"
+            else
+                bad "random model $i ($(tr -d ' \n' <"$T/r$i.json" | grep -o '"layers".*' |
+                    head -c 400))" "$(head -c 300 "$T/eval.err")"
+            fi
+        done
+    else
+        bad "random models" "python failed"
+    fi
 fi
 
 # lmech -> PyTorch
