@@ -47,12 +47,15 @@ lm_status lm_safetensors_write(const char *path, size_t n, const char *const *na
                                const char *const *meta_keys, const char *const *meta_values,
                                lm_err *err);
 
-/* Saves theta (float64, [m->n_params]) in PyTorch's layout, as F64 or F32 (dt). */
+/* Saves theta (float64, [m->n_params]) in PyTorch's layout, as F64 or F32 (dt): the model's
+ * tensor list (m->tensor: layers.{i}.weight / .bias, a conv2d weight [out, in, kh, kw], a residual
+ * body's layers.{i}.body.{j}.weight, ...; docs/models.md) under their state_dict names. NaN/Inf
+ * (and, for F32, values beyond float32) are refused naming the tensor and index. */
 lm_status lm_mlp_save(const lm_mlp *m, const double *theta, lm_dtype dt, const char *path,
                       lm_err *err);
-/* Loads a checkpoint into theta [m->n_params]: every layers.{i}.weight / bias must exist with
- * the model's shapes (F32 or F64); a missing, extra or mis-shaped tensor is refused with its
- * name and both shapes. theta is unchanged on failure. */
+/* Loads a checkpoint into theta [m->n_params]: every tensor of the model's list must exist with
+ * its shape (F32 or F64, finite); a missing, extra, mis-shaped, wrongly typed or non-finite
+ * tensor is refused naming the file, the tensor and both shapes. theta is unchanged on failure. */
 lm_status lm_mlp_load(const lm_mlp *m, const char *path, double *theta, lm_err *err);
 
 /* Writes a .npy (v1.0, C order) atomically. */

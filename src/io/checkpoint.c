@@ -1,13 +1,24 @@
 /*
- * checkpoint.c: MLP checkpoints as safetensors in PyTorch's layout, so a model trained by lmech
- * loads into `nn.ModuleList([nn.Linear(...), ...])` with load_state_dict(strict=True), and a
- * PyTorch model saved with the same layout loads into lmech.
+ * checkpoint.c: model checkpoints as safetensors in PyTorch's layout, so a model trained by lmech
+ * loads into the reference PyTorch module (tests/fixtures/lmech_torch.py, docs/models.md) with
+ * load_state_dict(strict=True), and a PyTorch model saved with the same layout loads into lmech.
  *
- * Layer l (0-based) is `layers.{l}.weight` [d_out, d_in] and `layers.{l}.bias` [d_out]; these are
- * exactly the row-major slices of lmech's flat theta at w_off and b_off, so saving F64 is slicing
- * without a copy, and loading is one pass with shape and finiteness checks into a scratch copy
- * (theta must stay unchanged on failure). The workload is one save every few hundred steps and
- * one load per resumed run or evaluation; the cost is the file I/O.
+ * A checkpoint is the model's parameter tensor list (lmech/model.h: m->tensor[0..n_tensors)),
+ * in order, each under its state_dict name with its PyTorch shape:
+ *   model.widths (the dense chain, nn.ModuleList of nn.Linear):
+ *     layers.{l}.weight [d_out, d_in], layers.{l}.bias [d_out]
+ *   model.layers (the layer graph, an nn.Sequential called `layers`; parameter-free entries keep
+ *   their index):
+ *     linear     layers.{i}.weight [out, in], layers.{i}.bias [out]
+ *     conv2d     layers.{i}.weight [out, in, kh, kw], layers.{i}.bias [out]
+ *     layernorm  layers.{i}.weight [d] (the gain), layers.{i}.bias [d]
+ *     residual   its body's tensors as layers.{i}.body.{j}.weight / .bias (nested likewise)
+ * Each tensor is a contiguous row-major slice of lmech's flat theta (tensor[t].off, numel), so
+ * saving F64 is slicing without a copy, and loading is one pass with name, shape, dtype and
+ * finiteness checks into a scratch copy (theta stays unchanged on failure). The metadata records
+ * how the model was built; the chain's keys are those lmech has always written, so its files
+ * are byte-identical to earlier versions' (apart from lmech_version). The workload is one save
+ * every few hundred steps and one load per resumed run or evaluation; the cost is the file I/O.
  */
 #include "io/internal.h"
 
@@ -16,14 +27,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* "layers." + up to 20 digits of a size_t + ".weight" + NUL (gcc checks the worst case). */
-#define NAME_LEN 40
 /* Comma-separated lists of up to LM_MAX_LAYERS + 1 numbers of at most 24 characters ("%.17g"). */
 #define LIST_LEN ((LM_MAX_LAYERS + 1) * 26)
-
-static void tensor_name(char *buf, size_t l, int is_bias) {
-    snprintf(buf, NAME_LEN, "layers.%zu.%s", l, is_bias ? "bias" : "weight");
-}
+/* The model's description (lm_mlp_describe). */
+#define DESC_LEN 1024
 
 /* Appends item to the comma-separated list in buf (LIST_LEN bytes; dropped if it would not fit). */
 static void list_append(char *buf, size_t *pos, const char *item) {
@@ -36,32 +43,47 @@ static void list_append(char *buf, size_t *pos, const char *item) {
     *pos += n;
 }
 
+/* "the 12-7-5-3 tanh MLP has 6 tensors, layers.0.weight [7, 12] to layers.2.bias [3]": what the
+ * model expects, for messages (an lm_err message holds one line of LM_ERR_MSG_LEN bytes). */
+static void describe_tensors(const lm_mlp *m, char *buf, size_t cap) {
+    char desc[160], s0[64] = "", s1[64] = ""; /* a longer description is cut by the message */
+    lm_mlp_describe(m, desc, sizeof desc);
+    if (m->n_tensors == 0) {
+        snprintf(buf, cap, "the %s has no parameters", desc);
+        return;
+    }
+    const lm_tensor_info *a = &m->tensor[0], *b = &m->tensor[m->n_tensors - 1];
+    lm__fmt_shape(s0, sizeof s0, a->ndim, a->shape);
+    lm__fmt_shape(s1, sizeof s1, b->ndim, b->shape);
+    if (m->n_tensors == 1)
+        snprintf(buf, cap, "the %s has 1 tensor, %s %s", desc, a->name, s0);
+    else
+        snprintf(buf, cap, "the %s has %zu tensors, %s %s to %s %s", desc, m->n_tensors, a->name,
+                 s0, b->name, s1);
+}
+
 lm_status lm_mlp_save(const lm_mlp *m, const double *theta, lm_dtype dt, const char *path,
                       lm_err *err) {
     if (dt != LM_F64 && dt != LM_F32)
         LM_FAIL(err, LM_EINVAL, "%s: checkpoint dtype must be float64 or float32", path);
-    const size_t L = m->n_layers, per = m->spec.bias ? 2 : 1;
-    char names[2 * LM_MAX_LAYERS][NAME_LEN];
-    lm_array arr[2 * LM_MAX_LAYERS];
-    const char *name_ptr[2 * LM_MAX_LAYERS];
-    const lm_array *arr_ptr[2 * LM_MAX_LAYERS];
+    const size_t T = m->n_tensors;
+    if (T > LM_MAX_TENSORS)
+        LM_FAIL(err, LM_EINVAL, "%s: the model lists %zu tensors (at most %d)", path, T,
+                LM_MAX_TENSORS);
+    lm_array arr[LM_MAX_TENSORS];
+    const char *name_ptr[LM_MAX_TENSORS];
+    const lm_array *arr_ptr[LM_MAX_TENSORS];
 
     /* A checkpoint is only worth writing if it can be loaded back: refuse NaN/Inf, and values
      * that overflow float32. */
-    for (size_t l = 0; l < L; l++) {
-        const lm_layer_info *li = &m->layer[l];
-        for (int b = 0; b < (int) per; b++) {
-            size_t off = b ? li->b_off : li->w_off, cnt = b ? li->d_out : li->d_out * li->d_in;
-            for (size_t i = 0; i < cnt; i++) {
-                double x = theta[off + i];
-                if (!isfinite(x) || (dt == LM_F32 && fabs(x) > (double) FLT_MAX)) {
-                    char nm[NAME_LEN];
-                    tensor_name(nm, l, b);
-                    LM_FAIL(err, isfinite(x) ? LM_ERANGE : LM_ENUMERIC,
-                            "%s: %s[%zu] = %g %s: refusing to write the checkpoint", path, nm, i, x,
-                            isfinite(x) ? "does not fit in float32" : "is not finite");
-                }
-            }
+    for (size_t t = 0; t < T; t++) {
+        const lm_tensor_info *ti = &m->tensor[t];
+        for (size_t i = 0; i < ti->numel; i++) {
+            double x = theta[ti->off + i];
+            if (!isfinite(x) || (dt == LM_F32 && fabs(x) > (double) FLT_MAX))
+                LM_FAIL(err, isfinite(x) ? LM_ERANGE : LM_ENUMERIC,
+                        "%s: %s[%zu] = %g %s: refusing to write the checkpoint", path, ti->name, i,
+                        x, isfinite(x) ? "does not fit in float32" : "is not finite");
         }
     }
 
@@ -74,48 +96,62 @@ lm_status lm_mlp_save(const lm_mlp *m, const double *theta, lm_dtype dt, const c
         for (size_t i = 0; i < m->n_params; i++)
             f32[i] = (float) theta[i];
     }
-    size_t n = 0;
-    for (size_t l = 0; l < L; l++) {
-        const lm_layer_info *li = &m->layer[l];
-        for (int b = 0; b < (int) per; b++, n++) {
-            lm_array *a = &arr[n];
-            memset(a, 0, sizeof *a);
-            size_t off = b ? li->b_off : li->w_off;
-            a->elt = dt == LM_F32 ? LM_ELT_F32 : LM_ELT_F64;
-            a->ndim = b ? 1 : 2;
-            a->shape[0] = li->d_out;
-            a->shape[1] = li->d_in;
-            a->count = b ? li->d_out : li->d_out * li->d_in;
-            a->data = dt == LM_F32 ? (void *) (f32 + off) : (void *) (theta + off);
-            tensor_name(names[n], l, b);
-            name_ptr[n] = names[n];
-            arr_ptr[n] = a;
-        }
+    for (size_t t = 0; t < T; t++) {
+        const lm_tensor_info *ti = &m->tensor[t];
+        lm_array *a = &arr[t];
+        memset(a, 0, sizeof *a);
+        a->elt = dt == LM_F32 ? LM_ELT_F32 : LM_ELT_F64;
+        a->ndim = ti->ndim;
+        for (size_t d = 0; d < ti->ndim; d++)
+            a->shape[d] = ti->shape[d];
+        a->count = ti->numel;
+        a->data = dt == LM_F32 ? (void *) (f32 + ti->off) : (void *) (theta + ti->off);
+        name_ptr[t] = ti->name;
+        arr_ptr[t] = a;
     }
 
+    /* metadata: how the model was built (informative; loading checks the tensors only) */
+    const size_t L = m->n_layers;
     char widths[LIST_LEN] = "", wmul[LIST_LEN] = "", bmul[LIST_LEN] = "", item[32];
     size_t pw = 0, pwm = 0, pbm = 0;
-    for (size_t i = 0; i < m->spec.n_widths; i++) {
-        snprintf(item, sizeof item, "%zu", m->spec.widths[i]);
-        list_append(widths, &pw, item);
-    }
+    if (lm_mlp_is_chain(m))
+        for (size_t i = 0; i < m->spec.n_widths; i++) {
+            snprintf(item, sizeof item, "%zu", m->spec.widths[i]);
+            list_append(widths, &pw, item);
+        }
+    else
+        for (size_t i = 0; i < m->spec.n_input_shape; i++) {
+            snprintf(item, sizeof item, "%zu", m->spec.input_shape[i]);
+            list_append(widths, &pw, item);
+        }
     for (size_t l = 0; l < L; l++) {
         snprintf(item, sizeof item, "%.17g", m->layer[l].w_mul);
         list_append(wmul, &pwm, item);
         snprintf(item, sizeof item, "%.17g", m->layer[l].b_mul);
         list_append(bmul, &pbm, item);
     }
-    char alpha[32], base[32];
+    char alpha[32], base[32], desc[DESC_LEN];
     snprintf(alpha, sizeof alpha, "%.17g", m->spec.output_multiplier);
     snprintf(base, sizeof base, "%zu", m->spec.base_width);
-    const char *keys[] = {
-        "format", "lmech_version", "parameterization",  "activation",         "widths",
-        "bias",   "base_width",    "output_multiplier", "weight_multipliers", "bias_multipliers",
-        "dtype"};
+    lm_mlp_describe(m, desc, sizeof desc);
+    const int chain = lm_mlp_is_chain(m);
+    /* the chain: the keys lmech has always written, in their order; a graph: "model" (its
+     * description) and "input_shape" instead of "activation" and "widths" */
+    const char *keys[] = {"format",
+                          "lmech_version",
+                          "parameterization",
+                          chain ? "activation" : "model",
+                          chain ? "widths" : "input_shape",
+                          "bias",
+                          "base_width",
+                          "output_multiplier",
+                          "weight_multipliers",
+                          "bias_multipliers",
+                          "dtype"};
     const char *values[] = {"pt",
                             lm_version(),
                             lm_param_name(m->spec.param),
-                            lm_act_name(m->spec.act),
+                            chain ? lm_act_name(m->spec.act) : desc,
                             widths,
                             m->spec.bias ? "true" : "false",
                             base,
@@ -123,7 +159,7 @@ lm_status lm_mlp_save(const lm_mlp *m, const double *theta, lm_dtype dt, const c
                             wmul,
                             bmul,
                             lm_dtype_name(dt)};
-    lm_status rc = lm_safetensors_write(path, n, name_ptr, arr_ptr, sizeof keys / sizeof *keys,
+    lm_status rc = lm_safetensors_write(path, T, name_ptr, arr_ptr, sizeof keys / sizeof *keys,
                                         keys, values, err);
     lm_free(f32);
     return rc;
@@ -145,47 +181,39 @@ static lm_status copy_finite(const char *path, const char *nm, const lm_array *a
 
 static lm_status load_into(const lm_mlp *m, const char *path, const lm_safetensors *st,
                            double *scratch, lm_err *err) {
-    const size_t L = m->n_layers, per = m->spec.bias ? 2 : 1;
-    char nm[NAME_LEN], got[200], want[200];
-    for (size_t l = 0; l < L; l++) {
-        const lm_layer_info *li = &m->layer[l];
-        for (int b = 0; b < (int) per; b++) {
-            tensor_name(nm, l, b);
-            const lm_array *a = lm_safetensors_get(st, nm);
-            if (!a)
-                LM_FAIL(err, LM_ENOTFOUND,
-                        "%s: missing tensor %s (the model has %zu layers%s, layers.0 to "
-                        "layers.%zu)",
-                        path, nm, L, m->spec.bias ? " with biases" : " without biases", L - 1);
-            if (a->elt != LM_ELT_F64 && a->elt != LM_ELT_F32)
-                LM_FAIL(err, LM_EFORMAT, "%s: %s has element type %s, expected F32 or F64", path,
-                        nm, lm_elt_name(a->elt));
-            const size_t shape[2] = {li->d_out, li->d_in}, ndim = b ? 1 : 2;
-            int same = a->ndim == ndim;
-            for (size_t d = 0; d < ndim && same; d++)
-                same = a->shape[d] == shape[d];
-            if (!same) {
-                lm__fmt_shape(got, sizeof got, a->ndim, a->shape);
-                lm__fmt_shape(want, sizeof want, ndim, shape);
-                LM_FAIL(err, LM_ESHAPE, "%s: %s has shape %s, the model expects %s", path, nm, got,
-                        want);
-            }
-            LM_TRY(copy_finite(path, nm, a, scratch + (b ? li->b_off : li->w_off), err));
+    char got[200], want[200], expect[512];
+    for (size_t t = 0; t < m->n_tensors; t++) {
+        const lm_tensor_info *ti = &m->tensor[t];
+        const lm_array *a = lm_safetensors_get(st, ti->name);
+        if (!a) {
+            describe_tensors(m, expect, sizeof expect);
+            LM_FAIL(err, LM_ENOTFOUND, "%s: missing tensor %s (%s)", path, ti->name, expect);
         }
+        if (a->elt != LM_ELT_F64 && a->elt != LM_ELT_F32)
+            LM_FAIL(err, LM_EFORMAT, "%s: %s has element type %s, expected F32 or F64", path,
+                    ti->name, lm_elt_name(a->elt));
+        int same = a->ndim == ti->ndim;
+        for (size_t d = 0; d < ti->ndim && same; d++)
+            same = a->shape[d] == ti->shape[d];
+        if (!same) {
+            lm__fmt_shape(got, sizeof got, a->ndim, a->shape);
+            lm__fmt_shape(want, sizeof want, ti->ndim, ti->shape);
+            LM_FAIL(err, LM_ESHAPE, "%s: %s has shape %s, the model expects %s%s", path, ti->name,
+                    got, want,
+                    a->count == ti->numel && ti->ndim == 4
+                        ? " (a conv2d weight is [out, in, kh, kw], as nn.Conv2d's)"
+                        : "");
+        }
+        LM_TRY(copy_finite(path, ti->name, a, scratch + ti->off, err));
     }
     for (size_t i = 0; i < st->n; i++) {
         int known = 0;
-        for (size_t l = 0; l < L && !known; l++)
-            for (int b = 0; b < (int) per && !known; b++) {
-                tensor_name(nm, l, b);
-                known = strcmp(nm, st->names[i]) == 0;
-            }
-        if (!known)
-            LM_FAIL(err, LM_EFORMAT,
-                    "%s: unexpected tensor '%s' (the model has %zu layers%s: only layers.{i}.weight"
-                    "%s for i < %zu)",
-                    path, st->names[i], L, m->spec.bias ? " with biases" : " without biases",
-                    m->spec.bias ? " and .bias" : "", L);
+        for (size_t t = 0; t < m->n_tensors && !known; t++)
+            known = strcmp(m->tensor[t].name, st->names[i]) == 0;
+        if (!known) {
+            describe_tensors(m, expect, sizeof expect);
+            LM_FAIL(err, LM_EFORMAT, "%s: unexpected tensor '%s' (%s)", path, st->names[i], expect);
+        }
     }
     return LM_OK;
 }
