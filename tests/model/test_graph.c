@@ -105,3 +105,63 @@ Test(graph, errors_name_the_layer) {
     cr_assert_eq(lm_mlp_new(&s, &m, &err), LM_EINVAL);
     LM_CHECK_LEAKS();
 }
+
+Test(graph, steps_after_the_first_allocate_nothing) {
+    /* a CNN with a residual block holding layer norm: loss and gradient in float64 and float32,
+     * and HVPs, allocate nothing once the workspaces exist */
+    const size_t shape[] = {1, 8, 8};
+    lm_layer_spec ls[] = {
+        {.type = LM_LAYER_CONV2D, .out = 4, .kernel = 3, .padding = 1, .bias = -1},
+        gc_act(LM_ACT_RELU),
+        {.type = LM_LAYER_AVGPOOL2D, .kernel = 2, .bias = -1},
+        {.type = LM_LAYER_MAXPOOL2D, .kernel = 2, .bias = -1},
+        gc_flatten(),
+        gc_linear(8),
+        gc_residual(3),
+        {.type = LM_LAYER_LAYERNORM, .eps = 1e-5, .bias = -1},
+        gc_linear(8),
+        gc_act(LM_ACT_GELU),
+        gc_linear(3)};
+    lm_mlp_spec s = gc_spec(ls, 11, shape, 3, LM_PARAM_SP);
+    lm_mlp *m;
+    lm_mlp_ws *ws, *ws32;
+    cr_assert_eq(lm_mlp_new(&s, &m, NULL), LM_OK);
+    cr_assert_eq(lm_mlp_ws_new(m, 16, LM_F64, &ws, NULL), LM_OK);
+    cr_assert_eq(lm_mlp_ws_new(m, 16, LM_F32, &ws32, NULL), LM_OK);
+    const size_t p = m->n_params;
+    double *th = calloc(p, 8), *g = calloc(p, 8), *hv = calloc(p, 8), *x = calloc(16 * 64, 8),
+           *y = calloc(16 * 3, 8);
+    float *th32 = calloc(p, 4), *g32 = calloc(p, 4), *x32 = calloc(16 * 64, 4),
+          *y32 = calloc(16 * 3, 4);
+    lm_mlp_init(m, 1, th, NULL);
+    for (size_t i = 0; i < p; i++)
+        th32[i] = (float) th[i];
+    for (size_t i = 0; i < 16 * 64; i++)
+        x32[i] = (float) (x[i] = sin((double) i));
+    double loss;
+    lm_mlp_loss_grad(m, ws, LM_LOSS_MSE, th, x, y, 16, &loss, g, NULL, NULL);
+    lm_mlp_loss_grad_f32(m, ws32, LM_LOSS_MSE, th32, x32, y32, 16, &loss, g32, NULL, NULL);
+    const uint64_t before = lm_alloc_count();
+    for (int step = 0; step < 5; step++) {
+        lm_mlp_loss_grad(m, ws, LM_LOSS_MSE, th, x, y, 16, &loss, g, NULL, NULL);
+        lm_mlp_loss_grad_f32(m, ws32, LM_LOSS_MSE, th32, x32, y32, 16, &loss, g32, NULL, NULL);
+        lm_mlp_hvp_prepare(m, ws, LM_LOSS_MSE, th, x, y, 16, NULL, NULL, NULL);
+        lm_mlp_hvp_apply(m, ws, g, hv, NULL);
+        lm_mlp_jvp(m, ws, th, x, 16, g, y, NULL);
+    }
+    cr_assert_eq(lm_alloc_count(), before, "calls after the first allocated %llu times",
+                 (unsigned long long) (lm_alloc_count() - before));
+    lm_mlp_ws_free(ws);
+    lm_mlp_ws_free(ws32);
+    lm_mlp_free(m);
+    free(th);
+    free(g);
+    free(hv);
+    free(x);
+    free(y);
+    free(th32);
+    free(g32);
+    free(x32);
+    free(y32);
+    LM_CHECK_LEAKS();
+}
