@@ -307,6 +307,20 @@ lm_status lm_mlp_loss_grad_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, con
 lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                              size_t n, float *f, lm_err *err);
 
+/* The float32 JVP and exact Hessian-vector products (R-operator), with the contracts of
+ * lm_mlp_jvp, lm_mlp_hvp_prepare and lm_mlp_hvp_apply: the GEMMs in float32, the loss's
+ * second-order step in double. Dense chains (model.widths) only: a layer-graph model gets
+ * LM_EINVAL ("float32 Hessian-vector products need a model.widths network"; use float64). The
+ * workspace (LM_F32) allocates its R-state on its first jvp or prepare (about twice its forward
+ * state), and keeps it. The sharpness of a float32 run uses these (sharpness_dtype). */
+lm_status lm_mlp_jvp_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
+                         size_t n, const float *v, float *df, lm_err *err);
+lm_status lm_mlp_hvp_prepare_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const float *theta,
+                                 const float *x, const float *y, size_t n, double *loss_out,
+                                 float *grad, lm_err *err);
+lm_status lm_mlp_hvp_apply_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *v, float *hv,
+                               lm_err *err);
+
 /* ---------------------------------------------------------------- data-parallel team */
 
 /* A team computes a minibatch's loss and gradient on several threads by data parallelism: the n
