@@ -7,8 +7,9 @@
 # what the default "auto" picks for it) and once with float64 products (sharpness_dtype
 # "float64", what every float32 run paid before), everything recorded in SQLite; PyTorch (bench/torch_eos_f32.py) with
 # scipy.sparse.linalg.eigsh(k=1, which='LA', tol=1e-3, v0 = the previous eigenvector) on float32
-# double-backward products, 1 intra-op thread (its best on 2 cores: bench/README.md). lmech uses
-# its default threads (OpenBLAS's, 2 on 2 cores). REPS rounds, the four runs interleaved in each;
+# double-backward products, 1 intra-op thread (its best on 2 cores: bench/README.md). lmech with
+# its default threads (0: OpenBLAS's, 2 on 2 cores) and with threads 1 (one core, like PyTorch's
+# run; steadier on a shared machine). REPS rounds, the five runs interleaved in each;
 # each line is one run's wall and CPU (user + sys) seconds of the whole process, then the medians
 # and the ratios of PyTorch's median to lmech's: against PyTorch's whole process and, stricter,
 # against its training loop alone (its own timer: no interpreter start, imports or data loading),
@@ -43,18 +44,20 @@ timed() {
     echo "$name $1 $cpu" >>"$T/times"
     echo "{\"run\": \"$name\", \"wall_s\": $1, \"cpu_s\": $cpu}"
 }
-# lmech SHARPNESS_DTYPE: one timed lmech run, its sharpness metrics kept in $T/metrics_DTYPE
+# lmech SHARPNESS_DTYPE THREADS: one timed lmech run, its sharpness metrics in $T/metrics_DTYPE
 lmech() {
     rm -f "$T"/r.db*
-    timed "lmech_$1" "$LM" train "$T/eos_f32.json" --db "$T/r.db" --quiet \
-        --set "sharpness_dtype=\"$1\""
+    timed "lmech_$1_threads_$2" "$LM" train "$T/eos_f32.json" --db "$T/r.db" --quiet \
+        --set "sharpness_dtype=\"$1\"" --set "threads=$2"
     sqlite3 "$T/r.db" "select name, count(*), round(avg(value), 4), round(max(value), 4)
         from metrics where name in ('sharpness', 'sharpness_hvps', 'sharpness_hvp_bits')
         group by name" >"$T/metrics_$1"
 }
 for rep in $(seq "$REPS"); do
-    lmech float32
-    lmech float64
+    lmech float32 0
+    lmech float64 0
+    lmech float32 1
+    lmech float64 1
     timed "pytorch_1_thread" env OMP_NUM_THREADS=1 /usr/bin/python3 "$D/bench/torch_eos_f32.py" 1 \
         "$N" "$STEPS" 25 "$LR"
     cat "$T/out" >"$T/torch_out"
@@ -72,7 +75,8 @@ echo "# medians over $REPS rounds (wall s, cpu s); PyTorch's median wall (whole 
 median() { grep "^$1 " "$T/times" | awk '{print $'"$2"'}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 pw=$(median pytorch_1_thread 2)
 pl=$(median pytorch_loop_only 2)
-for name in lmech_float32 lmech_float64 pytorch_1_thread; do
+for name in lmech_float32_threads_0 lmech_float64_threads_0 lmech_float32_threads_1 \
+    lmech_float64_threads_1 pytorch_1_thread; do
     w=$(median $name 2)
     c=$(median $name 3)
     r=$(awk "BEGIN {printf \"%.2f\", $pw / $w}")

@@ -235,7 +235,8 @@ size_t lm_mlp_segment_layer(const lm_mlp *m, size_t seg);
 /* ---------------------------------------------------------------- workspace */
 
 /* Caches the forward pass (pre-activations and activations) of up to n_max examples, the
- * R-forward state of one tangent vector (float64), and scratch. A workspace is
+ * R-operator state of one tangent vector (float64; a float32 workspace allocates it on its first
+ * lm_mlp_jvp_f32 or lm_mlp_hvp_prepare_f32), and scratch. A workspace is
  * tied to one model and one dtype; everything a step needs is allocated here, so training steps
  * allocate nothing. */
 typedef struct lm_mlp_ws lm_mlp_ws;
