@@ -542,8 +542,10 @@ lm_status lm__mlp_ws_rstate(lm_mlp_ws *ws, lm_err *err) {
 void lm_mlp_ws_free(lm_mlp_ws *ws) {
     if (!ws)
         return;
-    if (ws->m && ws->m->graph)
-        lm__graph_ws_free(ws);
+    /* the layer graph's buffers (NULL in a dense chain's workspace): freed without reading
+     * ws->m, which callers may have freed first (the trainer frees its model before its
+     * observers' workspaces) */
+    lm__graph_ws_free(ws);
     lm_free(ws->rbuf);
     lm_free(ws->buf);
     lm_free(ws->colsum);
