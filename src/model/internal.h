@@ -15,7 +15,7 @@
  * R-operator state: rz[l], ra[l] (aliases as for a), rdelta[l], rdf, rg, gscratch. A float64
  * workspace allocates g and the R-state with the rest (in buf); a float32 workspace allocates
  * them on its first hvp_prepare_f32 / jvp_f32 (in rbuf, lm__mlp_ws_rstate), since most float32
- * workspaces only train (the R-state is ~2x the forward state). A float32 workspace also keeps
+ * workspaces only train (the R-state is ~1.6x the forward state). A float32 workspace also keeps
  * the loss's second-order step in double: hf, hy, hrf, hr [n_max, d_out] (the outputs, targets,
  * R-outputs and R{dL/df} in float64), so lm_loss_hess_apply stays the one definition. */
 struct lm_mlp_ws {
