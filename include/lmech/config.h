@@ -22,6 +22,14 @@
 extern "C" {
 #endif
 
+/* The dtype of the sharpness observer's Hessian-vector products (top-level "sharpness_dtype"). */
+typedef enum lm_sharp_dtype {
+    LM_SHARP_AUTO = 0, /* "auto": the run's dtype where the model has that R-operator: float32
+                          runs of model.widths networks use float32, everything else float64 */
+    LM_SHARP_F32,      /* "float32" (model.layers networks still use float64: no float32 HVP) */
+    LM_SHARP_F64       /* "float64"                                                          */
+} lm_sharp_dtype;
+
 typedef struct lm_train_spec {
     size_t steps;           /* optimizer steps; 0 = derive from epochs                    */
     size_t epochs;          /* passes over the training set (used when steps is 0)         */
@@ -30,11 +38,12 @@ typedef struct lm_train_spec {
     lm_dtype dtype;         /* default float64                                             */
     int threads;            /* BLAS threads, 0 = all cores (default 0)                     */
     size_t sharpness_every; /* 0 = off                                                      */
-    size_t probe_every;     /* per-layer probe observables every this many steps; 0 = off  */
-    size_t probe_size;      /* probe batch: the first probe_size training examples (256)   */
-    size_t repr_every;      /* representation observables (CKA to init, neural collapse); 0 = off */
-    size_t weights_every;   /* weight-spectrum observables (alpha, spikes, stable rank); 0 = off  */
-    size_t noise_every;     /* gradient noise scale B_simple on the probe batch; 0 = off          */
+    lm_sharp_dtype sharpness_dtype; /* default auto                                      */
+    size_t probe_every;   /* per-layer probe observables every this many steps; 0 = off  */
+    size_t probe_size;    /* probe batch: the first probe_size training examples (256)   */
+    size_t repr_every;    /* representation observables (CKA to init, neural collapse); 0 = off */
+    size_t weights_every; /* weight-spectrum observables (alpha, spikes, stable rank); 0 = off  */
+    size_t noise_every;   /* gradient noise scale B_simple on the probe batch; 0 = off          */
 } lm_train_spec;
 
 typedef struct lm_config {

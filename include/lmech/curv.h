@@ -218,6 +218,20 @@ typedef struct lm_curv_mlp {
 /* lm_linop_fn calling lm_mlp_hvp_apply for an lm_curv_mlp passed as ud. */
 lm_status lm_curv_mlp_apply(void *ud, const double *v, double *out, lm_err *err);
 
+/* The same in float32 (lm_mlp_hvp_apply_f32; the workspace prepared with
+ * lm_mlp_hvp_prepare_f32): each product rounds v to float32 into v32, applies the float32
+ * R-operator into hv32 and widens it back, so the routines above run in double on float32
+ * products. v32 and hv32 [p] are the caller's scratch. */
+typedef struct lm_curv_mlp_f32 {
+    const lm_mlp *m;
+    lm_mlp_ws *ws;
+    float *v32, *hv32;
+    size_t n_ops;
+} lm_curv_mlp_f32;
+
+/* lm_linop_fn calling lm_mlp_hvp_apply_f32 for an lm_curv_mlp_f32 passed as ud. */
+lm_status lm_curv_mlp_apply_f32(void *ud, const double *v, double *out, lm_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -235,7 +235,8 @@ size_t lm_mlp_segment_layer(const lm_mlp *m, size_t seg);
 /* ---------------------------------------------------------------- workspace */
 
 /* Caches the forward pass (pre-activations and activations) of up to n_max examples, the
- * R-forward state of one tangent vector (float64), and scratch. A workspace is
+ * R-operator state of one tangent vector (float64; a float32 workspace allocates it on its first
+ * lm_mlp_jvp_f32 or lm_mlp_hvp_prepare_f32), and scratch. A workspace is
  * tied to one model and one dtype; everything a step needs is allocated here, so training steps
  * allocate nothing. */
 typedef struct lm_mlp_ws lm_mlp_ws;
@@ -306,6 +307,21 @@ lm_status lm_mlp_loss_grad_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, con
                                float *grad, float *f, lm_err *err);
 lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                              size_t n, float *f, lm_err *err);
+
+/* The float32 JVP and exact Hessian-vector products (R-operator), with the contracts of
+ * lm_mlp_jvp, lm_mlp_hvp_prepare and lm_mlp_hvp_apply: the GEMMs in float32, the loss's
+ * second-order step in double. Dense chains (model.widths) only: a layer-graph model gets
+ * LM_EINVAL ("float32 Hessian-vector products need a model.widths network"; use float64). The
+ * workspace (LM_F32) allocates its R-state on its first jvp or prepare (~1.6x its forward state
+ * for 784-200-200-10), and keeps it. The sharpness of a float32 run uses these (sharpness_dtype).
+ */
+lm_status lm_mlp_jvp_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
+                         size_t n, const float *v, float *df, lm_err *err);
+lm_status lm_mlp_hvp_prepare_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const float *theta,
+                                 const float *x, const float *y, size_t n, double *loss_out,
+                                 float *grad, lm_err *err);
+lm_status lm_mlp_hvp_apply_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *v, float *hv,
+                               lm_err *err);
 
 /* ---------------------------------------------------------------- data-parallel team */
 

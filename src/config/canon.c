@@ -285,6 +285,11 @@ lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
     kv_str(&b, &first, "dtype", lm_dtype_name(c->train.dtype));
     kv_uint(&b, &first, "threads", (unsigned long long) c->train.threads);
     kv_uint(&b, &first, "sharpness_every", c->train.sharpness_every);
+    /* written only when not "auto", so that configs from before the key hash as before */
+    if (c->train.sharpness_dtype == LM_SHARP_F32)
+        kv_str(&b, &first, "sharpness_dtype", "float32");
+    else if (c->train.sharpness_dtype == LM_SHARP_F64)
+        kv_str(&b, &first, "sharpness_dtype", "float64");
     kv_uint(&b, &first, "probe_every", c->train.probe_every);
     kv_uint(&b, &first, "probe_size", c->train.probe_size);
     kv_uint(&b, &first, "repr_every", c->train.repr_every);

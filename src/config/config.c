@@ -892,6 +892,12 @@ static lm_status parse_top(const ctx *cx, json_t *root, lm_config *c) {
     }
     if ((v = json_object_get(root, "sharpness_every")))
         LM_TRY(get_size(cx, v, "sharpness_every", 0, &c->train.sharpness_every));
+    if ((v = json_object_get(root, "sharpness_dtype"))) {
+        static const char *const sdt[] = {"auto", "float32", "float64"};
+        size_t idx = 0;
+        LM_TRY(get_enum(cx, v, "sharpness_dtype", sdt, 3, &idx));
+        c->train.sharpness_dtype = (lm_sharp_dtype) idx;
+    }
     if ((v = json_object_get(root, "probe_every")))
         LM_TRY(get_size(cx, v, "probe_every", 0, &c->train.probe_every));
     if ((v = json_object_get(root, "probe_size")))

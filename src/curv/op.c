@@ -4,7 +4,7 @@
  * preconditioned sharpness (Cohen et al. 2022, "adaptive edge of stability"; science.md §4).
  *
  * Workload: one call per Hessian-vector product; the wrapper adds 2 p multiplications to a
- * product that costs ~1.5 gradients.
+ * product that costs ~1.5 gradients (the float32 one: 2 p conversions).
  */
 #include "curv/internal.h"
 
@@ -13,6 +13,18 @@
 lm_status lm_curv_mlp_apply(void *ud, const double *v, double *out, lm_err *err) {
     lm_curv_mlp *a = ud;
     LM_TRY(lm_mlp_hvp_apply(a->m, a->ws, v, out, err));
+    a->n_ops++;
+    return LM_OK;
+}
+
+lm_status lm_curv_mlp_apply_f32(void *ud, const double *v, double *out, lm_err *err) {
+    lm_curv_mlp_f32 *a = ud;
+    const size_t p = a->m->n_params;
+    for (size_t i = 0; i < p; i++)
+        a->v32[i] = (float) v[i];
+    LM_TRY(lm_mlp_hvp_apply_f32(a->m, a->ws, a->v32, a->hv32, err));
+    for (size_t i = 0; i < p; i++)
+        out[i] = (double) a->hv32[i];
     a->n_ops++;
     return LM_OK;
 }

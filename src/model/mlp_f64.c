@@ -2,15 +2,9 @@
  * mlp_f64.c: the float64 kernels: forward, gradient, JVP, VJP and the exact Hessian-vector
  * product by the R-operator (Pearlmutter 1994).
  *
- * R-operator derivation (R{.} = d/dr .(theta + r v) at r = 0, v = (VW_l, Vb_l)):
- *   R-forward   Rz_l = wm_l (Ra_{l-1} W_l^T + a_{l-1} VW_l^T) + bm_l 1 Vb_l^T,  Ra_0 = 0 (x fixed)
- *               Ra_l = phi'(z_l) (.) Rz_l,   Rf = Rz_L
- *   loss        Rdelta_L = (d^2 L/df^2) Rf
- *   R-backward  (Hv)_W_l = wm_l (Rdelta_l^T a_{l-1} + delta_l^T Ra_{l-1})
- *               (Hv)_b_l = bm_l sum_i Rdelta_l[i, :]
- *               Rg_{l-1} = wm_l (Rdelta_l W_l + delta_l VW_l)
- *               Rdelta_{l-1} = Rg_{l-1} (.) phi'(z_{l-1}) + g_{l-1} (.) phi''(z_{l-1}) (.) Rz_{l-1}
- * With the forward and backward state cached by hvp_prepare, one product costs the GEMMs above:
+ * The R-operator's derivation is beside r_forward and r_backward in mlp_impl.h (one source for
+ * both dtypes; mlp_f32.c instantiates it in float32). With the forward and backward state cached
+ * by hvp_prepare, one product costs the R-operator's GEMMs:
  * about 1.5x a gradient's GEMM work for a 784-512-512-10 network (the first layer's
  * input-side products vanish because Ra_0 = 0).
  */
@@ -131,26 +125,6 @@ lm_status lm_mlp_vjp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const 
     return LM_OK;
 }
 
-/* R-forward pass along v after a forward pass at theta: fills rz[l], ra[l]. */
-static void r_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
-                      const double *v) {
-    const size_t L = m->n_layers, n = ws->n;
-    for (size_t l = 0; l < L; l++) {
-        const lm_layer_info *li = &m->layer[l];
-        const int last = l + 1 == L;
-        const double wm = li->w_scale, bm = li->b_scale;
-        double *rz = ws->rz[l];
-        const double *prev = l == 0 ? x : ws->a[l - 1];
-        dense_forward_f64(v + li->w_off, m->spec.bias ? v + li->b_off : NULL, wm, bm, prev, rz, n,
-                          li->d_in, li->d_out, 0);
-        if (l > 0)
-            dense_forward_f64(theta + li->w_off, NULL, wm, 0.0, ws->ra[l - 1], rz, n, li->d_in,
-                              li->d_out, 1);
-        if (!last && ws->ra[l] != rz)
-            act_rforward_f64(m->spec.act, ws->z[l], ws->a[l], rz, ws->ra[l], n * li->d_out);
-    }
-}
-
 lm_status lm_mlp_jvp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x, size_t n,
                      const double *v, double *df, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
@@ -161,7 +135,7 @@ lm_status lm_mlp_jvp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const 
         memcpy(df, ws->tan[ws->n_buf - 1], n * m->d_out * sizeof *df);
         return LM_OK;
     }
-    r_forward(m, ws, theta, x, v);
+    r_forward_f64(m, ws, theta, x, v);
     memcpy(df, ws->rz[m->n_layers - 1], n * m->d_out * sizeof *df);
     return LM_OK;
 }
@@ -202,31 +176,9 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
         lm__graph_rbackward_f64(m, ws, ws->theta, v, hv);
         return LM_OK;
     }
-    const size_t L = m->n_layers, n = ws->n;
-    const double *theta = ws->theta, *x = ws->x;
-    r_forward(m, ws, theta, x, v);
-    lm_loss_hess_apply(ws->loss, ws->z[L - 1], ws->y, n, m->d_out, ws->rz[L - 1], ws->rdf);
-    const double *delta = ws->df, *rdelta = ws->rdf;
-    for (size_t l = L; l-- > 0;) {
-        const lm_layer_info *li = &m->layer[l];
-        const double wm = li->w_scale, bm = li->b_scale;
-        const double *prev = l == 0 ? x : ws->a[l - 1];
-        dense_grad_params_f64(rdelta, prev, wm, bm, hv + li->w_off,
-                              m->spec.bias ? hv + li->b_off : NULL, n, li->d_in, li->d_out, 0,
-                              ws->colsum);
-        if (l > 0)
-            dense_grad_params_f64(delta, ws->ra[l - 1], wm, 0.0, hv + li->w_off, NULL, n, li->d_in,
-                                  li->d_out, 1, NULL);
-        if (l == 0)
-            break;
-        double *rg = ws->rg;
-        dense_grad_input_f64(rdelta, theta + li->w_off, wm, rg, n, li->d_in, li->d_out, 0);
-        dense_grad_input_f64(delta, v + li->w_off, wm, rg, n, li->d_in, li->d_out, 1);
-        double *rd = ws->rdelta[l - 1];
-        act_rbackward_f64(m->spec.act, ws->z[l - 1], ws->a[l - 1], ws->g[l - 1], rg, ws->rz[l - 1],
-                          rd, n * li->d_in);
-        delta = ws->delta[l - 1];
-        rdelta = rd;
-    }
+    const size_t L = m->n_layers;
+    r_forward_f64(m, ws, ws->theta, ws->x, v);
+    lm_loss_hess_apply(ws->loss, ws->z[L - 1], ws->y, ws->n, m->d_out, ws->rz[L - 1], ws->rdf);
+    r_backward_f64(m, ws, ws->theta, ws->x, v, hv);
     return LM_OK;
 }

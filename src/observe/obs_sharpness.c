@@ -19,6 +19,15 @@
  * threshold, and the ratios are not recorded. The relative residual asked of Lanczos is 1e-3: for a
  * symmetric matrix the eigenvalue error is at most the residual, and in practice ~residual^2 *
  * lambda / gap, far below the 10 % bands the edge-of-stability claims judge.
+ *
+ * Dtype (`sharpness_dtype`). A float32 run of a model.widths network takes its products in
+ * float32 (lm_mlp_hvp_apply_f32 on the run's own float32 parameters and data; Lanczos itself
+ * stays in double, each vector rounded to float32 per product): the GEMMs are about twice as
+ * fast, and the products' relative error (~1e-6) is far below the residual 1e-3 asked of
+ * Lanczos. "float64" forces float64 products (the parameters widened per measurement);
+ * "float32" asks for float32 products in a float64 run too (the data rounded once, the
+ * parameters per measurement). Layer-graph models have no float32 R-operator and use float64.
+ * The metric sharpness_hvp_bits records which: 32 or 64.
  */
 #include "observe/internal.h"
 
@@ -31,7 +40,10 @@
 #define SHARPNESS_ITER 60
 
 typedef struct sharp_state {
-    lm_mlp_ws *ws;
+    lm_mlp_ws *ws;              /* float64, or float32 when f32 */
+    int f32;                    /* products in float32 (lm_curv_mlp_f32)                          */
+    float *theta32, *x32, *y32; /* float64 runs with float32 products: their copies     */
+    float *v32, *hv32;          /* [p] each: the float32 operator's vectors            */
     lm_curv_ws *cws;
     size_t iter;                  /* Lanczos steps: SHARPNESS_ITER, at most p            */
     double *vec, *pvec, *scratch; /* last top eigenvectors (plain, preconditioned); [2p] */
@@ -44,6 +56,11 @@ static void release(void *state) {
     if (!s)
         return;
     lm_mlp_ws_free(s->ws);
+    lm_free(s->theta32);
+    lm_free(s->x32);
+    lm_free(s->y32);
+    lm_free(s->v32);
+    lm_free(s->hv32);
     lm_curv_ws_free(s->cws);
     lm_free(s->vec);
     lm_free(s->pvec);
@@ -117,7 +134,28 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         if (!s)
             LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer");
         *c->state = s;
-        LM_TRY(lm_mlp_ws_new(c->m, c->train->n, LM_F64, &s->ws, err));
+        const lm_sharp_dtype sd = c->cfg->train.sharpness_dtype;
+        s->f32 = lm_mlp_is_chain(c->m) &&
+                 (sd == LM_SHARP_F32 || (sd == LM_SHARP_AUTO && c->f32 != NULL));
+        LM_TRY(lm_mlp_ws_new(c->m, c->train->n, s->f32 ? LM_F32 : LM_F64, &s->ws, err));
+        if (s->f32) {
+            s->v32 = lm_malloc(p * sizeof(float));
+            s->hv32 = lm_malloc(p * sizeof(float));
+            if (!s->v32 || !s->hv32)
+                LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer (p = %zu)", p);
+        }
+        if (s->f32 && !c->f32) { /* a float64 run asking for float32 products */
+            const size_t nx = c->train->n * c->train->d, ny = c->train->n * c->train->k;
+            s->theta32 = lm_malloc(p * sizeof(float));
+            s->x32 = lm_malloc(nx * sizeof(float));
+            s->y32 = lm_malloc(ny * sizeof(float));
+            if (!s->theta32 || !s->x32 || !s->y32)
+                LM_FAIL(err, LM_ENOMEM, "out of memory for float32 copies of the training set");
+            for (size_t i = 0; i < nx; i++)
+                s->x32[i] = (float) c->train->x[i];
+            for (size_t i = 0; i < ny; i++)
+                s->y32[i] = (float) c->train->y[i];
+        }
         /* a Krylov space of a p x p matrix stops at p dimensions (a tiny model: p < 60) */
         s->iter = p < SHARPNESS_ITER ? p : SHARPNESS_ITER;
         LM_TRY(lm_curv_ws_new(p, s->iter, &s->cws, err));
@@ -129,15 +167,32 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         if (!s->vec || !s->pvec || !s->scratch || !s->P || !s->pscratch)
             LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer (p = %zu)", p);
     }
-    LM_TRY(lm_mlp_hvp_prepare(c->m, s->ws, c->cfg->loss, c->theta, c->train->x, c->train->y,
-                              c->train->n, NULL, NULL, err));
     lm_curv_mlp op = {c->m, s->ws, 0};
+    lm_curv_mlp_f32 op32 = {c->m, s->ws, s->v32, s->hv32, 0};
+    lm_linop_fn hess = lm_curv_mlp_apply;
+    void *ud = &op;
+    if (s->f32) {
+        const float *th = c->f32 ? c->f32->theta : s->theta32;
+        const float *x = c->f32 ? c->f32->train_x : s->x32;
+        const float *y = c->f32 ? c->f32->train_y : s->y32;
+        if (!c->f32)
+            for (size_t i = 0; i < p; i++)
+                s->theta32[i] = (float) c->theta[i];
+        LM_TRY(lm_mlp_hvp_prepare_f32(c->m, s->ws, c->cfg->loss, th, x, y, c->train->n, NULL, NULL,
+                                      err));
+        hess = lm_curv_mlp_apply_f32;
+        ud = &op32;
+    } else {
+        LM_TRY(lm_mlp_hvp_prepare(c->m, s->ws, c->cfg->loss, c->theta, c->train->x, c->train->y,
+                                  c->train->n, NULL, NULL, err));
+    }
     double lam, res;
     size_t ops;
-    LM_TRY(top(lm_curv_mlp_apply, &op, p, s, s->vec, &s->have_vec, &lam, &res, &ops, err));
+    LM_TRY(top(hess, ud, p, s, s->vec, &s->have_vec, &lam, &res, &ops, err));
     LM_TRY(lm_obs_emit(sink, "sharpness", lam, err));
     LM_TRY(lm_obs_emit(sink, "sharpness_resid", res, err));
     LM_TRY(lm_obs_emit(sink, "sharpness_hvps", (double) ops, err));
+    LM_TRY(lm_obs_emit(sink, "sharpness_hvp_bits", s->f32 ? 32.0 : 64.0, err));
     const lm_optim_spec *o = &c->cfg->optim;
     const double lr = uniform_lr(c);
     if (!isnan(lr) && !lm_opt_is_adam(o->kind)) {
@@ -149,7 +204,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     if (c->opt && lm_opt_is_adam(c->cfg->optim.kind) && c->step > 0) {
         LM_TRY(lm_optim_adam_precond(c->opt, s->P, err));
         lm_curv_precond pc;
-        LM_TRY(lm_curv_precond_init(&pc, lm_curv_mlp_apply, &op, p, s->P, s->pscratch, err));
+        LM_TRY(lm_curv_precond_init(&pc, hess, ud, p, s->P, s->pscratch, err));
         LM_TRY(
             top(lm_curv_precond_apply, &pc, p, s, s->pvec, &s->have_pvec, &lam, &res, &ops, err));
         LM_TRY(lm_obs_emit(sink, "precond_sharpness", lam, err));
