@@ -18,68 +18,74 @@
 #include <stddef.h>
 #include <string.h>
 
-/* col [K, nc*P] = the receptive fields of nc examples x [nc, C*H*W]. */
-static void SFX(im2col)(const conv_geom *g, const T *x, size_t nc, T *col) {
-    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw;
-    for (size_t c = 0; c < g->C; c++)
-        for (size_t ki = 0; ki < g->k; ki++)
-            for (size_t kj = 0; kj < g->k; kj++) {
-                T *dst = col + ((c * g->k + ki) * g->k + kj) * ldc;
-                size_t lo, hi;
-                conv_range(g, kj, &lo, &hi);
-                const ptrdiff_t off = (ptrdiff_t) kj - (ptrdiff_t) g->p;
-                for (size_t i = 0; i < nc; i++) {
-                    const T *xc = x + i * chw + c * hw;
-                    for (size_t oh = 0; oh < g->Ho; oh++, dst += g->Wo) {
-                        const ptrdiff_t ih = (ptrdiff_t) (oh * g->s + ki) - (ptrdiff_t) g->p;
-                        if (ih < 0 || ih >= (ptrdiff_t) g->H || lo >= hi) {
-                            for (size_t ow = 0; ow < g->Wo; ow++)
-                                dst[ow] = 0;
-                            continue;
-                        }
-                        const T *row = xc + (size_t) ih * g->W;
-                        for (size_t ow = 0; ow < lo; ow++)
-                            dst[ow] = 0;
-                        if (g->s == 1) /* rows are short (14-28): a loop beats memcpy's call */
-                            for (size_t ow = lo; ow < hi; ow++)
-                                dst[ow] = row[(ptrdiff_t) ow + off];
-                        else
-                            for (size_t ow = lo; ow < hi; ow++)
-                                dst[ow] = row[(ptrdiff_t) (ow * g->s) + off];
-                        for (size_t ow = hi; ow < g->Wo; ow++)
-                            dst[ow] = 0;
-                    }
-                }
+/* col [K, nc*P] = the receptive fields of nc examples x [nc, C*H*W]. Each input plane is first
+ * copied into the middle of pad [Hp, Wp] (zero borders: the padding), so every tap (ki, kj) of
+ * output pixel (oh, ow) reads pad[(oh*s + ki)*Wp + ow*s + kj] with no bounds test: rows of the
+ * maps here are short (14-28 numbers), and per-row bounds and zero fills cost more than the
+ * copies. */
+static void SFX(im2col)(const conv_geom *g, const T *x, size_t nc, T *col, T *pad) {
+    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw, Wp = g->Wp;
+    const size_t Ho = g->Ho, Wo = g->Wo, s = g->s;
+    if (g->p)
+        memset(pad, 0, g->Hp * Wp * sizeof *pad);
+    for (size_t i = 0; i < nc; i++)
+        for (size_t c = 0; c < g->C; c++) {
+            const T *xc = x + i * chw + c * hw, *base = xc;
+            if (g->p) {
+                for (size_t h = 0; h < g->H; h++)
+                    memcpy(pad + (h + g->p) * Wp + g->p, xc + h * g->W, g->W * sizeof *pad);
+                base = pad;
             }
+            for (size_t ki = 0; ki < g->k; ki++)
+                for (size_t kj = 0; kj < g->k; kj++) {
+                    T *dst = col + ((c * g->k + ki) * g->k + kj) * ldc + i * g->P;
+                    const T *src = base + ki * Wp + kj;
+                    if (s == 1)
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            for (size_t ow = 0; ow < Wo; ow++)
+                                dst[oh * Wo + ow] = src[oh * Wp + ow];
+                    else
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            for (size_t ow = 0; ow < Wo; ow++)
+                                dst[oh * Wo + ow] = src[oh * s * Wp + ow * s];
+                }
+        }
 }
 
-/* gx [nc, C*H*W] += the adjoint of im2col applied to gcol [K, nc*P] (overlapping receptive
- * fields add up). */
-static void SFX(col2im)(const conv_geom *g, const T *gcol, size_t nc, T *gx) {
-    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw;
-    for (size_t c = 0; c < g->C; c++)
-        for (size_t ki = 0; ki < g->k; ki++)
-            for (size_t kj = 0; kj < g->k; kj++) {
-                const T *src = gcol + ((c * g->k + ki) * g->k + kj) * ldc;
-                size_t lo, hi;
-                conv_range(g, kj, &lo, &hi);
-                const ptrdiff_t off = (ptrdiff_t) kj - (ptrdiff_t) g->p;
-                for (size_t i = 0; i < nc; i++) {
-                    T *xc = gx + i * chw + c * hw;
-                    for (size_t oh = 0; oh < g->Ho; oh++, src += g->Wo) {
-                        const ptrdiff_t ih = (ptrdiff_t) (oh * g->s + ki) - (ptrdiff_t) g->p;
-                        if (ih < 0 || ih >= (ptrdiff_t) g->H)
-                            continue;
-                        T *row = xc + (size_t) ih * g->W;
-                        if (g->s == 1)
-                            for (size_t ow = lo; ow < hi; ow++)
-                                row[(ptrdiff_t) ow + off] += src[ow];
-                        else
-                            for (size_t ow = lo; ow < hi; ow++)
-                                row[(ptrdiff_t) (ow * g->s) + off] += src[ow];
-                    }
+/* gx [nc, C*H*W] (= when acc == 0, += when 1) the adjoint of im2col applied to gcol [K, nc*P]:
+ * each plane's taps are added into pad (overlapping receptive fields add up), whose middle is
+ * then gx's plane (the border, the padding, is dropped). */
+static void SFX(col2im)(const conv_geom *g, const T *gcol, size_t nc, T *gx, int acc, T *pad) {
+    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw, Wp = g->Wp;
+    const size_t Ho = g->Ho, Wo = g->Wo, s = g->s;
+    for (size_t i = 0; i < nc; i++)
+        for (size_t c = 0; c < g->C; c++) {
+            memset(pad, 0, g->Hp * Wp * sizeof *pad);
+            for (size_t ki = 0; ki < g->k; ki++)
+                for (size_t kj = 0; kj < g->k; kj++) {
+                    const T *src = gcol + ((c * g->k + ki) * g->k + kj) * ldc + i * g->P;
+                    T *dst = pad + ki * Wp + kj;
+                    if (s == 1)
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            for (size_t ow = 0; ow < Wo; ow++)
+                                dst[oh * Wp + ow] += src[oh * Wo + ow];
+                    else
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            for (size_t ow = 0; ow < Wo; ow++)
+                                dst[oh * s * Wp + ow * s] += src[oh * Wo + ow];
                 }
+            T *xc = gx + i * chw + c * hw;
+            for (size_t h = 0; h < g->H; h++) {
+                const T *r = pad + (h + g->p) * Wp + g->p;
+                T *d = xc + h * g->W;
+                if (acc)
+                    for (size_t w = 0; w < g->W; w++)
+                        d[w] += r[w];
+                else
+                    for (size_t w = 0; w < g->W; w++)
+                        d[w] = r[w];
             }
+        }
 }
 
 /* Y [O, nc*P] (the GEMM's layout) from y [nc, O*P] (NCHW), and back with an optional bias. */
@@ -124,9 +130,11 @@ static inline double SFX(sum_d)(const T *r, size_t len) {
     return s;
 }
 
-/* The chunk buffers inside scr: col [K*nc*P], Y [O*nc*P], gcol [K*nc*P], after the bias sums'
- * O doubles (layer_conv.c's build() declares the size). */
-#define CONV_COL(g, scr)  ((T *) (void *) ((scr) + (g)->O))
+/* The buffers inside scr, after the bias sums' O doubles: pad [Hp*Wp, rounded up to 16], then
+ * one chunk's col [K*nc*P], Y [O*nc*P], gcol [K*nc*P] (layer_conv.c's build() declares the
+ * size). */
+#define CONV_PAD(g, scr)  ((T *) (void *) ((scr) + (g)->O))
+#define CONV_COL(g, scr)  (CONV_PAD(g, scr) + (((g)->Hp * (g)->Wp + 15) & ~(size_t) 15))
 #define CONV_Y(g, scr)    (CONV_COL(g, scr) + (g)->K * (g)->nc * (g)->P)
 #define CONV_GCOL(g, scr) (CONV_Y(g, scr) + (g)->O * (g)->nc * (g)->P)
 
@@ -137,7 +145,7 @@ static void SFX(conv_fwd)(const conv_geom *g, const T *Wm, const T *b, double wm
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
-        SFX(im2col)(g, x + i0 * in, nc, col);
+        SFX(im2col)(g, x + i0 * in, nc, col, CONV_PAD(g, scr));
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
         if (nc > 1) {
             GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) cols, (int) g->K,
@@ -167,7 +175,7 @@ static void SFX(conv_grad_w)(const conv_geom *g, const T *gy, const T *x, double
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
-        SFX(im2col)(g, x + i0 * in, nc, col);
+        SFX(im2col)(g, x + i0 * in, nc, col, CONV_PAD(g, scr));
         const T *gY = gy + i0 * out; /* one example: already in Y's layout */
         if (nc > 1) {
             SFX(gather)(g, gY, nc, Y);
@@ -194,8 +202,6 @@ static void SFX(conv_grad_x)(const conv_geom *g, const T *Wm, const T *gy, const
                              double wm, T *gx, size_t n, int acc, double *scr) {
     T *Y = CONV_Y(g, scr), *gcol = CONV_GCOL(g, scr);
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
-    if (!acc)
-        memset(gx, 0, n * in * sizeof *gx);
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
@@ -215,10 +221,11 @@ static void SFX(conv_grad_x)(const conv_geom *g, const T *Wm, const T *gy, const
             GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O,
                  (T) wm, Vm, (int) g->K, rY, (int) cols, (T) 1, gcol, (int) cols);
         }
-        SFX(col2im)(g, gcol, nc, gx + i0 * in);
+        SFX(col2im)(g, gcol, nc, gx + i0 * in, acc, CONV_PAD(g, scr));
     }
 }
 
+#undef CONV_PAD
 #undef CONV_COL
 #undef CONV_Y
 #undef CONV_GCOL

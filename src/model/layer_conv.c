@@ -32,6 +32,7 @@
  * conv-specific fields. nc: examples per chunk (CONV_CHUNK). */
 typedef struct conv_geom {
     size_t C, H, W, O, k, s, p, Ho, Wo, K, P, nc;
+    size_t Hp, Wp; /* the padded input plane */
 } conv_geom;
 
 /* Elements of a chunk's buffers (col, Y and gcol: (2K + O) * P per example). Measured on the
@@ -51,22 +52,10 @@ static conv_geom geom(const lm__node *nd) {
     g.k = nd->spec.kernel, g.p = nd->spec.padding;
     g.s = nd->spec.stride ? nd->spec.stride : 1;
     g.K = g.C * g.k * g.k, g.P = g.Ho * g.Wo;
+    g.Hp = g.H + 2 * g.p, g.Wp = g.W + 2 * g.p;
     const size_t per_ex = (2 * g.K + g.O) * g.P;
     g.nc = per_ex >= CONV_CHUNK ? 1 : CONV_CHUNK / per_ex;
     return g;
-}
-
-/* The output columns ow whose tap kj lands inside the row (not in the padding):
- * 0 <= ow*s + kj - p < W  <=>  lo <= ow < hi. */
-static inline void conv_range(const conv_geom *g, size_t kj, size_t *lo, size_t *hi) {
-    size_t a = kj >= g->p ? 0 : (g->p - kj + g->s - 1) / g->s;
-    size_t b = g->W + g->p > kj ? (g->W + g->p - kj + g->s - 1) / g->s : 0;
-    if (a > g->Wo)
-        a = g->Wo;
-    if (b > g->Wo)
-        b = g->Wo;
-    *lo = a;
-    *hi = b < a ? a : b;
 }
 
 #define T         double
@@ -129,8 +118,8 @@ static lm_status build(lm__node *nd, lm_err *err) {
     if (per_ex > SIZE_MAX / 64 / g.P)
         LM_FAIL(err, LM_ERANGE, "%s (conv2d): the column buffer of one example is too large",
                 nd->where);
-    /* the bias sums, then one chunk's col, Y and gcol */
-    nd->scratch_fixed = g.O + g.nc * per_ex * g.P;
+    /* the bias sums, the padded plane, then one chunk's col, Y and gcol */
+    nd->scratch_fixed = g.O + ((g.Hp * g.Wp + 15) & ~(size_t) 15) + g.nc * per_ex * g.P;
     nd->scratch_per_ex = 0;
     return LM_OK;
 }
