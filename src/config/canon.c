@@ -145,15 +145,64 @@ static void put_data(lm_sb *b, const lm_data_spec *d) {
     lm_sb_puts(b, "}");
 }
 
+/* model.layers entries [i, i + count) as a JSON list, every key of each type written (defaults
+ * filled in) so that equal models hash equally however they were spelled. Returns the end. */
+static size_t put_layers(lm_sb *b, const lm_mlp_spec *m, size_t i, size_t count) {
+    lm_sb_puts(b, "[");
+    const size_t end = i + count;
+    for (int k = 0; i < end; k++) {
+        const lm_layer_spec *l = &m->layers[i];
+        int first = 1;
+        lm_sb_puts(b, k ? ",{" : "{");
+        kv_str(b, &first, "type", lm_layer_type_name(l));
+        const lm_layer_type t = l->type;
+        if (t == LM_LAYER_LINEAR || t == LM_LAYER_CONV2D) {
+            kv_uint(b, &first, "out", l->out);
+            sb_key(b, &first, "bias");
+            lm_sb_puts(b, (l->bias < 0 ? m->bias : l->bias) ? "true" : "false");
+        }
+        if (t == LM_LAYER_CONV2D || t == LM_LAYER_AVGPOOL2D || t == LM_LAYER_MAXPOOL2D) {
+            kv_uint(b, &first, "kernel", l->kernel);
+            kv_uint(b, &first, "stride",
+                    l->stride              ? l->stride
+                    : t == LM_LAYER_CONV2D ? 1
+                                           : l->kernel);
+        }
+        if (t == LM_LAYER_CONV2D)
+            kv_uint(b, &first, "padding", l->padding);
+        if (t == LM_LAYER_LAYERNORM)
+            kv_real(b, &first, "eps", l->eps);
+        if (t == LM_LAYER_RESIDUAL) {
+            sb_key(b, &first, "body");
+            put_layers(b, m, i + 1, l->body_len);
+            i += l->body_len;
+        }
+        lm_sb_puts(b, "}");
+        i++;
+    }
+    lm_sb_puts(b, "]");
+    return i;
+}
+
 static void put_model(lm_sb *b, const lm_mlp_spec *m, int center_output) {
     int first = 1;
     lm_sb_puts(b, "{");
-    sb_key(b, &first, "widths");
-    lm_sb_puts(b, "[");
-    for (size_t i = 0; i < m->n_widths; i++)
-        lm_sb_printf(b, i ? ",%zu" : "%zu", m->widths[i]);
-    lm_sb_puts(b, "]");
-    kv_str(b, &first, "activation", lm_act_name(m->act));
+    if (m->n_layer_specs) {
+        sb_key(b, &first, "input_shape");
+        lm_sb_puts(b, "[");
+        for (size_t i = 0; i < m->n_input_shape; i++)
+            lm_sb_printf(b, i ? ",%zu" : "%zu", m->input_shape[i]);
+        lm_sb_puts(b, "]");
+        sb_key(b, &first, "layers");
+        put_layers(b, m, 0, m->n_layer_specs);
+    } else {
+        sb_key(b, &first, "widths");
+        lm_sb_puts(b, "[");
+        for (size_t i = 0; i < m->n_widths; i++)
+            lm_sb_printf(b, i ? ",%zu" : "%zu", m->widths[i]);
+        lm_sb_puts(b, "]");
+        kv_str(b, &first, "activation", lm_act_name(m->act));
+    }
     sb_key(b, &first, "bias");
     lm_sb_puts(b, m->bias ? "true" : "false");
     kv_str(b, &first, "parameterization", lm_param_name(m->param));
@@ -200,15 +249,18 @@ static void put_optimizer(lm_sb *b, const lm_optim_spec *o, size_t n_layers) {
     if (o->warmup_start > 0)
         kv_real(b, &sfirst, "warmup_start", o->warmup_start);
     lm_sb_puts(b, "}");
-    /* no layer_lr means every multiplier is 1: written out, so both spellings hash alike */
-    sb_key(b, &first, "layer_lr");
-    lm_sb_puts(b, "[");
-    for (size_t i = 0; i < n_layers; i++) {
-        if (i)
-            lm_sb_puts(b, ",");
-        sb_real(b, o->n_layer_lr ? o->layer_lr[i] : 1.0);
+    /* no layer_lr means every multiplier is 1: written out, so both spellings hash alike
+     * (model.layers networks have none: n_layers 0 leaves the key out) */
+    if (n_layers) {
+        sb_key(b, &first, "layer_lr");
+        lm_sb_puts(b, "[");
+        for (size_t i = 0; i < n_layers; i++) {
+            if (i)
+                lm_sb_puts(b, ",");
+            sb_real(b, o->n_layer_lr ? o->layer_lr[i] : 1.0);
+        }
+        lm_sb_puts(b, "]");
     }
-    lm_sb_puts(b, "]");
     lm_sb_puts(b, "}");
 }
 
@@ -223,7 +275,7 @@ lm_status lm__cfg_canonical(const lm_config *c, char **out, lm_err *err) {
     put_model(&b, &c->model, c->center_output);
     kv_str(&b, &first, "loss", lm_loss_name(c->loss));
     sb_key(&b, &first, "optimizer");
-    put_optimizer(&b, &c->optim, c->model.n_widths - 1);
+    put_optimizer(&b, &c->optim, c->model.n_widths ? c->model.n_widths - 1 : 0);
     kv_uint(&b, &first, "batch_size", c->train.batch_size);
     if (c->train.steps)
         kv_uint(&b, &first, "steps", c->train.steps);

@@ -548,27 +548,174 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
     return LM_OK;
 }
 
+/* One entry of model.layers (docs/models.md) at path, appended to m->layers; a residual's body
+ * follows it inline (lm_layer_spec.body_len). */
+static lm_status parse_layer_list(const ctx *cx, json_t *arr, const char *path, lm_mlp_spec *m,
+                                  int depth);
+
+static lm_status parse_layer(const ctx *cx, json_t *o, const char *path, lm_mlp_spec *m,
+                             int depth) {
+    char p[PATH_LEN];
+    if (!json_is_object(o))
+        return want(cx, LM_EINVAL, o, path,
+                    "a layer object such as {\"type\": \"linear\", \"out\": 10}");
+    static const char *const keys[] = {"type",    "out",  "kernel", "stride",
+                                       "padding", "bias", "eps",    "body"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        size_t i = 0;
+        while (i < N(keys) && strcmp(k, keys[i]) != 0)
+            i++;
+        if (i == N(keys)) {
+            const char *hint = lm__cfg_suggest(k, keys, N(keys));
+            join(p, path, k);
+            CFG_FAIL(cx, LM_EINVAL, p,
+                     "unknown key%s%s%s (a layer has type, out, kernel, stride, "
+                     "padding, bias, eps, body)",
+                     hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
+        }
+    }
+    if (m->n_layer_specs >= LM_MAX_LAYER_SPECS)
+        CFG_FAIL(cx, LM_ERANGE, path, "model.layers has more than %d entries (bodies included)",
+                 LM_MAX_LAYER_SPECS);
+    const size_t at = m->n_layer_specs++;
+    lm_layer_spec *l = &m->layers[at];
+    memset(l, 0, sizeof *l);
+    l->bias = -1;
+    join(p, path, "type");
+    v = json_object_get(o, "type");
+    if (!v)
+        CFG_FAIL(cx, LM_EINVAL, path,
+                 "missing \"type\" (linear, conv2d, avgpool2d, maxpool2d, "
+                 "flatten, residual, layernorm or an activation name)");
+    if (!json_is_string(v))
+        return want(cx, LM_EINVAL, v, p, "a layer type name");
+    lm_err e2 = {0};
+    if (lm_layer_type_parse(json_string_value(v), l, &e2) != LM_OK)
+        CFG_FAIL(cx, LM_EINVAL, p, "%s", e2.msg);
+    const lm_layer_type t = l->type;
+    const int has_out = t == LM_LAYER_LINEAR || t == LM_LAYER_CONV2D;
+    const int has_kernel =
+        t == LM_LAYER_CONV2D || t == LM_LAYER_AVGPOOL2D || t == LM_LAYER_MAXPOOL2D;
+    /* keys that do not belong to this type are errors, not silently ignored */
+    static const char *const own[] = {"out", "kernel", "stride", "padding", "bias", "eps", "body"};
+    const int ok[] = {has_out,
+                      has_kernel,
+                      has_kernel,
+                      t == LM_LAYER_CONV2D,
+                      has_out,
+                      t == LM_LAYER_LAYERNORM,
+                      t == LM_LAYER_RESIDUAL};
+    for (size_t i = 0; i < N(own); i++)
+        if (!ok[i] && json_object_get(o, own[i])) {
+            join(p, path, own[i]);
+            CFG_FAIL(cx, LM_EINVAL, p, "does not apply to a \"%s\" layer", lm_layer_type_name(l));
+        }
+    if (has_out) {
+        join(p, path, "out");
+        if (!(v = json_object_get(o, "out")))
+            CFG_FAIL(cx, LM_EINVAL, path, "missing \"out\" (output %s)",
+                     t == LM_LAYER_CONV2D ? "channels" : "features");
+        LM_TRY(get_size(cx, v, p, 1, &l->out));
+        if ((v = json_object_get(o, "bias"))) {
+            join(p, path, "bias");
+            LM_TRY(get_bool(cx, v, p, &l->bias));
+        }
+    }
+    if (has_kernel) {
+        join(p, path, "kernel");
+        if (!(v = json_object_get(o, "kernel")))
+            CFG_FAIL(cx, LM_EINVAL, path, "missing \"kernel\" (the square kernel's side)");
+        LM_TRY(get_size(cx, v, p, 1, &l->kernel));
+        if ((v = json_object_get(o, "stride"))) {
+            join(p, path, "stride");
+            LM_TRY(get_size(cx, v, p, 1, &l->stride));
+        }
+        if ((v = json_object_get(o, "padding"))) {
+            join(p, path, "padding");
+            LM_TRY(get_size(cx, v, p, 0, &l->padding));
+        }
+    }
+    if (t == LM_LAYER_LAYERNORM) {
+        l->eps = 1e-5;
+        if ((v = json_object_get(o, "eps"))) {
+            join(p, path, "eps");
+            LM_TRY(get_num(cx, v, p, R_GT0, &l->eps));
+        }
+    }
+    if (t == LM_LAYER_RESIDUAL) {
+        join(p, path, "body");
+        if (!(v = json_object_get(o, "body")))
+            CFG_FAIL(cx, LM_EINVAL, path, "missing \"body\" (the list of layers of x + body(x))");
+        if (depth >= 4)
+            CFG_FAIL(cx, LM_ERANGE, p, "residual blocks nest at most 4 deep");
+        LM_TRY(parse_layer_list(cx, v, p, m, depth + 1));
+        m->layers[at].body_len = m->n_layer_specs - at - 1;
+    }
+    return LM_OK;
+}
+
+static lm_status parse_layer_list(const ctx *cx, json_t *arr, const char *path, lm_mlp_spec *m,
+                                  int depth) {
+    char p[PATH_LEN];
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return want(cx, LM_EINVAL, arr, path, "a non-empty array of layer objects");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        snprintf(p, sizeof p, "%.60s[%zu]", path, i);
+        LM_TRY(parse_layer(cx, json_array_get(arr, i), p, m, depth));
+    }
+    return LM_OK;
+}
+
 static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
     json_t *mo, *v;
     char p[PATH_LEN];
     LM_TRY(get_object(cx, root, lm__cfg_key_find(&lm__cfg_schema, "model"), "model", &mo));
+    json_t *layers = mo ? json_object_get(mo, "layers") : NULL;
     v = mo ? json_object_get(mo, "widths") : NULL;
-    if (!v)
+    if (layers) {
+        if (v)
+            CFG_FAIL(cx, LM_EINVAL, "model.widths",
+                     "and model.layers are both given: give one (widths is the MLP shorthand)");
+        if (json_object_get(mo, "activation"))
+            CFG_FAIL(cx, LM_EINVAL, "model.activation",
+                     "does not apply with model.layers (activations are layers there: "
+                     "{\"type\": \"relu\"})");
+        LM_TRY(parse_layer_list(cx, layers, "model.layers", m, 0));
+        json_t *is = json_object_get(mo, "input_shape");
+        if (!is)
+            CFG_FAIL(cx, LM_EINVAL, NULL,
+                     "missing required key \"model.input_shape\" with model.layers ([d] for "
+                     "features, [C, H, W] for images)");
+        if (!json_is_array(is) || (json_array_size(is) != 1 && json_array_size(is) != 3))
+            return want(cx, LM_EINVAL, is, "model.input_shape",
+                        "[d] (features) or [C, H, W] (images)");
+        for (size_t i = 0; i < json_array_size(is); i++) {
+            snprintf(p, sizeof p, "model.input_shape[%zu]", i);
+            LM_TRY(get_size(cx, json_array_get(is, i), p, 1, &m->input_shape[i]));
+        }
+        m->n_input_shape = json_array_size(is);
+    } else if (mo && json_object_get(mo, "input_shape")) {
+        CFG_FAIL(cx, LM_EINVAL, "model.input_shape", "applies only with model.layers");
+    }
+    if (!v && !layers)
         CFG_FAIL(cx, LM_EINVAL, NULL,
-                 "missing required key \"model.widths\" (input width first, output width last)");
+                 "missing required key \"model.widths\" (input width first, output width last) "
+                 "or \"model.layers\" (docs/models.md)");
     const size_t max_w = LM_MAX_LAYERS + 1;
     char desc[64];
     snprintf(desc, sizeof desc, "an array of 2 to %zu positive integers", max_w);
-    if (!json_is_array(v))
+    if (v && !json_is_array(v))
         return want(cx, LM_EINVAL, v, "model.widths", desc);
-    if (json_array_size(v) < 2 || json_array_size(v) > max_w)
+    if (v && (json_array_size(v) < 2 || json_array_size(v) > max_w))
         CFG_FAIL(cx, LM_ERANGE, "model.widths", "expected %s, got %zu entries", desc,
                  json_array_size(v));
-    for (size_t i = 0; i < json_array_size(v); i++) {
+    for (size_t i = 0; v && i < json_array_size(v); i++) {
         snprintf(p, sizeof p, "model.widths[%zu]", i);
         LM_TRY(get_size(cx, json_array_get(v, i), p, 1, &m->widths[i]));
     }
-    m->n_widths = json_array_size(v);
+    m->n_widths = v ? json_array_size(v) : 0;
     int e;
     if ((v = json_object_get(mo, "activation"))) {
         LM_TRY(get_module_enum(cx, v, "model.activation", act_name_i, parse_act, &e));
@@ -714,6 +861,10 @@ static lm_status parse_top(const ctx *cx, json_t *root, lm_config *c) {
     }
     const json_t *layer_lr;
     LM_TRY(parse_optimizer(cx, root, &c->optim, &layer_lr));
+    if (layer_lr && c->model.n_layer_specs)
+        CFG_FAIL(cx, LM_EINVAL, "optimizer.layer_lr",
+                 "applies to model.widths networks; with model.layers use the "
+                 "parameterization's rates");
     if (layer_lr)
         LM_TRY(parse_layer_lr(cx, layer_lr, c->model.n_widths - 1, &c->optim));
     if ((v = json_object_get(root, "batch_size")))
@@ -938,10 +1089,26 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
         snprintf(why_out, sizeof why_out, "data \"%s\"", src);
     }
     const lm_mlp_spec *m = &c->model;
-    if (d_in && m->widths[0] != d_in)
+    if (m->n_layer_specs > 0) {
+        /* a layer graph: its shapes are known once built (shape errors name the layer) */
+        lm_mlp *net = NULL;
+        lm_err e2 = {0};
+        if (lm_mlp_new(m, &net, &e2) != LM_OK)
+            CFG_FAIL(cx, e2.code, NULL, "%s", e2.msg);
+        const size_t nd_in = net->d_in, nd_out = net->d_out;
+        lm_mlp_free(net);
+        if (d_in && nd_in != d_in)
+            CFG_FAIL(cx, LM_EINVAL, "model.input_shape",
+                     "has %zu entries per example but %s has %zu inputs%s", nd_in, why_in, d_in,
+                     is_image(d->source) ? " (images are [1, side, side])" : "");
+        if (k && nd_out != k)
+            CFG_FAIL(cx, LM_EINVAL, "model.layers",
+                     "the last layer gives %zu output%s but %s has %zu", nd_out,
+                     nd_out == 1 ? "" : "s", why_out, k);
+    } else if (d_in && m->widths[0] != d_in)
         CFG_FAIL(cx, LM_EINVAL, "model.widths", "first entry is %zu but %s has %zu inputs",
                  m->widths[0], why_in, d_in);
-    if (k && m->widths[m->n_widths - 1] != k)
+    if (k && m->n_layer_specs == 0 && m->widths[m->n_widths - 1] != k)
         CFG_FAIL(cx, LM_EINVAL, "model.widths", "last entry is %zu but %s has %zu output%s",
                  m->widths[m->n_widths - 1], why_out, k, k == 1 ? "" : "s");
 
@@ -971,6 +1138,62 @@ static lm_status set_fail(const ctx *cx, const char *set, int line, lm_status co
 }
 #define SET_FAIL(...) return set_fail(cx, set, __LINE__, __VA_ARGS__)
 
+/* --set model.layers[i](.body[j])*(.KEY)?=VALUE: into the layer list of the file (mo, the model
+ * object), which must hold the indexed entries; KEY is any layer key (parse_layer checks it, as
+ * in the file), no KEY replaces the whole entry. For width sweeps of layer-graph models, e.g.
+ * --set model.layers[0].out=64. */
+static lm_status set_layer(const ctx *cx, json_t *mo, const char *set, const char *path,
+                           const char *value) {
+    json_t *obj = mo, *arr = NULL;
+    char tok[PATH_LEN];
+    size_t idx = 0;
+    const char *p = path;
+    for (int first = 1;; first = 0) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t) (dot - p) : strlen(p);
+        if (len >= sizeof tok)
+            SET_FAIL(LM_EINVAL, "path too long");
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        char *br = strchr(tok, '[');
+        if (!br) { /* a key of the layer object reached so far */
+            if (first || dot || !arr)
+                SET_FAIL(LM_EINVAL, "expected model.layers[i] or model.layers[i].KEY");
+            break;
+        }
+        *br = '\0';
+        const char *want = first ? "layers" : "body";
+        char *end = NULL;
+        unsigned long long i = strtoull(br + 1, &end, 10);
+        if (strcmp(tok, want) != 0 || !end || end == br + 1 || strcmp(end, "]") != 0)
+            SET_FAIL(LM_EINVAL, "expected %s[INDEX] in the path, got \"%.40s\"", want, p);
+        arr = json_object_get(obj, tok);
+        if (!json_is_array(arr) || i >= json_array_size(arr))
+            SET_FAIL(LM_EINVAL, "%s has %zu entries in %s; index %llu is out of range", tok,
+                     json_is_array(arr) ? json_array_size(arr) : 0, cx->name, i);
+        idx = (size_t) i;
+        json_t *el = json_array_get(arr, idx);
+        if (!dot) {
+            tok[0] = '\0';
+            break;
+        }
+        if (!json_is_object(el))
+            SET_FAIL(LM_EINVAL, "entry %zu of %s is not a layer object", idx, tok);
+        obj = el;
+        p = dot + 1;
+    }
+    json_error_t je;
+    json_t *val = json_loads(value, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!val)
+        val = json_string(value);
+    if (!val)
+        SET_FAIL(LM_EINVAL, "the value is not valid UTF-8");
+    const int bad = tok[0] ? json_object_set_new(obj, tok, val) : json_array_set_new(arr, idx, val);
+    if (bad)
+        SET_FAIL(LM_ENOMEM, "out of memory");
+    return LM_OK;
+}
+
 /* Writes one "KEY=VALUE" into root, creating missing objects on the way. */
 static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
     const char *eq = strchr(set, '=');
@@ -993,6 +1216,8 @@ static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
     char *part = key, *next;
     char sofar[PATH_LEN] = "";
     for (;;) {
+        if (strcmp(sofar, "model") == 0 && strncmp(part, "layers[", 7) == 0)
+            return set_layer(cx, obj, set, part, eq + 1);
         next = strchr(part, '.');
         if (next)
             *next = '\0';

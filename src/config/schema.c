@@ -26,6 +26,8 @@ static const lm__key model_keys[] = {
     LEAF("widths"), LEAF("activation"), LEAF("bias"), LEAF("parameterization"), LEAF("base_width"),
     LEAF("output_multiplier"), LEAF("sw2"), LEAF("sb2"), LEAF("readout_zero"),
     LEAF("center_output"),
+    /* the layer graph (docs/models.md): a list of layer objects checked by config.c */
+    LEAF("layers"), LEAF("input_shape"),
     /* deep linear networks: the aligned, balanced initialisation */
     LEAF("init"), LEAF("a0")};
 

@@ -75,7 +75,7 @@ lm_status lm__exp_reps_load(const lm_exp_ctx *ctx, int64_t run, int at_init, lm_
         st = lm_mlp_ws_new(net.m, 256, LM_F64, &ws, err);
     if (st == LM_OK) {
         r->n = net.test->n;
-        r->L = net.m->n_layers;
+        r->L = net.m->n_repr;
         r->accuracy = LM_NAN;
     }
     for (size_t l = 0; st == LM_OK && l <= r->L; l++) {

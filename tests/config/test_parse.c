@@ -382,7 +382,7 @@ Test(config, out_of_range_values) {
 Test(config, missing_and_exclusive_keys) {
     cfg_fails("{}", 0, NULL, LM_EINVAL,
               "cfg.json: missing required key \"model.widths\" (input width first, output width "
-              "last)");
+              "last) or \"model.layers\" (docs/models.md)");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"steps\": 5, \"epochs\": 2}", 0, NULL,
               LM_EINVAL, "cfg.json: \"steps\" and \"epochs\" are both given: give one of them");
     LM_CHECK_LEAKS();
@@ -477,5 +477,76 @@ Test(config, allocation_failures) {
         }
     }
     cr_assert(succeeded && lm_test_fail_at > 2, "at least the config and its JSON are allocated");
+    LM_CHECK_LEAKS();
+}
+
+Test(config, model_layers) {
+    /* a residual network on pooled Fashion-MNIST images: parsed, nested bodies inlined */
+    lm_config *c = cfg_ok("{\"data\": {\"pool\": 2}, \"model\": {\"input_shape\": [1, 14, 14], "
+                          "\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 8}, "
+                          "{\"type\": \"residual\", \"body\": [{\"type\": \"gelu\"}, {\"type\": "
+                          "\"linear\", \"out\": 8, \"bias\": false}]}, {\"type\": \"layernorm\", "
+                          "\"eps\": 1e-6}, {\"type\": \"linear\", \"out\": 10}]}}",
+                          0, NULL);
+    cr_assert_eq(c->model.n_layer_specs, 7);
+    cr_assert_eq(c->model.layers[2].type, LM_LAYER_RESIDUAL);
+    cr_assert_eq(c->model.layers[2].body_len, 2);
+    cr_assert_eq(c->model.layers[3].act, LM_ACT_GELU);
+    cr_assert_eq(c->model.layers[4].bias, 0);
+    cr_assert_eq(c->model.layers[5].eps, 1e-6);
+    cr_assert_eq(c->model.input_shape[2], 14);
+    lm_config_free(c);
+    /* --set into the layer list: a width sweep of a layer-graph model */
+    const char *sets[] = {"model.layers[1].out=16", "model.layers[2].body[1].out=16",
+                          "model.layers[4]={\"type\": \"linear\", \"out\": 10, \"bias\": false}"};
+    c = cfg_ok("{\"data\": {\"pool\": 2}, \"model\": {\"input_shape\": [1, 14, 14], "
+               "\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 8}, "
+               "{\"type\": \"residual\", \"body\": [{\"type\": \"gelu\"}, {\"type\": "
+               "\"linear\", \"out\": 8}]}, {\"type\": \"tanh\"}, {\"type\": \"linear\", \"out\": "
+               "10}]}}",
+               3, sets);
+    cr_assert_eq(c->model.layers[1].out, 16);
+    cr_assert_eq(c->model.layers[4].out, 16);
+    cr_assert_eq(c->model.layers[6].bias, 0);
+    lm_config_free(c);
+    const char *bad_set[] = {"model.layers[7].out=3"};
+    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"linear\", "
+              "\"out\": 10}]}}",
+              1, bad_set, LM_EINVAL,
+              "--set model.layers[7].out=3: layers has 1 entries in cfg.json; index 7 is out of "
+              "range");
+    /* errors name the layer's path */
+    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"linear\", "
+              "\"outs\": 10}]}}",
+              0, NULL, LM_EINVAL,
+              "cfg.json: model.layers[0].outs: unknown key (did you mean \"out\"?) (a layer has "
+              "type, out, kernel, stride, padding, bias, eps, body)");
+    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"relu\", "
+              "\"out\": 10}]}}",
+              0, NULL, LM_EINVAL, "cfg.json: model.layers[0].out: does not apply to a \"relu\" layer");
+    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"conv\"}]}}", 0,
+              NULL, LM_EINVAL,
+              "cfg.json: model.layers[0].type: unknown layer type \"conv\" (linear, conv2d, "
+              "avgpool2d, maxpool2d, flatten, residual, layernorm, or an activation: identity, relu, "
+              "tanh, erf, gelu, sigmoid, softplus, quadratic)");
+    cfg_fails("{\"model\": {\"layers\": [{\"type\": \"linear\", \"out\": 10}]}}", 0, NULL,
+              LM_EINVAL,
+              "cfg.json: missing required key \"model.input_shape\" with model.layers ([d] for "
+              "features, [C, H, W] for images)");
+    cfg_fails("{\"model\": {\"input_shape\": [1, 28, 28], \"layers\": [{\"type\": \"linear\", "
+              "\"out\": 10}]}}",
+              0, NULL, LM_ESHAPE,
+              "cfg.json: model.layers[0] (linear): its input is [1, 28, 28]; a linear layer takes "
+              "features: put a {\"type\": \"flatten\"} before it");
+    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"linear\", "
+              "\"out\": 7}]}}",
+              0, NULL, LM_EINVAL,
+              "cfg.json: model.layers: the last layer gives 7 outputs but data \"fashion-mnist\" "
+              "with targets \"onehot\" has 10");
+    cfg_fails("{\"model\": {\"widths\": [784, 10], \"input_shape\": [784], \"layers\": "
+              "[{\"type\": \"linear\", \"out\": 10}]}}",
+              0, NULL, LM_EINVAL,
+              "cfg.json: model.widths: and model.layers are both given: give one (widths is the "
+              "MLP shorthand)");
     LM_CHECK_LEAKS();
 }
