@@ -7,7 +7,8 @@
  * the column matrix col [K, nc*P] (P = Ho*Wo; column i*P + oh*Wo + ow holds the receptive field
  * of output pixel (oh, ow) of example i, zeros where it overhangs the padding), so the whole
  * chunk is ONE GEMM: Y [O, nc*P] = wm Wm col. Y's rows hold channel o of every example in turn,
- * so y (NCHW) is Y with its [nc, P] blocks regrouped: nc*O copies of P numbers.
+ * so y (NCHW) is Y with its [nc, P] blocks regrouped: nc*O copies of P numbers; for nc = 1 Y is
+ * y's own layout, and the GEMM reads and writes y (and gy) in place.
  *
  *   conv_fwd      y (= or +=) wm conv(Wm, x) + bm b
  *   conv_grad_w   gW (= or +=) wm sum_i gy_i col_i^T;  gb (= or +=) bm sum gy   (sums in double)

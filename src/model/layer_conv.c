@@ -5,11 +5,12 @@
  * linear layer's. Workload: the small CNNs of issue 15 (28x28 images, 16-64 channels, 3x3
  * kernels, batches of 64-128 per thread), trained in float32 and probed (HVPs) in float64.
  *
- * Method (conv_impl.h): im2col + one GEMM per chunk of examples. For a chunk of nc examples the
+ * Method (conv_impl.h): im2col + GEMM per chunk of examples. For a chunk of nc examples the
  * receptive fields are unfolded into col [K, nc*P] (K = C*k*k, P = Ho*Wo), and
  *   y = wm Wm col + bm b          (Wm: the weight as [O, K])
- * is one [O, K] x [K, nc*P] product, a far better shape for the BLAS than nc products of
- * [O, K] x [K, P]; y's NCHW order is the product's rows regrouped (O*nc copies of P numbers).
+ * is one [O, K] x [K, nc*P] product; y's NCHW order is the product's rows regrouped (O*nc copies
+ * of P numbers), or, for a chunk of one example, the product itself. The chunk is sized so the
+ * columns stay in L2 (CONV_CHUNK below): on 28x28 and 14x14 maps that is one or two examples.
  *
  * Derivatives. Write A for the linear map x -> col(x) (im2col; its adjoint A^T is col2im, which
  * adds every column entry back to the input pixel it came from). Per example
