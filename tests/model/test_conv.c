@@ -206,10 +206,11 @@ static void check_chunks(const lm_layer_spec *ls, size_t nl, const size_t *shape
 }
 
 Test(conv, chunks_equal_one_example_at_a_time) {
-    /* At layer_conv.c's chunk size (2^16 column-buffer elements): [8, 32, 32] -> conv 16 k3 p1
+    /* At layer_conv.c's chunk size (2^15 column-buffer elements): [8, 32, 32] -> conv 16 k3 p1
      * -> tanh -> conv 4 k5 s2 p2 runs one example per chunk (the GEMM writing y directly);
-     * [2, 16, 16] -> conv 4 k3 p1 -> softplus -> conv 3 k3 s2 p1 runs chunks of 6 examples
-     * (batched GEMMs, regrouped: 6 + 6 + 1) at its first conv and all 13 in one at its second. */
+     * [2, 16, 16] -> conv 4 k3 p1 -> softplus -> conv 3 k3 s2 p1 runs chunks of 3 examples at
+     * its first conv (3+3+3+3+1: batched GEMMs, regrouped, and a one-example chunk) and of 6
+     * at its second (6+6+1). */
     const size_t big[] = {8, 32, 32}, small[] = {2, 16, 16};
     lm_layer_spec a[] = {conv(16, 3, 1, 1, 1), gc_act(LM_ACT_TANH), conv(4, 5, 2, 2, 1)};
     lm_layer_spec b[] = {conv(4, 3, 1, 1, 1), gc_act(LM_ACT_SOFTPLUS), conv(3, 3, 2, 1, 1)};
