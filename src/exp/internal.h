@@ -38,6 +38,8 @@ extern const lm_experiment lm__exp_four_layers;
 extern const lm_experiment lm__exp_neural_collapse;
 extern const lm_experiment lm__exp_weight_spectra;
 extern const lm_experiment lm__exp_grokking;
+extern const lm_experiment lm__exp_eos_cnn;
+extern const lm_experiment lm__exp_cka_architectures;
 
 /* weight-spectra's pieces (exp_weight_spectra.c), exposed for its negative controls: a random
  * n x m matrix (Gaussian, or heavy = 1: symmetric Pareto entries of tail index 1.5); part (a)'s
@@ -159,6 +161,10 @@ typedef struct lm__eos_seed {
  * "hovers at 2/eta". */
 void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
                          const int64_t *lt, const double *l, double *scratch, lm__eos_seed *o);
+/* The EoS claims of science.md §4 on runs labelled "eta=<rate> seed=<s>" and
+ * "control eta=<rate> seed=<s>" (eos_analysis.c), and the seed-mean sharpness figure. */
+lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char *fig_title,
+                              lm_err *err);
 
 /* Text for a gnuplot single-quoted string in buf [n] (figures.c): a quote is doubled ('' is
  * gnuplot's escape), a line break (which would end the command) becomes a space; returns buf. */
