@@ -21,8 +21,12 @@
 
 const lm__layer_ops *const lm__layer_types[LM_LAYER_N_TYPES] = {
     [LM_LAYER_LINEAR] = &lm__layer_linear,
+    [LM_LAYER_CONV2D] = &lm__layer_conv2d,
     [LM_LAYER_FLATTEN] = &lm__layer_flatten,
     [LM_LAYER_ACT] = &lm__layer_act,
+    [LM_LAYER_AVGPOOL2D] = &lm__layer_avgpool2d,
+    [LM_LAYER_MAXPOOL2D] = &lm__layer_maxpool2d,
+    [LM_LAYER_LAYERNORM] = &lm__layer_layernorm,
     [LM_LAYER_RESIDUAL] = NULL, /* structural: compiled by compile() below */
 };
 

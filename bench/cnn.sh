@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The small CNN of issue 15 ("Performance"): lmech (bench_cnn) against PyTorch (bench/torch_cnn.py,
+# torch.set_num_threads 1 and 2, the best kept) training in float32 on the same data in one
+# session; prints both JSON lines, then steps/s, the ratio (target >= 2x), lmech's GEMM GFLOP/s as
+# a fraction of the sgemm peak measured in the same process, the float64 HVP/gradient time ratio
+# of both (target <= 2 for lmech), and the MLP training throughput of bench_train (784-256-256-10,
+# f32, batch 128) to compare with the table in bench/README.md (no regression).
+#   bash bench/cnn.sh BUILD_DIR [SECONDS] [BATCH]
+set -euo pipefail
+BUILD=${1:-build}
+SECONDS_=${2:-6}
+B=${3:-128}
+cd "$(dirname "$0")/.."
+lm=$("$BUILD/bench/bench_cnn" "$B" "$SECONDS_")
+echo "lmech: $lm"
+pt=$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_cnn.py "$B" "$SECONDS_" 1 2)
+echo "torch: $pt"
+mlp=$("$BUILD/bench/bench_train" float32 256 128 2)
+echo "mlp:   $mlp"
+/usr/bin/python3 -c "
+import json, sys
+a, b, c = (json.loads(s) for s in sys.argv[1:4])
+print('data: %s (lmech) / %s (torch)' % (a['data'], b['data']))
+print('steps/s  lmech %.1f  torch %.1f (best of threads: %d)  ratio %.2fx  target 2x: %s' % (
+    a['steps_per_s'], b['steps_per_s'], b['best_threads'], a['steps_per_s'] / b['steps_per_s'],
+    'met' if a['steps_per_s'] >= 2 * b['steps_per_s'] else 'NOT met'))
+print('lmech GEMM %.1f GFLOP/s = %.0f %% of the sgemm peak %.1f GFLOP/s; allocs/step after 1st: %d' % (
+    a['gemm_gflops'], 100 * a['gemm_gflops'] / a['sgemm_peak_gflops'], a['sgemm_peak_gflops'],
+    a['allocs_after_first_step']))
+print('float64 HVP/gradient  lmech %.2f (%.1f / %.1f ms)  torch %.2f (%.1f / %.1f ms)' % (
+    a['hvp_over_grad'], 1e3 * a['f64_hvp_s'], 1e3 * a['f64_grad_s'],
+    b['hvp_over_grad'], 1e3 * b['f64_hvp_s'], 1e3 * b['f64_grad_s']))
+print('MLP 784-256-256-10 f32 B=128: %.0f steps/s (README table: 797 team / 687 second session)' % c['steps_per_s'])
+" "$lm" "$pt" "$mlp"
