@@ -291,6 +291,11 @@ lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, cons
  * epochs; quick: 1000 images, 40 epochs) at hidden width `width` and `seed`, labelled
  * "width=W seed=S". Identical configs in several experiments are trained once per database. */
 lm_status lm__exp_sim_plan_add(lm_exp_plan *p, int quick, size_t width, size_t seed, lm_err *err);
+/* The CNN trained as the similarity run (same data, loss, optimiser, epochs), label
+ * "cnn seed=<s>"; its representation layers LM__SIM_CNN_LAYERS are the two conv blocks' outputs,
+ * the penultimate layer and the logits (repr_runs.c). */
+lm_status lm__exp_sim_plan_add_cnn(lm_exp_plan *p, int quick, size_t seed, lm_err *err);
+#define LM__SIM_CNN_LAYERS {3, 6, 9, 10}
 /* The seed-pair design cka-seeds and knn-alignment share (so their runs are trained once): seeds
  * 0 .. 2 * pairs - 1 at the (quick) similarity width; pair i is seeds (2i, 2i + 1). */
 typedef struct lm__exp_sim_pairs {
