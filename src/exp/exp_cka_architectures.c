@@ -23,7 +23,8 @@
  *   - penultimate layers more alike than at init: CKA trained - CKA at theta_0 > 0;
  *   - logits above the null, and more alike than at init (the same two differences).
  * Reported: the mean trained and untrained matrices (figures), the penultimate and logit CKA
- * values, each CNN layer's best-matching MLP layer, the test accuracies.
+ * values, how many CNN layers find their most similar MLP layer at the same depth (and which),
+ * the test accuracies.
  *
  * Quick: 1000 images and 40 epochs, MLP width 128 (the cka-seeds quick runs); the same claims.
  * Workload (full): 10 runs (the CNNs ~1 min each), then 5 x 2 x 16 linear CKAs of 1000-row
@@ -204,7 +205,10 @@ static void judge(lm_exp_ctx *ctx, const arch_stats *as, const int64_t *runs, si
         report(ctx, q == P ? "CKA of the penultimate layers" : "CKA of the logits",
                "the similarity behind the sign claims", np, t, det, runs, nr);
     }
-    int k = snprintf(det, sizeof det, "most similar MLP layer (mean trained matrix):");
+    /* the layer correspondence: per pair, how many CNN layers find their best MLP layer at the
+     * same depth (conv block 1 -> hidden 1, ..., logits -> logits) */
+    double same[N_PAIRS];
+    int k = snprintf(det, sizeof det, "best MLP layer per CNN layer (mean trained matrix):");
     for (size_t a = 0; a < N_L && k > 0 && (size_t) k < sizeof det; a++) {
         size_t best = 0;
         double bm = -LM_INF;
@@ -220,14 +224,28 @@ static void judge(lm_exp_ctx *ctx, const arch_stats *as, const int64_t *runs, si
         k += snprintf(det + k, sizeof det - (size_t) k, "%s %s -> %s (%.3f)", a ? ";" : "",
                       CNN_NAMES[a], MLP_NAMES[best], bm);
     }
+    for (size_t j = 0; j < np; j++) {
+        same[j] = 0;
+        for (size_t a = 0; a < N_L; a++) {
+            size_t best = 0;
+            for (size_t b = 1; b < N_L; b++)
+                best = as->M[j][a][b] > as->M[j][a][best] ? b : best;
+            same[j] += best == a;
+        }
+    }
+    report(ctx, "CNN layers matched at the same depth",
+           "how many of the 4 CNN layers have their most similar MLP layer at the same depth "
+           "(Kornblith et al. 2019 §6 identify layers this way within an architecture)",
+           np, same, det, runs, nr);
     double ac[N_PAIRS], am[N_PAIRS];
     for (size_t j = 0; j < np; j++) {
         ac[j] = as->acc[j][0];
         am[j] = as->acc[j][1];
     }
-    report(ctx, "CNN test accuracy", det, np, ac, "over the CNN seeds", runs, nr);
-    report(ctx, "MLP test accuracy", "the MLP's, for comparison", np, am, "over the MLP seeds",
-           runs, nr);
+    report(ctx, "CNN test accuracy", "the CNN's, beside the MLP's", np, ac,
+           "on the first 1000 test images, per CNN seed", runs, nr);
+    report(ctx, "MLP test accuracy", "the MLP's, beside the CNN's", np, am,
+           "on the first 1000 test images, per MLP seed", runs, nr);
 }
 
 static lm_status figures(lm_exp_ctx *ctx, const arch_stats *as, lm_err *err) {
