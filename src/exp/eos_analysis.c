@@ -407,8 +407,7 @@ lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char 
         nf++;
     }
     if (st == LM_OK && nf)
-        st = lm__exp_figure_law(ctx, fig_name, fig_title,
-                                "step", "sharpness S", 0, 0, nf, fs, err);
+        st = lm__exp_figure_law(ctx, fig_name, fig_title, "step", "sharpness S", 0, 0, nf, fs, err);
     for (size_t r = 0; r < MAX_RATES; r++) {
         lm_free(fa[r].x);
         lm_free(fa[r].y);
@@ -417,4 +416,3 @@ lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char 
     lm_free(g);
     return st;
 }
-

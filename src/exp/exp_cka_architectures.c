@@ -75,8 +75,8 @@ typedef struct arch_stats {
 
 /* One pair: c, m trained; c0, m0 the same nets at theta_0. */
 static lm_status measure_pair(const design *d, size_t j, const lm__exp_reps *c,
-                              const lm__exp_reps *m, const lm__exp_reps *c0,
-                              const lm__exp_reps *m0, arch_stats *as, lm_err *err) {
+                              const lm__exp_reps *m, const lm__exp_reps *c0, const lm__exp_reps *m0,
+                              arch_stats *as, lm_err *err) {
     const lm__exp_reps *all[4] = {c, m, c0, m0};
     for (size_t k = 0; k < 4; k++) {
         const size_t *want = k % 2 ? d->mlp : d->cnn;
@@ -135,8 +135,8 @@ static void judge_sign(lm_exp_ctx *ctx, const arch_stats *as, const double *v, c
                                        .runs = runs});
 }
 
-static void report(lm_exp_ctx *ctx, const char *name, const char *reason, size_t n,
-                   const double *v, const char *det, const int64_t *runs, size_t nr) {
+static void report(lm_exp_ctx *ctx, const char *name, const char *reason, size_t n, const double *v,
+                   const char *det, const int64_t *runs, size_t nr) {
     double m, u;
     lm__exp_mean_u(n, v, &m, &u);
     lm_exp_judge(ctx, &(lm_claim_spec){.name = name,
@@ -199,7 +199,8 @@ static void judge(lm_exp_ctx *ctx, const arch_stats *as, const int64_t *runs, si
             z[j] = as->M0[j][q][q];
         }
         lm__exp_mean_u(np, z, &m0, &u0);
-        snprintf(det, sizeof det, "%s against %s, trained; at init %.4f +- %.4f, null p95 of "
+        snprintf(det, sizeof det,
+                 "%s against %s, trained; at init %.4f +- %.4f, null p95 of "
                  "pair 0 %.4f",
                  CNN_NAMES[q], MLP_NAMES[q], m0, u0, as->p95[0][q - P]);
         report(ctx, q == P ? "CKA of the penultimate layers" : "CKA of the logits",

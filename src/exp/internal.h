@@ -295,7 +295,8 @@ lm_status lm__exp_sim_plan_add(lm_exp_plan *p, int quick, size_t width, size_t s
  * "cnn seed=<s>"; its representation layers LM__SIM_CNN_LAYERS are the two conv blocks' outputs,
  * the penultimate layer and the logits (repr_runs.c). */
 lm_status lm__exp_sim_plan_add_cnn(lm_exp_plan *p, int quick, size_t seed, lm_err *err);
-#define LM__SIM_CNN_LAYERS {3, 6, 9, 10}
+#define LM__SIM_CNN_LAYERS                                                                         \
+    { 3, 6, 9, 10 }
 /* The seed-pair design cka-seeds and knn-alignment share (so their runs are trained once): seeds
  * 0 .. 2 * pairs - 1 at the (quick) similarity width; pair i is seeds (2i, 2i + 1). */
 typedef struct lm__exp_sim_pairs {

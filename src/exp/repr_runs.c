@@ -27,8 +27,8 @@
 /* The data, loss and optimiser of the similarity run, shared by the MLP and the CNN (below). */
 #define SIM_COMMON                                                                                 \
     " \"data\": {\"source\": \"fashion-mnist\", \"train_size\": 2000, \"test_size\": 1000,"        \
-    "  \"subset\": \"first\", \"pool\": 2, \"normalize\": \"standardize\"},"                         \
-    " \"loss\": \"ce\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9,"           \
+    "  \"subset\": \"first\", \"pool\": 2, \"normalize\": \"standardize\"},"                       \
+    " \"loss\": \"ce\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9,"       \
     "  \"weight_decay\": 0.0005},"                                                                 \
     " \"batch_size\": 128, \"epochs\": 300, \"eval_every\": 500, \"threads\": 1}"
 

@@ -117,9 +117,9 @@ Test(cka_architectures, plans_cnn_and_mlp_pairs_on_the_same_data) {
         cr_assert_eq(p.n, 2u * N_PAIRS);
         for (size_t i = 0; i < p.n; i++) {
             lm_config *c;
-            cr_assert_eq(lm_config_parse(p.config[i], strlen(p.config[i]), "plan", 0, NULL, &c,
-                                         &err),
-                         LM_OK, "%s", err.msg);
+            cr_assert_eq(
+                lm_config_parse(p.config[i], strlen(p.config[i]), "plan", 0, NULL, &c, &err), LM_OK,
+                "%s", err.msg);
             lm_mlp *m;
             cr_assert_eq(lm_mlp_new(&c->model, &m, &err), LM_OK, "%s", err.msg);
             /* even entries the CNN (seed 2j), odd the MLP (seed 2j + 1): different seeds */

@@ -12,9 +12,9 @@
 
 #define NS 301 /* steps 0, 20, ..., 6000 */
 
-/* An edge seed at thr: from smin (a fraction of thr) at step 0 a linear rise to thr at step 1500, then S within
- * 3 % of thr; the loss falls as exp(-t/1500), every third interval rising by 5 %. flat: S stays
- * at smin throughout (the negative control). */
+/* An edge seed at thr: from smin (a fraction of thr) at step 0 a linear rise to thr at step 1500,
+ * then S within 3 % of thr; the loss falls as exp(-t/1500), every third interval rising by 5 %.
+ * flat: S stays at smin throughout (the negative control). */
 static void series(lm_fx *f, int64_t run, double thr, double smin, int seed, int flat) {
     int64_t st[NS];
     double s[NS], l[NS];
@@ -59,9 +59,9 @@ Test(eos_cnn, plans_cnn_graph_models) {
             cr_assert(strstr(p.label[i], "eta="), "%s", p.label[i]);
             n_ctl += strncmp(p.label[i], "control", 7) == 0;
             lm_config *c;
-            cr_assert_eq(lm_config_parse(p.config[i], strlen(p.config[i]), "plan", 0, NULL, &c,
-                                         &err),
-                         LM_OK, "%s", err.msg);
+            cr_assert_eq(
+                lm_config_parse(p.config[i], strlen(p.config[i]), "plan", 0, NULL, &c, &err), LM_OK,
+                "%s", err.msg);
             cr_assert(strstr(c->json, "conv2d"), "a CNN: %s", c->json);
             cr_assert(strstr(c->json, "\"sharpness_every\""), "%s", c->json);
             lm_mlp *m;
