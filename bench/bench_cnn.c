@@ -15,7 +15,9 @@
  * Also: the sgemm peak of this run (best call of a square 1024 GEMM), the GEMM work of a step
  * (below) as GFLOP/s, the allocations made by training steps after the first (must be 0), and
  * one float64 HVP (lm_mlp_hvp_apply after lm_mlp_hvp_prepare) against one float64 loss and
- * gradient (lm_mlp_loss_grad) on one batch of BATCH images, median of 7 calls each.
+ * gradient (lm_mlp_loss_grad) on one batch of BATCH images, median of 7 calls each, and the
+ * process CPU time per training step (all threads; on a machine shared with other work it is
+ * steadier than the wall clock).
  */
 #include "lmech/data.h"
 #include "lmech/loss.h"
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static double sgemm_peak(void) {
     const int n = 1024;
@@ -155,6 +158,8 @@ int main(int argc, char **argv) {
     const uint64_t allocs0 = lm_alloc_count();
     double rates[3];
     size_t steps_rep = 0;
+    const size_t step0 = step;
+    const clock_t cpu0 = clock();
     for (int rep = 0; rep < 3; rep++) {
         double t = lm_now();
         size_t s0 = step;
@@ -163,6 +168,8 @@ int main(int argc, char **argv) {
         rates[rep] = (double) (step - s0) / (lm_now() - t);
         steps_rep = step - s0;
     }
+    const double cpu_ms =
+        1e3 * (double) (clock() - cpu0) / CLOCKS_PER_SEC / (double) (step - step0);
     const uint64_t allocs = lm_alloc_count() - allocs0;
     const double med = median(rates, 3);
     /* GEMM multiply-adds of a step: forward, weight gradient and (not for the first layer, whose
@@ -205,9 +212,9 @@ int main(int argc, char **argv) {
     printf("{\"impl\":\"lmech\",\"batch\":%zu,\"data\":\"%s\",\"params\":%zu,\"steps_per_s\":%.3f,"
            "\"gemm_gflops\":%.2f,\"sgemm_peak_gflops\":%.2f,\"steps_timed\":%zu,\"loss\":%.5f,"
            "\"allocs_after_first_step\":%llu,\"f64_grad_s\":%.6f,\"f64_hvp_s\":%.6f,"
-           "\"hvp_over_grad\":%.3f}\n",
+           "\"hvp_over_grad\":%.3f,\"threads\":%d,\"cpu_ms_per_step\":%.2f}\n",
            B, synthetic ? "synthetic" : "fashion-mnist", p, med, gflops, peak, steps_rep, loss,
-           (unsigned long long) allocs, grad_s, hvp_s, hvp_s / grad_s);
+           (unsigned long long) allocs, grad_s, hvp_s, hvp_s / grad_s, lm_threads_get(), cpu_ms);
     lm_mlp_ws_free(ws);
     lm_mlp_team_free(team);
     lm_optim_free(opt);

@@ -3,7 +3,8 @@
 # torch.set_num_threads 1 and 2, the best kept) training in float32 on the same data in one
 # session; prints both JSON lines, then steps/s, the ratio (target >= 2x), lmech's GEMM GFLOP/s as
 # a fraction of the sgemm peak measured in the same process, the float64 HVP/gradient time ratio
-# of both (target <= 2 for lmech), and the MLP training throughput of bench_train (784-256-256-10,
+# of both (target <= 2 for lmech), one-thread CPU time per step of both (steadier than the wall
+# clock on a shared machine), and the MLP training throughput of bench_train (784-256-256-10,
 # f32, batch 128) to compare with the table in bench/README.md (no regression).
 #   bash bench/cnn.sh BUILD_DIR [SECONDS] [BATCH]
 set -euo pipefail
@@ -13,13 +14,15 @@ B=${3:-128}
 cd "$(dirname "$0")/.."
 lm=$("$BUILD/bench/bench_cnn" "$B" "$SECONDS_")
 echo "lmech: $lm"
+lm1=$(LM_THREADS=1 "$BUILD/bench/bench_cnn" "$B" "$SECONDS_")
+echo "lmech, 1 thread: $lm1"
 pt=$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_cnn.py "$B" "$SECONDS_" 1 2)
 echo "torch: $pt"
 mlp=$("$BUILD/bench/bench_train" float32 256 128 2)
 echo "mlp:   $mlp"
 /usr/bin/python3 -c "
 import json, sys
-a, b, c = (json.loads(s) for s in sys.argv[1:4])
+a, b, c, a1 = (json.loads(s) for s in sys.argv[1:5])
 print('data: %s (lmech) / %s (torch)' % (a['data'], b['data']))
 print('steps/s  lmech %.1f  torch %.1f (best of threads: %d)  ratio %.2fx  target 2x: %s' % (
     a['steps_per_s'], b['steps_per_s'], b['best_threads'], a['steps_per_s'] / b['steps_per_s'],
@@ -31,4 +34,7 @@ print('float64 HVP/gradient  lmech %.2f (%.1f / %.1f ms)  torch %.2f (%.1f / %.1
     a['hvp_over_grad'], 1e3 * a['f64_hvp_s'], 1e3 * a['f64_grad_s'],
     b['hvp_over_grad'], 1e3 * b['f64_hvp_s'], 1e3 * b['f64_grad_s']))
 print('MLP 784-256-256-10 f32 B=128: %.0f steps/s (README table: 797 team / 687 second session)' % c['steps_per_s'])
-" "$lm" "$pt" "$mlp"
+print('one thread, CPU ms/step  lmech %.1f (%.1f steps/s)  torch %.1f (%.1f steps/s)  ratio %.2fx' % (
+    a1['cpu_ms_per_step'], a1['steps_per_s'], b['cpu_ms_per_step_threads_1'], b['steps_per_s_threads_1'],
+    b['cpu_ms_per_step_threads_1'] / a1['cpu_ms_per_step']))
+" "$lm" "$pt" "$mlp" "$lm1"

@@ -12,6 +12,11 @@
  * with (u, v) ~ N(0, Sigma^l on {x, x'}), for l = 1..depth; the result is Sigma^{depth+1} and
  * Theta^{depth+1}, the kernels of one output. depth = 0 is the readout alone (Sigma^1).
  *
+ * These describe the dense chain of model.widths only: code that derives an analytic kernel from
+ * a configured network (lm_mlp) refuses a layer graph with lm_mlp_require_chain ("the analytic
+ * NTK needs a model.widths network ...; this model is conv2d(16) relu ..."), while the empirical
+ * NTK below works for every model.
+ *
  * The Gaussian expectations are closed forms for identity, relu (arc-cosine, Cho & Saul 2009),
  * erf (arcsine, Williams 1997) and quadratic; the other smooth activations (tanh, gelu, sigmoid,
  * softplus) use a two-dimensional Gauss–Hermite product rule on the Cholesky factor of the 2x2
@@ -126,10 +131,21 @@ lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, 
 
 /* The empirical neural tangent kernel of a finite network m at theta on the rows of X [n, d_in]
  * (float64), for its k = m->d_out outputs f_a:
- *     Theta[(i,a), (j,b)] = sum_l sum_{s in {W_l, b_l}} lr_s <df_a(x_i)/ds, df_b(x_j)/ds>,
- * the tangent kernel of gradient descent whose parameter segment s moves with learning rate
+ *     Theta[(i,a), (j,b)] = sum_s lr_s <df_a(x_i)/ds, df_b(x_j)/ds>
+ * over the parameter segments s of lm_mlp_segments (the chain's W_l, b_l; a layer graph's
+ * tensors), the tangent kernel of gradient descent whose segment s moves with learning rate
  * eta * lr_s (f_t - f_0 = -eta Theta grad_f L to first order; per-segment rates are muP's).
- * Index (i, a) -> i*k + a (example-major). Computed without any Jacobian: with A_{l-1} [n, d_in]
+ * Index (i, a) -> i*k + a (example-major).
+ *
+ * Layer graphs (model.layers): one block of the Jacobian at a time, chunks of c examples whose
+ * rows J_i [k, p] come from k one-example VJPs (lm_mlp_vjp, u = e_a), scaled by sqrt(lr_s) per
+ * segment; block (I, J) = J_I J_J^T (dgemm, dsyrk on the diagonal). layer_ntk's term l is that
+ * of dense layer l (m->layer[l], a linear or conv2d layer: its weight and bias tensors; a layer
+ * norm's gain and bias go with the dense layer before it, lm_mlp_segment_layer), so the terms
+ * still sum to ntk. The plan is the two Jacobian blocks: 8 (s c k p + k) bytes, s as below;
+ * besides it, a model workspace of one example (lm_mlp_ws_new(m, 1, LM_F64)).
+ *
+ * The dense chain (model.widths) is computed without any Jacobian: with A_{l-1} [n, d_in]
  * the activations into layer l and D_l [nk, d_out] the backpropagated signals df_a/dz_l of every
  * example and output (the backward pass of k one-hot cotangents per example as one block of nk
  * rows), layer l's term is
@@ -139,9 +155,10 @@ lm_status lm_kernel_expect_quad(lm_act act, double k11, double k12, double k22, 
  * dsyrk/dgemm. The last layer's term is the empirical NNGP-type kernel of the readout features
  * (times I_k).
  *
- * seg_lr: NULL (every rate 1: the plain NTK) or [2 * n_layers] rates in lm_mlp_segments' order
- * (W_1, b_1, W_2, b_2, ...: pass its lr_mult to get the kernel of that optimizer's per-layer
- * rates), each finite and >= 0 (bias entries are ignored without biases).
+ * seg_lr: NULL (every rate 1: the plain NTK) or [lm_mlp_n_segments(m)] rates in lm_mlp_segments'
+ * order (the chain's W_1, b_1, W_2, b_2, ...; a graph's tensors: pass its lr_mult to get the
+ * kernel of that optimizer's per-layer rates), each finite and >= 0 (bias entries are ignored
+ * without biases).
  * ntk [nk, nk] is overwritten; layer_ntk (NULL or [n_layers][nk][nk]) receives each layer's term
  * (ntk is their sum). Both are exactly symmetric.
  * Memory: besides the outputs, one work buffer of lm_kernel_empirical_plan(...) bytes. The inputs
@@ -153,13 +170,14 @@ lm_status lm_kernel_empirical(const lm_mlp *m, const double *theta, const double
                               const double *seg_lr, size_t max_bytes, double *ntk,
                               double *layer_ntk, lm_err *err);
 
-/* The exact number of bytes lm_kernel_empirical allocates (besides its outputs) for n inputs with
- * no bound (one chunk of n examples); per_layer: whether layer_ntk is given (it then needs no
- * separate Gram scratch). Saturates at SIZE_MAX. With H the sum of the hidden widths, D the
- * largest d_out of any layer, k the outputs, c the chunk size and s = 1 set of buffers when c = n
- * (else 2: the row chunk and the column chunk):
+/* The exact number of bytes lm_kernel_empirical allocates in its work buffer (besides its outputs)
+ * for n inputs with no bound (one chunk of n examples); per_layer: whether layer_ntk is given
+ * (the chain then needs no separate Gram scratch). Saturates at SIZE_MAX. With H the sum of the
+ * hidden widths, D the largest d_out of any layer, k the outputs, c the chunk size and s = 1 set
+ * of buffers when c = n (else 2: the row chunk and the column chunk), the dense chain's is
  *   8 * (s * (c H (1 + e) + 2 c k D) + c^2 + (per_layer ? 0 : (c k)^2)),
- * e = 1 when the activation needs its derivative stored (not identity or relu), else 0. */
+ * e = 1 when the activation's derivative is stored (not identity or relu), else 0; a
+ * layer graph's with p parameters is 8 * (s c k p + k) (its Jacobian blocks). */
 size_t lm_kernel_empirical_bytes(const lm_mlp *m, size_t n, int per_layer);
 
 /* The plan lm_kernel_empirical picks under max_bytes (0: no bound): returns the bytes it will

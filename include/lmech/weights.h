@@ -69,7 +69,8 @@ double lm_wspec_mp_cdf(double x, double q, double sigma2);
 /* The KS distance sup |F_emp - F_MP| between eigenvalues eig[0..m) (ascending) and the MP law. */
 double lm_wspec_mp_ks(const double *eig, size_t m, double q, double sigma2);
 
-/* Every 2-d tensor of a safetensors file. Tensors that are not 2-d are listed in skipped. */
+/* Every 2-d tensor of a safetensors file, and every 4-d one (a conv weight [out, in, kh, kw], taken
+ * as the matrix [out, in*kh*kw]). Other tensors (biases, gains) are listed in skipped. */
 typedef struct lm_wspec_file {
     size_t n;
     char **names;

@@ -1138,6 +1138,62 @@ static lm_status set_fail(const ctx *cx, const char *set, int line, lm_status co
 }
 #define SET_FAIL(...) return set_fail(cx, set, __LINE__, __VA_ARGS__)
 
+/* --set model.layers[i](.body[j])*(.KEY)?=VALUE: into the layer list of the file (mo, the model
+ * object), which must hold the indexed entries; KEY is any layer key (parse_layer checks it, as
+ * in the file), no KEY replaces the whole entry. For width sweeps of layer-graph models, e.g.
+ * --set model.layers[0].out=64. */
+static lm_status set_layer(const ctx *cx, json_t *mo, const char *set, const char *path,
+                           const char *value) {
+    json_t *obj = mo, *arr = NULL;
+    char tok[PATH_LEN];
+    size_t idx = 0;
+    const char *p = path;
+    for (int first = 1;; first = 0) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t) (dot - p) : strlen(p);
+        if (len >= sizeof tok)
+            SET_FAIL(LM_EINVAL, "path too long");
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        char *br = strchr(tok, '[');
+        if (!br) { /* a key of the layer object reached so far */
+            if (first || dot || !arr)
+                SET_FAIL(LM_EINVAL, "expected model.layers[i] or model.layers[i].KEY");
+            break;
+        }
+        *br = '\0';
+        const char *want = first ? "layers" : "body";
+        char *end = NULL;
+        unsigned long long i = strtoull(br + 1, &end, 10);
+        if (strcmp(tok, want) != 0 || !end || end == br + 1 || strcmp(end, "]") != 0)
+            SET_FAIL(LM_EINVAL, "expected %s[INDEX] in the path, got \"%.40s\"", want, p);
+        arr = json_object_get(obj, tok);
+        if (!json_is_array(arr) || i >= json_array_size(arr))
+            SET_FAIL(LM_EINVAL, "%s has %zu entries in %s; index %llu is out of range", tok,
+                     json_is_array(arr) ? json_array_size(arr) : 0, cx->name, i);
+        idx = (size_t) i;
+        json_t *el = json_array_get(arr, idx);
+        if (!dot) {
+            tok[0] = '\0';
+            break;
+        }
+        if (!json_is_object(el))
+            SET_FAIL(LM_EINVAL, "entry %zu of %s is not a layer object", idx, tok);
+        obj = el;
+        p = dot + 1;
+    }
+    json_error_t je;
+    json_t *val = json_loads(value, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!val)
+        val = json_string(value);
+    if (!val)
+        SET_FAIL(LM_EINVAL, "the value is not valid UTF-8");
+    const int bad = tok[0] ? json_object_set_new(obj, tok, val) : json_array_set_new(arr, idx, val);
+    if (bad)
+        SET_FAIL(LM_ENOMEM, "out of memory");
+    return LM_OK;
+}
+
 /* Writes one "KEY=VALUE" into root, creating missing objects on the way. */
 static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
     const char *eq = strchr(set, '=');
@@ -1160,6 +1216,8 @@ static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
     char *part = key, *next;
     char sofar[PATH_LEN] = "";
     for (;;) {
+        if (strcmp(sofar, "model") == 0 && strncmp(part, "layers[", 7) == 0)
+            return set_layer(cx, obj, set, part, eq + 1);
         next = strchr(part, '.');
         if (next)
             *next = '\0';

@@ -184,24 +184,17 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
 /* ---------------------------------------------------------------- measurement */
 
 /* The hidden activations of every hidden layer on x [n, d_in]: h [L-1][n * width] (row-major per
- * layer, stride = that layer's width). ReLU only (this experiment's width runs). */
-static void hidden(const lm_mlp *m, const double *theta, const double *x, size_t n, double **h) {
-    const double *a = x;
-    for (size_t l = 0; l + 1 < m->n_layers; l++) {
-        const lm_layer_info *li = &m->layer[l];
-        double *z = h[l];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) li->d_out,
-                    (int) li->d_in, li->w_mul, a, (int) li->d_in, theta + li->w_off, (int) li->d_in,
-                    0.0, z, (int) li->d_out);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < li->d_out; j++) {
-                double v = z[i * li->d_out + j];
-                if (m->spec.bias)
-                    v += li->b_mul * theta[li->b_off + j];
-                z[i * li->d_out + j] = v > 0 ? v : 0;
-            }
-        a = z;
-    }
+ * layer, stride = that layer's width), from the model's own forward pass. */
+static lm_status hidden(const lm_mlp *m, const double *theta, const double *x, size_t n, double **h,
+                        lm_err *err) {
+    lm_mlp_ws *ws = NULL;
+    LM_TRY(lm_mlp_ws_new(m, n < 512 ? n : 512, LM_F64, &ws, err));
+    double *hs[LM_MAX_LAYERS + 1] = {0};
+    for (size_t l = 0; l + 1 < m->n_layers; l++)
+        hs[l + 1] = h[l];
+    const lm_status st = lm_mlp_features_layers(m, ws, theta, x, n, hs, err);
+    lm_mlp_ws_free(ws);
+    return st;
 }
 
 /* y^T K y / (||K||_F ||y||^2) (the observer's ntk_align); NaN when a norm is 0. */
@@ -294,7 +287,7 @@ static lm_status measure(const lm_exp_ctx *ctx, int64_t run, size_t steps, int p
     np = np < train->n ? np : train->n;
     const size_t nk = np * m->d_out;
     lm_status st = LM_OK;
-    if (m->n_layers != N_LAYERS || r.cfg->model.act != LM_ACT_RELU)
+    if (!lm_mlp_is_chain(m) || m->n_layers != N_LAYERS || r.cfg->model.act != LM_ACT_RELU)
         st =
             lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
                        "lazy-rich: run %lld is not a 2-hidden-layer ReLU network", (long long) run);
@@ -314,9 +307,10 @@ static lm_status measure(const lm_exp_ctx *ctx, int64_t run, size_t steps, int p
     if (st == LM_OK)
         st = lm_mlp_init(m, r.cfg->seed, theta0, err);
     if (st == LM_OK) {
-        hidden(m, theta0, train->x, train->n, h0);
-        hidden(m, r.theta, train->x, train->n, hT);
-        for (size_t l = 0; l + 1 < N_LAYERS; l++) {
+        st = hidden(m, theta0, train->x, train->n, h0, err);
+        if (st == LM_OK)
+            st = hidden(m, r.theta, train->x, train->n, hT, err);
+        for (size_t l = 0; st == LM_OK && l + 1 < N_LAYERS; l++) {
             const size_t cnt = train->n * m->layer[l].d_out;
             double d = 0, s = 0;
             for (size_t i = 0; i < cnt; i++) {

@@ -131,6 +131,10 @@ static lm_status run_errors(const lm_exp_ctx *ctx, int64_t run, double *e_ntk, d
                         "ntk-convergence: out of memory for run %lld's kernels", (long long) run);
     if (st == LM_OK)
         st = lm_mlp_init(m, r.cfg->seed, theta0, err);
+    /* the analytic kernels describe the model.widths chain only: a run whose config was given
+     * model.layers is refused by name rather than compared with a wrong number */
+    if (st == LM_OK)
+        st = lm_mlp_require_chain(m, "the analytic NTK", err);
     const int at_init = st == LM_OK && memcmp(r.theta, theta0, m->n_params * sizeof *theta0) == 0;
     if (st == LM_OK && at_init)
         st = lm_kernel_empirical(m, r.theta, train->x, n, NULL, 0, k, kl, err);

@@ -7,7 +7,8 @@
  * the column matrix col [K, nc*P] (P = Ho*Wo; column i*P + oh*Wo + ow holds the receptive field
  * of output pixel (oh, ow) of example i, zeros where it overhangs the padding), so the whole
  * chunk is ONE GEMM: Y [O, nc*P] = wm Wm col. Y's rows hold channel o of every example in turn,
- * so y (NCHW) is Y with its [nc, P] blocks regrouped: nc*O copies of P numbers.
+ * so y (NCHW) is Y with its [nc, P] blocks regrouped: nc*O copies of P numbers; for nc = 1 Y is
+ * y's own layout, and the GEMM reads and writes y (and gy) in place.
  *
  *   conv_fwd      y (= or +=) wm conv(Wm, x) + bm b
  *   conv_grad_w   gW (= or +=) wm sum_i gy_i col_i^T;  gb (= or +=) bm sum gy   (sums in double)
@@ -18,66 +19,116 @@
 #include <stddef.h>
 #include <string.h>
 
-/* col [K, nc*P] = the receptive fields of nc examples x [nc, C*H*W]. */
-static void SFX(im2col)(const conv_geom *g, const T *x, size_t nc, T *col) {
-    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw;
-    for (size_t c = 0; c < g->C; c++)
-        for (size_t ki = 0; ki < g->k; ki++)
-            for (size_t kj = 0; kj < g->k; kj++) {
-                T *dst = col + ((c * g->k + ki) * g->k + kj) * ldc;
-                size_t lo, hi;
-                conv_range(g, kj, &lo, &hi);
-                const ptrdiff_t off = (ptrdiff_t) kj - (ptrdiff_t) g->p;
-                for (size_t i = 0; i < nc; i++) {
-                    const T *xc = x + i * chw + c * hw;
-                    for (size_t oh = 0; oh < g->Ho; oh++, dst += g->Wo) {
-                        const ptrdiff_t ih = (ptrdiff_t) (oh * g->s + ki) - (ptrdiff_t) g->p;
-                        if (ih < 0 || ih >= (ptrdiff_t) g->H || lo >= hi) {
-                            memset(dst, 0, g->Wo * sizeof *dst);
-                            continue;
-                        }
-                        const T *row = xc + (size_t) ih * g->W;
-                        for (size_t ow = 0; ow < lo; ow++)
-                            dst[ow] = 0;
-                        if (g->s == 1)
-                            memcpy(dst + lo, row + (ptrdiff_t) lo + off, (hi - lo) * sizeof *dst);
-                        else
-                            for (size_t ow = lo; ow < hi; ow++)
-                                dst[ow] = row[(ptrdiff_t) (ow * g->s) + off];
-                        for (size_t ow = hi; ow < g->Wo; ow++)
-                            dst[ow] = 0;
-                    }
-                }
-            }
+/* d[0..len) = s[0..len) for the short rows of a feature map (14-28 numbers): blocks of 8
+ * through a local copy (one vector load and store each; the copy makes them safe whatever the
+ * compiler assumes about d and s), the last block overlapping the one before when len is not a
+ * multiple of 8 (a copy may write an element twice). A plain loop of 14 runs scalar under
+ * AVX-512 (its vectors hold 16 floats). */
+static inline void SFX(copy_row)(T *d, const T *s, size_t len) {
+    T t[8];
+    if (len < 8) {
+        for (size_t j = 0; j < len; j++)
+            d[j] = s[j];
+        return;
+    }
+    for (size_t j = 0;; j += 8) {
+        if (j + 8 > len)
+            j = len - 8;
+        for (size_t u = 0; u < 8; u++)
+            t[u] = s[j + u];
+        for (size_t u = 0; u < 8; u++)
+            d[j + u] = t[u];
+        if (j + 8 == len)
+            break;
+    }
 }
 
-/* gx [nc, C*H*W] += the adjoint of im2col applied to gcol [K, nc*P] (overlapping receptive
- * fields add up). */
-static void SFX(col2im)(const conv_geom *g, const T *gcol, size_t nc, T *gx) {
-    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw;
-    for (size_t c = 0; c < g->C; c++)
-        for (size_t ki = 0; ki < g->k; ki++)
-            for (size_t kj = 0; kj < g->k; kj++) {
-                const T *src = gcol + ((c * g->k + ki) * g->k + kj) * ldc;
-                size_t lo, hi;
-                conv_range(g, kj, &lo, &hi);
-                const ptrdiff_t off = (ptrdiff_t) kj - (ptrdiff_t) g->p;
-                for (size_t i = 0; i < nc; i++) {
-                    T *xc = gx + i * chw + c * hw;
-                    for (size_t oh = 0; oh < g->Ho; oh++, src += g->Wo) {
-                        const ptrdiff_t ih = (ptrdiff_t) (oh * g->s + ki) - (ptrdiff_t) g->p;
-                        if (ih < 0 || ih >= (ptrdiff_t) g->H)
-                            continue;
-                        T *row = xc + (size_t) ih * g->W;
-                        if (g->s == 1)
-                            for (size_t ow = lo; ow < hi; ow++)
-                                row[(ptrdiff_t) ow + off] += src[ow];
-                        else
-                            for (size_t ow = lo; ow < hi; ow++)
-                                row[(ptrdiff_t) (ow * g->s) + off] += src[ow];
-                    }
-                }
+/* d[0..len) += s[0..len): blocks of 8, then of 4, through local copies as copy_row (an add
+ * cannot overlap blocks). */
+static inline void SFX(add_row)(T *d, const T *s, size_t len) {
+    T a[8], b[8];
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+        for (size_t u = 0; u < 8; u++)
+            a[u] = d[j + u], b[u] = s[j + u];
+        for (size_t u = 0; u < 8; u++)
+            d[j + u] = a[u] + b[u];
+    }
+    if (j + 4 <= len) {
+        for (size_t u = 0; u < 4; u++)
+            a[u] = d[j + u], b[u] = s[j + u];
+        for (size_t u = 0; u < 4; u++)
+            d[j + u] = a[u] + b[u];
+        j += 4;
+    }
+    for (; j < len; j++)
+        d[j] += s[j];
+}
+
+/* col [K, nc*P] = the receptive fields of nc examples x [nc, C*H*W]. Each input plane is first
+ * copied into the middle of pad [Hp, Wp] (zero borders: the padding), so every tap (ki, kj) of
+ * output pixel (oh, ow) reads pad[(oh*s + ki)*Wp + ow*s + kj] with no bounds test: rows of the
+ * maps here are short (14-28 numbers), and per-row bounds and zero fills cost more than the
+ * copies. */
+static void SFX(im2col)(const conv_geom *g, const T *x, size_t nc, T *col, T *pad) {
+    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw, Wp = g->Wp;
+    const size_t Ho = g->Ho, Wo = g->Wo, s = g->s;
+    if (g->p)
+        memset(pad, 0, g->Hp * Wp * sizeof *pad);
+    for (size_t i = 0; i < nc; i++)
+        for (size_t c = 0; c < g->C; c++) {
+            const T *xc = x + i * chw + c * hw, *base = xc;
+            if (g->p) {
+                for (size_t h = 0; h < g->H; h++)
+                    SFX(copy_row)(pad + (h + g->p) * Wp + g->p, xc + h * g->W, g->W);
+                base = pad;
             }
+            for (size_t ki = 0; ki < g->k; ki++)
+                for (size_t kj = 0; kj < g->k; kj++) {
+                    T *dst = col + ((c * g->k + ki) * g->k + kj) * ldc + i * g->P;
+                    const T *src = base + ki * Wp + kj;
+                    if (s == 1)
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            SFX(copy_row)(dst + oh * Wo, src + oh * Wp, Wo);
+                    else
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            for (size_t ow = 0; ow < Wo; ow++)
+                                dst[oh * Wo + ow] = src[oh * s * Wp + ow * s];
+                }
+        }
+}
+
+/* gx [nc, C*H*W] (= when acc == 0, += when 1) the adjoint of im2col applied to gcol [K, nc*P]:
+ * each plane's taps are added into pad (overlapping receptive fields add up), whose middle is
+ * then gx's plane (the border, the padding, is dropped). */
+static void SFX(col2im)(const conv_geom *g, const T *gcol, size_t nc, T *gx, int acc, T *pad) {
+    const size_t ldc = nc * g->P, hw = g->H * g->W, chw = g->C * hw, Wp = g->Wp;
+    const size_t Ho = g->Ho, Wo = g->Wo, s = g->s;
+    for (size_t i = 0; i < nc; i++)
+        for (size_t c = 0; c < g->C; c++) {
+            memset(pad, 0, g->Hp * Wp * sizeof *pad);
+            for (size_t ki = 0; ki < g->k; ki++)
+                for (size_t kj = 0; kj < g->k; kj++) {
+                    const T *src = gcol + ((c * g->k + ki) * g->k + kj) * ldc + i * g->P;
+                    T *dst = pad + ki * Wp + kj;
+                    if (s == 1)
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            SFX(add_row)(dst + oh * Wp, src + oh * Wo, Wo);
+                    else
+                        for (size_t oh = 0; oh < Ho; oh++)
+                            for (size_t ow = 0; ow < Wo; ow++)
+                                dst[oh * s * Wp + ow * s] += src[oh * Wo + ow];
+                }
+            T *xc = gx + i * chw + c * hw;
+            for (size_t h = 0; h < g->H; h++) {
+                const T *r = pad + (h + g->p) * Wp + g->p;
+                T *d = xc + h * g->W;
+                if (acc)
+                    SFX(add_row)(d, r, g->W);
+                else
+                    SFX(copy_row)(d, r, g->W);
+            }
+        }
 }
 
 /* Y [O, nc*P] (the GEMM's layout) from y [nc, O*P] (NCHW), and back with an optional bias. */
@@ -105,9 +156,28 @@ static void SFX(scatter)(const conv_geom *g, const T *Y, const T *b, double bm, 
         }
 }
 
-/* The chunk buffers inside scr: col [K*nc*P], Y [O*nc*P], gcol [K*nc*P], after the bias sums'
- * O doubles (layer_conv.c's build() declares the size). */
-#define CONV_COL(g, scr)  ((T *) (void *) ((scr) + (g)->O))
+/* sum of r[0..len) in double: eight interleaved partial sums (a fixed order, so the result is
+ * reproducible) that the compiler keeps in one vector register, where one running sum would
+ * wait on each addition's latency. */
+static inline double SFX(sum_d)(const T *r, size_t len) {
+    double acc[8] = {0};
+    size_t q = 0;
+    for (; q + 8 <= len; q += 8)
+        for (size_t j = 0; j < 8; j++)
+            acc[j] += (double) r[q + j];
+    double s = 0.0;
+    for (; q < len; q++)
+        s += (double) r[q];
+    for (size_t j = 0; j < 8; j++)
+        s += acc[j];
+    return s;
+}
+
+/* The buffers inside scr, after the bias sums' O doubles: pad [Hp*Wp, rounded up to 16], then
+ * one chunk's col [K*nc*P], Y [O*nc*P], gcol [K*nc*P] (layer_conv.c's build() declares the
+ * size). */
+#define CONV_PAD(g, scr)  ((T *) (void *) ((scr) + (g)->O))
+#define CONV_COL(g, scr)  (CONV_PAD(g, scr) + (((g)->Hp * (g)->Wp + 15) & ~(size_t) 15))
 #define CONV_Y(g, scr)    (CONV_COL(g, scr) + (g)->K * (g)->nc * (g)->P)
 #define CONV_GCOL(g, scr) (CONV_Y(g, scr) + (g)->O * (g)->nc * (g)->P)
 
@@ -118,11 +188,25 @@ static void SFX(conv_fwd)(const conv_geom *g, const T *Wm, const T *b, double wm
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
-        SFX(im2col)(g, x + i0 * in, nc, col);
+        SFX(im2col)(g, x + i0 * in, nc, col, CONV_PAD(g, scr));
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
+        if (nc > 1) {
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) cols, (int) g->K,
+                 (T) wm, Wm, (int) g->K, col, (int) cols, (T) 0, Y, (int) cols);
+            SFX(scatter)(g, Y, b, bm, nc, y + i0 * out, acc);
+            continue;
+        }
+        /* one example: Y's layout is y's, so the GEMM writes y (after the bias) directly */
+        T *yi = y + i0 * out;
+        int beta = acc;
+        if (b) {
+            for (size_t o = 0; o < g->O; o++)
+                for (size_t q = 0; q < g->P; q++)
+                    yi[o * g->P + q] = (acc ? yi[o * g->P + q] : (T) 0) + (T) bm * b[o];
+            beta = 1;
+        }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) cols, (int) g->K, (T) wm,
-             Wm, (int) g->K, col, (int) cols, (T) 0, Y, (int) cols);
-        SFX(scatter)(g, Y, b, bm, nc, y + i0 * out, acc);
+             Wm, (int) g->K, col, (int) cols, (T) beta, yi, (int) cols);
     }
 }
 
@@ -134,23 +218,22 @@ static void SFX(conv_grad_w)(const conv_geom *g, const T *gy, const T *x, double
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
-        SFX(im2col)(g, x + i0 * in, nc, col);
-        SFX(gather)(g, gy + i0 * out, nc, Y);
+        SFX(im2col)(g, x + i0 * in, nc, col, CONV_PAD(g, scr));
+        const T *gY = gy + i0 * out; /* one example: already in Y's layout */
+        if (nc > 1) {
+            SFX(gather)(g, gY, nc, Y);
+            gY = Y;
+        }
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int) g->O, (int) g->K, (int) cols, (T) wm, Y,
-             (int) cols, col, (int) cols, (T) (beta || i0 > 0), gW, (int) g->K);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int) g->O, (int) g->K, (int) cols, (T) wm,
+             gY, (int) cols, col, (int) cols, (T) (beta || i0 > 0), gW, (int) g->K);
     }
     if (gb) {
         for (size_t o = 0; o < g->O; o++)
             scr[o] = 0.0;
         for (size_t i = 0; i < n; i++)
-            for (size_t o = 0; o < g->O; o++) {
-                const T *r = gy + (i * g->O + o) * g->P;
-                double s = 0.0;
-                for (size_t q = 0; q < g->P; q++)
-                    s += (double) r[q];
-                scr[o] += s;
-            }
+            for (size_t o = 0; o < g->O; o++)
+                scr[o] += SFX(sum_d)(gy + (i * g->O + o) * g->P, g->P);
         for (size_t o = 0; o < g->O; o++)
             gb[o] = (T) ((beta ? (double) gb[o] : 0.0) + bm * scr[o]);
     }
@@ -162,23 +245,30 @@ static void SFX(conv_grad_x)(const conv_geom *g, const T *Wm, const T *gy, const
                              double wm, T *gx, size_t n, int acc, double *scr) {
     T *Y = CONV_Y(g, scr), *gcol = CONV_GCOL(g, scr);
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
-    if (!acc)
-        memset(gx, 0, n * in * sizeof *gx);
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
-        SFX(gather)(g, gy + i0 * out, nc, Y);
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O, (T) wm,
-             Wm, (int) g->K, Y, (int) cols, (T) 0, gcol, (int) cols);
-        if (Vm && ry) {
-            SFX(gather)(g, ry + i0 * out, nc, Y);
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O,
-                 (T) wm, Vm, (int) g->K, Y, (int) cols, (T) 1, gcol, (int) cols);
+        const T *gY = gy + i0 * out; /* one example: already in Y's layout */
+        if (nc > 1) {
+            SFX(gather)(g, gY, nc, Y);
+            gY = Y;
         }
-        SFX(col2im)(g, gcol, nc, gx + i0 * in);
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O, (T) wm,
+             Wm, (int) g->K, gY, (int) cols, (T) 0, gcol, (int) cols);
+        if (Vm && ry) {
+            const T *rY = ry + i0 * out;
+            if (nc > 1) {
+                SFX(gather)(g, rY, nc, Y);
+                rY = Y;
+            }
+            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int) g->K, (int) cols, (int) g->O,
+                 (T) wm, Vm, (int) g->K, rY, (int) cols, (T) 1, gcol, (int) cols);
+        }
+        SFX(col2im)(g, gcol, nc, gx + i0 * in, acc, CONV_PAD(g, scr));
     }
 }
 
+#undef CONV_PAD
 #undef CONV_COL
 #undef CONV_Y
 #undef CONV_GCOL

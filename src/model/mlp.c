@@ -493,8 +493,8 @@ lm_status lm_mlp_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws **
 void lm_mlp_ws_free(lm_mlp_ws *ws) {
     if (!ws)
         return;
-    if (ws->m && ws->m->graph)
-        lm__graph_ws_free(ws);
+    lm__graph_ws_free(ws); /* NULL buffers for a dense chain's workspace; never reads ws->m,
+                              so a workspace may outlive its model */
     lm_free(ws->buf);
     lm_free(ws->colsum);
     lm_free(ws);

@@ -18,19 +18,45 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Output columns per block of the average pool's loops: the window taps (a, b) run outside a
+ * block of outputs, so the inner loop walks 16 outputs at once (vector code) where one window
+ * at a time ran scalar (avgpool was a third of a small CNN's training step). Each output still
+ * sums its taps in the same order (a, then b) and divides, and each input of the backward pass
+ * still receives its terms in (oi, oj) order: the results are the same bit for bit. (Measured on
+ * the CNN of bench/cnn.sh: forward + backward of 64 images 9.5 -> 8.7 ms CPU.) */
+#define POOL_BLOCK 16
+
 static inline void SFX(avgpool_fwd)(const pool_geom *g, const T *x, T *y, size_t n) {
     const double div = (double) (g->k * g->k);
     for (size_t p = 0; p < n * g->c; p++) {
         const T *xp = x + p * g->h * g->w;
         T *yp = y + p * g->ho * g->wo;
         for (size_t oi = 0; oi < g->ho; oi++)
-            for (size_t oj = 0; oj < g->wo; oj++) {
-                const T *w0 = xp + oi * g->s * g->w + oj * g->s;
-                double sum = 0.0;
+            for (size_t o0 = 0; o0 < g->wo; o0 += POOL_BLOCK) {
+                const size_t nb = g->wo - o0 < POOL_BLOCK ? g->wo - o0 : POOL_BLOCK;
+                if (g->s == 2 && g->k == 2) {
+                    /* the default 2x2 pool in registers: the taps in the same order, from the
+                     * same 0.0 (so -0.0 inputs still give +0.0) */
+                    const T *r0 = xp + oi * 2 * g->w + o0 * 2, *r1 = r0 + g->w;
+                    for (size_t t = 0; t < nb; t++) {
+                        double u = 0.0;
+                        u += (double) r0[2 * t];
+                        u += (double) r0[2 * t + 1];
+                        u += (double) r1[2 * t];
+                        u += (double) r1[2 * t + 1];
+                        yp[oi * g->wo + o0 + t] = (T) (u / div);
+                    }
+                    continue;
+                }
+                double sum[POOL_BLOCK] = {0};
                 for (size_t a = 0; a < g->k; a++)
-                    for (size_t b = 0; b < g->k; b++)
-                        sum += (double) w0[a * g->w + b];
-                yp[oi * g->wo + oj] = (T) (sum / div);
+                    for (size_t b = 0; b < g->k; b++) {
+                        const T *r = xp + (oi * g->s + a) * g->w + o0 * g->s + b;
+                        for (size_t t = 0; t < nb; t++)
+                            sum[t] += (double) r[t * g->s];
+                    }
+                for (size_t t = 0; t < nb; t++)
+                    yp[oi * g->wo + o0 + t] = (T) (sum[t] / div);
             }
     }
 }
@@ -43,12 +69,29 @@ static inline void SFX(avgpool_bwd)(const pool_geom *g, const T *gy, T *gx, size
         T *gp = gx + p * g->h * g->w;
         const T *gyp = gy + p * g->ho * g->wo;
         for (size_t oi = 0; oi < g->ho; oi++)
-            for (size_t oj = 0; oj < g->wo; oj++) {
-                T *w0 = gp + oi * g->s * g->w + oj * g->s;
-                const T v = (T) ((double) gyp[oi * g->wo + oj] / div);
-                for (size_t a = 0; a < g->k; a++)
-                    for (size_t b = 0; b < g->k; b++)
-                        w0[a * g->w + b] += v;
+            for (size_t o0 = 0; o0 < g->wo; o0 += POOL_BLOCK) {
+                const size_t nb = g->wo - o0 < POOL_BLOCK ? g->wo - o0 : POOL_BLOCK;
+                T v[POOL_BLOCK];
+                for (size_t t = 0; t < nb; t++)
+                    v[t] = (T) ((double) gyp[oi * g->wo + o0 + t] / div);
+                if (g->s == 2 && g->k == 2) {
+                    /* the default 2x2 pool: windows tile the rows, each input gets one term;
+                     * constant strides let the adds vectorise */
+                    for (size_t a = 0; a < 2; a++) {
+                        T *r = gp + (oi * 2 + a) * g->w + o0 * 2;
+                        for (size_t t = 0; t < nb; t++) {
+                            r[2 * t] += v[t];
+                            r[2 * t + 1] += v[t];
+                        }
+                    }
+                    continue;
+                }
+                for (size_t a = 0; a < g->k; a++) {
+                    T *r = gp + (oi * g->s + a) * g->w + o0 * g->s;
+                    for (size_t t = 0; t < nb; t++)
+                        for (size_t b = 0; b < g->k; b++)
+                            r[t * g->s + b] += v[t];
+                }
             }
     }
 }

@@ -54,9 +54,9 @@ static size_t every(const lm_config *cfg) {
 static lm_status forward_all(const lm_mlp *m, feat_state *s, const double *theta, const double *x,
                              double *h, lm_err *err) {
     LM_TRY(lm_mlp_forward(m, s->ws, theta, x, s->n, NULL, err));
-    for (size_t l = 0; l < m->n_layers; l++)
+    for (size_t l = 0; l < m->n_repr; l++)
         memcpy(h + s->off[l], lm_mlp_ws_activation(s->ws, l + 1),
-               s->n * m->layer[l].d_out * sizeof *h);
+               s->n * lm_mlp_layer_width(m, l + 1) * sizeof *h);
     return LM_OK;
 }
 
@@ -68,9 +68,9 @@ static lm_status setup(const lm_obs_ctx *c, feat_state **out, lm_err *err) {
     *c->state = s; /* released by the training loop, also on failure below */
     const size_t n_train = c->train->n, want = c->cfg->train.probe_size;
     s->n = want < n_train ? want : n_train;
-    for (size_t l = 0; l < m->n_layers; l++) {
+    for (size_t l = 0; l < m->n_repr; l++) {
         s->off[l] = s->total;
-        s->total += s->n * m->layer[l].d_out;
+        s->total += s->n * lm_mlp_layer_width(m, l + 1);
     }
     s->h0 = lm_malloc(s->total * sizeof(double));
     s->h = lm_malloc(s->total * sizeof(double));
@@ -86,14 +86,14 @@ static lm_status setup(const lm_obs_ctx *c, feat_state **out, lm_err *err) {
 
 static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     const lm_mlp *m = c->m;
-    const size_t L = m->n_layers, p = m->n_params;
+    const size_t L = m->n_repr, p = m->n_params;
     feat_state *s = *c->state;
     if (!s)
         LM_TRY(setup(c, &s, err));
     LM_TRY(forward_all(m, s, c->theta, c->train->x, s->h, err));
     char name[48];
     for (size_t l = 0; l < L; l++) {
-        const size_t cnt = s->n * m->layer[l].d_out;
+        const size_t cnt = s->n * lm_mlp_layer_width(m, l + 1);
         const double *h = s->h + s->off[l], *h0 = s->h0 + s->off[l];
         double ss = 0.0, sd = 0.0, s0 = 0.0;
         for (size_t i = 0; i < cnt; i++) {

@@ -67,7 +67,7 @@ static lm_status state_new(const lm_obs_ctx *c, modes_state **out, lm_err *err) 
 
 static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     const lm_mlp *m = c->m;
-    if (c->cfg->data.source != LM_DATA_LINEAR_MODES ||
+    if (c->cfg->data.source != LM_DATA_LINEAR_MODES || !lm_mlp_is_chain(m) ||
         (m->n_layers > 1 && m->spec.act != LM_ACT_IDENTITY))
         return LM_OK;
     if (m->d_in != c->cfg->data.dim || m->d_out != c->cfg->data.outputs)

@@ -10,7 +10,8 @@
  *
  * Records:
  *   ntk_change          ||Theta_t - Theta_0||_F / ||Theta_0||_F
- *   ntk_change.l        the same for layer l's term (l = 0 .. L-1)
+ *   ntk_change.l        the same for layer l's term (l = 0 .. L-1: the dense layers, linear and
+ *                       conv2d, of a layer graph; lm_kernel_empirical's layer_ntk)
  *   ntk_align           y^T K y / (||K||_F ||y||^2), K = Theta_t, y the probe targets as one
  *                       vector of nk entries (example-major, like the kernel's index)
  *   ntk_align_centered  the same for H K H and H y, H = I - 1 1^T / (nk) (Cortes et al. 2012)
@@ -34,9 +35,9 @@
 
 typedef struct ntk_state {
     size_t n, nk;
-    double lr[2 * LM_MAX_LAYERS];
-    double *k0, *l0; /* Theta_0 [nk, nk], its layer terms [L][nk][nk] */
-    double *k, *l;   /* Theta_t, likewise */
+    double lr[LM_MAX_TENSORS]; /* per segment (lm_mlp_n_segments: a graph's tensors) */
+    double *k0, *l0;           /* Theta_0 [nk, nk], its layer terms [L][nk][nk] */
+    double *k, *l;             /* Theta_t, likewise */
 } ntk_state;
 
 static void release(void *state) {
@@ -121,7 +122,7 @@ static lm_status setup(const lm_obs_ctx *c, ntk_state **out, lm_err *err) {
     *out = s; /* owned by the observer slot from here: release frees it on any failure */
     s->n = n;
     s->nk = nk;
-    size_t seg[2 * LM_MAX_LAYERS + 1];
+    size_t seg[LM_MAX_TENSORS + 1];
     lm_train_segment_rates(c->cfg, m, seg, s->lr); /* layer_lr included, as the optimizer */
     s->k0 = lm_malloc(nk * nk * sizeof(double));
     s->k = lm_malloc(nk * nk * sizeof(double));

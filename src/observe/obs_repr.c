@@ -79,18 +79,34 @@ static int onehot_labels(const double *y, size_t n, size_t k, size_t *labels) {
     return 1;
 }
 
+/* Neural collapse reads the readout (W, b) acting on the penultimate representation layer: the
+ * dense chain's last layer, or a layer graph whose last entry is linear. */
+static int linear_readout(const lm_mlp *m) {
+    const lm_mlp_spec *s = &m->spec;
+    return !m->graph ||
+           (s->n_layer_specs > 0 && s->layers[s->n_layer_specs - 1].type == LM_LAYER_LINEAR &&
+            m->n_layers > 0);
+}
+
+static int readout_bias(const lm_mlp *m) {
+    for (size_t t = 0; t < m->n_tensors; t++)
+        if (m->tensor[t].dense == m->n_layers - 1 && m->tensor[t].kind == LM_TENSOR_BIAS)
+            return 1;
+    return 0;
+}
+
 /* Layers 1..L of the probe batch at theta into buf (layer l at s->off[l - 1]): one forward pass. */
 static lm_status layers_at(const lm_obs_ctx *c, const repr_state *s, const double *theta,
                            double *buf, lm_err *err) {
     double *h[LM_MAX_LAYERS + 1] = {0};
-    for (size_t l = 1; l <= c->m->n_layers; l++)
+    for (size_t l = 1; l <= c->m->n_repr; l++)
         h[l] = buf + s->off[l - 1];
     return lm_mlp_features_layers(c->m, c->ws, theta, c->train->x, s->n, h, err);
 }
 
 static lm_status setup(const lm_obs_ctx *c, repr_state **out, lm_err *err) {
     const lm_mlp *m = c->m;
-    const size_t L = m->n_layers;
+    const size_t L = m->n_repr;
     repr_state *s = lm_calloc(1, sizeof *s);
     if (!s)
         LM_FAIL(err, LM_ENOMEM, "out of memory for the repr observer");
@@ -109,7 +125,7 @@ static lm_status setup(const lm_obs_ctx *c, repr_state **out, lm_err *err) {
         LM_FAIL(err, LM_ENOMEM, "out of memory for the repr observer (%zu probes, %zu values)",
                 s->n, total);
     LM_TRY(layers_at(c, s, c->theta0, s->h0, err));
-    if (L >= 2) {
+    if (L >= 2 && linear_readout(m)) {
         const size_t C = m->d_out, p = lm_mlp_layer_width(m, L - 1);
         s->n_nc = n_train < NC_CAP ? n_train : NC_CAP;
         s->labels = lm_malloc(n_train * sizeof(size_t));
@@ -132,13 +148,14 @@ static lm_status setup(const lm_obs_ctx *c, repr_state **out, lm_err *err) {
 
 static lm_status emit_nc(const lm_obs_ctx *c, repr_state *s, lm_obs_sink *sink, lm_err *err) {
     const lm_mlp *m = c->m;
-    const size_t L = m->n_layers, C = m->d_out, p = lm_mlp_layer_width(m, L - 1);
-    const lm_layer_info *li = &m->layer[L - 1];
+    const size_t L = m->n_repr, C = m->d_out, p = lm_mlp_layer_width(m, L - 1);
+    const lm_layer_info *li = &m->layer[m->n_layers - 1];
+    const int has_b = readout_bias(m);
     LM_TRY(lm_mlp_features(m, c->ws, c->theta, c->train->x, s->n_nc, L - 1, s->hp, err));
     for (size_t i = 0; i < C * p; i++)
         s->w[i] = li->w_scale * c->theta[li->w_off + i];
     for (size_t j = 0; j < C; j++)
-        s->b[j] = m->spec.bias ? li->b_scale * c->theta[li->b_off + j] : 0.0;
+        s->b[j] = has_b ? li->b_scale * c->theta[li->b_off + j] : 0.0;
     lm_nc nc = {LM_NAN, LM_NAN, LM_NAN, LM_NAN, LM_NAN, LM_NAN};
     int empty = 0;
     for (size_t k = 0; k < C && !empty; k++) {
@@ -172,7 +189,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         LM_TRY(setup(c, &s, err));
     char name[48];
     LM_TRY(layers_at(c, s, c->theta, s->h, err));
-    for (size_t l = 1; l <= m->n_layers; l++) {
+    for (size_t l = 1; l <= m->n_repr; l++) {
         const size_t w = lm_mlp_layer_width(m, l);
         lm_sim_result r;
         lm_err e2 = {0};

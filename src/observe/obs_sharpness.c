@@ -93,8 +93,8 @@ static lm_status top(lm_linop_fn op, void *ud, size_t p, sharp_state *s, double 
 /* The learning rate of this step when every parameter segment has the same one (NaN otherwise):
  * the schedule's rate times the model's segment multiplier and the user's layer_lr. */
 static double uniform_lr(const lm_obs_ctx *c) {
-    size_t seg[2 * LM_MAX_LAYERS + 1];
-    double rate[2 * LM_MAX_LAYERS];
+    size_t seg[LM_MAX_TENSORS + 1];
+    double rate[LM_MAX_TENSORS];
     const size_t n_seg = lm_train_segment_rates(c->cfg, c->m, seg, rate);
     double first = LM_NAN;
     for (size_t i = 0; i < n_seg; i++) {

@@ -133,16 +133,21 @@ static lm_status eval_grad(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss 
 
 static lm_status check_shapes(const lm_config *cfg, const lm_mlp *m, const lm_dataset *ds,
                               lm_err *err) {
+    /* what the model's input and output sizes are called in the config */
+    char in_key[40] = "model.input_shape (its product)", out_key[40] = "model.layers' output";
+    if (lm_mlp_is_chain(m)) {
+        snprintf(in_key, sizeof in_key, "model.widths[0]");
+        snprintf(out_key, sizeof out_key, "model.widths[%zu]", m->n_layers);
+    }
     if (ds->d != m->d_in)
-        LM_FAIL(err, LM_ESHAPE, "model.widths[0] = %zu, but the data have %zu features per example",
+        LM_FAIL(err, LM_ESHAPE, "%s = %zu, but the data have %zu features per example", in_key,
                 m->d_in, ds->d);
     if (ds->k != m->d_out && !ds->labels) /* regression targets: y is used as it is */
-        LM_FAIL(err, LM_ESHAPE, "model.widths[%zu] = %zu, but the data's targets have %zu columns",
-                m->n_layers, m->d_out, ds->k);
+        LM_FAIL(err, LM_ESHAPE, "%s = %zu, but the data's targets have %zu columns", out_key,
+                m->d_out, ds->k);
     if (ds->k != m->d_out)
-        LM_FAIL(err, LM_ESHAPE,
-                "model.widths[%zu] = %zu, but the data (targets \"%s\") have %zu outputs",
-                m->n_layers, m->d_out, lm_targets_name(cfg->data.targets), ds->k);
+        LM_FAIL(err, LM_ESHAPE, "%s = %zu, but the data (targets \"%s\") have %zu outputs", out_key,
+                m->d_out, lm_targets_name(cfg->data.targets), ds->k);
     return LM_OK;
 }
 
@@ -176,6 +181,11 @@ typedef struct run {
 } run;
 
 static void run_free(run *r) {
+    /* observers first: their state (e.g. the features observer's workspace) may read the model */
+    const lm_observer *const *obs = lm_observers();
+    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++)
+        if (obs[i]->release && r->obs_state[i])
+            obs[i]->release(r->obs_state[i]);
     lm_dataset_free(r->loaded_train);
     lm_dataset_free(r->loaded_test);
     lm_free(r->ctrain.y);
@@ -200,10 +210,6 @@ static void run_free(run *r) {
     lm_free(r->seg_off);
     lm_free(r->lr_mult);
     lm_free(r->sink);
-    const lm_observer *const *obs = lm_observers();
-    for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++)
-        if (obs[i]->release && r->obs_state[i])
-            obs[i]->release(r->obs_state[i]);
 }
 
 /* The interval of observer o for this run (0: never). */
@@ -404,8 +410,8 @@ static lm_status setup(run *r, lm_err *err) {
     r->grad = lm_malloc(p * sizeof(double));
     r->scratch = lm_malloc(p * sizeof(double));
     r->perm = lm_malloc(n * sizeof(size_t));
-    r->seg_off = lm_malloc((2 * m->n_layers + 1) * sizeof(size_t));
-    r->lr_mult = lm_malloc(2 * m->n_layers * sizeof(double));
+    r->seg_off = lm_malloc((lm_mlp_n_segments(m) + 1) * sizeof(size_t));
+    r->lr_mult = lm_malloc((lm_mlp_n_segments(m) + 1) * sizeof(double));
     r->sink = lm_malloc(sizeof *r->sink);
     if (!r->theta || !r->theta0 || !r->grad || !r->scratch || !r->perm || !r->seg_off ||
         !r->lr_mult || !r->sink)

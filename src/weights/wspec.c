@@ -418,7 +418,9 @@ lm_status lm_wspec_file_read(const char *path, const lm_wspec_opts *opts, lm_wsp
     lm_status rc = LM_OK;
     for (size_t t = 0; t < st->n && rc == LM_OK; t++) {
         const lm_array *a = st->tensors[t];
-        if (a->ndim != 2 || (a->elt != LM_ELT_F32 && a->elt != LM_ELT_F64)) {
+        /* matrices, and conv weights [out, in, kh, kw] seen as [out, in*kh*kw] (the layer's
+         * map from a receptive field to its outputs, as the wspec observer sees them) */
+        if ((a->ndim != 2 && a->ndim != 4) || (a->elt != LM_ELT_F32 && a->elt != LM_ELT_F64)) {
             if (!(f->skipped[f->n_skipped] = dup_str(st->names[t])))
                 rc = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
             else
@@ -433,7 +435,8 @@ lm_status lm_wspec_file_read(const char *path, const lm_wspec_opts *opts, lm_wsp
         }
         for (size_t i = 0; i < a->count; i++)
             w[i] = lm_array_get(a, i);
-        rc = lm_wspec_compute(w, a->shape[0], a->shape[1], opts, &f->specs[f->n], err);
+        const size_t cols = a->ndim == 4 ? a->shape[1] * a->shape[2] * a->shape[3] : a->shape[1];
+        rc = lm_wspec_compute(w, a->shape[0], cols, opts, &f->specs[f->n], err);
         lm_free(w);
         if (rc != LM_OK) {
             lm_err_prefix(err, "%s: tensor %s: ", path, st->names[t]);

@@ -488,7 +488,7 @@ Test(config, model_layers) {
                           "\"linear\", \"out\": 8, \"bias\": false}]}, {\"type\": \"layernorm\", "
                           "\"eps\": 1e-6}, {\"type\": \"linear\", \"out\": 10}]}}",
                           0, NULL);
-    cr_assert_eq(c->model.n_layer_specs, 6);
+    cr_assert_eq(c->model.n_layer_specs, 7);
     cr_assert_eq(c->model.layers[2].type, LM_LAYER_RESIDUAL);
     cr_assert_eq(c->model.layers[2].body_len, 2);
     cr_assert_eq(c->model.layers[3].act, LM_ACT_GELU);
@@ -496,6 +496,25 @@ Test(config, model_layers) {
     cr_assert_eq(c->model.layers[5].eps, 1e-6);
     cr_assert_eq(c->model.input_shape[2], 14);
     lm_config_free(c);
+    /* --set into the layer list: a width sweep of a layer-graph model */
+    const char *sets[] = {"model.layers[1].out=16", "model.layers[2].body[1].out=16",
+                          "model.layers[4]={\"type\": \"linear\", \"out\": 10, \"bias\": false}"};
+    c = cfg_ok("{\"data\": {\"pool\": 2}, \"model\": {\"input_shape\": [1, 14, 14], "
+               "\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 8}, "
+               "{\"type\": \"residual\", \"body\": [{\"type\": \"gelu\"}, {\"type\": "
+               "\"linear\", \"out\": 8}]}, {\"type\": \"tanh\"}, {\"type\": \"linear\", \"out\": "
+               "10}]}}",
+               3, sets);
+    cr_assert_eq(c->model.layers[1].out, 16);
+    cr_assert_eq(c->model.layers[4].out, 16);
+    cr_assert_eq(c->model.layers[6].bias, 0);
+    lm_config_free(c);
+    const char *bad_set[] = {"model.layers[7].out=3"};
+    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"linear\", "
+              "\"out\": 10}]}}",
+              1, bad_set, LM_EINVAL,
+              "--set model.layers[7].out=3: layers has 1 entries in cfg.json; index 7 is out of "
+              "range");
     /* errors name the layer's path */
     cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"linear\", "
               "\"outs\": 10}]}}",

@@ -150,19 +150,15 @@ Test(conv, residual_block) {
     LM_CHECK_LEAKS();
 }
 
-Test(conv, chunks_equal_one_example_at_a_time) {
-    /* [8, 32, 32] -> conv 16 k3 p1 -> tanh -> conv 4 k5 s2 p2: each conv's batch of 13 spans
-     * several im2col chunks (6 and 5 examples per chunk at layer_conv.c's chunk size); the
-     * batch's outputs, JVP, VJP and HVP must equal the per-example ones (1e-12: the same
-     * products, the chunked GEMMs summing in another order) */
-    const size_t shape[] = {8, 32, 32}, n = 13;
-    lm_layer_spec ls[] = {conv(16, 3, 1, 1, 1), gc_act(LM_ACT_TANH), conv(4, 5, 2, 2, 1)};
-    lm_mlp_spec sp = gc_spec(ls, 3, shape, 3, LM_PARAM_SP);
+/* The batch's outputs, JVP, VJP and HVP against one example at a time (1e-12: the same
+ * products, the chunked GEMMs summing in another order). */
+static void check_chunks(const lm_layer_spec *ls, size_t nl, const size_t *shape) {
+    const size_t n = 13;
+    lm_mlp_spec sp = gc_spec(ls, nl, shape, 3, LM_PARAM_SP);
     lm_mlp *m;
     lm_mlp_ws *ws, *w1;
     lm_err err = {0};
     cr_assert_eq(lm_mlp_new(&sp, &m, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(m->d_out, 4 * 16 * 16);
     cr_assert_eq(lm_mlp_ws_new(m, n, LM_F64, &ws, &err), LM_OK);
     cr_assert_eq(lm_mlp_ws_new(m, 1, LM_F64, &w1, &err), LM_OK);
     const size_t p = m->n_params, d = m->d_in, q = m->d_out;
@@ -207,6 +203,18 @@ Test(conv, chunks_equal_one_example_at_a_time) {
     lm_mlp_ws_free(ws);
     lm_mlp_ws_free(w1);
     lm_mlp_free(m);
+}
+
+Test(conv, chunks_equal_one_example_at_a_time) {
+    /* At layer_conv.c's chunk size (2^16 column-buffer elements): [8, 32, 32] -> conv 16 k3 p1
+     * -> tanh -> conv 4 k5 s2 p2 runs one example per chunk (the GEMM writing y directly);
+     * [2, 16, 16] -> conv 4 k3 p1 -> softplus -> conv 3 k3 s2 p1 runs chunks of 6 examples
+     * (batched GEMMs, regrouped: 6 + 6 + 1) at its first conv and all 13 in one at its second. */
+    const size_t big[] = {8, 32, 32}, small[] = {2, 16, 16};
+    lm_layer_spec a[] = {conv(16, 3, 1, 1, 1), gc_act(LM_ACT_TANH), conv(4, 5, 2, 2, 1)};
+    lm_layer_spec b[] = {conv(4, 3, 1, 1, 1), gc_act(LM_ACT_SOFTPLUS), conv(3, 3, 2, 1, 1)};
+    check_chunks(a, 3, big);
+    check_chunks(b, 3, small);
     LM_CHECK_LEAKS();
 }
 

@@ -46,15 +46,16 @@ static double get(const rec *r, int64_t step, const char *name) {
     return 0;
 }
 
-/* Trains cfg (with `sets`) into a fresh store; fills the ntk_* records and the final theta. */
-static void run(size_t n_sets, const char *const *sets, rec *r, double **theta, lm_config **cfg) {
+/* Trains text (with `sets`) into a fresh store; fills the ntk_* records and the final theta. */
+static void run_cfg(const char *text, size_t n_sets, const char *const *sets, rec *r,
+                    double **theta, lm_config **cfg) {
     char db[256];
     lm_tmp_path(db, sizeof db, "ntkobs.db");
     lm_store *s;
     lm_err err = {0};
     cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
-    cr_assert_eq(lm_config_parse(TEACHER, strlen(TEACHER), "t.json", n_sets, sets, cfg, &err),
-                 LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_config_parse(text, strlen(text), "t.json", n_sets, sets, cfg, &err), LM_OK,
+                 "%s", err.msg);
     lm_mlp *m;
     cr_assert_eq(lm_mlp_new(&(*cfg)->model, &m, NULL), LM_OK);
     *theta = malloc(m->n_params * sizeof **theta);
@@ -69,6 +70,10 @@ static void run(size_t n_sets, const char *const *sets, rec *r, double **theta, 
     cr_assert_eq(lm_store_get_metrics(s, res.run_id, collect, r, &err), LM_OK);
     lm_store_close(s);
     unlink(db);
+}
+
+static void run(size_t n_sets, const char *const *sets, rec *r, double **theta, lm_config **cfg) {
+    run_cfg(TEACHER, n_sets, sets, r, theta, cfg);
 }
 
 Test(ntk_observer, zero_at_init_grows_alignment_bounded) {
@@ -197,6 +202,69 @@ Test(ntk_observer, off_when_probe_every_is_zero_and_adam_runs) {
     cr_assert_eq(r.n, 60);
     cr_assert(get(&r, 200, "ntk_change") > 0);
     free(theta);
+    lm_config_free(c);
+    LM_CHECK_LEAKS();
+}
+
+/* A layer graph (residual block, layer norm) in muP: one term per dense layer (the layer norm's
+ * parameters in the term of the linear layer before it), shares summing to 1, and the recorded
+ * final change equal to lm_kernel_empirical recomputed with the graph's per-tensor SGD rates. */
+Test(ntk_observer, layer_graph_per_dense_layer_terms) {
+    static const char *GRAPH =
+        "{\"seed\": 4, \"data\": {\"source\": \"teacher\", \"dim\": 8, \"outputs\": 2, "
+        "\"teacher_width\": 16, \"train_size\": 40, \"test_size\": 10}, "
+        "\"model\": {\"input_shape\": [8], \"parameterization\": \"mup\", \"base_width\": 8, "
+        "\"layers\": [{\"type\": \"linear\", \"out\": 16}, {\"type\": \"tanh\"}, "
+        "{\"type\": \"residual\", \"body\": [{\"type\": \"linear\", \"out\": 16}, "
+        "{\"type\": \"gelu\"}, {\"type\": \"linear\", \"out\": 16}]}, {\"type\": \"layernorm\"}, "
+        "{\"type\": \"linear\", \"out\": 2}]}, \"loss\": \"mse\", "
+        "\"optimizer\": {\"name\": \"sgd\", \"lr\": 0.1}, \"steps\": 100, \"eval_every\": 100, "
+        "\"probe_every\": 50, \"probe_size\": 16, \"threads\": 1}";
+    rec r;
+    double *theta;
+    lm_config *c;
+    run_cfg(GRAPH, 0, NULL, &r, &theta, &c);
+    /* 3 probes x (ntk_change, 2 alignments, 4 x (layer change, alignment, share)) */
+    cr_assert_eq(r.n, 3 * 15, "%zu records", r.n);
+    cr_assert_eq(get(&r, 0, "ntk_change"), 0.0);
+    for (int64_t st = 0; st <= 100; st += 50) {
+        double sum = 0;
+        for (size_t l = 0; l < 4; l++) {
+            char name[32];
+            snprintf(name, sizeof name, "ntk_share.%zu", l);
+            sum += get(&r, st, name);
+        }
+        cr_assert(lm_close(sum, 1.0, 1e-12, 0), "shares sum to %.17g at step %lld", sum,
+                  (long long) st);
+    }
+    lm_mlp *m;
+    lm_dataset *train;
+    lm_err err = {0};
+    cr_assert_eq(lm_mlp_new(&c->model, &m, NULL), LM_OK);
+    cr_assert(!lm_mlp_is_chain(m) && m->n_layers == 4);
+    cr_assert_eq(lm_data_load(&c->data, c->seed, &train, NULL, &err), LM_OK, "%s", err.msg);
+    double *theta0 = malloc(m->n_params * 8);
+    cr_assert_eq(lm_mlp_init(m, c->seed, theta0, NULL), LM_OK);
+    size_t seg[LM_MAX_TENSORS + 1];
+    double lr[LM_MAX_TENSORS];
+    lm_mlp_segments(m, 0, seg, lr);
+    const size_t nk = 16 * 2;
+    double *k0 = malloc(nk * nk * 8), *k1 = malloc(nk * nk * 8);
+    cr_assert_eq(lm_kernel_empirical(m, theta0, train->x, 16, lr, 0, k0, NULL, &err), LM_OK);
+    cr_assert_eq(lm_kernel_empirical(m, theta, train->x, 16, lr, 0, k1, NULL, &err), LM_OK);
+    double d = 0, s = 0;
+    for (size_t i = 0; i < nk * nk; i++) {
+        d += (k1[i] - k0[i]) * (k1[i] - k0[i]);
+        s += k0[i] * k0[i];
+    }
+    const double want = sqrt(d / s), got = get(&r, 100, "ntk_change");
+    cr_assert(want > 0 && lm_close(got, want, 1e-12, 0), "recorded %.17g, direct %.17g", got, want);
+    free(theta0);
+    free(k0);
+    free(k1);
+    free(theta);
+    lm_dataset_free(train);
+    lm_mlp_free(m);
     lm_config_free(c);
     LM_CHECK_LEAKS();
 }

@@ -44,9 +44,9 @@ int cmd_features(int argc, char **argv) {
     if (lm_config_load(o.config, o.n_sets, o.sets, &cfg, &err) != LM_OK ||
         lm_mlp_new(&cfg->model, &m, &err) != LM_OK)
         goto done;
-    if (layer > m->n_layers) {
+    if (layer > m->n_repr) {
         rc = usage("--layer %zu: %s has layers 0 (inputs) to %zu (outputs)", layer, o.config,
-                   m->n_layers);
+                   m->n_repr);
         goto done;
     }
     if (cli_load_matrix(o.inputs, &X, &n, &d, &err) != LM_OK)
@@ -93,7 +93,7 @@ int cmd_features(int argc, char **argv) {
     lm_array a = {LM_ELT_F64, 2, {n, w}, n * w, H};
     if (lm_npy_write(o.out, &a, &err) != LM_OK)
         goto done;
-    fprintf(stderr, "wrote %s [%zu, %zu] (layer %zu of %zu)\n", o.out, n, w, layer, m->n_layers);
+    fprintf(stderr, "wrote %s [%zu, %zu] (layer %zu of %zu)\n", o.out, n, w, layer, m->n_repr);
     rc = CLI_OK;
 done:
     if (rc == CLI_FAIL)

@@ -1,9 +1,12 @@
 /* cmd_kernel.c: `lmech kernel --inputs X.npy --depth L --activation NAME ...`: the analytic NNGP
  * and NTK (include/lmech/kernel.h) of an MLP with L hidden layers and a linear readout on the rows
- * of X; `lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy ...`: the
- * empirical NTK of the configured network (lm_kernel_empirical) at a checkpoint or at its seeded
- * initialisation. --json streams one object with the kernels (printed directly, not through
- * jansson: a 10^4 x 10^4 kernel as json_t values would take tens of GB). */
+ * of X, or (`lmech kernel CONFIG.json --inputs X.npy`) of the configured model.widths network,
+ * refused for a model.layers network (lm_mlp_require_chain: no analytic kernel describes it);
+ * `lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy ...`: the
+ * empirical NTK of the configured network (lm_kernel_empirical; every model, layer graphs
+ * included) at a checkpoint or at its seeded initialisation. --json streams one object with the
+ * kernels (printed directly, not through jansson: a 10^4 x 10^4 kernel as json_t values would take
+ * tens of GB). */
 #include "cli.h"
 #include "lmech/data.h"
 #include "lmech/kernel.h"
@@ -33,6 +36,10 @@ const char *const cli_kernel_usage =
     "  --json           one object with n x n arrays \"nngp\" and/or \"ntk\"\n"
     "  --out DIR        also write the arrays as DIR/<name>.npy (float64, for np.load; every\n"
     "                   mode): --json then names the files (\"files\") instead of the arrays\n"
+    "lmech kernel CONFIG.json --inputs X.npy [--set KEY=VALUE]... [--kind K] [--json] [--out DIR]\n"
+    "  the analytic kernels of CONFIG's model.widths network (its depth, activation, sw2, sb2,\n"
+    "  param, hidden width, base width and bias; also with --predict); a model.layers network\n"
+    "  has none and is refused (use --empirical)\n"
     "lmech kernel --predict nngp|ntk --inputs X.npy --targets Y.npy [--test X*.npy]\n"
     "       [--test-targets Y*.npy] --depth L --activation NAME [the kernel options]\n"
     "       [--noise S2] [--time T,T,...] [--lr ETA] [--gd] [--loss mse|mse_mean] [--json]\n"
@@ -45,11 +52,13 @@ const char *const cli_kernel_usage =
     "  --test-targets   [m, k]: also print the test MSE\n"
     "lmech kernel --empirical CONFIG.json [--init FILE.safetensors] --inputs X.npy\n"
     "       [--set KEY=VALUE]... [--max-memory SIZE] [--per-layer] [--json]\n"
-    "  --empirical C    the empirical NTK (every learning rate 1) of C's network, k outputs\n"
+    "  --empirical C    the empirical NTK (every learning rate 1) of C's network, k outputs;\n"
+    "                   model.widths or model.layers (convolutions, residual blocks ...)\n"
     "  --init FILE      weights from a checkpoint (default: C's initialisation at its seed)\n"
     "  --inputs X.npy   2-d array [n, d_in] of inputs (any float or integer dtype)\n"
     "  --max-memory S   bound on the work memory: bytes or with K, M, G (x 1024^i); default none\n"
-    "  --per-layer      also each layer's term (\"layers\" in --json)\n"
+    "  --per-layer      also each layer's term (\"layers\" in --json): one per linear or\n"
+    "                   conv2d layer (a layer norm's parameters count with the one before)\n"
     "  --json           one object {\"ntk\": nk x nk (index i*k + a), \"n\", \"outputs\",\n"
     "                   \"bytes\", \"wall_s\"} (+ \"layers\": [L][nk][nk] with --per-layer)";
 
@@ -81,10 +90,15 @@ static lm_status load_inputs(const char *path, const lm_mlp *m, double **x, size
         for (size_t i = 0; i < a->ndim && len < sizeof shape - 24; i++)
             len += (size_t) snprintf(shape + len, sizeof shape - len, "%s%zu", i ? ", " : "",
                                      a->shape[i]);
+        char what[96];
+        if (m->graph && m->spec.n_input_shape == 3)
+            snprintf(what, sizeof what, "model.input_shape [%zu, %zu, %zu] flattened",
+                     m->spec.input_shape[0], m->spec.input_shape[1], m->spec.input_shape[2]);
+        else
+            snprintf(what, sizeof what, "%s", m->graph ? "model.input_shape" : "model.widths[0]");
         lm_err_set(err, LM_ESHAPE, __FILE__, __LINE__,
-                   "%s: expected a 2-d array [n, %zu] (n >= 1; %zu = model.widths[0]), got %zu-d "
-                   "[%s]",
-                   path, m->d_in, m->d_in, a->ndim, shape);
+                   "%s: expected a 2-d array [n, %zu] (n >= 1; %zu = %s), got %zu-d [%s]", path,
+                   m->d_in, m->d_in, what, a->ndim, shape);
         lm_array_free(a);
         return LM_ESHAPE;
     }
@@ -201,17 +215,25 @@ static lm_status empirical(const cli_opts *o, lm_err *err) {
             double tr = 0;
             for (size_t i = 0; i < nk; i++)
                 tr += ntk[i * nk + i];
+            char desc[160];
+            if (m->graph)
+                lm_mlp_describe(m, desc, sizeof desc);
+            else
+                snprintf(desc, sizeof desc, "%s", lm_act_name(m->spec.act));
             printf("empirical NTK: n = %zu inputs x k = %zu outputs (%zu x %zu), %s %s, %zu "
                    "parameters, %s; %.3g MiB work memory, %.3g s\n",
-                   n, k, nk, nk, lm_param_name(m->spec.param), lm_act_name(m->spec.act),
-                   m->n_params, o->init ? o->init : "seeded init", (double) bytes / 1048576.0,
-                   wall);
+                   n, k, nk, nk, lm_param_name(m->spec.param), desc, m->n_params,
+                   o->init ? o->init : "seeded init", (double) bytes / 1048576.0, wall);
             printf("trace %.6g\n", tr);
             print_summary("ntk", ntk, nk);
             for (size_t l = 0; layers && l < m->n_layers; l++) {
                 double tl = 0;
                 for (size_t i = 0; i < nk; i++)
                     tl += layers[l * nk * nk + i * nk + i];
+                if (m->graph) /* the dense layer's weight tensor names it */
+                    for (size_t t = 0; t < m->n_tensors; t++)
+                        if (m->tensor[t].dense == l && m->tensor[t].kind == LM_TENSOR_WEIGHT)
+                            printf("%s: ", m->tensor[t].name);
                 printf("layer %zu: trace %.6g (%.1f %% of the total)\n", l, tl,
                        tr > 0 ? 100.0 * tl / tr : 0.0);
             }
@@ -226,17 +248,83 @@ static lm_status empirical(const cli_opts *o, lm_err *err) {
     return st;
 }
 
+/* ---------------------------------------------------------------- the config's analytic kernels */
+
+/* ks and the input width d_in from CONFIG's network: a model.widths chain whose analytic kernels
+ * lm_kernel_analytic_spec describes (errors name what does not fit: a layer graph, unequal
+ * hidden widths under sp or mup, an output multiplier, a zero readout, the aligned init). */
+static lm_status config_kernel_spec(const cli_opts *o, lm_kernel_spec *ks, size_t *d_in,
+                                    lm_err *err) {
+    lm_config *cfg = NULL;
+    lm_mlp *m = NULL;
+    lm_status st = lm_config_load(o->args[0], o->n_sets, o->sets, &cfg, err);
+    if (st == LM_OK)
+        st = lm_mlp_new(&cfg->model, &m, err);
+    if (st == LM_OK)
+        st = lm_mlp_require_chain(m, "the analytic NTK and NNGP", err);
+    if (st == LM_OK) {
+        const lm_mlp_spec *s = &m->spec;
+        const size_t depth = m->n_layers - 1;
+        for (size_t l = 2; l <= depth && s->param != LM_PARAM_NTP; l++)
+            if (s->widths[l] != s->widths[1])
+                st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                                "%s: the analytic kernels in %s need equal hidden widths; "
+                                "model.widths[%zu] = %zu but model.widths[1] = %zu",
+                                o->args[0], lm_param_name(s->param), l, s->widths[l], s->widths[1]);
+        if (st == LM_OK &&
+            (s->output_multiplier != 1.0 || s->readout_zero || s->init != LM_INIT_RANDOM))
+            st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
+                            "%s: the analytic kernels describe a network with output multiplier "
+                            "1, a random readout and the random init; this one has "
+                            "model.output_multiplier = %g, model.readout_zero = %d, model.init "
+                            "\"%s\"",
+                            o->args[0], s->output_multiplier, s->readout_zero,
+                            s->init == LM_INIT_RANDOM ? "random" : "aligned");
+        if (st == LM_OK) {
+            ks->depth = depth;
+            ks->act = s->act;
+            ks->sw2 = s->sw2;
+            ks->sb2 = s->sb2;
+            ks->param = s->param;
+            ks->width = s->widths[depth ? 1 : 0]; /* depth 0: unused, but > 0 */
+            ks->base_width = s->base_width;
+            ks->bias = s->bias;
+            *d_in = m->d_in;
+        }
+    }
+    if (st != LM_OK && strstr(err->msg, o->args[0]) == NULL) { /* name the config */
+        char msg[sizeof err->msg];
+        const size_t cap = sizeof err->msg, pl = strlen(o->args[0]);
+        memcpy(msg, err->msg, cap);
+        if (pl + 3 < cap) {
+            const size_t ml = strnlen(msg, cap - pl - 3);
+            memcpy(err->msg, o->args[0], pl);
+            memcpy(err->msg + pl, ": ", 2);
+            memcpy(err->msg + pl + 2, msg, ml);
+            err->msg[pl + 2 + ml] = 0;
+        }
+    }
+    lm_mlp_free(m);
+    lm_config_free(cfg);
+    return st;
+}
+
 int cmd_kernel(int argc, char **argv) {
     cli_opts o;
     int rc = cli_parse("kernel", cli_kernel_usage, argc, argv,
                        "inputs,depth,activation,sw2,sb2,kind,json,param,width,base-width,bias,"
                        "no-bias,predict,targets,test,test-targets,noise,time,lr,gd,loss,"
-                       "empirical,init,set,max-memory,per-layer,out",
+                       "empirical,init,set,max-memory,per-layer,out,ARGS",
                        &o);
     if (rc)
         return rc == CLI_HELP ? CLI_OK : rc;
     if (!o.inputs)
         return cli_usage("kernel", cli_kernel_usage, "missing --inputs X.npy");
+    if (o.n_args > 1 || (o.n_args && o.empirical))
+        return cli_usage("kernel", cli_kernel_usage,
+                         "unexpected argument \"%s\" (one CONFIG.json for its analytic kernels, "
+                         "or --empirical CONFIG.json)",
+                         o.args[o.n_args - 1]);
     if (o.empirical) {
         if (o.depth || o.activation || o.sw2 || o.sb2 || o.kind || o.param || o.width ||
             o.base_width || o.bias || o.no_bias || o.predict)
@@ -247,28 +335,43 @@ int cmd_kernel(int argc, char **argv) {
         lm_err err = {0};
         return empirical(&o, &err) == LM_OK ? CLI_OK : cli_fail("kernel", &err);
     }
-    if (o.init || o.n_sets || o.max_memory || o.per_layer)
-        return cli_usage(
-            "kernel", cli_kernel_usage,
-            "--init, --set, --max-memory and --per-layer need --empirical CONFIG.json");
+    if (o.init || o.max_memory || o.per_layer)
+        return cli_usage("kernel", cli_kernel_usage,
+                         "--init, --max-memory and --per-layer need --empirical CONFIG.json");
+    if (o.n_sets && !o.n_args)
+        return cli_usage("kernel", cli_kernel_usage,
+                         "--set needs a CONFIG.json (or --empirical CONFIG.json)");
+    if (o.n_args && (o.depth || o.activation || o.sw2 || o.sb2 || o.param || o.width ||
+                     o.base_width || o.bias || o.no_bias))
+        return cli_usage("kernel", cli_kernel_usage,
+                         "with CONFIG.json the network comes from the config: --depth, "
+                         "--activation, --sw2, --sb2, --param, --width, --base-width, --bias and "
+                         "--no-bias do not apply");
     if (o.bias && o.no_bias)
         return cli_usage("kernel", cli_kernel_usage, "--bias and --no-bias together");
-    if (!o.depth)
+    lm_kernel_spec ks = lm_kernel_spec_default();
+    size_t cfg_d = 0;
+    if (o.n_args) {
+        lm_err err = {0};
+        if (config_kernel_spec(&o, &ks, &cfg_d, &err) != LM_OK)
+            return cli_fail("kernel", &err);
+    }
+    if (!o.n_args && !o.depth)
         return cli_usage("kernel", cli_kernel_usage, "missing --depth L");
-    if (!o.activation)
+    if (!o.n_args && !o.activation)
         return cli_usage("kernel", cli_kernel_usage, "missing --activation NAME");
-    size_t depth = 0;
+    size_t depth = ks.depth;
+    double sw2 = ks.sw2, sb2 = ks.sb2;
     if (!cli_parse_size("kernel", cli_kernel_usage, "depth", o.depth, 0, 1000, &depth))
         return CLI_USAGE;
-    double sw2 = 1, sb2 = 0;
     if (!cli_parse_double("kernel", cli_kernel_usage, "sw2", o.sw2, CLI_ANY, &sw2) ||
         !cli_parse_double("kernel", cli_kernel_usage, "sb2", o.sb2, CLI_ANY, &sb2))
         return CLI_USAGE;
-    lm_kernel_spec ks = lm_kernel_spec_default();
     ks.depth = depth;
     ks.sw2 = sw2;
     ks.sb2 = sb2;
-    ks.bias = o.bias ? 1 : o.no_bias ? 0 : sb2 > 0; /* default: biases when sb2 > 0 */
+    if (!o.n_args) /* default: biases when sb2 > 0 */
+        ks.bias = o.bias ? 1 : o.no_bias ? 0 : sb2 > 0;
     if (o.param && lm_param_parse(o.param, &ks.param, NULL))
         return cli_usage("kernel", cli_kernel_usage, "--param \"%s\": expected ntp, sp or mup",
                          o.param);
@@ -293,8 +396,8 @@ int cmd_kernel(int argc, char **argv) {
                              "--kind \"%s\": expected nngp, ntk or both", o.kind);
     }
     lm_err err = {0};
-    lm_act act;
-    if (lm_act_parse(o.activation, &act, &err))
+    lm_act act = ks.act;
+    if (o.activation && lm_act_parse(o.activation, &act, &err))
         return cli_fail("kernel", &err);
     ks.act = act;
     if (o.predict)
@@ -320,6 +423,13 @@ int cmd_kernel(int argc, char **argv) {
         return cli_fail("kernel", &err);
     }
     size_t n = a->shape[0], d = a->shape[1];
+    if (o.n_args && d != cfg_d) {
+        lm_err_set(&err, LM_ESHAPE, __FILE__, __LINE__,
+                   "%s: expected [n, %zu] (model.widths[0] of %s), got [%zu, %zu]", o.inputs, cfg_d,
+                   o.args[0], n, d);
+        lm_array_free(a);
+        return cli_fail("kernel", &err);
+    }
     double *x = lm_malloc(n * d * sizeof *x);
     double *nngp = want_nngp ? lm_malloc(n * n * sizeof *nngp) : NULL;
     double *ntk = want_ntk ? lm_malloc(n * n * sizeof *ntk) : NULL;
