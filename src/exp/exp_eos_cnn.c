@@ -51,15 +51,15 @@ static const char *BASE =
 #define N_SEEDS 4
 
 typedef struct design {
-    size_t n_images, n_rates;
+    size_t n_images, n_rates, n_seeds;
     const char *rate[3];
     int steps; /* every rate, the control included: the same budget */
 } design;
 
 static design design_for(int quick) {
     if (quick)
-        return (design){250, 2, {"0.045", "0.02"}, 5000};
-    return (design){1000, 2, {"0.045", "0.02"}, 6000};
+        return (design){250, 2, N_SEEDS, {"0.045", "0.02"}, 5000};
+    return (design){250, 2, 2 * N_SEEDS, {"0.045", "0.02"}, 8000};
 }
 
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
@@ -70,7 +70,7 @@ static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
     for (size_t r = 0; r < d.n_rates; r++) {
         const int ctl = r + 1 == d.n_rates;
         snprintf(lr, sizeof lr, "optimizer.lr=%s", d.rate[r]);
-        for (int s = 0; s < N_SEEDS; s++) {
+        for (int s = 0; s < (int) d.n_seeds; s++) {
             snprintf(seed, sizeof seed, "seed=%d", s);
             snprintf(label, sizeof label, "%seta=%s seed=%d", ctl ? "control " : "", d.rate[r], s);
             const char *sets[] = {lr, seed, steps, images};
