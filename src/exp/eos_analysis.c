@@ -232,9 +232,9 @@ static void judge_eos(lm_exp_ctx *ctx, const rate_group *g) {
                                   "catapult (from the first S < 2/eta) and before t*",
                                   "S(t*)/S_min", "mean over seeds >= 1.2",
                                   "science.md §4 (decided 2026-12-06): the rise from where "
-                                  "sharpening starts; S_min ~ 13-17 after the catapult against "
-                                  "an edge of 20 makes a real rise >= 1.2, a run that started at "
-                                  "the edge would give ~1",
+                                  "sharpening starts; in the MLP calibration S_min ~ 13-17 after "
+                                  "the catapult against an edge of 20 makes a real rise >= 1.2, "
+                                  "a run that started at the edge would give ~1",
                                   1.2, 1.2, LM_INF, 1.2},
                   extra);
     snprintf(pred, sizeof pred, "after t*, S eta/2 stays in [0.9, 1.1] (S ~ %g)", thr);
