@@ -200,9 +200,16 @@ static void SFX(conv_fwd)(const conv_geom *g, const T *Wm, const T *b, double wm
         T *yi = y + i0 * out;
         int beta = acc;
         if (b) {
-            for (size_t o = 0; o < g->O; o++)
-                for (size_t q = 0; q < g->P; q++)
-                    yi[o * g->P + q] = (acc ? yi[o * g->P + q] : (T) 0) + (T) bm * b[o];
+            for (size_t o = 0; o < g->O; o++) {
+                const T bo = (T) bm * b[o];
+                T *r = yi + o * g->P;
+                if (acc)
+                    for (size_t q = 0; q < g->P; q++)
+                        r[q] += bo;
+                else
+                    for (size_t q = 0; q < g->P; q++)
+                        r[q] = (T) 0 + bo;
+            }
             beta = 1;
         }
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) cols, (int) g->K, (T) wm,

@@ -37,13 +37,15 @@ typedef struct conv_geom {
 } conv_geom;
 
 /* Elements of a chunk's buffers (col, Y and gcol: (2K + O) * P per example). Measured on the
- * 2-core machine (CPU time of forward + backward of the issue's CNN, 64 examples, float32):
- * chunks of 2^14..2^16 elements 11.2-11.5 ms, 2^18 12.2, 2^20 12.2, 2^22 13.7: a chunk whose
- * column matrix stays in L2 beats fewer, larger GEMMs, so a 16->32 3x3 layer on 14x14 maps runs
- * one example per chunk (a [32, 144] x [144, 196] product written straight into y) and the
- * batched [O, nc*P] product only serves small maps, where per-example GEMMs would be tiny. */
+ * 2-core machine (CPU time of forward + backward of the issue's CNN, 64 examples, float32,
+ * before the later im2col and pool changes): chunks of 2^14..2^16 elements 11.2-11.5 ms, 2^18
+ * 12.2, 2^20 12.2, 2^22 13.7: a chunk whose column matrix stays in L2 beats fewer, larger GEMMs.
+ * At 2^15 both of its convs run one example per chunk (a [32, 144] x [144, 196] product written
+ * straight into y; 7.2 ms against 7.3 at 2^16, where the 1->16 layer paired examples and
+ * regrouped); the batched [O, nc*P] product serves small maps, where per-example GEMMs would
+ * be tiny. */
 #ifndef CONV_CHUNK
-#define CONV_CHUNK ((size_t) 1 << 16)
+#define CONV_CHUNK ((size_t) 1 << 15)
 #endif
 
 static conv_geom geom(const lm__node *nd) {

@@ -63,7 +63,11 @@ static inline void SFX(avgpool_fwd)(const pool_geom *g, const T *x, T *y, size_t
 
 static inline void SFX(avgpool_bwd)(const pool_geom *g, const T *gy, T *gx, size_t n, int acc) {
     const double div = (double) (g->k * g->k);
-    if (!acc)
+    /* 2x2 windows covering the whole plane write every input once: no zeroing pass (0 + v, as
+     * the add into zeros did, so -0.0 still comes out +0.0) */
+    const int tiled = g->s == 2 && g->k == 2;
+    const int cover = tiled && !acc && g->ho * 2 == g->h && g->wo * 2 == g->w;
+    if (!acc && !cover)
         memset(gx, 0, n * g->c * g->h * g->w * sizeof *gx);
     for (size_t p = 0; p < n * g->c; p++) {
         T *gp = gx + p * g->h * g->w;
@@ -74,15 +78,21 @@ static inline void SFX(avgpool_bwd)(const pool_geom *g, const T *gy, T *gx, size
                 T v[POOL_BLOCK];
                 for (size_t t = 0; t < nb; t++)
                     v[t] = (T) ((double) gyp[oi * g->wo + o0 + t] / div);
-                if (g->s == 2 && g->k == 2) {
+                if (tiled) {
                     /* the default 2x2 pool: windows tile the rows, each input gets one term;
                      * constant strides let the adds vectorise */
                     for (size_t a = 0; a < 2; a++) {
                         T *r = gp + (oi * 2 + a) * g->w + o0 * 2;
-                        for (size_t t = 0; t < nb; t++) {
-                            r[2 * t] += v[t];
-                            r[2 * t + 1] += v[t];
-                        }
+                        if (cover)
+                            for (size_t t = 0; t < nb; t++) {
+                                r[2 * t] = (T) 0 + v[t];
+                                r[2 * t + 1] = (T) 0 + v[t];
+                            }
+                        else
+                            for (size_t t = 0; t < nb; t++) {
+                                r[2 * t] += v[t];
+                                r[2 * t + 1] += v[t];
+                            }
                     }
                     continue;
                 }

@@ -151,7 +151,7 @@ Test(conv, residual_block) {
 }
 
 /* The batch's outputs, JVP, VJP and HVP against one example at a time (1e-12: the same
- * products, the chunked GEMMs summing in another order). */
+ * products, the chunked GEMMs summing in another order), and the float32 path on the batch. */
 static void check_chunks(const lm_layer_spec *ls, size_t nl, const size_t *shape) {
     const size_t n = 13;
     lm_mlp_spec sp = gc_spec(ls, nl, shape, 3, LM_PARAM_SP);
@@ -198,6 +198,31 @@ static void check_chunks(const lm_layer_spec *ls, size_t nl, const size_t *shape
     }
     cr_assert(gc_rel_err(g, gs, p) < 1e-12, "vjp %.3g", gc_rel_err(g, gs, p));
     cr_assert(gc_rel_err(hv, hs, p) < 1e-12, "hvp %.3g", gc_rel_err(hv, hs, p));
+    /* the float32 path over the same chunks: outputs and the loss gradient against float64
+     * (1e-5 and 1e-4: float32 rounding of sums of up to 400 terms, two layers deep) */
+    lm_mlp_ws *w32;
+    cr_assert_eq(lm_mlp_ws_new(m, n, LM_F32, &w32, &err), LM_OK, "%s", err.msg);
+    float *t32 = malloc(p * sizeof *t32), *x32 = malloc(n * d * sizeof *x32),
+          *y32 = malloc(n * q * sizeof *y32), *f32 = malloc(n * q * sizeof *f32),
+          *g32 = malloc(p * sizeof *g32);
+    for (size_t i = 0; i < p; i++)
+        t32[i] = (float) th[i];
+    for (size_t i = 0; i < n * d; i++)
+        x32[i] = (float) x[i];
+    for (size_t i = 0; i < n * q; i++)
+        y32[i] = (float) y[i];
+    double l32, l64;
+    cr_assert_eq(lm_mlp_loss_grad_f32(m, w32, LM_LOSS_MSE, t32, x32, y32, n, &l32, g32, f32, &err),
+                 LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_mlp_loss_grad(m, ws, LM_LOSS_MSE, th, x, y, n, &l64, g, NULL, NULL), LM_OK);
+    for (size_t i = 0; i < n * q; i++)
+        jv[i] = (double) f32[i];
+    for (size_t i = 0; i < p; i++)
+        g1[i] = (double) g32[i];
+    cr_assert(gc_rel_err(jv, f, n * q) < 1e-5, "f32 forward %.3g", gc_rel_err(jv, f, n * q));
+    cr_assert(gc_rel_err(g1, g, p) < 1e-4, "f32 gradient %.3g", gc_rel_err(g1, g, p));
+    free(t32), free(x32), free(y32), free(f32), free(g32);
+    lm_mlp_ws_free(w32);
     free(th), free(x), free(y), free(f), free(f1), free(v), free(jv), free(g), free(g1), free(gs);
     free(hv), free(hs);
     lm_mlp_ws_free(ws);
@@ -206,10 +231,11 @@ static void check_chunks(const lm_layer_spec *ls, size_t nl, const size_t *shape
 }
 
 Test(conv, chunks_equal_one_example_at_a_time) {
-    /* At layer_conv.c's chunk size (2^16 column-buffer elements): [8, 32, 32] -> conv 16 k3 p1
+    /* At layer_conv.c's chunk size (2^15 column-buffer elements): [8, 32, 32] -> conv 16 k3 p1
      * -> tanh -> conv 4 k5 s2 p2 runs one example per chunk (the GEMM writing y directly);
-     * [2, 16, 16] -> conv 4 k3 p1 -> softplus -> conv 3 k3 s2 p1 runs chunks of 6 examples
-     * (batched GEMMs, regrouped: 6 + 6 + 1) at its first conv and all 13 in one at its second. */
+     * [2, 16, 16] -> conv 4 k3 p1 -> softplus -> conv 3 k3 s2 p1 runs chunks of 3 examples at
+     * its first conv (3+3+3+3+1: batched GEMMs, regrouped, and a one-example chunk) and of 6
+     * at its second (6+6+1). */
     const size_t big[] = {8, 32, 32}, small[] = {2, 16, 16};
     lm_layer_spec a[] = {conv(16, 3, 1, 1, 1), gc_act(LM_ACT_TANH), conv(4, 5, 2, 2, 1)};
     lm_layer_spec b[] = {conv(4, 3, 1, 1, 1), gc_act(LM_ACT_SOFTPLUS), conv(3, 3, 2, 1, 1)};
