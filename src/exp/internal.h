@@ -38,6 +38,8 @@ extern const lm_experiment lm__exp_four_layers;
 extern const lm_experiment lm__exp_neural_collapse;
 extern const lm_experiment lm__exp_weight_spectra;
 extern const lm_experiment lm__exp_grokking;
+extern const lm_experiment lm__exp_eos_cnn;
+extern const lm_experiment lm__exp_cka_architectures;
 
 /* weight-spectra's pieces (exp_weight_spectra.c), exposed for its negative controls: a random
  * n x m matrix (Gaussian, or heavy = 1: symmetric Pareto entries of tail index 1.5); part (a)'s
@@ -159,6 +161,10 @@ typedef struct lm__eos_seed {
  * "hovers at 2/eta". */
 void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double *s, size_t nl,
                          const int64_t *lt, const double *l, double *scratch, lm__eos_seed *o);
+/* The EoS claims of science.md §4 on runs labelled "eta=<rate> seed=<s>" and
+ * "control eta=<rate> seed=<s>" (eos_analysis.c), and the seed-mean sharpness figure. */
+lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char *fig_title,
+                              lm_err *err);
 
 /* Text for a gnuplot single-quoted string in buf [n] (figures.c): a quote is doubled ('' is
  * gnuplot's escape), a line break (which would end the command) becomes a space; returns buf. */
@@ -285,6 +291,12 @@ lm_status lm__exp_dln_figure_modes(const lm_exp_ctx *ctx, const char *name, cons
  * epochs; quick: 1000 images, 40 epochs) at hidden width `width` and `seed`, labelled
  * "width=W seed=S". Identical configs in several experiments are trained once per database. */
 lm_status lm__exp_sim_plan_add(lm_exp_plan *p, int quick, size_t width, size_t seed, lm_err *err);
+/* The CNN trained as the similarity run (same data, loss, optimiser, epochs), label
+ * "cnn seed=<s>"; its representation layers LM__SIM_CNN_LAYERS are the two conv blocks' outputs,
+ * the penultimate layer and the logits (repr_runs.c). */
+lm_status lm__exp_sim_plan_add_cnn(lm_exp_plan *p, int quick, size_t seed, lm_err *err);
+#define LM__SIM_CNN_LAYERS                                                                         \
+    { 3, 6, 9, 10 }
 /* The seed-pair design cka-seeds and knn-alignment share (so their runs are trained once): seeds
  * 0 .. 2 * pairs - 1 at the (quick) similarity width; pair i is seeds (2i, 2i + 1). */
 typedef struct lm__exp_sim_pairs {

@@ -11,6 +11,7 @@ static const lm_experiment *const registry[] = {
     &lm__exp_catapult,        /* catapult                                    */
     &lm__exp_central_flow,    /* central flow against GD                     */
     &lm__exp_curvature_check, /* curvature tools against the exact spectrum  */
+    &lm__exp_eos_cnn,         /* edge of stability for a CNN                 */
     /* strand 2, tractable limits: infinite width (§2, §3) */
     &lm__exp_ntk_convergence, /* empirical kernels converge to the limit     */
     &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks       */
@@ -31,11 +32,12 @@ static const lm_experiment *const registry[] = {
     &lm__exp_scaling_exponents,   /* exponents in P, N and t predicted from (a, b) */
     &lm__exp_exponent_prediction, /* FMNIST: the data exponent predicted before training */
     /* strand 5, universality: representations (§9) */
-    &lm__exp_cka_invariance,  /* CKA's invariances; debiased against biased    */
-    &lm__exp_cka_seeds,       /* cross-seed CKA layer by layer                 */
-    &lm__exp_knn_alignment,   /* mutual k-NN of penultimate layers across seeds */
-    &lm__exp_cka_width,       /* representations across widths                 */
-    &lm__exp_neural_collapse, /* §9: penultimate-layer collapse past 100 % train accuracy */
+    &lm__exp_cka_invariance,    /* CKA's invariances; debiased against biased    */
+    &lm__exp_cka_seeds,         /* cross-seed CKA layer by layer                 */
+    &lm__exp_knn_alignment,     /* mutual k-NN of penultimate layers across seeds */
+    &lm__exp_cka_width,         /* representations across widths                 */
+    &lm__exp_neural_collapse,   /* §9: penultimate-layer collapse past 100 % train accuracy */
+    &lm__exp_cka_architectures, /* a CNN against an MLP, layer by layer            */
     /* strand 5 and the weights layer (§10, §11) */
     &lm__exp_weight_spectra, /* random matrices follow MP; trained layers get a tail */
     &lm__exp_grokking,       /* modular addition: late generalisation with weight decay */

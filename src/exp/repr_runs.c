@@ -11,6 +11,8 @@
  * size is 1000 training images and 40 epochs. The experiments plan identical configs, so a
  * database that ran one of them reuses its runs for the others (runner.c).
  *
+ * cka-architectures adds a CNN trained the same way on the same data (SIM_CNN_BASE).
+ *
  * Representations come from THE forward pass (lm_mlp_features) at the run's final checkpoint or,
  * for the untrained baseline, at theta_0 rebuilt from the config (lm_train_init_params).
  */
@@ -22,14 +24,41 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The data, loss and optimiser of the similarity run, shared by the MLP and the CNN (below). */
+#define SIM_COMMON                                                                                 \
+    " \"data\": {\"source\": \"fashion-mnist\", \"train_size\": 2000, \"test_size\": 1000,"        \
+    "  \"subset\": \"first\", \"pool\": 2, \"normalize\": \"standardize\"},"                       \
+    " \"loss\": \"ce\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9,"       \
+    "  \"weight_decay\": 0.0005},"                                                                 \
+    " \"batch_size\": 128, \"epochs\": 300, \"eval_every\": 500, \"threads\": 1}"
+
 static const char *SIM_BASE =
     "{\"name\": \"similarity-run\", \"seed\": 0,"
-    " \"data\": {\"source\": \"fashion-mnist\", \"train_size\": 2000, \"test_size\": 1000,"
-    "  \"subset\": \"first\", \"pool\": 2, \"normalize\": \"standardize\"},"
-    " \"model\": {\"widths\": [196, 256, 256, 256, 10], \"activation\": \"relu\"},"
-    " \"loss\": \"ce\", \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9,"
-    "  \"weight_decay\": 0.0005},"
-    " \"batch_size\": 128, \"epochs\": 300, \"eval_every\": 500, \"threads\": 1}";
+    " \"model\": {\"widths\": [196, 256, 256, 256, 10], \"activation\": \"relu\"}," SIM_COMMON;
+
+/* The CNN of cka-architectures on the same data, the images as [1, 14, 14]: two conv blocks
+ * (conv 3x3 pad 1, relu, 2x2 average pooling: [8,7,7] then [16,3,3]), a dense hidden layer of
+ * 128 and the logits; representation layers (lm_mlp_features) 3, 6, 9, 10 are the blocks'
+ * outputs, the penultimate layer and the logits (LM__SIM_CNN_LAYERS). */
+static const char *SIM_CNN_BASE =
+    "{\"name\": \"similarity-cnn\", \"seed\": 0,"
+    " \"model\": {\"input_shape\": [1, 14, 14], \"layers\": ["
+    "  {\"type\": \"conv2d\", \"out\": 8, \"kernel\": 3, \"padding\": 1}, {\"type\": \"relu\"},"
+    "  {\"type\": \"avgpool2d\", \"kernel\": 2},"
+    "  {\"type\": \"conv2d\", \"out\": 16, \"kernel\": 3, \"padding\": 1}, {\"type\": \"relu\"},"
+    "  {\"type\": \"avgpool2d\", \"kernel\": 2}, {\"type\": \"flatten\"},"
+    "  {\"type\": \"linear\", \"out\": 128}, {\"type\": \"relu\"},"
+    "  {\"type\": \"linear\", \"out\": 10}]}," SIM_COMMON;
+
+lm_status lm__exp_sim_plan_add_cnn(lm_exp_plan *p, int quick, size_t seed, lm_err *err) {
+    char label[96], sd[32], sn[48], se[32];
+    snprintf(sd, sizeof sd, "seed=%zu", seed);
+    snprintf(sn, sizeof sn, "data.train_size=%d", quick ? LM__SIM_QUICK_TRAIN : LM__SIM_TRAIN);
+    snprintf(se, sizeof se, "epochs=%d", quick ? LM__SIM_QUICK_EPOCHS : LM__SIM_EPOCHS);
+    snprintf(label, sizeof label, "cnn seed=%zu", seed);
+    const char *sets[] = {sd, sn, se};
+    return lm_exp_plan_add(p, label, SIM_CNN_BASE, 3, sets, err);
+}
 
 lm_status lm__exp_sim_plan_add(lm_exp_plan *p, int quick, size_t width, size_t seed, lm_err *err) {
     char label[96], sw[96], sd[32], sn[48], se[32];
@@ -75,7 +104,7 @@ lm_status lm__exp_reps_load(const lm_exp_ctx *ctx, int64_t run, int at_init, lm_
         st = lm_mlp_ws_new(net.m, 256, LM_F64, &ws, err);
     if (st == LM_OK) {
         r->n = net.test->n;
-        r->L = net.m->n_repr;
+        r->L = net.m->n_repr; /* layers 0 .. n_repr: every node's output of a graph model */
         r->accuracy = LM_NAN;
     }
     for (size_t l = 0; st == LM_OK && l <= r->L; l++) {
