@@ -482,12 +482,13 @@ Test(config, allocation_failures) {
 
 Test(config, model_layers) {
     /* a residual network on pooled Fashion-MNIST images: parsed, nested bodies inlined */
-    lm_config *c = cfg_ok("{\"data\": {\"pool\": 2}, \"model\": {\"input_shape\": [1, 14, 14], "
-                          "\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 8}, "
-                          "{\"type\": \"residual\", \"body\": [{\"type\": \"gelu\"}, {\"type\": "
-                          "\"linear\", \"out\": 8, \"bias\": false}]}, {\"type\": \"layernorm\", "
-                          "\"eps\": 1e-6}, {\"type\": \"linear\", \"out\": 10}]}}",
-                          0, NULL);
+    lm_config *c =
+        cfg_ok("{\"data\": {\"pool\": 2}, \"model\": {\"input_shape\": [1, 14, 14], "
+               "\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 8}, "
+               "{\"type\": \"residual\", \"body\": [{\"type\": \"gelu\"}, {\"type\": "
+               "\"linear\", \"out\": 8, \"bias\": false}]}, {\"type\": \"layernorm\", "
+               "\"eps\": 1e-6}, {\"type\": \"linear\", \"out\": 10}]}}",
+               0, NULL);
     cr_assert_eq(c->model.n_layer_specs, 7);
     cr_assert_eq(c->model.layers[2].type, LM_LAYER_RESIDUAL);
     cr_assert_eq(c->model.layers[2].body_len, 2);
@@ -523,12 +524,14 @@ Test(config, model_layers) {
               "type, out, kernel, stride, padding, bias, eps, body)");
     cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"relu\", "
               "\"out\": 10}]}}",
-              0, NULL, LM_EINVAL, "cfg.json: model.layers[0].out: does not apply to a \"relu\" layer");
-    cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"conv\"}]}}", 0,
-              NULL, LM_EINVAL,
-              "cfg.json: model.layers[0].type: unknown layer type \"conv\" (linear, conv2d, "
-              "avgpool2d, maxpool2d, flatten, residual, layernorm, or an activation: identity, relu, "
-              "tanh, erf, gelu, sigmoid, softplus, quadratic)");
+              0, NULL, LM_EINVAL,
+              "cfg.json: model.layers[0].out: does not apply to a \"relu\" layer");
+    cfg_fails(
+        "{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"conv\"}]}}", 0, NULL,
+        LM_EINVAL,
+        "cfg.json: model.layers[0].type: unknown layer type \"conv\" (linear, conv2d, "
+        "avgpool2d, maxpool2d, flatten, residual, layernorm, or an activation: identity, relu, "
+        "tanh, erf, gelu, sigmoid, softplus, quadratic)");
     cfg_fails("{\"model\": {\"layers\": [{\"type\": \"linear\", \"out\": 10}]}}", 0, NULL,
               LM_EINVAL,
               "cfg.json: missing required key \"model.input_shape\" with model.layers ([d] for "

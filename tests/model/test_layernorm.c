@@ -172,7 +172,7 @@ Test(layernorm, errors_name_the_layer) {
     s = gc_spec(neg, 2, vec, 1, LM_PARAM_SP);
     cr_assert_eq(lm_mlp_new(&s, &m, &err), LM_EINVAL);
     cr_assert(strstr(err.msg, "model.layers[1]") && strstr(err.msg, "eps"), "%s", err.msg);
-    s.layers[1].eps = NAN;
+    s.layers[1].eps = LM_NAN;
     cr_assert_eq(lm_mlp_new(&s, &m, &err), LM_EINVAL);
     LM_CHECK_LEAKS();
 }

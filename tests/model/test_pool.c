@@ -25,7 +25,7 @@ static void ref_pool(int is_max, const double *x, double *y, size_t planes, size
     for (size_t p = 0; p < planes; p++)
         for (size_t oi = 0; oi < ho; oi++)
             for (size_t oj = 0; oj < wo; oj++) {
-                double sum = 0.0, m = -INFINITY;
+                double sum = 0.0, m = -LM_INF;
                 for (size_t a = 0; a < k; a++)
                     for (size_t b = 0; b < k; b++) {
                         const double v = x[p * h * w + (oi * s + a) * w + oj * s + b];
@@ -39,11 +39,11 @@ static void ref_pool(int is_max, const double *x, double *y, size_t planes, size
 /* The smallest gap between a window's largest and second largest input. */
 static double min_gap(const double *x, size_t planes, size_t h, size_t w, size_t k, size_t s) {
     const size_t ho = (h - k) / s + 1, wo = (w - k) / s + 1;
-    double gap = INFINITY;
+    double gap = LM_INF;
     for (size_t p = 0; p < planes; p++)
         for (size_t oi = 0; oi < ho; oi++)
             for (size_t oj = 0; oj < wo; oj++) {
-                double m1 = -INFINITY, m2 = -INFINITY;
+                double m1 = -LM_INF, m2 = -LM_INF;
                 for (size_t a = 0; a < k; a++)
                     for (size_t b = 0; b < k; b++) {
                         const double v = x[p * h * w + (oi * s + a) * w + oj * s + b];
@@ -194,7 +194,7 @@ Test(pool, max_ties_go_to_the_first_and_nan_wins) {
     for (int i = 0; i < 9; i++)
         cr_assert_eq(gxf[i], i == 2 ? 1.5f : 0.0f, "float32 gx[%d]", i);
     /* a NaN is the max (val > maxval || isnan(val)): it propagates, and takes the gradient */
-    x[7] = NAN;
+    x[7] = LM_NAN;
     ln.nd.ops->forward_f64(&ln.nd, NULL, x, &y, 1, ln.scr);
     cr_assert(isnan(y));
     ln.nd.ops->backward_f64(&ln.nd, NULL, x, &y, &gy, gx, 0, NULL, 1, ln.scr);
