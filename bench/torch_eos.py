@@ -29,20 +29,26 @@ def load():
     return torch.tensor(x), torch.tensor(np.eye(10)[lab])
 
 
-def run(x, y, lr, every, steps, seed):
+def gd_with_sharpness(x, y, widths, lr, every, loss_every, steps, seed):
+    """Full-batch GD of a tanh MLP with biases (W ~ N(0, 1/fan_in), b = 0) in x's dtype on lmech's
+    `mse`, the training loss every loss_every steps and the sharpness every `every` steps and at
+    the last by warm-started eigsh over double-backward HVPs. Returns (wall_s, sharp, losses,
+    hvps). Shared with torch_eos_f32.py."""
+    dt = x.dtype
+    npdt = np.float32 if dt == torch.float32 else np.float64
+    n, depth = x.shape[0], len(widths) - 1
     g = torch.Generator().manual_seed(seed)
-    widths = [196, 64, 64, 10]
     params = []
-    for i in range(3):
-        w = torch.randn(widths[i + 1], widths[i], generator=g, dtype=torch.float64) / widths[i] ** 0.5
-        params += [w.requires_grad_(), torch.zeros(widths[i + 1], dtype=torch.float64, requires_grad=True)]
+    for i in range(depth):
+        w = torch.randn(widths[i + 1], widths[i], generator=g, dtype=dt) / widths[i] ** 0.5
+        params += [w.requires_grad_(), torch.zeros(widths[i + 1], dtype=dt, requires_grad=True)]
 
     def loss_fn():
         h = x
-        for i in range(2):
+        for i in range(depth - 1):
             h = torch.tanh(h @ params[2 * i].T + params[2 * i + 1])
-        f = h @ params[4].T + params[5]
-        return 0.5 * ((f - y) ** 2).sum() / N
+        f = h @ params[-2].T + params[-1]
+        return 0.5 * ((f - y) ** 2).sum() / n
 
     p = sum(t.numel() for t in params)
     v0, sharp, losses, hvps = None, [], [], 0
@@ -54,7 +60,7 @@ def run(x, y, lr, every, steps, seed):
             def hvp(v):
                 nonlocal hvps
                 hvps += 1
-                v = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).ravel())
+                v = torch.from_numpy(np.ascontiguousarray(v, dtype=npdt).ravel())
                 vs, off = [], 0
                 for t in params:
                     vs.append(v[off: off + t.numel()].view_as(t))
@@ -62,7 +68,7 @@ def run(x, y, lr, every, steps, seed):
                 hv = torch.autograd.grad(grads, params, grad_outputs=vs, retain_graph=True)
                 return torch.cat([h.reshape(-1) for h in hv]).numpy()
 
-            op = sla.LinearOperator((p, p), matvec=hvp, dtype=np.float64)
+            op = sla.LinearOperator((p, p), matvec=hvp, dtype=npdt)
             ev, evec = sla.eigsh(op, k=1, which="LA", tol=1e-3, v0=v0)
             v0 = evec[:, 0]
             sharp.append(float(ev[0]))
@@ -70,13 +76,18 @@ def run(x, y, lr, every, steps, seed):
         if step == steps:
             break
         loss = loss_fn()
-        if step % 20 == 0:
+        if step % loss_every == 0:
             losses.append(loss.item())
         gr = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for t, d in zip(params, gr):
                 t -= lr * d
-    wall = time.perf_counter() - t0
+    return time.perf_counter() - t0, sharp, losses, hvps
+
+
+def run(x, y, lr, every, steps, seed):
+    wall, sharp, losses, hvps = gd_with_sharpness(x, y, [196, 64, 64, 10], lr, every, 20, steps,
+                                                  seed)
     return {"lr": lr, "steps": steps, "every": every, "wall_s": round(wall, 3), "hvps": hvps,
             "hvps_per_estimate": round(hvps / len(sharp), 2), "final_sharpness": round(sharp[-1], 3),
             "max_sharpness_x_eta_over_2": round(max(sharp) * lr / 2, 3), "final_loss": losses[-1]}

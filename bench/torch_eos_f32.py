@@ -10,8 +10,9 @@ Usage: torch_eos_f32.py THREADS [N] [STEPS] [EVERY] [LR]; prints one JSON line."
 import gzip, json, sys, time
 
 import numpy as np
-import scipy.sparse.linalg as sla
 import torch
+
+from torch_eos import gd_with_sharpness  # the GD-with-sharpness loop, shared
 
 
 def load(n):
@@ -23,55 +24,9 @@ def load(n):
 
 
 def run(x, y, lr, every, steps, seed):
-    n = x.shape[0]
-    g = torch.Generator().manual_seed(seed)
-    widths = [784, 200, 200, 10]
-    params = []
-    for i in range(3):
-        w = torch.randn(widths[i + 1], widths[i], generator=g) / widths[i] ** 0.5
-        params += [w.requires_grad_(), torch.zeros(widths[i + 1], requires_grad=True)]
-
-    def loss_fn():
-        h = x
-        for i in range(2):
-            h = torch.tanh(h @ params[2 * i].T + params[2 * i + 1])
-        f = h @ params[4].T + params[5]
-        return 0.5 * ((f - y) ** 2).sum() / n
-
-    p = sum(t.numel() for t in params)
-    v0, sharp, losses, hvps = None, [], [], 0
-    t0 = time.perf_counter()
-    for step in range(steps + 1):
-        if step % every == 0 or step == steps:
-            grads = torch.autograd.grad(loss_fn(), params, create_graph=True)
-
-            def hvp(v):
-                nonlocal hvps
-                hvps += 1
-                v = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32).ravel())
-                vs, off = [], 0
-                for t in params:
-                    vs.append(v[off: off + t.numel()].view_as(t))
-                    off += t.numel()
-                hv = torch.autograd.grad(grads, params, grad_outputs=vs, retain_graph=True)
-                return torch.cat([h.reshape(-1) for h in hv]).numpy()
-
-            op = sla.LinearOperator((p, p), matvec=hvp, dtype=np.float32)
-            ev, evec = sla.eigsh(op, k=1, which="LA", tol=1e-3, v0=v0)
-            v0 = evec[:, 0]
-            sharp.append(float(ev[0]))
-            del grads
-        if step == steps:
-            break
-        loss = loss_fn()
-        if step % every == 0:
-            losses.append(loss.item())
-        gr = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for t, d in zip(params, gr):
-                t -= lr * d
-    wall = time.perf_counter() - t0
-    return {"side": "pytorch", "torch_threads": torch.get_num_threads(), "n": n, "lr": lr,
+    wall, sharp, losses, hvps = gd_with_sharpness(x, y, [784, 200, 200, 10], lr, every, every,
+                                                  steps, seed)
+    return {"side": "pytorch", "torch_threads": torch.get_num_threads(), "n": x.shape[0], "lr": lr,
             "steps": steps, "every": every, "wall_s": round(wall, 3), "estimates": len(sharp),
             "hvps": hvps, "hvps_per_estimate": round(hvps / len(sharp), 2),
             "first_sharpness": round(sharp[0], 4), "final_sharpness": round(sharp[-1], 4),
