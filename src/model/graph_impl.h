@@ -9,16 +9,9 @@
  *             node passes grad[out] to both grad[in] and grad[skip]. The input's gradient
  *             (buffer 0, the data) is never formed.
  */
-#include <string.h>
+#include "model/put_impl.h"
 
-/* dst = src when !acc, dst += src when acc. */
-static void SFX(put)(T *dst, const T *src, size_t cnt, int acc) {
-    if (!acc)
-        memcpy(dst, src, cnt * sizeof *dst);
-    else
-        for (size_t i = 0; i < cnt; i++)
-            dst[i] += src[i];
-}
+#include <string.h>
 
 static const T *SFX(graph_forward)(const lm_mlp *m, lm_mlp_ws *ws, const T *theta, const T *x,
                                    size_t n) {

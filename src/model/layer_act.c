@@ -14,6 +14,7 @@
 #define SFX(name) name##_f64
 #define VTANH     lm__tanh_f64
 #include "model/act_vec_impl.h"
+#include "model/put_impl.h"
 #undef T
 #undef SFX
 #undef VTANH
@@ -21,6 +22,7 @@
 #define SFX(name) name##_f32
 #define VTANH     lm__tanh_f32
 #include "model/act_vec_impl.h"
+#include "model/put_impl.h"
 #undef T
 #undef SFX
 #undef VTANH
@@ -49,13 +51,9 @@ static void backward_f64(const lm__node *nd, const double *th, const double *x, 
     if (!gx)
         return;
     const size_t cnt = n * nd->in_size;
-    if (!gx_acc) {
-        act_backward_f64(nd->spec.act, x, y, gy, gx, cnt);
-        return;
-    }
-    act_backward_f64(nd->spec.act, x, y, gy, scr, cnt);
-    for (size_t i = 0; i < cnt; i++)
-        gx[i] += scr[i];
+    act_backward_f64(nd->spec.act, x, y, gy, gx_acc ? scr : gx, cnt);
+    if (gx_acc)
+        put_f64(gx, scr, cnt, 1);
 }
 
 static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
@@ -90,8 +88,7 @@ static void rbackward_f64(const lm__node *nd, const double *th, const double *vt
         act_backward_f64(nd->spec.act, x, y, rgy, dst, cnt);
     }
     if (rgx_acc)
-        for (size_t i = 0; i < cnt; i++)
-            rgx[i] += scr[i];
+        put_f64(rgx, scr, cnt, 1);
 }
 
 static void forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
@@ -109,14 +106,10 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
     if (!gx)
         return;
     const size_t cnt = n * nd->in_size;
-    if (!gx_acc) {
-        act_backward_f32(nd->spec.act, x, y, gy, gx, cnt);
-        return;
-    }
     float *tmp = (float *) (void *) scr;
-    act_backward_f32(nd->spec.act, x, y, gy, tmp, cnt);
-    for (size_t i = 0; i < cnt; i++)
-        gx[i] += tmp[i];
+    act_backward_f32(nd->spec.act, x, y, gy, gx_acc ? tmp : gx, cnt);
+    if (gx_acc)
+        put_f32(gx, tmp, cnt, 1);
 }
 
 const lm__layer_ops lm__layer_act = {

@@ -7,6 +7,17 @@
 
 #include <string.h>
 
+#define T         double
+#define SFX(name) name##_f64
+#include "model/put_impl.h"
+#undef T
+#undef SFX
+#define T         float
+#define SFX(name) name##_f32
+#include "model/put_impl.h"
+#undef T
+#undef SFX
+
 static lm_status build(lm__node *nd, lm_err *err) {
     (void) err;
     nd->out_shape[0] = nd->in_size;
@@ -14,22 +25,11 @@ static lm_status build(lm__node *nd, lm_err *err) {
     return LM_OK;
 }
 
-#define COPY(T)                                                                                    \
-    static void copy_##T(T *dst, const T *src, size_t cnt, int acc) {                              \
-        if (!acc)                                                                                  \
-            memcpy(dst, src, cnt * sizeof *dst);                                                   \
-        else                                                                                       \
-            for (size_t i = 0; i < cnt; i++)                                                       \
-                dst[i] += src[i];                                                                  \
-    }
-COPY(double)
-COPY(float)
-
 static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,
                         double *scr) {
     (void) th;
     (void) scr;
-    copy_double(y, x, n * nd->in_size, 0);
+    put_f64(y, x, n * nd->in_size, 0);
 }
 
 static void backward_f64(const lm__node *nd, const double *th, const double *x, const double *y,
@@ -37,14 +37,14 @@ static void backward_f64(const lm__node *nd, const double *th, const double *x, 
                          double *scr) {
     (void) th, (void) x, (void) y, (void) gth, (void) scr;
     if (gx)
-        copy_double(gx, gy, n * nd->in_size, gx_acc);
+        put_f64(gx, gy, n * nd->in_size, gx_acc);
 }
 
 static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
                     const double *dx, const double *y, double *dy, size_t n, double *scr) {
     (void) th, (void) vth, (void) x, (void) y, (void) scr;
     if (dx)
-        copy_double(dy, dx, n * nd->in_size, 0);
+        put_f64(dy, dx, n * nd->in_size, 0);
     else
         memset(dy, 0, n * nd->in_size * sizeof *dy);
 }
@@ -56,14 +56,14 @@ static void rbackward_f64(const lm__node *nd, const double *th, const double *vt
     (void) th, (void) vth, (void) x, (void) dx, (void) y, (void) dy, (void) gy, (void) hth,
         (void) scr;
     if (rgx)
-        copy_double(rgx, rgy, n * nd->in_size, rgx_acc);
+        put_f64(rgx, rgy, n * nd->in_size, rgx_acc);
 }
 
 static void forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
                         double *scr) {
     (void) th;
     (void) scr;
-    copy_float(y, x, n * nd->in_size, 0);
+    put_f32(y, x, n * nd->in_size, 0);
 }
 
 static void backward_f32(const lm__node *nd, const float *th, const float *x, const float *y,
@@ -71,7 +71,7 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
                          double *scr) {
     (void) th, (void) x, (void) y, (void) gth, (void) scr;
     if (gx)
-        copy_float(gx, gy, n * nd->in_size, gx_acc);
+        put_f32(gx, gy, n * nd->in_size, gx_acc);
 }
 
 const lm__layer_ops lm__layer_flatten = {
