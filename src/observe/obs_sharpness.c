@@ -42,7 +42,8 @@
 typedef struct sharp_state {
     lm_mlp_ws *ws;              /* float64, or float32 when f32 */
     int f32;                    /* products in float32 (lm_curv_mlp_f32)                          */
-    float *theta32, *x32, *y32; /* float64 runs with float32 products: their copies     */
+    float *theta32;             /* float64 runs with float32 products: theta's copy    */
+    lm_dataset_f32 *train32;    /* and the training set's                              */
     float *v32, *hv32;          /* [p] each: the float32 operator's vectors            */
     lm_curv_ws *cws;
     size_t iter;                  /* Lanczos steps: SHARPNESS_ITER, at most p            */
@@ -57,8 +58,7 @@ static void release(void *state) {
         return;
     lm_mlp_ws_free(s->ws);
     lm_free(s->theta32);
-    lm_free(s->x32);
-    lm_free(s->y32);
+    lm_dataset_f32_free(s->train32);
     lm_free(s->v32);
     lm_free(s->hv32);
     lm_curv_ws_free(s->cws);
@@ -145,16 +145,10 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
                 LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer (p = %zu)", p);
         }
         if (s->f32 && !c->f32) { /* a float64 run asking for float32 products */
-            const size_t nx = c->train->n * c->train->d, ny = c->train->n * c->train->k;
             s->theta32 = lm_malloc(p * sizeof(float));
-            s->x32 = lm_malloc(nx * sizeof(float));
-            s->y32 = lm_malloc(ny * sizeof(float));
-            if (!s->theta32 || !s->x32 || !s->y32)
-                LM_FAIL(err, LM_ENOMEM, "out of memory for float32 copies of the training set");
-            for (size_t i = 0; i < nx; i++)
-                s->x32[i] = (float) c->train->x[i];
-            for (size_t i = 0; i < ny; i++)
-                s->y32[i] = (float) c->train->y[i];
+            if (!s->theta32)
+                LM_FAIL(err, LM_ENOMEM, "out of memory for a float32 copy of theta (p = %zu)", p);
+            LM_TRY(lm_dataset_to_f32(c->train, &s->train32, err));
         }
         /* a Krylov space of a p x p matrix stops at p dimensions (a tiny model: p < 60) */
         s->iter = p < SHARPNESS_ITER ? p : SHARPNESS_ITER;
@@ -173,8 +167,8 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     void *ud = &op;
     if (s->f32) {
         const float *th = c->f32 ? c->f32->theta : s->theta32;
-        const float *x = c->f32 ? c->f32->train_x : s->x32;
-        const float *y = c->f32 ? c->f32->train_y : s->y32;
+        const float *x = c->f32 ? c->f32->train_x : s->train32->x;
+        const float *y = c->f32 ? c->f32->train_y : s->train32->y;
         if (!c->f32)
             for (size_t i = 0; i < p; i++)
                 s->theta32[i] = (float) c->theta[i];
