@@ -40,11 +40,11 @@
 #define SHARPNESS_ITER 60
 
 typedef struct sharp_state {
-    lm_mlp_ws *ws;              /* float64, or float32 when f32 */
-    int f32;                    /* products in float32 (lm_curv_mlp_f32)                          */
-    float *theta32;             /* float64 runs with float32 products: theta's copy    */
-    lm_dataset_f32 *train32;    /* and the training set's                              */
-    float *v32, *hv32;          /* [p] each: the float32 operator's vectors            */
+    lm_mlp_ws *ws;           /* float64, or float32 when f32 */
+    int f32;                 /* products in float32 (lm_curv_mlp_f32)                          */
+    float *theta32;          /* float64 runs with float32 products: theta's copy    */
+    lm_dataset_f32 *train32; /* and the training set's                              */
+    float *v32, *hv32;       /* [p] each: the float32 operator's vectors            */
     lm_curv_ws *cws;
     size_t iter;                  /* Lanczos steps: SHARPNESS_ITER, at most p            */
     double *vec, *pvec, *scratch; /* last top eigenvectors (plain, preconditioned); [2p] */
