@@ -76,14 +76,21 @@ typedef enum lm_init_kind { LM_INIT_RANDOM = 0, LM_INIT_ALIGNED } lm_init_kind;
  * its shape rule, parameters, forward pass, VJP, JVP and R-operator; docs/models.md lists them
  * with the PyTorch module each one matches. Every lm_mlp_* function below accepts both kinds. */
 typedef enum lm_layer_type {
-    LM_LAYER_LINEAR = 0, /* y = W x + b on features [d] (nn.Linear)                             */
+    LM_LAYER_LINEAR = 0, /* y = W x + b on features [d], or on every position of a sequence
+                            [1, T, d] (nn.Linear acting on the last dimension)               */
     LM_LAYER_CONV2D,     /* [C, H, W] -> [out, H', W'] (nn.Conv2d: kernel, stride, padding)      */
     LM_LAYER_AVGPOOL2D,  /* nn.AvgPool2d(kernel, stride)                                        */
     LM_LAYER_MAXPOOL2D,  /* nn.MaxPool2d(kernel, stride)                                        */
     LM_LAYER_FLATTEN,    /* [C, H, W] -> [C*H*W] (nn.Flatten)                                   */
     LM_LAYER_ACT,        /* one of the eight activations, elementwise                           */
     LM_LAYER_RESIDUAL,   /* x + body(x); the body is the next body_len entries                   */
-    LM_LAYER_LAYERNORM,  /* nn.LayerNorm(d, eps) over the features of a [d] input              */
+    LM_LAYER_LAYERNORM,  /* nn.LayerNorm(d, eps) over the features of a [d] input, or of every
+                            position of a sequence [1, T, d]                                */
+    LM_LAYER_EMBEDDING,  /* token ids [T] -> [1, T, out]: tok_emb[id_t] + pos_emb[t] (two
+                            nn.Embedding tables, vocab x out and T x out)                   */
+    LM_LAYER_ATTENTION,  /* causal multi-head self-attention core: [1, T, 3d] (q, k, v, heads
+                            contiguous within each) -> [1, T, d]; no parameters           */
+    LM_LAYER_LAST,       /* a sequence's last position: [1, T, d] -> [d] (x[:, -1])         */
     LM_LAYER_N_TYPES
 } lm_layer_type;
 
@@ -98,6 +105,10 @@ typedef struct lm_layer_spec {
     size_t padding;  /* conv2d: zero padding on each side (default 0)                         */
     int bias;        /* linear and conv2d: 1 with a bias; -1 follows model.bias (default)      */
     double eps;      /* layernorm: the variance floor (default 1e-5, PyTorch's)                */
+    size_t vocab;    /* embedding: the number of token ids (ids 0..vocab-1)                    */
+    size_t heads;    /* attention: the number of heads (d = 3d_in/3 must be a multiple)       */
+    double scale;    /* attention: the score multiplier s in softmax(s q k^T); 0 = 1/sqrt(d_head)
+                        (set by model.arch "gpt" for mup: sqrt(d_head,base) / d_head)        */
     size_t body_len; /* residual: how many of the entries that follow (nested ones included)
                         form its body                                                        */
 } lm_layer_spec;

@@ -35,6 +35,8 @@ static const char *type_names[LM_LAYER_N_TYPES] = {
     [LM_LAYER_AVGPOOL2D] = "avgpool2d", [LM_LAYER_MAXPOOL2D] = "maxpool2d",
     [LM_LAYER_FLATTEN] = "flatten",     [LM_LAYER_ACT] = "activation",
     [LM_LAYER_RESIDUAL] = "residual",   [LM_LAYER_LAYERNORM] = "layernorm",
+    [LM_LAYER_EMBEDDING] = "embedding", [LM_LAYER_ATTENTION] = "attention",
+    [LM_LAYER_LAST] = "last",
 };
 
 lm_status lm_layer_type_parse(const char *s, lm_layer_spec *out, lm_err *err) {

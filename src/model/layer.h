@@ -7,7 +7,10 @@
  *
  * Shapes. Every activation tensor is one example's [C, H, W] (features [d] are [d, 1, 1]),
  * stored row-major per example and examples contiguous: a batch of n is [n, C*H*W] (PyTorch's
- * NCHW). A layer sees its node (lm__node: its spec, input and output shapes, parameter slice and
+ * NCHW). A sequence of T positions with d features each is [1, T, d] (PyTorch's [B, T, d]):
+ * position t's features are x[t*d .. t*d + d). Layers that act on every position alike (linear,
+ * layernorm on a sequence) see n*T rows of d; token ids are one example's [T] input of numbers
+ * 0..vocab-1 stored as T (exact in float32 below 2^24). A layer sees its node (lm__node: its spec, input and output shapes, parameter slice and
  * the parameterization's multipliers) and pointers to whole batches.
  *
  * Parameters. A node's parameters are one slice th = theta + nd->p_off of nd->n_p numbers, laid
@@ -97,7 +100,8 @@ struct lm__node {
 
 /* The layer types, one table each (layer_*.c). */
 extern const lm__layer_ops lm__layer_linear, lm__layer_act, lm__layer_flatten, lm__layer_conv2d,
-    lm__layer_avgpool2d, lm__layer_maxpool2d, lm__layer_layernorm;
+    lm__layer_avgpool2d, lm__layer_maxpool2d, lm__layer_layernorm, lm__layer_embedding,
+    lm__layer_attention, lm__layer_last;
 
 /* Helpers for layer files: the tensor t of nd starts at th + lm__toff(nd, t). */
 size_t lm__toff(const lm__node *nd, size_t t);
