@@ -118,6 +118,25 @@ typedef struct lm_layer_spec {
 lm_status lm_layer_type_parse(const char *s, lm_layer_spec *out, lm_err *err);
 const char *lm_layer_type_name(const lm_layer_spec *l);
 
+/* model.arch: a named architecture expanded into model.layers by lm_gpt_expand. */
+typedef enum lm_arch { LM_ARCH_NONE = 0, LM_ARCH_GPT } lm_arch;
+
+/* model.arch "gpt": a pre-norm decoder-only transformer (GPT-2's block, docs/models.md):
+ *   h = tok_emb[x] + pos_emb;  per block: h = h + proj(attn(qkv(ln1(h))));
+ *   h = h + mlp.proj(gelu(mlp.fc(ln2(h))));  then ln_f and head (linear, no bias) to vocab logits,
+ * at every position (every = 1: [T, vocab] outputs, next-token prediction) or at the last only
+ * (every = 0: [vocab]). GELU by erf, layer norm eps 1e-5, causal attention with heads heads of
+ * d_model/heads. Tensor names are the reference module's (tests/fixtures/lmech_torch.py, GPT):
+ * tok_emb.weight, pos_emb.weight, blocks.{b}.ln1.{weight,bias}, blocks.{b}.attn.qkv.{weight,bias},
+ * blocks.{b}.attn.proj.{weight,bias}, blocks.{b}.ln2.{weight,bias},
+ * blocks.{b}.mlp.fc.{weight,bias}, blocks.{b}.mlp.proj.{weight,bias}, ln_f.{weight,bias},
+ * head.weight. */
+typedef struct lm_gpt_spec {
+    size_t vocab, context, d_model, heads, blocks;
+    size_t mlp_ratio; /* the MLP's hidden width over d_model (default 4) */
+    int every;        /* 1: predict at every position; 0: at the last  */
+} lm_gpt_spec;
+
 typedef struct lm_mlp_spec {
     size_t n_widths;                  /* number of entries in widths: layers + 1, at least 2 */
     size_t widths[LM_MAX_LAYERS + 1]; /* input first, output last                          */
@@ -141,9 +160,23 @@ typedef struct lm_mlp_spec {
     lm_layer_spec layers[LM_MAX_LAYER_SPECS];
     size_t n_input_shape; /* 1 ([d]) or 3 ([C, H, W]); with model.layers */
     size_t input_shape[3];
+    /* model.arch: layers (and input_shape) are its expansion (lm_gpt_expand) */
+    lm_arch arch;
+    lm_gpt_spec gpt;
 } lm_mlp_spec;
 
 lm_mlp_spec lm_mlp_spec_default(void);
+
+/* Expands s->gpt (s->arch = LM_ARCH_GPT) into s->layers and s->input_shape ([context] token
+ * ids): an embedding, per block a residual [layernorm, linear(3d), attention, linear(d)] and a
+ * residual [layernorm, linear(ratio d), gelu, linear(d)], then layernorm, "last" when
+ * predicting at the last position only, and linear(vocab, no bias). Under mup the attention
+ * multiplier is sqrt(d_head,base)/d_head (TP-V's 1/d_head, equal to SP's 1/sqrt(d_head) at the
+ * base width d_head,base = base_width/heads; d_head,base = d_head when base_width is 0), and
+ * every width ratio is d_model/base_width (the MLP's ratio*d_model hidden width grows with it).
+ * Errors (LM_EINVAL) name the model.* key: a size 0, d_model not a multiple of heads, more
+ * blocks than the layer list holds. */
+lm_status lm_gpt_expand(lm_mlp_spec *s, lm_err *err);
 
 /* Per-layer layout and the scalars the parameterization derived. */
 typedef struct lm_layer_info {
@@ -200,6 +233,9 @@ typedef struct lm_mlp {
     size_t n_tensors;
     lm_tensor_info tensor[LM_MAX_TENSORS];
     size_t n_repr;    /* representation layers are 0 (inputs) .. n_repr (outputs) */
+    size_t positions; /* outputs per example: 1, or T for a sequence model predicting at every
+                         position ([1, T, V] outputs: d_out = T*V). Losses and accuracies treat n
+                         examples as n*positions rows of d_out/positions (lm_mlp_rows)       */
     lm__graph *graph; /* NULL for the dense chain of model.widths */
 } lm_mlp;
 

@@ -172,6 +172,14 @@ static size_t put_layers(lm_sb *b, const lm_mlp_spec *m, size_t i, size_t count)
             kv_uint(b, &first, "padding", l->padding);
         if (t == LM_LAYER_LAYERNORM)
             kv_real(b, &first, "eps", l->eps);
+        if (t == LM_LAYER_EMBEDDING) {
+            kv_uint(b, &first, "out", l->out);
+            kv_uint(b, &first, "vocab", l->vocab);
+        }
+        if (t == LM_LAYER_ATTENTION) {
+            kv_uint(b, &first, "heads", l->heads);
+            kv_real(b, &first, "scale", l->scale);
+        }
         if (t == LM_LAYER_RESIDUAL) {
             sb_key(b, &first, "body");
             put_layers(b, m, i + 1, l->body_len);
@@ -187,7 +195,17 @@ static size_t put_layers(lm_sb *b, const lm_mlp_spec *m, size_t i, size_t count)
 static void put_model(lm_sb *b, const lm_mlp_spec *m, int center_output) {
     int first = 1;
     lm_sb_puts(b, "{");
-    if (m->n_layer_specs) {
+    if (m->arch == LM_ARCH_GPT) {
+        const lm_gpt_spec *g = &m->gpt;
+        kv_str(b, &first, "arch", "gpt");
+        kv_uint(b, &first, "vocab", g->vocab);
+        kv_uint(b, &first, "context", g->context);
+        kv_uint(b, &first, "d_model", g->d_model);
+        kv_uint(b, &first, "heads", g->heads);
+        kv_uint(b, &first, "blocks", g->blocks);
+        kv_uint(b, &first, "mlp_ratio", g->mlp_ratio);
+        kv_str(b, &first, "predict", g->every ? "every" : "last");
+    } else if (m->n_layer_specs) {
         sb_key(b, &first, "input_shape");
         lm_sb_puts(b, "[");
         for (size_t i = 0; i < m->n_input_shape; i++)

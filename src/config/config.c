@@ -559,8 +559,8 @@ static lm_status parse_layer(const ctx *cx, json_t *o, const char *path, lm_mlp_
     if (!json_is_object(o))
         return want(cx, LM_EINVAL, o, path,
                     "a layer object such as {\"type\": \"linear\", \"out\": 10}");
-    static const char *const keys[] = {"type",    "out",  "kernel", "stride",
-                                       "padding", "bias", "eps",    "body"};
+    static const char *const keys[] = {"type", "out",  "kernel", "stride", "padding", "bias",
+                                       "eps",  "body", "vocab",  "heads",  "scale"};
     const char *k;
     json_t *v;
     json_object_foreach(o, k, v) {
@@ -572,7 +572,7 @@ static lm_status parse_layer(const ctx *cx, json_t *o, const char *path, lm_mlp_
             join(p, path, k);
             CFG_FAIL(cx, LM_EINVAL, p,
                      "unknown key%s%s%s (a layer has type, out, kernel, stride, "
-                     "padding, bias, eps, body)",
+                     "padding, bias, eps, body, vocab, heads, scale)",
                      hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
         }
     }
@@ -595,18 +595,23 @@ static lm_status parse_layer(const ctx *cx, json_t *o, const char *path, lm_mlp_
     if (lm_layer_type_parse(json_string_value(v), l, &e2) != LM_OK)
         CFG_FAIL(cx, LM_EINVAL, p, "%s", e2.msg);
     const lm_layer_type t = l->type;
-    const int has_out = t == LM_LAYER_LINEAR || t == LM_LAYER_CONV2D;
+    const int has_bias = t == LM_LAYER_LINEAR || t == LM_LAYER_CONV2D;
+    const int has_out = has_bias || t == LM_LAYER_EMBEDDING;
     const int has_kernel =
         t == LM_LAYER_CONV2D || t == LM_LAYER_AVGPOOL2D || t == LM_LAYER_MAXPOOL2D;
     /* keys that do not belong to this type are errors, not silently ignored */
-    static const char *const own[] = {"out", "kernel", "stride", "padding", "bias", "eps", "body"};
+    static const char *const own[] = {"out", "kernel", "stride", "padding", "bias",
+                                      "eps", "body",   "vocab",  "heads",   "scale"};
     const int ok[] = {has_out,
                       has_kernel,
                       has_kernel,
                       t == LM_LAYER_CONV2D,
-                      has_out,
+                      has_bias,
                       t == LM_LAYER_LAYERNORM,
-                      t == LM_LAYER_RESIDUAL};
+                      t == LM_LAYER_RESIDUAL,
+                      t == LM_LAYER_EMBEDDING,
+                      t == LM_LAYER_ATTENTION,
+                      t == LM_LAYER_ATTENTION};
     for (size_t i = 0; i < N(own); i++)
         if (!ok[i] && json_object_get(o, own[i])) {
             join(p, path, own[i]);
@@ -618,7 +623,7 @@ static lm_status parse_layer(const ctx *cx, json_t *o, const char *path, lm_mlp_
             CFG_FAIL(cx, LM_EINVAL, path, "missing \"out\" (output %s)",
                      t == LM_LAYER_CONV2D ? "channels" : "features");
         LM_TRY(get_size(cx, v, p, 1, &l->out));
-        if ((v = json_object_get(o, "bias"))) {
+        if (has_bias && (v = json_object_get(o, "bias"))) {
             join(p, path, "bias");
             LM_TRY(get_bool(cx, v, p, &l->bias));
         }
@@ -635,6 +640,22 @@ static lm_status parse_layer(const ctx *cx, json_t *o, const char *path, lm_mlp_
         if ((v = json_object_get(o, "padding"))) {
             join(p, path, "padding");
             LM_TRY(get_size(cx, v, p, 0, &l->padding));
+        }
+    }
+    if (t == LM_LAYER_EMBEDDING) {
+        join(p, path, "vocab");
+        if (!(v = json_object_get(o, "vocab")))
+            CFG_FAIL(cx, LM_EINVAL, path, "missing \"vocab\" (the number of token ids)");
+        LM_TRY(get_size(cx, v, p, 1, &l->vocab));
+    }
+    if (t == LM_LAYER_ATTENTION) {
+        join(p, path, "heads");
+        if (!(v = json_object_get(o, "heads")))
+            CFG_FAIL(cx, LM_EINVAL, path, "missing \"heads\" (the number of attention heads)");
+        LM_TRY(get_size(cx, v, p, 1, &l->heads));
+        if ((v = json_object_get(o, "scale"))) {
+            join(p, path, "scale");
+            LM_TRY(get_num(cx, v, p, R_GT0, &l->scale));
         }
     }
     if (t == LM_LAYER_LAYERNORM) {
@@ -668,10 +689,58 @@ static lm_status parse_layer_list(const ctx *cx, json_t *arr, const char *path, 
     return LM_OK;
 }
 
+/* model.arch "gpt" (lmech/model.h: lm_gpt_spec) and its keys; the layer list is its expansion. */
+static lm_status parse_arch(const ctx *cx, json_t *mo, json_t *arch, lm_mlp_spec *m) {
+    static const char *const arches[] = {"gpt"};
+    size_t idx = 0;
+    LM_TRY(get_enum(cx, arch, "model.arch", arches, 1, &idx));
+    static const char *const not_with[] = {"widths", "layers", "input_shape", "activation"};
+    char p[PATH_LEN];
+    for (size_t i = 0; i < N(not_with); i++)
+        if (json_object_get(mo, not_with[i])) {
+            join(p, "model", not_with[i]);
+            CFG_FAIL(cx, LM_EINVAL, p,
+                     "does not apply with model.arch \"gpt\" (its layers are the architecture's: "
+                     "vocab, context, d_model, heads, blocks, mlp_ratio, predict)");
+        }
+    m->arch = LM_ARCH_GPT;
+    lm_gpt_spec *g = &m->gpt;
+    g->mlp_ratio = 4;
+    static const char *const req[] = {"vocab", "context", "d_model", "heads", "blocks"};
+    size_t *dst[] = {&g->vocab, &g->context, &g->d_model, &g->heads, &g->blocks};
+    json_t *v;
+    for (size_t i = 0; i < N(req); i++) {
+        join(p, "model", req[i]);
+        if (!(v = json_object_get(mo, req[i])))
+            CFG_FAIL(cx, LM_EINVAL, NULL, "missing required key \"%s\" with model.arch \"gpt\"", p);
+        LM_TRY(get_size(cx, v, p, 1, dst[i]));
+    }
+    if ((v = json_object_get(mo, "mlp_ratio")))
+        LM_TRY(get_size(cx, v, "model.mlp_ratio", 1, &g->mlp_ratio));
+    if ((v = json_object_get(mo, "predict"))) {
+        static const char *const pr[] = {"last", "every"};
+        LM_TRY(get_enum(cx, v, "model.predict", pr, 2, &idx));
+        g->every = idx == 1;
+    }
+    return LM_OK;
+}
+
 static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
     json_t *mo, *v;
     char p[PATH_LEN];
     LM_TRY(get_object(cx, root, lm__cfg_key_find(&lm__cfg_schema, "model"), "model", &mo));
+    json_t *arch = mo ? json_object_get(mo, "arch") : NULL;
+    if (arch)
+        LM_TRY(parse_arch(cx, mo, arch, m));
+    else
+        for (size_t i = 0; i < 7; i++) {
+            static const char *const only[] = {"vocab",  "context",   "d_model", "heads",
+                                               "blocks", "mlp_ratio", "predict"};
+            if (mo && json_object_get(mo, only[i])) {
+                join(p, "model", only[i]);
+                CFG_FAIL(cx, LM_EINVAL, p, "applies only with model.arch \"gpt\"");
+            }
+        }
     json_t *layers = mo ? json_object_get(mo, "layers") : NULL;
     v = mo ? json_object_get(mo, "widths") : NULL;
     if (layers) {
@@ -699,10 +768,10 @@ static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
     } else if (mo && json_object_get(mo, "input_shape")) {
         CFG_FAIL(cx, LM_EINVAL, "model.input_shape", "applies only with model.layers");
     }
-    if (!v && !layers)
+    if (!v && !layers && !arch)
         CFG_FAIL(cx, LM_EINVAL, NULL,
-                 "missing required key \"model.widths\" (input width first, output width last) "
-                 "or \"model.layers\" (docs/models.md)");
+                 "missing required key \"model.widths\" (input width first, output width last), "
+                 "\"model.layers\" or \"model.arch\" (docs/models.md)");
     const size_t max_w = LM_MAX_LAYERS + 1;
     char desc[64];
     snprintf(desc, sizeof desc, "an array of 2 to %zu positive integers", max_w);
@@ -746,6 +815,15 @@ static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
     }
     if ((v = json_object_get(mo, "a0")))
         LM_TRY(get_num(cx, v, "model.a0", R_GT0, &m->a0));
+    if (arch) {
+        if (!m->bias)
+            CFG_FAIL(cx, LM_EINVAL, "model.bias",
+                     "does not apply with model.arch \"gpt\" (its linear layers have biases, "
+                     "the head none)");
+        lm_err e2 = {0};
+        if (lm_gpt_expand(m, &e2) != LM_OK)
+            CFG_FAIL(cx, e2.code, NULL, "%s", e2.msg);
+    }
     return LM_OK;
 }
 

@@ -29,7 +29,10 @@ static const lm__key model_keys[] = {
     /* the layer graph (docs/models.md): a list of layer objects checked by config.c */
     LEAF("layers"), LEAF("input_shape"),
     /* deep linear networks: the aligned, balanced initialisation */
-    LEAF("init"), LEAF("a0")};
+    LEAF("init"), LEAF("a0"),
+    /* model.arch "gpt" (docs/models.md): a transformer expanded into layers */
+    LEAF("arch"), LEAF("vocab"), LEAF("context"), LEAF("d_model"), LEAF("heads"), LEAF("blocks"),
+    LEAF("mlp_ratio"), LEAF("predict")};
 
 static const lm__key schedule_keys[] = {LEAF("name"), LEAF("warmup_steps"), LEAF("final_lr_frac"),
                                         LEAF("warmup_start")};

@@ -11,6 +11,8 @@
  * flattened [C, H, W] keeps C as its width (its H*W factor does not grow with width). Layer
  * norm's gain and bias are vector-like (TP-V: like biases): multiplier 1, SGD rate eta*m of the
  * width they act on, Adam rate eta; the gain starts at 1, the bias at 0 (PyTorch's init).
+ * model.arch "gpt" takes every ratio as d_model/base_width (gpt.c): its MLP's hidden width is a
+ * fixed multiple of d_model, so that SP and muP coincide at the base width for every layer.
  */
 #include "model/graph.h"
 #include "model/internal.h"
@@ -27,6 +29,9 @@ const lm__layer_ops *const lm__layer_types[LM_LAYER_N_TYPES] = {
     [LM_LAYER_AVGPOOL2D] = &lm__layer_avgpool2d,
     [LM_LAYER_MAXPOOL2D] = &lm__layer_maxpool2d,
     [LM_LAYER_LAYERNORM] = &lm__layer_layernorm,
+    [LM_LAYER_EMBEDDING] = &lm__layer_embedding,
+    [LM_LAYER_ATTENTION] = NULL, /* TEMP until layer_attn.c merges */
+    [LM_LAYER_LAST] = &lm__layer_last,
     [LM_LAYER_RESIDUAL] = NULL, /* structural: compiled by compile() below */
 };
 
@@ -148,6 +153,7 @@ static lm_status compile(cx *c, size_t i, size_t count, size_t *buf, const char 
             memcpy(nd->out_shape, g->buf_shape[in], sizeof nd->out_shape);
             nd->in_size = nd->out_size = g->buf_size[in];
             LM_TRY(new_buf(c, nd->out_shape, g->buf_width[in], &nd->out_buf));
+            c->g->buf_seq[nd->out_buf] = g->buf_seq[in];
             *buf = nd->out_buf;
             e += 1 + ls->body_len;
         } else {
@@ -164,6 +170,13 @@ static lm_status compile(cx *c, size_t i, size_t count, size_t *buf, const char 
             nd->in_buf = *buf;
             memcpy(nd->in_shape, c->g->buf_shape[*buf], sizeof nd->in_shape);
             nd->in_size = c->g->buf_size[*buf];
+            nd->seq = c->g->buf_seq[*buf];
+            nd->rows = 1;
+            if (ls->type == LM_LAYER_EMBEDDING && *buf != 0)
+                LM_FAIL(c->err, LM_EINVAL,
+                        "%s (embedding): an embedding reads the token ids, so it must be the "
+                        "first entry of model.layers",
+                        wh);
             LM_TRY(ops->build(nd, c->err));
             nd->out_size = nd->out_shape[0] * nd->out_shape[1] * nd->out_shape[2];
             if (nd->out_size == 0)
@@ -171,7 +184,15 @@ static lm_status compile(cx *c, size_t i, size_t count, size_t *buf, const char 
                         wh, lm_layer_type_name(ls), nd->out_shape[0], nd->out_shape[1],
                         nd->out_shape[2]);
             size_t width = c->g->buf_width[*buf];
-            if (ls->type == LM_LAYER_LINEAR || ls->type == LM_LAYER_CONV2D)
+            /* the output is a sequence when an embedding made it or a per-position layer kept
+             * it; its width-like dimension is then the features of a position */
+            const int out_seq =
+                ls->type == LM_LAYER_EMBEDDING ||
+                (nd->seq && ls->type != LM_LAYER_LAST && ls->type != LM_LAYER_FLATTEN);
+            if (out_seq)
+                width = nd->out_shape[2];
+            else if (ls->type == LM_LAYER_LINEAR || ls->type == LM_LAYER_CONV2D ||
+                     ls->type == LM_LAYER_LAST)
                 width = nd->out_shape[0];
             /* tensors: names and layout */
             lm_mlp *m = c->m;
@@ -182,8 +203,9 @@ static lm_status compile(cx *c, size_t i, size_t count, size_t *buf, const char 
                 lm_tensor_info *ti = &m->tensor[m->n_tensors];
                 memset(ti, 0, sizeof *ti);
                 if (snprintf(ti->name, sizeof ti->name, "%s%s", name,
-                             nd->kind[t] == LM_TENSOR_BIAS ? "bias" : "weight") >=
-                    (int) sizeof ti->name)
+                             nd->tname[t]                    ? nd->tname[t]
+                             : nd->kind[t] == LM_TENSOR_BIAS ? "bias"
+                                                             : "weight") >= (int) sizeof ti->name)
                     LM_FAIL(c->err, LM_ERANGE, "%s: residual blocks nested too deep", wh);
                 ti->kind = nd->kind[t];
                 ti->ndim = nd->tndim[t];
@@ -204,6 +226,9 @@ static lm_status compile(cx *c, size_t i, size_t count, size_t *buf, const char 
             nd->p_off = nd->n_tensors ? m->tensor[nd->tensor[0]].off : m->n_params;
             nd->n_p = m->n_params - nd->p_off;
             LM_TRY(new_buf(c, nd->out_shape, width, &nd->out_buf));
+            c->g->buf_seq[nd->out_buf] = out_seq;
+            if (ls->type == LM_LAYER_EMBEDDING)
+                c->g->vocab = ls->vocab;
             if (nd->scratch_per_ex > c->g->scratch_max_per_ex)
                 c->g->scratch_max_per_ex = nd->scratch_per_ex;
             if (nd->scratch_fixed > c->g->scratch_max_fixed)
@@ -250,12 +275,14 @@ static lm_status parameterize(cx *c) {
         double mr = 1.0;
         if (s->base_width > 0 && n_w > 1) {
             const size_t w = is_in ? g->buf_width[nd->out_buf] : g->buf_width[nd->in_buf];
-            mr = (double) w / (double) s->base_width;
+            mr = (double) (s->arch == LM_ARCH_GPT ? s->gpt.d_model : w) / (double) s->base_width;
         }
         lm_layer_info *li = &m->layer[k];
         memset(li, 0, sizeof *li);
-        li->d_out = nd->out_shape[0];
-        li->d_in = nd->fan_in;
+        /* the weight as a matrix [rows, numel/rows]: linear [out, in], conv [out, in*kh*kw] (its
+         * fan-in), the embedding's token table [vocab, d] */
+        li->d_out = nd->tshape[0][0];
+        li->d_in = m->tensor[nd->tensor[0]].numel / li->d_out;
         li->w_off = m->tensor[nd->tensor[0]].off;
         li->b_off = nd->has_bias ? m->tensor[nd->tensor[1]].off : li->w_off + li->d_in * li->d_out;
         li->w_mul = li->b_mul = 1.0;
@@ -283,7 +310,9 @@ static lm_status parameterize(cx *c) {
             }
             li->lr_sgd_b = is_out ? 1.0
                            : s->base_width
-                               ? (double) g->buf_width[nd->out_buf] / (double) s->base_width
+                               ? (double) (s->arch == LM_ARCH_GPT ? s->gpt.d_model
+                                                                  : g->buf_width[nd->out_buf]) /
+                                     (double) s->base_width
                                : 1.0;
             li->lr_adam_b = 1.0;
             break;
@@ -314,8 +343,8 @@ static lm_status parameterize(cx *c) {
         lm__node *nd = &g->node[i];
         if (!nd->ops || nd->fan_in > 0)
             continue;
-        const double mr =
-            s->base_width ? (double) g->buf_width[nd->out_buf] / (double) s->base_width : 1.0;
+        const size_t w = s->arch == LM_ARCH_GPT ? s->gpt.d_model : g->buf_width[nd->out_buf];
+        const double mr = s->base_width ? (double) w / (double) s->base_width : 1.0;
         for (size_t t = 0; t < nd->n_tensors; t++) {
             lm_tensor_info *ti = &m->tensor[nd->tensor[t]];
             ti->lr_sgd = s->param == LM_PARAM_MUP ? mr : 1.0;
@@ -356,6 +385,24 @@ lm_status lm__graph_build(lm_mlp *m, lm_err *err) {
     LM_TRY(parameterize(&c));
     m->d_in = g->buf_size[0];
     m->d_out = g->buf_size[g->n_buf - 1];
+    m->positions = g->buf_seq[g->n_buf - 1] ? g->buf_shape[g->n_buf - 1][1] : 1;
+    return LM_OK;
+}
+
+lm_status lm__graph_check_tokens(const lm_mlp *m, const void *x, size_t n, lm_dtype dt,
+                                 lm_err *err) {
+    const lm__graph *g = m->graph;
+    if (!g || g->vocab == 0)
+        return LM_OK;
+    const size_t len = m->d_in;
+    for (size_t i = 0; i < n * len; i++) {
+        const double v = dt == LM_F64 ? ((const double *) x)[i] : (double) ((const float *) x)[i];
+        if (!(v >= 0.0 && v < (double) g->vocab && v == floor(v)))
+            LM_FAIL(err, LM_EINVAL,
+                    "input row %zu, position %zu: %g is not a token id of the model's vocabulary "
+                    "(integers 0 to %zu)",
+                    i / len, i % len, v, g->vocab - 1);
+    }
     return LM_OK;
 }
 

@@ -23,6 +23,8 @@ struct lm__graph {
     size_t buf_size[LM_GRAPH_MAX_NODES + 1];
     size_t buf_shape[LM_GRAPH_MAX_NODES + 1][3];
     size_t buf_width[LM_GRAPH_MAX_NODES + 1]; /* the width-like dimension (channels) for muP */
+    int buf_seq[LM_GRAPH_MAX_NODES + 1];      /* a sequence [1, T, d] (layer.h)              */
+    size_t vocab; /* an embedding's vocabulary: the input is token ids below it; 0 otherwise */
     size_t repr_buf[LM_MAX_LAYERS + 1];
     size_t scratch_max_per_ex, scratch_max_fixed;
     double tensor_std[LM_MAX_TENSORS]; /* initial standard deviation (gains start at 1)      */
@@ -31,6 +33,13 @@ struct lm__graph {
 };
 
 lm_status lm__graph_build(lm_mlp *m, lm_err *err);
+/* model.arch "gpt": the tensors renamed to the reference module's (gpt.c) */
+lm_status lm__gpt_names(lm_mlp *m, lm_err *err);
+/* LM_OK when every input is a token id of the model's vocabulary (an integer 0..vocab-1), or
+ * when the model reads no tokens; LM_EINVAL naming the row, position and value otherwise (the
+ * embedding indexes its table with them). x is double (dt LM_F64) or float. */
+lm_status lm__graph_check_tokens(const lm_mlp *m, const void *x, size_t n, lm_dtype dt,
+                                 lm_err *err);
 lm_status lm__graph_init(const lm_mlp *m, uint64_t seed, double *theta);
 lm_status lm__graph_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws *ws, lm_err *err);
 void lm__graph_ws_free(lm_mlp_ws *ws);

@@ -10,8 +10,9 @@
  * NCHW). A sequence of T positions with d features each is [1, T, d] (PyTorch's [B, T, d]):
  * position t's features are x[t*d .. t*d + d). Layers that act on every position alike (linear,
  * layernorm on a sequence) see n*T rows of d; token ids are one example's [T] input of numbers
- * 0..vocab-1 stored as T (exact in float32 below 2^24). A layer sees its node (lm__node: its spec, input and output shapes, parameter slice and
- * the parameterization's multipliers) and pointers to whole batches.
+ * 0..vocab-1 stored as T (exact in float32 below 2^24). A layer sees its node (lm__node: its spec,
+ * input and output shapes, parameter slice and the parameterization's multipliers) and pointers to
+ * whole batches.
  *
  * Parameters. A node's parameters are one slice th = theta + nd->p_off of nd->n_p numbers, laid
  * out as its tensors (nd->tensor[0..n_tensors), each at offset tensor[t].off - nd->p_off inside
@@ -81,11 +82,16 @@ struct lm__node {
     size_t in_shape[3];       /* [C, H, W]                                                     */
     size_t out_shape[3];      /* (build)                                                       */
     size_t in_size, out_size; /* C*H*W                                                       */
-    size_t n_tensors;         /* (build) 0..LM_NODE_MAX_TENSORS                                */
+    int seq;     /* the input is a sequence [1, T, d] (set by graph.c: the embedding's output
+                    and what per-position layers make of it)                                */
+    size_t rows; /* (build) per-position layers (linear, layernorm): T on a sequence, else 1  */
+    size_t n_tensors; /* (build) 0..LM_NODE_MAX_TENSORS                                */
     size_t tensor[LM_NODE_MAX_TENSORS];       /* indices into lm_mlp.tensor                      */
     lm_tensor_kind kind[LM_NODE_MAX_TENSORS]; /* (build)                                   */
     size_t tndim[LM_NODE_MAX_TENSORS];        /* (build)                                   */
     size_t tshape[LM_NODE_MAX_TENSORS][4];    /* (build)                                   */
+    const char *tname[LM_NODE_MAX_TENSORS];   /* (build, optional) the name after the node's
+                                                 prefix; default "weight" / "bias" by kind   */
     size_t fan_in; /* (build) for the parameterization; 0 without a weight         */
     size_t scratch_per_ex, scratch_fixed; /* (build) doubles                                */
     size_t p_off, n_p; /* parameter slice                                               */

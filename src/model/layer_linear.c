@@ -1,7 +1,8 @@
 /*
  * layer_linear.c: the linear layer, nn.Linear(in, out): y = w_mul x W^T + b_mul b on features
- * [d_in] (a [C, H, W] input must be flattened first). W [out, in] then b [out] in theta; the
- * products are dense_impl.h's, shared with the MLP's kernels.
+ * [d_in] (a [C, H, W] input must be flattened first), or on every position of a sequence
+ * [1, T, d_in] (nn.Linear acts on the last dimension: n examples are n*T rows). W [out, in] then b
+ * [out] in theta; the products are dense_impl.h's, shared with the MLP's kernels.
  *
  * Derivatives (x [n, in], gy = dL/dy [n, out]; the layer is bilinear in (W, x)):
  *   backward   gW = wm gy^T x,  gb = bm 1^T gy,  gx = wm gy W
@@ -29,7 +30,7 @@
 #include <stdio.h>
 
 static lm_status build(lm__node *nd, lm_err *err) {
-    if (nd->in_shape[1] != 1 || nd->in_shape[2] != 1)
+    if (!nd->seq && (nd->in_shape[1] != 1 || nd->in_shape[2] != 1))
         LM_FAIL(err, LM_ESHAPE,
                 "%s (linear): its input is [%zu, %zu, %zu]; a linear layer takes features: put a "
                 "{\"type\": \"flatten\"} before it",
@@ -37,9 +38,16 @@ static lm_status build(lm__node *nd, lm_err *err) {
     if (nd->spec.out == 0)
         LM_FAIL(err, LM_EINVAL, "%s (linear): \"out\" must be a positive number of features",
                 nd->where);
-    const size_t in = nd->in_shape[0], out = nd->spec.out;
-    nd->out_shape[0] = out;
-    nd->out_shape[1] = nd->out_shape[2] = 1;
+    const size_t in = nd->seq ? nd->in_shape[2] : nd->in_shape[0], out = nd->spec.out;
+    nd->rows = nd->seq ? nd->in_shape[1] : 1;
+    if (nd->seq) {
+        nd->out_shape[0] = 1;
+        nd->out_shape[1] = nd->rows;
+        nd->out_shape[2] = out;
+    } else {
+        nd->out_shape[0] = out;
+        nd->out_shape[1] = nd->out_shape[2] = 1;
+    }
     nd->n_tensors = nd->has_bias ? 2 : 1;
     nd->kind[0] = LM_TENSOR_WEIGHT;
     nd->tndim[0] = 2;
@@ -53,7 +61,10 @@ static lm_status build(lm__node *nd, lm_err *err) {
     return LM_OK;
 }
 
-#define DIMS     const size_t in = nd->in_shape[0], out = nd->out_shape[0]
+/* a sequence's T positions are T rows each */
+#define DIMS                                                                                       \
+    const size_t in = nd->tshape[0][1], out = nd->tshape[0][0];                                    \
+    n *= nd->rows
 #define BIAS(th) (nd->has_bias && (th) ? (th) + in * out : NULL)
 
 static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,

@@ -1,6 +1,8 @@
 /*
  * layer_norm.c: layer normalisation, nn.LayerNorm(d, eps, elementwise_affine=True), over the d
- * features of a [d] ([d, 1, 1]) input; an image [C, H, W] with H*W > 1 must be flattened first.
+ * features of a [d] ([d, 1, 1]) input, or of every position of a sequence [1, T, d] (each of
+ * the T rows normalised alone, as nn.LayerNorm(d) on [B, T, d]); an image [C, H, W] with H*W > 1
+ * must be flattened first.
  * Parameters, in order: the gain gamma [d] (kind LM_TENSOR_GAIN, "weight", starts at 1) and the
  * bias beta [d] ("bias", starts at 0); no weight matrix, so nd->fan_in = 0 (graph.c treats both
  * as vector-like). Per example (one row of d features):
@@ -47,7 +49,7 @@
 enum { R_X, R_GY, R_OUT, R_XHAT, R_GHAT, R_RXH, R_RGHAT, R_GAM, R_BETA, R_ACCG, R_ACCB, LN_SCR };
 
 static lm_status build(lm__node *nd, lm_err *err) {
-    if (nd->in_shape[1] != 1 || nd->in_shape[2] != 1)
+    if (!nd->seq && (nd->in_shape[1] != 1 || nd->in_shape[2] != 1))
         LM_FAIL(err, LM_ESHAPE,
                 "%s (layernorm): its input is [%zu, %zu, %zu]; layer norm normalises a feature "
                 "vector [d]: flatten first (put a {\"type\": \"flatten\"} before it)",
@@ -60,7 +62,8 @@ static lm_status build(lm__node *nd, lm_err *err) {
                 nd->where, eps);
     if (eps == 0.0)
         nd->spec.eps = LN_EPS_DEFAULT;
-    const size_t d = nd->in_shape[0];
+    const size_t d = nd->seq ? nd->in_shape[2] : nd->in_shape[0];
+    nd->rows = nd->seq ? nd->in_shape[1] : 1; /* a sequence: every position is normalised */
     memcpy(nd->out_shape, nd->in_shape, sizeof nd->out_shape);
     nd->n_tensors = 2;
     nd->kind[0] = LM_TENSOR_GAIN;
@@ -145,8 +148,9 @@ static double row_rxhat(const double *xh, const double *dx, double rs, size_t d,
 /* ---------------------------------------------------------------- float64 */
 
 #define LN_DIMS                                                                                    \
-    const size_t d = nd->in_shape[0];                                                              \
-    const double eps = nd->spec.eps
+    const size_t d = nd->tshape[0][0];                                                             \
+    const double eps = nd->spec.eps;                                                               \
+    n *= nd->rows
 #define ROW(k) (scr + (size_t) (k) *d)
 
 static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,

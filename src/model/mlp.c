@@ -75,7 +75,7 @@ static void chain_tensors(lm_mlp *m);
 lm_status lm_mlp_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
     lm_init();
     LM_TRY(check_common(spec, err));
-    if (spec->n_layer_specs > 0)
+    if (spec->n_layer_specs > 0 || spec->arch == LM_ARCH_GPT)
         return graph_new(spec, out, err);
     if (spec->n_widths < 2 || spec->n_widths > LM_MAX_LAYERS + 1)
         LM_FAIL(err, LM_EINVAL, "model.widths has %zu entries: need 2 to %d (input ... output)",
@@ -197,6 +197,7 @@ static void chain_tensors(lm_mlp *m) {
         }
     }
     m->n_repr = m->n_layers;
+    m->positions = 1;
 }
 
 static lm_status graph_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
@@ -208,7 +209,13 @@ static lm_status graph_new(const lm_mlp_spec *spec, lm_mlp **out, lm_err *err) {
     if (!m)
         LM_FAIL(err, LM_ENOMEM, "out of memory allocating the model");
     m->spec = *spec;
-    lm_status st = lm__graph_build(m, err);
+    lm_status st = LM_OK;
+    if (spec->arch == LM_ARCH_GPT) /* the layer list is always the architecture's own */
+        st = lm_gpt_expand(&m->spec, err);
+    if (st == LM_OK)
+        st = lm__graph_build(m, err);
+    if (st == LM_OK && spec->arch == LM_ARCH_GPT)
+        st = lm__gpt_names(m, err);
     if (st != LM_OK) {
         lm_mlp_free(m);
         return st;
@@ -246,6 +253,13 @@ void lm_mlp_describe(const lm_mlp *m, char *buf, size_t len) {
         return;
     }
     const lm_mlp_spec *s = &m->spec;
+    if (s->arch == LM_ARCH_GPT) {
+        const lm_gpt_spec *g = &s->gpt;
+        PUT("gpt (d_model %zu, %zu block%s, %zu head%s, context %zu, vocab %zu, predicting at %s)",
+            g->d_model, g->blocks, g->blocks == 1 ? "" : "s", g->heads, g->heads == 1 ? "" : "s",
+            g->context, g->vocab, g->every ? "every position" : "the last position");
+        return;
+    }
     for (size_t i = 0; i < s->n_layer_specs; i++) {
         const lm_layer_spec *l = &s->layers[i];
         PUT("%s%s", i ? " " : "", lm_layer_type_name(l));

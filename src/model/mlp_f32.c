@@ -31,6 +31,7 @@ static lm_status check(const lm_mlp *m, lm_mlp_ws *ws, size_t n, lm_err *err) {
 lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                              size_t n, float *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F32, err));
     ws->prepared = 0;
     const float *out =
         m->graph ? lm__graph_forward_f32(m, ws, theta, x, n) : forward_f32(m, ws, theta, x, n);
@@ -43,11 +44,13 @@ lm_status lm_mlp_loss_grad_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, con
                                const float *x, const float *y, size_t n, double *loss_out,
                                float *grad, float *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F32, err));
     ws->prepared = 0;
     const float *out =
         m->graph ? lm__graph_forward_f32(m, ws, theta, x, n) : forward_f32(m, ws, theta, x, n);
     double v = 0.0;
-    LM_TRY(lm_loss_eval_f32(loss, out, y, n, m->d_out, &v, grad ? ws->df : NULL, err));
+    LM_TRY(lm_loss_eval_f32(loss, out, y, n * m->positions, m->d_out / m->positions, &v,
+                            grad ? ws->df : NULL, err));
     if (loss_out)
         *loss_out = v;
     if (f)
@@ -84,7 +87,8 @@ lm_status lm_mlp_hvp_prepare_f32(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, c
     ws->prepared = 0;
     const float *out = forward_f32(m, ws, theta, x, n);
     double v = 0.0;
-    LM_TRY(lm_loss_eval_f32(loss, out, y, n, m->d_out, &v, ws->df, err));
+    LM_TRY(
+        lm_loss_eval_f32(loss, out, y, n * m->positions, m->d_out / m->positions, &v, ws->df, err));
     backward_f32(m, ws, theta, x, grad ? grad : (float *) ws->gscratch, 1);
     /* the loss's second-order step reads the outputs and targets in double */
     const size_t nk = n * m->d_out;

@@ -36,6 +36,7 @@ static lm_status check(const lm_mlp *m, lm_mlp_ws *ws, size_t n, lm_err *err) {
 lm_status lm_mlp_forward(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x,
                          size_t n, double *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F64, err));
     ws->prepared = 0;
     const double *out = fwd(m, ws, theta, x, n);
     if (f)
@@ -97,10 +98,12 @@ lm_status lm_mlp_loss_grad(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const d
                            const double *x, const double *y, size_t n, double *loss_out,
                            double *grad, double *f, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F64, err));
     ws->prepared = 0;
     const double *out = fwd(m, ws, theta, x, n);
     double v = 0.0;
-    LM_TRY(lm_loss_eval(loss, out, y, n, m->d_out, &v, grad ? ws->df : NULL, err));
+    LM_TRY(lm_loss_eval(loss, out, y, n * m->positions, m->d_out / m->positions, &v,
+                        grad ? ws->df : NULL, err));
     if (loss_out)
         *loss_out = v;
     if (f)
@@ -115,6 +118,7 @@ lm_status lm_mlp_loss_grad(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const d
 lm_status lm_mlp_vjp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x, size_t n,
                      const double *u, double *g, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F64, err));
     ws->prepared = 0;
     fwd(m, ws, theta, x, n);
     memcpy(ws->df, u, n * m->d_out * sizeof *u);
@@ -128,6 +132,7 @@ lm_status lm_mlp_vjp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const 
 lm_status lm_mlp_jvp(const lm_mlp *m, lm_mlp_ws *ws, const double *theta, const double *x, size_t n,
                      const double *v, double *df, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F64, err));
     ws->prepared = 0;
     fwd(m, ws, theta, x, n);
     if (m->graph) {
@@ -144,10 +149,11 @@ lm_status lm_mlp_hvp_prepare(const lm_mlp *m, lm_mlp_ws *ws, lm_loss loss, const
                              const double *x, const double *y, size_t n, double *loss_out,
                              double *grad, lm_err *err) {
     LM_TRY(check(m, ws, n, err));
+    LM_TRY(lm__graph_check_tokens(m, x, n, LM_F64, err));
     ws->prepared = 0;
     const double *out = fwd(m, ws, theta, x, n);
     double v = 0.0;
-    LM_TRY(lm_loss_eval(loss, out, y, n, m->d_out, &v, ws->df, err));
+    LM_TRY(lm_loss_eval(loss, out, y, n * m->positions, m->d_out / m->positions, &v, ws->df, err));
     /* the backward pass keeps g_l for the R-backward; the gradient goes to the caller, or to
      * the workspace's scratch when the caller does not want it */
     if (m->graph)
@@ -171,8 +177,8 @@ lm_status lm_mlp_hvp_apply(const lm_mlp *m, lm_mlp_ws *ws, const double *v, doub
     if (m->graph) {
         const size_t last = ws->n_buf - 1;
         lm__graph_rforward_f64(m, ws, ws->theta, v);
-        lm_loss_hess_apply(ws->loss, ws->val[last], ws->y, ws->n, m->d_out, ws->tan[last],
-                           ws->rgrad[last]);
+        lm_loss_hess_apply(ws->loss, ws->val[last], ws->y, ws->n * m->positions,
+                           m->d_out / m->positions, ws->tan[last], ws->rgrad[last]);
         lm__graph_rbackward_f64(m, ws, ws->theta, v, hv);
         return LM_OK;
     }

@@ -69,7 +69,7 @@ lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss l
                           const double *theta, const lm_dataset *ds, double *loss_out,
                           double *acc_out, lm_err *err) {
     double total = 0.0, hits = 0.0, wsum = 0.0;
-    const size_t k = m->d_out;
+    const size_t k = m->d_out, P = m->positions; /* P positions: the accuracy over all of them */
     for (size_t lo = 0; lo < ds->n; lo += ws_n) {
         const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
         double v;
@@ -80,7 +80,7 @@ lm_status lm_eval_dataset(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_loss l
         const double w = lm_loss_weight(loss, ds->y + lo * k, c, k);
         total += v * w;
         wsum += w;
-        hits += lm_accuracy(lm_mlp_ws_output(ws), ds->y + lo * k, c, k) * (double) c;
+        hits += lm_accuracy(lm_mlp_ws_output(ws), ds->y + lo * k, c * P, k / P) * (double) c;
     }
     *loss_out = wsum > 0 ? total / wsum : 0.0;
     /* accuracy needs classes (k > 1 with labels) or signs (k = 1) */
@@ -93,7 +93,7 @@ lm_status lm_eval_dataset_f32(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_lo
                               const lm_dataset *ds, float *out, double *loss_out, double *acc_out,
                               lm_err *err) {
     double total = 0.0, hits = 0.0, wsum = 0.0;
-    const size_t k = m->d_out;
+    const size_t k = m->d_out, P = m->positions; /* P positions: the accuracy over all of them */
     for (size_t lo = 0; lo < ds->n; lo += ws_n) {
         const size_t c = ds->n - lo < ws_n ? ds->n - lo : ws_n;
         double v;
@@ -102,7 +102,7 @@ lm_status lm_eval_dataset_f32(const lm_mlp *m, lm_mlp_ws *ws, size_t ws_n, lm_lo
         const double w = lm_loss_weight_f32(loss, y + lo * k, c, k);
         total += v * w;
         wsum += w;
-        hits += lm_accuracy_f32(out, y + lo * k, c, k) * (double) c;
+        hits += lm_accuracy_f32(out, y + lo * k, c * P, k / P) * (double) c;
     }
     *loss_out = wsum > 0 ? total / wsum : 0.0;
     *acc_out = (k == 1 || ds->labels) ? hits / (double) ds->n : LM_NAN;

@@ -55,14 +55,20 @@ static inline void gc_check(const lm_mlp_spec *s, lm_loss loss, size_t n, uint64
     lm_rng_seed(&r, seed + 100, 0);
     for (size_t i = 0; i < p; i++) /* move gains and zero biases off their initial values */
         theta[i] += 0.05 * lm_rng_normal(&r);
+    /* token models read ids below the vocabulary; sequence outputs are n*P rows of k/P */
+    const size_t vocab = s->arch == LM_ARCH_GPT ? s->gpt.vocab
+                         : s->n_layer_specs && s->layers[0].type == LM_LAYER_EMBEDDING
+                             ? s->layers[0].vocab
+                             : 0;
+    const size_t P = m->positions, nr = n * P, kr = k / P;
     for (size_t i = 0; i < n * d; i++)
-        x[i] = 1.3 * lm_rng_normal(&r);
-    for (size_t i = 0; i < n; i++) {
+        x[i] = vocab ? (double) lm_rng_below(&r, vocab) : 1.3 * lm_rng_normal(&r);
+    for (size_t i = 0; i < nr; i++) {
         if (loss == LM_LOSS_CE)
-            y[i * k + lm_rng_below(&r, k)] = 1.0;
+            y[i * kr + lm_rng_below(&r, kr)] = 1.0;
         else
-            for (size_t j = 0; j < k; j++)
-                y[i * k + j] = lm_rng_normal(&r);
+            for (size_t j = 0; j < kr; j++)
+                y[i * kr + j] = lm_rng_normal(&r);
     }
     double *g = malloc(p * sizeof(double)), *gfd = malloc(p * sizeof(double));
     double *th = malloc(p * sizeof(double)), *v = malloc(p * sizeof(double));
@@ -109,7 +115,7 @@ static inline void gc_check(const lm_mlp_spec *s, lm_loss loss, size_t n, uint64
     /* VJP with u = dL/df is the gradient (same kernels, same order) */
     double *u = malloc(nk * sizeof(double)), *f = malloc(nk * sizeof(double)), dummy;
     lm_mlp_forward(m, ws, theta, x, n, f, NULL);
-    lm_loss_eval(loss, f, y, n, k, &dummy, u, NULL);
+    lm_loss_eval(loss, f, y, nr, kr, &dummy, u, NULL);
     cr_assert_eq(lm_mlp_vjp(m, ws, theta, x, n, u, gp, &err), LM_OK);
     cr_assert(gc_rel_err(gp, g, p) < 1e-14, "%s: VJP", what);
     /* symmetry <w, H v> = <v, H w> */
@@ -182,6 +188,18 @@ static inline lm_layer_spec gc_act(lm_act a) {
 }
 static inline lm_layer_spec gc_flatten(void) {
     lm_layer_spec l = {.type = LM_LAYER_FLATTEN, .bias = -1};
+    return l;
+}
+static inline lm_layer_spec gc_embedding(size_t vocab, size_t out) {
+    lm_layer_spec l = {.type = LM_LAYER_EMBEDDING, .vocab = vocab, .out = out, .bias = -1};
+    return l;
+}
+static inline lm_layer_spec gc_layernorm(void) {
+    lm_layer_spec l = {.type = LM_LAYER_LAYERNORM, .eps = 1e-5, .bias = -1};
+    return l;
+}
+static inline lm_layer_spec gc_last(void) {
+    lm_layer_spec l = {.type = LM_LAYER_LAST, .bias = -1};
     return l;
 }
 static inline lm_layer_spec gc_residual(size_t body_len) {
