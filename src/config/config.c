@@ -802,6 +802,8 @@ static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
         LM_TRY(get_size(cx, v, "model.base_width", 0, &m->base_width));
     if ((v = json_object_get(mo, "output_multiplier")))
         LM_TRY(get_num(cx, v, "model.output_multiplier", R_NONZERO, &m->output_multiplier));
+    if ((v = json_object_get(mo, "embed_multiplier")))
+        LM_TRY(get_num(cx, v, "model.embed_multiplier", R_NONZERO, &m->embed_multiplier));
     if ((v = json_object_get(mo, "sw2")))
         LM_TRY(get_num(cx, v, "model.sw2", R_GT0, &m->sw2));
     if ((v = json_object_get(mo, "sb2")))
