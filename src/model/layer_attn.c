@@ -14,9 +14,9 @@
  * cblas GEMM on the head's columns of x (leading dimension 3d) and y (d), so nothing is copied,
  * split into causal row blocks (attn_impl.h). Measured there on one core of the shared build
  * machine: float32 forward ~1.3 ms and backward ~2.8 ms per layer; float64 forward 2.3, backward
- * 4.6, jvp 4.5, rbackward 9.3 ms. The layer is stateless: backward,
- * jvp and rbackward recompute P from x (one more GEMM and T^2/2 exps per head) in the node's
- * scratch, 4 T^2 doubles (the float32 calls use it as float storage and need 2 T^2).
+ * 4.6, jvp 4.5, rbackward 9.3 ms. The layer is stateless: backward, jvp and rbackward recompute P
+ * from x (one more GEMM and T^2/2 exps per head) in the node's scratch, 4 T^2 doubles (the float32
+ * calls use it as float storage and need 2 T^2).
  *
  * Derivatives (one example and head; rowsum(A)_i = Sum_j A_ij; (.) elementwise; masked entries
  * have P_ij = 0, so every formula below gives them 0 and they are never read).
