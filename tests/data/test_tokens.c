@@ -445,3 +445,52 @@ Test(tokens, npy_errors) {
     npy_unlink(&f);
     LM_CHECK_LEAKS();
 }
+
+/* ---------------------------------------------------------------- out of memory */
+
+/* Failing the k-th allocation of a text load and of an npy token load (train and test) gives
+ * LM_ENOMEM, no output and no leak, until k passes the loads' allocations. */
+static void oom_loop(const lm_data_spec *s) {
+    lm_allocator fail = {lm_test_failing_alloc, lm_test_free, NULL};
+    lm_set_allocator(&fail);
+    int ok = 0;
+    for (lm_test_fail_at = 1; lm_test_fail_at < 100 && !ok; lm_test_fail_at++) {
+        lm_test_calls = 0;
+        lm_dataset *tr = NULL, *te = NULL;
+        lm_err err = {0};
+        lm_status st = lm_data_load(s, 3, &tr, &te, &err);
+        if (st == LM_OK) {
+            ok = 1;
+            lm_dataset_free(tr);
+            lm_dataset_free(te);
+        } else {
+            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", lm_test_fail_at, err.msg);
+            cr_assert_null(tr);
+            cr_assert_null(te);
+        }
+    }
+    lm_set_allocator(NULL);
+    cr_assert(ok);
+}
+
+Test(tokens, out_of_memory) {
+    char path[256];
+    lm_tmp_path(path, sizeof path, "text-oom");
+    write_text(path, 40);
+    lm_data_spec s = text_spec(path, 4, 3, 0.25);
+    s.subset = LM_SUBSET_RANDOM;
+    oom_loop(&s);
+    unlink(path);
+    npy_files f;
+    npy_paths(&f);
+    const double x[6] = {1, 2, 3, 3, 2, 1};
+    write_npy(f.x, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    write_npy(f.y, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    write_npy(f.tx, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    write_npy(f.ty, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    lm_data_spec t = npy_spec(&f, 1);
+    t.subset = LM_SUBSET_RANDOM;
+    oom_loop(&t);
+    npy_unlink(&f);
+    LM_CHECK_LEAKS();
+}
