@@ -103,6 +103,12 @@ Test(tokens, text_exact_windows) {
             }
         }
     }
+    /* the float32 copy keeps the layout */
+    lm_dataset_f32 *f32 = NULL;
+    cr_assert_eq(lm_dataset_to_f32(tr, &f32, &err), LM_OK, "%s", err.msg);
+    cr_assert(f32->positions == 4 && f32->k == 4 * 256 && f32->d == 4);
+    cr_assert_eq(f32->y[2 * 1024 + 3 * 256 + (size_t) tr->labels[2 * 4 + 3]], 1.0f);
+    lm_dataset_f32_free(f32);
     lm_dataset_free(tr);
     lm_dataset_free(te);
     /* default stride = context: W = (30 - 5) / 4 + 1 = 7, test_frac 0 keeps all 7 for training
