@@ -323,7 +323,7 @@ Test(config, enum_values_listed_with_suggestion) {
               LM_EINVAL,
               "cfg.json: data.source: expected one of \"fashion-mnist\", \"mnist\", \"npy\", "
               "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", \"matrix-completion\", "
-              "\"linear-modes\", got string \"cifar10\"");
+              "\"linear-modes\", \"text\", got string \"cifar10\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": \"xe\"}", 0, NULL, LM_EINVAL,
               "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", \"mse_observed\", "
               "got string \"xe\" "
