@@ -284,10 +284,11 @@ Test(attention, gpt_against_finite_differences) {
      * with layer norms before it; gradient, JVP, HVP and float32 through graph_check.h, for sp
      * and mup (its 1/d_head scale), predicting at the last position and at every one */
     const size_t shape[] = {5};
+    const lm_layer_spec none[] = {gc_linear(1)}; /* the architecture writes the layer list */
     for (size_t heads = 2; heads <= 3; heads++)
         for (int prm = 0; prm < 2; prm++)
             for (int every = 0; every < 2; every++) {
-                lm_mlp_spec s = gc_spec(NULL, 0, shape, 1, prm ? LM_PARAM_MUP : LM_PARAM_SP);
+                lm_mlp_spec s = gc_spec(none, 0, shape, 1, prm ? LM_PARAM_MUP : LM_PARAM_SP);
                 s.arch = LM_ARCH_GPT;
                 s.gpt.vocab = 7;
                 s.gpt.context = 5;
