@@ -3,9 +3,9 @@
  * against a naive reference written here (plain loops, an explicit masked softmax), the layer's
  * calls alone against finite differences (layer_check.h: backward, jvp, rbackward with its
  * softmax second-order terms, gx_acc both ways, float32 against float64) over sequence lengths,
- * head counts, head widths and scales; causality; a model with attention between a conv2d
- * (which makes the layer's input move with the parameters) and a linear readout through
- * graph_check.h; build errors.
+ * head counts, head widths and scales; causality; through graph_check.h, a model with attention
+ * between a conv2d (which makes the layer's input move with the parameters) and a linear readout,
+ * and two-block model.arch "gpt" transformers; build errors.
  */
 #include "layer_check.h"
 
@@ -275,5 +275,32 @@ Test(attention, errors_name_the_layer) {
     lm_err err = {0};
     cr_assert_eq(lm_mlp_new(&sp, &m, &err), LM_ESHAPE, "%s", err.msg);
     cr_assert(strstr(err.msg, "model.layers[1]") && strstr(err.msg, "attention"), "%s", err.msg);
+    LM_CHECK_LEAKS();
+}
+
+Test(attention, gpt_against_finite_differences) {
+    /* model.arch "gpt" (2 pre-norm blocks, d_model 6, 2 or 3 heads, context 5, vocab 7): the
+     * layer inside its residual blocks, between the per-position qkv and output projections,
+     * with layer norms before it; gradient, JVP, HVP and float32 through graph_check.h, for sp
+     * and mup (its 1/d_head scale), predicting at the last position and at every one */
+    const size_t shape[] = {5};
+    const lm_layer_spec none[] = {gc_linear(1)}; /* the architecture writes the layer list */
+    for (size_t heads = 2; heads <= 3; heads++)
+        for (int prm = 0; prm < 2; prm++)
+            for (int every = 0; every < 2; every++) {
+                lm_mlp_spec s = gc_spec(none, 0, shape, 1, prm ? LM_PARAM_MUP : LM_PARAM_SP);
+                s.arch = LM_ARCH_GPT;
+                s.gpt.vocab = 7;
+                s.gpt.context = 5;
+                s.gpt.d_model = 6;
+                s.gpt.heads = heads;
+                s.gpt.blocks = 2;
+                s.gpt.mlp_ratio = 2;
+                s.gpt.every = every;
+                char what[64];
+                snprintf(what, sizeof what, "gpt H=%zu %s %s", heads, prm ? "mup" : "sp",
+                         every ? "every" : "last");
+                gc_check(&s, LM_LOSS_CE, 3, 71 + heads + (uint64_t) (2 * prm + every), what);
+            }
     LM_CHECK_LEAKS();
 }
