@@ -27,6 +27,7 @@ const lm__layer_ops *const lm__layer_types[LM_LAYER_N_TYPES] = {
     [LM_LAYER_AVGPOOL2D] = &lm__layer_avgpool2d,
     [LM_LAYER_MAXPOOL2D] = &lm__layer_maxpool2d,
     [LM_LAYER_LAYERNORM] = &lm__layer_layernorm,
+    [LM_LAYER_ATTENTION] = &lm__layer_attention,
     [LM_LAYER_RESIDUAL] = NULL, /* structural: compiled by compile() below */
 };
 
