@@ -38,6 +38,7 @@
  *   the P' terms in R{dS}, dS K', dS^T Q') are the second-order ones. Checked against finite
  *   differences in tests/model/test_attn.c.
  */
+#include "model/internal.h"
 #include "model/layer.h"
 
 #include <limits.h>
@@ -47,21 +48,21 @@
 #define T         double
 #define SFX(name) name##_f64
 #define GEMM      cblas_dgemm
-#define EXP       exp
+#define VEXP      lm__exp_f64
 #include "model/attn_impl.h"
 #undef T
 #undef SFX
 #undef GEMM
-#undef EXP
+#undef VEXP
 #define T         float
 #define SFX(name) name##_f32
 #define GEMM      cblas_sgemm
-#define EXP       expf
+#define VEXP      lm__exp_f32
 #include "model/attn_impl.h"
 #undef T
 #undef SFX
 #undef GEMM
-#undef EXP
+#undef VEXP
 
 static lm_status build(lm__node *nd, lm_err *err) {
     const size_t len = nd->in_shape[1], w = nd->in_shape[2], heads = nd->spec.heads;
