@@ -145,6 +145,9 @@ typedef struct lm_mlp_spec {
     lm_param param;                   /* default sp                                        */
     size_t base_width;                /* muP/mup-style base width; 0: m = 1 (default)      */
     double output_multiplier;         /* alpha (default 1)                                 */
+    double embed_multiplier;          /* the forward multiplier of an embedding layer's tables
+                                         (mup's input multiplier; default 1, and 0 reads as
+                                         1; graphs only)                                    */
     double sw2;                       /* weight variance scale sigma_w^2 (default 1)       */
     double sb2;                       /* bias variance sigma_b^2 (default 0)               */
     int readout_zero;  /* 1: the readout layer (W_L, b_L) starts at zero, so f(theta_0) = 0 (the

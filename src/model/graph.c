@@ -58,8 +58,8 @@ lm_status lm_layer_type_parse(const char *s, lm_layer_spec *out, lm_err *err) {
     }
     LM_FAIL(err, LM_EINVAL,
             "unknown layer type \"%s\" (linear, conv2d, avgpool2d, maxpool2d, flatten, residual, "
-            "layernorm, or an activation: identity, relu, tanh, erf, gelu, sigmoid, softplus, "
-            "quadratic)",
+            "layernorm, embedding, attention, last, or an activation: identity, relu, tanh, erf, "
+            "gelu, sigmoid, softplus, quadratic)",
             s);
 }
 
@@ -317,7 +317,10 @@ static lm_status parameterize(cx *c) {
             li->lr_adam_b = 1.0;
             break;
         }
-        const double a = is_out ? s->output_multiplier : 1.0;
+        const double a = is_out ? s->output_multiplier
+                         : nd->spec.type == LM_LAYER_EMBEDDING && s->embed_multiplier != 0.0
+                             ? s->embed_multiplier
+                             : 1.0;
         if (is_out && a != 1.0 && wl[k] + 1 != g->n_nodes)
             LM_FAIL(c->err, LM_EINVAL,
                     "model.output_multiplier = %g needs the last layer of model.layers to be "

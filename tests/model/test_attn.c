@@ -21,7 +21,7 @@ static lm_layer_spec attention(size_t heads, double scale) {
 static void ref_attention(const double *x, double *y, size_t n, size_t len, size_t d, size_t heads,
                           double s) {
     const size_t dh = d / heads;
-    double w[64];
+    double w[128];
     for (size_t e = 0; e < n; e++)
         for (size_t h = 0; h < heads; h++)
             for (size_t i = 0; i < len; i++) {
@@ -86,6 +86,33 @@ Test(attention, layer_calls_against_finite_differences) {
                 free(yref);
                 lc_free(&ln);
             }
+    /* sequences longer than the kernels' row block (16 positions): T = 16 (one whole block),
+     * 21 (a partial second block) and 37 (three blocks), where the skipped upper blocks and the
+     * block-diagonal boundaries are exercised; n = 1 and small d keep the finite differences
+     * cheap */
+    const size_t long_lens[] = {16, 21, 37};
+    for (size_t a = 0; a < 3; a++) {
+        const size_t len = long_lens[a], heads = 2, dh = 1 + a, d = heads * dh,
+                     shape[] = {1, len, 3 * d};
+        const double scale = a == 1 ? 0.9 : 0.0;
+        lm_layer_spec ls = attention(heads, scale);
+        lc_node ln;
+        lm_err err = {0};
+        cr_assert_eq(lc_build(&ln, &lm__layer_attention, &ls, shape, 1, &err), LM_OK, "%s",
+                     err.msg);
+        const double s = scale > 0 ? scale : 1.0 / sqrt((double) dh);
+        const size_t ni = len * 3 * d, no = len * d;
+        double *x = malloc(ni * sizeof(double)), *yref = malloc(no * sizeof(double));
+        for (size_t i = 0; i < ni; i++)
+            x[i] = -0.2 + 1.1 * lm_rng_normal(&r);
+        ref_attention(x, yref, 1, len, d, heads, s);
+        char what[80];
+        snprintf(what, sizeof what, "attention T=%zu H=%zu dh=%zu s=%g", len, heads, dh, s);
+        lc_check(&ln, NULL, x, yref, &r, what);
+        free(x);
+        free(yref);
+        lc_free(&ln);
+    }
     LM_CHECK_LEAKS();
 }
 
@@ -140,10 +167,11 @@ Test(attention, causal) {
 }
 
 Test(attention, float32_matches_float64_on_a_long_sequence) {
-    /* the GPT's head shape at a shorter context (T 24, dh 8, 4 heads, batch 2): float32 forward
-     * and backward against float64 (1e-5 relative: float32 rounding ~6e-8 through dot products of
-     * 8 terms and softmax sums of at most 24, the sums in double) */
-    const size_t len = 24, heads = 4, dh = 8, d = heads * dh, n = 2, shape[] = {1, len, 3 * d};
+    /* the GPT's head shape at a context of 70 (dh 8, 4 heads, batch 2; five row blocks of the
+     * kernels, the last partial): float32 forward and backward against float64 (1e-5 relative:
+     * float32 rounding ~6e-8 through dot products of 8 terms and softmax sums of at most 70, the
+     * sums in double) */
+    const size_t len = 70, heads = 4, dh = 8, d = heads * dh, n = 2, shape[] = {1, len, 3 * d};
     lm_layer_spec ls = attention(heads, 0.0);
     lc_node ln;
     lm_err err = {0};
