@@ -5,7 +5,7 @@
  *            predicting at every position (55 outputs per example, losses over n*5 rows)
  *   gptlast  model.arch "gpt": vocab 7, context 4, d_model 8, 2 heads, 1 block, mlp_ratio 2,
  *            predicting at the last position, mup with base_width 4 (attention multiplier
- *            sqrt(2)/4, not SP's 1/2) and output_multiplier 0.5
+ *            sqrt(2)/4, not SP's 1/2), output_multiplier 0.5 and embed_multiplier 2
  *   gptseq   the generic types in model.layers: embedding, residual[layernorm, linear,
  *            attention (3 heads, scale 0.4), linear], residual[linear (no bias), tanh, linear],
  *            layernorm (eps 1e-3), last, linear
@@ -63,6 +63,7 @@ static lm_mlp_spec spec_of(const char *name) {
         s.param = LM_PARAM_MUP;
         s.base_width = 4;
         s.output_multiplier = 0.5;
+        s.embed_multiplier = 2.0;
         return s;
     }
     cr_assert_str_eq(name, "gptseq");
