@@ -5,8 +5,8 @@
 #     `lmech eval --init` and gives torch's loss and gradient norm (1e-10; float32 weights widened
 #     in both);
 #   eight GPTs drawn at random (vocab, context, d_model, heads, blocks, mlp_ratio, predict last or
-#     every, sp or mup with base_width, output and embedding multipliers, ce or mse): PyTorch's
-#     checkpoint gives torch's loss and gradient norm in lmech eval (1e-10);
+#     every, sp, ntp with sw2 and sb2 or mup with base_width, output and embedding multipliers,
+#     ce or mse): PyTorch's checkpoint gives torch's loss and gradient norm in lmech eval (1e-10);
 #   lmech -> PyTorch: `lmech train --save` writes a checkpoint that GPT loads strictly
 #     (check_torch_load.py --model CONFIG), with lmech eval's loss;
 #   errors: a misnamed qkv weight, a transposed one, a checkpoint of a one-block GPT.
@@ -108,9 +108,13 @@ for case in range(8):
     model = {"arch": "gpt", "vocab": vocab, "context": ctx, "d_model": d, "heads": heads,
              "blocks": rng.choice([1, 2, 3]), "mlp_ratio": rng.choice([1, 2, 4]),
              "predict": "every" if every else "last"}
-    if rng.random() < 0.5:
+    r = rng.random()
+    if r < 0.4:
         model["parameterization"] = "mup"
         model["base_width"] = rng.choice([heads, 2 * heads, 4 * heads])
+    elif r < 0.7:
+        model["parameterization"] = "ntp"
+        model["sw2"], model["sb2"] = rng.choice([0.5, 2.0]), rng.choice([0.0, 0.3])
     if rng.random() < 0.5:
         model["output_multiplier"] = rng.choice([0.5, 2.0])
     if rng.random() < 0.5:

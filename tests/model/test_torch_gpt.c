@@ -6,6 +6,9 @@
  *   gptlast  model.arch "gpt": vocab 7, context 4, d_model 8, 2 heads, 1 block, mlp_ratio 2,
  *            predicting at the last position, mup with base_width 4 (attention multiplier
  *            sqrt(2)/4, not SP's 1/2), output_multiplier 0.5 and embed_multiplier 2
+ *   gptntp   model.arch "gpt": vocab 6, context 3, d_model 6, 3 heads, 1 block, mlp_ratio 3,
+ *            every position, ntp with sw2 2 and sb2 0.5 (forward multipliers sqrt(2/fan_in)
+ *            on every weight, sqrt(2) on the embeddings, sqrt(0.5) on every bias)
  *   gptseq   the generic types in model.layers: embedding, residual[layernorm, linear,
  *            attention (3 heads, scale 0.4), linear], residual[linear (no bias), tanh, linear],
  *            layernorm (eps 1e-3), last, linear
@@ -64,6 +67,13 @@ static lm_mlp_spec spec_of(const char *name) {
         s.base_width = 4;
         s.output_multiplier = 0.5;
         s.embed_multiplier = 2.0;
+        return s;
+    }
+    if (strcmp(name, "gptntp") == 0) {
+        lm_mlp_spec s = gpt(6, 3, 6, 3, 1, 3, 1);
+        s.param = LM_PARAM_NTP;
+        s.sw2 = 2.0;
+        s.sb2 = 0.5;
         return s;
     }
     cr_assert_str_eq(name, "gptseq");
@@ -260,6 +270,11 @@ Test(torch_gpt, gpt2_two_blocks_every_position) {
 
 Test(torch_gpt, gptlast_mup_scale_output_multiplier_last_position) {
     check_both("gptlast");
+    LM_CHECK_LEAKS();
+}
+
+Test(torch_gpt, gptntp_ntp_multipliers) {
+    check_both("gptntp");
     LM_CHECK_LEAKS();
 }
 
