@@ -134,7 +134,8 @@ typedef enum lm_arch { LM_ARCH_NONE = 0, LM_ARCH_GPT } lm_arch;
 typedef struct lm_gpt_spec {
     size_t vocab, context, d_model, heads, blocks;
     size_t mlp_ratio; /* the MLP's hidden width over d_model (default 4) */
-    int every;        /* 1: predict at every position; 0: at the last  */
+    int every;        /* 1: predict at every position; 0: at the last (a config leaves it -1
+                         until the data decide: text every position, the rest the last)  */
 } lm_gpt_spec;
 
 typedef struct lm_mlp_spec {

@@ -219,7 +219,7 @@ static void put_model(lm_sb *b, const lm_mlp_spec *m, int center_output) {
         kv_uint(b, &first, "heads", g->heads);
         kv_uint(b, &first, "blocks", g->blocks);
         kv_uint(b, &first, "mlp_ratio", g->mlp_ratio);
-        kv_str(b, &first, "predict", g->every ? "every" : "last");
+        kv_str(b, &first, "predict", g->every > 0 ? "every" : "last");
     } else if (m->n_layer_specs) {
         sb_key(b, &first, "input_shape");
         lm_sb_puts(b, "[");

@@ -261,7 +261,7 @@ void lm_mlp_describe(const lm_mlp *m, char *buf, size_t len) {
         const lm_gpt_spec *g = &s->gpt;
         PUT("gpt (d_model %zu, %zu block%s, %zu head%s, context %zu, vocab %zu, predicting at %s)",
             g->d_model, g->blocks, g->blocks == 1 ? "" : "s", g->heads, g->heads == 1 ? "" : "s",
-            g->context, g->vocab, g->every ? "every position" : "the last position");
+            g->context, g->vocab, g->every > 0 ? "every position" : "the last position");
         return;
     }
     for (size_t i = 0; i < s->n_layer_specs; i++) {

@@ -208,6 +208,32 @@ Test(tokens, text_errors) {
     LM_CHECK_LEAKS();
 }
 
+/* The memory ceiling on a text set: 40000 bytes at context 64 and stride 1 are 39936 windows,
+ * 39936 x 64 x 256 doubles = 4.875 GiB of one-hot targets, refused before any allocation with
+ * the numbers; the same file with train_size and test_size 10 loads. */
+Test(tokens, text_memory_ceiling) {
+    char path[256];
+    lm_tmp_path(path, sizeof path, "text-big");
+    write_text(path, 40000);
+    lm_data_spec s = text_spec(path, 64, 1, 0.1);
+    load_fails(&s, LM_ERANGE,
+               (const char *[]){path, "35942 + 3994 examples x 64 positions x vocab 256",
+                                "4.88 GiB", "4 GiB ceiling", "data.stride", NULL});
+    s.train_size = 10;
+    s.test_size = 10;
+    lm_dataset *tr = NULL, *te = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_data_load(&s, 1, &tr, &te, &err), LM_OK, "%s", err.msg);
+    cr_assert(tr->n == 10 && te->n == 10 && tr->k == 64 * 256);
+    /* the first test window starts at byte 35942 (stride 1) */
+    cr_assert_eq(te->x[0], (double) text_byte(35942));
+    cr_assert_eq(te->labels[63], (int32_t) text_byte(35942 + 64));
+    lm_dataset_free(tr);
+    lm_dataset_free(te);
+    unlink(path);
+    LM_CHECK_LEAKS();
+}
+
 /* ---------------------------------------------------------------- modadd */
 
 /* The token encoding holds the same pairs, in the same order, as the one-hot encoding. */
