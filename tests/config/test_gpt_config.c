@@ -50,6 +50,24 @@ Test(gpt_config, keys_read_and_expanded) {
     LM_CHECK_LEAKS();
 }
 
+/* model.predict defaults from the data: every position for text, the last otherwise */
+Test(gpt_config, predict_defaults_from_the_data) {
+    lm_config *c = cfg_ok("{\"data\": {\"source\": \"text\", \"path\": \"/nonexistent\", "
+                          "\"context\": 5}, \"model\": {\"arch\": \"gpt\", \"vocab\": 256, "
+                          "\"context\": 5, \"heads\": 2, \"blocks\": 1, \"d_model\": 8}, "
+                          "\"loss\": \"ce\"}",
+                          0, NULL);
+    cr_assert_eq(c->model.gpt.every, 1);
+    cr_assert(strstr(c->json, "\"predict\":\"every\"") != NULL, "%s", c->json);
+    cr_assert_neq(c->model.layers[c->model.n_layer_specs - 2].type, LM_LAYER_LAST);
+    lm_config_free(c);
+    c = cfg_ok(GPT(""), 0, NULL);
+    cr_assert_eq(c->model.gpt.every, 0);
+    cr_assert_eq(c->model.layers[c->model.n_layer_specs - 2].type, LM_LAYER_LAST);
+    lm_config_free(c);
+    LM_CHECK_LEAKS();
+}
+
 Test(gpt_config, canonical_json_has_the_arch_keys) {
     lm_config *a = cfg_ok(GPT(""), 0, NULL);
     cr_assert(strstr(a->json,
