@@ -151,8 +151,8 @@ static lm_status build(lm__node *nd, lm_err *err) {
         LM_FAIL(err, LM_ERANGE, "%s (conv2d): the column buffer of one example is too large",
                 nd->where);
     const conv_geom g = geom(nd);
-    /* the bias sums, the padded plane(s), then one chunk's col, Y and gcol */
-    nd->scratch_fixed = g.O + g.padsz + per_ex * g.ncol;
+    /* the bias sums, the padded plane(s), one chunk's col, Y and gcol, then gW^T */
+    nd->scratch_fixed = g.O + g.padsz + per_ex * g.ncol + g.K * g.O;
     nd->scratch_per_ex = 0;
     return LM_OK;
 }
