@@ -6,7 +6,9 @@
  * and scratch) is timed alone on one batch of N(0, 1) images, on one thread, in thread CPU time
  * (steadier than the wall clock on a shared machine): the median of REPS calls after a warm-up.
  *
- *   bench_cnn_layers [BATCH [REPS]]   ->  one line per node, then the totals (ms per batch)
+ *   bench_cnn_layers [BATCH [REPS]]   ->  one line per node, then the totals (ms per batch), then
+ *   whole passes: the float32 loss and gradient (a training step without the optimizer) and
+ *   the float64 gradient and HVP (bench_cnn's HVP/gradient ratio), same timing
  *
  * Internal: it includes src/model/graph.h (the static library exports the layer tables).
  */
@@ -113,6 +115,45 @@ int main(int argc, char **argv) {
         tot_f += med[0], tot_b += med[1];
     }
     printf("%-18s %9.3f %9.3f   sum %.3f ms\n", "total", tot_f, tot_b, tot_f + tot_b);
+    /* whole passes: the float32 loss and gradient (cross-entropy, the training step's work
+     * without the optimizer), and in float64 one gradient and one HVP (after hvp_prepare) */
+    float *y = calloc(B * 10, sizeof *y);
+    double *x64 = malloc(B * d * sizeof *x64), *y64 = calloc(B * 10, sizeof *y64),
+           *g64 = malloc(p * sizeof *g64), *v = malloc(p * sizeof *v), *hv = malloc(p * sizeof *hv),
+           loss;
+    for (size_t i = 0; i < B; i++)
+        y[i * 10 + i % 10] = 1.0f, y64[i * 10 + i % 10] = 1.0;
+    for (size_t i = 0; i < B * d; i++)
+        x64[i] = (double) x[i];
+    for (size_t i = 0; i < p; i++)
+        v[i] = lm_rng_normal(&r);
+    lm_mlp_ws *w64;
+    if (lm_mlp_ws_new(m, B, LM_F64, &w64, &err) != LM_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    double med[3];
+    for (int what = 0; what < 3; what++) {
+        if (what == 2)
+            lm_mlp_hvp_prepare(m, w64, LM_LOSS_CE, th64, x64, y64, B, NULL, NULL, NULL);
+        for (int k = -2; k < reps; k++) {
+            const double t0 = cpu_now();
+            if (what == 0)
+                lm_mlp_loss_grad_f32(m, ws, LM_LOSS_CE, th, x, y, B, &loss, gth, NULL, NULL);
+            else if (what == 1)
+                lm_mlp_loss_grad(m, w64, LM_LOSS_CE, th64, x64, y64, B, &loss, g64, NULL, NULL);
+            else
+                lm_mlp_hvp_apply(m, w64, v, hv, NULL);
+            if (k >= 0)
+                t[k] = cpu_now() - t0;
+        }
+        qsort(t, (size_t) reps, sizeof *t, cmp_d);
+        med[what] = 1e3 * t[reps / 2];
+    }
+    printf("float32 loss+grad %.3f ms;  float64 grad %.3f ms, HVP %.3f ms (HVP/grad %.2f)\n",
+           med[0], med[1], med[2], med[2] / med[1]);
+    lm_mlp_ws_free(w64);
+    free(y), free(x64), free(y64), free(g64), free(v), free(hv);
     lm_mlp_ws_free(ws);
     lm_mlp_free(m);
     free(th64), free(th), free(gth), free(x);
