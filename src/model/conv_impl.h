@@ -193,38 +193,6 @@ static void SFX(gap_from)(const conv_geom *g, const T *y, size_t nc, T *Y) {
     (Y + o * Nc + (i * g->R + oh) * g->G, y + (i * g->O + o) * g->P + oh * g->Wo, g->Wo);
 }
 
-/* y [nc, O*P] (= when acc == 0, += when 1) Y [O, Nc] (gap layout) + bm b (b may be NULL): the
- * output pixels of each row, the gap columns dropped. Non-accumulating rows in blocks of 8 as
- * copy_row (a block may be written twice, with the same values). */
-static void SFX(gap_to)(const conv_geom *g, const T *Y, const T *b, double bm, size_t nc, T *y,
-                        int acc) {
-    const size_t Nc = gap_cols(g, nc), Wo = g->Wo;
-    for (size_t i = 0; i < nc; i++)
-        for (size_t o = 0; o < g->O; o++) {
-            const T bo = b ? (T) bm * b[o] : (T) 0;
-            for (size_t oh = 0; oh < g->Ho; oh++) {
-                const T *src = Y + o * Nc + (i * g->R + oh) * g->G;
-                T *dst = y + (i * g->O + o) * g->P + oh * Wo;
-                if (acc || Wo < 8) {
-                    for (size_t q = 0; q < Wo; q++)
-                        dst[q] = (acc ? dst[q] : (T) 0) + (src[q] + bo);
-                    continue;
-                }
-                for (size_t j = 0;; j += 8) {
-                    if (j + 8 > Wo)
-                        j = Wo - 8;
-                    T t[8];
-                    for (size_t u = 0; u < 8; u++)
-                        t[u] = src[j + u] + bo;
-                    for (size_t u = 0; u < 8; u++)
-                        dst[j + u] = t[u];
-                    if (j + 8 == Wo)
-                        break;
-                }
-            }
-        }
-}
-
 /* Y [O, nc*P] (the GEMM's layout) from y [nc, O*P] (NCHW), and back with an optional bias. */
 static void SFX(gather)(const conv_geom *g, const T *y, size_t nc, T *Y) {
     const size_t P = g->P, ld = nc * P;
@@ -284,15 +252,6 @@ static void SFX(conv_fwd)(const conv_geom *g, const T *Wm, const T *b, double wm
     const size_t in = g->C * g->H * g->W, out = g->O * g->P;
     for (size_t i0 = 0; i0 < n; i0 += g->nc) {
         const size_t nc = n - i0 < g->nc ? n - i0 : g->nc, cols = nc * g->P;
-        if (g->gap) {
-            const size_t Nc = gap_cols(g, nc);
-            SFX(im2col_gap)(g, x + i0 * in, nc, col, CONV_PAD(g, scr));
-            lm_blas_threads_for((double) g->O * (double) g->K * (double) Nc);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) g->O, (int) Nc, (int) g->K,
-                 (T) wm, Wm, (int) g->K, col, (int) Nc, (T) 0, Y, (int) Nc);
-            SFX(gap_to)(g, Y, b, bm, nc, y + i0 * out, acc);
-            continue;
-        }
         SFX(im2col)(g, x + i0 * in, nc, col, CONV_PAD(g, scr));
         lm_blas_threads_for((double) g->O * (double) g->K * (double) cols);
         if (nc > 1) {

@@ -37,7 +37,7 @@ typedef struct conv_geom {
     int gap;       /* stride 1 and p < k: the gap layout (conv_impl.h)                  */
     size_t G, R;   /* gap layout: row stride W + p, rows per example H + p              */
     size_t ncol;   /* columns of a full chunk's col: nc*P, or gap_cols(nc)              */
-    size_t padsz;  /* numbers of the padded plane(s) buffer, a multiple of 16           */
+    size_t padsz;  /* the padded plane's buffer (or the gap runs', if larger), x16      */
 } conv_geom;
 
 /* The gap layout (stride 1, p <= k - 1). nc examples' channel c is one run: pixel (i, h, w) at
@@ -47,11 +47,15 @@ typedef struct conv_geom {
  * (i, oh, ow) is column j = (i*R + oh)*G + ow, and tap (ki, kj) of column j reads input
  * position j + ki*G + kj: every row of the column matrix is ONE contiguous run of the channel,
  * and the column-to-image adjoint adds each row back as one run. Columns with ow >= Wo or
- * oh >= Ho (the gaps) are computed and dropped (forward) or held at zero (gradients): a GEMM
- * over gap_cols(nc) columns instead of nc*P, (H + p)(W + p)/(H W) - 1 more work (15 % at 14x14,
- * 7 % at 28x28), against im2col and col2im as a few long copies and adds instead of one short
- * row per tap and output row. A run is gap_len(nc) numbers (the reads of the last columns reach
- * (k - 1)(G + 1) past the last row). */
+ * oh >= Ho (the gaps) are held at zero in the output gradient: GEMMs over gap_cols(nc) columns
+ * instead of nc*P (for one example ((Ho - 1) G + Wo)/(Ho Wo) - 1 more work, 7 % at 14x14 with
+ * p = 1), against im2col and col2im as a few long copies and adds instead of one short row per
+ * tap and output row. A run is gap_len(nc) numbers (the reads of the last columns reach
+ * (k - 1)(G + 1) past the last row). The layout serves the gradients only (conv_grad_w,
+ * conv_grad_x, conv_grad_gap): in the forward pass the regrouping of its output into NCHW cost
+ * more than im2col saved (measured, the CNN of bench/cnn.sh, second conv, batch 128, float32:
+ * 2.78 ms CPU with im2col and the GEMM writing y, 2.89 through the gap layout), so conv_fwd
+ * keeps im2col (its buffers fit in the gap layout's: ncol >= nc*P, padsz >= Hp*Wp). */
 static inline size_t gap_cols(const conv_geom *g, size_t nc) {
     return ((nc - 1) * g->R + g->Ho - 1) * g->G + g->Wo;
 }
@@ -87,7 +91,8 @@ static conv_geom geom(const lm__node *nd) {
     const size_t per_ex = (2 * g.K + g.O) * (g.gap ? g.R * g.G : g.P);
     g.nc = per_ex >= CONV_CHUNK ? 1 : CONV_CHUNK / per_ex;
     g.ncol = g.gap ? gap_cols(&g, g.nc) : g.nc * g.P;
-    g.padsz = ((g.gap ? g.C * gap_len(&g, g.nc) : g.Hp * g.Wp) + 15) & ~(size_t) 15;
+    const size_t runs = g.gap ? g.C * gap_len(&g, g.nc) : 0;
+    g.padsz = ((runs > g.Hp * g.Wp ? runs : g.Hp * g.Wp) + 15) & ~(size_t) 15;
     return g;
 }
 

@@ -309,10 +309,11 @@ Test(conv, build_errors_name_the_layer) {
     LM_CHECK_LEAKS();
 }
 
-/* The stride-1 gap layout (conv_impl.h: im2col_gap, col2im_gap, gap_from/gap_to, conv_grad_gap;
- * taken when K = C*k*k > O + C) against the definitions loop by loop, every product of the
- * layer contract in both dtypes: y, gW, gb, gx (overwritten and accumulated), the JVP and R{gx}
- * (float64: conv_grad_w / conv_grad_x with two weights). Paddings 0 .. k-1, kernels 1, 2, 3, 5,
+/* The stride-1 gap layout of the gradients (conv_impl.h: im2col_gap, col2im_gap, gap_from,
+ * conv_grad_gap; taken when K = C*k*k > O + C) against the definitions loop by loop, every
+ * product of the layer contract in both dtypes: y (im2col, in the gap layout's buffers), gW, gb,
+ * gx (overwritten and accumulated), the JVP and R{gx} (float64: conv_grad_w / conv_grad_x with
+ * two weights). Paddings 0 .. k-1, kernels 1, 2, 3, 5,
  * odd and even sizes, and batches of 9 spanning full and partial chunks of several examples. */
 static void check_gap(size_t C, size_t H, size_t Wd, size_t O, size_t k, size_t p) {
     const size_t n = 9, shape[] = {C, H, Wd}, Ho = H + 2 * p - k + 1, Wo = Wd + 2 * p - k + 1;
