@@ -13,7 +13,10 @@
  *   conv_fwd      y (= or +=) wm conv(Wm, x) + bm b
  *   conv_grad_w   gW (= or +=) wm sum_i gy_i col_i^T;  gb (= or +=) bm sum gy   (sums in double)
  *   conv_grad_x   gx (= or +=) wm col2im(Wm^T gy)  (two weights: Wm^T gy + Vm^T ry)
- * Every call walks the batch in chunks of g->nc examples so the scratch stays bounded.
+ *   conv_grad_gap backward's gW, gb and gx in one pass (gap layout only)
+ * Every call walks the batch in chunks of g->nc examples so the scratch stays bounded. With
+ * g->gap (layer_conv.c) the gradients run in the gap layout: col [K, gap_cols(nc)] from
+ * im2col_gap, gy through gap_from, gx through col2im_gap; the forward always uses im2col.
  */
 #include <cblas.h>
 #include <stddef.h>

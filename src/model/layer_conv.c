@@ -11,6 +11,8 @@
  * is one [O, K] x [K, nc*P] product; y's NCHW order is the product's rows regrouped (O*nc copies
  * of P numbers), or, for a chunk of one example, the product itself. The chunk is sized so the
  * columns stay in L2 (CONV_CHUNK below): on 28x28 and 14x14 maps that is one or two examples.
+ * The gradients of a stride-1 conv with K > O + C use the "gap layout" below instead (the same
+ * products over a column matrix whose rows are single contiguous runs).
  *
  * Derivatives. Write A for the linear map x -> col(x) (im2col; its adjoint A^T is col2im, which
  * adds every column entry back to the input pixel it came from). Per example
