@@ -22,8 +22,10 @@
  */
 #include "model/layer.h"
 
+/* inv: 1/k^2 when multiplying by it is exactly dividing by k^2 (k^2 a power of two), else 0 */
 typedef struct pool_geom {
     size_t c, h, w, k, s, ho, wo;
+    double inv;
 } pool_geom;
 
 #define T         double
@@ -38,8 +40,11 @@ typedef struct pool_geom {
 #undef SFX
 
 static pool_geom geom(const lm__node *nd) {
-    pool_geom g = {nd->in_shape[0], nd->in_shape[1],  nd->in_shape[2], nd->spec.kernel,
-                   nd->spec.stride, nd->out_shape[1], nd->out_shape[2]};
+    pool_geom g = {nd->in_shape[0], nd->in_shape[1],  nd->in_shape[2],  nd->spec.kernel,
+                   nd->spec.stride, nd->out_shape[1], nd->out_shape[2], 0.0};
+    const size_t kk = g.k * g.k;
+    if ((kk & (kk - 1)) == 0)
+        g.inv = 1.0 / (double) kk;
     return g;
 }
 
