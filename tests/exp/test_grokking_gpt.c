@@ -41,7 +41,7 @@ static void fill(lm_fx *f, double t_te, double norm1, double sp1, double t_te0, 
     cr_assert_eq(lm__exp_grokking_gpt.plan(0, &p, &err), LM_OK, "%s", err.msg);
     for (size_t i = 0; i < p.n; i++) {
         const int ctl = strncmp(p.label[i], "wd=0", 4) == 0;
-        const double j = 20.0 * (double) (i % 4);
+        const double j = 20.0 * (double) (i % 3);
         if (ctl)
             add_run(f, p.label[i], p.config[i], 300, t_te0, test0, 1.0, 0.3, j);
         else
