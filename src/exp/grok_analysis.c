@@ -187,7 +187,8 @@ lm_status lm__exp_grok_analyse(lm_exp_ctx *ctx, const char *fig_name, const char
             grun_free(&g);
     }
     if (st == LM_OK) {
-        double ratio[MAX_SEEDS], fall[MAX_SEEDS], rise[MAX_SEEDS], dl[MAX_SEEDS], res = 0, res_d = 0;
+        double ratio[MAX_SEEDS], fall[MAX_SEEDS], rise[MAX_SEEDS], dl[MAX_SEEDS], res = 0,
+                                                                                  res_d = 0;
         double urise[MAX_SEEDS];
         char detail[512];
         int k = snprintf(detail, sizeof detail, "per seed (t_train, t_test, ||w||, sparsity):");
@@ -324,4 +325,3 @@ lm_status lm__exp_grok_analyse(lm_exp_ctx *ctx, const char *fig_name, const char
         grun_free(&g1[s]), grun_free(&g0[s]);
     return st;
 }
-

@@ -132,9 +132,8 @@ lm_status lm__obs_fourier_sparsity(const double *w, const lm__fourier_layout *la
 /* 1 when the model's first layer is a token embedding (a layer graph from model.layers or
  * model.arch "gpt"): its first tensor is then the token table [vocab, d]. */
 static int embeds_tokens(const lm_mlp *m) {
-    return m->graph && m->spec.n_layer_specs > 0 &&
-           m->spec.layers[0].type == LM_LAYER_EMBEDDING && m->n_tensors > 0 &&
-           m->tensor[0].ndim == 2;
+    return m->graph && m->spec.n_layer_specs > 0 && m->spec.layers[0].type == LM_LAYER_EMBEDDING &&
+           m->n_tensors > 0 && m->tensor[0].ndim == 2;
 }
 
 static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
