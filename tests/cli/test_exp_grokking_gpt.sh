@@ -38,3 +38,43 @@ echo "ok  a transformer run: fourier_sparsity and erank.1 of tok_emb recorded"
 d=$(ls -d "$T"/r.db.artifacts/exp-*)
 grep -q "Fourier sparsity" "$d/grokking-gpt.tsv" "$d/grokking-gpt.gp"
 echo "ok  figure"
+# the observer against numpy on a saved transformer: fourier_sparsity(_unit) and erank.1 recomputed
+# from tok_emb.weight's first p rows of the checkpoint (numpy's FFT along the token axis, its SVD)
+cat >"$T/g.json" <<'JSON'
+{"seed": 3, "data": {"source": "modadd", "modulus": 31, "train_frac": 0.5, "encoding": "tokens"},
+ "model": {"arch": "gpt", "vocab": 32, "context": 3, "d_model": 32, "heads": 4, "blocks": 1,
+           "predict": "last"},
+ "loss": "ce", "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 1.0},
+ "batch_size": 0, "steps": 40, "eval_every": 40}
+JSON
+"$LM" train "$T/g.json" --db "$T/g.db" --save "$T/g.safetensors" --quiet
+"$LM" export 1 --format csv --db "$T/g.db" >"$T/g.csv"
+"$PY" - "$T/g.safetensors" "$T/g.csv" <<'PYEOF'
+import csv, json, struct, sys
+import numpy as np
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+t = h["tok_emb.weight"]
+s, e = t["data_offsets"]
+E = np.frombuffer(b[8 + n + s:8 + n + e], dtype={"F64": np.float64, "F32": np.float32}[t["dtype"]])
+E = E.reshape(t["shape"])
+p = 31
+assert E.shape == (32, 32), E.shape
+X = E[:p]
+P = np.abs(np.fft.fft(X, axis=0)) ** 2
+pk = np.array([P[k] + P[p - k] for k in range(1, p // 2 + 1)])  # [15 frequencies, d features]
+agg = np.sort(pk.sum(1))[::-1]
+sp = agg[:5].sum() / agg.sum()
+su = np.mean([np.sort(pk[:, j])[::-1][:5].sum() / pk[:, j].sum() for j in range(X.shape[1])])
+sv = np.linalg.svd(X, compute_uv=False)
+q = sv / sv.sum()
+er = np.exp(-(q * np.log(q)).sum())
+r = list(csv.DictReader(open(sys.argv[2])))[-1]
+assert r["step"] == "40", r["step"]
+for name, want in (("fourier_sparsity", sp), ("fourier_sparsity_unit", su), ("erank.1", er)):
+    got = float(r[name])
+    # float64 throughout; the FFTs (GSL, numpy) and SVDs differ only in rounding
+    assert abs(got - want) <= 1e-12 * max(1.0, abs(want)), (name, got, want)
+print("ok  grok observer = numpy on tok_emb[:31]:", sp, su, er)
+PYEOF
