@@ -2,8 +2,9 @@
 # grokking-gpt, quick variant (a one-block transformer on modadd tokens, p = 31, AdamW lr 3e-3,
 # 2 seeds per arm, 2500 steps), on a temp database: 4 transformer runs (model.arch gpt, token
 # inputs) record the grok observer on tok_emb's rows (fourier_sparsity, fourier_sparsity_unit,
-# erank.1 of tok_emb[:p]) beside accuracy and param_norm; the four claims of grok_analysis.c are
-# decided (pass or fail, not inconclusive) and the per-unit rise is reported; the figure is written.
+# erank.1 of tok_emb[:p]) beside accuracy and param_norm; the delay, the norm's fall and the
+# control pass, the sparsity rise is measured near 2x, the per-unit rise is reported; the figure
+# is written; and the observer agrees with numpy on a saved transformer.
 . "$(dirname "$0")/lib/common.bash" "$@"
 set -e
 out=$("$LM" exp grokking-gpt --quick --jobs 2 --db "$T/r.db" --json)
@@ -15,12 +16,17 @@ assert len(o['runs']) == 4, len(o['runs'])
 c = {x['name']: x for x in o['claims']}
 assert len(c) == 5, list(c)
 assert c['per-unit Fourier sparsity rise']['verdict'] == 'reported', c['per-unit Fourier sparsity rise']
-for k, x in c.items():
-    if k != 'per-unit Fourier sparsity rise':
-        assert x['verdict'] in ('pass', 'fail'), x
+# docs/experiments/grokking-gpt.md: the delay, the norm's fall and the control pass; the
+# sparsity rise sits at 2x (1.95 +- 0.05 at 2 seeds: undecided), so only its value is checked
+for k in ('grokking delay t(test >= 95%) / t(train >= 99%)',
+          'weight norm falls between t_train and t_test',
+          'without weight decay: test < 95 % or the delay at least doubles'):
+    assert c[k]['verdict'] == 'pass', c[k]
+s = c['Fourier sparsity rises between t_train and t_test']
+assert 1.5 < s['measured'] < 2.5 and s['uncertainty'] > 0, s
 print(o['runs'][0])
 " "$out")
-echo "ok  grokking-gpt quick: 4 claims decided, the per-unit rise reported"
+echo "ok  grokking-gpt quick: delay, norm and control pass; sparsity rise measured"
 "$LM" show "$run" --db "$T/r.db" | grep -q '"arch": "gpt"'
 "$LM" export "$run" --format csv --db "$T/r.db" >"$T/m.csv"
 /usr/bin/python3 -c "
