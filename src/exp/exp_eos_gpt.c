@@ -30,6 +30,11 @@
  * step 100 (t*), having risen >= 1.2x from its post-catapult minimum; from t* on >= 80 % of
  * measurements have S eta/2 in [0.9, 1.1] with median in [0.97, 1.10]; >= 10 % of the 20-step
  * loss intervals rise, yet L_end <= 0.5 L(t*). At the control rate: S eta/2 < 1 throughout.
+ * Measured (2026-12-07, docs/experiments/eos-gpt.md), full: reaches, sharpening and the loss's
+ * fall pass; under cross-entropy the sharpness sits above the edge (seed medians 1.00-1.30 of
+ * 2/eta: band and median inconclusive), the loss rises in ~1.5 % of intervals (fail), and the
+ * control fails (3 of 6 seeds reach 2/eta = 100 by step 3000: the sharpening has no ceiling at
+ * this budget). The criteria are unchanged; the failures are findings.
  */
 #include "exp/internal.h"
 
