@@ -23,7 +23,7 @@ for e in eos aeos catapult central-flow curvature-check ntk-convergence ntk-dyna
     mup-coordcheck mup-transfer batch-size deep-linear-modes deep-linear-depth saddle-to-saddle \
     matrix-completion learning-curves spectral-bias fit-recovery scaling-exponents \
     exponent-prediction cka-invariance cka-seeds knn-alignment cka-width neural-collapse \
-    weight-spectra grokking four-layers eos-cnn cka-architectures \
+    weight-spectra grokking four-layers eos-cnn cka-architectures grokking-gpt eos-gpt \
     examples/experiments/lr-seed-sweep.json \
     examples/experiments/eos-question.json; do
     echo "== lmech exp $e --quick"
