@@ -172,9 +172,9 @@ static inline void SFX(attn_probs_tangent)(const T *q, const T *k, const T *dq, 
 
 /* The JVP of one head along (dq, dk, dv): o' [len, dh] (row stride ldo) = P' V + P V'.
  * P, Pd: [len, len] scratch. */
-static inline void SFX(attn_head_jvp)(const T *q, const T *k, const T *v, const T *dq,
-                                      const T *dk, const T *dv, T *od, size_t len, size_t dh,
-                                      size_t ld, size_t ldo, double s, T *P, T *Pd) {
+static inline void SFX(attn_head_jvp)(const T *q, const T *k, const T *v, const T *dq, const T *dk,
+                                      const T *dv, T *od, size_t len, size_t dh, size_t ld,
+                                      size_t ldo, double s, T *P, T *Pd) {
     SFX(attn_probs)(q, k, len, dh, ld, s, P);
     SFX(attn_probs_tangent)(q, k, dq, dk, P, Pd, len, dh, ld, s);
     SFX(attn_mm_nn)(len, dh, (T) 1, Pd, v, ld, (T) 0, od, ldo);

@@ -1,8 +1,8 @@
 /*
  * graph.h: the layer graph (internal to src/model): a model.layers list compiled into nodes
  * (layer.h) that read and write numbered buffers, and the executors behind the lm_mlp_* calls
- * for such models (graph_impl.h, compiled per dtype by graph_f64.c and graph_f32.c: forward, backward, the
- * JVP and the R-operator).
+ * for such models (graph_impl.h, compiled per dtype by graph_f64.c and graph_f32.c: forward,
+ * backward, the JVP and the R-operator).
  *
  * Compilation. Entry i of model.layers becomes one node reading the previous buffer and writing
  * a new one; a residual entry compiles its body from the block's input buffer b and then an add

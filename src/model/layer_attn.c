@@ -226,8 +226,7 @@ static void rbackward_f32(const lm__node *nd, const float *th, const float *vth,
         for (size_t h = 0; h < H; h++)
             attn_head_rbackward_f32(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
                                     dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
-                                    rgx_acc, len, dh, ld, d, s, SCRF(0), SCRF(1), SCRF(2),
-                                    SCRF(3));
+                                    rgx_acc, len, dh, ld, d, s, SCRF(0), SCRF(1), SCRF(2), SCRF(3));
 }
 
 const lm__layer_ops lm__layer_attention = {

@@ -58,7 +58,7 @@ enum {
     R_BETA,
     R_ACCG,
     R_ACCB,
-    R_DX,   /* float32 R-passes: the row's tangent, R{gy}, the parameter tangents */
+    R_DX, /* float32 R-passes: the row's tangent, R{gy}, the parameter tangents */
     R_RGY,
     R_VGAM,
     R_VBETA,

@@ -21,9 +21,9 @@
  * lambda / gap, far below the 10 % bands the edge-of-stability claims judge.
  *
  * Dtype (`sharpness_dtype`). A float32 run (a model.widths network or a model.layers graph alike)
- * takes its products in float32 (lm_mlp_hvp_apply_f32 on the run's own float32 parameters and data; Lanczos itself
- * stays in double, each vector rounded to float32 per product): the GEMMs are about twice as
- * fast, and the products' relative error (~1e-6) is far below the residual 1e-3 asked of
+ * takes its products in float32 (lm_mlp_hvp_apply_f32 on the run's own float32 parameters and data;
+ * Lanczos itself stays in double, each vector rounded to float32 per product): the GEMMs are about
+ * twice as fast, and the products' relative error (~1e-6) is far below the residual 1e-3 asked of
  * Lanczos. "float64" forces float64 products (the parameters widened per measurement);
  * "float32" asks for float32 products in a float64 run too (the data rounded once, the
  * parameters per measurement). For a layer graph the float32 products are every layer's float32

@@ -36,9 +36,8 @@ typedef struct lc_node {
 
 /* Builds a node of type ops and spec ls on input shape [c, h, w] (a sequence [1, T, d] when seq)
  * for batches of n; returns the build status (err filled). */
-static inline lm_status lc_build_seq(lc_node *ln, const lm__layer_ops *ops,
-                                     const lm_layer_spec *ls, const size_t shape[3], size_t n,
-                                     int seq, lm_err *err) {
+static inline lm_status lc_build_seq(lc_node *ln, const lm__layer_ops *ops, const lm_layer_spec *ls,
+                                     const size_t shape[3], size_t n, int seq, lm_err *err) {
     memset(ln, 0, sizeof *ln);
     lm__node *nd = &ln->nd;
     nd->seq = seq;
