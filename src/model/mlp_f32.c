@@ -10,6 +10,11 @@
  * examples in the parameter sums): ~1e-7 to 1e-6 (tests/model/test_hvp_f32.c measures); the loss's
  * second-order step (a few flops per output) runs in double on float64 copies of the outputs.
  * Lanczos stops at relative residual 1e-3 for the sharpness, three orders above that error.
+ * Layer graphs: the GPT of issue 16 (d_model 128, 4 heads, 2 blocks, T 64, batch 32, 470k
+ * parameters) gives float32 HVPs within 4-6e-7 (relative) of float64 ones, measured on the
+ * shared 2-core build machine at one BLAS thread in 360 ms per product against 530 (predict
+ * "last") to 610 ms ("every") in float64: 1.5-1.7x (layer norm's rows run in double, and the
+ * attention's softmax sums too, so less than the GEMMs' 2x).
  */
 #include "model/graph.h"
 #include "model/internal.h"
