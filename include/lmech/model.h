@@ -361,10 +361,12 @@ lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta,
 
 /* The float32 JVP and exact Hessian-vector products (R-operator), with the contracts of
  * lm_mlp_jvp, lm_mlp_hvp_prepare and lm_mlp_hvp_apply: the GEMMs in float32, the loss's
- * second-order step in double. Dense chains (model.widths) only: a layer-graph model gets
- * LM_EINVAL ("float32 Hessian-vector products need a model.widths network"; use float64). The
- * workspace (LM_F32) allocates its R-state on its first jvp or prepare (~1.6x its forward state
- * for 784-200-200-10), and keeps it. The sharpness of a float32 run uses these (sharpness_dtype).
+ * second-order step in double (over n*positions rows of d_out/positions, as lm_mlp_loss_grad).
+ * Dense chains (model.widths) and layer graphs (model.layers, model.arch "gpt") alike: a graph
+ * runs every layer's float32 JVP and R-operator (src/model/layer.h). The workspace (LM_F32)
+ * allocates its R-state on its first jvp or prepare (~1.6x its forward state for 784-200-200-10;
+ * a graph: two float32 tangents per buffer, about its forward state), and keeps it, so later
+ * calls allocate nothing. The sharpness of a float32 run uses these (sharpness_dtype).
  */
 lm_status lm_mlp_jvp_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                          size_t n, const float *v, float *df, lm_err *err);

@@ -159,3 +159,79 @@ static inline void SFX(attn_head_backward)(const T *q, const T *k, const T *v, c
     SFX(attn_mm_nn)(len, dh, (T) s, G, k, ld, beta, gq, ld);
     SFX(attn_mm_tn)(len, dh, (T) s, G, q, ld, beta, gk, ld);
 }
+
+/* Pd = P' = P (.) (S' - rowsum(P (.) S')) with S' = s (Q' K^T + Q K'^T): the probabilities'
+ * tangent along the head's (dq, dk). */
+static inline void SFX(attn_probs_tangent)(const T *q, const T *k, const T *dq, const T *dk,
+                                           const T *P, T *Pd, size_t len, size_t dh, size_t ld,
+                                           double s) {
+    SFX(attn_mm_nt)(len, dh, (T) s, dq, ld, k, ld, (T) 0, Pd);
+    SFX(attn_mm_nt)(len, dh, (T) s, q, ld, dk, ld, (T) 1, Pd);
+    SFX(attn_softmax_jvp)(P, Pd, len);
+}
+
+/* The JVP of one head along (dq, dk, dv): o' [len, dh] (row stride ldo) = P' V + P V'.
+ * P, Pd: [len, len] scratch. */
+static inline void SFX(attn_head_jvp)(const T *q, const T *k, const T *v, const T *dq, const T *dk,
+                                      const T *dv, T *od, size_t len, size_t dh, size_t ld,
+                                      size_t ldo, double s, T *P, T *Pd) {
+    SFX(attn_probs)(q, k, len, dh, ld, s, P);
+    SFX(attn_probs_tangent)(q, k, dq, dk, P, Pd, len, dh, ld, s);
+    SFX(attn_mm_nn)(len, dh, (T) 1, Pd, v, ld, (T) 0, od, ldo);
+    SFX(attn_mm_nn)(len, dh, (T) 1, P, dv, ld, (T) 1, od, ldo);
+}
+
+/* Row by row over the causal part, g = dP - r, r = rowsum(P (.) dP) (in double):
+ *   R <- R{dS} = P' (.) g + P (.) (R{dP} - R{r}),  R{r} = rowsum(P' (.) dP + P (.) R{dP}),
+ *   G <- dS = P (.) g;
+ * on entry G = dP and R = R{dP}; Pd = P' (NULL: zero). Zeros above the diagonal on exit. */
+static inline void SFX(attn_softmax_rvjp)(const T *P, const T *Pd, T *G, T *R, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        const T *p = P + i * len, *pd = Pd ? Pd + i * len : NULL;
+        T *gr = G + i * len, *rr = R + i * len;
+        const double r = SFX(attn_rowdot)(p, gr, i + 1);
+        const double rsum =
+            SFX(attn_rowdot)(p, rr, i + 1) + (pd ? SFX(attn_rowdot)(pd, gr, i + 1) : 0.0);
+        for (size_t j = 0; j <= i; j++) {
+            double v = (double) p[j] * ((double) rr[j] - rsum);
+            if (pd)
+                v += (double) pd[j] * ((double) gr[j] - r);
+            rr[j] = (T) v;
+        }
+        for (size_t j = 0; j <= i; j++)
+            gr[j] = (T) ((double) p[j] * ((double) gr[j] - r));
+        for (size_t j = i + 1; j < len; j++)
+            rr[j] = gr[j] = (T) 0;
+    }
+}
+
+/* The R-backward of one head (layer_attn.c's derivation) along (dq, dk, dv) (all NULL: the
+ * input does not move) with R{dO} = rgo: rq, rk, rv (row stride ld) = R{dQ}, R{dK}, R{dV}, added
+ * to when acc == 1, overwritten otherwise. P, G, Pd, R: [len, len] scratch. */
+static inline void SFX(attn_head_rbackward)(const T *q, const T *k, const T *v, const T *dq,
+                                            const T *dk, const T *dv, const T *go, const T *rgo,
+                                            T *rq, T *rk, T *rv, int acc, size_t len, size_t dh,
+                                            size_t ld, size_t ldo, double s, T *P, T *G, T *Pd,
+                                            T *R) {
+    const T beta = acc ? (T) 1 : (T) 0, ts = (T) s;
+    SFX(attn_probs)(q, k, len, dh, ld, s, P);
+    if (dq)
+        SFX(attn_probs_tangent)(q, k, dq, dk, P, Pd, len, dh, ld, s);
+    /* G = dP = dO V^T;  R = R{dP} = R{dO} V^T + dO V'^T */
+    SFX(attn_mm_nt)(len, dh, (T) 1, go, ldo, v, ld, (T) 0, G);
+    SFX(attn_mm_nt)(len, dh, (T) 1, rgo, ldo, v, ld, (T) 0, R);
+    if (dq)
+        SFX(attn_mm_nt)(len, dh, (T) 1, go, ldo, dv, ld, (T) 1, R);
+    SFX(attn_softmax_rvjp)(P, dq ? Pd : NULL, G, R, len);
+    /* R{dV} = P'^T dO + P^T R{dO} */
+    SFX(attn_mm_tn)(len, dh, (T) 1, P, rgo, ldo, beta, rv, ld);
+    if (dq)
+        SFX(attn_mm_tn)(len, dh, (T) 1, Pd, go, ldo, (T) 1, rv, ld);
+    /* R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q') */
+    SFX(attn_mm_nn)(len, dh, ts, R, k, ld, beta, rq, ld);
+    SFX(attn_mm_tn)(len, dh, ts, R, q, ld, beta, rk, ld);
+    if (dq) {
+        SFX(attn_mm_nn)(len, dh, ts, G, dk, ld, (T) 1, rq, ld);
+        SFX(attn_mm_tn)(len, dh, ts, G, dq, ld, (T) 1, rk, ld);
+    }
+}

@@ -16,7 +16,7 @@
  * machine: float32 forward ~1.3 ms and backward ~2.8 ms per layer; float64 forward 2.3, backward
  * 4.6, jvp 4.5, rbackward 9.3 ms. The layer is stateless: backward, jvp and rbackward recompute P
  * from x (one more GEMM and T^2/2 exps per head) in the node's scratch, 4 T^2 doubles (the float32
- * calls use it as float storage and need 2 T^2).
+ * calls use it as float storage: 2 T^2 for forward and backward, 4 T^2 floats for rbackward).
  *
  * Derivatives (one example and head; rowsum(A)_i = Sum_j A_ij; (.) elementwise; masked entries
  * have P_ij = 0, so every formula below gives them 0 and they are never read).
@@ -39,7 +39,8 @@
  *     R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q').
  *   Applying backward to rgy alone gives the terms with R{dO}; the others (P' V-coupling, dO V'^T,
  *   the P' terms in R{dS}, dS K', dS^T Q') are the second-order ones. Checked against finite
- *   differences in tests/model/test_attn.c.
+ *   differences in tests/model/test_attn.c. The per-head kernels of all four passes are
+ * attn_impl.h's, compiled for double and float.
  */
 #include "model/internal.h"
 #include "model/layer.h"
@@ -146,14 +147,6 @@ static void backward_f64(const lm__node *nd, const double *th, const double *x, 
                                    dh, ld, d, s, SCR(0), SCR(1));
 }
 
-/* Pd = P' = P (.) (S' - rowsum(P (.) S')) with S' = s (Q' K^T + Q K'^T). */
-static void probs_tangent(const double *q, const double *k, const double *dq, const double *dk,
-                          const double *P, double *Pd, size_t len, size_t dh, size_t ld, double s) {
-    attn_mm_nt_f64(len, dh, s, dq, ld, k, ld, 0.0, Pd);
-    attn_mm_nt_f64(len, dh, s, q, ld, dk, ld, 1.0, Pd);
-    attn_softmax_jvp_f64(P, Pd, len);
-}
-
 static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
                     const double *dx, const double *y, double *dy, size_t n, double *scr) {
     (void) th, (void) vth, (void) y;
@@ -162,38 +155,10 @@ static void jvp_f64(const lm__node *nd, const double *th, const double *vth, con
         return;
     }
     ATTN_DIMS;
-    double *P = SCR(0), *Pd = SCR(1);
     for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++) {
-            attn_probs_f64(XQ(x), XK(x), len, dh, ld, s, P);
-            probs_tangent(XQ(x), XK(x), XQ(dx), XK(dx), P, Pd, len, dh, ld, s);
-            /* O' = P' V + P V' */
-            attn_mm_nn_f64(len, dh, 1.0, Pd, XV(x), ld, 0.0, YH(dy), d);
-            attn_mm_nn_f64(len, dh, 1.0, P, XV(dx), ld, 1.0, YH(dy), d);
-        }
-}
-
-/* Row by row over the causal part, g = dP - r, r = rowsum(P (.) dP):
- *   R <- R{dS} = P' (.) g + P (.) (R{dP} - R{r}),  R{r} = rowsum(P' (.) dP + P (.) R{dP}),
- *   G <- dS = P (.) g;
- * on entry G = dP and R = R{dP}; Pd = P' (NULL: zero). Zeros above the diagonal on exit. */
-static void softmax_rvjp(const double *P, const double *Pd, double *G, double *R, size_t len) {
-    for (size_t i = 0; i < len; i++) {
-        const double *p = P + i * len, *pd = Pd ? Pd + i * len : NULL;
-        double *gr = G + i * len, *rr = R + i * len;
-        const double r = attn_rowdot_f64(p, gr, i + 1);
-        const double rsum =
-            attn_rowdot_f64(p, rr, i + 1) + (pd ? attn_rowdot_f64(pd, gr, i + 1) : 0.0);
-        for (size_t j = 0; j <= i; j++)
-            rr[j] = p[j] * (rr[j] - rsum);
-        if (pd)
-            for (size_t j = 0; j <= i; j++)
-                rr[j] += pd[j] * (gr[j] - r);
-        for (size_t j = 0; j <= i; j++)
-            gr[j] = p[j] * (gr[j] - r);
-        for (size_t j = i + 1; j < len; j++)
-            rr[j] = gr[j] = 0.0;
-    }
+        for (size_t h = 0; h < H; h++)
+            attn_head_jvp_f64(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d,
+                              s, SCR(0), SCR(1));
 }
 
 static void rbackward_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
@@ -204,33 +169,11 @@ static void rbackward_f64(const lm__node *nd, const double *th, const double *vt
     if (!rgx)
         return;
     ATTN_DIMS;
-    const double beta = rgx_acc ? 1.0 : 0.0;
-    double *P = SCR(0), *G = SCR(1), *Pd = SCR(2), *R = SCR(3);
     for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++) {
-            const double *q = XQ(x), *k = XK(x), *v = XV(x), *go = YH(gy), *rgo = YH(rgy);
-            double *rq = XQ(rgx), *rk = XK(rgx), *rv = XV(rgx);
-            attn_probs_f64(q, k, len, dh, ld, s, P);
-            if (dx)
-                probs_tangent(q, k, XQ(dx), XK(dx), P, Pd, len, dh, ld, s);
-            /* G = dP = dO V^T;  R = R{dP} = R{dO} V^T + dO V'^T */
-            attn_mm_nt_f64(len, dh, 1.0, go, d, v, ld, 0.0, G);
-            attn_mm_nt_f64(len, dh, 1.0, rgo, d, v, ld, 0.0, R);
-            if (dx)
-                attn_mm_nt_f64(len, dh, 1.0, go, d, XV(dx), ld, 1.0, R);
-            softmax_rvjp(P, dx ? Pd : NULL, G, R, len);
-            /* R{dV} = P'^T dO + P^T R{dO} */
-            attn_mm_tn_f64(len, dh, 1.0, P, rgo, d, beta, rv, ld);
-            if (dx)
-                attn_mm_tn_f64(len, dh, 1.0, Pd, go, d, 1.0, rv, ld);
-            /* R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q') */
-            attn_mm_nn_f64(len, dh, s, R, k, ld, beta, rq, ld);
-            attn_mm_tn_f64(len, dh, s, R, q, ld, beta, rk, ld);
-            if (dx) {
-                attn_mm_nn_f64(len, dh, s, G, XK(dx), ld, 1.0, rq, ld);
-                attn_mm_tn_f64(len, dh, s, G, XQ(dx), ld, 1.0, rk, ld);
-            }
-        }
+        for (size_t h = 0; h < H; h++)
+            attn_head_rbackward_f64(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
+                                    dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
+                                    rgx_acc, len, dh, ld, d, s, SCR(0), SCR(1), SCR(2), SCR(3));
 }
 
 /* ---------------------------------------------------------------- float32 */
@@ -257,6 +200,35 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
                                    dh, ld, d, s, SCRF(0), SCRF(1));
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) y;
+    if (!dx) {
+        memset(dy, 0, n * nd->out_size * sizeof *dy);
+        return;
+    }
+    ATTN_DIMS;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_jvp_f32(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d,
+                              s, SCRF(0), SCRF(1));
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    (void) th, (void) vth, (void) y, (void) dy, (void) hth;
+    if (!rgx)
+        return;
+    ATTN_DIMS;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_rbackward_f32(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
+                                    dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
+                                    rgx_acc, len, dh, ld, d, s, SCRF(0), SCRF(1), SCRF(2), SCRF(3));
+}
+
 const lm__layer_ops lm__layer_attention = {
     .type = LM_LAYER_ATTENTION,
     .build = build,
@@ -266,4 +238,6 @@ const lm__layer_ops lm__layer_attention = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

@@ -238,6 +238,38 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
         conv_grad_x_f32(&g, th, gy, NULL, NULL, nd->w_mul, gx, n, gx_acc, scr);
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) y;
+    const conv_geom g = geom(nd);
+    int acc = 0;
+    if (vth) {
+        conv_fwd_f32(&g, vth, BIAS(vth), nd->w_mul, nd->b_mul, x, dy, n, 0, scr);
+        acc = 1;
+    }
+    if (dx) {
+        conv_fwd_f32(&g, th, NULL, nd->w_mul, 0.0, dx, dy, n, acc, scr);
+        acc = 1;
+    }
+    if (!acc)
+        for (size_t i = 0; i < n * g.O * g.P; i++)
+            dy[i] = 0.0f;
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    (void) y;
+    (void) dy;
+    const conv_geom g = geom(nd);
+    conv_grad_w_f32(&g, rgy, x, nd->w_mul, nd->b_mul, hth, BIAS(hth), n, 0, scr);
+    if (dx)
+        conv_grad_w_f32(&g, gy, dx, nd->w_mul, 0.0, hth, NULL, n, 1, scr);
+    if (rgx)
+        conv_grad_x_f32(&g, th, rgy, vth, vth ? gy : NULL, nd->w_mul, rgx, n, rgx_acc, scr);
+}
+
 const lm__layer_ops lm__layer_conv2d = {
     .type = LM_LAYER_CONV2D,
     .build = build,
@@ -247,4 +279,6 @@ const lm__layer_ops lm__layer_conv2d = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

@@ -74,6 +74,11 @@ static void zero(double *a, size_t cnt) {
         a[i] = 0.0;
 }
 
+static void zero_f32(float *a, size_t cnt) {
+    for (size_t i = 0; i < cnt; i++)
+        a[i] = 0.0f;
+}
+
 /* ---------------------------------------------------------------- average pooling */
 
 static void avg_forward_f64(const lm__node *nd, const double *th, const double *x, double *y,
@@ -129,6 +134,27 @@ static void avg_backward_f32(const lm__node *nd, const float *th, const float *x
         avgpool_bwd_f32(&g, gy, gx, n, gx_acc);
 }
 
+static void avg_jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                        const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) x, (void) y, (void) scr;
+    const pool_geom g = geom(nd);
+    if (dx)
+        avgpool_fwd_f32(&g, dx, dy, n);
+    else
+        zero_f32(dy, n * nd->out_size);
+}
+
+static void avg_rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                              const float *dx, const float *y, const float *dy, const float *gy,
+                              const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                              double *scr) {
+    (void) th, (void) vth, (void) x, (void) dx, (void) y, (void) dy, (void) gy, (void) hth,
+        (void) scr;
+    const pool_geom g = geom(nd);
+    if (rgx)
+        avgpool_bwd_f32(&g, rgy, rgx, n, rgx_acc);
+}
+
 const lm__layer_ops lm__layer_avgpool2d = {
     .type = LM_LAYER_AVGPOOL2D,
     .build = build,
@@ -138,6 +164,8 @@ const lm__layer_ops lm__layer_avgpool2d = {
     .rbackward_f64 = avg_rbackward_f64,
     .forward_f32 = avg_forward_f32,
     .backward_f32 = avg_backward_f32,
+    .jvp_f32 = avg_jvp_f32,
+    .rbackward_f32 = avg_rbackward_f32,
 };
 
 /* ---------------------------------------------------------------- max pooling */
@@ -195,6 +223,27 @@ static void max_backward_f32(const lm__node *nd, const float *th, const float *x
         maxpool_bwd_f32(&g, x, gy, gx, n, gx_acc);
 }
 
+static void max_jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                        const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) y, (void) scr;
+    const pool_geom g = geom(nd);
+    if (dx)
+        maxpool_jvp_f32(&g, x, dx, dy, n);
+    else
+        zero_f32(dy, n * nd->out_size);
+}
+
+/* R{gx} = S(x)^T rgy, as the float64 one. */
+static void max_rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                              const float *dx, const float *y, const float *dy, const float *gy,
+                              const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                              double *scr) {
+    (void) th, (void) vth, (void) dx, (void) y, (void) dy, (void) gy, (void) hth, (void) scr;
+    const pool_geom g = geom(nd);
+    if (rgx)
+        maxpool_bwd_f32(&g, x, rgy, rgx, n, rgx_acc);
+}
+
 const lm__layer_ops lm__layer_maxpool2d = {
     .type = LM_LAYER_MAXPOOL2D,
     .build = build,
@@ -204,4 +253,6 @@ const lm__layer_ops lm__layer_maxpool2d = {
     .rbackward_f64 = max_rbackward_f64,
     .forward_f32 = max_forward_f32,
     .backward_f32 = max_backward_f32,
+    .jvp_f32 = max_jvp_f32,
+    .rbackward_f32 = max_rbackward_f32,
 };

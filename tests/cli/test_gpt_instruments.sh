@@ -39,9 +39,11 @@ for k in ('sharpness', 'cka_init.1', 'cka_init.4', 'act_rms.0', 'lin_dist', 'wch
           'log_norm.1', 'stable_rank.3'):
     assert k in m and m[k] is not None and math.isfinite(m[k]), (k, sorted(m))
 assert m['sharpness'] > 0
+# the run's dtype takes the products: float32 JVP and R-operator of every gpt layer
+assert m['sharpness_hvp_bits'] == (32.0 if sys.argv[3] == 'float32' else 64.0), m['sharpness_hvp_bits']
 # 16 positions x 256 bytes: one example's NTK kernels exceed the observer's budget (obs_ntk.c)
 assert 'ntk_change' not in m
-" "$out" "$T/db"; then
+" "$out" "$T/db" "$dt"; then
         ok "train $dt: loss falls, test accuracy, sharpness, repr, features, weight observers"
     else
         bad "train $dt" "$(head -c 400 "$T/err") ${out:0:400}"
