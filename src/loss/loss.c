@@ -158,18 +158,31 @@ void lm_loss_hess_apply(lm_loss loss, const double *f, const double *y, size_t n
     }
     /* CE with targets summing to 1: d^2 L / df^2 = (1/n) (diag(p) - p p^T) per example.
      * (For targets summing to s the Hessian is s times this; training targets are one-hot.) */
+    /* p_j = exp(f_j - m) / s as in the loss kernel, CE_CHUNK exps at a time, recomputed in each
+     * of the three passes (sum s, pr = p . rf, the product) so that r may alias rf. */
     const double inv_n = 1.0 / (double) n;
+    double e[CE_CHUNK];
     for (size_t i = 0; i < n; i++) {
         const double *fi = f + i * k, *ri = rf + i * k;
         double mx = fi[0], se = 0.0, pr = 0.0;
         for (size_t j = 1; j < k; j++)
-            mx = fmax(mx, fi[j]);
-        for (size_t j = 0; j < k; j++)
-            se += exp(fi[j] - mx);
-        for (size_t j = 0; j < k; j++)
-            pr += exp(fi[j] - mx) / se * ri[j];
-        for (size_t j = 0; j < k; j++)
-            r[i * k + j] = inv_n * exp(fi[j] - mx) / se * (ri[j] - pr);
+            mx = fi[j] > mx ? fi[j] : mx;
+        for (int pass = 0; pass < 3; pass++)
+            for (size_t j0 = 0; j0 < k; j0 += CE_CHUNK) {
+                const size_t c = k - j0 < CE_CHUNK ? k - j0 : CE_CHUNK;
+                for (size_t j = 0; j < c; j++)
+                    e[j] = fi[j0 + j] - mx;
+                lm__exp_f64(e, e, c);
+                if (pass == 0)
+                    for (size_t j = 0; j < c; j++)
+                        se += e[j];
+                else if (pass == 1)
+                    for (size_t j = 0; j < c; j++)
+                        pr += e[j] / se * ri[j0 + j];
+                else
+                    for (size_t j = 0; j < c; j++)
+                        r[i * k + j0 + j] = inv_n * e[j] / se * (ri[j0 + j] - pr);
+            }
     }
 }
 

@@ -107,3 +107,30 @@ Test(ce, float32_is_the_reference_rounded) {
                   (double) df32[i], (double) w);
     }
 }
+
+/* The Hessian's R-operator, r = (1/n) (diag(p) - p p^T) rf per row (one-hot and unit-sum rows
+ * 0..2), against central differences of the gradient along rf, and in place (r aliasing rf). */
+Test(ce, hess_apply_against_finite_differences_and_in_place) {
+    static double f[N * K], y[N * K], rf[N * K], r[N * K], fp[N * K], fm[N * K], gp[N * K],
+        gm[N * K];
+    make(f, y);
+    for (size_t i = 0; i < 3 * K; i++)
+        rf[i] = cos(1.1 * (double) i);
+    lm_loss_hess_apply(LM_LOSS_CE, f, y, 3, K, rf, r);
+    const double h = 1e-6; /* error ~h^2 + eps / h ~ 1e-10 of the entries' scale */
+    for (size_t i = 0; i < 3 * K; i++) {
+        fp[i] = f[i] + h * rf[i];
+        fm[i] = f[i] - h * rf[i];
+    }
+    double v;
+    lm_loss_eval(LM_LOSS_CE, fp, y, 3, K, &v, gp, NULL);
+    lm_loss_eval(LM_LOSS_CE, fm, y, 3, K, &v, gm, NULL);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < 3 * K; i++) {
+        worst = fmax(worst, fabs((gp[i] - gm[i]) / (2 * h) - r[i]));
+        scale = fmax(scale, fabs(r[i]));
+    }
+    cr_assert(scale > 1e-3 && worst < 1e-7 * scale, "fd off by %g (scale %g)", worst, scale);
+    lm_loss_hess_apply(LM_LOSS_CE, f, y, 3, K, rf, rf);
+    cr_assert(memcmp(rf, r, 3 * K * sizeof *r) == 0, "in place differs");
+}
