@@ -22,15 +22,15 @@ static inline void SFX(gelu_forward)(const T *z, T *a, size_t cnt) {
         a[i] = (T) lm__act_phi(LM_ACT_GELU, (double) z[i]);
 }
 
-static inline void SFX(gelu_backward)(const T *z, const T *g, T *out, size_t cnt) {
+static inline void SFX(gelu_backward)(const T *z, const T *a, const T *g, T *out, size_t cnt) {
     for (size_t i = 0; i < cnt; i++)
-        out[i] = (T) ((double) g[i] * lm__act_dphi(LM_ACT_GELU, (double) z[i], 0.0));
+        out[i] = (T) ((double) g[i] * lm__act_dphi(LM_ACT_GELU, (double) z[i], (double) a[i]));
 }
 
 #define ACT_GELU_FORWARD(z, a, cnt)                                                                \
     _Generic((z), const float * : lm__gelu_f32, default : SFX(gelu_forward))(z, a, cnt)
-#define ACT_GELU_BACKWARD(z, g, out, cnt)                                                          \
-    _Generic((z), const float * : lm__gelu_grad_f32, default : SFX(gelu_backward))(z, g, out, cnt)
+#define ACT_GELU_BACKWARD(z, a, g, out, cnt)                                                       \
+    _Generic((z), const float *: lm__gelu_grad_f32, default: SFX(gelu_backward))(z, a, g, out, cnt)
 
 /* phi applied elementwise: a = phi(z). identity, relu, tanh (vmath's vector tanh) and GELU (above)
  * are the hot paths and keep their own loops; every other activation is lm__act_phi (act_impl.h,
@@ -75,7 +75,7 @@ static inline void SFX(act_backward)(lm_act act, const T *z, const T *a, const T
             out[i] = g[i] * ((T) 1 - a[i] * a[i]);
         break;
     case LM_ACT_GELU:
-        ACT_GELU_BACKWARD(z, g, out, cnt);
+        ACT_GELU_BACKWARD(z, a, g, out, cnt);
         break;
     default:
         for (size_t i = 0; i < cnt; i++)

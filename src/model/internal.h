@@ -59,6 +59,6 @@ void lm__exp_f32(const float *z, float *a, size_t n);
 /* GELU over float32 arrays (vmath.c): a = phi(z) and out = g (.) phi'(z), act_impl.h's double
  * definitions in double lanes rounded to float once; a may alias z, out may alias g. */
 void lm__gelu_f32(const float *z, float *a, size_t n);
-void lm__gelu_grad_f32(const float *z, const float *g, float *out, size_t n);
+void lm__gelu_grad_f32(const float *z, const float *a, const float *g, float *out, size_t n);
 
 #endif
