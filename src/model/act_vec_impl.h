@@ -84,7 +84,7 @@ static inline void SFX(act_backward)(lm_act act, const T *z, const T *a, const T
     }
 }
 
-/* The R-operator of a = phi(z) (float64 callers): ra = phi'(z) (.) rz. */
+/* The R-operator of a = phi(z) (float64, and float32 R-passes): ra = phi'(z) (.) rz. */
 static inline void SFX(act_rforward)(lm_act act, const T *z, const T *a, const T *rz, T *ra,
                                      size_t cnt) {
     if (act == LM_ACT_RELU) /* the hot path: phi' = [z > 0] */
@@ -92,6 +92,8 @@ static inline void SFX(act_rforward)(lm_act act, const T *z, const T *a, const T
             ra[i] = z[i] > 0 ? rz[i] : (T) 0;
     else if (act == LM_ACT_IDENTITY)
         memcpy(ra, rz, cnt * sizeof *ra);
+    else if (act == LM_ACT_GELU) /* phi'(z) (.) rz is the backward's product, with rz for g */
+        ACT_GELU_BACKWARD(z, a, rz, ra, cnt);
     else
         for (size_t i = 0; i < cnt; i++)
             ra[i] = (T) (lm__act_dphi(act, (double) z[i], (double) a[i]) * (double) rz[i]);
