@@ -58,5 +58,9 @@ void lm__tanh_f32(const float *z, float *a, size_t n);
 /* exp elementwise (vmath.c), likewise; the attention layer's softmax. */
 void lm__exp_f64(const double *z, double *a, size_t n);
 void lm__exp_f32(const float *z, float *a, size_t n);
+/* GELU over float32 arrays (vmath.c): a = phi(z) and out = g (.) phi'(z), act_impl.h's double
+ * definitions in double lanes rounded to float once; a may alias z, out may alias g. */
+void lm__gelu_f32(const float *z, float *a, size_t n);
+void lm__gelu_grad_f32(const float *z, const float *a, const float *g, float *out, size_t n);
 
 #endif

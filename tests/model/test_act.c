@@ -4,7 +4,8 @@
  * rounding ~eps / h ~ 1e-11, so 1e-7 relative leaves four orders of margin); finite values at
  * |z| = 800, where the naive sigmoid, softplus and GELU forms overflow or cancel; and the model's
  * forward pass (with its own relu and tanh loops) equal to lm_act_phi layer by layer for every
- * activation, in float64 and float32.
+ * activation, in float64; and the float32 loops (with their own relu, tanh and GELU kernels)
+ * giving the float64 outputs and gradient to float32 precision for every activation.
  */
 #include "lm_test.h"
 #include "lmech/model.h"
@@ -115,4 +116,57 @@ Test(act, features_layers_equal_one_at_a_time) {
     free(theta);
     lm_mlp_ws_free(ws);
     lm_mlp_free(m);
+}
+
+/* The float32 forward and backward loops (relu, tanh, GELU have their own: vmath's vector
+ * kernels) against the float64 path on the same float-rounded parameters and inputs, for every
+ * activation: outputs to 1e-5 and the gradient to 1e-4 relative (float32 GEMM sums of ~10 terms,
+ * ~1e-6; a wrong phi or phi' in a float32 loop is off by O(1)). 9 examples: the kernels' tails. */
+Test(act, float32_loops_match_float64) {
+    enum { N = 9, DI = 5, DH = 11, DO = 3 };
+    for (size_t k = 0; k < N_ACTS; k++) {
+        lm_mlp_spec s = lm_mlp_spec_default();
+        s.n_widths = 3;
+        s.widths[0] = DI, s.widths[1] = DH, s.widths[2] = DO;
+        s.act = ACTS[k];
+        s.sb2 = 0.5;
+        lm_mlp *m;
+        lm_mlp_ws *ws, *ws32;
+        lm_err err = {0};
+        cr_assert_eq(lm_mlp_new(&s, &m, &err), LM_OK, "%s", err.msg);
+        cr_assert_eq(lm_mlp_ws_new(m, N, LM_F64, &ws, &err), LM_OK, "%s", err.msg);
+        cr_assert_eq(lm_mlp_ws_new(m, N, LM_F32, &ws32, &err), LM_OK, "%s", err.msg);
+        const size_t p = m->n_params;
+        double *th = malloc(p * sizeof *th), *g = malloc(p * sizeof *g), x[N * DI], y[N * DO];
+        double f[N * DO];
+        float *th32 = malloc(p * sizeof *th32), *g32 = malloc(p * sizeof *g32), x32[N * DI];
+        float y32[N * DO], f32[N * DO];
+        cr_assert_eq(lm_mlp_init(m, 4, th, &err), LM_OK, "%s", err.msg);
+        for (size_t i = 0; i < p; i++) /* float-rounded parameters in both paths */
+            th[i] = (double) (th32[i] = (float) (2.0 * th[i]));
+        for (size_t i = 0; i < N * DI; i++)
+            x[i] = (double) (x32[i] = (float) (2.5 * sin(1.3 * (double) i + 0.2)));
+        for (size_t i = 0; i < N * DO; i++)
+            y[i] = (double) (y32[i] = (float) cos(0.7 * (double) i));
+        double l64, l32;
+        cr_assert_eq(lm_mlp_loss_grad(m, ws, LM_LOSS_MSE, th, x, y, N, &l64, g, f, &err), LM_OK,
+                     "%s", err.msg);
+        cr_assert_eq(
+            lm_mlp_loss_grad_f32(m, ws32, LM_LOSS_MSE, th32, x32, y32, N, &l32, g32, f32, &err),
+            LM_OK, "%s", err.msg);
+        for (size_t i = 0; i < N * DO; i++)
+            cr_assert(lm_close((double) f32[i], f[i], 1e-5, 1e-6), "%s: f[%zu] %.9g vs %.9g",
+                      lm_act_name(ACTS[k]), i, (double) f32[i], f[i]);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < p; i++) {
+            num += ((double) g32[i] - g[i]) * ((double) g32[i] - g[i]);
+            den += g[i] * g[i];
+        }
+        cr_assert(sqrt(num / den) < 1e-4, "%s: float32 gradient rel err %g", lm_act_name(ACTS[k]),
+                  sqrt(num / den));
+        free(th), free(g), free(th32), free(g32);
+        lm_mlp_ws_free(ws);
+        lm_mlp_ws_free(ws32);
+        lm_mlp_free(m);
+    }
 }
