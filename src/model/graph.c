@@ -30,7 +30,7 @@ const lm__layer_ops *const lm__layer_types[LM_LAYER_N_TYPES] = {
     [LM_LAYER_MAXPOOL2D] = &lm__layer_maxpool2d,
     [LM_LAYER_LAYERNORM] = &lm__layer_layernorm,
     [LM_LAYER_EMBEDDING] = &lm__layer_embedding,
-    [LM_LAYER_ATTENTION] = NULL, /* TEMP until layer_attn.c merges */
+    [LM_LAYER_ATTENTION] = &lm__layer_attention,
     [LM_LAYER_LAST] = &lm__layer_last,
     [LM_LAYER_RESIDUAL] = NULL, /* structural: compiled by compile() below */
 };

@@ -53,5 +53,8 @@ lm_status lm__mlp_ws_rstate(lm_mlp_ws *ws, lm_err *err);
 /* tanh elementwise (vmath.c): libmvec's vector routine where available; a may alias z. */
 void lm__tanh_f64(const double *z, double *a, size_t n);
 void lm__tanh_f32(const float *z, float *a, size_t n);
+/* exp elementwise (vmath.c), likewise; the attention layer's softmax. */
+void lm__exp_f64(const double *z, double *a, size_t n);
+void lm__exp_f32(const float *z, float *a, size_t n);
 
 #endif

@@ -1,0 +1,273 @@
+/*
+ * layer_attn.c: the parameter-free core of causal multi-head self-attention. The qkv and output
+ * projections are linear layers acting per position on either side; this layer maps one
+ * example's [1, T, 3d] (position t: q = x[t*3d + 0..d), k = x[t*3d + d..2d), v = x[t*3d + 2d..3d),
+ * head h using columns h*dh .. h*dh + dh of each, dh = d / H) to [1, T, d] with
+ *   per head:  S = s Q K^T (T x T),  P = softmax of each row over the keys j <= i (causal),
+ *              O = P V,  y[t*d + h*dh + c] = O[t, c].
+ * This is PyTorch's q, k, v = qkv.split(d, -1), each .view(B, T, H, dh).transpose(1, 2),
+ * F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=s), transposed back and viewed as
+ * [B, T, d]. s = spec.scale when > 0, else 1/sqrt(dh) (resolved into nd->spec.scale by build).
+ *
+ * Workload: the GPT of issue 16 (d 128, 4 heads, T 64, batch 32) runs n*H = 128 heads of five
+ * T x T x dh GEMMs each per training step; every product is a cblas GEMM on the head's columns
+ * of x (leading dimension 3d) and y (d), so nothing is copied. The layer is stateless: backward,
+ * jvp and rbackward recompute P from x (one more GEMM and T^2/2 exps per head) in the node's
+ * scratch, 4 T^2 doubles (the float32 calls use it as float storage and need 2 T^2).
+ *
+ * Derivatives (one example and head; rowsum(A)_i = Sum_j A_ij; (.) elementwise; masked entries
+ * have P_ij = 0, so every formula below gives them 0 and they are never read).
+ *   Softmax: P_ij = exp(S_ij) / Sum_k exp(S_ik), so dP_ij/dS_ik = P_ij (delta_jk - P_ik), a
+ *   symmetric Jacobian J_i = diag(p_i) - p_i p_i^T; J_i a = p_i (.) (a - <p_i, a>) serves both the
+ *   VJP (dS from dP) and the JVP (P-dot from S-dot): attn_softmax_jvp.
+ *   backward, given dO = gy:
+ *     O = P V        =>  dV = P^T dO,  dP = dO V^T
+ *     P = sm(S)      =>  dS = P (.) (dP - rowsum(P (.) dP))
+ *     S = s Q K^T    =>  dQ = s dS K,  dK = s dS^T Q.
+ *   jvp along (Q', K', V') = dx's blocks:
+ *     S' = s (Q' K^T + Q K'^T),  P' = P (.) (S' - rowsum(P (.) S')),  O' = P' V + P V'.
+ *   rbackward: R{} of each backward output along dx with R{dO} = rgy. Write
+ *   g = dP - r, r = rowsum(P (.) dP), so dS = P (.) g; then
+ *     R{dP} = R{dO} V^T + dO V'^T
+ *     R{r}  = rowsum(P' (.) dP + P (.) R{dP})
+ *     R{dS} = P' (.) g + P (.) (R{dP} - R{r})       (the first term and P' (.) dP inside R{r}
+ *                                                     are the softmax's second-order terms)
+ *     R{dV} = P'^T dO + P^T R{dO}
+ *     R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q').
+ *   Applying backward to rgy alone gives the terms with R{dO}; the others (P' V-coupling, dO V'^T,
+ *   the P' terms in R{dS}, dS K', dS^T Q') are the second-order ones. Checked against finite
+ *   differences in tests/model/test_attn.c.
+ */
+#include "model/internal.h"
+#include "model/layer.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#define T         double
+#define SFX(name) name##_f64
+#define GEMM      cblas_dgemm
+#define VEXP      lm__exp_f64
+#include "model/attn_impl.h"
+#undef T
+#undef SFX
+#undef GEMM
+#undef VEXP
+#define T         float
+#define SFX(name) name##_f32
+#define GEMM      cblas_sgemm
+#define VEXP      lm__exp_f32
+#include "model/attn_impl.h"
+#undef T
+#undef SFX
+#undef GEMM
+#undef VEXP
+
+static lm_status build(lm__node *nd, lm_err *err) {
+    const size_t len = nd->in_shape[1], w = nd->in_shape[2], heads = nd->spec.heads;
+    if (nd->in_shape[0] != 1)
+        LM_FAIL(err, LM_ESHAPE,
+                "%s (attention): its input is [%zu, %zu, %zu]; attention takes a sequence [1, T, "
+                "3*d] (the output of a linear layer with out = 3*d_model on a sequence)",
+                nd->where, nd->in_shape[0], nd->in_shape[1], nd->in_shape[2]);
+    if (w == 0 || w % 3 != 0)
+        LM_FAIL(err, LM_ESHAPE,
+                "%s (attention): its input has %zu features per position; it must be 3*d (q, k "
+                "and v of d features each)",
+                nd->where, w);
+    const size_t d = w / 3;
+    if (heads == 0)
+        LM_FAIL(err, LM_EINVAL, "%s (attention): \"heads\" = 0; it must be a positive number",
+                nd->where);
+    if (d % heads != 0)
+        LM_FAIL(err, LM_EINVAL,
+                "%s (attention): d = %zu (input %zu = 3*d) is not a multiple of \"heads\" = %zu",
+                nd->where, d, w, heads);
+    const double s = nd->spec.scale;
+    if (!isfinite(s) || s < 0.0)
+        LM_FAIL(err, LM_EINVAL,
+                "%s (attention): \"scale\" = %g; it must be a finite number > 0 (0 or absent: "
+                "1/sqrt(d_head))",
+                nd->where, s);
+    if (len == 0 || len > (size_t) INT_MAX / len || w > (size_t) INT_MAX)
+        LM_FAIL(err, LM_ESHAPE, "%s (attention): a sequence of %zu positions of %zu is too large",
+                nd->where, len, w);
+    if (s == 0.0)
+        nd->spec.scale = 1.0 / sqrt((double) (d / heads));
+    nd->out_shape[0] = 1;
+    nd->out_shape[1] = len;
+    nd->out_shape[2] = d;
+    nd->n_tensors = 0;
+    nd->fan_in = 0;
+    nd->scratch_per_ex = 0;
+    nd->scratch_fixed = 4 * len * len; /* P, G, P', R{dP} of one head */
+    return LM_OK;
+}
+
+/* The dimensions and, per (example e, head h), the head's blocks of x [n, len, 3d] and of an
+ * output-shaped buffer [n, len, d]. */
+#define ATTN_DIMS                                                                                  \
+    const size_t len = nd->in_shape[1], d = nd->out_shape[2], H = nd->spec.heads, dh = d / H,      \
+                 ld = 3 * d;                                                                       \
+    const double s = nd->spec.scale;                                                               \
+    lm_blas_threads_for((double) len *(double) len *(double) dh)
+#define XQ(buf) ((buf) + e * len * ld + h * dh)
+#define XK(buf) (XQ(buf) + d)
+#define XV(buf) (XQ(buf) + 2 * d)
+#define YH(buf) ((buf) + e * len * d + h * dh)
+#define SCR(k)  (scr + (size_t) (k) *len * len)
+#define SCRF(k) ((float *) scr + (size_t) (k) *len * len)
+
+/* ---------------------------------------------------------------- float64 */
+
+static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,
+                        double *scr) {
+    ATTN_DIMS;
+    (void) th;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_forward_f64(XQ(x), XK(x), XV(x), YH(y), len, dh, ld, d, s, SCR(0));
+}
+
+static void backward_f64(const lm__node *nd, const double *th, const double *x, const double *y,
+                         const double *gy, double *gx, int gx_acc, double *gth, size_t n,
+                         double *scr) {
+    (void) th, (void) y, (void) gth;
+    if (!gx)
+        return;
+    ATTN_DIMS;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_backward_f64(XQ(x), XK(x), XV(x), YH(gy), XQ(gx), XK(gx), XV(gx), gx_acc, len,
+                                   dh, ld, d, s, SCR(0), SCR(1));
+}
+
+/* Pd = P' = P (.) (S' - rowsum(P (.) S')) with S' = s (Q' K^T + Q K'^T). */
+static void probs_tangent(const double *q, const double *k, const double *dq, const double *dk,
+                          const double *P, double *Pd, size_t len, size_t dh, size_t ld, double s) {
+    const int nl = (int) len, nh = (int) dh, l3 = (int) ld;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, s, dq, l3, k, l3, 0.0, Pd, nl);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, s, q, l3, dk, l3, 1.0, Pd, nl);
+    attn_softmax_jvp_f64(P, Pd, len);
+}
+
+static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
+                    const double *dx, const double *y, double *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) y;
+    if (!dx) {
+        memset(dy, 0, n * nd->out_size * sizeof *dy);
+        return;
+    }
+    ATTN_DIMS;
+    const int nl = (int) len, nh = (int) dh, l3 = (int) ld, lo = (int) d;
+    double *P = SCR(0), *Pd = SCR(1);
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++) {
+            attn_probs_f64(XQ(x), XK(x), len, dh, ld, s, P);
+            probs_tangent(XQ(x), XK(x), XQ(dx), XK(dx), P, Pd, len, dh, ld, s);
+            /* O' = P' V + P V' */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, 1.0, Pd, nl, XV(x),
+                        l3, 0.0, YH(dy), lo);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, 1.0, P, nl, XV(dx),
+                        l3, 1.0, YH(dy), lo);
+        }
+}
+
+static void rbackward_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
+                          const double *dx, const double *y, const double *dy, const double *gy,
+                          const double *rgy, double *rgx, int rgx_acc, double *hth, size_t n,
+                          double *scr) {
+    (void) th, (void) vth, (void) y, (void) dy, (void) hth;
+    if (!rgx)
+        return;
+    ATTN_DIMS;
+    const int nl = (int) len, nh = (int) dh, l3 = (int) ld, lo = (int) d;
+    const double beta = rgx_acc ? 1.0 : 0.0;
+    double *P = SCR(0), *G = SCR(1), *Pd = SCR(2), *R = SCR(3);
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++) {
+            const double *q = XQ(x), *k = XK(x), *v = XV(x), *go = YH(gy), *rgo = YH(rgy);
+            double *rq = XQ(rgx), *rk = XK(rgx), *rv = XV(rgx);
+            attn_probs_f64(q, k, len, dh, ld, s, P);
+            if (dx)
+                probs_tangent(q, k, XQ(dx), XK(dx), P, Pd, len, dh, ld, s);
+            /* G = dP = dO V^T;  R = R{dP} = R{dO} V^T + dO V'^T */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, 1.0, go, lo, v, l3,
+                        0.0, G, nl);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, 1.0, rgo, lo, v, l3,
+                        0.0, R, nl);
+            if (dx)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, 1.0, go, lo,
+                            XV(dx), l3, 1.0, R, nl);
+            /* R <- R{dS} = P' (.) g + P (.) (R{dP} - R{r}),  G <- dS = P (.) g,  g = dP - r */
+            for (size_t i = 0; i < len; i++) {
+                const double *p = P + i * len, *pd = Pd + i * len;
+                double *gr = G + i * len, *rr = R + i * len;
+                double r = 0.0, rr_sum = 0.0;
+                for (size_t j = 0; j <= i; j++) {
+                    r += p[j] * gr[j];
+                    rr_sum += p[j] * rr[j] + (dx ? pd[j] * gr[j] : 0.0);
+                }
+                for (size_t j = 0; j <= i; j++) {
+                    const double g = gr[j] - r;
+                    rr[j] = (dx ? pd[j] * g : 0.0) + p[j] * (rr[j] - rr_sum);
+                    gr[j] = p[j] * g;
+                }
+                for (size_t j = i + 1; j < len; j++)
+                    rr[j] = gr[j] = 0.0;
+            }
+            /* R{dV} = P'^T dO + P^T R{dO} */
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, 1.0, P, nl, rgo, lo,
+                        beta, rv, l3);
+            if (dx)
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, 1.0, Pd, nl, go,
+                            lo, 1.0, rv, l3);
+            /* R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q') */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, s, R, nl, k, l3,
+                        beta, rq, l3);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, s, R, nl, q, l3, beta,
+                        rk, l3);
+            if (dx) {
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, s, G, nl, XK(dx),
+                            l3, 1.0, rq, l3);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, s, G, nl, XQ(dx),
+                            l3, 1.0, rk, l3);
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- float32 */
+
+static void forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
+                        double *scr) {
+    ATTN_DIMS;
+    (void) th;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_forward_f32(XQ(x), XK(x), XV(x), YH(y), len, dh, ld, d, s, SCRF(0));
+}
+
+static void backward_f32(const lm__node *nd, const float *th, const float *x, const float *y,
+                         const float *gy, float *gx, int gx_acc, float *gth, size_t n,
+                         double *scr) {
+    (void) th, (void) y, (void) gth;
+    if (!gx)
+        return;
+    ATTN_DIMS;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_backward_f32(XQ(x), XK(x), XV(x), YH(gy), XQ(gx), XK(gx), XV(gx), gx_acc, len,
+                                   dh, ld, d, s, SCRF(0), SCRF(1));
+}
+
+const lm__layer_ops lm__layer_attention = {
+    .type = LM_LAYER_ATTENTION,
+    .build = build,
+    .forward_f64 = forward_f64,
+    .backward_f64 = backward_f64,
+    .jvp_f64 = jvp_f64,
+    .rbackward_f64 = rbackward_f64,
+    .forward_f32 = forward_f32,
+    .backward_f32 = backward_f32,
+};
