@@ -40,6 +40,34 @@
  *                          Sigma^yx = (1/P) Y^T X = M exactly (to rounding). The test set draws
  *                          x ~ N(0, I) (not whitened) with the same map. noise must be 0.
  *                          lm_data_linear_modes gives U and V.
+ *   text                   the bytes of the file `path` as tokens (vocab 256): windows of
+ *                          context + 1 bytes starting every `stride` bytes (default stride =
+ *                          context), x = bytes[s .. s+T) and every-position targets
+ *                          bytes[s+1 .. s+T+1) (T = context). The first round((1 - test_frac) W)
+ *                          of the file's W windows train, the rest test (test_frac default 0.1);
+ *                          train_size / test_size / subset then pick from each part as for npy.
+ *
+ * Token sets (transformers): text, modadd with encoding "tokens", npy with encoding "tokens".
+ * x [n, T] holds token ids 0..vocab-1 as doubles (d = T). Targets are one-hot over the whole
+ * vocabulary V: for last-position prediction y [n, V] (positions = 1, k = V); for
+ * every-position prediction y [n, T V] with position t's one-hot at y[i T V + t V ..]
+ * (positions = T, k = T V), so y viewed as [n T, V] is row-major per (example, position) and
+ * accuracy is lm_accuracy(f, y, n positions, k / positions). labels [n positions] follow the
+ * same order; n_classes = V. normalize must be none (or default) and targets onehot.
+ *   modadd tokens          x = [a, b, p]: three tokens, the third the "=" token id p, so the
+ *                          vocabulary is p + 1 and d = 3; the class (a + b) mod p at the last
+ *                          position, one-hot over V = p + 1 classes (n_classes = p + 1; class p,
+ *                          the "=" token, never occurs as a target: the head predicts over the
+ *                          whole vocabulary, as in Power et al. 2022 and Nanda et al. 2023).
+ *                          Same split and pair order as the one-hot encoding (same streams).
+ *   npy tokens             x an INTEGER array [n, T] of ids; y an integer array [n] (last
+ *                          position) or [n, T] (every position, positions = T). test_x/test_y
+ *                          alike (same T, same kind of y). vocab = `vocab` when given (every id
+ *                          of x and y must be below it), else 1 + the largest id of x and y over
+ *                          train and test (at most 65536).
+ *   vocab                  0 = inferred; otherwise checked: modadd tokens need p + 1, text 256.
+ *   memory                 a set whose one-hot targets (train + test) would pass
+ *                          LM_DATA_MAX_TARGET_BYTES is refused with the numbers.
  *
  * Order of the transforms: subset, then pooling, then normalisation, then targets.
  *
@@ -98,8 +126,19 @@ typedef enum lm_data_source {
     LM_DATA_CIRCLE,
     LM_DATA_MODADD,
     LM_DATA_MATRIX_COMPLETION,
-    LM_DATA_LINEAR_MODES /* deep linear networks (science.md §1) */
+    LM_DATA_LINEAR_MODES, /* deep linear networks (science.md §1) */
+    LM_DATA_TEXT          /* bytes of a file as tokens, next-token prediction */
 } lm_data_source;
+
+/* How a class source's inputs are written: one-hot vectors (today's modadd, npy) or token ids
+ * for a sequence model (modadd and npy; text is always tokens). */
+typedef enum lm_encoding { LM_ENCODING_ONEHOT = 0, LM_ENCODING_TOKENS } lm_encoding;
+
+/* Token sets materialise one-hot targets: n * positions * vocab doubles. A set (train and test
+ * together) whose targets would pass this many bytes is refused with the numbers (4 GiB: the
+ * windows of a 1 MB text at context 64 and stride 64 fit; use train_size/test_size or a larger
+ * stride for bigger files). */
+#define LM_DATA_MAX_TARGET_BYTES ((size_t) 4 << 30)
 
 typedef enum lm_subset { LM_SUBSET_FIRST = 0, LM_SUBSET_RANDOM } lm_subset;
 
@@ -150,6 +189,13 @@ typedef struct lm_data_spec {
     /* linear-modes (deep linear networks): the task's singular values s_1..s_r, r = n_sv */
     size_t n_sv; /* default 0: must be given for linear-modes                  */
     double singular_values[LM_DATA_MAX_MODES];
+    /* token sequences (transformers) */
+    lm_encoding encoding;   /* modadd, npy: onehot (default) or tokens                   */
+    char path[LM_PATH_MAX]; /* text: the file whose bytes are the tokens               */
+    size_t context;         /* text: T, tokens per window; default 64                   */
+    size_t stride;          /* text: window start step; 0 (default) = context           */
+    double test_frac;       /* text: the last test_frac of the windows test; default 0.1 */
+    size_t vocab;           /* token sets: 0 (default) = inferred; else checked          */
 } lm_data_spec;
 
 lm_data_spec lm_data_spec_default(void);
@@ -157,17 +203,25 @@ lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err);
 lm_status lm_normalize_parse(const char *s, lm_normalize *out, lm_err *err);
 lm_status lm_targets_parse(const char *s, lm_targets *out, lm_err *err);
 lm_status lm_subset_parse(const char *s, lm_subset *out, lm_err *err);
+lm_status lm_encoding_parse(const char *s, lm_encoding *out, lm_err *err);
 const char *lm_data_source_name(lm_data_source s);
 const char *lm_normalize_name(lm_normalize s);
 const char *lm_targets_name(lm_targets s);
 const char *lm_subset_name(lm_subset s);
+const char *lm_encoding_name(lm_encoding e);
+
+/* 1 when spec describes a token set (text, or modadd/npy with encoding tokens). */
+int lm_data_is_tokens(const lm_data_spec *spec);
 
 typedef struct lm_dataset {
     size_t n, d, k;
-    double *x;        /* [n, d]                                       */
-    double *y;        /* [n, k]                                       */
-    int32_t *labels;  /* [n] class indices, or NULL (regression sets) */
-    size_t n_classes; /* 0 for regression sets                        */
+    double *x;        /* [n, d]                                                   */
+    double *y;        /* [n, k]                                                   */
+    int32_t *labels;  /* [n * positions] class indices, or NULL (regression sets) */
+    size_t n_classes; /* 0 for regression sets                                    */
+    size_t positions; /* predicted positions per example: 1 (every source but the
+                         every-position token sets), T for those; k = positions *
+                         (k per position). lm_dataset_new sets 1.                  */
 } lm_dataset;
 
 /* Loads the training set and, unless test_size is 0 (or the source has no test split and none

@@ -142,6 +142,21 @@ static void put_data(lm_sb *b, const lm_data_spec *d) {
         }
         lm_sb_puts(b, "]");
     }
+    /* token sequences: written only where used, so the hashes of every earlier run stand; vocab
+     * resolved where the source fixes it (an npy set's inferred vocab is known at load only) */
+    if (d->encoding == LM_ENCODING_TOKENS && d->source != LM_DATA_TEXT)
+        kv_str(b, &first, "encoding", lm_encoding_name(d->encoding));
+    if (d->source == LM_DATA_TEXT) {
+        kv_str(b, &first, "path", d->path);
+        kv_uint(b, &first, "context", d->context);
+        kv_uint(b, &first, "stride", d->stride ? d->stride : d->context);
+        kv_real(b, &first, "test_frac", d->test_frac);
+        kv_uint(b, &first, "vocab", 256);
+    } else if (d->source == LM_DATA_MODADD && d->encoding == LM_ENCODING_TOKENS) {
+        kv_uint(b, &first, "vocab", d->modulus + 1);
+    } else if (d->vocab) {
+        kv_uint(b, &first, "vocab", d->vocab);
+    }
     lm_sb_puts(b, "}");
 }
 

@@ -324,6 +324,9 @@ static const char *normalize_name_i(int i) {
 static const char *targets_name_i(int i) {
     return lm_targets_name((lm_targets) i);
 }
+static const char *encoding_name_i(int i) {
+    return lm_encoding_name((lm_encoding) i);
+}
 
 /* An enum spelled by the data module's name function: exact names, ours the message. */
 static lm_status get_named_enum(const ctx *cx, const json_t *v, const char *path,
@@ -545,6 +548,21 @@ static lm_status parse_data(const ctx *cx, json_t *root, lm_data_spec *s) {
         }
         s->n_sv = json_array_size(v);
     }
+    /* token sequences (data.h, "Token sets") */
+    if ((v = json_object_get(d, "encoding"))) {
+        LM_TRY(get_named_enum(cx, v, "data.encoding", encoding_name_i, &idx));
+        s->encoding = (lm_encoding) idx;
+    }
+    if ((v = json_object_get(d, "path")))
+        LM_TRY(get_path(cx, v, "data.path", s->path));
+    if ((v = json_object_get(d, "context")))
+        LM_TRY(get_size(cx, v, "data.context", 1, &s->context));
+    if ((v = json_object_get(d, "stride")))
+        LM_TRY(get_size(cx, v, "data.stride", 1, &s->stride));
+    if ((v = json_object_get(d, "test_frac")))
+        LM_TRY(get_num(cx, v, "data.test_frac", R_UNIT_HO, &s->test_frac));
+    if ((v = json_object_get(d, "vocab")))
+        LM_TRY(get_size(cx, v, "data.vocab", 1, &s->vocab));
     return LM_OK;
 }
 
@@ -1000,7 +1018,7 @@ static size_t n_classes(const lm_data_spec *d) {
     if (is_image(d->source))
         return 10;
     if (d->source == LM_DATA_MODADD)
-        return d->modulus;
+        return d->modulus + (d->encoding == LM_ENCODING_TOKENS); /* tokens: + the "=" token */
     return 0;
 }
 
@@ -1072,6 +1090,43 @@ static lm_status check_linear_modes(const ctx *cx, const lm_config *c) {
     return LM_OK;
 }
 
+/* Token sets (data.h): the keys only they use, and the rules they obey. */
+static lm_status check_tokens(const ctx *cx, const lm_data_spec *d) {
+    const char *src = lm_data_source_name(d->source);
+    const int tokens = lm_data_is_tokens(d);
+    if (d->encoding == LM_ENCODING_TOKENS && d->source != LM_DATA_MODADD &&
+        d->source != LM_DATA_NPY && d->source != LM_DATA_TEXT)
+        CFG_FAIL(cx, LM_EINVAL, "data.encoding",
+                 "\"tokens\" is for modadd and npy (text is always tokens), but data.source is "
+                 "\"%s\"",
+                 src);
+    if (!tokens) {
+        if (d->vocab)
+            CFG_FAIL(cx, LM_EINVAL, "data.vocab",
+                     "is given, but data \"%s\" is not a token set (text, or modadd/npy with "
+                     "data.encoding \"tokens\")",
+                     src);
+        return LM_OK;
+    }
+    if (d->normalize != LM_NORM_DEFAULT && d->normalize != LM_NORM_NONE)
+        CFG_FAIL(cx, LM_EINVAL, "data.normalize",
+                 "is \"%s\", but token ids are not features: a token set needs \"none\"",
+                 lm_normalize_name(d->normalize));
+    if (d->targets != LM_TARGETS_ONEHOT)
+        CFG_FAIL(cx, LM_EINVAL, "data.targets",
+                 "is \"%s\", but a token set needs \"onehot\" (targets over the vocabulary)",
+                 lm_targets_name(d->targets));
+    if (d->source == LM_DATA_MODADD && d->vocab && d->vocab != d->modulus + 1)
+        CFG_FAIL(cx, LM_EINVAL, "data.vocab",
+                 "is %zu, but modadd tokens have vocab modulus + 1 = %zu (the residues and the "
+                 "\"=\" token)",
+                 d->vocab, d->modulus + 1);
+    if (d->source == LM_DATA_TEXT && d->vocab && d->vocab != 256)
+        CFG_FAIL(cx, LM_EINVAL, "data.vocab", "is %zu, but text tokens are bytes: vocab 256",
+                 d->vocab);
+    return LM_OK;
+}
+
 static lm_status cross_check(const ctx *cx, lm_config *c) {
     lm_data_spec *d = &c->data;
     const char *src = lm_data_source_name(d->source);
@@ -1088,6 +1143,9 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
                      "data.%s is given but data.%s is not: give both test files or neither",
                      d->test_x[0] ? "test_x" : "test_y", d->test_x[0] ? "test_y" : "test_x");
     }
+    if (d->source == LM_DATA_TEXT && !d->path[0])
+        CFG_FAIL(cx, LM_EINVAL, NULL, "missing required key \"data.path\" for data \"text\"");
+    LM_TRY(check_tokens(cx, d));
     if (is_image(d->source) && !d->dir[0])
         snprintf(d->dir, sizeof d->dir, "/usr/share/datasets/%s", src);
 
@@ -1145,8 +1203,11 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
         d_in = side * side;
         snprintf(why_in, sizeof why_in, "data \"%s\" with pool %zu", src, d->pool);
     } else if (d->source == LM_DATA_MODADD) {
-        d_in = 2 * d->modulus;
+        d_in = d->encoding == LM_ENCODING_TOKENS ? 3 : 2 * d->modulus; /* tokens: [a, b, =] */
         snprintf(why_in, sizeof why_in, "data \"modadd\" with modulus %zu", d->modulus);
+    } else if (d->source == LM_DATA_TEXT) {
+        d_in = d->context; /* every position predicted: k = context * 256 */
+        snprintf(why_in, sizeof why_in, "data \"text\" with context %zu", d->context);
     } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW ||
                d->source == LM_DATA_MATRIX_COMPLETION) {
         d_in = d->dim;
@@ -1165,6 +1226,10 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
     } else if (d->source == LM_DATA_TEACHER || d->source == LM_DATA_LINEAR_MODES) {
         k = d->outputs;
         snprintf(why_out, sizeof why_out, "data \"%s\" with outputs %zu", src, d->outputs);
+    } else if (d->source == LM_DATA_TEXT) {
+        k = d->context * 256;
+        snprintf(why_out, sizeof why_out, "data \"text\" with context %zu (x 256 bytes)",
+                 d->context);
     } else if (d->source == LM_DATA_MATRIX_COMPLETION) {
         k = d->dim;
         snprintf(why_out, sizeof why_out, "data \"matrix-completion\" with dim %zu", d->dim);

@@ -20,7 +20,10 @@ static const lm__key data_keys[] = {
     /* matrix-completion */
     LEAF("rank"), LEAF("observed"),
     /* linear-modes */
-    LEAF("singular_values")};
+    LEAF("singular_values"),
+    /* token sequences */
+    LEAF("encoding"), LEAF("path"), LEAF("context"), LEAF("stride"), LEAF("test_frac"),
+    LEAF("vocab")};
 
 static const lm__key model_keys[] = {
     LEAF("widths"), LEAF("activation"), LEAF("bias"), LEAF("parameterization"), LEAF("base_width"),

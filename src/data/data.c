@@ -48,16 +48,22 @@ lm_data_spec lm_data_spec_default(void) {
     s.train_frac = 0.5;
     s.rank = 3; /* science.md §1(d): 30 x 30, rank 3, 30 % observed */
     s.observed = 0.3;
+    s.encoding = LM_ENCODING_ONEHOT;
+    s.context = 64; /* a character-level model's usual window */
+    s.stride = 0;   /* = context: windows that do not overlap */
+    s.test_frac = 0.1;
+    s.vocab = 0;
     return s;
 }
 
 static const char *source_names[] = {"fashion-mnist", "mnist",  "npy",    "teacher",
                                      "powerlaw",      "circle", "modadd", "matrix-completion",
-                                     "linear-modes"};
+                                     "linear-modes",  "text"};
 static const char *normalize_names[] = {"default",     "none",   "scale01",
                                         "standardize", "sphere", "standardize_sphere"};
 static const char *targets_names[] = {"onehot", "pm1", "parity", "index"};
 static const char *subset_names[] = {"first", "random"};
+static const char *encoding_names[] = {"onehot", "tokens"};
 
 static int lookup(const char *s, const char *const *names, size_t n, int *out) {
     if (!s)
@@ -75,7 +81,7 @@ lm_status lm_data_source_parse(const char *s, lm_data_source *out, lm_err *err) 
     if (!out || !lookup(s, source_names, sizeof source_names / sizeof *source_names, &v))
         LM_FAIL(err, LM_EINVAL,
                 "unknown data source \"%s\" (fashion-mnist, mnist, npy, teacher, powerlaw, "
-                "circle, modadd, matrix-completion, linear-modes)",
+                "circle, modadd, matrix-completion, linear-modes, text)",
                 s ? s : "(null)");
     *out = (lm_data_source) v;
     return LM_OK;
@@ -109,8 +115,25 @@ lm_status lm_subset_parse(const char *s, lm_subset *out, lm_err *err) {
     return LM_OK;
 }
 
+lm_status lm_encoding_parse(const char *s, lm_encoding *out, lm_err *err) {
+    int v;
+    if (!out || !lookup(s, encoding_names, 2, &v))
+        LM_FAIL(err, LM_EINVAL, "unknown encoding \"%s\" (onehot, tokens)", s ? s : "(null)");
+    *out = (lm_encoding) v;
+    return LM_OK;
+}
+
 const char *lm_data_source_name(lm_data_source s) {
-    return (unsigned) s <= LM_DATA_LINEAR_MODES ? source_names[s] : "unknown";
+    return (unsigned) s <= LM_DATA_TEXT ? source_names[s] : "unknown";
+}
+const char *lm_encoding_name(lm_encoding e) {
+    return (unsigned) e <= LM_ENCODING_TOKENS ? encoding_names[e] : "unknown";
+}
+
+int lm_data_is_tokens(const lm_data_spec *spec) {
+    return spec->source == LM_DATA_TEXT ||
+           ((spec->source == LM_DATA_MODADD || spec->source == LM_DATA_NPY) &&
+            spec->encoding == LM_ENCODING_TOKENS);
 }
 const char *lm_normalize_name(lm_normalize s) {
     return (unsigned) s <= LM_NORM_STANDARDIZE_SPHERE ? normalize_names[s] : "unknown";
@@ -146,6 +169,7 @@ lm_status lm_dataset_new(size_t n, size_t d, size_t k, int with_labels, lm_datas
     ds->n = n;
     ds->d = d;
     ds->k = k;
+    ds->positions = 1;
     *out = ds;
     return LM_OK;
 }
@@ -195,8 +219,9 @@ size_t lm__targets_width(lm_targets t, size_t n_classes) {
 }
 
 void lm__fill_targets(lm_dataset *ds, lm_targets t) {
-    const size_t k = ds->k;
-    for (size_t i = 0; i < ds->n; i++) {
+    /* every (example, position) is one row of width k / positions (data.h's layout) */
+    const size_t k = ds->k / ds->positions, rows = ds->n * ds->positions;
+    for (size_t i = 0; i < rows; i++) {
         const int32_t c = ds->labels[i];
         double *y = ds->y + i * k;
         switch (t) {
@@ -220,7 +245,7 @@ void lm__fill_targets(lm_dataset *ds, lm_targets t) {
 
 /* ---------------------------------------------------------------- shared transforms */
 
-static int is_int_elt(lm_elt e) {
+int lm__is_int_elt(lm_elt e) {
     return e == LM_ELT_U8 || e == LM_ELT_I8 || e == LM_ELT_I16 || e == LM_ELT_I32 ||
            e == LM_ELT_I64;
 }
@@ -281,9 +306,8 @@ static void pool_image(const double *img, size_t h, size_t w, size_t p, double *
         }
 }
 
-/* The rows to take from n examples: the first m, or the first m of a seeded permutation. */
-static lm_status pick_rows(size_t n, size_t m, lm_subset subset, uint64_t seed, uint64_t stream,
-                           size_t **out, lm_err *err) {
+lm_status lm__pick_rows(size_t n, size_t m, lm_subset subset, uint64_t seed, uint64_t stream,
+                        size_t **out, lm_err *err) {
     size_t len = subset == LM_SUBSET_RANDOM ? n : m;
     size_t *idx = lm_malloc((len ? len : 1) * sizeof *idx);
     if (!idx)
@@ -299,9 +323,8 @@ static lm_status pick_rows(size_t n, size_t m, lm_subset subset, uint64_t seed, 
     return LM_OK;
 }
 
-/* Resolves a train_size/test_size request against the available count. */
-static lm_status resolve_count(size_t want, size_t avail, const char *key, const char *file,
-                               size_t *out, lm_err *err) {
+lm_status lm__resolve_count(size_t want, size_t avail, const char *key, const char *file,
+                            size_t *out, lm_err *err) {
     if (avail == 0)
         LM_FAIL(err, LM_ESHAPE, "%s: no examples", file);
     if (want == LM_ALL) {
@@ -331,7 +354,7 @@ static lm_status build_split(const split_src *s, size_t m, const lm_data_spec *s
         d = (x->shape[1] / p) * (x->shape[2] / p);
     size_t k = s->labels ? lm__targets_width(spec->targets, s->n_classes) : row_len(s->y);
     size_t *idx = NULL;
-    LM_TRY(pick_rows(n, m, spec->subset, seed, stream, &idx, err));
+    LM_TRY(lm__pick_rows(n, m, spec->subset, seed, stream, &idx, err));
     double *scratch = NULL;
     if (p > 1 && !(scratch = lm_malloc(len * sizeof *scratch))) {
         lm_free(idx);
@@ -448,7 +471,7 @@ static lm_status apply_normalize(lm_dataset *tr, lm_dataset *te, lm_normalize no
 /* Integer labels [n] to int32, each in [0, limit). max_label gets the largest. */
 static lm_status labels_from(const lm_array *a, const char *path, size_t limit, int32_t **out,
                              size_t *max_label, lm_err *err) {
-    if (!is_int_elt(a->elt) || a->ndim != 1)
+    if (!lm__is_int_elt(a->elt) || a->ndim != 1)
         LM_FAIL(err, LM_EFORMAT, "%s: labels must be a 1-d integer array, got %s with %zu dims",
                 path, lm_elt_name(a->elt), a->ndim);
     int32_t *lab = lm_malloc((a->count ? a->count : 1) * sizeof *lab);
@@ -575,7 +598,7 @@ static lm_status load_idx_source(const lm_data_spec *spec, uint64_t seed, lm_dat
                          first ? spec->train_size : SIZE_MAX, &p, err));
     lm_status st = check_pool(p.img, spec->pool, p.img_path, err);
     if (st == LM_OK)
-        st = resolve_count(spec->train_size, p.file_rows, "train_size", p.img_path, &m, err);
+        st = lm__resolve_count(spec->train_size, p.file_rows, "train_size", p.img_path, &m, err);
     split_src s = {p.img, p.labels, NULL, IDX_CLASSES};
     if (st == LM_OK)
         st = build_split(&s, m, spec, seed, LM_STREAM_DATA, tr, err);
@@ -587,7 +610,7 @@ static lm_status load_idx_source(const lm_data_spec *spec, uint64_t seed, lm_dat
     if (st == LM_OK)
         st = check_pool(p.img, spec->pool, p.img_path, err);
     if (st == LM_OK)
-        st = resolve_count(spec->test_size, p.file_rows, "test_size", p.img_path, &m, err);
+        st = lm__resolve_count(spec->test_size, p.file_rows, "test_size", p.img_path, &m, err);
     s.x = p.img;
     s.labels = p.labels;
     if (st == LM_OK)
@@ -639,7 +662,7 @@ static lm_status npy_pair_load(npy_pair *p, size_t pool, lm_err *err) {
         st = check_finite(p->x, p->xp, err);
     if (st == LM_OK)
         st = check_finite(p->y, p->yp, err);
-    if (st == LM_OK && p->y->ndim == 1 && is_int_elt(p->y->elt))
+    if (st == LM_OK && p->y->ndim == 1 && lm__is_int_elt(p->y->elt))
         st = labels_from(p->y, p->yp, NPY_MAX_CLASSES, &p->labels, &p->max_label, err);
     if (st != LM_OK)
         npy_pair_free(p);
@@ -685,12 +708,12 @@ static lm_status load_npy_source(const lm_data_spec *spec, uint64_t seed, lm_dat
         n_classes = b.max_label + 1;
     size_t m = 0;
     if (st == LM_OK)
-        st = resolve_count(spec->train_size, a.x->shape[0], "train_size", a.xp, &m, err);
+        st = lm__resolve_count(spec->train_size, a.x->shape[0], "train_size", a.xp, &m, err);
     split_src s = {a.x, a.labels, a.y, n_classes};
     if (st == LM_OK)
         st = build_split(&s, m, spec, seed, LM_STREAM_DATA, tr, err);
     if (st == LM_OK && have_test) {
-        st = resolve_count(spec->test_size, b.x->shape[0], "test_size", b.xp, &m, err);
+        st = lm__resolve_count(spec->test_size, b.x->shape[0], "test_size", b.xp, &m, err);
         split_src t = {b.x, b.labels, b.y, n_classes};
         if (st == LM_OK)
             st = build_split(&t, m, spec, seed, LM__STREAM_DATA_TEST, te, err);
@@ -707,7 +730,7 @@ static lm_status load_npy_source(const lm_data_spec *spec, uint64_t seed, lm_dat
 /* ---------------------------------------------------------------- lm_data_load */
 
 static lm_status check_spec(const lm_data_spec *spec, lm_err *err) {
-    if ((unsigned) spec->source > LM_DATA_LINEAR_MODES)
+    if ((unsigned) spec->source > LM_DATA_TEXT)
         LM_FAIL(err, LM_EINVAL, "data source %d is not a source", (int) spec->source);
     if ((unsigned) spec->subset > LM_SUBSET_RANDOM)
         LM_FAIL(err, LM_EINVAL, "subset %d is not a subset rule", (int) spec->subset);
@@ -726,9 +749,9 @@ static lm_status check_spec(const lm_data_spec *spec, lm_err *err) {
     const size_t max_path = LM_PATH_MAX;
     if (strnlen(spec->dir, max_path) == max_path || strnlen(spec->x, max_path) == max_path ||
         strnlen(spec->y, max_path) == max_path || strnlen(spec->test_x, max_path) == max_path ||
-        strnlen(spec->test_y, max_path) == max_path)
+        strnlen(spec->test_y, max_path) == max_path || strnlen(spec->path, max_path) == max_path)
         LM_FAIL(err, LM_EINVAL, "a data path is not NUL-terminated within %d bytes", LM_PATH_MAX);
-    return LM_OK;
+    return lm__check_tokens_spec(spec, err);
 }
 
 lm_status lm_data_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
@@ -747,7 +770,13 @@ lm_status lm_data_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **tra
         st = load_idx_source(spec, seed, &tr, test ? &te : NULL, err);
         break;
     case LM_DATA_NPY:
-        st = load_npy_source(spec, seed, &tr, test ? &te : NULL, err);
+        if (spec->encoding == LM_ENCODING_TOKENS)
+            st = lm__npy_tokens_load(spec, seed, &tr, test ? &te : NULL, err);
+        else
+            st = load_npy_source(spec, seed, &tr, test ? &te : NULL, err);
+        break;
+    case LM_DATA_TEXT:
+        st = lm__text_load(spec, seed, &tr, test ? &te : NULL, err);
         break;
     default:
         st = lm__synth_load(spec, seed, &tr, test ? &te : NULL, err);

@@ -38,4 +38,30 @@ void lm__fill_targets(lm_dataset *ds, lm_targets t);
 lm_status lm__synth_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
                          lm_dataset **test, lm_err *err);
 
+/* 1 for the integer element types (u8, i8, i16, i32, i64). */
+int lm__is_int_elt(lm_elt e);
+
+/* The rows to take from n examples: the first m, or the first m of a permutation of stream. */
+lm_status lm__pick_rows(size_t n, size_t m, lm_subset subset, uint64_t seed, uint64_t stream,
+                        size_t **out, lm_err *err);
+
+/* Resolves a train_size/test_size request (`key`) against the avail examples of `file`. */
+lm_status lm__resolve_count(size_t want, size_t avail, const char *key, const char *file,
+                            size_t *out, lm_err *err);
+
+/* tokens.c: the rules every token set obeys (normalize none, targets onehot, encoding only for
+ * modadd and npy, vocab, context), checked by lm_data_load before any source loads. */
+lm_status lm__check_tokens_spec(const lm_data_spec *spec, lm_err *err);
+
+/* tokens.c: the text source and the npy source with encoding tokens (data.h documents both). */
+lm_status lm__text_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
+                        lm_dataset **test, lm_err *err);
+lm_status lm__npy_tokens_load(const lm_data_spec *spec, uint64_t seed, lm_dataset **train,
+                              lm_dataset **test, lm_err *err);
+
+/* tokens.c: refuses (LM_ERANGE, with the numbers) token sets of n_train + n_test examples whose
+ * one-hot targets (positions x vocab per example) would pass LM_DATA_MAX_TARGET_BYTES. */
+lm_status lm__check_target_bytes(size_t n_train, size_t n_test, size_t positions, size_t vocab,
+                                 const char *what, lm_err *err);
+
 #endif

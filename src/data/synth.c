@@ -188,20 +188,31 @@ static int cmp_size(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Pairs pairs[0..n) (index a * p + b), sorted, as one-hot x = [onehot(a), onehot(b)]. */
+/* Pairs pairs[0..n) (index a * p + b), sorted, as one-hot x = [onehot(a), onehot(b)], or with
+ * encoding tokens as the token ids x = [a, b, p] (p is the "=" token). The token set's classes
+ * span the whole vocabulary, p + 1, although class p never occurs: a transformer's head
+ * predicts over every token (Power et al. 2022, Nanda et al. 2023), so k = V = p + 1. */
 static lm_status modadd_set(const lm_data_spec *s, size_t *pairs, size_t n, lm_dataset **out,
                             lm_err *err) {
     const size_t p = s->modulus;
+    const int tokens = s->encoding == LM_ENCODING_TOKENS;
+    const size_t d = tokens ? 3 : 2 * p, classes = tokens ? p + 1 : p;
     lm_dataset *ds = NULL;
-    LM_TRY(lm_dataset_new(n, 2 * p, lm__targets_width(s->targets, p), 1, &ds, err));
+    LM_TRY(lm_dataset_new(n, d, lm__targets_width(s->targets, classes), 1, &ds, err));
     qsort(pairs, n, sizeof *pairs, cmp_size);
     for (size_t i = 0; i < n; i++) {
         const size_t a = pairs[i] / p, b = pairs[i] % p;
-        ds->x[i * 2 * p + a] = 1.0;
-        ds->x[i * 2 * p + p + b] = 1.0;
+        if (tokens) {
+            ds->x[i * 3] = (double) a;
+            ds->x[i * 3 + 1] = (double) b;
+            ds->x[i * 3 + 2] = (double) p;
+        } else {
+            ds->x[i * 2 * p + a] = 1.0;
+            ds->x[i * 2 * p + p + b] = 1.0;
+        }
         ds->labels[i] = (int32_t) ((a + b) % p);
     }
-    ds->n_classes = p;
+    ds->n_classes = classes;
     lm__fill_targets(ds, s->targets);
     *out = ds;
     return LM_OK;
