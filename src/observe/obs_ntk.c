@@ -21,7 +21,10 @@
  * almost all of the trace (x.x' carries d), so ntk_align follows that layer while the others
  * align; the per-layer records show which layer moved.
  * Alignment lies in [-1, 1] by Cauchy–Schwarz (K is positive semi-definite, so in fact [0, 1]).
- * Workload: 2 + 2 L kernels of nk x nk kept (Theta_0, Theta_t and their layer terms).
+ * Workload: 2 + 2 L kernels of nk x nk kept (Theta_0, Theta_t and their layer terms). When
+ * they would pass NTK_MAX_BYTES (a language model's T x V outputs per example: at T = 16,
+ * V = 256 one example alone makes 4096 x 4096 kernels) the observer records nothing, so that the
+ * other probe observers (features, sharing probe_every) still run on such a model.
  */
 #include "observe/internal.h"
 
@@ -32,9 +35,13 @@
 #include <string.h>
 
 #define PROBE_MAX 128 /* examples; bounds the nk x nk kernels kept (see above) */
+/* Above this the kernels are not computed (see above): 1 GiB holds the 2 + 2 L kernels of the
+ * largest probe an MLP gets (128 examples x 10 outputs) for any L up to LM_MAX_LAYERS. */
+#define NTK_MAX_BYTES ((size_t) 1 << 30)
 
 typedef struct ntk_state {
     size_t n, nk;
+    int skip;                  /* the kernels would pass NTK_MAX_BYTES: record nothing */
     double lr[LM_MAX_TENSORS]; /* per segment (lm_mlp_n_segments: a graph's tensors) */
     double *k0, *l0;           /* Theta_0 [nk, nk], its layer terms [L][nk][nk] */
     double *k, *l;             /* Theta_t, likewise */
@@ -122,6 +129,11 @@ static lm_status setup(const lm_obs_ctx *c, ntk_state **out, lm_err *err) {
     *out = s; /* owned by the observer slot from here: release frees it on any failure */
     s->n = n;
     s->nk = nk;
+    if (nk > 0 && (double) (2 + 2 * L) * (double) nk * (double) nk * (double) sizeof(double) >
+                      (double) NTK_MAX_BYTES) {
+        s->skip = 1;
+        return LM_OK;
+    }
     size_t seg[LM_MAX_TENSORS + 1];
     lm_train_segment_rates(c->cfg, m, seg, s->lr); /* layer_lr included, as the optimizer */
     s->k0 = lm_malloc(nk * nk * sizeof(double));
@@ -144,6 +156,8 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         *c->state = s;
         LM_TRY(st);
     }
+    if (s->skip)
+        return LM_OK;
     const size_t nk = s->nk, nn = nk * nk, L = m->n_layers;
     if (memcmp(c->theta, c->theta0, m->n_params * sizeof *c->theta) == 0) {
         memcpy(s->k, s->k0, nn * sizeof *s->k);
