@@ -244,6 +244,7 @@ lm_status lm_data_linear_modes(const lm_data_spec *spec, uint64_t seed, double *
 typedef struct lm_dataset_f32 {
     size_t n, d, k;
     float *x, *y;
+    size_t positions; /* the source set's positions (lm_dataset), 1 when that was 0 */
 } lm_dataset_f32;
 
 /* Rounds ds's x and y to float32 into a new *out (unchanged on failure: LM_ENOMEM). */

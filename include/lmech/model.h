@@ -134,7 +134,8 @@ typedef enum lm_arch { LM_ARCH_NONE = 0, LM_ARCH_GPT } lm_arch;
 typedef struct lm_gpt_spec {
     size_t vocab, context, d_model, heads, blocks;
     size_t mlp_ratio; /* the MLP's hidden width over d_model (default 4) */
-    int every;        /* 1: predict at every position; 0: at the last  */
+    int every;        /* 1: predict at every position; 0: at the last (a config leaves it -1
+                         until the data decide: text every position, the rest the last)  */
 } lm_gpt_spec;
 
 typedef struct lm_mlp_spec {
@@ -145,6 +146,9 @@ typedef struct lm_mlp_spec {
     lm_param param;                   /* default sp                                        */
     size_t base_width;                /* muP/mup-style base width; 0: m = 1 (default)      */
     double output_multiplier;         /* alpha (default 1)                                 */
+    double embed_multiplier;          /* the forward multiplier of an embedding layer's tables
+                                         (mup's input multiplier; default 1, and 0 reads as
+                                         1; graphs only)                                    */
     double sw2;                       /* weight variance scale sigma_w^2 (default 1)       */
     double sb2;                       /* bias variance sigma_b^2 (default 0)               */
     int readout_zero;  /* 1: the readout layer (W_L, b_L) starts at zero, so f(theta_0) = 0 (the
@@ -357,10 +361,12 @@ lm_status lm_mlp_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta,
 
 /* The float32 JVP and exact Hessian-vector products (R-operator), with the contracts of
  * lm_mlp_jvp, lm_mlp_hvp_prepare and lm_mlp_hvp_apply: the GEMMs in float32, the loss's
- * second-order step in double. Dense chains (model.widths) only: a layer-graph model gets
- * LM_EINVAL ("float32 Hessian-vector products need a model.widths network"; use float64). The
- * workspace (LM_F32) allocates its R-state on its first jvp or prepare (~1.6x its forward state
- * for 784-200-200-10), and keeps it. The sharpness of a float32 run uses these (sharpness_dtype).
+ * second-order step in double (over n*positions rows of d_out/positions, as lm_mlp_loss_grad).
+ * Dense chains (model.widths) and layer graphs (model.layers, model.arch "gpt") alike: a graph
+ * runs every layer's float32 JVP and R-operator (src/model/layer.h). The workspace (LM_F32)
+ * allocates its R-state on its first jvp or prepare (~1.6x its forward state for 784-200-200-10;
+ * a graph: two float32 tangents per buffer, about its forward state), and keeps it, so later
+ * calls allocate nothing. The sharpness of a float32 run uses these (sharpness_dtype).
  */
 lm_status lm_mlp_jvp_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *x,
                          size_t n, const float *v, float *df, lm_err *err);

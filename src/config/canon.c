@@ -219,7 +219,7 @@ static void put_model(lm_sb *b, const lm_mlp_spec *m, int center_output) {
         kv_uint(b, &first, "heads", g->heads);
         kv_uint(b, &first, "blocks", g->blocks);
         kv_uint(b, &first, "mlp_ratio", g->mlp_ratio);
-        kv_str(b, &first, "predict", g->every ? "every" : "last");
+        kv_str(b, &first, "predict", g->every > 0 ? "every" : "last");
     } else if (m->n_layer_specs) {
         sb_key(b, &first, "input_shape");
         lm_sb_puts(b, "[");
@@ -241,6 +241,8 @@ static void put_model(lm_sb *b, const lm_mlp_spec *m, int center_output) {
     kv_str(b, &first, "parameterization", lm_param_name(m->param));
     kv_uint(b, &first, "base_width", m->base_width);
     kv_real(b, &first, "output_multiplier", m->output_multiplier);
+    if (m->embed_multiplier != 1.0) /* written only when set: earlier runs' hashes stand */
+        kv_real(b, &first, "embed_multiplier", m->embed_multiplier);
     kv_real(b, &first, "sw2", m->sw2);
     kv_real(b, &first, "sb2", m->sb2);
     sb_key(b, &first, "readout_zero");

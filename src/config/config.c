@@ -735,6 +735,7 @@ static lm_status parse_arch(const ctx *cx, json_t *mo, json_t *arch, lm_mlp_spec
     }
     if ((v = json_object_get(mo, "mlp_ratio")))
         LM_TRY(get_size(cx, v, "model.mlp_ratio", 1, &g->mlp_ratio));
+    g->every = -1; /* resolved by cross_check from the data: text predicts every position */
     if ((v = json_object_get(mo, "predict"))) {
         static const char *const pr[] = {"last", "every"};
         LM_TRY(get_enum(cx, v, "model.predict", pr, 2, &idx));
@@ -820,6 +821,8 @@ static lm_status parse_model(const ctx *cx, json_t *root, lm_mlp_spec *m) {
         LM_TRY(get_size(cx, v, "model.base_width", 0, &m->base_width));
     if ((v = json_object_get(mo, "output_multiplier")))
         LM_TRY(get_num(cx, v, "model.output_multiplier", R_NONZERO, &m->output_multiplier));
+    if ((v = json_object_get(mo, "embed_multiplier")))
+        LM_TRY(get_num(cx, v, "model.embed_multiplier", R_NONZERO, &m->embed_multiplier));
     if ((v = json_object_get(mo, "sw2")))
         LM_TRY(get_num(cx, v, "model.sw2", R_GT0, &m->sw2));
     if ((v = json_object_get(mo, "sb2")))
@@ -1237,8 +1240,33 @@ static lm_status cross_check(const ctx *cx, lm_config *c) {
         k = 1;
         snprintf(why_out, sizeof why_out, "data \"%s\"", src);
     }
+    if (c->model.arch == LM_ARCH_GPT && c->model.gpt.every < 0) {
+        /* model.predict not given: text sets predict every position, the others the last */
+        c->model.gpt.every = d->source == LM_DATA_TEXT;
+        lm_err e2 = {0};
+        if (lm_gpt_expand(&c->model, &e2) != LM_OK)
+            CFG_FAIL(cx, e2.code, NULL, "%s", e2.msg);
+    }
     const lm_mlp_spec *m = &c->model;
-    if (m->n_layer_specs > 0) {
+    if (m->arch == LM_ARCH_GPT) {
+        lm_mlp *net = NULL;
+        lm_err e2 = {0};
+        if (lm_mlp_new(m, &net, &e2) != LM_OK)
+            CFG_FAIL(cx, e2.code, NULL, "%s", e2.msg);
+        const size_t nd_out = net->d_out;
+        lm_mlp_free(net);
+        if (d_in && m->gpt.context != d_in)
+            CFG_FAIL(cx, LM_EINVAL, "model.context", "is %zu but %s has %zu tokens per example",
+                     m->gpt.context, why_in, d_in);
+        if (k && nd_out != k)
+            CFG_FAIL(cx, LM_EINVAL, "model.vocab",
+                     "%zu with predict \"%s\" gives %zu outputs per example but %s has %zu%s",
+                     m->gpt.vocab, m->gpt.every ? "every" : "last", nd_out, why_out, k,
+                     m->gpt.vocab * m->gpt.context == k ? " (predict \"every\" would match)"
+                     : m->gpt.vocab * m->gpt.context == nd_out && m->gpt.vocab == k
+                         ? " (predict \"last\" would match)"
+                         : "");
+    } else if (m->n_layer_specs > 0) {
         /* a layer graph: its shapes are known once built (shape errors name the layer) */
         lm_mlp *net = NULL;
         lm_err e2 = {0};

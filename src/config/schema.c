@@ -35,7 +35,7 @@ static const lm__key model_keys[] = {
     LEAF("init"), LEAF("a0"),
     /* model.arch "gpt" (docs/models.md): a transformer expanded into layers */
     LEAF("arch"), LEAF("vocab"), LEAF("context"), LEAF("d_model"), LEAF("heads"), LEAF("blocks"),
-    LEAF("mlp_ratio"), LEAF("predict")};
+    LEAF("mlp_ratio"), LEAF("predict"), LEAF("embed_multiplier")};
 
 static const lm__key schedule_keys[] = {LEAF("name"), LEAF("warmup_steps"), LEAF("final_lr_frac"),
                                         LEAF("warmup_start")};

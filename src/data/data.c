@@ -198,6 +198,7 @@ lm_status lm_dataset_to_f32(const lm_dataset *ds, lm_dataset_f32 **out, lm_err *
     c->n = ds->n;
     c->d = ds->d;
     c->k = ds->k;
+    c->positions = ds->positions ? ds->positions : 1; /* sets built by hand may leave it 0 */
     for (size_t i = 0; i < nx; i++)
         c->x[i] = (float) ds->x[i];
     for (size_t i = 0; i < ny; i++)

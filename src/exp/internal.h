@@ -40,6 +40,8 @@ extern const lm_experiment lm__exp_weight_spectra;
 extern const lm_experiment lm__exp_grokking;
 extern const lm_experiment lm__exp_eos_cnn;
 extern const lm_experiment lm__exp_cka_architectures;
+extern const lm_experiment lm__exp_grokking_gpt;
+extern const lm_experiment lm__exp_eos_gpt;
 extern const lm_experiment lm__exp_mup_coordcheck_gpt;
 extern const lm_experiment lm__exp_mup_transfer_gpt;
 
@@ -215,6 +217,13 @@ void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double 
  * "control eta=<rate> seed=<s>" (eos_analysis.c), and the seed-mean sharpness figure. */
 lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char *fig_title,
                               lm_err *err);
+
+/* The grokking claims of science.md §11 (grok_analysis.c) on runs grouped by weight decay (> 0:
+ * the arm, 0: the control), recording train_acc, test_acc, param_norm and fourier_sparsity; the
+ * seed-0 figure fig_name (accuracy, norm, sparsity and the control's test accuracy). Shared by
+ * grokking and grokking-gpt. */
+lm_status lm__exp_grok_analyse(lm_exp_ctx *ctx, const char *fig_name, const char *fig_title,
+                               lm_err *err);
 
 /* Text for a gnuplot single-quoted string in buf [n] (figures.c): a quote is doubled ('' is
  * gnuplot's escape), a line break (which would end the command) becomes a space; returns buf. */

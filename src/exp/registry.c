@@ -43,6 +43,8 @@ static const lm_experiment *const registry[] = {
     /* strand 5 and the weights layer (§10, §11) */
     &lm__exp_weight_spectra, /* random matrices follow MP; trained layers get a tail */
     &lm__exp_grokking,       /* modular addition: late generalisation with weight decay */
+    &lm__exp_grokking_gpt,   /* the same on a one-block transformer: embeddings go Fourier */
+    &lm__exp_eos_gpt,        /* the edge of stability for a small transformer            */
     /* the four layers of one network (issue 14) */
     &lm__exp_four_layers, /* one run: performance, training process, representations, weights */
     NULL,

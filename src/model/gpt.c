@@ -46,7 +46,8 @@ lm_status lm_gpt_expand(lm_mlp_spec *s, lm_err *err) {
                 "model.d_model = %zu is not a multiple of model.heads = %zu (each head has "
                 "d_model/heads features)",
                 g->d_model, g->heads);
-    const size_t per_block = 10, fixed = 3 + (g->every ? 0 : 1);
+    const int every = g->every > 0; /* < 0 (not decided yet) builds the last-position model */
+    const size_t per_block = 10, fixed = 3 + (every ? 0 : 1);
     if (g->blocks > (LM_MAX_LAYER_SPECS - fixed) / per_block || 4 * g->blocks + 2 > LM_MAX_LAYERS)
         LM_FAIL(err, LM_ERANGE, "model.blocks = %zu: at most %zu blocks", g->blocks,
                 (LM_MAX_LAYER_SPECS - fixed) / per_block);
@@ -79,7 +80,7 @@ lm_status lm_gpt_expand(lm_mlp_spec *s, lm_err *err) {
         L[n++] = linear(d, 1);
     }
     L[n++] = norm();
-    if (!g->every)
+    if (!every)
         L[n++] = layer(LM_LAYER_LAST);
     L[n++] = linear(g->vocab, 0);
     s->n_layer_specs = n;

@@ -1,7 +1,7 @@
 /*
  * graph.c: compiling model.layers into the layer graph (graph.h): shapes, the parameter layout
  * and names (PyTorch's nn.Sequential state_dict), the parameterizations, initialisation and the
- * workspace. The executors are graph_impl.h (per dtype) and graph_f64.c.
+ * workspace. The executors are graph_impl.h (per dtype: graph_f64.c, graph_f32.c).
  *
  * Parameterizations (science.md §5; TP-V Table 3 and, for convolutions, TP-V's rule that the
  * fan-in counts the kernel's receptive field): the weight layers (linear, conv2d) in order are
@@ -58,8 +58,8 @@ lm_status lm_layer_type_parse(const char *s, lm_layer_spec *out, lm_err *err) {
     }
     LM_FAIL(err, LM_EINVAL,
             "unknown layer type \"%s\" (linear, conv2d, avgpool2d, maxpool2d, flatten, residual, "
-            "layernorm, or an activation: identity, relu, tanh, erf, gelu, sigmoid, softplus, "
-            "quadratic)",
+            "layernorm, embedding, attention, last, or an activation: identity, relu, tanh, erf, "
+            "gelu, sigmoid, softplus, quadratic)",
             s);
 }
 
@@ -233,7 +233,8 @@ static lm_status compile(cx *c, size_t i, size_t count, size_t *buf, const char 
                 c->g->scratch_max_per_ex = nd->scratch_per_ex;
             if (nd->scratch_fixed > c->g->scratch_max_fixed)
                 c->g->scratch_max_fixed = nd->scratch_fixed;
-            if ((!ops->forward_f32 || !ops->backward_f32) && c->g->f32_ok) {
+            if ((!ops->forward_f32 || !ops->backward_f32 || !ops->jvp_f32 || !ops->rbackward_f32) &&
+                c->g->f32_ok) {
                 c->g->f32_ok = 0;
                 snprintf(c->g->f32_missing, sizeof c->g->f32_missing, "%s", wh);
             }
@@ -317,7 +318,10 @@ static lm_status parameterize(cx *c) {
             li->lr_adam_b = 1.0;
             break;
         }
-        const double a = is_out ? s->output_multiplier : 1.0;
+        const double a = is_out ? s->output_multiplier
+                         : nd->spec.type == LM_LAYER_EMBEDDING && s->embed_multiplier != 0.0
+                             ? s->embed_multiplier
+                             : 1.0;
         if (is_out && a != 1.0 && wl[k] + 1 != g->n_nodes)
             LM_FAIL(c->err, LM_EINVAL,
                     "model.output_multiplier = %g needs the last layer of model.layers to be "
@@ -480,6 +484,44 @@ lm_status lm__graph_ws_new(const lm_mlp *m, size_t n_max, lm_dtype dt, lm_mlp_ws
     ws->gscratch = f64 ? pd : NULL;
 #undef ROUND8
     ws->df = ws->grad[nb - 1];
+    return LM_OK;
+}
+
+lm_status lm__graph_ws_rstate(lm_mlp_ws *ws, lm_err *err) {
+    if (ws->dt == LM_F64 || ws->rbuf)
+        return LM_OK;
+    const lm_mlp *m = ws->m;
+    const lm__graph *g = m->graph;
+    const size_t nb = g->n_buf, n_max = ws->n_max;
+#define ROUND8(x) (((x) + 7) & ~(size_t) 7)
+    /* the sizes were checked by lm__graph_ws_new (the forward state has the same buffers) */
+    size_t total = 0; /* floats */
+    for (size_t b = 1; b < nb; b++)
+        total += 2 * ROUND8(n_max * g->buf_size[b]);
+    total += ROUND8(m->n_params);
+    const size_t cf = ROUND8(n_max * m->d_out);
+    const size_t bytes = 4 * cf * sizeof(double) + total * sizeof(float);
+    ws->rbuf = lm_malloc(bytes);
+    if (!ws->rbuf)
+        LM_FAIL(err, LM_ENOMEM,
+                "out of memory: the float32 Hessian-vector state of the layer graph for %zu "
+                "examples needs %.1f MiB",
+                n_max, (double) bytes / 1048576.0);
+    double *d = ws->rbuf; /* the doubles first: their alignment */
+    ws->hf = d;
+    ws->hy = d + cf;
+    ws->hrf = d + 2 * cf;
+    ws->hr = d + 3 * cf;
+    float *p = (float *) (d + 4 * cf);
+    for (size_t b = 1; b < nb; b++) {
+        const size_t c = ROUND8(n_max * g->buf_size[b]);
+        ws->tan[b] = p;
+        p += c;
+        ws->rgrad[b] = p;
+        p += c;
+    }
+    ws->gscratch = p;
+#undef ROUND8
     return LM_OK;
 }
 

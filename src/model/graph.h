@@ -1,7 +1,8 @@
 /*
  * graph.h: the layer graph (internal to src/model): a model.layers list compiled into nodes
  * (layer.h) that read and write numbered buffers, and the executors behind the lm_mlp_* calls
- * for such models (graph_impl.h per dtype, graph_f64.c for the JVP and the R-operator).
+ * for such models (graph_impl.h, compiled per dtype by graph_f64.c and graph_f32.c: forward,
+ * backward, the JVP and the R-operator).
  *
  * Compilation. Entry i of model.layers becomes one node reading the previous buffer and writing
  * a new one; a residual entry compiles its body from the block's input buffer b and then an add
@@ -54,5 +55,12 @@ void lm__graph_rbackward_f64(const lm_mlp *m, lm_mlp_ws *ws, const double *theta
 const float *lm__graph_forward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta,
                                    const float *x, size_t n);
 void lm__graph_backward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, float *grad);
+void lm__graph_rforward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *v);
+void lm__graph_rbackward_f32(const lm_mlp *m, lm_mlp_ws *ws, const float *theta, const float *v,
+                             float *hv);
+/* A float32 workspace's R-state (tan, rgrad per buffer, gscratch, and the loss's second-order
+ * step in double: hf, hy, hrf, hr), allocated on the first float32 jvp / hvp_prepare and kept
+ * (in ws->rbuf), so that training workspaces stay small. LM_ENOMEM naming its size. */
+lm_status lm__graph_ws_rstate(lm_mlp_ws *ws, lm_err *err);
 
 #endif

@@ -35,12 +35,14 @@ struct lm_mlp_ws {
     const void *theta, *x, *y;
     int prepared;
     /* layer-graph models (m->graph; graph.h): per buffer b < n_buf, val[b] the values [n, size],
-     * grad[b] dL/d(buffer), tan[b] its R-forward tangent and rgrad[b] R{grad[b]} (float64 only);
-     * buffer 0 is the caller's x (val[0] borrowed; grad, tan, rgrad NULL). has[b] marks the
-     * gradient buffers already written in the current backward pass. */
+     * grad[b] dL/d(buffer), tan[b] its R-forward tangent and rgrad[b] R{grad[b]} (the
+     * workspace's dtype; a float32 workspace allocates tan and rgrad on its first jvp or
+     * hvp_prepare, in rbuf: lm__graph_ws_rstate); buffer 0 is the caller's x (val[0] borrowed;
+     * grad, tan, rgrad NULL). has[b] marks the gradient buffers already written in the current
+     * backward pass. */
     size_t n_buf;
     void **val, **grad;
-    double **tan, **rgrad;
+    void **tan, **rgrad;
     unsigned char *has;
     double *scr; /* the layers' shared scratch */
 };

@@ -34,8 +34,10 @@
  *               R{gth} = B(rgy, x) + B(gy, dx),  R{gx} = B'(rgy, th) + B'(gy, vth);
  *             for a nonlinear layer the second-order term appears (e.g. an activation's
  *             gy (.) phi''(x) (.) dx); each layer derives its own in a comment beside it.
- * The float32 path (training, evaluation) has forward and backward only; NULL entries there
- * fall back to nothing: a graph with a layer lacking them refuses float32 with a message.
+ * The float32 entries have the same contract with T = float (scr still doubles): forward and
+ * backward for training and evaluation, jvp and rbackward for float32 Jacobian- and
+ * Hessian-vector products (the sharpness of float32 runs). Every layer has all eight; a graph
+ * with a layer lacking a float32 entry refuses float32 with a message naming it.
  */
 #ifndef LM_MODEL_LAYER_H
 #define LM_MODEL_LAYER_H
@@ -72,6 +74,12 @@ typedef struct lm__layer_ops {
                         double *scr);
     void (*backward_f32)(const lm__node *nd, const float *th, const float *x, const float *y,
                          const float *gy, float *gx, int gx_acc, float *gth, size_t n, double *scr);
+    void (*jvp_f32)(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr);
+    void (*rbackward_f32)(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr);
 } lm__layer_ops;
 
 /* One layer instance. Set by graph.c unless marked (build). */

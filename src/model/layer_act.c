@@ -112,6 +112,41 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
         put_f32(gx, tmp, cnt, 1);
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th;
+    (void) vth;
+    (void) scr;
+    const size_t cnt = n * nd->in_size;
+    if (!dx) {
+        for (size_t i = 0; i < cnt; i++)
+            dy[i] = 0.0f;
+        return;
+    }
+    act_rforward_f32(nd->spec.act, x, y, dx, dy, cnt);
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    (void) th;
+    (void) vth;
+    (void) dy;
+    (void) hth;
+    if (!rgx)
+        return;
+    const size_t cnt = n * nd->in_size;
+    float *dst = rgx_acc ? (float *) (void *) scr : rgx;
+    if (dx) {
+        act_rbackward_f32(nd->spec.act, x, y, gy, rgy, dx, dst, cnt);
+    } else {
+        act_backward_f32(nd->spec.act, x, y, rgy, dst, cnt);
+    }
+    if (rgx_acc)
+        put_f32(rgx, dst, cnt, 1);
+}
+
 const lm__layer_ops lm__layer_act = {
     .type = LM_LAYER_ACT,
     .build = build,
@@ -121,4 +156,6 @@ const lm__layer_ops lm__layer_act = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

@@ -9,11 +9,14 @@
  * F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=s), transposed back and viewed as
  * [B, T, d]. s = spec.scale when > 0, else 1/sqrt(dh) (resolved into nd->spec.scale by build).
  *
- * Workload: the GPT of issue 16 (d 128, 4 heads, T 64, batch 32) runs n*H = 128 heads of five
- * T x T x dh GEMMs each per training step; every product is a cblas GEMM on the head's columns
- * of x (leading dimension 3d) and y (d), so nothing is copied. The layer is stateless: backward,
- * jvp and rbackward recompute P from x (one more GEMM and T^2/2 exps per head) in the node's
- * scratch, 4 T^2 doubles (the float32 calls use it as float storage and need 2 T^2).
+ * Workload: the GPT of issue 16 (d 128, 4 heads, T 64, batch 32) runs n*H = 128 heads of seven
+ * T x T x dh products each per training step (two forward, five backward); every product is a
+ * cblas GEMM on the head's columns of x (leading dimension 3d) and y (d), so nothing is copied,
+ * split into causal row blocks (attn_impl.h). Measured there on one core of the shared build
+ * machine: float32 forward ~1.3 ms and backward ~2.8 ms per layer; float64 forward 2.3, backward
+ * 4.6, jvp 4.5, rbackward 9.3 ms. The layer is stateless: backward, jvp and rbackward recompute P
+ * from x (one more GEMM and T^2/2 exps per head) in the node's scratch, 4 T^2 doubles (the float32
+ * calls use it as float storage: 2 T^2 for forward and backward, 4 T^2 floats for rbackward).
  *
  * Derivatives (one example and head; rowsum(A)_i = Sum_j A_ij; (.) elementwise; masked entries
  * have P_ij = 0, so every formula below gives them 0 and they are never read).
@@ -36,7 +39,8 @@
  *     R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q').
  *   Applying backward to rgy alone gives the terms with R{dO}; the others (P' V-coupling, dO V'^T,
  *   the P' terms in R{dS}, dS K', dS^T Q') are the second-order ones. Checked against finite
- *   differences in tests/model/test_attn.c.
+ *   differences in tests/model/test_attn.c. The per-head kernels of all four passes are
+ * attn_impl.h's, compiled for double and float.
  */
 #include "model/internal.h"
 #include "model/layer.h"
@@ -111,7 +115,7 @@ static lm_status build(lm__node *nd, lm_err *err) {
     const size_t len = nd->in_shape[1], d = nd->out_shape[2], H = nd->spec.heads, dh = d / H,      \
                  ld = 3 * d;                                                                       \
     const double s = nd->spec.scale;                                                               \
-    lm_blas_threads_for((double) len *(double) len *(double) dh)
+    lm_blas_threads_for((double) (ATTN_BLOCK * len * dh)) /* the largest GEMM's multiply-adds */
 #define XQ(buf) ((buf) + e * len * ld + h * dh)
 #define XK(buf) (XQ(buf) + d)
 #define XV(buf) (XQ(buf) + 2 * d)
@@ -143,15 +147,6 @@ static void backward_f64(const lm__node *nd, const double *th, const double *x, 
                                    dh, ld, d, s, SCR(0), SCR(1));
 }
 
-/* Pd = P' = P (.) (S' - rowsum(P (.) S')) with S' = s (Q' K^T + Q K'^T). */
-static void probs_tangent(const double *q, const double *k, const double *dq, const double *dk,
-                          const double *P, double *Pd, size_t len, size_t dh, size_t ld, double s) {
-    const int nl = (int) len, nh = (int) dh, l3 = (int) ld;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, s, dq, l3, k, l3, 0.0, Pd, nl);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, s, q, l3, dk, l3, 1.0, Pd, nl);
-    attn_softmax_jvp_f64(P, Pd, len);
-}
-
 static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
                     const double *dx, const double *y, double *dy, size_t n, double *scr) {
     (void) th, (void) vth, (void) y;
@@ -160,18 +155,10 @@ static void jvp_f64(const lm__node *nd, const double *th, const double *vth, con
         return;
     }
     ATTN_DIMS;
-    const int nl = (int) len, nh = (int) dh, l3 = (int) ld, lo = (int) d;
-    double *P = SCR(0), *Pd = SCR(1);
     for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++) {
-            attn_probs_f64(XQ(x), XK(x), len, dh, ld, s, P);
-            probs_tangent(XQ(x), XK(x), XQ(dx), XK(dx), P, Pd, len, dh, ld, s);
-            /* O' = P' V + P V' */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, 1.0, Pd, nl, XV(x),
-                        l3, 0.0, YH(dy), lo);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, 1.0, P, nl, XV(dx),
-                        l3, 1.0, YH(dy), lo);
-        }
+        for (size_t h = 0; h < H; h++)
+            attn_head_jvp_f64(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d,
+                              s, SCR(0), SCR(1));
 }
 
 static void rbackward_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
@@ -182,59 +169,11 @@ static void rbackward_f64(const lm__node *nd, const double *th, const double *vt
     if (!rgx)
         return;
     ATTN_DIMS;
-    const int nl = (int) len, nh = (int) dh, l3 = (int) ld, lo = (int) d;
-    const double beta = rgx_acc ? 1.0 : 0.0;
-    double *P = SCR(0), *G = SCR(1), *Pd = SCR(2), *R = SCR(3);
     for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++) {
-            const double *q = XQ(x), *k = XK(x), *v = XV(x), *go = YH(gy), *rgo = YH(rgy);
-            double *rq = XQ(rgx), *rk = XK(rgx), *rv = XV(rgx);
-            attn_probs_f64(q, k, len, dh, ld, s, P);
-            if (dx)
-                probs_tangent(q, k, XQ(dx), XK(dx), P, Pd, len, dh, ld, s);
-            /* G = dP = dO V^T;  R = R{dP} = R{dO} V^T + dO V'^T */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, 1.0, go, lo, v, l3,
-                        0.0, G, nl);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, 1.0, rgo, lo, v, l3,
-                        0.0, R, nl);
-            if (dx)
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, nh, 1.0, go, lo,
-                            XV(dx), l3, 1.0, R, nl);
-            /* R <- R{dS} = P' (.) g + P (.) (R{dP} - R{r}),  G <- dS = P (.) g,  g = dP - r */
-            for (size_t i = 0; i < len; i++) {
-                const double *p = P + i * len, *pd = Pd + i * len;
-                double *gr = G + i * len, *rr = R + i * len;
-                double r = 0.0, rr_sum = 0.0;
-                for (size_t j = 0; j <= i; j++) {
-                    r += p[j] * gr[j];
-                    rr_sum += p[j] * rr[j] + (dx ? pd[j] * gr[j] : 0.0);
-                }
-                for (size_t j = 0; j <= i; j++) {
-                    const double g = gr[j] - r;
-                    rr[j] = (dx ? pd[j] * g : 0.0) + p[j] * (rr[j] - rr_sum);
-                    gr[j] = p[j] * g;
-                }
-                for (size_t j = i + 1; j < len; j++)
-                    rr[j] = gr[j] = 0.0;
-            }
-            /* R{dV} = P'^T dO + P^T R{dO} */
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, 1.0, P, nl, rgo, lo,
-                        beta, rv, l3);
-            if (dx)
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, 1.0, Pd, nl, go,
-                            lo, 1.0, rv, l3);
-            /* R{dQ} = s (R{dS} K + dS K'),  R{dK} = s (R{dS}^T Q + dS^T Q') */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, s, R, nl, k, l3,
-                        beta, rq, l3);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, s, R, nl, q, l3, beta,
-                        rk, l3);
-            if (dx) {
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, nh, nl, s, G, nl, XK(dx),
-                            l3, 1.0, rq, l3);
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nl, nh, nl, s, G, nl, XQ(dx),
-                            l3, 1.0, rk, l3);
-            }
-        }
+        for (size_t h = 0; h < H; h++)
+            attn_head_rbackward_f64(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
+                                    dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
+                                    rgx_acc, len, dh, ld, d, s, SCR(0), SCR(1), SCR(2), SCR(3));
 }
 
 /* ---------------------------------------------------------------- float32 */
@@ -261,6 +200,35 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
                                    dh, ld, d, s, SCRF(0), SCRF(1));
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) y;
+    if (!dx) {
+        memset(dy, 0, n * nd->out_size * sizeof *dy);
+        return;
+    }
+    ATTN_DIMS;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_jvp_f32(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d,
+                              s, SCRF(0), SCRF(1));
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    (void) th, (void) vth, (void) y, (void) dy, (void) hth;
+    if (!rgx)
+        return;
+    ATTN_DIMS;
+    for (size_t e = 0; e < n; e++)
+        for (size_t h = 0; h < H; h++)
+            attn_head_rbackward_f32(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
+                                    dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
+                                    rgx_acc, len, dh, ld, d, s, SCRF(0), SCRF(1), SCRF(2), SCRF(3));
+}
+
 const lm__layer_ops lm__layer_attention = {
     .type = LM_LAYER_ATTENTION,
     .build = build,
@@ -270,4 +238,6 @@ const lm__layer_ops lm__layer_attention = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

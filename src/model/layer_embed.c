@@ -119,6 +119,26 @@ static void embed_backward_f32(const lm__node *nd, const float *th, const float 
     embed_grad_f32(gy, nd->w_mul, x, gth, POS(gth), n, len, d, vocab);
 }
 
+static void embed_jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    E_DIMS;
+    (void) th, (void) dx, (void) y, (void) scr;
+    if (vth)
+        embed_f32(vth, POS(vth), nd->w_mul, x, dy, n, len, d);
+    else
+        memset(dy, 0, n * len * d * sizeof *dy);
+}
+
+static void embed_rbackward_f32(const lm__node *nd, const float *th, const float *vth,
+                                const float *x, const float *dx, const float *y, const float *dy,
+                                const float *gy, const float *rgy, float *rgx, int rgx_acc,
+                                float *hth, size_t n, double *scr) {
+    E_DIMS;
+    (void) th, (void) vth, (void) dx, (void) y, (void) dy, (void) gy, (void) rgx, (void) rgx_acc,
+        (void) scr;
+    embed_grad_f32(rgy, nd->w_mul, x, hth, POS(hth), n, len, d, vocab);
+}
+
 const lm__layer_ops lm__layer_embedding = {
     .type = LM_LAYER_EMBEDDING,
     .build = embed_build,
@@ -128,6 +148,8 @@ const lm__layer_ops lm__layer_embedding = {
     .rbackward_f64 = embed_rbackward_f64,
     .forward_f32 = embed_forward_f32,
     .backward_f32 = embed_backward_f32,
+    .jvp_f32 = embed_jvp_f32,
+    .rbackward_f32 = embed_rbackward_f32,
 };
 
 /* ---------------------------------------------------------------- last */
@@ -198,6 +220,27 @@ static void last_backward_f32(const lm__node *nd, const float *th, const float *
         last_adj_f32(gy, gx, gx_acc, n, len, d);
 }
 
+static void last_jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                         const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    L_DIMS;
+    (void) th, (void) vth, (void) x, (void) y, (void) scr;
+    if (dx)
+        last_f32(dx, dy, n, len, d);
+    else
+        memset(dy, 0, n * d * sizeof *dy);
+}
+
+static void last_rbackward_f32(const lm__node *nd, const float *th, const float *vth,
+                               const float *x, const float *dx, const float *y, const float *dy,
+                               const float *gy, const float *rgy, float *rgx, int rgx_acc,
+                               float *hth, size_t n, double *scr) {
+    L_DIMS;
+    (void) th, (void) vth, (void) x, (void) dx, (void) y, (void) dy, (void) gy, (void) hth,
+        (void) scr;
+    if (rgx)
+        last_adj_f32(rgy, rgx, rgx_acc, n, len, d);
+}
+
 const lm__layer_ops lm__layer_last = {
     .type = LM_LAYER_LAST,
     .build = last_build,
@@ -207,4 +250,6 @@ const lm__layer_ops lm__layer_last = {
     .rbackward_f64 = last_rbackward_f64,
     .forward_f32 = last_forward_f32,
     .backward_f32 = last_backward_f32,
+    .jvp_f32 = last_jvp_f32,
+    .rbackward_f32 = last_rbackward_f32,
 };

@@ -74,6 +74,25 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
         put_f32(gx, gy, n * nd->in_size, gx_acc);
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) x, (void) y, (void) scr;
+    if (dx)
+        put_f32(dy, dx, n * nd->in_size, 0);
+    else
+        memset(dy, 0, n * nd->in_size * sizeof *dy);
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    (void) th, (void) vth, (void) x, (void) dx, (void) y, (void) dy, (void) gy, (void) hth,
+        (void) scr;
+    if (rgx)
+        put_f32(rgx, rgy, n * nd->in_size, rgx_acc);
+}
+
 const lm__layer_ops lm__layer_flatten = {
     .type = LM_LAYER_FLATTEN,
     .build = build,
@@ -83,4 +102,6 @@ const lm__layer_ops lm__layer_flatten = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

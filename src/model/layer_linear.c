@@ -28,6 +28,7 @@
 #undef GEMM
 
 #include <stdio.h>
+#include <string.h>
 
 static lm_status build(lm__node *nd, lm_err *err) {
     if (!nd->seq && (nd->in_shape[1] != 1 || nd->in_shape[2] != 1))
@@ -136,6 +137,40 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
         dense_grad_input_f32(gy, th, nd->w_mul, gx, n, in, out, gx_acc);
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    DIMS;
+    (void) y;
+    (void) scr;
+    int beta = 0;
+    if (vth) {
+        dense_forward_f32(vth, BIAS(vth), nd->w_mul, nd->b_mul, x, dy, n, in, out, 0);
+        beta = 1;
+    }
+    if (dx) {
+        dense_forward_f32(th, NULL, nd->w_mul, 0.0, dx, dy, n, in, out, beta);
+        beta = 1;
+    }
+    if (!beta)
+        memset(dy, 0, n * out * sizeof *dy);
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    DIMS;
+    (void) y;
+    (void) dy;
+    dense_grad_params_f32(rgy, x, nd->w_mul, nd->b_mul, hth, BIAS(hth), n, in, out, 0, scr);
+    if (dx)
+        dense_grad_params_f32(gy, dx, nd->w_mul, 0.0, hth, NULL, n, in, out, 1, NULL);
+    if (rgx) {
+        dense_grad_input_f32(rgy, th, nd->w_mul, rgx, n, in, out, rgx_acc);
+        dense_grad_input_f32(gy, vth, nd->w_mul, rgx, n, in, out, 1);
+    }
+}
+
 const lm__layer_ops lm__layer_linear = {
     .type = LM_LAYER_LINEAR,
     .build = build,
@@ -145,4 +180,6 @@ const lm__layer_ops lm__layer_linear = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

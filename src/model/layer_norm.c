@@ -46,7 +46,25 @@
 #define LN_EPS_DEFAULT 1e-5 /* PyTorch's nn.LayerNorm default */
 
 /* Scratch (doubles, nd->scratch_fixed = LN_SCR * d): rows of d each. */
-enum { R_X, R_GY, R_OUT, R_XHAT, R_GHAT, R_RXH, R_RGHAT, R_GAM, R_BETA, R_ACCG, R_ACCB, LN_SCR };
+enum {
+    R_X,
+    R_GY,
+    R_OUT,
+    R_XHAT,
+    R_GHAT,
+    R_RXH,
+    R_RGHAT,
+    R_GAM,
+    R_BETA,
+    R_ACCG,
+    R_ACCB,
+    R_DX, /* float32 R-passes: the row's tangent, R{gy}, the parameter tangents */
+    R_RGY,
+    R_VGAM,
+    R_VBETA,
+    R_RGX, /* the R-backward's R{gx} row */
+    LN_SCR
+};
 
 static lm_status build(lm__node *nd, lm_err *err) {
     if (!nd->seq && (nd->in_shape[1] != 1 || nd->in_shape[2] != 1))
@@ -145,6 +163,17 @@ static double row_rxhat(const double *xh, const double *dx, double rs, size_t d,
     return a;
 }
 
+/* dy = vgamma (.) xhat + vbeta + gamma (.) R{xhat} for one row (vgam, vbeta NULL: no parameter
+ * tangent; dx NULL: the input does not move). xh, rxh: rows of scratch. */
+static void row_jvp(const double *x, const double *dx, const double *gam, const double *vgam,
+                    const double *vbeta, double *dy, size_t d, double eps, double *xh,
+                    double *rxh) {
+    const double rs = row_xhat(x, d, eps, xh);
+    row_rxhat(xh, dx, rs, d, rxh);
+    for (size_t i = 0; i < d; i++)
+        dy[i] = gam[i] * rxh[i] + (vgam ? vgam[i] * xh[i] + vbeta[i] : 0.0);
+}
+
 /* ---------------------------------------------------------------- float64 */
 
 #define LN_DIMS                                                                                    \
@@ -152,6 +181,39 @@ static double row_rxhat(const double *xh, const double *dx, double rs, size_t d,
     const double eps = nd->spec.eps;                                                               \
     n *= nd->rows
 #define ROW(k) (scr + (size_t) (k) *d)
+
+/* One row of the R-backward (the derivation at the top): haccg += R{g_gamma}, haccb +=
+ * R{g_beta}; rgx (when not NULL) = R{gx} (overwritten). vgam NULL: no parameter tangent. scr:
+ * the node's scratch (rows R_XHAT, R_GHAT, R_RXH, R_RGHAT, R_OUT used). */
+static void row_rbackward(const double *x, const double *dx, const double *gyr, const double *rgyr,
+                          const double *gam, const double *vgam, double *rgx, double *haccg,
+                          double *haccb, size_t d, double eps, double *scr) {
+    double *xh = ROW(R_XHAT), *gh = ROW(R_GHAT), *rxh = ROW(R_RXH), *rgh = ROW(R_RGHAT);
+    double *gxr = ROW(R_OUT);
+    const double rs = row_xhat(x, d, eps, xh);
+    const double a = row_rxhat(xh, dx, rs, d, rxh);
+    double m1 = 0.0, m2 = 0.0, rm1 = 0.0, rm2 = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        gh[i] = gam[i] * gyr[i];
+        rgh[i] = gam[i] * rgyr[i] + (vgam ? vgam[i] * gyr[i] : 0.0);
+        m1 += gh[i];
+        m2 += gh[i] * xh[i];
+        rm1 += rgh[i];
+        rm2 += rgh[i] * xh[i] + gh[i] * rxh[i];
+        haccg[i] += rgyr[i] * xh[i] + gyr[i] * rxh[i];
+        haccb[i] += rgyr[i];
+    }
+    if (!rgx)
+        return;
+    m1 /= (double) d;
+    m2 /= (double) d;
+    rm1 /= (double) d;
+    rm2 /= (double) d;
+    for (size_t i = 0; i < d; i++) {
+        gxr[i] = rs * (gh[i] - m1 - xh[i] * m2);
+        rgx[i] = -a * rs * gxr[i] + rs * (rgh[i] - rm1 - rxh[i] * m2 - xh[i] * rm2);
+    }
+}
 
 static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,
                         double *scr) {
@@ -182,14 +244,9 @@ static void jvp_f64(const lm__node *nd, const double *th, const double *vth, con
                     const double *dx, const double *y, double *dy, size_t n, double *scr) {
     LN_DIMS;
     (void) y;
-    double *xh = ROW(R_XHAT), *rxh = ROW(R_RXH);
-    for (size_t e = 0; e < n; e++) {
-        const double rs = row_xhat(x + e * d, d, eps, xh);
-        row_rxhat(xh, dx ? dx + e * d : NULL, rs, d, rxh);
-        double *o = dy + e * d;
-        for (size_t i = 0; i < d; i++)
-            o[i] = th[i] * rxh[i] + (vth ? vth[i] * xh[i] + vth[d + i] : 0.0);
-    }
+    for (size_t e = 0; e < n; e++)
+        row_jvp(x + e * d, dx ? dx + e * d : NULL, th, vth, vth ? vth + d : NULL, dy + e * d, d,
+                eps, ROW(R_XHAT), ROW(R_RXH));
 }
 
 static void rbackward_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
@@ -199,36 +256,15 @@ static void rbackward_f64(const lm__node *nd, const double *th, const double *vt
     LN_DIMS;
     (void) y;
     (void) dy;
-    double *xh = ROW(R_XHAT), *gh = ROW(R_GHAT), *rxh = ROW(R_RXH), *rgh = ROW(R_RGHAT);
-    double *gxr = ROW(R_OUT);
-    const double *gam = th, *vgam = vth;
+    double *out = ROW(R_RGX);
     memset(hth, 0, 2 * d * sizeof *hth);
     for (size_t e = 0; e < n; e++) {
-        const double *gyr = gy + e * d, *rgyr = rgy + e * d;
-        const double rs = row_xhat(x + e * d, d, eps, xh);
-        const double a = row_rxhat(xh, dx ? dx + e * d : NULL, rs, d, rxh);
-        double m1 = 0.0, m2 = 0.0, rm1 = 0.0, rm2 = 0.0;
-        for (size_t i = 0; i < d; i++) {
-            gh[i] = gam[i] * gyr[i];
-            rgh[i] = gam[i] * rgyr[i] + (vgam ? vgam[i] * gyr[i] : 0.0);
-            m1 += gh[i];
-            m2 += gh[i] * xh[i];
-            rm1 += rgh[i];
-            rm2 += rgh[i] * xh[i] + gh[i] * rxh[i];
-            hth[i] += rgyr[i] * xh[i] + gyr[i] * rxh[i];
-            hth[d + i] += rgyr[i];
-        }
-        if (!rgx)
-            continue;
-        m1 /= (double) d;
-        m2 /= (double) d;
-        rm1 /= (double) d;
-        rm2 /= (double) d;
-        double *r = rgx + e * d;
-        for (size_t i = 0; i < d; i++) {
-            gxr[i] = rs * (gh[i] - m1 - xh[i] * m2);
-            const double v = -a * rs * gxr[i] + rs * (rgh[i] - rm1 - rxh[i] * m2 - xh[i] * rm2);
-            r[i] = rgx_acc ? r[i] + v : v;
+        row_rbackward(x + e * d, dx ? dx + e * d : NULL, gy + e * d, rgy + e * d, th, vth,
+                      rgx ? out : NULL, hth, hth + d, d, eps, scr);
+        if (rgx) {
+            double *r = rgx + e * d;
+            for (size_t i = 0; i < d; i++)
+                r[i] = rgx_acc ? r[i] + out[i] : out[i];
         }
     }
 }
@@ -279,6 +315,62 @@ static void backward_f32(const lm__node *nd, const float *th, const float *x, co
     }
 }
 
+static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    LN_DIMS;
+    (void) y;
+    double *xr = ROW(R_X), *dxr = ROW(R_DX), *out = ROW(R_OUT), *gam = ROW(R_GAM);
+    double *vgam = ROW(R_VGAM), *vbeta = ROW(R_VBETA);
+    load_f32(gam, th, d);
+    if (vth) {
+        load_f32(vgam, vth, d);
+        load_f32(vbeta, vth + d, d);
+    }
+    for (size_t e = 0; e < n; e++) {
+        load_f32(xr, x + e * d, d);
+        if (dx)
+            load_f32(dxr, dx + e * d, d);
+        row_jvp(xr, dx ? dxr : NULL, gam, vth ? vgam : NULL, vth ? vbeta : NULL, out, d, eps,
+                ROW(R_XHAT), ROW(R_RXH));
+        for (size_t i = 0; i < d; i++)
+            dy[e * d + i] = (float) out[i];
+    }
+}
+
+static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                          const float *dx, const float *y, const float *dy, const float *gy,
+                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                          double *scr) {
+    LN_DIMS;
+    (void) y;
+    (void) dy;
+    double *xr = ROW(R_X), *dxr = ROW(R_DX), *gyr = ROW(R_GY), *rgyr = ROW(R_RGY);
+    double *gam = ROW(R_GAM), *vgam = ROW(R_VGAM), *out = ROW(R_RGX);
+    double *accg = ROW(R_ACCG), *accb = ROW(R_ACCB);
+    load_f32(gam, th, d);
+    if (vth)
+        load_f32(vgam, vth, d);
+    memset(accg, 0, 2 * d * sizeof *accg); /* R_ACCG, R_ACCB are adjacent */
+    for (size_t e = 0; e < n; e++) {
+        load_f32(xr, x + e * d, d);
+        if (dx)
+            load_f32(dxr, dx + e * d, d);
+        load_f32(gyr, gy + e * d, d);
+        load_f32(rgyr, rgy + e * d, d);
+        row_rbackward(xr, dx ? dxr : NULL, gyr, rgyr, gam, vth ? vgam : NULL, rgx ? out : NULL,
+                      accg, accb, d, eps, scr);
+        if (rgx) {
+            float *r = rgx + e * d;
+            for (size_t i = 0; i < d; i++)
+                r[i] = rgx_acc ? (float) ((double) r[i] + out[i]) : (float) out[i];
+        }
+    }
+    for (size_t i = 0; i < d; i++) {
+        hth[i] = (float) accg[i];
+        hth[d + i] = (float) accb[i];
+    }
+}
+
 const lm__layer_ops lm__layer_layernorm = {
     .type = LM_LAYER_LAYERNORM,
     .build = build,
@@ -288,4 +380,6 @@ const lm__layer_ops lm__layer_layernorm = {
     .rbackward_f64 = rbackward_f64,
     .forward_f32 = forward_f32,
     .backward_f32 = backward_f32,
+    .jvp_f32 = jvp_f32,
+    .rbackward_f32 = rbackward_f32,
 };

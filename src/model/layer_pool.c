@@ -22,8 +22,10 @@
  */
 #include "model/layer.h"
 
+/* inv: 1/k^2 when multiplying by it is exactly dividing by k^2 (k^2 a power of two), else 0 */
 typedef struct pool_geom {
     size_t c, h, w, k, s, ho, wo;
+    double inv;
 } pool_geom;
 
 #define T         double
@@ -38,8 +40,11 @@ typedef struct pool_geom {
 #undef SFX
 
 static pool_geom geom(const lm__node *nd) {
-    pool_geom g = {nd->in_shape[0], nd->in_shape[1],  nd->in_shape[2], nd->spec.kernel,
-                   nd->spec.stride, nd->out_shape[1], nd->out_shape[2]};
+    pool_geom g = {nd->in_shape[0], nd->in_shape[1],  nd->in_shape[2],  nd->spec.kernel,
+                   nd->spec.stride, nd->out_shape[1], nd->out_shape[2], 0.0};
+    const size_t kk = g.k * g.k;
+    if ((kk & (kk - 1)) == 0)
+        g.inv = 1.0 / (double) kk;
     return g;
 }
 
@@ -67,6 +72,11 @@ static lm_status build(lm__node *nd, lm_err *err) {
 static void zero(double *a, size_t cnt) {
     for (size_t i = 0; i < cnt; i++)
         a[i] = 0.0;
+}
+
+static void zero_f32(float *a, size_t cnt) {
+    for (size_t i = 0; i < cnt; i++)
+        a[i] = 0.0f;
 }
 
 /* ---------------------------------------------------------------- average pooling */
@@ -124,6 +134,27 @@ static void avg_backward_f32(const lm__node *nd, const float *th, const float *x
         avgpool_bwd_f32(&g, gy, gx, n, gx_acc);
 }
 
+static void avg_jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                        const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) x, (void) y, (void) scr;
+    const pool_geom g = geom(nd);
+    if (dx)
+        avgpool_fwd_f32(&g, dx, dy, n);
+    else
+        zero_f32(dy, n * nd->out_size);
+}
+
+static void avg_rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                              const float *dx, const float *y, const float *dy, const float *gy,
+                              const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                              double *scr) {
+    (void) th, (void) vth, (void) x, (void) dx, (void) y, (void) dy, (void) gy, (void) hth,
+        (void) scr;
+    const pool_geom g = geom(nd);
+    if (rgx)
+        avgpool_bwd_f32(&g, rgy, rgx, n, rgx_acc);
+}
+
 const lm__layer_ops lm__layer_avgpool2d = {
     .type = LM_LAYER_AVGPOOL2D,
     .build = build,
@@ -133,6 +164,8 @@ const lm__layer_ops lm__layer_avgpool2d = {
     .rbackward_f64 = avg_rbackward_f64,
     .forward_f32 = avg_forward_f32,
     .backward_f32 = avg_backward_f32,
+    .jvp_f32 = avg_jvp_f32,
+    .rbackward_f32 = avg_rbackward_f32,
 };
 
 /* ---------------------------------------------------------------- max pooling */
@@ -190,6 +223,27 @@ static void max_backward_f32(const lm__node *nd, const float *th, const float *x
         maxpool_bwd_f32(&g, x, gy, gx, n, gx_acc);
 }
 
+static void max_jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                        const float *dx, const float *y, float *dy, size_t n, double *scr) {
+    (void) th, (void) vth, (void) y, (void) scr;
+    const pool_geom g = geom(nd);
+    if (dx)
+        maxpool_jvp_f32(&g, x, dx, dy, n);
+    else
+        zero_f32(dy, n * nd->out_size);
+}
+
+/* R{gx} = S(x)^T rgy, as the float64 one. */
+static void max_rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
+                              const float *dx, const float *y, const float *dy, const float *gy,
+                              const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
+                              double *scr) {
+    (void) th, (void) vth, (void) dx, (void) y, (void) dy, (void) gy, (void) hth, (void) scr;
+    const pool_geom g = geom(nd);
+    if (rgx)
+        maxpool_bwd_f32(&g, x, rgy, rgx, n, rgx_acc);
+}
+
 const lm__layer_ops lm__layer_maxpool2d = {
     .type = LM_LAYER_MAXPOOL2D,
     .build = build,
@@ -199,4 +253,6 @@ const lm__layer_ops lm__layer_maxpool2d = {
     .rbackward_f64 = max_rbackward_f64,
     .forward_f32 = max_forward_f32,
     .backward_f32 = max_backward_f32,
+    .jvp_f32 = max_jvp_f32,
+    .rbackward_f32 = max_rbackward_f32,
 };

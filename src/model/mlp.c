@@ -54,6 +54,7 @@ lm_mlp_spec lm_mlp_spec_default(void) {
     s.bias = 1;
     s.param = LM_PARAM_SP;
     s.output_multiplier = 1.0;
+    s.embed_multiplier = 1.0;
     s.sw2 = 1.0;
     s.sb2 = 0.0;
     return s;
@@ -162,6 +163,9 @@ static lm_status check_common(const lm_mlp_spec *spec, lm_err *err) {
     if ((unsigned) spec->act > LM_ACT_QUADRATIC || (unsigned) spec->param > LM_PARAM_MUP ||
         (unsigned) spec->init > LM_INIT_ALIGNED)
         LM_FAIL(err, LM_EINVAL, "model: invalid activation or parameterization enum");
+    if (!isfinite(spec->embed_multiplier)) /* 0 reads as the default 1 */
+        LM_FAIL(err, LM_EINVAL, "model.embed_multiplier = %g: must be finite and non-zero",
+                spec->embed_multiplier);
     if (!isfinite(spec->output_multiplier) || spec->output_multiplier == 0.0)
         LM_FAIL(err, LM_EINVAL, "model.output_multiplier = %g: must be finite and non-zero",
                 spec->output_multiplier);
@@ -257,7 +261,7 @@ void lm_mlp_describe(const lm_mlp *m, char *buf, size_t len) {
         const lm_gpt_spec *g = &s->gpt;
         PUT("gpt (d_model %zu, %zu block%s, %zu head%s, context %zu, vocab %zu, predicting at %s)",
             g->d_model, g->blocks, g->blocks == 1 ? "" : "s", g->heads, g->heads == 1 ? "" : "s",
-            g->context, g->vocab, g->every ? "every position" : "the last position");
+            g->context, g->vocab, g->every > 0 ? "every position" : "the last position");
         return;
     }
     for (size_t i = 0; i < s->n_layer_specs; i++) {

@@ -21,10 +21,11 @@
  * almost all of the trace (x.x' carries d), so ntk_align follows that layer while the others
  * align; the per-layer records show which layer moved.
  * Alignment lies in [-1, 1] by Cauchy–Schwarz (K is positive semi-definite, so in fact [0, 1]).
- * Workload: 2 + 2 L kernels of nk x nk kept (Theta_0, Theta_t and their layer terms). When
- * they would pass NTK_MAX_BYTES (a language model's T x V outputs per example: at T = 16,
- * V = 256 one example alone makes 4096 x 4096 kernels) the observer records nothing, so that the
- * other probe observers (features, sharing probe_every) still run on such a model.
+ * Workload: 2 + 2 L kernels of nk x nk kept (Theta_0, Theta_t and their layer terms), at most
+ * NTK_BUDGET bytes: a model with many outputs per example observes fewer probe examples, and one
+ * whose single example's kernels exceed it (a transformer predicting 256 bytes at each of 16+
+ * positions: 4096 outputs) records nothing (`lmech kernel --empirical` bounds its work by
+ * --max-memory instead and computes such kernels block by block).
  */
 #include "observe/internal.h"
 
@@ -34,14 +35,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PROBE_MAX 128 /* examples; bounds the nk x nk kernels kept (see above) */
-/* Above this the kernels are not computed (see above): 1 GiB holds the 2 + 2 L kernels of the
- * largest probe an MLP gets (128 examples x 10 outputs) for any L up to LM_MAX_LAYERS. */
-#define NTK_MAX_BYTES ((size_t) 1 << 30)
+#define PROBE_MAX  128                 /* examples; bounds the nk x nk kernels kept (see above) */
+#define NTK_BUDGET (256.0 * 1048576.0) /* bytes of kernels kept; the probe shrinks to fit */
 
 typedef struct ntk_state {
     size_t n, nk;
-    int skip;                  /* the kernels would pass NTK_MAX_BYTES: record nothing */
     double lr[LM_MAX_TENSORS]; /* per segment (lm_mlp_n_segments: a graph's tensors) */
     double *k0, *l0;           /* Theta_0 [nk, nk], its layer terms [L][nk][nk] */
     double *k, *l;             /* Theta_t, likewise */
@@ -122,18 +120,21 @@ static lm_status setup(const lm_obs_ctx *c, ntk_state **out, lm_err *err) {
         n = PROBE_MAX;
     if (n > c->train->n)
         n = c->train->n;
-    const size_t nk = n * m->d_out, L = m->n_layers;
+    const size_t L = m->n_layers;
+    /* the 2 + 2L kernels of (n k)^2 doubles within NTK_BUDGET: fewer probe examples where the
+     * outputs are many (a transformer's logits at every position); none fits: no records */
+    while (n > 0 && (double) (2 + 2 * L) * (double) (n * m->d_out) * (double) (n * m->d_out) * 8.0 >
+                        NTK_BUDGET)
+        n--;
+    const size_t nk = n * m->d_out;
     ntk_state *s = lm_calloc(1, sizeof *s);
     if (!s)
         LM_FAIL(err, LM_ENOMEM, "out of memory for the NTK observer");
     *out = s; /* owned by the observer slot from here: release frees it on any failure */
     s->n = n;
     s->nk = nk;
-    if (nk > 0 && (double) (2 + 2 * L) * (double) nk * (double) nk * (double) sizeof(double) >
-                      (double) NTK_MAX_BYTES) {
-        s->skip = 1;
-        return LM_OK;
-    }
+    if (n == 0)
+        return LM_OK; /* no probe example fits the budget: nothing to record */
     size_t seg[LM_MAX_TENSORS + 1];
     lm_train_segment_rates(c->cfg, m, seg, s->lr); /* layer_lr included, as the optimizer */
     s->k0 = lm_malloc(nk * nk * sizeof(double));
@@ -156,7 +157,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         *c->state = s;
         LM_TRY(st);
     }
-    if (s->skip)
+    if (s->n == 0)
         return LM_OK;
     const size_t nk = s->nk, nn = nk * nk, L = m->n_layers;
     if (memcmp(c->theta, c->theta0, m->n_params * sizeof *c->theta) == 0) {

@@ -20,13 +20,14 @@
  * symmetric matrix the eigenvalue error is at most the residual, and in practice ~residual^2 *
  * lambda / gap, far below the 10 % bands the edge-of-stability claims judge.
  *
- * Dtype (`sharpness_dtype`). A float32 run of a model.widths network takes its products in
- * float32 (lm_mlp_hvp_apply_f32 on the run's own float32 parameters and data; Lanczos itself
- * stays in double, each vector rounded to float32 per product): the GEMMs are about twice as
- * fast, and the products' relative error (~1e-6) is far below the residual 1e-3 asked of
+ * Dtype (`sharpness_dtype`). A float32 run (a model.widths network or a model.layers graph alike)
+ * takes its products in float32 (lm_mlp_hvp_apply_f32 on the run's own float32 parameters and data;
+ * Lanczos itself stays in double, each vector rounded to float32 per product): the GEMMs are about
+ * twice as fast, and the products' relative error (~1e-6) is far below the residual 1e-3 asked of
  * Lanczos. "float64" forces float64 products (the parameters widened per measurement);
  * "float32" asks for float32 products in a float64 run too (the data rounded once, the
- * parameters per measurement). Layer-graph models have no float32 R-operator and use float64.
+ * parameters per measurement). For a layer graph the float32 products are every layer's float32
+ * jvp and rbackward (layer.h), relative error ~1e-6 against float64 (tests/model/graph_check.h).
  * The metric sharpness_hvp_bits records which: 32 or 64.
  */
 #include "observe/internal.h"
@@ -135,8 +136,7 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
             LM_FAIL(err, LM_ENOMEM, "out of memory for the sharpness observer");
         *c->state = s;
         const lm_sharp_dtype sd = c->cfg->train.sharpness_dtype;
-        s->f32 = lm_mlp_is_chain(c->m) &&
-                 (sd == LM_SHARP_F32 || (sd == LM_SHARP_AUTO && c->f32 != NULL));
+        s->f32 = sd == LM_SHARP_F32 || (sd == LM_SHARP_AUTO && c->f32 != NULL);
         LM_TRY(lm_mlp_ws_new(c->m, c->train->n, s->f32 ? LM_F32 : LM_F64, &s->ws, err));
         if (s->f32) {
             s->v32 = lm_malloc(p * sizeof(float));

@@ -323,7 +323,7 @@ Test(config, enum_values_listed_with_suggestion) {
               LM_EINVAL,
               "cfg.json: data.source: expected one of \"fashion-mnist\", \"mnist\", \"npy\", "
               "\"teacher\", \"powerlaw\", \"circle\", \"modadd\", \"matrix-completion\", "
-              "\"linear-modes\", got string \"cifar10\"");
+              "\"linear-modes\", \"text\", got string \"cifar10\"");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"loss\": \"xe\"}", 0, NULL, LM_EINVAL,
               "cfg.json: loss: expected one of \"mse\", \"mse_mean\", \"ce\", \"mse_observed\", "
               "got string \"xe\" "
@@ -382,7 +382,7 @@ Test(config, out_of_range_values) {
 Test(config, missing_and_exclusive_keys) {
     cfg_fails("{}", 0, NULL, LM_EINVAL,
               "cfg.json: missing required key \"model.widths\" (input width first, output width "
-              "last) or \"model.layers\" (docs/models.md)");
+              "last), \"model.layers\" or \"model.arch\" (docs/models.md)");
     cfg_fails("{\"model\": {\"widths\": [784, 10]}, \"steps\": 5, \"epochs\": 2}", 0, NULL,
               LM_EINVAL, "cfg.json: \"steps\" and \"epochs\" are both given: give one of them");
     LM_CHECK_LEAKS();
@@ -521,7 +521,7 @@ Test(config, model_layers) {
               "\"outs\": 10}]}}",
               0, NULL, LM_EINVAL,
               "cfg.json: model.layers[0].outs: unknown key (did you mean \"out\"?) (a layer has "
-              "type, out, kernel, stride, padding, bias, eps, body)");
+              "type, out, kernel, stride, padding, bias, eps, body, vocab, heads, scale)");
     cfg_fails("{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"relu\", "
               "\"out\": 10}]}}",
               0, NULL, LM_EINVAL,
@@ -530,8 +530,8 @@ Test(config, model_layers) {
         "{\"model\": {\"input_shape\": [784], \"layers\": [{\"type\": \"conv\"}]}}", 0, NULL,
         LM_EINVAL,
         "cfg.json: model.layers[0].type: unknown layer type \"conv\" (linear, conv2d, "
-        "avgpool2d, maxpool2d, flatten, residual, layernorm, or an activation: identity, relu, "
-        "tanh, erf, gelu, sigmoid, softplus, quadratic)");
+        "avgpool2d, maxpool2d, flatten, residual, layernorm, embedding, attention, last, or an "
+        "activation: identity, relu, tanh, erf, gelu, sigmoid, softplus, quadratic)");
     cfg_fails("{\"model\": {\"layers\": [{\"type\": \"linear\", \"out\": 10}]}}", 0, NULL,
               LM_EINVAL,
               "cfg.json: missing required key \"model.input_shape\" with model.layers ([d] for "

@@ -103,6 +103,12 @@ Test(tokens, text_exact_windows) {
             }
         }
     }
+    /* the float32 copy keeps the layout */
+    lm_dataset_f32 *f32 = NULL;
+    cr_assert_eq(lm_dataset_to_f32(tr, &f32, &err), LM_OK, "%s", err.msg);
+    cr_assert(f32->positions == 4 && f32->k == 4 * 256 && f32->d == 4);
+    cr_assert_eq(f32->y[2 * 1024 + 3 * 256 + (size_t) tr->labels[2 * 4 + 3]], 1.0f);
+    lm_dataset_f32_free(f32);
     lm_dataset_free(tr);
     lm_dataset_free(te);
     /* default stride = context: W = (30 - 5) / 4 + 1 = 7, test_frac 0 keeps all 7 for training
@@ -198,6 +204,32 @@ Test(tokens, text_errors) {
     cr_assert_eq(lm_data_load(&s, 1, &tr, NULL, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(tr->n, 1);
     lm_dataset_free(tr);
+    unlink(path);
+    LM_CHECK_LEAKS();
+}
+
+/* The memory ceiling on a text set: 40000 bytes at context 64 and stride 1 are 39936 windows,
+ * 39936 x 64 x 256 doubles = 4.875 GiB of one-hot targets, refused before any allocation with
+ * the numbers; the same file with train_size and test_size 10 loads. */
+Test(tokens, text_memory_ceiling) {
+    char path[256];
+    lm_tmp_path(path, sizeof path, "text-big");
+    write_text(path, 40000);
+    lm_data_spec s = text_spec(path, 64, 1, 0.1);
+    load_fails(&s, LM_ERANGE,
+               (const char *[]){path, "35942 + 3994 examples x 64 positions x vocab 256",
+                                "4.88 GiB", "4 GiB ceiling", "data.stride", NULL});
+    s.train_size = 10;
+    s.test_size = 10;
+    lm_dataset *tr = NULL, *te = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_data_load(&s, 1, &tr, &te, &err), LM_OK, "%s", err.msg);
+    cr_assert(tr->n == 10 && te->n == 10 && tr->k == 64 * 256);
+    /* the first test window starts at byte 35942 (stride 1) */
+    cr_assert_eq(te->x[0], (double) text_byte(35942));
+    cr_assert_eq(te->labels[63], (int32_t) text_byte(35942 + 64));
+    lm_dataset_free(tr);
+    lm_dataset_free(te);
     unlink(path);
     LM_CHECK_LEAKS();
 }
@@ -442,6 +474,55 @@ Test(tokens, npy_errors) {
     load_fails(&s, LM_ERANGE,
                (const char *[]){"2 + 0 examples x 1 positions x vocab 1073741824", "16.00 GiB",
                                 "4 GiB ceiling", NULL});
+    npy_unlink(&f);
+    LM_CHECK_LEAKS();
+}
+
+/* ---------------------------------------------------------------- out of memory */
+
+/* Failing the k-th allocation of a text load and of an npy token load (train and test) gives
+ * LM_ENOMEM, no output and no leak, until k passes the loads' allocations. */
+static void oom_loop(const lm_data_spec *s) {
+    lm_allocator fail = {lm_test_failing_alloc, lm_test_free, NULL};
+    lm_set_allocator(&fail);
+    int ok = 0;
+    for (lm_test_fail_at = 1; lm_test_fail_at < 100 && !ok; lm_test_fail_at++) {
+        lm_test_calls = 0;
+        lm_dataset *tr = NULL, *te = NULL;
+        lm_err err = {0};
+        lm_status st = lm_data_load(s, 3, &tr, &te, &err);
+        if (st == LM_OK) {
+            ok = 1;
+            lm_dataset_free(tr);
+            lm_dataset_free(te);
+        } else {
+            cr_assert_eq(st, LM_ENOMEM, "allocation %d: %s", lm_test_fail_at, err.msg);
+            cr_assert_null(tr);
+            cr_assert_null(te);
+        }
+    }
+    lm_set_allocator(NULL);
+    cr_assert(ok);
+}
+
+Test(tokens, out_of_memory) {
+    char path[256];
+    lm_tmp_path(path, sizeof path, "text-oom");
+    write_text(path, 40);
+    lm_data_spec s = text_spec(path, 4, 3, 0.25);
+    s.subset = LM_SUBSET_RANDOM;
+    oom_loop(&s);
+    unlink(path);
+    npy_files f;
+    npy_paths(&f);
+    const double x[6] = {1, 2, 3, 3, 2, 1};
+    write_npy(f.x, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    write_npy(f.y, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    write_npy(f.tx, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    write_npy(f.ty, LM_ELT_I32, 2, (size_t[]){2, 3}, x);
+    lm_data_spec t = npy_spec(&f, 1);
+    t.subset = LM_SUBSET_RANDOM;
+    oom_loop(&t);
     npy_unlink(&f);
     LM_CHECK_LEAKS();
 }

@@ -1,7 +1,8 @@
 /*
  * graph_check.h: the derivative check every layer-graph model passes (test_graph.c and the
  * per-layer tests): gradient, JVP and exact HVP against central differences in float64, VJP
- * against the gradient, HVP symmetry, and float32 against float64, for a model given by its
+ * against the gradient, HVP symmetry, and float32 (loss, gradient, JVP, HVP) against float64, for
+ * a model given by its
  * layer list. Tolerances as tests/model/test_mlp.c (h = 1e-5 relative to the direction's norm:
  * truncation and rounding ~1e-10, so 1e-6 relative on whole vectors keeps four orders of margin
  * and still catches any missing factor or sign).
@@ -13,6 +14,8 @@
 #include "lmech/model.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline double gc_rel_err(const double *a, const double *b, size_t n) {
@@ -130,14 +133,26 @@ static inline void gc_check(const lm_mlp_spec *s, lm_loss loss, size_t n, uint64
         b += v[i] * gp[i];
     }
     cr_assert(lm_close(a, b, 1e-10, 1e-12), "%s: symmetry %.17g vs %.17g", what, a, b);
-    /* float32 forward and gradient against float64 (1e-4: float32 rounding through a few
-     * layers of O(10) sums, ~1e-6 each, with two orders of margin) */
+    /* float32 against float64: loss, gradient, JVP and HVP, every layer's float32 calls (each
+     * layer type has all four; a graph without them would refuse the float32 workspace). 1e-4
+     * relative on whole vectors: float32 rounding (u = 6e-8) of sums of O(10-100) terms is
+     * ~sqrt(len) u ~ 1e-6 per operation, compounded over the few layers (and, for the JVP and
+     * HVP, the tangents' and R-backward's extra products) of these models to ~1e-5 at worst;
+     * 1e-4 keeps an order of margin and still catches any wrong term, factor or sign (their
+     * effect is O(1) relative). Measured over every model of test_graph, test_conv, test_pool,
+     * test_layernorm, test_seq and test_attn (both gpt modes): JVP 5e-8 to 5e-7, HVP 5e-8 to
+     * 8e-7 (GC_VERBOSE=1 prints them). The float64 values are the reference: hv, jv hold them. */
     lm_mlp_ws *w32 = NULL;
-    if (lm_mlp_ws_new(m, n, LM_F32, &w32, NULL) == LM_OK) {
+    cr_assert_eq(lm_mlp_ws_new(m, n, LM_F32, &w32, &err), LM_OK, "%s: %s", what, err.msg);
+    {
         float *t32 = malloc(p * sizeof(float)), *x32 = malloc(n * d * sizeof(float)),
-              *y32 = malloc(nk * sizeof(float)), *g32 = malloc(p * sizeof(float));
-        for (size_t i = 0; i < p; i++)
+              *y32 = malloc(nk * sizeof(float)), *g32 = malloc(p * sizeof(float)),
+              *v32 = malloc(p * sizeof(float)), *h32 = malloc(p * sizeof(float)),
+              *j32 = malloc(nk * sizeof(float));
+        for (size_t i = 0; i < p; i++) {
             t32[i] = (float) theta[i];
+            v32[i] = (float) v[i];
+        }
         for (size_t i = 0; i < n * d; i++)
             x32[i] = (float) x[i];
         for (size_t i = 0; i < nk; i++)
@@ -150,10 +165,36 @@ static inline void gc_check(const lm_mlp_spec *s, lm_loss loss, size_t n, uint64
         cr_assert(lm_close(l32, L0, 1e-4, 1e-6), "%s: float32 loss %.9g vs %.9g", what, l32, L0);
         cr_assert(gc_rel_err(gp, g, p) < 1e-4, "%s: float32 gradient rel err %.3g", what,
                   gc_rel_err(gp, g, p));
+        /* the float32 JVP against the float64 one */
+        cr_assert_eq(lm_mlp_jvp_f32(m, w32, t32, x32, n, v32, j32, &err), LM_OK, "%s: %s", what,
+                     err.msg);
+        for (size_t i = 0; i < nk; i++)
+            fp[i] = (double) j32[i];
+        cr_assert(gc_rel_err(fp, jv, nk) < 1e-4, "%s: float32 JVP rel err %.3g", what,
+                  gc_rel_err(fp, jv, nk));
+        /* the float32 HVP against the float64 one (hv = H v from the symmetry check), and the
+         * gradient hvp_prepare_f32 returns against the float32 training gradient */
+        double l32h;
+        cr_assert_eq(lm_mlp_hvp_prepare_f32(m, w32, loss, t32, x32, y32, n, &l32h, h32, &err),
+                     LM_OK, "%s: %s", what, err.msg);
+        cr_assert_eq(l32h, l32, "%s: hvp_prepare_f32's loss", what);
+        for (size_t i = 0; i < p; i++)
+            cr_assert_eq(h32[i], g32[i], "%s: hvp_prepare_f32's gradient [%zu]", what, i);
+        cr_assert_eq(lm_mlp_hvp_apply_f32(m, w32, v32, h32, &err), LM_OK, "%s: %s", what, err.msg);
+        for (size_t i = 0; i < p; i++)
+            gp[i] = (double) h32[i];
+        cr_assert(gc_rel_err(gp, hv, p) < 1e-4, "%s: float32 HVP rel err %.3g", what,
+                  gc_rel_err(gp, hv, p));
+        if (getenv("GC_VERBOSE"))
+            fprintf(stderr, "%s: float32 JVP %.2g HVP %.2g\n", what, gc_rel_err(fp, jv, nk),
+                    gc_rel_err(gp, hv, p));
         free(t32);
         free(x32);
         free(y32);
         free(g32);
+        free(v32);
+        free(h32);
+        free(j32);
         lm_mlp_ws_free(w32);
     }
     free(u);

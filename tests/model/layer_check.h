@@ -15,8 +15,9 @@
  *   rbackward (hth, rgx) against the difference of backward at (th +- h vth, x +- h dx,
  *             gy +- h rgy); hth independent of whether rgx is asked for;
  *   gx_acc    backward and rbackward add into gx when asked (and overwrite otherwise);
- *   float32   forward and backward against float64 (1e-5: float32 rounding ~6e-8 per operation
- *             through sums of at most a hundred terms, done in double, with margin).
+ *   float32   forward, backward, jvp and rbackward against float64 (1e-5: float32 rounding ~6e-8
+ *             per operation through sums of at most a hundred terms, done in double, with
+ *             margin), and rbackward_f32's accumulation into rgx.
  */
 #ifndef LM_TEST_LAYER_CHECK_H
 #define LM_TEST_LAYER_CHECK_H
@@ -33,12 +34,13 @@ typedef struct lc_node {
     size_t n;
 } lc_node;
 
-/* Builds a node of type ops and spec ls on input shape [c, h, w] for batches of n; returns the
- * build status (err filled). */
-static inline lm_status lc_build(lc_node *ln, const lm__layer_ops *ops, const lm_layer_spec *ls,
-                                 const size_t shape[3], size_t n, lm_err *err) {
+/* Builds a node of type ops and spec ls on input shape [c, h, w] (a sequence [1, T, d] when seq)
+ * for batches of n; returns the build status (err filled). */
+static inline lm_status lc_build_seq(lc_node *ln, const lm__layer_ops *ops, const lm_layer_spec *ls,
+                                     const size_t shape[3], size_t n, int seq, lm_err *err) {
     memset(ln, 0, sizeof *ln);
     lm__node *nd = &ln->nd;
+    nd->seq = seq;
     nd->ops = ops;
     nd->spec = *ls;
     snprintf(nd->where, sizeof nd->where, "model.layers[0]");
@@ -54,6 +56,11 @@ static inline lm_status lc_build(lc_node *ln, const lm__layer_ops *ops, const lm
     ln->n = n;
     ln->scr = calloc(nd->scratch_per_ex * n + nd->scratch_fixed + 1, sizeof(double));
     return LM_OK;
+}
+
+static inline lm_status lc_build(lc_node *ln, const lm__layer_ops *ops, const lm_layer_spec *ls,
+                                 const size_t shape[3], size_t n, lm_err *err) {
+    return lc_build_seq(ln, ops, ls, shape, n, 0, err);
 }
 
 static inline void lc_free(lc_node *ln) {
@@ -239,6 +246,60 @@ static inline void lc_check(const lc_node *ln, const double *th_in, const double
             gtp[i] = (double) gt32[i];
         cr_assert(gc_rel_err(gtp, gth, p) < 1e-5, "%s: float32 gth rel err %.3g", what,
                   gc_rel_err(gtp, gth, p));
+    }
+    /* float32 jvp and rbackward against float64 (the same bound and reasoning: the R-passes
+     * are the same kind of products and sums; measured 1e-8 to 1e-6), and rbackward_f32's
+     * accumulation into rgx */
+    {
+        float *dx32 = malloc(ni * sizeof(float)), *v32 = malloc(pa * sizeof(float)),
+              *dy32 = malloc(no * sizeof(float)), *rgy32 = malloc(no * sizeof(float)),
+              *rgx32 = malloc(ni * sizeof(float)), *h32 = malloc(pa * sizeof(float));
+        for (size_t i = 0; i < ni; i++)
+            dx32[i] = (float) dx[i];
+        for (size_t i = 0; i < p; i++)
+            v32[i] = (float) vth[i];
+        for (size_t i = 0; i < no; i++)
+            rgy32[i] = (float) rgy[i];
+        ops->jvp_f64(nd, th, p ? vth : NULL, x, dx, y, dy, n, ln->scr);
+        ops->rbackward_f64(nd, th, vth, x, dx, y, dy, gy, rgy, rgx, 0, hth, n, ln->scr);
+        ops->jvp_f32(nd, t32, p ? v32 : NULL, x32, dx32, y32, dy32, n, ln->scr);
+        ops->rbackward_f32(nd, t32, v32, x32, dx32, y32, dy32, gy32, rgy32, rgx32, 0, h32, n,
+                           ln->scr);
+        for (size_t i = 0; i < no; i++)
+            yp[i] = (double) dy32[i];
+        for (size_t i = 0; i < ni; i++)
+            gxp[i] = (double) rgx32[i];
+        cr_assert(gc_rel_err(yp, dy, no) < 1e-5, "%s: float32 jvp rel err %.3g", what,
+                  gc_rel_err(yp, dy, no));
+        cr_assert(gc_rel_err(gxp, rgx, ni) < 1e-5, "%s: float32 R{gx} rel err %.3g", what,
+                  gc_rel_err(gxp, rgx, ni));
+        if (p) {
+            for (size_t i = 0; i < p; i++)
+                gtp[i] = (double) h32[i];
+            cr_assert(gc_rel_err(gtp, hth, p) < 1e-5, "%s: float32 R{gth} rel err %.3g", what,
+                      gc_rel_err(gtp, hth, p));
+        }
+        /* no tangent at all: zero */
+        ops->jvp_f32(nd, t32, NULL, x32, NULL, y32, dy32, n, ln->scr);
+        for (size_t i = 0; i < no; i++)
+            cr_assert_eq(dy32[i], 0.0f, "%s: float32 jvp with no tangent is not 0", what);
+        /* accumulation: rgx_acc adds onto c (float32 rounding of c + rgx: a few ulps of 10) */
+        for (size_t i = 0; i < ni; i++)
+            rgx32[i] = (float) (0.75 + (double) (i % 7));
+        ops->rbackward_f32(nd, t32, v32, x32, dx32, y32, dy32, gy32, rgy32, rgx32, 1, h32, n,
+                           ln->scr);
+        ops->jvp_f32(nd, t32, p ? v32 : NULL, x32, dx32, y32, dy32, n, ln->scr);
+        for (size_t i = 0; i < ni; i++) {
+            const double c = 0.75 + (double) (i % 7);
+            cr_assert(fabs((double) rgx32[i] - (c + gxp[i])) <= 1e-5 * (fabs(c) + fabs(gxp[i])),
+                      "%s: float32 rgx_acc at %zu: %.9g vs %.9g", what, i, (double) rgx32[i],
+                      c + gxp[i]);
+        }
+        if (getenv("LC_VERBOSE"))
+            fprintf(stderr, "%s: float32 jvp %.2g R{gx} %.2g R{gth} %.2g\n", what,
+                    gc_rel_err(yp, dy, no), gc_rel_err(gxp, rgx, ni),
+                    p ? gc_rel_err(gtp, hth, p) : 0.0);
+        free(dx32), free(v32), free(dy32), free(rgy32), free(rgx32), free(h32);
     }
     free(x32), free(t32), free(y32), free(gy32), free(gx32), free(gt32);
     free(y), free(yp), free(ym), free(gy), free(rgy), free(dy), free(dfd), free(dy2);

@@ -3,9 +3,9 @@
  * against a naive reference written here (plain loops, an explicit masked softmax), the layer's
  * calls alone against finite differences (layer_check.h: backward, jvp, rbackward with its
  * softmax second-order terms, gx_acc both ways, float32 against float64) over sequence lengths,
- * head counts, head widths and scales; causality; a model with attention between a conv2d
- * (which makes the layer's input move with the parameters) and a linear readout through
- * graph_check.h; build errors.
+ * head counts, head widths and scales; causality; through graph_check.h, a model with attention
+ * between a conv2d (which makes the layer's input move with the parameters) and a linear readout,
+ * and two-block model.arch "gpt" transformers; build errors.
  */
 #include "layer_check.h"
 
@@ -21,7 +21,7 @@ static lm_layer_spec attention(size_t heads, double scale) {
 static void ref_attention(const double *x, double *y, size_t n, size_t len, size_t d, size_t heads,
                           double s) {
     const size_t dh = d / heads;
-    double w[64];
+    double w[128];
     for (size_t e = 0; e < n; e++)
         for (size_t h = 0; h < heads; h++)
             for (size_t i = 0; i < len; i++) {
@@ -86,6 +86,33 @@ Test(attention, layer_calls_against_finite_differences) {
                 free(yref);
                 lc_free(&ln);
             }
+    /* sequences longer than the kernels' row block (16 positions): T = 16 (one whole block),
+     * 21 (a partial second block) and 37 (three blocks), where the skipped upper blocks and the
+     * block-diagonal boundaries are exercised; n = 1 and small d keep the finite differences
+     * cheap */
+    const size_t long_lens[] = {16, 21, 37};
+    for (size_t a = 0; a < 3; a++) {
+        const size_t len = long_lens[a], heads = 2, dh = 1 + a, d = heads * dh,
+                     shape[] = {1, len, 3 * d};
+        const double scale = a == 1 ? 0.9 : 0.0;
+        lm_layer_spec ls = attention(heads, scale);
+        lc_node ln;
+        lm_err err = {0};
+        cr_assert_eq(lc_build(&ln, &lm__layer_attention, &ls, shape, 1, &err), LM_OK, "%s",
+                     err.msg);
+        const double s = scale > 0 ? scale : 1.0 / sqrt((double) dh);
+        const size_t ni = len * 3 * d, no = len * d;
+        double *x = malloc(ni * sizeof(double)), *yref = malloc(no * sizeof(double));
+        for (size_t i = 0; i < ni; i++)
+            x[i] = -0.2 + 1.1 * lm_rng_normal(&r);
+        ref_attention(x, yref, 1, len, d, heads, s);
+        char what[80];
+        snprintf(what, sizeof what, "attention T=%zu H=%zu dh=%zu s=%g", len, heads, dh, s);
+        lc_check(&ln, NULL, x, yref, &r, what);
+        free(x);
+        free(yref);
+        lc_free(&ln);
+    }
     LM_CHECK_LEAKS();
 }
 
@@ -140,10 +167,11 @@ Test(attention, causal) {
 }
 
 Test(attention, float32_matches_float64_on_a_long_sequence) {
-    /* the GPT's head shape at a shorter context (T 24, dh 8, 4 heads, batch 2): float32 forward
-     * and backward against float64 (1e-5 relative: float32 rounding ~6e-8 through dot products of
-     * 8 terms and softmax sums of at most 24, the sums in double) */
-    const size_t len = 24, heads = 4, dh = 8, d = heads * dh, n = 2, shape[] = {1, len, 3 * d};
+    /* the GPT's head shape at a context of 70 (dh 8, 4 heads, batch 2; five row blocks of the
+     * kernels, the last partial): float32 forward and backward against float64 (1e-5 relative:
+     * float32 rounding ~6e-8 through dot products of 8 terms and softmax sums of at most 70, the
+     * sums in double) */
+    const size_t len = 70, heads = 4, dh = 8, d = heads * dh, n = 2, shape[] = {1, len, 3 * d};
     lm_layer_spec ls = attention(heads, 0.0);
     lc_node ln;
     lm_err err = {0};
@@ -247,5 +275,32 @@ Test(attention, errors_name_the_layer) {
     lm_err err = {0};
     cr_assert_eq(lm_mlp_new(&sp, &m, &err), LM_ESHAPE, "%s", err.msg);
     cr_assert(strstr(err.msg, "model.layers[1]") && strstr(err.msg, "attention"), "%s", err.msg);
+    LM_CHECK_LEAKS();
+}
+
+Test(attention, gpt_against_finite_differences) {
+    /* model.arch "gpt" (2 pre-norm blocks, d_model 6, 2 or 3 heads, context 5, vocab 7): the
+     * layer inside its residual blocks, between the per-position qkv and output projections,
+     * with layer norms before it; gradient, JVP, HVP and float32 through graph_check.h, for sp
+     * and mup (its 1/d_head scale), predicting at the last position and at every one */
+    const size_t shape[] = {5};
+    const lm_layer_spec none[] = {gc_linear(1)}; /* the architecture writes the layer list */
+    for (size_t heads = 2; heads <= 3; heads++)
+        for (int prm = 0; prm < 2; prm++)
+            for (int every = 0; every < 2; every++) {
+                lm_mlp_spec s = gc_spec(none, 0, shape, 1, prm ? LM_PARAM_MUP : LM_PARAM_SP);
+                s.arch = LM_ARCH_GPT;
+                s.gpt.vocab = 7;
+                s.gpt.context = 5;
+                s.gpt.d_model = 6;
+                s.gpt.heads = heads;
+                s.gpt.blocks = 2;
+                s.gpt.mlp_ratio = 2;
+                s.gpt.every = every;
+                char what[64];
+                snprintf(what, sizeof what, "gpt H=%zu %s %s", heads, prm ? "mup" : "sp",
+                         every ? "every" : "last");
+                gc_check(&s, LM_LOSS_CE, 3, 71 + heads + (uint64_t) (2 * prm + every), what);
+            }
     LM_CHECK_LEAKS();
 }

@@ -6,7 +6,7 @@
  * and inside a residual block; batches spanning several im2col chunks against one example at a
  * time; tensor names and shapes; build errors.
  */
-#include "graph_check.h"
+#include "layer_check.h"
 
 static lm_layer_spec conv(size_t out, size_t k, size_t s, size_t p, int bias) {
     lm_layer_spec l = {
@@ -306,5 +306,123 @@ Test(conv, build_errors_name_the_layer) {
     sp = gc_spec(k3, 2, feat, 1, LM_PARAM_SP);
     cr_assert_eq(lm_mlp_new(&sp, &m, &err), LM_ESHAPE);
     cr_assert(strstr(err.msg, "model.layers[1]") && strstr(err.msg, "kernel 3"), "%s", err.msg);
+    LM_CHECK_LEAKS();
+}
+
+/* The stride-1 gap layout of the gradients (conv_impl.h: im2col_gap, col2im_gap, gap_from,
+ * conv_grad_gap; taken when K = C*k*k > O + C) against the definitions loop by loop, every
+ * product of the layer contract in both dtypes: y (im2col, in the gap layout's buffers), gW, gb,
+ * gx (overwritten and accumulated), the JVP and R{gx} (float64: conv_grad_w / conv_grad_x with
+ * two weights). Paddings 0 .. k-1, kernels 1, 2, 3, 5,
+ * odd and even sizes, and batches of 9 spanning full and partial chunks of several examples. */
+static void check_gap(size_t C, size_t H, size_t Wd, size_t O, size_t k, size_t p) {
+    const size_t n = 9, shape[] = {C, H, Wd}, Ho = H + 2 * p - k + 1, Wo = Wd + 2 * p - k + 1;
+    lm_layer_spec ls = conv(O, k, 1, p, 1);
+    lc_node ln;
+    lm_err err = {0};
+    cr_assert_eq(lc_build(&ln, &lm__layer_conv2d, &ls, shape, n, &err), LM_OK, "%s", err.msg);
+    ln.nd.w_mul = 0.7, ln.nd.b_mul = 1.3;
+    ln.nd.has_bias = 1; /* graph.c resolves it; the bias then follows the weight in theta */
+    const size_t ni = n * C * H * Wd, no = n * O * Ho * Wo, nw = O * C * k * k, np = nw + O;
+    double *x = malloc(ni * sizeof *x), *th = malloc(np * sizeof *th),
+           *gy = malloc(no * sizeof *gy);
+    double *y = malloc(no * sizeof *y), *yr = malloc(no * sizeof *yr),
+           *gx = malloc(ni * sizeof *gx), *gxr = calloc(ni, sizeof *gxr),
+           *gt = malloc(np * sizeof *gt), *gtr = calloc(np, sizeof *gtr);
+    lm_rng r;
+    lm_rng_seed(&r, 40 + k * 7 + p, 0);
+    for (size_t i = 0; i < ni; i++)
+        x[i] = lm_rng_normal(&r);
+    for (size_t i = 0; i < np; i++)
+        th[i] = lm_rng_normal(&r);
+    for (size_t i = 0; i < no; i++)
+        gy[i] = lm_rng_normal(&r);
+    naive_conv(x, th, th + nw, 0.7, 1.3, yr, n, C, H, Wd, O, k, 1, p);
+    for (size_t i = 0; i < n; i++)
+        for (size_t o = 0; o < O; o++)
+            for (size_t oh = 0; oh < Ho; oh++)
+                for (size_t ow = 0; ow < Wo; ow++) {
+                    const double g = gy[((i * O + o) * Ho + oh) * Wo + ow];
+                    gtr[nw + o] += 1.3 * g;
+                    for (size_t c = 0; c < C; c++)
+                        for (size_t ki = 0; ki < k; ki++)
+                            for (size_t kj = 0; kj < k; kj++) {
+                                const long ih = (long) (oh + ki) - (long) p,
+                                           iw = (long) (ow + kj) - (long) p;
+                                if (ih < 0 || iw < 0 || ih >= (long) H || iw >= (long) Wd)
+                                    continue;
+                                const size_t xi =
+                                                 ((i * C + c) * H + (size_t) ih) * Wd + (size_t) iw,
+                                             wi = ((o * C + c) * k + ki) * k + kj;
+                                gtr[wi] += 0.7 * g * x[xi];
+                                gxr[xi] += 0.7 * g * th[wi];
+                            }
+                }
+    char what[80];
+    snprintf(what, sizeof what, "gap layout [%zu, %zu, %zu] O %zu k %zu p %zu", C, H, Wd, O, k, p);
+    const lm__layer_ops *ops = ln.nd.ops;
+    ops->forward_f64(&ln.nd, th, x, y, n, ln.scr);
+    cr_assert(gc_rel_err(y, yr, no) < 1e-14, "%s: y %.3g", what, gc_rel_err(y, yr, no));
+    for (int acc = 0; acc < 2; acc++) {
+        for (size_t i = 0; i < ni; i++)
+            gx[i] = acc ? 0.5 * (double) (i % 3) : 1e3;
+        ops->backward_f64(&ln.nd, th, x, y, gy, gx, acc, gt, n, ln.scr);
+        for (size_t i = 0; i < ni && acc; i++)
+            gx[i] -= 0.5 * (double) (i % 3);
+        cr_assert(gc_rel_err(gx, gxr, ni) < 1e-14, "%s: gx (acc %d) %.3g", what, acc,
+                  gc_rel_err(gx, gxr, ni));
+        cr_assert(gc_rel_err(gt, gtr, np) < 1e-14, "%s: gW, gb %.3g", what,
+                  gc_rel_err(gt, gtr, np));
+    }
+    /* the JVP in dx alone is the forward of dx without the bias; R{gx} with vth = th and
+     * rgy = 0 is gx again (conv_grad_x's second weight) */
+    double *dy = malloc(no * sizeof *dy), *zero = calloc(no, sizeof *zero),
+           *ht = malloc(np * sizeof *ht);
+    ops->jvp_f64(&ln.nd, th, NULL, x, x, y, dy, n, ln.scr);
+    for (size_t i = 0; i < no; i++)
+        dy[i] += 1.3 * th[nw + (i / (Ho * Wo)) % O];
+    cr_assert(gc_rel_err(dy, yr, no) < 1e-14, "%s: jvp %.3g", what, gc_rel_err(dy, yr, no));
+    ops->rbackward_f64(&ln.nd, th, th, x, NULL, y, dy, gy, zero, gx, 0, ht, n, ln.scr);
+    cr_assert(gc_rel_err(gx, gxr, ni) < 1e-14, "%s: R{gx} %.3g", what, gc_rel_err(gx, gxr, ni));
+    /* float32 */
+    float *x32 = malloc(ni * sizeof *x32), *t32 = malloc(np * sizeof *t32),
+          *gy32 = malloc(no * sizeof *gy32), *y32 = malloc(no * sizeof *y32),
+          *gx32 = malloc(ni * sizeof *gx32), *gt32 = malloc(np * sizeof *gt32);
+    for (size_t i = 0; i < ni; i++)
+        x32[i] = (float) x[i];
+    for (size_t i = 0; i < np; i++)
+        t32[i] = (float) th[i];
+    for (size_t i = 0; i < no; i++)
+        gy32[i] = (float) gy[i];
+    ops->forward_f32(&ln.nd, t32, x32, y32, n, ln.scr);
+    for (size_t i = 0; i < no; i++)
+        y[i] = (double) y32[i];
+    cr_assert(gc_rel_err(y, yr, no) < 1e-5, "%s: float32 y %.3g", what, gc_rel_err(y, yr, no));
+    for (int acc = 0; acc < 2; acc++) {
+        for (size_t i = 0; i < ni; i++)
+            gx32[i] = acc ? (float) (i % 3) : 1e3f;
+        ops->backward_f32(&ln.nd, t32, x32, y32, gy32, gx32, acc, gt32, n, ln.scr);
+        for (size_t i = 0; i < ni; i++)
+            gx[i] = (double) gx32[i] - (acc ? (double) (i % 3) : 0.0);
+        for (size_t i = 0; i < np; i++)
+            gt[i] = (double) gt32[i];
+        cr_assert(gc_rel_err(gx, gxr, ni) < 1e-5, "%s: float32 gx (acc %d) %.3g", what, acc,
+                  gc_rel_err(gx, gxr, ni));
+        cr_assert(gc_rel_err(gt, gtr, np) < 1e-5, "%s: float32 gW, gb %.3g", what,
+                  gc_rel_err(gt, gtr, np));
+    }
+    free(x), free(th), free(gy), free(y), free(yr), free(gx), free(gxr), free(gt), free(gtr);
+    free(dy), free(zero), free(ht);
+    free(x32), free(t32), free(gy32), free(y32), free(gx32), free(gt32);
+    lc_free(&ln);
+}
+
+Test(conv, stride1_gap_layout_against_definition) {
+    check_gap(3, 9, 7, 4, 3, 1);     /* "same" 3x3, odd sizes */
+    check_gap(3, 8, 8, 4, 3, 0);     /* no padding: gaps of 0, Wo < W */
+    check_gap(2, 6, 9, 3, 3, 2);     /* padding k - 1: Ho > H */
+    check_gap(2, 10, 7, 5, 5, 2);    /* 5x5 */
+    check_gap(4, 5, 6, 3, 2, 1);     /* even kernel */
+    check_gap(16, 14, 14, 32, 3, 1); /* the benchmark CNN's second conv */
     LM_CHECK_LEAKS();
 }

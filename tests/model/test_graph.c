@@ -165,3 +165,102 @@ Test(graph, steps_after_the_first_allocate_nothing) {
     free(y32);
     LM_CHECK_LEAKS();
 }
+
+/* Float32 Hessian-vector products of a layer graph: the R-state (tangent buffers, the loss's
+ * double-precision step) is allocated once, on the first float32 hvp_prepare (a float32 training
+ * workspace does not carry it), and every later prepare, apply and JVP allocates nothing; on a
+ * CNN (conv, pools, residual layer norm) and a gpt predicting at every position. */
+static void f32_hvp_allocates_once(const lm_mlp_spec *s, size_t d_in, size_t vocab,
+                                   const char *what) {
+    const size_t n = 6;
+    lm_mlp *m;
+    lm_mlp_ws *ws32;
+    lm_err err = {0};
+    cr_assert_eq(lm_mlp_new(s, &m, &err), LM_OK, "%s: %s", what, err.msg);
+    cr_assert_eq(m->d_in, d_in, "%s", what);
+    cr_assert_eq(lm_mlp_ws_new(m, n, LM_F32, &ws32, &err), LM_OK, "%s: %s", what, err.msg);
+    const size_t p = m->n_params, k = m->d_out;
+    double *th = calloc(p, 8);
+    float *th32 = calloc(p, 4), *v32 = calloc(p, 4), *hv32 = calloc(p, 4), *g32 = calloc(p, 4),
+          *x32 = calloc(n * d_in, 4), *y32 = calloc(n * k, 4), *jv32 = calloc(n * k, 4);
+    lm_mlp_init(m, 3, th, NULL);
+    for (size_t i = 0; i < p; i++) {
+        th32[i] = (float) th[i];
+        v32[i] = (float) cos((double) i);
+    }
+    for (size_t i = 0; i < n * d_in; i++)
+        x32[i] = vocab ? (float) (i % vocab) : (float) sin((double) i);
+    const size_t rows = n * m->positions, kr = k / m->positions;
+    for (size_t i = 0; i < rows; i++)
+        y32[i * kr + i % kr] = 1.0f;
+    double loss;
+    cr_assert_eq(
+        lm_mlp_loss_grad_f32(m, ws32, LM_LOSS_CE, th32, x32, y32, n, &loss, g32, NULL, &err), LM_OK,
+        "%s: %s", what, err.msg);
+    uint64_t before = lm_alloc_count();
+    cr_assert_eq(lm_mlp_hvp_prepare_f32(m, ws32, LM_LOSS_CE, th32, x32, y32, n, NULL, NULL, &err),
+                 LM_OK, "%s: %s", what, err.msg);
+    cr_assert_eq(lm_alloc_count(), before + 1, "%s: the first float32 prepare allocated %llu times",
+                 what, (unsigned long long) (lm_alloc_count() - before));
+    cr_assert_eq(lm_mlp_hvp_apply_f32(m, ws32, v32, hv32, &err), LM_OK, "%s: %s", what, err.msg);
+    before = lm_alloc_count();
+    for (int step = 0; step < 3; step++) {
+        lm_mlp_loss_grad_f32(m, ws32, LM_LOSS_CE, th32, x32, y32, n, &loss, g32, NULL, NULL);
+        cr_assert_eq(
+            lm_mlp_hvp_prepare_f32(m, ws32, LM_LOSS_CE, th32, x32, y32, n, NULL, g32, &err), LM_OK,
+            "%s: %s", what, err.msg);
+        cr_assert_eq(lm_mlp_hvp_apply_f32(m, ws32, v32, hv32, &err), LM_OK, "%s: %s", what,
+                     err.msg);
+        cr_assert_eq(lm_mlp_hvp_apply_f32(m, ws32, g32, hv32, &err), LM_OK, "%s: %s", what,
+                     err.msg);
+        cr_assert_eq(lm_mlp_jvp_f32(m, ws32, th32, x32, n, v32, jv32, &err), LM_OK, "%s: %s", what,
+                     err.msg);
+    }
+    cr_assert_eq(lm_alloc_count(), before, "%s: float32 HVPs after the first allocated %llu times",
+                 what, (unsigned long long) (lm_alloc_count() - before));
+    double hn = 0.0;
+    for (size_t i = 0; i < p; i++)
+        hn += (double) hv32[i] * (double) hv32[i];
+    cr_assert(isfinite(hn) && hn > 0.0, "%s: H g = 0", what);
+    lm_mlp_ws_free(ws32);
+    lm_mlp_free(m);
+    free(th);
+    free(th32);
+    free(v32);
+    free(hv32);
+    free(g32);
+    free(x32);
+    free(y32);
+    free(jv32);
+}
+
+Test(graph, float32_hvps_after_the_first_allocate_nothing) {
+    const size_t shape[] = {1, 8, 8};
+    lm_layer_spec ls[] = {
+        {.type = LM_LAYER_CONV2D, .out = 4, .kernel = 3, .padding = 1, .bias = -1},
+        gc_act(LM_ACT_RELU),
+        {.type = LM_LAYER_AVGPOOL2D, .kernel = 2, .bias = -1},
+        {.type = LM_LAYER_MAXPOOL2D, .kernel = 2, .bias = -1},
+        gc_flatten(),
+        gc_linear(8),
+        gc_residual(3),
+        {.type = LM_LAYER_LAYERNORM, .eps = 1e-5, .bias = -1},
+        gc_linear(8),
+        gc_act(LM_ACT_GELU),
+        gc_linear(3)};
+    lm_mlp_spec s = gc_spec(ls, 11, shape, 3, LM_PARAM_SP);
+    f32_hvp_allocates_once(&s, 64, 0, "cnn");
+    const size_t none_shape[] = {5};
+    const lm_layer_spec none[] = {gc_linear(1)}; /* the architecture writes the layer list */
+    lm_mlp_spec g = gc_spec(none, 0, none_shape, 1, LM_PARAM_MUP);
+    g.arch = LM_ARCH_GPT;
+    g.gpt.vocab = 7;
+    g.gpt.context = 5;
+    g.gpt.d_model = 6;
+    g.gpt.heads = 2;
+    g.gpt.blocks = 2;
+    g.gpt.mlp_ratio = 2;
+    g.gpt.every = 1;
+    f32_hvp_allocates_once(&g, 5, 7, "gpt");
+    LM_CHECK_LEAKS();
+}

@@ -275,31 +275,48 @@ Test(hvp_f32, errors) {
     cr_assert_eq(lm_mlp_hvp_apply(t.m, t.ws32, vd, hvd, &err), LM_EINVAL);
     net_free(&t);
 
-    /* a layer-graph model: refused with the message the callers fall back on */
+    /* a layer-graph model (embedding, last, linear: it reads token ids) refuses the same bad
+     * calls, and ids outside its vocabulary (its float32 products are checked against float64
+     * in tests/model/graph_check.h) */
     lm_mlp_spec s = lm_mlp_spec_default();
     s.n_layer_specs = 3;
-    s.layers[0].type = LM_LAYER_LINEAR;
+    s.layers[0].type = LM_LAYER_EMBEDDING;
+    s.layers[0].vocab = 5;
     s.layers[0].out = 4;
-    s.layers[0].bias = 1;
-    s.layers[1].type = LM_LAYER_ACT;
-    s.layers[1].act = LM_ACT_TANH;
+    s.layers[0].bias = -1;
+    s.layers[1].type = LM_LAYER_LAST;
+    s.layers[1].bias = -1;
     s.layers[2].type = LM_LAYER_LINEAR;
     s.layers[2].out = 2;
     s.layers[2].bias = 1;
     s.n_input_shape = 1;
     s.input_shape[0] = 3;
     lm_mlp *g;
-    lm_mlp_ws *gws;
+    lm_mlp_ws *gws, *gws64;
     cr_assert_eq(lm_mlp_new(&s, &g, &err), LM_OK, "%s", err.msg);
     cr_assert_eq(lm_mlp_ws_new(g, 4, LM_F32, &gws, &err), LM_OK, "%s", err.msg);
-    float th[64] = {0}, x[12] = {0}, y[8] = {0};
+    cr_assert_eq(lm_mlp_ws_new(g, 4, LM_F64, &gws64, &err), LM_OK, "%s", err.msg);
+    float th[64] = {0}, x[12] = {0}, y[8] = {0}, gv[64] = {0}, ghv[64];
     cr_assert(g->n_params <= 64);
+    cr_assert_eq(lm_mlp_hvp_apply_f32(g, gws, gv, ghv, &err), LM_EINVAL);
+    cr_assert(strstr(err.msg, "prepare") != NULL, "%s", err.msg);
+    cr_assert_eq(lm_mlp_hvp_prepare_f32(g, gws64, LM_LOSS_MSE, th, x, y, 4, NULL, NULL, &err),
+                 LM_EINVAL);
+    cr_assert_eq(lm_mlp_hvp_prepare_f32(g, gws, LM_LOSS_MSE, th, x, y, 5, NULL, NULL, &err),
+                 LM_ESHAPE);
+    x[7] = 5.0f; /* row 2, position 1: not a token id */
     cr_assert_eq(lm_mlp_hvp_prepare_f32(g, gws, LM_LOSS_MSE, th, x, y, 4, NULL, NULL, &err),
                  LM_EINVAL);
-    cr_assert(strstr(err.msg, "float32 Hessian-vector products need a model.widths network"), "%s",
-              err.msg);
-    cr_assert_eq(lm_mlp_jvp_f32(g, gws, th, x, 4, v, hv, &err), LM_EINVAL);
-    cr_assert_eq(lm_mlp_hvp_apply_f32(g, gws, v, hv, &err), LM_EINVAL);
+    cr_assert(strstr(err.msg, "row 2, position 1"), "%s", err.msg);
+    cr_assert_eq(lm_mlp_jvp_f32(g, gws, th, x, 4, gv, ghv, &err), LM_EINVAL);
+    x[7] = 4.0f;
+    cr_assert_eq(lm_mlp_hvp_prepare_f32(g, gws, LM_LOSS_MSE, th, x, y, 4, NULL, NULL, &err), LM_OK,
+                 "%s", err.msg);
+    cr_assert_eq(lm_mlp_hvp_apply_f32(g, gws, gv, ghv, &err), LM_OK, "%s", err.msg);
+    cr_assert_eq(lm_mlp_jvp_f32(g, gws, th, x, 4, gv, ghv, &err), LM_OK, "%s", err.msg);
+    /* a JVP in between unprepares the workspace, as the chain's */
+    cr_assert_eq(lm_mlp_hvp_apply_f32(g, gws, gv, ghv, &err), LM_EINVAL);
+    lm_mlp_ws_free(gws64);
     lm_mlp_ws_free(gws);
     lm_mlp_free(g);
 }

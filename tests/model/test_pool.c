@@ -252,3 +252,83 @@ Test(pool, after_conv2d_against_finite_differences) {
     }
     LM_CHECK_LEAKS();
 }
+
+/* The 2x2 stride-2 average pool's fast path (pool_impl.h: avgpool2_fwd/bwd, whole rows in
+ * blocks of 8 or 4 with an overlapped last block) against the generic definition it replaces,
+ * bit for bit, in both dtypes: y = (T) ((((0.0 + a) + b) + c) + d) / 4.0) (taps row-major, in
+ * double), gx = (acc ? gx : 0) + (T) (gy / 4.0) on every covered input and untouched (acc) or 0
+ * elsewhere (odd H, W: the last row or column lies outside every window). Row lengths 1..14
+ * outputs reach every branch (scalar rows under 4, blocks of 4, of 8, overlapped last blocks);
+ * the inputs mix magnitudes 1e-30..1e30 (so a float32 sum in double is rounded once, at the
+ * end) and signed zeros (-0.0 + -0.0 ... must come out +0.0 as 0.0 + (-0.0) does). */
+#define AVG2_REF_CHECK(T, SUF)                                                                     \
+    do {                                                                                           \
+        T *x = malloc(ni * sizeof(T)), *y = malloc(no * sizeof(T)), *yr = malloc(no * sizeof(T));  \
+        T *gy = malloc(no * sizeof(T)), *gx = malloc(ni * sizeof(T)),                              \
+          *gxr = malloc(ni * sizeof(T));                                                           \
+        for (size_t i = 0; i < ni; i++)                                                            \
+            x[i] = (T) xs[i];                                                                      \
+        for (size_t i = 0; i < no; i++)                                                            \
+            gy[i] = (T) gys[i];                                                                    \
+        for (size_t p = 0; p < planes; p++)                                                        \
+            for (size_t oi = 0; oi < ho; oi++)                                                     \
+                for (size_t oj = 0; oj < wo; oj++) {                                               \
+                    double u = 0.0;                                                                \
+                    for (size_t a = 0; a < 2; a++)                                                 \
+                        for (size_t b = 0; b < 2; b++)                                             \
+                            u += (double) x[(p * h + oi * 2 + a) * w + oj * 2 + b];                \
+                    yr[(p * ho + oi) * wo + oj] = (T) (u / 4.0);                                   \
+                }                                                                                  \
+        ln.nd.ops->forward_##SUF(&ln.nd, NULL, x, y, n, ln.scr);                                   \
+        cr_assert(memcmp(y, yr, no * sizeof(T)) == 0, "%s " #T " forward not bit-exact", what);    \
+        for (int acc = 0; acc < 2; acc++) {                                                        \
+            for (size_t i = 0; i < ni; i++)                                                        \
+                gxr[i] = gx[i] = acc ? (T) (0.5 + (double) (i % 5)) : (T) 7;                       \
+            for (size_t i = 0; i < ni; i++)                                                        \
+                gxr[i] = acc ? gxr[i] : (T) 0;                                                     \
+            for (size_t p = 0; p < planes; p++)                                                    \
+                for (size_t oi = 0; oi < ho; oi++)                                                 \
+                    for (size_t oj = 0; oj < wo; oj++)                                             \
+                        for (size_t a = 0; a < 2; a++)                                             \
+                            for (size_t b = 0; b < 2; b++)                                         \
+                                gxr[(p * h + oi * 2 + a) * w + oj * 2 + b] +=                      \
+                                    (T) ((double) gy[(p * ho + oi) * wo + oj] / 4.0);              \
+            ln.nd.ops->backward_##SUF(&ln.nd, NULL, x, y, gy, gx, acc, NULL, n, ln.scr);           \
+            cr_assert(memcmp(gx, gxr, ni * sizeof(T)) == 0,                                        \
+                      "%s " #T " backward (acc %d) not "                                           \
+                      "bit-exact",                                                                 \
+                      what, acc);                                                                  \
+        }                                                                                          \
+        free(x), free(y), free(yr), free(gy), free(gx), free(gxr);                                 \
+    } while (0)
+
+Test(pool, avgpool_2x2_fast_path_is_bit_exact) {
+    const size_t hw[][2] = {{28, 28}, {14, 14}, {2, 2},  {5, 7},  {9, 16},
+                            {4, 11},  {6, 17},  {3, 29}, {8, 18}, {7, 3}};
+    const size_t c = 3, n = 2;
+    lm_rng r;
+    lm_rng_seed(&r, 77, 0);
+    for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++) {
+        const size_t h = hw[s][0], w = hw[s][1], shape[] = {c, h, w};
+        lm_layer_spec ls = pool(LM_LAYER_AVGPOOL2D, 2, 2);
+        lc_node ln;
+        cr_assert_eq(lc_build(&ln, &lm__layer_avgpool2d, &ls, shape, n, NULL), LM_OK);
+        const size_t ho = h / 2, wo = w / 2, planes = n * c, ni = planes * h * w,
+                     no = planes * ho * wo;
+        double *xs = malloc(ni * sizeof(double)), *gys = malloc(no * sizeof(double));
+        for (size_t i = 0; i < ni; i++) {
+            const double e = (double) (lm_rng_below(&r, 61)) - 30.0;
+            xs[i] = i % 9 == 4 ? -0.0 : lm_rng_normal(&r) * pow(10.0, e);
+        }
+        for (size_t i = 0; i < no; i++)
+            gys[i] = i % 7 == 3 ? -0.0 : lm_rng_normal(&r) * pow(10.0, (double) (i % 11) - 5.0);
+        char what[48];
+        snprintf(what, sizeof what, "[%zu, %zu, %zu]", c, h, w);
+        AVG2_REF_CHECK(double, f64);
+        AVG2_REF_CHECK(float, f32);
+        free(xs), free(gys);
+        lc_free(&ln);
+    }
+    LM_CHECK_LEAKS();
+}
+#undef AVG2_REF_CHECK

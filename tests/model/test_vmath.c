@@ -1,7 +1,7 @@
 /*
  * test_vmath.c: the vectorised tanh and exp of src/model/vmath.c (libmvec where available) against
- * libm's scalar ones, and tanh's position independence (a value's result must not depend on where it
- * sits in the array, or batches split across threads would differ from whole ones).
+ * libm's scalar ones, and tanh's position independence (a value's result must not depend on where
+ * it sits in the array, or batches split across threads would differ from whole ones).
  */
 #include "lm_test.h"
 #include "model/internal.h"

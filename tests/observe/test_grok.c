@@ -73,7 +73,8 @@ static double gromov(const size_t *ks, size_t nk, int wrong, double *sparsity, d
                     best = q;
             right += best == (a + b) % P;
         }
-    cr_assert_eq(lm__obs_fourier_sparsity(theta + l1->w_off, l1->d_out, P, 5, sparsity, unit, &err),
+    const lm__fourier_layout lay = {l1->d_out, 2, 2 * P, P, 1}; /* W_1 [hidden, 2P] */
+    cr_assert_eq(lm__obs_fourier_sparsity(theta + l1->w_off, &lay, P, 5, sparsity, unit, &err),
                  LM_OK, "%s", err.msg);
     lm_mlp_ws_free(ws);
     free(x);
@@ -120,16 +121,56 @@ Test(grok, random_weights_are_not_sparse_and_erank) {
     for (size_t i = 0; i < h * 2 * P; i++)
         w[i] = lm_rng_normal(&g);
     lm_err err = {0};
-    cr_assert_eq(lm__obs_fourier_sparsity(w, h, P, 5, &sp, &su, &err), LM_OK, "%s", err.msg);
+    const lm__fourier_layout lay = {h, 2, 2 * P, P, 1};
+    cr_assert_eq(lm__obs_fourier_sparsity(w, &lay, P, 5, &sp, &su, &err), LM_OK, "%s", err.msg);
     /* 5 of 15 frequencies with chi-square fluctuations: near 1/3, far from 1; per unit the
      * fluctuations are larger (4 degrees of freedom per frequency), still far from 1 */
     cr_assert(sp > 0.3 && sp < 0.5, "random fourier_sparsity %g", sp);
     cr_assert(su > sp && su < 0.75, "random fourier_sparsity_unit %g", su);
-    cr_assert_eq(lm__obs_fourier_sparsity(w, h, 1, 5, &sp, NULL, &err), LM_EINVAL);
+    cr_assert_eq(lm__obs_fourier_sparsity(w, &lay, 1, 5, &sp, NULL, &err), LM_EINVAL);
     free(w);
     /* effective rank: k equal singular values give k; one nonzero gives 1 */
     const double s4[4] = {2, 2, 2, 2}, s1[3] = {5, 0, 0}, s0[2] = {0, 0};
     cr_assert_float_eq(lm__obs_effective_rank(s4, 4), 4.0, 1e-12);
     cr_assert_float_eq(lm__obs_effective_rank(s1, 3), 1.0, 1e-12);
     cr_assert(isnan(lm__obs_effective_rank(s0, 2)));
+}
+
+/* A token table tok_emb [V, d] (row t the embedding of token t, V = P + 1 with the "=" token in
+ * the last row) read through the embedding layout {d, 1, 1, 0, d}: feature j carries
+ * 0.4 + cos(2 pi k_{j mod 5} t / P + 0.7 j) (a DC offset, excluded, and one of 5 frequencies:
+ * 3, 3, 2, 2, 2 features each), so the top 5 hold all the power (sparsity 1, per unit 1) whatever
+ * the "=" row holds, and the top 3 hold 8/12 of it; the same numbers laid out as the MLP's
+ * operand-0 columns of a [d, 2P] matrix (operand 1 zero) give the same fractions, so the two
+ * layouts read one FFT. Negative control: random rows are not sparse. */
+Test(grok, token_table_rows_are_read_along_the_token_axis) {
+    const size_t d = 12, V = P + 1, ks[5] = {2, 3, 8, 9, 14};
+    double *emb = calloc(V * d, sizeof *emb), *w1 = calloc(d * 2 * P, sizeof *w1);
+    lm_rng g;
+    lm_rng_seed(&g, 5, 0);
+    for (size_t j = 0; j < d; j++) {
+        emb[P * d + j] = 3.0 * lm_rng_normal(&g); /* the "=" row: not a residue, never read */
+        for (size_t t = 0; t < P; t++) {
+            const double v = 0.4 + cos(2 * PI * (double) (ks[j % 5] * t) / P + 0.7 * (double) j);
+            emb[t * d + j] = v;
+            w1[j * 2 * P + t] = v;
+        }
+    }
+    const lm__fourier_layout le = {d, 1, 1, 0, d}, lw = {d, 2, 2 * P, P, 1};
+    double sp, su, sw, suw;
+    lm_err err = {0};
+    cr_assert_eq(lm__obs_fourier_sparsity(emb, &le, P, 5, &sp, &su, &err), LM_OK, "%s", err.msg);
+    cr_assert(fabs(sp - 1.0) < 1e-12, "embedding fourier_sparsity %.15g", sp);
+    cr_assert(fabs(su - 1.0) < 1e-12, "embedding fourier_sparsity_unit %.15g", su);
+    cr_assert_eq(lm__obs_fourier_sparsity(w1, &lw, P, 5, &sw, &suw, &err), LM_OK, "%s", err.msg);
+    cr_assert(fabs(sw - sp) < 1e-12 && fabs(suw - su) < 1e-12, "%g %g vs %g %g", sw, suw, sp, su);
+    /* the top 3 frequencies carry 3 + 3 + 2 of the 12 unit-amplitude features' power */
+    cr_assert_eq(lm__obs_fourier_sparsity(emb, &le, P, 3, &sp, NULL, &err), LM_OK, "%s", err.msg);
+    cr_assert(fabs(sp - 8.0 / 12.0) < 1e-12, "top-3 fraction %.15g", sp);
+    for (size_t i = 0; i < V * d; i++)
+        emb[i] = lm_rng_normal(&g);
+    cr_assert_eq(lm__obs_fourier_sparsity(emb, &le, P, 5, &sp, &su, &err), LM_OK, "%s", err.msg);
+    cr_assert(sp < 0.6 && su < 0.8, "random rows: %g, %g", sp, su);
+    free(emb);
+    free(w1);
 }
