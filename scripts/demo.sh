@@ -20,7 +20,8 @@ echo "== lmech demo: a small transformer (model.arch gpt) on the bytes of the GP
 "$LM" train examples/gpt_text.json --db demo/lmech.db
 echo
 for e in eos aeos catapult central-flow curvature-check ntk-convergence ntk-dynamics lazy-rich \
-    mup-coordcheck mup-transfer batch-size deep-linear-modes deep-linear-depth saddle-to-saddle \
+    mup-coordcheck mup-transfer mup-coordcheck-gpt mup-transfer-gpt batch-size \
+    deep-linear-modes deep-linear-depth saddle-to-saddle \
     matrix-completion learning-curves spectral-bias fit-recovery scaling-exponents \
     exponent-prediction cka-invariance cka-seeds knn-alignment cka-width neural-collapse \
     weight-spectra grokking four-layers eos-cnn cka-architectures grokking-gpt eos-gpt \

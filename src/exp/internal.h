@@ -42,6 +42,56 @@ extern const lm_experiment lm__exp_eos_cnn;
 extern const lm_experiment lm__exp_cka_architectures;
 extern const lm_experiment lm__exp_grokking_gpt;
 extern const lm_experiment lm__exp_eos_gpt;
+extern const lm_experiment lm__exp_mup_coordcheck_gpt;
+extern const lm_experiment lm__exp_mup_transfer_gpt;
+
+/* The muP analyses (mup_analysis.c; science.md §5), shared by the MLP and transformer versions
+ * of mup-coordcheck and mup-transfer: each experiment describes its sweep and plans its runs in
+ * the order the index function gives (SP is p = 0, muP p = 1).
+ *
+ * A coordinate check: SP and muP runs at widths width[0..n_w) (the slopes fit [fit_lo..n_w)),
+ * seeds 0..n_s-1, each recording act_delta_rms.<metric[l]> (the features observer) at steps
+ * 1..LM__CC_STEPS for the analysed layers l = 0..n_layer-1, of which the last is the output
+ * (the logits) and the others the hidden layers; the hidden-layer claim covers steps
+ * hidden_t0 + 1 .. LM__CC_STEPS (0: every step; 1 with muP's zero readout, under which no
+ * gradient reaches the hidden layers at step 1, so h_1 = h_0 exactly at every width). Its three
+ * claims, and a figure fig_name. */
+#define LM__CC_MAX_W 6
+#define LM__CC_MAX_S 4
+#define LM__CC_MAX_L 10
+#define LM__CC_STEPS 5
+typedef struct lm__exp_cc {
+    const char *fig_name, *fig_title;
+    const char *width_name; /* "n", "d_model": in the details, the predictions and the axis */
+    size_t n_w, fit_lo, n_s;
+    size_t width[LM__CC_MAX_W];
+    size_t hidden_t0;
+    size_t n_layer;
+    size_t metric[LM__CC_MAX_L];
+    const char *lname[LM__CC_MAX_L];
+    double sp_slope[LM__CC_MAX_L]; /* the SP law line the figure draws beside each layer */
+} lm__exp_cc;
+/* Plan order: parameterization, seed, width. */
+size_t lm__exp_cc_index(const lm__exp_cc *s, size_t p, size_t r, size_t w);
+lm_status lm__exp_cc_analyse(lm_exp_ctx *ctx, const lm__exp_cc *s, lm_err *err);
+
+/* A learning-rate transfer sweep: SP and muP runs at widths width[0..n_w) (base = width[0]),
+ * each on its grid log2lr[p][0..n_lr) of Adam rates, seeds 0..n_s-1, `steps` steps, scored by
+ * the mean train_loss recorded in the last `window` steps. Its three claims, two reported
+ * drifts, and figures <fig_prefix>-eta, <fig_prefix>-sp, <fig_prefix>-mup. */
+#define LM__TR_MAX_W  5
+#define LM__TR_MAX_LR 8
+#define LM__TR_MAX_S  4
+typedef struct lm__exp_tr {
+    const char *fig_prefix;
+    const char *width_name;
+    size_t n_w, n_lr, n_s, steps, window, base;
+    size_t width[LM__TR_MAX_W];
+    double log2lr[2][LM__TR_MAX_LR];
+} lm__exp_tr;
+/* Plan order: seed, parameterization, width, rate. */
+size_t lm__exp_tr_index(const lm__exp_tr *s, size_t p, size_t w, size_t k, size_t r);
+lm_status lm__exp_tr_analyse(lm_exp_ctx *ctx, const lm__exp_tr *s, lm_err *err);
 
 /* weight-spectra's pieces (exp_weight_spectra.c), exposed for its negative controls: a random
  * n x m matrix (Gaussian, or heavy = 1: symmetric Pareto entries of tail index 1.5); part (a)'s

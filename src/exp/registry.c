@@ -17,9 +17,11 @@ static const lm_experiment *const registry[] = {
     &lm__exp_ntk_dynamics,    /* NTK closed form against wide networks       */
     &lm__exp_lazy_rich,       /* lazy versus rich training                   */
     /* strand 4, theories of hyperparameters (§5, §6) */
-    &lm__exp_mup_coordcheck, /* muP coordinate check                        */
-    &lm__exp_mup_transfer,   /* muP learning-rate transfer                  */
-    &lm__exp_batch_size,     /* batch size and gradient noise scale         */
+    &lm__exp_mup_coordcheck,     /* muP coordinate check                        */
+    &lm__exp_mup_transfer,       /* muP learning-rate transfer                  */
+    &lm__exp_mup_coordcheck_gpt, /* muP coordinate check on a transformer   */
+    &lm__exp_mup_transfer_gpt,   /* muP learning-rate transfer on a transformer */
+    &lm__exp_batch_size,         /* batch size and gradient noise scale         */
     /* strand 1, solvable settings: deep linear networks (§1) */
     &lm__exp_deep_linear_modes, /* two-layer linear net against the closed form  */
     &lm__exp_deep_linear_depth, /* depth 3 against the ODE; u0^{-1/3} half-times */
