@@ -120,114 +120,17 @@ static lm_status build(lm__node *nd, lm_err *err) {
 #define XK(buf) (XQ(buf) + d)
 #define XV(buf) (XQ(buf) + 2 * d)
 #define YH(buf) ((buf) + e * len * d + h * dh)
-#define SCR(k)  (scr + (size_t) (k) *len * len)
-#define SCRF(k) ((float *) scr + (size_t) (k) *len * len)
 
-/* ---------------------------------------------------------------- float64 */
-
-static void forward_f64(const lm__node *nd, const double *th, const double *x, double *y, size_t n,
-                        double *scr) {
-    ATTN_DIMS;
-    (void) th;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_forward_f64(XQ(x), XK(x), XV(x), YH(y), len, dh, ld, d, s, SCR(0));
-}
-
-static void backward_f64(const lm__node *nd, const double *th, const double *x, const double *y,
-                         const double *gy, double *gx, int gx_acc, double *gth, size_t n,
-                         double *scr) {
-    (void) th, (void) y, (void) gth;
-    if (!gx)
-        return;
-    ATTN_DIMS;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_backward_f64(XQ(x), XK(x), XV(x), YH(gy), XQ(gx), XK(gx), XV(gx), gx_acc, len,
-                                   dh, ld, d, s, SCR(0), SCR(1));
-}
-
-static void jvp_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
-                    const double *dx, const double *y, double *dy, size_t n, double *scr) {
-    (void) th, (void) vth, (void) y;
-    if (!dx) {
-        memset(dy, 0, n * nd->out_size * sizeof *dy);
-        return;
-    }
-    ATTN_DIMS;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_jvp_f64(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d,
-                              s, SCR(0), SCR(1));
-}
-
-static void rbackward_f64(const lm__node *nd, const double *th, const double *vth, const double *x,
-                          const double *dx, const double *y, const double *dy, const double *gy,
-                          const double *rgy, double *rgx, int rgx_acc, double *hth, size_t n,
-                          double *scr) {
-    (void) th, (void) vth, (void) y, (void) dy, (void) hth;
-    if (!rgx)
-        return;
-    ATTN_DIMS;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_rbackward_f64(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
-                                    dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
-                                    rgx_acc, len, dh, ld, d, s, SCR(0), SCR(1), SCR(2), SCR(3));
-}
-
-/* ---------------------------------------------------------------- float32 */
-
-static void forward_f32(const lm__node *nd, const float *th, const float *x, float *y, size_t n,
-                        double *scr) {
-    ATTN_DIMS;
-    (void) th;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_forward_f32(XQ(x), XK(x), XV(x), YH(y), len, dh, ld, d, s, SCRF(0));
-}
-
-static void backward_f32(const lm__node *nd, const float *th, const float *x, const float *y,
-                         const float *gy, float *gx, int gx_acc, float *gth, size_t n,
-                         double *scr) {
-    (void) th, (void) y, (void) gth;
-    if (!gx)
-        return;
-    ATTN_DIMS;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_backward_f32(XQ(x), XK(x), XV(x), YH(gy), XQ(gx), XK(gx), XV(gx), gx_acc, len,
-                                   dh, ld, d, s, SCRF(0), SCRF(1));
-}
-
-static void jvp_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
-                    const float *dx, const float *y, float *dy, size_t n, double *scr) {
-    (void) th, (void) vth, (void) y;
-    if (!dx) {
-        memset(dy, 0, n * nd->out_size * sizeof *dy);
-        return;
-    }
-    ATTN_DIMS;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_jvp_f32(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d,
-                              s, SCRF(0), SCRF(1));
-}
-
-static void rbackward_f32(const lm__node *nd, const float *th, const float *vth, const float *x,
-                          const float *dx, const float *y, const float *dy, const float *gy,
-                          const float *rgy, float *rgx, int rgx_acc, float *hth, size_t n,
-                          double *scr) {
-    (void) th, (void) vth, (void) y, (void) dy, (void) hth;
-    if (!rgx)
-        return;
-    ATTN_DIMS;
-    for (size_t e = 0; e < n; e++)
-        for (size_t h = 0; h < H; h++)
-            attn_head_rbackward_f32(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
-                                    dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx),
-                                    rgx_acc, len, dh, ld, d, s, SCRF(0), SCRF(1), SCRF(2), SCRF(3));
-}
+#define T         double
+#define SFX(name) name##_f64
+#include "model/attn_ops_impl.h"
+#undef T
+#undef SFX
+#define T         float
+#define SFX(name) name##_f32
+#include "model/attn_ops_impl.h"
+#undef T
+#undef SFX
 
 const lm__layer_ops lm__layer_attention = {
     .type = LM_LAYER_ATTENTION,
