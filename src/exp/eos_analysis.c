@@ -416,3 +416,20 @@ lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char 
     lm_free(g);
     return st;
 }
+
+lm_status lm__exp_eos_plan(const lm__eos_design *d, const char *base, lm_exp_plan *p, lm_err *err) {
+    char lr[64], seed[32], steps[32], train[48], label[96];
+    snprintf(train, sizeof train, "data.train_size=%zu", d->n_train);
+    for (size_t r = 0; r < d->n_rates; r++) {
+        const int ctl = r + 1 == d->n_rates;
+        snprintf(lr, sizeof lr, "optimizer.lr=%s", d->rate[r]);
+        snprintf(steps, sizeof steps, "steps=%d", d->steps[r]);
+        for (int s = 0; s < (int) d->n_seeds; s++) {
+            snprintf(seed, sizeof seed, "seed=%d", s);
+            snprintf(label, sizeof label, "%seta=%s seed=%d", ctl ? "control " : "", d->rate[r], s);
+            const char *sets[] = {lr, seed, steps, train};
+            LM_TRY(lm_exp_plan_add(p, label, base, 4, sets, err));
+        }
+    }
+    return LM_OK;
+}

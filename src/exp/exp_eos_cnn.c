@@ -63,34 +63,15 @@ static const char *BASE =
  * 2026-12-06) asks for at least 4. */
 #define N_SEEDS 4
 
-typedef struct design {
-    size_t n_images, n_rates, n_seeds;
-    const char *rate[2];
-    int steps[2]; /* per rate; the last rate is the control */
-} design;
-
-static design design_for(int quick) {
+static lm__eos_design design_for(int quick) {
     if (quick)
-        return (design){250, 2, N_SEEDS, {"0.045", "0.02"}, {7000, 3000}};
-    return (design){250, 2, 2 * N_SEEDS, {"0.045", "0.02"}, {8000, 8000}};
+        return (lm__eos_design){250, 2, N_SEEDS, {"0.045", "0.02"}, {7000, 3000}};
+    return (lm__eos_design){250, 2, 2 * N_SEEDS, {"0.045", "0.02"}, {8000, 8000}};
 }
 
 static lm_status plan(int quick, lm_exp_plan *p, lm_err *err) {
-    const design d = design_for(quick);
-    char lr[64], seed[32], steps[32], images[48], label[96];
-    snprintf(images, sizeof images, "data.train_size=%zu", d.n_images);
-    for (size_t r = 0; r < d.n_rates; r++) {
-        const int ctl = r + 1 == d.n_rates;
-        snprintf(lr, sizeof lr, "optimizer.lr=%s", d.rate[r]);
-        snprintf(steps, sizeof steps, "steps=%d", d.steps[r]);
-        for (int s = 0; s < (int) d.n_seeds; s++) {
-            snprintf(seed, sizeof seed, "seed=%d", s);
-            snprintf(label, sizeof label, "%seta=%s seed=%d", ctl ? "control " : "", d.rate[r], s);
-            const char *sets[] = {lr, seed, steps, images};
-            LM_TRY(lm_exp_plan_add(p, label, BASE, 4, sets, err));
-        }
-    }
-    return LM_OK;
+    const lm__eos_design d = design_for(quick);
+    return lm__exp_eos_plan(&d, BASE, p, err);
 }
 
 static lm_status analyse(lm_exp_ctx *ctx, lm_err *err) {

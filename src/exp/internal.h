@@ -218,6 +218,17 @@ void lm__exp_eos_measure(double eta, size_t ns, const int64_t *st, const double 
 lm_status lm__exp_eos_analyse(lm_exp_ctx *ctx, const char *fig_name, const char *fig_title,
                               lm_err *err);
 
+/* The edge-of-stability designs of eos-cnn and eos-gpt: n_train examples (data.train_size),
+ * n_seeds seeds at each of n_rates learning rates (the last is the control), steps per rate. */
+typedef struct lm__eos_design {
+    size_t n_train, n_rates, n_seeds;
+    const char *rate[2];
+    int steps[2];
+} lm__eos_design;
+/* Plans d's runs of the config base, labelled "eta=R seed=S" ("control eta=..." for the last
+ * rate) (eos_analysis.c). */
+lm_status lm__exp_eos_plan(const lm__eos_design *d, const char *base, lm_exp_plan *p, lm_err *err);
+
 /* The grokking claims of science.md §11 (grok_analysis.c) on runs grouped by weight decay (> 0:
  * the arm, 0: the control), recording train_acc, test_acc, param_norm and fourier_sparsity; the
  * seed-0 figure fig_name (accuracy, norm, sparsity and the control's test accuracy). Shared by
