@@ -1132,6 +1132,14 @@ static lm_status check_tokens(const ctx *cx, const lm_data_spec *d) {
 
 static lm_status cross_check(const ctx *cx, lm_config *c) {
     lm_data_spec *d = &c->data;
+    if (c->model.arch == LM_ARCH_GPT && (d->source == LM_DATA_NPY || d->source == LM_DATA_MODADD)) {
+        /* a transformer reads token ids: modadd and npy sets are tokens for it (one-hot modadd
+         * pairs or feature rows cannot feed an embedding), and an npy set's vocabulary is the
+         * model's unless data.vocab says otherwise */
+        d->encoding = LM_ENCODING_TOKENS;
+        if (d->source == LM_DATA_NPY && d->vocab == 0)
+            d->vocab = c->model.gpt.vocab;
+    }
     const char *src = lm_data_source_name(d->source);
     const char *tgt = lm_targets_name(d->targets);
     int regression = d->source == LM_DATA_TEACHER || d->source == LM_DATA_POWERLAW ||

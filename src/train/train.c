@@ -145,6 +145,17 @@ static lm_status check_shapes(const lm_config *cfg, const lm_mlp *m, const lm_da
     if (ds->k != m->d_out && !ds->labels) /* regression targets: y is used as it is */
         LM_FAIL(err, LM_ESHAPE, "%s = %zu, but the data's targets have %zu columns", out_key,
                 m->d_out, ds->k);
+    if (m->spec.arch == LM_ARCH_GPT && ds->k != m->d_out) {
+        const lm_gpt_spec *g = &m->spec.gpt;
+        LM_FAIL(err, LM_ESHAPE,
+                "model.vocab %zu with model.predict \"%s\" gives %zu outputs per example, but "
+                "the data have %zu (%zu position%s of %zu classes)%s",
+                g->vocab, g->every > 0 ? "every" : "last", m->d_out, ds->k, ds->positions,
+                ds->positions == 1 ? "" : "s", ds->positions ? ds->k / ds->positions : ds->k,
+                ds->positions > 1 && g->every <= 0   ? ": set model.predict \"every\""
+                : ds->positions == 1 && g->every > 0 ? ": set model.predict \"last\""
+                                                     : "");
+    }
     if (ds->k != m->d_out)
         LM_FAIL(err, LM_ESHAPE, "%s = %zu, but the data (targets \"%s\") have %zu outputs", out_key,
                 m->d_out, lm_targets_name(cfg->data.targets), ds->k);

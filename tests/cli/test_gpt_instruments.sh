@@ -131,4 +131,33 @@ else
 fi
 expect_fail "analytic kernel refuses a transformer" "needs a model.widths network" \
     "$LM" kernel "$T/small.json" --inputs "$T/x3.npy"
+# npy token arrays exactly as the issue words them (integer x [n, T], integer targets [n] or
+# [n, T]) without data.encoding: a transformer reads them as tokens over its own vocabulary
+"$PY" - "$T" <<'PY'
+import sys, numpy as np
+r = np.random.default_rng(0)
+x = r.integers(0, 12, (40, 6)).astype(np.int64)
+np.save(sys.argv[1] + '/tx.npy', x)
+np.save(sys.argv[1] + '/ty.npy', (x.sum(1) % 12).astype(np.int64))
+np.save(sys.argv[1] + '/tyy.npy', (np.cumsum(x, 1) % 12).astype(np.int64))
+PY
+for mode in last every; do
+    y=ty.npy; [ $mode = every ] && y=tyy.npy
+    cat >"$T/np_$mode.json" <<JSON
+{"seed": 1, "data": {"source": "npy", "x": "$T/tx.npy", "y": "$T/$y"},
+ "model": {"arch": "gpt", "vocab": 16, "context": 6, "d_model": 8, "heads": 2, "blocks": 1,
+           "predict": "$mode"},
+ "loss": "ce", "optimizer": {"name": "adam", "lr": 0.01}, "batch_size": 8, "steps": 5, "threads": 1}
+JSON
+    o=$("$LM" train "$T/np_$mode.json" --db "$T/np.db" --json 2>"$T/err")
+    if [ $? -eq 0 ] && $PY -c "
+import json, sys; r = json.loads(sys.argv[1]); assert r['status'] == 'finished', r" "$o"; then
+        ok "npy integer tokens, predict $mode, vocabulary from the model"
+    else
+        bad "npy $mode" "$(head -c 300 "$T/err")"
+    fi
+done
+sed 's/"predict": "every"/"predict": "last"/' "$T/np_every.json" >"$T/np_bad.json"
+expect_fail "every-position targets under predict last name the fix" 'set model.predict "every"' \
+    "$LM" train "$T/np_bad.json" --db "$T/np.db"
 finish
