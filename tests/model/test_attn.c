@@ -26,7 +26,7 @@ static void ref_attention(const double *x, double *y, size_t n, size_t len, size
         for (size_t h = 0; h < heads; h++)
             for (size_t i = 0; i < len; i++) {
                 const double *q = x + (e * len + i) * 3 * d + h * dh;
-                double m = -INFINITY, z = 0.0;
+                double m = -(double) INFINITY, z = 0.0;
                 for (size_t j = 0; j <= i; j++) {
                     const double *k = x + (e * len + j) * 3 * d + d + h * dh;
                     double dot = 0.0;
@@ -255,7 +255,7 @@ Test(attention, errors_name_the_layer) {
         {{1, 4, 12}, 3, 0.0, LM_EINVAL, "d = 4", "\"heads\" = 3"},    /* d % heads != 0 */
         {{2, 4, 12}, 1, 0.0, LM_ESHAPE, "[2, 4, 12]", "[1, T, 3*d]"}, /* not a sequence */
         {{1, 4, 12}, 2, -1.0, LM_EINVAL, "\"scale\" = -1", ""},       /* negative scale */
-        {{1, 4, 12}, 2, NAN, LM_EINVAL, "\"scale\" = nan", ""},       /* not a number */
+        {{1, 4, 12}, 2, (double) NAN, LM_EINVAL, "\"scale\" = nan", ""},       /* not a number */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         lm_layer_spec ls = attention(cases[c].heads, cases[c].scale);
