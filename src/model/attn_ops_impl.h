@@ -5,13 +5,18 @@
  * attn_impl.h's. The double scratch holds a head's T x T blocks in the dtype T.
  */
 #define SCRT(k) ((T *) (void *) scr + (size_t) (k) *len * len)
+/* the per-head kernels of this dtype, named so the calls below read (and format) as calls */
+#define HEAD_FORWARD   SFX(attn_head_forward)
+#define HEAD_BACKWARD  SFX(attn_head_backward)
+#define HEAD_JVP       SFX(attn_head_jvp)
+#define HEAD_RBACKWARD SFX(attn_head_rbackward)
 
 static void SFX(forward)(const lm__node *nd, const T *th, const T *x, T *y, size_t n, double *scr) {
     ATTN_DIMS;
     (void) th;
     for (size_t e = 0; e < n; e++)
         for (size_t h = 0; h < H; h++)
-            SFX(attn_head_forward)(XQ(x), XK(x), XV(x), YH(y), len, dh, ld, d, s, SCRT(0));
+            HEAD_FORWARD(XQ(x), XK(x), XV(x), YH(y), len, dh, ld, d, s, SCRT(0));
 }
 
 static void SFX(backward)(const lm__node *nd, const T *th, const T *x, const T *y, const T *gy,
@@ -22,9 +27,8 @@ static void SFX(backward)(const lm__node *nd, const T *th, const T *x, const T *
     ATTN_DIMS;
     for (size_t e = 0; e < n; e++)
         for (size_t h = 0; h < H; h++)
-            SFX(attn_head_backward)
-            (XQ(x), XK(x), XV(x), YH(gy), XQ(gx), XK(gx), XV(gx), gx_acc, len, dh, ld, d, s,
-             SCRT(0), SCRT(1));
+            HEAD_BACKWARD(XQ(x), XK(x), XV(x), YH(gy), XQ(gx), XK(gx), XV(gx), gx_acc, len, dh, ld,
+                          d, s, SCRT(0), SCRT(1));
 }
 
 static void SFX(jvp)(const lm__node *nd, const T *th, const T *vth, const T *x, const T *dx,
@@ -37,9 +41,8 @@ static void SFX(jvp)(const lm__node *nd, const T *th, const T *vth, const T *x, 
     ATTN_DIMS;
     for (size_t e = 0; e < n; e++)
         for (size_t h = 0; h < H; h++)
-            SFX(attn_head_jvp)
-            (XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d, s, SCRT(0),
-             SCRT(1));
+            HEAD_JVP(XQ(x), XK(x), XV(x), XQ(dx), XK(dx), XV(dx), YH(dy), len, dh, ld, d, s,
+                     SCRT(0), SCRT(1));
 }
 
 static void SFX(rbackward)(const lm__node *nd, const T *th, const T *vth, const T *x, const T *dx,
@@ -51,10 +54,13 @@ static void SFX(rbackward)(const lm__node *nd, const T *th, const T *vth, const 
     ATTN_DIMS;
     for (size_t e = 0; e < n; e++)
         for (size_t h = 0; h < H; h++)
-            SFX(attn_head_rbackward)
-            (XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL, dx ? XV(dx) : NULL,
-             YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx), rgx_acc, len, dh, ld, d, s, SCRT(0),
-             SCRT(1), SCRT(2), SCRT(3));
+            HEAD_RBACKWARD(XQ(x), XK(x), XV(x), dx ? XQ(dx) : NULL, dx ? XK(dx) : NULL,
+                           dx ? XV(dx) : NULL, YH(gy), YH(rgy), XQ(rgx), XK(rgx), XV(rgx), rgx_acc,
+                           len, dh, ld, d, s, SCRT(0), SCRT(1), SCRT(2), SCRT(3));
 }
 
 #undef SCRT
+#undef HEAD_FORWARD
+#undef HEAD_BACKWARD
+#undef HEAD_JVP
+#undef HEAD_RBACKWARD

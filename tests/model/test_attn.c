@@ -250,12 +250,12 @@ Test(attention, errors_name_the_layer) {
         lm_status st;
         const char *a, *b;
     } cases[] = {
-        {{1, 4, 10}, 1, 0.0, LM_ESHAPE, "10 features", "3*d"},        /* 3d not divisible by 3 */
-        {{1, 4, 12}, 0, 0.0, LM_EINVAL, "\"heads\" = 0", ""},         /* no heads */
-        {{1, 4, 12}, 3, 0.0, LM_EINVAL, "d = 4", "\"heads\" = 3"},    /* d % heads != 0 */
-        {{2, 4, 12}, 1, 0.0, LM_ESHAPE, "[2, 4, 12]", "[1, T, 3*d]"}, /* not a sequence */
-        {{1, 4, 12}, 2, -1.0, LM_EINVAL, "\"scale\" = -1", ""},       /* negative scale */
-        {{1, 4, 12}, 2, (double) NAN, LM_EINVAL, "\"scale\" = nan", ""},       /* not a number */
+        {{1, 4, 10}, 1, 0.0, LM_ESHAPE, "10 features", "3*d"},           /* 3d not divisible by 3 */
+        {{1, 4, 12}, 0, 0.0, LM_EINVAL, "\"heads\" = 0", ""},            /* no heads */
+        {{1, 4, 12}, 3, 0.0, LM_EINVAL, "d = 4", "\"heads\" = 3"},       /* d % heads != 0 */
+        {{2, 4, 12}, 1, 0.0, LM_ESHAPE, "[2, 4, 12]", "[1, T, 3*d]"},    /* not a sequence */
+        {{1, 4, 12}, 2, -1.0, LM_EINVAL, "\"scale\" = -1", ""},          /* negative scale */
+        {{1, 4, 12}, 2, (double) NAN, LM_EINVAL, "\"scale\" = nan", ""}, /* not a number */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         lm_layer_spec ls = attention(cases[c].heads, cases[c].scale);
