@@ -8,11 +8,11 @@
 
 Every failure raises lmech.Error with lmech's own message. docs/python.md has the whole API.
 """
-from ._lib import Error, library_path, lib as _lib
+from ._lib import Error, library_path, lib as _clib
 from .core import train, Runs, Model, hessian
 from .analysis import kernel, similarity, weights, fit
 
-__version__ = _lib.lm_version().decode()
+__version__ = _clib.lm_version().decode()
 
 __all__ = ["Error", "train", "Runs", "Model", "hessian", "kernel", "similarity", "weights", "fit",
            "library_path", "__version__"]

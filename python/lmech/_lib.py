@@ -138,6 +138,11 @@ def check_size(name, struct):
 
 def as_f64(a, name, ndim=None):
     """a as a C-contiguous float64 array (no copy when it already is one)."""
+    if (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous
+            and a.flags.aligned and (ndim is None or a.ndim == ndim)):
+        return a  # zero-copy: the library reads (or writes) this memory directly
+    if np.iscomplexobj(a):
+        raise Error(f"{name}: complex values; lmech takes real float64 arrays")
     try:
         arr = np.ascontiguousarray(a, dtype=np.float64)
     except (TypeError, ValueError) as e:

@@ -145,7 +145,7 @@ def similarity(A, B, metric="linear_cka", k=10, null=0, seed=0):
                     "(rows must be the same inputs)")
     opts = _SimOpts(int(k), int(null), int(seed))
     r = _SimResult()
-    call(lib.lm_similarity, m, ptr(A), A.shape[0], A.shape[1], ptr(B), B.shape[0 + 1],
+    call(lib.lm_similarity, m, ptr(A), A.shape[0], A.shape[1], ptr(B), B.shape[1],
          ctypes.byref(opts), ctypes.byref(r))
     out = {"metric": metric, "value": _num(r.value), "n": r.n}
     if r.has_null:
@@ -155,11 +155,12 @@ def similarity(A, B, metric="linear_cka", k=10, null=0, seed=0):
 
 
 def kernel(x, depth=None, activation="relu", sw2=1.0, sb2=0.0, parameterization="ntp",
-           width=0, base_width=0, bias=True, model=None, per_layer=False, max_bytes=0):
+           width=0, base_width=0, bias=None, model=None, per_layer=False, max_bytes=0):
     """Kernels on the rows of x [n, d].
 
     Analytic (model=None): {"nngp": [n, n], "ntk": [n, n]} of the infinitely wide network with
-    `depth` hidden layers (default 1), as `lmech kernel` (lm_kernel_analytic_spec).
+    `depth` hidden layers (default 1), as `lmech kernel` (lm_kernel_analytic_spec); bias None
+    means biases when sb2 > 0 (the CLI's default).
     Empirical (model = an lmech.Model, or a config dict / JSON / path, at its seeded init): the
     finite network's NTK [n*k, n*k] as `lmech kernel --empirical`, under "ntk" (and "layers"
     [n_layers, n*k, n*k] with per_layer=True).
@@ -181,6 +182,8 @@ def kernel(x, depth=None, activation="relu", sw2=1.0, sb2=0.0, parameterization=
     s.act = _enum(lib.lm_act_parse, activation, "activation")
     s.param = _enum(lib.lm_param_parse, parameterization, "parameterization")
     s.sw2, s.sb2 = float(sw2), float(sb2)
+    if bias is None:  # as `lmech kernel`: biases when sb2 > 0
+        bias = float(sb2) > 0
     s.width, s.base_width, s.bias = int(width), int(base_width), int(bool(bias))
     n = X.shape[0]
     nngp, ntk = np.empty((n, n)), np.empty((n, n))

@@ -1,0 +1,160 @@
+"""lmech.Model and lmech.hessian: derivatives against finite differences and the CLI."""
+import json
+
+import numpy as np
+import pytest
+
+import lmech
+from lmech import _lib
+from conftest import small_config
+
+
+@pytest.fixture
+def ckpt(tmp_path, config):
+    p = tmp_path / "m.safetensors"
+    lmech.train(config, db=tmp_path / "r.db", save=p)
+    return p
+
+
+@pytest.fixture
+def model(config, ckpt):
+    return lmech.Model.load(config, ckpt)
+
+
+def test_shapes_and_data(model, config):
+    assert (model.d_in, model.d_out) == (6, 2)
+    assert model.n_params == 6 * 12 + 12 + 12 * 2 + 2
+    (x, y), test = model.data()
+    assert x.shape == (48, 6) and y.shape == (48, 2) and test[0].shape == (32, 6)
+    assert model.config["seed"] == config["seed"]
+
+
+def test_loss_equals_training_record(tmp_path, config):
+    p = tmp_path / "m.safetensors"
+    r = lmech.train(config, db=tmp_path / "r.db", save=p)
+    m = lmech.Model.load(config, p)
+    (x, y), _ = m.data()
+    loss, g = m.loss_grad(x, y)
+    # the trainer evaluates the whole training set in one chunk with the same kernel
+    assert loss == pytest.approx(r["final"]["train_loss"], rel=1e-13)
+    assert g.shape == (m.n_params,) and np.all(np.isfinite(g))
+
+
+def test_grad_is_finite_difference_of_loss(model):
+    (x, y), _ = model.data()
+    theta = model.params
+    _, g = model.loss_grad(x, y)
+    rng = np.random.default_rng(1)
+    h = 1e-6  # central differences: error O(h^2 |L'''|) ~ 1e-12, rounding ~ 1e-16/h ~ 1e-10
+    for i in rng.choice(model.n_params, 12, replace=False):
+        e = np.zeros_like(theta)
+        e[i] = h
+        model.params = theta + e
+        lp, _ = model.loss_grad(x, y)
+        model.params = theta - e
+        lm, _ = model.loss_grad(x, y)
+        assert (lp - lm) / (2 * h) == pytest.approx(g[i], abs=1e-7)
+    model.params = theta
+
+
+def test_hvp_is_finite_difference_of_grad(model):
+    (x, y), _ = model.data()
+    theta = model.params
+    v = np.random.default_rng(2).standard_normal(model.n_params)
+    hv = model.hvp(x, y, v)
+    h = 1e-5  # directional central difference of the gradient: O(h^2) truncation
+    model.params = theta + h * v
+    _, gp = model.loss_grad(x, y)
+    model.params = theta - h * v
+    _, gm = model.loss_grad(x, y)
+    model.params = theta
+    np.testing.assert_allclose(hv, (gp - gm) / (2 * h), rtol=1e-6, atol=1e-7)
+    u = np.random.default_rng(3).standard_normal(model.n_params)
+    assert u @ hv == pytest.approx(v @ model.hvp(x, y, u), rel=1e-12)  # symmetry
+
+
+def test_jvp_is_finite_difference_of_forward(model):
+    (x, _), _ = model.data()
+    theta = model.params
+    v = np.random.default_rng(4).standard_normal(model.n_params)
+    df = model.jvp(x, v)
+    h = 1e-6
+    model.params = theta + h * v
+    fp = model.forward(x)
+    model.params = theta - h * v
+    fm = model.forward(x)
+    model.params = theta
+    np.testing.assert_allclose(df, (fp - fm) / (2 * h), rtol=1e-6, atol=1e-8)
+
+
+def test_hessian_equals_cli_and_dense(model, config, config_file, ckpt, cli):
+    py = lmech.hessian(config, ckpt, top=2, trace=True, probes=50)
+    c = json.loads(cli("hessian", config_file, "--init", ckpt, "--top", 2, "--trace",
+                       "--probes", 50, "--json"))
+    # the same operator, start vector and Lanczos: the same bits
+    assert py["eigenvalues"].tolist() == c["eigenvalues"]
+    assert py["trace"] == c["trace"] and py["loss"] == c["loss"]
+    assert py["iterations"] == c["iterations"] and py["hvps"] == c["hvps"]
+    # and the top eigenvalue of the dense Hessian built column by column from Model.hvp
+    (x, y), _ = model.data()
+    H = np.stack([model.hvp(x, y, e) for e in np.eye(model.n_params)])
+    np.testing.assert_allclose(H, H.T, atol=1e-12)
+    top = np.linalg.eigvalsh(H)[::-1][:2]
+    np.testing.assert_allclose(py["eigenvalues"], top, rtol=1e-8)  # Lanczos tol 1e-6 residual
+    assert py["trace"]["estimate"] == pytest.approx(np.trace(H), abs=4 * py["trace"]["stderr"])
+
+
+def test_hessian_density(config, ckpt):
+    r = lmech.hessian(config, ckpt, density=True, slq_steps=20, slq_probes=3, bins=50)
+    d = r["density"]
+    assert d["grid"].shape == (50,) and d["values"].shape == (50,)
+    assert np.all(d["values"] >= 0) and d["weights"].sum() == pytest.approx(3.0)
+
+
+def test_zero_copy_and_conversion(model):
+    (x, y), _ = model.data()
+    assert _lib.as_f64(x, "x") is x  # C-contiguous float64: passed as it is
+    xf = np.asfortranarray(x)
+    assert _lib.as_f64(xf, "x") is not xf
+    l64, g64 = model.loss_grad(x, y)
+    lf, gf = model.loss_grad(xf, y.tolist())  # Fortran order and lists are converted
+    assert l64 == lf and np.array_equal(g64, gf)
+    l32, _ = model.loss_grad(x.astype(np.float32), y)  # a float32 input is widened
+    assert l32 == pytest.approx(l64, rel=1e-5)
+    xs = np.zeros((x.shape[0], 12))
+    xs[:, ::2] = x  # a strided view
+    assert model.loss_grad(xs[:, ::2], y)[0] == l64
+
+
+def test_model_errors(model, config, tmp_path, ckpt):
+    (x, y), _ = model.data()
+    with pytest.raises(lmech.Error, match=r"\[n, 6\]"):
+        model.loss_grad(x[:, :5], y)
+    with pytest.raises(lmech.Error, match="y has shape"):
+        model.loss_grad(x, y[:10])
+    with pytest.raises(lmech.Error, match="expected \\[110\\]"):
+        model.hvp(x, y, np.ones(7))
+    with pytest.raises(lmech.Error, match="float64"):
+        model.forward(np.array([["a"] * 6]))
+    with pytest.raises(lmech.Error, match="complex"):
+        model.forward(x + 1j)
+    with pytest.raises(lmech.Error, match="n >= 1"):
+        model.forward(np.empty((0, 6)))
+    with pytest.raises(lmech.Error, match="finite"):
+        model.params = np.full(model.n_params, np.nan)
+    with pytest.raises(lmech.Error, match="missing.safetensors"):
+        lmech.Model.load(config, tmp_path / "missing.safetensors")
+    other = small_config(model={"widths": [6, 5, 2]})
+    with pytest.raises(lmech.Error, match="layers.0.weight"):
+        lmech.Model.load(other, ckpt)  # a checkpoint of another shape
+    with pytest.raises(lmech.Error, match="activation"):
+        lmech.Model.load(small_config(model={"widths": [6, 2], "activation": "nope"}))
+    with pytest.raises(lmech.Error, match="unknown hessian option"):
+        model.hessian(x, y, topk=3)
+    with pytest.raises(lmech.Error, match="top"):
+        model.hessian(x, y, top=0)
+    with pytest.raises(lmech.Error, match="110 parameters"):
+        model.hessian(x, y, top=500)
+    (tmp_path / "bad.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{bad json")
+    with pytest.raises(lmech.Error, match="bad.safetensors"):
+        lmech.Model.load(config, tmp_path / "bad.safetensors")
