@@ -41,8 +41,8 @@ size_t lm_capi_sizeof(const char *type);
  * {"run_id", "status", "steps", "wall_s", "final": {"train_loss", "train_acc", "test_loss",
  * "test_acc"}, ["diverged_step"], ["message"], "db"}. Errors: the config's (LM_EFORMAT,
  * LM_EINVAL, LM_ERANGE naming the key), the data's, the database's, LM_ENOMEM. */
-lm_status lm_capi_train(const char *config_json, const char *db, const char *init,
-                        const char *save, char **out_json, lm_err *err);
+lm_status lm_capi_train(const char *config_json, const char *db, const char *init, const char *save,
+                        char **out_json, lm_err *err);
 
 /* ---------------------------------------------------------------- the run database */
 
@@ -78,8 +78,8 @@ typedef struct lm_capi_model lm_capi_model;
 /* Builds the network of config_json with the parameters of the safetensors checkpoint (the
  * layout `lmech train --save` writes; NULL: the config's seeded initialisation,
  * lm_train_init_params), and sets the BLAS threads to the config's train.threads. */
-lm_status lm_capi_model_load(const char *config_json, const char *safetensors,
-                             lm_capi_model **out, lm_err *err);
+lm_status lm_capi_model_load(const char *config_json, const char *safetensors, lm_capi_model **out,
+                             lm_err *err);
 void lm_capi_model_free(lm_capi_model *h);
 
 /* Getters: parameter count, inputs and outputs per example, dense (linear/conv2d) layers. */

@@ -1,5 +1,6 @@
 """lmech.Model and lmech.hessian: derivatives against finite differences and the CLI."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -158,3 +159,41 @@ def test_model_errors(model, config, tmp_path, ckpt):
     (tmp_path / "bad.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{bad json")
     with pytest.raises(lmech.Error, match="bad.safetensors"):
         lmech.Model.load(config, tmp_path / "bad.safetensors")
+
+
+def _safetensors(path):
+    import struct
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    head = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in head.items():
+        if k != "__metadata__":
+            s, e = v["data_offsets"]
+            out[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype="<f8").reshape(v["shape"])
+    return out
+
+
+def test_layer_graph_matches_pytorch_fixture():
+    """A conv/pool graph (model.layers) against the PyTorch fixture of tests/fixtures/: outputs,
+    loss, gradient, HVP and JVP, all in float64."""
+    from conftest import ROOT
+    fx = os.path.join(ROOT, "tests", "fixtures")
+    with open(os.path.join(fx, "graph_cnn.json")) as f:
+        spec = json.load(f)
+    cfg = {"data": {"source": "npy", "x": os.path.join(fx, "graph_cnn_x.npy"),
+                    "y": os.path.join(fx, "graph_cnn_y.npy"), "test_size": 0},
+           "model": spec, "loss": "mse", "steps": 1, "threads": 1}
+    m = lmech.Model.load(cfg, os.path.join(fx, "graph_cnn.safetensors"))
+    want = _safetensors(os.path.join(fx, "graph_cnn_expected.safetensors"))
+    names = [f"layers.{i}.{t}" for i in (0, 3, 7) for t in ("weight", "bias")]
+    flat = lambda prefix: np.concatenate([want[prefix + n].ravel() for n in names])  # noqa: E731
+    x, y = np.load(os.path.join(fx, "graph_cnn_x.npy")), np.load(os.path.join(fx, "graph_cnn_y.npy"))
+    # float64 on both sides; the sums run in different orders: agreement to ~1e-12 relative
+    np.testing.assert_allclose(m.forward(x), want["f"], rtol=1e-10, atol=1e-12)
+    loss, g = m.loss_grad(x, y)
+    assert loss == pytest.approx(want["mse.loss"][0], rel=1e-10)
+    np.testing.assert_allclose(g, flat("mse."), rtol=1e-9, atol=1e-12)
+    v = flat("v.")
+    np.testing.assert_allclose(m.hvp(x, y, v), flat("mse.hvp."), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(m.jvp(x, v), want["jvp"], rtol=1e-9, atol=1e-12)

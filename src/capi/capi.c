@@ -62,8 +62,8 @@ static json_t *num_array(const double *v, size_t n) {
 
 /* Dumps j into *out and releases j; LM_ENOMEM when j (or its text) could not be made. */
 static lm_status dump(json_t *j, char **out, lm_err *err) {
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
-                : NULL;
+    char *s =
+        j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
     if (!s)
         LM_FAIL(err, LM_ENOMEM, "out of memory for the JSON result");
@@ -84,8 +84,8 @@ static lm_status parse_config(const char *config_json, lm_config **cfg, lm_err *
 
 /* ---------------------------------------------------------------- training */
 
-lm_status lm_capi_train(const char *config_json, const char *db, const char *init,
-                        const char *save, char **out_json, lm_err *err) {
+lm_status lm_capi_train(const char *config_json, const char *db, const char *init, const char *save,
+                        char **out_json, lm_err *err) {
     LM_TRY(need(db, "the database path", err));
     LM_TRY(need(out_json, "out_json", err));
     lm_config *cfg = NULL;
@@ -338,8 +338,8 @@ lm_status lm_capi_claims(lm_store *s, const char *experiment, char **out_json, l
     LM_TRY(need(s, "the store", err));
     LM_TRY(need(out_json, "out_json", err));
     json_t *out = json_array(), *names = json_array();
-    lm_status st = out && names ? LM_OK
-                                : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
+    lm_status st =
+        out && names ? LM_OK : lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
     if (st == LM_OK && experiment)
         st = claims_of(s, experiment, out, err);
     else if (st == LM_OK) {
@@ -370,8 +370,8 @@ struct lm_capi_model {
     size_t ws_n;
 };
 
-lm_status lm_capi_model_load(const char *config_json, const char *safetensors,
-                             lm_capi_model **out, lm_err *err) {
+lm_status lm_capi_model_load(const char *config_json, const char *safetensors, lm_capi_model **out,
+                             lm_err *err) {
     LM_TRY(need(out, "out", err));
     lm_capi_model *h = lm_calloc(1, sizeof *h);
     if (!h)
@@ -521,10 +521,10 @@ static lm_status opt_size(json_t *o, const char *key, size_t lo, size_t hi, size
     json_t *v = json_object_get(o, key);
     if (!v)
         return LM_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (size_t) json_integer_value(v) < lo || (size_t) json_integer_value(v) > hi)
-        LM_FAIL(err, LM_EINVAL, "hessian option \"%s\": expected an integer in [%zu, %zu]", key,
-                lo, hi);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (size_t) json_integer_value(v) < lo ||
+        (size_t) json_integer_value(v) > hi)
+        LM_FAIL(err, LM_EINVAL, "hessian option \"%s\": expected an integer in [%zu, %zu]", key, lo,
+                hi);
     *out = (size_t) json_integer_value(v);
     return LM_OK;
 }
@@ -541,15 +541,15 @@ static lm_status opt_bool(json_t *o, const char *key, int *out, lm_err *err) {
 
 static lm_status parse_hess_opts(const char *text, uint64_t seed, hess_opts *h, lm_err *err) {
     /* the defaults of `lmech hessian` (tools/lmech/cmd_hessian.c) */
-    *h = (hess_opts) {.top = 1,
-                      .max_iter = 300,
-                      .probes = 100,
-                      .slq_probes = 10,
-                      .slq_steps = 80,
-                      .bins = 1000,
-                      .max_mb = 1024,
-                      .tol = 1e-6,
-                      .seed = seed};
+    *h = (hess_opts){.top = 1,
+                     .max_iter = 300,
+                     .probes = 100,
+                     .slq_probes = 10,
+                     .slq_steps = 80,
+                     .bins = 1000,
+                     .max_mb = 1024,
+                     .tol = 1e-6,
+                     .seed = seed};
     if (!text)
         return LM_OK;
     json_error_t je;
@@ -559,9 +559,9 @@ static lm_status parse_hess_opts(const char *text, uint64_t seed, hess_opts *h, 
         LM_FAIL(err, LM_EINVAL, "hessian options: expected a JSON object (%s)",
                 o ? "got another value" : je.text);
     }
-    static const char *const known[] = {"top",        "smallest",  "tol",  "max_iter",
+    static const char *const known[] = {"top",        "smallest",  "tol",    "max_iter",
                                         "seed",       "trace",     "probes", "density",
-                                        "slq_probes", "slq_steps", "bins", "max_memory_mb"};
+                                        "slq_probes", "slq_steps", "bins",   "max_memory_mb"};
     const char *key;
     json_t *v;
     lm_status st = LM_OK;
@@ -642,8 +642,8 @@ static lm_status hess_run(const hess_opts *j, size_t p, lm_curv_mlp *op, hess_ou
                 cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
     if (j->top > cap || j->smallest > cap)
         LM_FAIL(err, LM_EINVAL,
-                "top %zu / smallest %zu: more eigenpairs than the %zu Lanczos steps allowed", j->top,
-                j->smallest, cap);
+                "top %zu / smallest %zu: more eigenpairs than the %zu Lanczos steps allowed",
+                j->top, j->smallest, cap);
     LM_TRY(lm_curv_ws_new(p, cap, &r->cws, err));
     lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
     o.k = j->top;
