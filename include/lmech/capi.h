@@ -37,12 +37,14 @@ size_t lm_capi_sizeof(const char *type);
 /* Trains the config once (lm_train_run), recording the run in the database at db (created if
  * needed). init (NULL: the seeded initialisation) is a safetensors checkpoint to start from;
  * save (NULL: none) receives the final parameters and is recorded as the run's checkpoint
- * artifact (not for a diverged run). *out_json = the object `lmech train --json` prints:
- * {"run_id", "status", "steps", "wall_s", "final": {"train_loss", "train_acc", "test_loss",
- * "test_acc"}, ["diverged_step"], ["message"], "db"}. Errors: the config's (LM_EFORMAT,
- * LM_EINVAL, LM_ERANGE naming the key), the data's, the database's, LM_ENOMEM. */
+ * artifact (not for a diverged run). stop (may be NULL) is lm_train_opts.stop: another thread
+ * sets *stop non-zero to end the run `interrupted` (recorded, as the CLI's Ctrl-C).
+ * *out_json = the object `lmech train --json` prints: {"run_id", "status", "steps", "wall_s",
+ * "final": {"train_loss", "train_acc", "test_loss", "test_acc"}, ["diverged_step"],
+ * ["message"], "db"}. Errors: the config's (LM_EFORMAT, LM_EINVAL, LM_ERANGE naming the key),
+ * the data's, the database's, LM_ENOMEM. */
 lm_status lm_capi_train(const char *config_json, const char *db, const char *init, const char *save,
-                        char **out_json, lm_err *err);
+                        volatile int *stop, char **out_json, lm_err *err);
 
 /* ---------------------------------------------------------------- the run database */
 

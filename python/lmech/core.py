@@ -2,11 +2,29 @@
 import ctypes
 import json
 import os
+import threading
 
 import numpy as np
 
 from ._lib import (Error, as_f64, c_double_p, c_size_t, c_void_p, call, lib, ptr, take_json,
                    take_string)
+
+
+class _Config:
+    """A config's JSON text and the name its errors should carry (a file's path)."""
+
+    def __init__(self, config):
+        self.text = _config_text(config).encode()
+        self.name = (os.fspath(config) if isinstance(config, (str, os.PathLike))
+                     and not os.fspath(config).lstrip().startswith("{") else None)
+
+    def call(self, fn, *args):
+        try:
+            call(fn, self.text, *args)
+        except Error as e:
+            if self.name is None:
+                raise
+            raise Error(str(e).replace("<config>", self.name), e.code) from None
 
 
 def _config_text(config):
@@ -43,10 +61,33 @@ def train(config, db="lmech.db", init=None, save=None):
     checkpoint to start from; save: where to write the final parameters. Returns the dict of
     `lmech train --json`: run_id, status, steps, wall_s, final {train_loss, train_acc, test_loss,
     test_acc} (None where not measured), diverged_step and message when set, db.
+
+    Ctrl-C (KeyboardInterrupt) stops the run at the next step, as in the CLI: it is recorded
+    `interrupted` in db, and the KeyboardInterrupt is raised again once it is.
     """
-    out = c_void_p()
-    call(lib.lm_capi_train, _config_text(config).encode(), _path(db, "db"), _path(init, "init"),
-         _path(save, "save"), ctypes.byref(out))
+    cfg = _Config(config)
+    args = (_path(db, "db"), _path(init, "init"), _path(save, "save"))
+    out, stop, box = c_void_p(), ctypes.c_int(0), {}
+
+    def work():  # ctypes releases the GIL: the main thread stays free to take Ctrl-C
+        try:
+            cfg.call(lib.lm_capi_train, *args, ctypes.byref(stop), ctypes.byref(out))
+        except Error as e:
+            box["error"] = e
+
+    t = threading.Thread(target=work, name="lmech.train")
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.05)
+    except KeyboardInterrupt:
+        stop.value = 1
+        t.join()
+        if out.value:
+            lib.lm_capi_string_free(out)
+        raise
+    if "error" in box:
+        raise box["error"]
     return take_json(out)
 
 
@@ -67,9 +108,9 @@ class Runs:
         self.path = os.fsdecode(p)
 
     def close(self):
-        if getattr(self, "_s", None):
-            lib.lm_store_close(self._s)
-            self._s = None
+        s, self._s = getattr(self, "_s", None), None
+        if s and lib is not None:
+            lib.lm_store_close(s)
 
     def __del__(self):
         self.close()
@@ -150,14 +191,14 @@ class Model:
         """The network of config with the parameters of a safetensors checkpoint (as written
         by `lmech train --save`), or its seeded initialisation when safetensors is None."""
         h = c_void_p()
-        call(lib.lm_capi_model_load, _config_text(config).encode(),
-             _path(safetensors, "safetensors"), ctypes.byref(h))
+        _Config(config).call(lib.lm_capi_model_load, _path(safetensors, "safetensors"),
+                             ctypes.byref(h))
         return cls(h)
 
     def __del__(self):
-        if getattr(self, "_h", None):
-            lib.lm_capi_model_free(self._h)
-            self._h = None
+        h, self._h = getattr(self, "_h", None), None
+        if h and lib is not None:
+            lib.lm_capi_model_free(h)
 
     @property
     def params(self):

@@ -43,6 +43,13 @@ def test_train_bad_config(tmp_path, cfg, want):
         lmech.train(cfg, db=tmp_path / "x.db")
 
 
+def test_train_config_file_errors_name_the_file(tmp_path):
+    f = tmp_path / "broken.json"
+    f.write_text('{"model": {"widths": [3, 1]},\n "steps": 1,, }')
+    with pytest.raises(lmech.Error, match=r"broken\.json:2"):
+        lmech.train(f, db=tmp_path / "x.db")
+
+
 def test_train_missing_files(tmp_path, config):
     with pytest.raises(lmech.Error, match="nope.json"):
         lmech.train(tmp_path / "nope.json", db=tmp_path / "x.db")
@@ -140,3 +147,31 @@ def test_claims(tmp_path, cli):
     assert len(got[0]["runs"]) == 2
     with pytest.raises(lmech.Error, match="nope"):
         runs.claims("nope")
+
+
+def test_ctrl_c_records_the_run_interrupted(tmp_path):
+    """SIGINT during lmech.train: the run stops at the next step, is recorded `interrupted`,
+    and KeyboardInterrupt reaches the caller (as `lmech train`'s Ctrl-C)."""
+    import os
+    import signal
+    import subprocess
+    import time
+    db = tmp_path / "i.db"
+    code = ("import json, sys, lmech\n"
+            "cfg = json.loads(sys.argv[1])\n"
+            "print('ready', flush=True)\n"
+            "lmech.train(cfg, db=sys.argv[2])\n")
+    cfg = small_config(steps=10**8, eval_every=10**7)
+    p = subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg), str(db)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=os.environ)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode != 0 and "KeyboardInterrupt" in err
+    (status, steps), = sqlite3.connect(db).execute("SELECT status, steps FROM runs").fetchall()
+    assert status == "interrupted" and 0 < steps < 10**8

@@ -85,7 +85,7 @@ static lm_status parse_config(const char *config_json, lm_config **cfg, lm_err *
 /* ---------------------------------------------------------------- training */
 
 lm_status lm_capi_train(const char *config_json, const char *db, const char *init, const char *save,
-                        char **out_json, lm_err *err) {
+                        volatile int *stop, char **out_json, lm_err *err) {
     LM_TRY(need(db, "the database path", err));
     LM_TRY(need(out_json, "out_json", err));
     lm_config *cfg = NULL;
@@ -110,6 +110,7 @@ lm_status lm_capi_train(const char *config_json, const char *db, const char *ini
         opts.store = store;
         opts.theta_init = theta0;
         opts.theta_final = theta1;
+        opts.stop = stop;
         st = lm_train_run(cfg, &opts, &res, err);
     }
     /* as `lmech train --save`: a diverged run's parameters are not finite and are not saved */
