@@ -92,6 +92,10 @@ size_t lm_capi_model_n_layers(const lm_capi_model *h);
 /* The canonical JSON of the model's config (borrowed; lives as long as the handle). */
 const char *lm_capi_model_config(const lm_capi_model *h);
 
+/* The named parameter tensors in theta's order, as a JSON array of {"name", "offset", "shape"}
+ * (PyTorch's state_dict names and shapes: the checkpoint's tensors). */
+lm_status lm_capi_model_tensors(const lm_capi_model *h, char **out_json, lm_err *err);
+
 /* Copies the parameters out to theta [n_params], or in from theta [n_params] (finite values;
  * LM_ENUMERIC naming the index otherwise). */
 lm_status lm_capi_model_get_params(const lm_capi_model *h, double *theta, lm_err *err);

@@ -91,6 +91,7 @@ _decl("lm_capi_model_free", [c_void_p], None)
 for _g in ("n_params", "d_in", "d_out", "n_layers"):
     _decl("lm_capi_model_" + _g, [c_void_p], c_size_t)
 _decl("lm_capi_model_config", [c_void_p], c_char_p)
+_decl("lm_capi_model_tensors", [c_void_p, ctypes.POINTER(c_void_p), _errp])
 _decl("lm_capi_model_get_params", [c_void_p, c_double_p, _errp])
 _decl("lm_capi_model_set_params", [c_void_p, c_double_p, _errp])
 _decl("lm_capi_model_data", [c_void_p, ctypes.POINTER(c_void_p), ctypes.POINTER(c_void_p), _errp])

@@ -201,6 +201,21 @@ class Model:
             lib.lm_capi_model_free(h)
 
     @property
+    def tensors(self):
+        """The named parameter tensors in the flat vector's order: a list of {"name", "offset",
+        "shape"} (PyTorch's state_dict names and shapes, as in the checkpoint)."""
+        out = c_void_p()
+        call(lib.lm_capi_model_tensors, self._h, ctypes.byref(out))
+        return take_json(out)
+
+    def named(self, theta=None):
+        """{name: array} views of theta (default: a copy of the parameters) shaped as the
+        tensors; theta may be any [n_params] vector in the flat layout (a gradient, an HVP)."""
+        t = self.params if theta is None else self._vec(theta, "theta")
+        return {d["name"]: t[d["offset"]:d["offset"] + int(np.prod(d["shape"]))]
+                .reshape(d["shape"]) for d in self.tensors}
+
+    @property
     def params(self):
         """A copy of the parameters [n_params] (the flat layout of docs/architecture.md)."""
         t = np.empty(self.n_params)

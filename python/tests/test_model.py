@@ -174,26 +174,40 @@ def _safetensors(path):
     return out
 
 
-def test_layer_graph_matches_pytorch_fixture():
-    """A conv/pool graph (model.layers) against the PyTorch fixture of tests/fixtures/: outputs,
-    loss, gradient, HVP and JVP, all in float64."""
+@pytest.mark.parametrize("name", ["graph_cnn", "graph_resln", "graph_gpt2", "graph_gptseq"])
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_layer_graphs_match_pytorch_fixtures(name, loss):
+    """Layer graphs (model.layers: convolutions, residual blocks with layer norm, the gpt
+    architecture) against the PyTorch fixtures of tests/fixtures/: outputs, loss, gradient,
+    HVP and JVP, all in float64, mapped through Model.tensors' names."""
     from conftest import ROOT
     fx = os.path.join(ROOT, "tests", "fixtures")
-    with open(os.path.join(fx, "graph_cnn.json")) as f:
+    with open(os.path.join(fx, name + ".json")) as f:
         spec = json.load(f)
-    cfg = {"data": {"source": "npy", "x": os.path.join(fx, "graph_cnn_x.npy"),
-                    "y": os.path.join(fx, "graph_cnn_y.npy"), "test_size": 0},
-           "model": spec, "loss": "mse", "steps": 1, "threads": 1}
-    m = lmech.Model.load(cfg, os.path.join(fx, "graph_cnn.safetensors"))
-    want = _safetensors(os.path.join(fx, "graph_cnn_expected.safetensors"))
-    names = [f"layers.{i}.{t}" for i in (0, 3, 7) for t in ("weight", "bias")]
+    x, y = (os.path.join(fx, f"{name}_{k}.npy") for k in "xy")
+    cfg = {"data": {"source": "npy", "x": x, "y": y, "test_size": 0}, "model": spec,
+           "loss": loss, "steps": 1, "threads": 1}
+    m = lmech.Model.load(cfg, os.path.join(fx, name + ".safetensors"))
+    want = _safetensors(os.path.join(fx, name + "_expected.safetensors"))
+    params = _safetensors(os.path.join(fx, name + ".safetensors"))
+    names = [t["name"] for t in m.tensors]
+    assert sorted(names) == sorted(params)  # every checkpoint tensor, named as PyTorch names it
+    for t in m.tensors:
+        assert tuple(t["shape"]) == params[t["name"]].shape
+    np.testing.assert_array_equal(np.concatenate([params[n].ravel() for n in names]), m.params)
     flat = lambda prefix: np.concatenate([want[prefix + n].ravel() for n in names])  # noqa: E731
-    x, y = np.load(os.path.join(fx, "graph_cnn_x.npy")), np.load(os.path.join(fx, "graph_cnn_y.npy"))
-    # float64 on both sides; the sums run in different orders: agreement to ~1e-12 relative
-    np.testing.assert_allclose(m.forward(x), want["f"], rtol=1e-10, atol=1e-12)
-    loss, g = m.loss_grad(x, y)
-    assert loss == pytest.approx(want["mse.loss"][0], rel=1e-10)
-    np.testing.assert_allclose(g, flat("mse."), rtol=1e-9, atol=1e-12)
+    x, y = np.load(x).astype(np.float64), np.load(y).astype(np.float64)
+    x, y = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
+    # float64 on both sides; the sums run in different orders: agreement to ~1e-10 relative
+    np.testing.assert_allclose(m.forward(x), want["f"].reshape(x.shape[0], -1), rtol=1e-9,
+                               atol=1e-11)
+    L, g = m.loss_grad(x, y)
+    assert L == pytest.approx(want[loss + ".loss"][0], rel=1e-9)
+    np.testing.assert_allclose(g, flat(loss + "."), rtol=1e-8, atol=1e-11)
+    named = m.named(g)
+    for n in names:  # the named views are the gradient's slices in PyTorch's shapes
+        np.testing.assert_allclose(named[n], want[f"{loss}.{n}"], rtol=1e-8, atol=1e-11)
     v = flat("v.")
-    np.testing.assert_allclose(m.hvp(x, y, v), flat("mse.hvp."), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(m.jvp(x, v), want["jvp"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(m.hvp(x, y, v), flat(loss + ".hvp."), rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(m.jvp(x, v), want["jvp"].reshape(x.shape[0], -1), rtol=1e-8,
+                               atol=1e-11)

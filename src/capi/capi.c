@@ -424,6 +424,24 @@ const char *lm_capi_model_config(const lm_capi_model *h) {
     return h ? h->cfg->json : NULL;
 }
 
+lm_status lm_capi_model_tensors(const lm_capi_model *h, char **out_json, lm_err *err) {
+    LM_TRY(need(h, "the model", err));
+    LM_TRY(need(out_json, "out_json", err));
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < h->m->n_tensors; i++) {
+        const lm_tensor_info *t = &h->m->tensor[i];
+        json_t *shape = json_array();
+        for (size_t d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer((json_int_t) t->shape[d]));
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(t->name));
+        json_object_set_new(o, "offset", json_integer((json_int_t) t->off));
+        json_object_set_new(o, "shape", shape);
+        json_array_append_new(a, o);
+    }
+    return dump(a, out_json, err);
+}
+
 lm_status lm_capi_model_get_params(const lm_capi_model *h, double *theta, lm_err *err) {
     LM_TRY(need(h, "the model", err));
     LM_TRY(need(theta, "theta", err));
