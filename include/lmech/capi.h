@@ -120,14 +120,12 @@ lm_status lm_capi_model_jvp(lm_capi_model *h, const double *x, size_t n, const d
 lm_status lm_capi_model_hvp(lm_capi_model *h, const double *x, const double *y, size_t n,
                             const double *v, double *hv, lm_err *err);
 
-/* Curvature of the loss Hessian at the handle's parameters on (x, y) by Lanczos
- * (lm_curv_lanczos; Hutchinson's trace, SLQ density by lm_curv_slq + lm_curv_density), with the
- * options and defaults of `lmech hessian` given as a JSON object (NULL or "{}": defaults):
- * "top" (1), "smallest" (0), "tol" (1e-6), "max_iter" (300), "seed" (the config's), "trace"
- * (false), "probes" (100), "density" (false), "slq_probes" (10), "slq_steps" (80), "bins" (1000),
- * "max_memory_mb" (1024). *out_json has the keys of `lmech hessian --json` for the Lanczos
- * method. An unknown option or a value out of range is LM_EINVAL naming it; a non-finite loss is
- * LM_ENUMERIC. */
+/* The Hessian report of the loss at the handle's parameters on (x, y): lm_curv_spectrum_run
+ * (curv.h) on the model's R-operator, with the options of `lmech hessian` as a JSON object (NULL
+ * or "{}": defaults): "top", "smallest", "method" ("lanczos" or "dense"), "tol", "max_iter",
+ * "seed" (default: the config's), "trace", "probes", "density", "slq_probes", "slq_steps",
+ * "bins", "max_memory_mb". *out_json has the keys of `lmech hessian --json`. An unknown option or
+ * a value out of range is LM_EINVAL naming it; a non-finite loss is LM_ENUMERIC. */
 lm_status lm_capi_model_hessian(lm_capi_model *h, const double *x, const double *y, size_t n,
                                 const char *opts_json, char **out_json, lm_err *err);
 

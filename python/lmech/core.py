@@ -336,20 +336,22 @@ def _hessian_arrays(j):
         j[k] = np.array(j[k], dtype=float)
     if "density" in j:
         for k in ("grid", "values", "nodes", "weights"):
-            j["density"][k] = np.array(j["density"][k], dtype=float)
+            if k in j["density"]:
+                j["density"][k] = np.array(j["density"][k], dtype=float)
     return j
 
 
 def hessian(config, safetensors=None, **opts):
     """The loss Hessian of config's network on its training set (full batch, float64), at a
-    checkpoint or at the seeded initialisation, as `lmech hessian --json` (Lanczos):
-    eigenvalues (top k, descending), residuals, converged, iterations, loss, hvps, and with
-    trace=True {"estimate", "stderr", ...}, with density=True {"grid", "values", ...}.
-    Options: top, smallest, tol, max_iter, seed, trace, probes, density, slq_probes, slq_steps,
-    bins, max_memory_mb (the CLI's flags)."""
+    checkpoint or at the seeded initialisation, as `lmech hessian --json`: eigenvalues (top k,
+    descending), residuals, converged, iterations (Lanczos), loss, hvps, and with trace=True
+    {"estimate", "stderr", ...}, with density=True {"grid", "values", ...}. Options: top,
+    smallest, method ("lanczos" or "dense"), tol, max_iter, seed, trace, probes, density,
+    slq_probes, slq_steps, bins, max_memory_mb (the CLI's flags)."""
     m = Model.load(config, safetensors)
-    if m.config.get("model", {}).get("center_output"):
-        raise Error("lmech.hessian: model.center_output configs are not supported from Python; "
-                    "use `lmech hessian` (it shifts the targets by the initial outputs)")
     (x, y), _ = m.data()
+    if m.config.get("model", {}).get("center_output"):
+        # the trained loss is L(F(w) - F(w_0), y) = L(F(w), y + F(w_0)), w_0 the seeded init:
+        # the target shift of training and of `lmech hessian`
+        y = y + Model.load(config).forward(x)
     return m.hessian(x, y, **opts)

@@ -105,6 +105,27 @@ def test_hessian_equals_cli_and_dense(model, config, config_file, ckpt, cli):
     assert py["trace"]["estimate"] == pytest.approx(np.trace(H), abs=4 * py["trace"]["stderr"])
 
 
+def test_hessian_dense_and_center_output_equal_cli(tmp_path, cli):
+    cfg = small_config(model={"widths": [6, 5, 2], "activation": "tanh", "center_output": True,
+                              "output_multiplier": 4.0}, steps=20)
+    f, ck = tmp_path / "co.json", tmp_path / "co.safetensors"
+    f.write_text(json.dumps(cfg))
+    lmech.train(cfg, db=tmp_path / "co.db", save=ck)
+    for method in ("lanczos", "dense"):
+        py = lmech.hessian(cfg, ck, top=3, smallest=2, method=method, trace=True, density=True,
+                           bins=40, slq_steps=10)
+        c = json.loads(cli("hessian", f, "--init", ck, "--top", 3, "--smallest", 2, "--method",
+                           method, "--trace", "--density", "--bins", 40, "--slq-steps", 10,
+                           "--json"))
+        assert py["loss"] == c["loss"] and py["eigenvalues"].tolist() == c["eigenvalues"]
+        assert py["smallest"] == c["smallest"] and py["trace"] == c["trace"], method
+        assert py["density"]["values"].tolist() == c["density"]["values"], method
+    # center_output's loss is not the plain network's
+    m = lmech.Model.load(cfg, ck)
+    (x, y), _ = m.data()
+    assert m.loss_grad(x, y)[0] != py["loss"]
+
+
 def test_hessian_density(config, ckpt):
     r = lmech.hessian(config, ckpt, density=True, slq_steps=20, slq_probes=3, bins=50)
     d = r["density"]

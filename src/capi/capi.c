@@ -527,13 +527,6 @@ lm_status lm_capi_model_ntk(lm_capi_model *h, const double *x, size_t n, size_t 
 
 /* ---------------------------------------------------------------- Hessian */
 
-typedef struct hess_opts {
-    size_t top, smallest, max_iter, probes, slq_probes, slq_steps, bins, max_mb;
-    double tol;
-    uint64_t seed;
-    int trace, density;
-} hess_opts;
-
 /* One unsigned option of the JSON object o in [lo, hi]. */
 static lm_status opt_size(json_t *o, const char *key, size_t lo, size_t hi, size_t *out,
                           lm_err *err) {
@@ -558,178 +551,100 @@ static lm_status opt_bool(json_t *o, const char *key, int *out, lm_err *err) {
     return LM_OK;
 }
 
-static lm_status parse_hess_opts(const char *text, uint64_t seed, hess_opts *h, lm_err *err) {
-    /* the defaults of `lmech hessian` (tools/lmech/cmd_hessian.c) */
-    *h = (hess_opts){.top = 1,
-                     .max_iter = 300,
-                     .probes = 100,
-                     .slq_probes = 10,
-                     .slq_steps = 80,
-                     .bins = 1000,
-                     .max_mb = 1024,
-                     .tol = 1e-6,
-                     .seed = seed};
-    if (!text)
-        return LM_OK;
-    json_error_t je;
-    json_t *o = json_loads(text, 0, &je);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        LM_FAIL(err, LM_EINVAL, "hessian options: expected a JSON object (%s)",
-                o ? "got another value" : je.text);
-    }
-    static const char *const known[] = {"top",        "smallest",  "tol",    "max_iter",
-                                        "seed",       "trace",     "probes", "density",
-                                        "slq_probes", "slq_steps", "bins",   "max_memory_mb"};
+/* The options of `lmech hessian` (its flags' bounds) from a JSON object into *h, whose defaults
+ * are lm_curv_spectrum_opts_default's and the config's seed. */
+static lm_status parse_hess_opts(json_t *o, lm_curv_spectrum_opts *h, lm_err *err) {
+    static const char *const known[] = {
+        "top",    "smallest", "method", "tol",        "max_iter",  "seed",         "trace",
+        "probes", "density",  "bins",   "slq_probes", "slq_steps", "max_memory_mb"};
     const char *key;
     json_t *v;
-    lm_status st = LM_OK;
     json_object_foreach(o, key, v) {
         int ok = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             ok |= strcmp(key, known[i]) == 0;
-        if (!ok && st == LM_OK)
-            st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
-                            "unknown hessian option \"%s\" (known: top, smallest, tol, max_iter, "
-                            "seed, trace, probes, density, slq_probes, slq_steps, bins, "
-                            "max_memory_mb)",
-                            key);
+        if (!ok)
+            LM_FAIL(err, LM_EINVAL,
+                    "unknown hessian option \"%s\" (known: top, smallest, method, tol, max_iter, "
+                    "seed, trace, probes, density, slq_probes, slq_steps, bins, max_memory_mb)",
+                    key);
     }
-    size_t sd = (size_t) seed;
-    if (st == LM_OK)
-        st = opt_size(o, "top", 1, 100000, &h->top, err);
-    if (st == LM_OK)
-        st = opt_size(o, "smallest", 0, 100000, &h->smallest, err);
-    if (st == LM_OK)
-        st = opt_size(o, "max_iter", 1, 1000000, &h->max_iter, err);
-    if (st == LM_OK)
-        st = opt_size(o, "probes", 2, 100000000, &h->probes, err);
-    if (st == LM_OK)
-        st = opt_size(o, "slq_probes", 1, 1000000, &h->slq_probes, err);
-    if (st == LM_OK)
-        st = opt_size(o, "slq_steps", 1, 100000, &h->slq_steps, err);
-    if (st == LM_OK)
-        st = opt_size(o, "bins", 2, 10000000, &h->bins, err);
-    if (st == LM_OK)
-        st = opt_size(o, "max_memory_mb", 1, 1 << 30, &h->max_mb, err);
-    if (st == LM_OK)
-        st = opt_size(o, "seed", 0, SIZE_MAX, &sd, err);
-    if (st == LM_OK)
-        st = opt_bool(o, "trace", &h->trace, err);
-    if (st == LM_OK)
-        st = opt_bool(o, "density", &h->density, err);
-    h->seed = sd;
+    size_t seed = (size_t) h->seed;
+    LM_TRY(opt_size(o, "top", 1, 100000, &h->top, err));
+    LM_TRY(opt_size(o, "smallest", 0, 100000, &h->smallest, err));
+    LM_TRY(opt_size(o, "max_iter", 1, 1000000, &h->max_iter, err));
+    LM_TRY(opt_size(o, "probes", 2, 100000000, &h->probes, err));
+    LM_TRY(opt_size(o, "slq_probes", 1, 1000000, &h->slq_probes, err));
+    LM_TRY(opt_size(o, "slq_steps", 1, 100000, &h->slq_steps, err));
+    LM_TRY(opt_size(o, "bins", 2, 10000000, &h->bins, err));
+    LM_TRY(opt_size(o, "max_memory_mb", 1, (size_t) 1 << 30, &h->max_mb, err));
+    LM_TRY(opt_size(o, "seed", 0, SIZE_MAX, &seed, err));
+    LM_TRY(opt_bool(o, "trace", &h->trace, err));
+    LM_TRY(opt_bool(o, "density", &h->density, err));
+    h->seed = seed;
     json_t *tol = json_object_get(o, "tol");
-    if (st == LM_OK && tol) {
+    if (tol) {
         if (!json_is_number(tol) || !(json_number_value(tol) > 0) ||
             !isfinite(json_number_value(tol)))
-            st = lm_err_set(err, LM_EINVAL, __FILE__, __LINE__,
-                            "hessian option \"tol\": expected a positive number");
-        else
-            h->tol = json_number_value(tol);
+            LM_FAIL(err, LM_EINVAL, "hessian option \"tol\": expected a positive number");
+        h->tol = json_number_value(tol);
     }
-    json_decref(o);
-    return st;
-}
-
-typedef struct hess_out {
-    lm_curv_ws *cws;
-    double *evals, *res, *small, *small_res, *nodes, *weights, *grid, *values;
-} hess_out;
-
-static lm_status doubles(double **out, size_t n, lm_err *err) {
-    if (!(*out = lm_malloc((n ? n : 1) * sizeof(double))))
-        LM_FAIL(err, LM_ENOMEM, "out of memory for %zu numbers", n);
+    json_t *method = json_object_get(o, "method");
+    if (method) {
+        const char *m = json_string_value(method);
+        if (!m || (strcmp(m, "dense") != 0 && strcmp(m, "lanczos") != 0))
+            LM_FAIL(err, LM_EINVAL, "hessian option \"method\": expected \"lanczos\" or \"dense\"");
+        h->dense = strcmp(m, "dense") == 0;
+    }
     return LM_OK;
 }
 
-/* The Lanczos route of `lmech hessian` on the prepared operator op (p parameters). */
-static lm_status hess_run(const hess_opts *j, size_t p, lm_curv_mlp *op, hess_out *r, json_t *js,
-                          lm_err *err) {
-    if (j->top > p || j->smallest > p)
-        LM_FAIL(err, LM_EINVAL, "top %zu / smallest %zu: the model has %zu parameters", j->top,
-                j->smallest, p);
-    size_t cap = j->max_iter;
-    if (j->density && j->slq_steps > cap)
-        cap = j->slq_steps;
-    if (cap > p)
-        cap = p;
-    if ((double) lm_curv_ws_bytes(p, cap) > (double) j->max_mb * 1048576.0)
-        LM_FAIL(err, LM_ELIMIT,
-                "a Lanczos basis of %zu x %zu needs %.0f MiB, above max_memory_mb %zu; raise "
-                "max_memory_mb or lower max_iter / slq_steps",
-                cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
-    if (j->top > cap || j->smallest > cap)
-        LM_FAIL(err, LM_EINVAL,
-                "top %zu / smallest %zu: more eigenpairs than the %zu Lanczos steps allowed",
-                j->top, j->smallest, cap);
-    LM_TRY(lm_curv_ws_new(p, cap, &r->cws, err));
-    lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
-    o.k = j->top;
-    o.tol = j->tol;
-    o.seed = j->seed;
-    LM_TRY(doubles(&r->evals, j->top, err));
-    LM_TRY(doubles(&r->res, j->top, err));
-    lm_curv_lanczos_info info;
-    LM_TRY(
-        lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->evals, NULL, r->res, &info, err));
-    size_t iters = info.iters;
-    int converged = info.converged;
-    if (j->smallest) {
-        o.k = j->smallest;
-        o.which = LM_CURV_SMALLEST;
-        LM_TRY(doubles(&r->small, j->smallest, err));
-        LM_TRY(doubles(&r->small_res, j->smallest, err));
-        LM_TRY(lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->small, NULL, r->small_res,
-                               &info, err));
-        iters += info.iters;
-        converged = converged && info.converged;
-    }
+/* The object of `lmech hessian --json` (tools/lmech/cmd_hessian.c) from the report. */
+static json_t *hess_json(const lm_curv_spectrum_opts *j, const lm_curv_spectrum *r, size_t p,
+                         size_t n, double loss, size_t hvps, double wall) {
+    json_t *js = json_object();
+    json_object_set_new(js, "method", json_string(j->dense ? "dense" : "lanczos"));
+    json_object_set_new(js, "n_params", json_integer((json_int_t) p));
+    json_object_set_new(js, "n_examples", json_integer((json_int_t) n));
+    json_object_set_new(js, "loss", num(loss));
     json_object_set_new(js, "eigenvalues", num_array(r->evals, j->top));
     json_object_set_new(js, "residuals", num_array(r->res, j->top));
     json_object_set_new(js, "tol", num(j->tol));
-    json_object_set_new(js, "converged", json_boolean(converged));
-    json_object_set_new(js, "iterations", json_integer((json_int_t) iters));
+    json_object_set_new(js, "converged", json_boolean(r->converged));
+    if (!j->dense)
+        json_object_set_new(js, "iterations", json_integer((json_int_t) r->iters));
     if (j->smallest) {
         json_t *s = json_object();
         json_object_set_new(s, "eigenvalues", num_array(r->small, j->smallest));
-        json_object_set_new(s, "residuals", num_array(r->small_res, j->smallest));
+        if (r->small_res)
+            json_object_set_new(s, "residuals", num_array(r->small_res, j->smallest));
         json_object_set_new(js, "smallest", s);
     }
+    json_object_set_new(js, "hvps", json_integer((json_int_t) hvps));
+    json_object_set_new(js, "wall_s", num(wall));
     if (j->trace) {
-        double tr, se;
-        LM_TRY(lm_curv_hutchinson(lm_curv_mlp_apply, op, p, j->probes, j->seed, r->cws, &tr, &se,
-                                  NULL, err));
         json_t *t = json_object();
-        json_object_set_new(t, "estimate", num(tr));
-        json_object_set_new(t, "stderr", num(se));
-        json_object_set_new(t, "probes", json_integer((json_int_t) j->probes));
-        json_object_set_new(t, "exact", json_false());
+        json_object_set_new(t, "estimate", num(r->trace));
+        json_object_set_new(t, "stderr", num(r->trace_se));
+        json_object_set_new(t, "probes", json_integer((json_int_t) (j->dense ? 0 : j->probes)));
+        json_object_set_new(t, "exact", json_boolean(j->dense));
         json_object_set_new(js, "trace", t);
     }
     if (j->density) {
-        /* a Krylov space of a p x p matrix has at most p dimensions (as the CLI) */
-        size_t m = j->slq_steps < cap ? j->slq_steps : cap, n = j->slq_probes * m;
-        double slq_trace;
-        LM_TRY(doubles(&r->nodes, n, err));
-        LM_TRY(doubles(&r->weights, n, err));
-        LM_TRY(doubles(&r->grid, j->bins, err));
-        LM_TRY(doubles(&r->values, j->bins, err));
-        LM_TRY(lm_curv_slq(lm_curv_mlp_apply, op, p, j->slq_probes, m, j->seed ^ 0x51ULL, r->cws,
-                           r->nodes, r->weights, &slq_trace, err));
-        LM_TRY(lm_curv_density(j->slq_probes, m, r->nodes, r->weights, j->bins, 0, r->grid,
-                               r->values, err));
         json_t *d = json_object();
         json_object_set_new(d, "grid", num_array(r->grid, j->bins));
         json_object_set_new(d, "values", num_array(r->values, j->bins));
-        json_object_set_new(d, "probes", json_integer((json_int_t) j->slq_probes));
-        json_object_set_new(d, "steps", json_integer((json_int_t) m));
-        json_object_set_new(d, "nodes", num_array(r->nodes, n));
-        json_object_set_new(d, "weights", num_array(r->weights, n));
-        json_object_set_new(d, "trace_estimate", num(slq_trace));
+        if (!j->dense) {
+            size_t m = j->slq_probes * r->slq_steps;
+            json_object_set_new(d, "probes", json_integer((json_int_t) j->slq_probes));
+            json_object_set_new(d, "steps", json_integer((json_int_t) r->slq_steps));
+            json_object_set_new(d, "nodes", num_array(r->nodes, m));
+            json_object_set_new(d, "weights", num_array(r->weights, m));
+            json_object_set_new(d, "trace_estimate", num(r->slq_trace));
+        }
         json_object_set_new(js, "density", d);
     }
-    return LM_OK;
+    return js;
 }
 
 lm_status lm_capi_model_hessian(lm_capi_model *h, const double *x, const double *y, size_t n,
@@ -737,38 +652,28 @@ lm_status lm_capi_model_hessian(lm_capi_model *h, const double *x, const double 
     LM_TRY(ensure_ws(h, x, n, err));
     LM_TRY(need(y, "y", err));
     LM_TRY(need(out_json, "out_json", err));
-    hess_opts j;
-    LM_TRY(parse_hess_opts(opts_json, h->cfg->seed, &j, err));
+    lm_curv_spectrum_opts so = lm_curv_spectrum_opts_default();
+    so.seed = h->cfg->seed; /* as the CLI: --seed defaults to the config's */
+    if (opts_json) {
+        json_error_t je;
+        json_t *o = json_loads(opts_json, 0, &je);
+        if (!o || !json_is_object(o)) {
+            json_decref(o);
+            LM_FAIL(err, LM_EINVAL, "hessian options: expected a JSON object (%s)",
+                    o ? "got another value" : je.text);
+        }
+        lm_status st = parse_hess_opts(o, &so, err);
+        json_decref(o);
+        LM_TRY(st);
+    }
     double loss, t0 = lm_now();
     LM_TRY(lm_mlp_hvp_prepare(h->m, h->ws, h->cfg->loss, h->theta, x, y, n, &loss, NULL, err));
     if (!isfinite(loss))
         LM_FAIL(err, LM_ENUMERIC, "the loss is %g: its Hessian is not defined", loss);
-    const size_t p = h->m->n_params;
-    json_t *js = json_object();
-    if (!js)
-        LM_FAIL(err, LM_ENOMEM, "out of memory");
-    json_object_set_new(js, "method", json_string("lanczos"));
-    json_object_set_new(js, "n_params", json_integer((json_int_t) p));
-    json_object_set_new(js, "n_examples", json_integer((json_int_t) n));
-    json_object_set_new(js, "loss", num(loss));
     lm_curv_mlp op = {h->m, h->ws, 0};
-    hess_out r;
-    memset(&r, 0, sizeof r);
-    lm_status st = hess_run(&j, p, &op, &r, js, err);
-    json_object_set_new(js, "hvps", json_integer((json_int_t) op.n_ops));
-    json_object_set_new(js, "wall_s", num(lm_now() - t0));
-    lm_curv_ws_free(r.cws);
-    lm_free(r.evals);
-    lm_free(r.res);
-    lm_free(r.small);
-    lm_free(r.small_res);
-    lm_free(r.nodes);
-    lm_free(r.weights);
-    lm_free(r.grid);
-    lm_free(r.values);
-    if (st != LM_OK) {
-        json_decref(js);
-        return st;
-    }
+    lm_curv_spectrum r;
+    LM_TRY(lm_curv_spectrum_run(lm_curv_mlp_apply, &op, h->m->n_params, &so, &r, err));
+    json_t *js = hess_json(&so, &r, h->m->n_params, n, loss, op.n_ops, lm_now() - t0);
+    lm_curv_spectrum_clear(&r);
     return dump(js, out_json, err);
 }
