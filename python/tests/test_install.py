@@ -47,3 +47,18 @@ def test_library_variable_is_honoured(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import lmech"], env=env, capture_output=True,
                        text=True)
     assert r.returncode != 0 and "LMECH_LIBRARY" in r.stderr and "nowhere.so" in r.stderr
+
+
+def test_checkout_build_is_the_fallback(tmp_path):
+    """Without LMECH_LIBRARY and without an installed copy, the package in python/ loads
+    build/liblmech.so of its checkout (`make build`, then PYTHONPATH=python)."""
+    lib = os.path.join(ROOT, "build", "liblmech.so")
+    if not os.path.exists(lib):
+        import pytest
+        pytest.skip("this checkout has no build/liblmech.so (a build elsewhere)")
+    env = {k: v for k, v in os.environ.items() if k != "LMECH_LIBRARY"}
+    env["PYTHONPATH"] = os.path.join(ROOT, "python")
+    r = subprocess.run([sys.executable, "-c", "import lmech; print(lmech.library_path)"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == os.path.realpath(lib)
