@@ -65,11 +65,13 @@ K_emp = lmech.kernel(xs, model=model)["ntk"]
 cos = (K_inf * K_emp).sum() / np.linalg.norm(K_inf) / np.linalg.norm(K_emp)
 print(f"alignment of the empirical NTK (trained, width 64) with the infinite-width one: {cos:.3f}")
 
-# %% Representations and weights: CKA of the outputs before and after training; the hidden
-# layer's spectrum
+# %% Representations and weights: how far training moved the hidden layer (linear CKA of its
+# features at init and after training, against a permutation null), and its weight spectrum
 init = lmech.Model.load(config)
-print("linear CKA(outputs at init, outputs trained):",
-      round(lmech.similarity(init.forward(x), model.forward(x))["value"], 4))
+h0, h1 = init.features(x, 1), model.features(x, 1)
+sim = lmech.similarity(h0, h1, null=50, seed=0)
+print(f"linear CKA(hidden at init, hidden trained) = {sim['value']:.4f} "
+      f"(null mean {sim['null']['mean']:.3f}, p = {sim['null']['p_value']:.3g})")
 for layer in lmech.weights(ckpt)["layers"]:
     s2 = layer["mp"]["sigma2"]  # None where nothing could be fitted (the 1 x 64 readout)
     print(f"{layer['name']}: shape {layer['shape']}, stable rank {layer['stable_rank']:.3g}, "

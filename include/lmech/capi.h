@@ -115,6 +115,13 @@ lm_status lm_capi_model_forward(lm_capi_model *h, const double *x, size_t n, dou
                                 lm_err *err);
 lm_status lm_capi_model_loss_grad(lm_capi_model *h, const double *x, const double *y, size_t n,
                                   double *loss, double *grad, lm_err *err);
+/* Representation layer `layer`'s features h [n, lm_capi_model_layer_width(h, layer)] of x (as
+ * `lmech features`, lm_mlp_features): layer 0 the inputs, 1 .. n_repr - 1 the hidden
+ * post-activations, n_repr the outputs. LM_EINVAL naming the layer when it is above n_repr. */
+size_t lm_capi_model_n_repr(const lm_capi_model *h);
+size_t lm_capi_model_layer_width(const lm_capi_model *h, size_t layer);
+lm_status lm_capi_model_features(lm_capi_model *h, const double *x, size_t n, size_t layer,
+                                 double *out, lm_err *err);
 lm_status lm_capi_model_jvp(lm_capi_model *h, const double *x, size_t n, const double *v,
                             double *df, lm_err *err);
 lm_status lm_capi_model_hvp(lm_capi_model *h, const double *x, const double *y, size_t n,

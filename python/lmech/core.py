@@ -184,6 +184,7 @@ class Model:
         self.d_in = lib.lm_capi_model_d_in(handle)
         self.d_out = lib.lm_capi_model_d_out(handle)
         self.n_layers = lib.lm_capi_model_n_layers(handle)
+        self.n_repr = lib.lm_capi_model_n_repr(handle)
         self.config = json.loads(lib.lm_capi_model_config(handle).decode())
 
     @classmethod
@@ -267,6 +268,17 @@ class Model:
         f = np.empty((x.shape[0], self.d_out))
         call(lib.lm_capi_model_forward, self._h, ptr(x), x.shape[0], ptr(f))
         return f
+
+    def features(self, x, layer):
+        """Representation layer `layer`'s features [n, width] of x, as `lmech features`: 0 the
+        inputs, 1 .. n_repr - 1 the hidden post-activations, n_repr the outputs."""
+        x = self._x(x)
+        if not isinstance(layer, (int, np.integer)) or not 0 <= layer <= self.n_repr:
+            raise Error(f"layer {layer!r}: expected an integer in 0..{self.n_repr} "
+                        f"(0 the inputs, {self.n_repr} the outputs)")
+        h = np.empty((x.shape[0], lib.lm_capi_model_layer_width(self._h, int(layer))))
+        call(lib.lm_capi_model_features, self._h, ptr(x), x.shape[0], int(layer), ptr(h))
+        return h
 
     def loss_grad(self, x, y):
         """(loss, grad [n_params]): the config's loss, mean over the n examples, and its

@@ -114,3 +114,22 @@ def test_fit_equals_cli(tmp_path, cli):
         lmech.fit(N, L[:3], D=D)
     with pytest.raises(lmech.Error, match="law"):
         lmech.fit(N, L, law="linear")
+
+
+def test_features_equal_cli_and_feed_similarity(tmp_path, config, config_file, cli):
+    m = lmech.Model.load(config)
+    X = np.random.default_rng(5).standard_normal((30, 6))
+    np.save(tmp_path / "x.npy", X)
+    assert m.n_repr == 2
+    for layer in range(m.n_repr + 1):
+        cli("features", config_file, "--inputs", tmp_path / "x.npy", "--layer", layer, "--out",
+            tmp_path / f"h{layer}.npy")
+        h = m.features(X, layer)
+        assert np.array_equal(h, np.load(tmp_path / f"h{layer}.npy")), layer
+    np.testing.assert_array_equal(m.features(X, 0), X)
+    np.testing.assert_allclose(m.features(X, 2), m.forward(X), rtol=0, atol=0)
+    assert m.features(X, 1).shape == (30, 12)
+    cka = lmech.similarity(m.features(X, 1), m.features(X, 1) * 3.3)["value"]
+    assert cka == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(lmech.Error, match="layer 3"):
+        m.features(X, 3)

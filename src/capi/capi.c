@@ -498,6 +498,20 @@ lm_status lm_capi_model_loss_grad(lm_capi_model *h, const double *x, const doubl
     return lm_mlp_loss_grad(h->m, h->ws, h->cfg->loss, h->theta, x, y, n, loss, grad, NULL, err);
 }
 
+size_t lm_capi_model_n_repr(const lm_capi_model *h) {
+    return h ? h->m->n_repr : 0;
+}
+size_t lm_capi_model_layer_width(const lm_capi_model *h, size_t layer) {
+    return h && layer <= h->m->n_repr ? lm_mlp_layer_width(h->m, layer) : 0;
+}
+
+lm_status lm_capi_model_features(lm_capi_model *h, const double *x, size_t n, size_t layer,
+                                 double *out, lm_err *err) {
+    LM_TRY(ensure_ws(h, x, n, err));
+    LM_TRY(need(out, "out", err));
+    return lm_mlp_features(h->m, h->ws, h->theta, x, n, layer, out, err);
+}
+
 lm_status lm_capi_model_jvp(lm_capi_model *h, const double *x, size_t n, const double *v,
                             double *df, lm_err *err) {
     LM_TRY(ensure_ws(h, x, n, err));
