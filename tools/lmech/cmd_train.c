@@ -149,8 +149,10 @@ int cmd_train(int argc, char **argv) {
         if (res.message[0])
             json_object_set_new(j, "message", json_string(res.message));
         json_object_set_new(j, "db", json_string(o.db));
-        if (o.mpi)
+        if (o.mpi) { /* and what rank 0 sent in the sums (docs/mpi.md's volume per step) */
             json_object_set_new(j, "ranks", json_integer(lm_dist_size()));
+            json_object_set_new(j, "sent_bytes", json_integer((json_int_t) lm_dist_bytes_sent()));
+        }
         cli_print_json(j);
     } else {
         printf("run %lld %s: %zu steps in %.2f s", (long long) res.run_id,
