@@ -77,7 +77,13 @@ int cmd_train(int argc, char **argv) {
     lm_reducer red;
     if (o.mpi && lm_dist_init(&err) != LM_OK)
         return cli_fail("train", &err);
-    const int root = !o.mpi || lm_dist_rank() == 0; /* the rank that writes and prints */
+    const int root = !o.mpi || lm_dist_rank() == 0;     /* the rank that writes and prints */
+    const char *world = getenv("OMPI_COMM_WORLD_SIZE"); /* set by Open MPI's mpirun */
+    if (!o.mpi && world && atoi(world) > 1)
+        fprintf(stderr,
+                "lmech train: note: started by mpirun with %s ranks but without --mpi: every "
+                "rank trains the whole run on its own\n",
+                world);
     rc = CLI_FAIL;
     lm_status st = lm_config_load(o.config, o.n_sets, o.sets, &cfg, &err);
     if (st == LM_OK && o.init)
