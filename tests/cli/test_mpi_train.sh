@@ -18,6 +18,8 @@ command -v mpirun >/dev/null || {
     exit 77
 }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
+# shared memory without CMA (process_vm_readv), which containers without ptrace rights refuse
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 export OMPI_MCA_mpi_yield_when_idle=1 # a rank waiting in a sum yields its core (CI shares cores)
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
