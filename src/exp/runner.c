@@ -161,7 +161,8 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     res->ctx = ctx;
     res->n_runs = plan->n;
     if (st == LM_OK)
-        st = lm__exp_pool_train(e->name, opts, s, dir, plan, ctx, res, err);
+        st = opts->mpi ? lm__exp_pool_mpi_train(e->name, opts, s, dir, plan, ctx, res, err)
+                       : lm__exp_pool_train(e->name, opts, s, dir, plan, ctx, res, err);
     for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
