@@ -56,7 +56,8 @@ static int g_busy;     /* workers holding a run rank 0 has not received back */
  * `finished`; ckpt then holds the checkpoint, or is NULL when it could not be saved). */
 typedef struct mpi_run {
     int recorded, finished;
-    unsigned char *image, *ckpt;
+    unsigned char *image;
+    uint8_t *ckpt;
     size_t image_n, ckpt_n;
 } mpi_run;
 
@@ -102,39 +103,23 @@ static lm_status recv_bytes(unsigned char *b, size_t n, int src, int tag, lm_err
     return LM_OK;
 }
 
-/* The whole file at path in *out (lm_malloc'ed), *n bytes. */
-static lm_status read_file(const char *path, unsigned char **out, size_t *n, lm_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        LM_FAIL(err, LM_EIO, "%s: %s", path, strerror(errno));
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        len = ftell(f);
-    unsigned char *b = len > 0 && fseek(f, 0, SEEK_SET) == 0 ? lm_malloc((size_t) len) : NULL;
-    const int ok = b && fread(b, 1, (size_t) len, f) == (size_t) len;
-    fclose(f);
-    if (!ok) {
-        lm_free(b);
-        LM_FAIL(err, LM_EIO, "%s: cannot read back the checkpoint", path);
-    }
-    *out = b;
-    *n = (size_t) len;
-    return LM_OK;
-}
-
-/* Saves t's final parameters to a temporary file, reads them into r->ckpt and removes the file
- * (nothing is left behind: the checkpoint's home is rank 0's artifact directory). */
+/* Saves t's final parameters to a temporary file (lm_mlp_save: the one safetensors writer), reads
+ * them into r->ckpt and removes the file (nothing is left behind: the checkpoint's home is rank
+ * 0's artifact directory). */
 static lm_status checkpoint_bytes(const lm__exp_trained *t, mpi_run *r, lm_err *err) {
+    /* $TMPDIR, else /dev/shm (memory: the atomic writer's fsync costs nothing there), else /tmp */
     const char *tmp = getenv("TMPDIR");
+    if (!tmp || !tmp[0])
+        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     char path[LM_PATH_MAX];
-    snprintf(path, sizeof path, "%s/lmech-rank%d-XXXXXX", tmp && tmp[0] ? tmp : "/tmp", g_rank);
+    snprintf(path, sizeof path, "%s/lmech-rank%d-XXXXXX", tmp, g_rank);
     int fd = mkstemp(path);
     if (fd < 0)
         LM_FAIL(err, LM_EIO, "%s: cannot create a temporary checkpoint: %s", path, strerror(errno));
     close(fd);
     lm_status st = lm_mlp_save(t->m, t->theta, LM_F64, path, err);
     if (st == LM_OK)
-        st = read_file(path, &r->ckpt, &r->ckpt_n, err);
+        st = lm_file_read(path, &r->ckpt, &r->ckpt_n, err);
     unlink(path);
     return st;
 }
@@ -180,27 +165,12 @@ typedef struct place_ud {
     size_t n;
 } place_ud;
 
-/* Writes the checkpoint bytes to <dir>/run-<id>.safetensors through a temporary file and a
- * rename: the file is whole or absent. */
+/* Writes the checkpoint bytes to <dir>/run-<id>.safetensors (lm_file_write_atomic: the file is
+ * whole or absent). */
 static lm_status place_checkpoint(void *ud, int64_t id, char *path, size_t cap, lm_err *err) {
     const place_ud *p = ud;
-    char tmp[LM_PATH_MAX + 96];
     lm__exp_checkpoint_path(p->dir, id, path, cap);
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long) getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        LM_FAIL(err, LM_EIO, "%s: %s", tmp, strerror(errno));
-    int ok = fwrite(p->bytes, 1, p->n, f) == p->n;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    const int saved = errno;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        const int e = ok ? errno : saved;
-        unlink(tmp);
-        LM_FAIL(err, LM_EIO, "%s: cannot write the checkpoint: %s", path, strerror(e));
-    }
-    return LM_OK;
+    return lm_file_write_atomic(path, p->bytes, p->n, err);
 }
 
 /* Records plan run idx from r (trained here or received): imports it and sets ctx->run[idx] as
