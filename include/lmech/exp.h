@@ -172,10 +172,12 @@ typedef struct lm_exp_result {
     lm_exp_ctx *ctx; /* the claims and runs; freed by lm_exp_result_clear */
     double wall_s;
     /* with opts.mpi: the ranks, and rank 0's imports of the runs trained here (metric rows
-     * inserted, seconds spent in the import transactions) */
+     * inserted, seconds spent in the import transactions, bytes of run images and checkpoints
+     * imported) */
     int mpi_ranks;
     size_t mpi_rows;
     double mpi_import_s;
+    size_t mpi_bytes;
 } lm_exp_result;
 
 /* Runs an experiment end to end (plan, train or reuse, analyse, record). Analysis of a sweep in

@@ -188,6 +188,7 @@ static lm_status take_run(lm_store *s, const char *dir, size_t idx, const mpi_ru
                                    err));
         res->mpi_import_s += lm_now() - t0;
         res->mpi_rows += rows;
+        res->mpi_bytes += r->image_n + r->ckpt_n;
         if (r->finished && !r->ckpt)
             id = -id; /* recorded but unusable */
     }

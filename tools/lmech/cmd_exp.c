@@ -181,6 +181,7 @@ static int exp_main(int argc, char **argv, int mpi) {
             json_object_set_new(m, "ranks", json_integer(res.mpi_ranks));
             json_object_set_new(m, "imported_rows", json_integer((json_int_t) res.mpi_rows));
             json_object_set_new(m, "import_s", json_real(res.mpi_import_s));
+            json_object_set_new(m, "imported_bytes", json_integer((json_int_t) res.mpi_bytes));
             json_object_set_new(j, "mpi", m);
         }
         cli_print_json(j);
