@@ -4,7 +4,9 @@
 #
 #   1. examples/experiments/lr-seed-sweep.json (32 runs of 784-64-64-10, 500 steps each) by plain
 #      `lmech exp --jobs 2` and by `mpirun -n R lmech exp ... --mpi` for R = 1..RMAX, REPEAT rounds
-#      interleaved (one line of JSON per invocation: wall time, runs per hour, rows imported);
+#      interleaved (one line of JSON per invocation: wall time, runs per hour, the CPU seconds of
+#      the command and its children (user + sys: what the runs cost whatever else the machine
+#      runs), rows imported);
 #   2. rows.json below: 8 tiny runs recording 10 metrics at each of 5001 steps (400k rows), so the
 #      sweep's cost is rank 0's imports: rows / import seconds is its insert throughput.
 #
@@ -25,17 +27,19 @@ one() {
     shift
     rm -rf "$T"/s.db*
     s=$(date +%s%N)
-    "$@" --db "$T/s.db" --json >"$T/out.json"
+    /usr/bin/time -f "%U %S" -o "$T/cpu" "$@" --db "$T/s.db" --json >"$T/out.json"
     e=$(date +%s%N)
     /usr/bin/python3 -c "
 import json, sys
 o = json.load(open(sys.argv[1]))
 ms = (int(sys.argv[3]) - int(sys.argv[2])) / 1e6
+cpu = sum(float(x) for x in open(sys.argv[5]).read().split()[-2:])
 m = o.get('mpi') or {}
 print(json.dumps({'how': sys.argv[4], 'runs': len(o['runs']), 'wall_ms': round(ms),
                   'runs_per_hour': round(len(o['runs']) * 3600e3 / ms),
+                  'cpu_s': round(cpu, 2), 'cpu_ms_per_run': round(cpu / len(o['runs']) * 1e3),
                   'imported_rows': m.get('imported_rows'), 'import_s': m.get('import_s'),
-                  'claims': [c['measured'] for c in o['claims']]}))" "$T/out.json" "$s" "$e" "$label"
+                  'claims': [c['measured'] for c in o['claims']]}))" "$T/out.json" "$s" "$e" "$label" "$T/cpu"
 }
 
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
