@@ -10,7 +10,9 @@
 #   2. rows.json below: 8 tiny runs recording 10 metrics at each of 5001 steps (400k rows), so the
 #      sweep's cost is rank 0's imports: rows / import seconds is its insert throughput.
 #
-# Usage: bench/mpi_sweep.sh path/to/lmech [REPEAT] [RMAX]
+# Usage: bench/mpi_sweep.sh path/to/lmech [REPEAT] [RMAX] [SWEEP.json]   (the sweep of part 1;
+# default lr-seed-sweep.json, whose runs cost ~0.09 CPU-s each; tests/cli/lib/sweep8.json has 8
+# runs of ~1.2 CPU-s)
 set -eu
 LM=$(readlink -f "${1:-build/lmech}")
 REPEAT=${2:-2}
@@ -19,7 +21,7 @@ D=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-E=$D/examples/experiments/lr-seed-sweep.json
+E=$(readlink -f "${4:-$D/examples/experiments/lr-seed-sweep.json}")
 
 # one invocation: LABEL then the command; prints wall ms, runs/h and the --json answer's mpi part
 one() {
