@@ -158,10 +158,6 @@ typedef struct lm_exp_opts {
      * invocation is recorded `interrupted` and res->interrupted is set. A later invocation
      * reuses the finished runs. NULL: never. */
     volatile int *stop;
-    /* Distribute the runs over MPI ranks (lm_exp_mpi_begin first; this process is rank 0, the
-     * database's only writer; every run is trained with 1 BLAS thread, so the claims are the
-     * same whatever the rank count). 0: forked processes (jobs). */
-    int mpi;
 } lm_exp_opts;
 
 typedef struct lm_exp_result {
@@ -171,7 +167,7 @@ typedef struct lm_exp_result {
     int interrupted; /* the stop flag ended it before the analysis */
     lm_exp_ctx *ctx; /* the claims and runs; freed by lm_exp_result_clear */
     double wall_s;
-    /* with opts.mpi: the ranks, and rank 0's imports of the runs trained here (metric rows
+    /* with lm_exp_run_mpi: the ranks, and rank 0's imports of the runs trained here (metric rows
      * inserted, seconds spent in the import transactions, bytes of run images and checkpoints
      * imported) */
     int mpi_ranks;
@@ -188,11 +184,17 @@ void lm_exp_result_clear(lm_exp_result *res);
 
 /* ---------------------------------------------------------------- sweeps over MPI ranks
  * (issue 17: `mpirun -n R lmech exp NAME --mpi`; pool_mpi.c, docs/mpi.md). Every rank calls
- * lm_exp_mpi_begin; rank 0 then runs lm_exp_run with opts.mpi = 1 and the others call
+ * lm_exp_mpi_begin; rank 0 then runs lm_exp_run_mpi and the others call
  * lm_exp_mpi_serve, which trains the runs rank 0 sends until rank 0 releases them; every rank
  * ends with lm_exp_mpi_end. Only rank 0 opens the database: a worker needs no shared filesystem
  * (only the data files its runs read, at the same paths). */
 
+/* lm_exp_run with the runs distributed over the MPI ranks instead of forked processes
+ * (opts->jobs is ignored), on rank 0 after lm_exp_mpi_begin: rank 0 is the database's only
+ * writer, and every run is trained with 1 BLAS thread, so the claims are the same whatever the
+ * rank count. res->mpi_* say what rank 0 imported. */
+lm_status lm_exp_run_mpi(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
+                         lm_err *err);
 /* Initialises MPI (unless the program has already: then it is left to the program to finalise)
  * and gives this process's rank and the rank count. */
 lm_status lm_exp_mpi_begin(int *argc, char ***argv, int *rank, int *size, lm_err *err);

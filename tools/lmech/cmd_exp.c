@@ -131,7 +131,7 @@ static int exp_main(int argc, char **argv, int mpi) {
         }
         jobs = (int) j;
     }
-    lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL, NULL, mpi};
+    lm_exp_opts eo = {o.db, o.quick, jobs, NULL, NULL, NULL};
     double t0 = lm_now();
     if (!o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) { /* a person is watching */
         eo.progress = progress;
@@ -142,7 +142,7 @@ static int exp_main(int argc, char **argv, int mpi) {
     eo.stop = cli_stop_on_signals();
     lm_exp_result res;
     lm_err err = {0};
-    if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {
+    if ((mpi ? lm_exp_run_mpi : lm_exp_run)(e, &eo, &res, &err) != LM_OK) {
         lm_exp_result_clear(&res);
         lm_exp_file_free(file);
         return cli_fail("exp", &err);
