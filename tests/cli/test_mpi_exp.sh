@@ -159,6 +159,27 @@ else
     bad "resume" "rc=$rc reused=$reused fin=$fin ${got:0:200}"
 fi
 
+# runs that fail on a worker (their data are missing) are counted failed, as plain lmech exp does
+cat >"$T/f.json" <<'EOF'
+{"experiment": "mpifail", "summary": "runs whose data are missing (the MPI test)",
+ "base": {"seed": 0, "data": {"source": "npy", "x": "/nonexistent/x.npy", "y": "/nonexistent/y.npy"},
+          "model": {"widths": [4, 8, 1], "activation": "tanh"}, "loss": "mse",
+          "optimizer": {"name": "sgd", "lr": 0.05}, "steps": 10, "eval_every": 5},
+ "sweep": {"seed": [0, 1]},
+ "claims": [{"name": "trains", "metric": "train_loss", "reduce": "max", "range": [null, 10],
+             "predicted": "every run ends with a finite loss", "reason": "the MPI test"}]}
+EOF
+(cd "$T" && "$LMA" exp f.json --db fp.db --jobs 2 --json >fp.json)
+mpi 2 exp f.json --db f2.db --json >"$T/f2.json" 2>"$T/f2.err"
+rc=$?
+failed=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['failed_runs'])" "$T/f2.json" \
+    2>/dev/null)
+if [ $rc -eq 0 ] && [ "$failed" = 2 ] && [ "$(claims "$T/f2.json")" = "$(claims "$T/fp.json")" ]; then
+    ok "runs failing on a worker: counted failed, the claim inconclusive as without --mpi"
+else
+    bad "failing runs" "rc=$rc failed=$failed $(tail -c 300 "$T/f2.err")"
+fi
+
 # a bad experiment name, a missing file, --jobs with --mpi: non-zero at once, nothing written
 for what in "no-such-experiment" "missing.json"; do
     start=$(date +%s)
