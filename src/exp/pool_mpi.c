@@ -289,9 +289,10 @@ lm_status lm__exp_pool_mpi_train(const char *name, const lm_exp_opts *opts, lm_s
             } else {
                 const size_t idx = todo[next++];
                 mpi_run r;
-                st = train_to_image(plan->config[idx], &sh, opts->stop, &r, err);
-                if (st == LM_OK)
-                    st = take_run(s, dir, idx, &r, opts->stop && *opts->stop, ctx, res, err);
+                lm_err run_err = {0}; /* as on a worker: a run that cannot start is a failed run */
+                if (train_to_image(plan->config[idx], &sh, opts->stop, &r, &run_err) != LM_OK)
+                    memset(&r, 0, sizeof r);
+                st = take_run(s, dir, idx, &r, opts->stop && *opts->stop, ctx, res, err);
                 mpi_run_clear(&r);
                 lm_store_unlock_hash(s, hashes[idx], NULL);
                 done++;
