@@ -229,10 +229,11 @@ typedef lm_status (*lm_store_place_fn)(void *ud, int64_t new_id, char *path, siz
  * otherwise, LM_EFORMAT) into s under a new id (*new_id): its record (a run still `running` is
  * recorded `interrupted`), metric rows (*n_rows, optional, gets their count) and artifacts, and,
  * when place is not NULL, the artifact art_name/art_kind that place writes, all in one
- * transaction: on any failure nothing is recorded and the placed file is removed. */
-lm_status lm_store_import_run(lm_store *s, const void *image, size_t n, const char *art_name,
-                              const char *art_kind, lm_store_place_fn place, void *ud,
-                              int64_t *new_id, size_t *n_rows, lm_err *err);
+ * transaction: on any failure nothing is recorded and the placed file is removed. hash (NULL: any)
+ * is the config hash the run must have (LM_EFORMAT otherwise). */
+lm_status lm_store_import_run(lm_store *s, const void *image, size_t n, const char *hash,
+                              const char *art_name, const char *art_kind, lm_store_place_fn place,
+                              void *ud, int64_t *new_id, size_t *n_rows, lm_err *err);
 
 /* The underlying handle, for modules that add their own tables through store (claims). */
 struct sqlite3 *lm_store_db(lm_store *s);

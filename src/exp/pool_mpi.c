@@ -173,17 +173,19 @@ static lm_status place_checkpoint(void *ud, int64_t id, char *path, size_t cap, 
     return lm_file_write_atomic(path, p->bytes, p->n, err);
 }
 
-/* Records plan run idx from r (trained here or received): imports it and sets ctx->run[idx] as
- * the fork pool would (its id; -1 when not recorded or finished without a checkpoint, counted
- * failed unless stopping). An import error (rank 0's database or disk) is the sweep's error. */
-static lm_status take_run(lm_store *s, const char *dir, size_t idx, const mpi_run *r, int stopping,
-                          lm_exp_ctx *ctx, lm_exp_result *res, lm_err *err) {
+/* Records plan run idx from r (trained here or received): imports it, checking that its config
+ * hash is the planned one (hash), and sets ctx->run[idx] as the fork pool would (its id; -1 when
+ * not recorded or finished without a checkpoint, counted failed unless stopping). An import error
+ * (rank 0's database or disk, or a run of another hash) is the sweep's error. */
+static lm_status take_run(lm_store *s, const char *dir, const char *hash, size_t idx,
+                          const mpi_run *r, int stopping, lm_exp_ctx *ctx, lm_exp_result *res,
+                          lm_err *err) {
     int64_t id = -1;
     if (r->recorded && r->image) {
         place_ud p = {dir, r->ckpt, r->ckpt_n};
         size_t rows = 0;
         const double t0 = lm_now();
-        LM_TRY(lm_store_import_run(s, r->image, r->image_n, "final", "safetensors",
+        LM_TRY(lm_store_import_run(s, r->image, r->image_n, hash, "final", "safetensors",
                                    r->finished && r->ckpt ? place_checkpoint : NULL, &p, &id, &rows,
                                    err));
         res->mpi_import_s += lm_now() - t0;
@@ -292,7 +294,8 @@ lm_status lm__exp_pool_mpi_train(const char *name, const lm_exp_opts *opts, lm_s
                 lm_err run_err = {0}; /* as on a worker: a run that cannot start is a failed run */
                 if (train_to_image(plan->config[idx], &sh, opts->stop, &r, &run_err) != LM_OK)
                     memset(&r, 0, sizeof r);
-                st = take_run(s, dir, idx, &r, opts->stop && *opts->stop, ctx, res, err);
+                st = take_run(s, dir, hashes[idx], idx, &r, opts->stop && *opts->stop, ctx, res,
+                              err);
                 mpi_run_clear(&r);
                 lm_store_unlock_hash(s, hashes[idx], NULL);
                 done++;
@@ -332,7 +335,7 @@ lm_status lm__exp_pool_mpi_train(const char *name, const lm_exp_opts *opts, lm_s
         if (st == LM_OK) {
             held[w] = 0;
             g_busy--;
-            st = take_run(s, dir, idx, &r, stopping, ctx, res, err);
+            st = take_run(s, dir, hashes[idx], idx, &r, stopping, ctx, res, err);
             lm_store_unlock_hash(s, hashes[idx], NULL);
             done++;
             if (opts->progress)

@@ -118,9 +118,9 @@ static lm_status attach_image(lm_store *s, const void *image, size_t n, lm_err *
     return LM_OK;
 }
 
-lm_status lm_store_import_run(lm_store *s, const void *image, size_t n, const char *art_name,
-                              const char *art_kind, lm_store_place_fn place, void *ud,
-                              int64_t *new_id, size_t *n_rows, lm_err *err) {
+lm_status lm_store_import_run(lm_store *s, const void *image, size_t n, const char *hash,
+                              const char *art_name, const char *art_kind, lm_store_place_fn place,
+                              void *ud, int64_t *new_id, size_t *n_rows, lm_err *err) {
     if (!s || !image || !new_id)
         LM_FAIL(err, LM_EINVAL, "lm_store_import_run: store, image and new_id must not be NULL");
     *new_id = -1;
@@ -151,6 +151,21 @@ lm_status lm_store_import_run(lm_store *s, const void *image, size_t n, const ch
     if (st == LM_OK)
         st = query_int(s, "SELECT id FROM " IMPORT_SCHEMA ".runs", "reading an image's run", &src,
                        err);
+    if (st == LM_OK && hash) {
+        sqlite3_stmt *q = NULL;
+        int rc = sqlite3_prepare_v2(s->db, "SELECT hash FROM " IMPORT_SCHEMA ".runs", -1, &q, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            const unsigned char *h = sqlite3_column_text(q, 0);
+            if (!h || strcmp((const char *) h, hash) != 0)
+                st = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
+                                "%s: the imported run has config hash %.64s, expected %.64s (ranks "
+                                "running different lmech builds?)",
+                                s->path, h ? (const char *) h : "(none)", hash);
+        } else {
+            st = lm__db_fail(s, err, rc, __FILE__, __LINE__, "reading an image's config hash");
+        }
+        sqlite3_finalize(q);
+    }
     if (st == LM_OK)
         st = lm__txn_begin(s, "importing a run", err);
     char path[4096] = "";

@@ -100,8 +100,8 @@ Test(image, run_metrics_and_artifact_arrive_under_a_new_id) {
     int64_t id = -1;
     size_t rows = 0;
     cr_assert_eq(
-        lm_store_import_run(s, img, n, "final", "safetensors", place, &p, &id, &rows, &err), LM_OK,
-        "%s", err.msg);
+        lm_store_import_run(s, img, n, NULL, "final", "safetensors", place, &p, &id, &rows, &err),
+        LM_OK, "%s", err.msg);
     cr_assert_eq(id, 2);
     cr_assert_eq(p.seen_id, 2);
     cr_assert_eq(rows, 3);
@@ -131,11 +131,24 @@ Test(image, run_metrics_and_artifact_arrive_under_a_new_id) {
     snprintf(file, sizeof file, "%s-run-2.bin", p.dir);
     cr_assert_eq(access(file, R_OK), 0, "the placed file exists");
     unlink(file);
-    /* nothing left attached: a second import works on the same connection */
-    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, &id, NULL, &err), LM_OK,
-                 "%s", err.msg);
+    /* the run's config hash is checked when asked: a worker of another build would hash (and so
+     * reuse) differently */
+    char wrong[65];
+    memcpy(wrong, k_hash, sizeof wrong);
+    wrong[0] = 'b';
+    cr_assert_eq(lm_store_import_run(s, img, n, wrong, NULL, NULL, NULL, NULL, &id, NULL, &err),
+                 LM_EFORMAT);
+    cr_assert(strstr(err.msg, "config hash") != NULL, "%s", err.msg);
+    cr_assert_eq(id, -1);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM runs"), 2);
+    cr_assert_eq(lm_store_import_run(s, img, n, k_hash, NULL, NULL, NULL, NULL, &id, NULL, &err),
+                 LM_OK, "%s", err.msg);
     cr_assert_eq(id, 3);
-    cr_assert_eq(query_int(s, "SELECT count(*) FROM metrics WHERE run = 3"), 3);
+    /* nothing left attached: a second import works on the same connection */
+    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
+                 LM_OK, "%s", err.msg);
+    cr_assert_eq(id, 4);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM metrics WHERE run = 4"), 3);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM pragma_database_list WHERE name = 'lm_import'"),
                  0);
     lm_free(img);
@@ -153,16 +166,18 @@ Test(image, failed_placement_records_nothing) {
     lm_tmp_path(p.dir, sizeof p.dir, "image-b");
     lm_err err = {0};
     int64_t id = 99;
-    cr_assert_eq(lm_store_import_run(s, img, n, "final", "safetensors", place, &p, &id, NULL, &err),
-                 LM_EIO);
+    cr_assert_eq(
+        lm_store_import_run(s, img, n, NULL, "final", "safetensors", place, &p, &id, NULL, &err),
+        LM_EIO);
     cr_assert(strstr(err.msg, "disk full (injected)") != NULL, "%s", err.msg);
     cr_assert_eq(id, -1);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM runs"), 1);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM metrics"), 0);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM artifacts"), 0);
     p.fail = 0;
-    cr_assert_eq(lm_store_import_run(s, img, n, "final", "safetensors", place, &p, &id, NULL, &err),
-                 LM_OK, "%s", err.msg);
+    cr_assert_eq(
+        lm_store_import_run(s, img, n, NULL, "final", "safetensors", place, &p, &id, NULL, &err),
+        LM_OK, "%s", err.msg);
     cr_assert_eq(id, 2, "the id of the rolled-back run is used again");
     char file[600];
     snprintf(file, sizeof file, "%s-run-2.bin", p.dir);
@@ -179,8 +194,8 @@ Test(image, a_running_run_arrives_interrupted) {
     lm_store *s = target(path, sizeof path, "image-c.db");
     lm_err err = {0};
     int64_t id = -1;
-    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, &id, NULL, &err), LM_OK,
-                 "%s", err.msg);
+    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
+                 LM_OK, "%s", err.msg);
     cr_assert_eq(query_int(s, "SELECT status = 'interrupted' FROM runs WHERE id = 2"), 1);
     lm_free(img);
     drop(s, path);
@@ -194,14 +209,15 @@ Test(image, foreign_images_are_refused_and_leave_the_store_usable) {
     /* not a database */
     unsigned char junk[1024];
     memset(junk, 'x', sizeof junk);
-    cr_assert_eq(lm_store_import_run(s, junk, sizeof junk, NULL, NULL, NULL, NULL, &id, NULL, &err),
-                 LM_EFORMAT);
+    cr_assert_eq(
+        lm_store_import_run(s, junk, sizeof junk, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
+        LM_EFORMAT);
     cr_assert(strstr(err.msg, "not an SQLite database") != NULL, "%s", err.msg);
     /* two runs */
     unsigned char *img = NULL;
     size_t n = 0;
     make_image(2, LM_RUN_FINISHED, 1, &img, &n);
-    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, &id, NULL, &err),
+    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
                  LM_EFORMAT);
     cr_assert(strstr(err.msg, "holds 2 runs") != NULL, "%s", err.msg);
     lm_free(img);
@@ -212,23 +228,23 @@ Test(image, foreign_images_are_refused_and_leave_the_store_usable) {
                  SQLITE_OK);
     cr_assert_eq(lm_store_image(m, &img, &n, &err), LM_OK, "%s", err.msg);
     lm_store_close(m);
-    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, &id, NULL, &err),
+    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
                  LM_EFORMAT);
     cr_assert(strstr(err.msg, "schema version 99") != NULL, "%s", err.msg);
     lm_free(img);
     /* a truncated image */
     make_image(1, LM_RUN_FINISHED, 1, &img, &n);
-    cr_assert_neq(lm_store_import_run(s, img, n / 2, NULL, NULL, NULL, NULL, &id, NULL, &err),
+    cr_assert_neq(lm_store_import_run(s, img, n / 2, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
                   LM_OK);
     cr_assert_eq(id, -1);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM runs"), 1);
     /* and the store still imports a good one */
-    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, &id, NULL, &err), LM_OK,
-                 "%s", err.msg);
+    cr_assert_eq(lm_store_import_run(s, img, n, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
+                 LM_OK, "%s", err.msg);
     cr_assert_eq(id, 2);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM pragma_database_list WHERE name = 'lm_import'"),
                  0);
-    cr_assert_eq(lm_store_import_run(NULL, img, n, NULL, NULL, NULL, NULL, &id, NULL, &err),
+    cr_assert_eq(lm_store_import_run(NULL, img, n, NULL, NULL, NULL, NULL, NULL, &id, NULL, &err),
                  LM_EINVAL);
     lm_free(img);
     drop(s, path);
