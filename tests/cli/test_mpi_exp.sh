@@ -3,8 +3,9 @@
 # loopback, an experiment file and a registered quick experiment give the claims, the metric rows
 # and the checkpoints of plain `lmech exp`, bit for bit; the runs are trained by the worker ranks
 # (their pids), and only rank 0 touches the database (the workers run in a directory of their own,
-# which stays empty, and leave no temporary file); killing mpirun mid-sweep leaves the finished
-# runs whole and the same command reuses them; a bad experiment name exits non-zero at once.
+# which stays empty, and leave no temporary file); killing mpirun (SIGTERM) or one worker rank
+# (SIGKILL) mid-sweep leaves the finished runs whole and the same command reuses them; runs that
+# fail on a worker count failed; a bad experiment name exits non-zero at once.
 . "$(dirname "$0")/lib/common.bash" "$@"
 command -v mpirun >/dev/null || {
     echo "skip: mpirun not installed"
@@ -181,6 +182,42 @@ assert [c['verdict'] for c in o['claims']] == ['pass', 'pass'], o['claims']" "$T
     ok "resumed: the $fin finished runs reused, the other $((24 - fin)) trained, the claims pass"
 else
     bad "resume" "rc=$rc fin=$fin $(head -c 300 "$T/r.json") $(tail -c 300 "$T/r.err")"
+fi
+
+# a worker rank killed (SIGKILL) mid-sweep takes the job with it (MPI cannot replace a rank); what
+# rank 0 imported is whole, no run is left `running`, and the same command resumes from it
+(cd "$T" && exec mpirun --bind-to none -n 3 "$LMA" exp i.json --db k.db --mpi >k.out 2>k.err) &
+pid=$!
+n=0
+for _ in $(seq 1 600); do
+    n=$(sqlite3 "$T/k.db" "select count(*) from runs where status = 'finished'" 2>/dev/null)
+    [ "${n:-0}" -ge 1 ] && break
+    sleep 0.05
+done
+killed=0
+for p in $(pgrep -f "db k.db --mpi"); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then
+        kill -KILL "$p" && killed=1
+    fi
+done
+wait $pid
+rc=$?
+sleep 0.3
+running=$(sqlite3 "$T/k.db" "select count(*) from runs where status = 'running'")
+fin=$(sqlite3 "$T/k.db" "select count(*) from runs where status = 'finished'")
+nockpt=$(sqlite3 "$T/k.db" "select count(*) from runs r where status = 'finished' and not exists
+    (select 1 from artifacts a where a.run = r.id and a.name = 'final')")
+mpi 3 exp i.json --db k.db --json >"$T/k.json" 2>"$T/k2.err"
+rc2=$?
+if [ $killed -eq 1 ] && [ $rc -ne 0 ] && [ "$running" -eq 0 ] && [ "$nockpt" -eq 0 ] &&
+    [ "$fin" -ge 1 ] && [ $rc2 -eq 0 ] && $PY -c "
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o['reused'] == $fin and o['failed_runs'] == 0 and all(r is not None for r in o['runs']), o
+" "$T/k.json"; then
+    ok "a worker killed: the job ends (exit $rc), $fin whole runs kept and reused by the next run"
+else
+    bad "worker killed" "killed=$killed rc=$rc running=$running fin=$fin nockpt=$nockpt rc2=$rc2"
 fi
 
 # runs that fail on a worker (their data are missing) are counted failed, as plain lmech exp does
