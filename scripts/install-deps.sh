@@ -18,6 +18,9 @@ pkgs=(
     python3 python3-numpy                   # contract checker; the CLI tests write .npy inputs
                                             # with numpy (no torch needed)
     chromium                                # the report's test in a real (headless) browser
+    # Python (issue 17): the package's tests (pytest) and its `pip install ./python` into a venv,
+    # offline, with the system numpy (python3 -m venv --system-site-packages)
+    python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
 )
 if [ "${1:-}" = "--bench" ]; then
     pkgs+=(python3-torch python3-scipy)

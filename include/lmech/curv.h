@@ -232,6 +232,52 @@ typedef struct lm_curv_mlp_f32 {
 /* lm_linop_fn calling lm_mlp_hvp_apply_f32 for an lm_curv_mlp_f32 passed as ud. */
 lm_status lm_curv_mlp_apply_f32(void *ud, const double *v, double *out, lm_err *err);
 
+/* ---------------------------------------------------------------- one Hessian report */
+
+/* What `lmech hessian` computes (and lmech.hessian in Python), from any symmetric operator of
+ * dimension p: the `top` largest (and `smallest` smallest) eigenvalues with their relative
+ * residuals, Hutchinson's trace, the SLQ density; or, dense = 1, all of them from the dense
+ * matrix by LAPACK (exact trace; the density broadens the exact spectrum). Defaults
+ * (lm_curv_spectrum_opts_default): top 1, smallest 0, Lanczos, tol 1e-6, max_iter 0 (300 steps,
+ * fewer when max_mb demands), seed 0, no trace (probes 100), no density (slq_probes 10,
+ * slq_steps 80 capped at p, bins 1000), max_mb 1024. */
+typedef struct lm_curv_spectrum_opts {
+    size_t top, smallest;
+    int dense;       /* 1: dense matrix + LAPACK (p^2 doubles); 0: Lanczos              */
+    double tol;      /* relative residual required of every Lanczos pair                 */
+    size_t max_iter; /* Lanczos steps at most; 0: 300 or what max_mb allows               */
+    uint64_t seed;   /* start vector and probes                                           */
+    int trace;       /* Hutchinson with `probes` Rademacher probes (>= 2)                 */
+    size_t probes;
+    int density; /* SLQ: slq_probes x slq_steps products, broadened on `bins` points      */
+    size_t slq_probes, slq_steps, bins;
+    size_t max_mb; /* bound on the Lanczos basis or the dense matrix, MiB                */
+} lm_curv_spectrum_opts;
+
+lm_curv_spectrum_opts lm_curv_spectrum_opts_default(void);
+
+/* The report; arrays lm_malloc'ed, freed by lm_curv_spectrum_clear. */
+typedef struct lm_curv_spectrum {
+    double *evals, *res;       /* [top] descending, and their relative residuals           */
+    double *small, *small_res; /* [smallest] ascending (small_res NULL on the dense route) */
+    double *grid, *values;     /* [bins] the density (with density)                        */
+    double *nodes, *weights;   /* Lanczos density: [slq_probes * slq_steps] SLQ nodes and
+                                  weights; dense density: weights [p] (1/p each)            */
+    size_t iters;              /* Lanczos steps taken (0 on the dense route)                */
+    size_t slq_steps;          /* the SLQ steps used: slq_steps capped at the basis         */
+    int converged;             /* every pair met tol (always 1 on the dense route)          */
+    double trace, trace_se;    /* Hutchinson's estimate and standard error (dense: exact, 0) */
+    double slq_trace;          /* SLQ's trace estimate                                      */
+} lm_curv_spectrum;
+
+/* Runs the report on op. Errors (naming the values): top = 0, top or smallest above p or above
+ * the Lanczos steps allowed (LM_EINVAL), a basis or dense matrix above max_mb (LM_ELIMIT), the
+ * operator's own errors, LM_ENOMEM. On failure *out is untouched. */
+lm_status lm_curv_spectrum_run(lm_linop_fn op, void *ud, size_t p,
+                               const lm_curv_spectrum_opts *opts, lm_curv_spectrum *out,
+                               lm_err *err);
+void lm_curv_spectrum_clear(lm_curv_spectrum *s);
+
 #ifdef __cplusplus
 }
 #endif

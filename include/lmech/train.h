@@ -31,6 +31,25 @@
 extern "C" {
 #endif
 
+/* Data-parallel training (`lmech train --mpi`, docs/mpi.md): a run on R processes, each holding
+ * a contiguous slice of every minibatch (and of the full batch), whose partial sums are added by
+ * `sum`. src/dist/ gives the MPI one (lm_dist_reducer); a test may give any other. With a reducer
+ * the loop sums the slices' weighted gradients, losses and stop requests every step, the
+ * performance observer its slices' losses and hits, and the sharpness observer its slices'
+ * Hessian-vector products, so every rank holds the same parameters and metrics; the other
+ * observers see the whole sets (each rank computes the same values). */
+typedef struct lm_reducer {
+    int rank, size; /* this process in [0, size) */
+    /* buf [n] (overwritten) = the sum of every rank's buf, the same bits on every rank and, for
+     * a fixed size, on every call; every rank calls it with the same n */
+    lm_status (*sum)(void *ud, double *buf, size_t n, lm_err *err);
+    void *ud;
+} lm_reducer;
+
+/* This rank's slice [*lo, *hi) of n items split in red->size contiguous slices whose sizes differ
+ * by at most one (the first n % size slices one longer); [0, n) when red is NULL. */
+void lm_train_slice(const lm_reducer *red, size_t n, size_t *lo, size_t *hi);
+
 /* A float32 run's own view, for observers that measure the network the run trains (the
  * performance observer): the live float32 parameters, the sets converted to float32 once, and a
  * float32 workspace of ws_n examples. NULL in float64 runs. */
@@ -55,11 +74,12 @@ typedef struct lm_obs_ctx {
     double lr;         /* scheduled learning rate at this step */
     lm_mlp_ws *ws;     /* float64 workspace of ws_n examples, free for use */
     size_t ws_n;
-    double *scratch;       /* [n_params] float64 scratch, free for use */
-    const lm_optim *opt;   /* the optimizer (Adam's preconditioner), read-only */
-    void **state;          /* this observer's slot for state kept across calls: NULL at first;
-                              allocate with lm_malloc; the observer's release frees it */
-    const lm_obs_f32 *f32; /* float32 runs: their float32 view (else NULL) */
+    double *scratch;          /* [n_params] float64 scratch, free for use */
+    const lm_optim *opt;      /* the optimizer (Adam's preconditioner), read-only */
+    void **state;             /* this observer's slot for state kept across calls: NULL at first;
+                                 allocate with lm_malloc; the observer's release frees it */
+    const lm_obs_f32 *f32;    /* float32 runs: their float32 view (else NULL) */
+    const lm_reducer *reduce; /* data-parallel runs: the sum over ranks (else NULL) */
 } lm_obs_ctx;
 
 /* Emits one scalar. Names are stable identifiers: "train_loss", "wchange_fro.1", ... */
@@ -111,6 +131,10 @@ typedef struct lm_train_opts {
     /* Their float32 copies (lm_dataset_to_f32; borrowed, optional, only with train/test): a
      * float32 run uses them instead of converting its own (a sweep converts once). */
     const lm_dataset_f32 *train32, *test32;
+    /* Data-parallel training over reduce->size ranks (NULL: one process). Every rank calls
+     * lm_train_run with the same config; each computes its slice and the sums make the ranks
+     * agree. Give the store to one rank only. */
+    const lm_reducer *reduce;
 } lm_train_opts;
 
 typedef struct lm_train_result {
@@ -121,6 +145,8 @@ typedef struct lm_train_result {
     double train_loss, train_acc, test_loss, test_acc; /* final; NaN when not measured */
     int64_t diverged_step;                             /* -1 unless diverged          */
     char message[256];
+    int setup_failed; /* the run failed before its first step; with a reducer, every rank then
+                         returned (the ranks agree on it), so none waits in a sum */
 } lm_train_result;
 
 /* Trains cfg once. Returns LM_OK whenever the run reached an end status (finished, diverged,

@@ -29,6 +29,11 @@
  * parameters per measurement). For a layer graph the float32 products are every layer's float32
  * jvp and rbackward (layer.h), relative error ~1e-6 against float64 (tests/model/graph_check.h).
  * The metric sharpness_hvp_bits records which: 32 or 64.
+ *
+ * Data-parallel runs (ctx->reduce). Each rank prepares the R-operator on its contiguous slice of
+ * the training set, and the operator Lanczos sees is the sum over ranks of (w_r / W) H_r v, w_r
+ * the slice's weight in the full-batch mean (lm_loss_weight): the full-batch H v, the same bits on
+ * every rank, so every rank's Lanczos takes the same steps and finds the same sharpness.
  */
 #include "observe/internal.h"
 
@@ -52,6 +57,29 @@ typedef struct sharp_state {
     double *P, *pscratch;         /* Adam's preconditioner [p], its operator's scratch [2p] */
     int have_vec, have_pvec;
 } sharp_state;
+
+/* The full-batch Hessian as a sum over ranks: out = sum_r scale_r H_r v (H_r on rank r's slice;
+ * a rank with an empty slice adds zeros). */
+typedef struct dist_op {
+    lm_linop_fn op;
+    void *ud;
+    double scale; /* w_r / W */
+    int empty;
+    size_t p;
+    const lm_reducer *red;
+} dist_op;
+
+static lm_status dist_apply(void *ud, const double *v, double *out, lm_err *err) {
+    const dist_op *d = ud;
+    if (d->empty) {
+        memset(out, 0, d->p * sizeof *out);
+    } else {
+        LM_TRY(d->op(d->ud, v, out, err));
+        for (size_t i = 0; i < d->p; i++)
+            out[i] *= d->scale;
+    }
+    return d->red->sum(d->red->ud, out, d->p, err);
+}
 
 static void release(void *state) {
     sharp_state *s = state;
@@ -137,7 +165,9 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
         *c->state = s;
         const lm_sharp_dtype sd = c->cfg->train.sharpness_dtype;
         s->f32 = sd == LM_SHARP_F32 || (sd == LM_SHARP_AUTO && c->f32 != NULL);
-        LM_TRY(lm_mlp_ws_new(c->m, c->train->n, s->f32 ? LM_F32 : LM_F64, &s->ws, err));
+        size_t lo, hi; /* a data-parallel rank's slice (the whole set otherwise) */
+        lm_train_slice(c->reduce, c->train->n, &lo, &hi);
+        LM_TRY(lm_mlp_ws_new(c->m, hi > lo ? hi - lo : 1, s->f32 ? LM_F32 : LM_F64, &s->ws, err));
         if (s->f32) {
             s->v32 = lm_malloc(p * sizeof(float));
             s->hv32 = lm_malloc(p * sizeof(float));
@@ -165,20 +195,35 @@ static lm_status observe(const lm_obs_ctx *c, lm_obs_sink *sink, lm_err *err) {
     lm_curv_mlp_f32 op32 = {c->m, s->ws, s->v32, s->hv32, 0};
     lm_linop_fn hess = lm_curv_mlp_apply;
     void *ud = &op;
-    if (s->f32) {
+    size_t lo, hi;
+    lm_train_slice(c->reduce, c->train->n, &lo, &hi);
+    const size_t d = c->m->d_in, k = c->m->d_out, n = hi - lo;
+    if (n == 0) {
+        /* an empty slice: this rank only adds zeros to the sum (dist_apply) */
+    } else if (s->f32) {
         const float *th = c->f32 ? c->f32->theta : s->theta32;
         const float *x = c->f32 ? c->f32->train_x : s->train32->x;
         const float *y = c->f32 ? c->f32->train_y : s->train32->y;
         if (!c->f32)
             for (size_t i = 0; i < p; i++)
                 s->theta32[i] = (float) c->theta[i];
-        LM_TRY(lm_mlp_hvp_prepare_f32(c->m, s->ws, c->cfg->loss, th, x, y, c->train->n, NULL, NULL,
-                                      err));
+        LM_TRY(lm_mlp_hvp_prepare_f32(c->m, s->ws, c->cfg->loss, th, x + lo * d, y + lo * k, n,
+                                      NULL, NULL, err));
+    } else {
+        LM_TRY(lm_mlp_hvp_prepare(c->m, s->ws, c->cfg->loss, c->theta, c->train->x + lo * d,
+                                  c->train->y + lo * k, n, NULL, NULL, err));
+    }
+    if (s->f32) {
         hess = lm_curv_mlp_apply_f32;
         ud = &op32;
-    } else {
-        LM_TRY(lm_mlp_hvp_prepare(c->m, s->ws, c->cfg->loss, c->theta, c->train->x, c->train->y,
-                                  c->train->n, NULL, NULL, err));
+    }
+    dist_op dop = {hess, ud, 0.0, n == 0, p, c->reduce};
+    if (c->reduce) {
+        const double W = lm_loss_weight(c->cfg->loss, c->train->y, c->train->n, k);
+        const double w = n ? lm_loss_weight(c->cfg->loss, c->train->y + lo * k, n, k) : 0.0;
+        dop.scale = W > 0 ? w / W : 0.0;
+        hess = dist_apply;
+        ud = &dop;
     }
     double lam, res;
     size_t ops;

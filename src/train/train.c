@@ -188,6 +188,7 @@ typedef struct run {
     size_t *seg_off;
     double *lr_mult;
     lm_obs_sink *sink;
+    double *red; /* data-parallel runs: [p + 3] the sum over ranks (gradient, loss, weight, stop) */
     int64_t run_id;
 } run;
 
@@ -221,6 +222,7 @@ static void run_free(run *r) {
     lm_free(r->seg_off);
     lm_free(r->lr_mult);
     lm_free(r->sink);
+    lm_free(r->red);
 }
 
 /* The interval of observer o for this run (0: never). */
@@ -250,14 +252,15 @@ static lm_status observe(run *r, size_t step, int all, double batch_loss, double
     if (r->cfg->train.dtype == LM_F32)
         for (size_t i = 0; i < p; i++)
             r->theta[i] = (double) r->theta32[i];
-    lm_obs_ctx ctx = {r->cfg,     r->m,
-                      r->train,   r->test,
-                      r->theta,   r->theta0,
-                      step,       batch_loss,
-                      grad_norm,  lm_optim_lr(r->opt, step),
-                      r->ws_obs,  r->obs_n,
-                      r->scratch, r->opt,
-                      NULL,       r->cfg->train.dtype == LM_F32 ? &r->f32view : NULL};
+    lm_obs_ctx ctx = {r->cfg,         r->m,
+                      r->train,       r->test,
+                      r->theta,       r->theta0,
+                      step,           batch_loss,
+                      grad_norm,      lm_optim_lr(r->opt, step),
+                      r->ws_obs,      r->obs_n,
+                      r->scratch,     r->opt,
+                      NULL,           r->cfg->train.dtype == LM_F32 ? &r->f32view : NULL,
+                      r->opts->reduce};
     r->sink->step = (int64_t) step;
     for (size_t i = 0; i < LM_MAX_OBSERVERS && obs[i]; i++) {
         if (!due[i])
@@ -440,7 +443,25 @@ static lm_status setup(run *r, lm_err *err) {
     const size_t total =
         cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
     LM_TRY(lm_optim_new(&cfg->optim, p, dt, n_seg, r->seg_off, r->lr_mult, total, &r->opt, err));
-    LM_TRY(lm_mlp_team_new(m, B, dt, lm_threads_get(), &r->team, err));
+    /* data-parallel: this rank computes its slice of each batch (at most ceil(B / ranks) rows) */
+    const lm_reducer *red = r->opts->reduce;
+    size_t Bl = B;
+    if (red) {
+        if (red->size < 1 || red->rank < 0 || red->rank >= red->size || !red->sum)
+            LM_FAIL(err, LM_EINVAL, "data-parallel training: rank %d of %d ranks is not a rank",
+                    red->rank, red->size);
+        if (B < (size_t) red->size)
+            LM_FAIL(err, LM_EINVAL,
+                    "data-parallel training over %d ranks needs a batch of at least %d examples "
+                    "(one per rank), but the batch has %zu (train.batch_size, or the training "
+                    "set's size for full-batch GD)",
+                    red->size, red->size, B);
+        Bl = B / (size_t) red->size + (B % (size_t) red->size ? 1 : 0);
+        r->red = lm_malloc((p + 3) * sizeof(double));
+        if (!r->red)
+            LM_FAIL(err, LM_ENOMEM, "out of memory for the sum over ranks (%zu parameters)", p);
+    }
+    LM_TRY(lm_mlp_team_new(m, Bl, dt, lm_threads_get(), &r->team, err));
     size_t nmax = n;
     if (r->test && r->test->n > nmax)
         nmax = r->test->n;
@@ -482,11 +503,63 @@ static lm_status setup(run *r, lm_err *err) {
                                   r->out32};
     }
     if (B < n) {
-        r->bx = lm_malloc(B * d * es);
-        r->by = lm_malloc(B * k * es);
+        r->bx = lm_malloc(Bl * d * es);
+        r->by = lm_malloc(Bl * k * es);
         if (!r->bx || !r->by)
             LM_FAIL(err, LM_ENOMEM, "out of memory for a batch of %zu", B);
     }
+    return LM_OK;
+}
+
+void lm_train_slice(const lm_reducer *red, size_t n, size_t *lo, size_t *hi) {
+    if (!red || red->size <= 1) {
+        *lo = 0;
+        *hi = n;
+        return;
+    }
+    const size_t R = (size_t) red->size, q = (size_t) red->rank;
+    const size_t base = n / R, rem = n % R;
+    *lo = q * base + (q < rem ? q : rem);
+    *hi = *lo + base + (q < rem ? 1 : 0);
+}
+
+/* Data-parallel step: this rank's slice of c rows (targets Y) gave the mean loss *loss and the
+ * mean gradient in r->grad / r->grad32 over its normaliser w (loss.h: lm_loss_weight); the sum
+ * over ranks of [w g, w loss, w, stop] makes them the batch's mean gradient and loss on every
+ * rank, and *stop whether any rank was asked to stop. */
+static lm_status reduce_step(run *r, const void *Y, size_t c, double *loss, int *stop,
+                             lm_err *err) {
+    const lm_reducer *red = r->opts->reduce;
+    const size_t p = r->m->n_params, k = r->m->d_out;
+    const int f32 = r->cfg->train.dtype == LM_F32;
+    const double w =
+        f32 ? lm_loss_weight_f32(r->cfg->loss, Y, c, k) : lm_loss_weight(r->cfg->loss, Y, c, k);
+    double *b = r->red;
+    if (w > 0) {
+        if (f32)
+            for (size_t i = 0; i < p; i++)
+                b[i] = w * (double) r->grad32[i];
+        else
+            for (size_t i = 0; i < p; i++)
+                b[i] = w * r->grad[i];
+        b[p] = w * *loss;
+    } else { /* no observed target in this slice: it adds nothing */
+        memset(b, 0, (p + 1) * sizeof *b);
+    }
+    b[p + 1] = w;
+    b[p + 2] = r->opts->stop && *r->opts->stop ? 1.0 : 0.0;
+    LM_TRY(red->sum(red->ud, b, p + 3, err));
+    const double W = b[p + 1];
+    if (W > 0) {
+        if (f32)
+            for (size_t i = 0; i < p; i++)
+                r->grad32[i] = (float) (b[i] / W);
+        else
+            for (size_t i = 0; i < p; i++)
+                r->grad[i] = b[i] / W;
+        *loss = b[p] / W;
+    }
+    *stop = b[p + 2] > 0;
     return LM_OK;
 }
 
@@ -515,6 +588,10 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
     const lm_train_opts *opts = r->opts;
     const size_t p = r->m->n_params, n = r->train->n;
     const size_t B = r->bx ? cfg->train.batch_size : n;
+    const lm_reducer *red = opts->reduce;
+    size_t slo, shi; /* this rank's rows [slo, shi) of each batch (all of them without ranks) */
+    lm_train_slice(red, B, &slo, &shi);
+    const size_t Bl = shi - slo;
     const size_t total =
         cfg->train.steps ? cfg->train.steps : cfg->train.epochs * (n / B ? n / B : 1);
     const int f32 = cfg->train.dtype == LM_F32;
@@ -532,7 +609,7 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
     size_t step = 0;
     res->status = LM_RUN_FINISHED;
     for (; step < total; step++) {
-        if (opts->stop && *opts->stop) {
+        if (!red && opts->stop && *opts->stop) { /* ranks agree on stopping in reduce_step */
             res->status = LM_RUN_INTERRUPTED;
             snprintf(res->message, sizeof res->message, "stopped by a signal at step %zu", step);
             break;
@@ -543,23 +620,40 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
                 lm_rng_shuffle(&shuf, r->perm, n);
                 pos = 0;
             }
-            gather(r, pos, B);
+            gather(r, pos + slo, Bl); /* the same global batch, this rank's slice of it */
             pos += B;
             X = r->bx;
             Y = r->by;
         } else {
-            X = f32 ? (const void *) r->tr32->x : (const void *) r->train->x;
-            Y = f32 ? (const void *) r->tr32->y : (const void *) r->train->y;
+            const size_t d = r->m->d_in, k = r->m->d_out;
+            X = f32 ? (const void *) (r->tr32->x + slo * d)
+                    : (const void *) (r->train->x + slo * d);
+            Y = f32 ? (const void *) (r->tr32->y + slo * k)
+                    : (const void *) (r->train->y + slo * k);
+        }
+        const double prev_loss = batch_loss;
+        if (f32)
+            LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta32, X, Y, Bl, &batch_loss,
+                                         r->grad32, err));
+        else
+            LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta, X, Y, Bl, &batch_loss,
+                                         r->grad, err));
+        if (red) {
+            int stop = 0;
+            LM_TRY(reduce_step(r, Y, Bl, &batch_loss, &stop, err));
+            if (stop) {
+                batch_loss = prev_loss; /* this step is not taken */
+                res->status = LM_RUN_INTERRUPTED;
+                snprintf(res->message, sizeof res->message, "stopped by a signal at step %zu",
+                         step);
+                break;
+            }
         }
         if (f32) {
-            LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta32, X, Y, B, &batch_loss,
-                                         r->grad32, err));
             /* float32 squares accumulated in float64 by BLAS (a serial loop here was 10 % of a
              * small run: one dependent add per parameter per step) */
             gnorm = sqrt(cblas_dsdot((int) p, r->grad32, 1, r->grad32, 1));
         } else {
-            LM_TRY(lm_mlp_team_loss_grad(r->team, cfg->loss, r->theta, X, Y, B, &batch_loss,
-                                         r->grad, err));
             gnorm = cblas_dnrm2((int) p, r->grad, 1);
         }
         if (!isfinite(batch_loss) || !isfinite(gnorm)) {
@@ -606,6 +700,29 @@ static lm_status loop(run *r, lm_train_result *res, lm_err *err) {
     return LM_OK;
 }
 
+/* Every rank says whether its setup succeeded (st); a rank whose setup succeeded while another's
+ * failed fails too, naming how many did. */
+static lm_status agree_setup(const lm_reducer *red, lm_status st, lm_train_result *res,
+                             lm_err *err) {
+    double failed = st != LM_OK ? 1.0 : 0.0;
+    lm_err sum_err = {0};
+    lm_status rs = red->sum(red->ud, &failed, 1, &sum_err);
+    if (st != LM_OK)
+        return st;
+    if (rs != LM_OK) {
+        if (err)
+            *err = sum_err;
+        return rs;
+    }
+    if (failed > 0) {
+        res->setup_failed = 1;
+        LM_FAIL(err, LM_EINVAL,
+                "%.0f of %d ranks could not start the run (their own messages say why)", failed,
+                red->size);
+    }
+    return LM_OK;
+}
+
 lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train_result *res,
                        lm_err *err) {
     static const lm_train_opts none = {0};
@@ -628,6 +745,10 @@ lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train
                                 &r.run_id, err);
         res->run_id = r.run_id;
     }
+    if (st != LM_OK)
+        res->setup_failed = 1;
+    if (opts->reduce) /* the ranks agree before the first sum of the loop, so none waits alone */
+        st = agree_setup(opts->reduce, st, res, err);
     if (st == LM_OK)
         st = loop(&r, res, err);
     res->wall_s = lm_now() - t0;

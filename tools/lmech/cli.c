@@ -117,6 +117,7 @@ static const struct value_flag BOOL_FLAGS[] = {
     {"gd", offsetof(cli_opts, gd)},
     {"per-layer", offsetof(cli_opts, per_layer)},
     {"experiments", offsetof(cli_opts, experiments)},
+    {"mpi", offsetof(cli_opts, mpi)}, /* issue 17: lmech train --mpi */
 };
 
 int cli_parse(const char *cmd, const char *usage_text, int argc, char **argv, const char *allowed,

@@ -81,6 +81,7 @@ typedef struct cli_opts {
     const char *sets[CLI_MAX_SETS];
     size_t n_sets;
     int json, quiet;
+    int mpi; /* --mpi (issue 17): train data-parallel over the mpirun ranks */
     /* lmech hessian: raw values, parsed and checked by the command */
     const char *top, *smallest, *method, *tol, *max_iter, *probes, *slq_probes, *slq_steps, *bins,
         *seed, *max_memory;

@@ -8,7 +8,6 @@
 #include "lmech/io.h"
 #include "lmech/train.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,13 +30,6 @@ static const char *USAGE =
     "  --max-memory S   bound on the Lanczos basis or dense matrix: MiB, or a size with\n"
     "                   K, M or G as kernel's (default 1024, i.e. 1G)";
 
-#define DEFAULT_MAX_ITER   300
-#define DEFAULT_PROBES     100 /* stderr ~ 14% of ||offdiag H||_F: a quick look; 1000 for tests */
-#define DEFAULT_SLQ_PROBES 10  /* science.md §4: m = 80 steps x 10 probes pass the W1 check */
-#define DEFAULT_SLQ_STEPS  80
-#define DEFAULT_BINS       1000 /* --bins 10000 for PyHessian's grid; 1000 keeps --json < 128 kB */
-#define DEFAULT_MAX_MB     1024
-
 /* An integer option of this command in [lo, hi] (cli_parse_size). */
 static int parse_size(const char *name, const char *s, size_t lo, size_t hi, size_t *out) {
     return cli_parse_size("hessian", USAGE, name, s, lo, hi, out);
@@ -51,15 +43,17 @@ typedef struct job {
 } job;
 
 static int parse_job(const cli_opts *o, const lm_config *cfg, job *j) {
-    j->top = 1;
-    j->smallest = 0;
-    j->max_iter = 0;
-    j->probes = DEFAULT_PROBES;
-    j->slq_probes = DEFAULT_SLQ_PROBES;
-    j->slq_steps = DEFAULT_SLQ_STEPS;
-    j->bins = DEFAULT_BINS;
-    j->max_mb = DEFAULT_MAX_MB;
-    j->tol = 1e-6;
+    /* the library's defaults (lm_curv_spectrum_opts_default), which the usage text states */
+    const lm_curv_spectrum_opts d = lm_curv_spectrum_opts_default();
+    j->top = d.top;
+    j->smallest = d.smallest;
+    j->max_iter = d.max_iter;
+    j->probes = d.probes;
+    j->slq_probes = d.slq_probes;
+    j->slq_steps = d.slq_steps;
+    j->bins = d.bins;
+    j->max_mb = d.max_mb;
+    j->tol = d.tol;
     j->seed = cfg->seed;
     j->trace = o->trace;
     j->density = o->density;
@@ -111,29 +105,16 @@ typedef struct result {
     lm_dataset *train;
     lm_mlp *m;
     lm_mlp_ws *mws;
-    lm_curv_ws *cws;
-    double *theta, *grad, *H, *evals, *evecs, *res, *small, *small_res, *nodes, *weights, *grid,
-        *values;
-    size_t p, hvps, iters;
-    int converged;
-    double loss, wall, trace, trace_se, slq_trace;
-    size_t slq_steps; /* the SLQ steps used: --slq-steps, at most p (Krylov spaces stop there) */
+    double *theta, *grad;
+    size_t p, hvps;
+    double loss, wall;
+    lm_curv_spectrum s; /* lm_curv_spectrum_run: eigenvalues, trace, density */
 } result;
 
 static void result_free(result *r) {
     lm_free(r->theta);
     lm_free(r->grad);
-    lm_free(r->H);
-    lm_free(r->evals);
-    lm_free(r->evecs);
-    lm_free(r->res);
-    lm_free(r->small);
-    lm_free(r->small_res);
-    lm_free(r->nodes);
-    lm_free(r->weights);
-    lm_free(r->grid);
-    lm_free(r->values);
-    lm_curv_ws_free(r->cws);
+    lm_curv_spectrum_clear(&r->s);
     lm_mlp_ws_free(r->mws);
     lm_mlp_free(r->m);
     lm_dataset_free(r->train);
@@ -143,128 +124,6 @@ static lm_status alloc_doubles(double **out, size_t n, lm_err *err) {
     *out = lm_malloc((n ? n : 1) * sizeof(double));
     if (!*out)
         LM_FAIL(err, LM_ENOMEM, "out of memory for %zu numbers", n);
-    return LM_OK;
-}
-
-/* Dense route: the whole matrix, all eigenvalues, the top-k vectors, their residuals. */
-static lm_status run_dense(const job *j, result *r, lm_curv_mlp *op, lm_err *err) {
-    const size_t p = r->p;
-    double max_bytes = (double) j->max_mb * 1048576.0;
-    /* the matrix and the --top eigenvectors */
-    double need = ((double) p + (double) j->top) * (double) p * 8.0;
-    size_t max_p = p;
-    if (need > max_bytes)
-        LM_FAIL(err, LM_ELIMIT,
-                "dense Hessian of p = %zu parameters (and %zu eigenvectors) needs %.0f MiB, above "
-                "--max-memory %zu MiB; raise --max-memory or use --method lanczos",
-                p, j->top, need / 1048576.0, j->max_mb);
-    if (j->top > p || j->smallest > p)
-        LM_FAIL(err, LM_EINVAL, "--top %zu / --smallest %zu: the model has %zu parameters", j->top,
-                j->smallest, p);
-    LM_TRY(alloc_doubles(&r->H, p * p, err));
-    LM_TRY(alloc_doubles(&r->evals, p, err));
-    LM_TRY(alloc_doubles(&r->evecs, j->top * p, err));
-    LM_TRY(alloc_doubles(&r->res, j->top, err));
-    LM_TRY(lm_curv_dense(lm_curv_mlp_apply, op, p, max_p, r->H, NULL, err));
-    r->trace = 0;
-    for (size_t i = 0; i < p; i++)
-        r->trace += r->H[i * p + i];
-    r->trace_se = 0;
-    LM_TRY(lm_curv_dense_eig(p, r->H, r->evals, j->top, r->evecs, err));
-    double *hv = r->H; /* H is spent: reuse it as scratch for the residual products */
-    /* the same measure as Lanczos' (lm_curv_rel_resid), so an eigenvalue that is zero to
-     * rounding (or the zero Hessian, 0 / 0 = 0) has a finite one */
-    const double hnorm = fmax(fabs(r->evals[0]), fabs(r->evals[p - 1]));
-    for (size_t i = 0; i < j->top; i++) {
-        LM_TRY(lm_curv_mlp_apply(op, r->evecs + i * p, hv, err));
-        for (size_t c = 0; c < p; c++)
-            hv[c] -= r->evals[i] * r->evecs[i * p + c];
-        double rn = cblas_dnrm2((int) p, hv, 1); /* scaled: no overflow of squares near 1e154 */
-        r->res[i] = lm_curv_rel_resid(rn, r->evals[i], hnorm);
-    }
-    r->converged = 1;
-    if (j->smallest) {
-        LM_TRY(alloc_doubles(&r->small, j->smallest, err));
-        for (size_t i = 0; i < j->smallest; i++)
-            r->small[i] = r->evals[p - 1 - i];
-    }
-    if (j->density) { /* the exact spectrum, broadened the same way as SLQ's nodes */
-        LM_TRY(alloc_doubles(&r->weights, p, err));
-        LM_TRY(alloc_doubles(&r->grid, j->bins, err));
-        LM_TRY(alloc_doubles(&r->values, j->bins, err));
-        for (size_t i = 0; i < p; i++)
-            r->weights[i] = 1.0 / (double) p;
-        LM_TRY(lm_curv_density(1, p, r->evals, r->weights, j->bins, 0, r->grid, r->values, err));
-    }
-    return LM_OK;
-}
-
-static lm_status run_lanczos(const job *j, result *r, lm_curv_mlp *op, lm_err *err) {
-    const size_t p = r->p;
-    if (j->top > p || j->smallest > p)
-        LM_FAIL(err, LM_EINVAL, "--top %zu / --smallest %zu: the model has %zu parameters", j->top,
-                j->smallest, p);
-    double max_bytes = (double) j->max_mb * 1048576.0;
-    size_t cap = j->max_iter ? j->max_iter : DEFAULT_MAX_ITER;
-    if (j->density && j->slq_steps > cap)
-        cap = j->slq_steps;
-    if (cap > p)
-        cap = p;
-    if ((double) lm_curv_ws_bytes(p, cap) > max_bytes) {
-        size_t fit = (size_t) (max_bytes / (8.0 * (double) p));
-        fit = fit > 4 ? fit - 4 : 0;
-        if (j->max_iter || fit < 8 || (j->density && fit < j->slq_steps))
-            LM_FAIL(
-                err, LM_ELIMIT,
-                "a Lanczos basis of %zu x %zu needs %.0f MiB, above --max-memory %zu MiB; raise "
-                "--max-memory or lower --max-iter / --slq-steps",
-                cap + 1, p, (double) lm_curv_ws_bytes(p, cap) / 1048576.0, j->max_mb);
-        cap = fit;
-    }
-    if (j->top > cap || j->smallest > cap)
-        LM_FAIL(err, LM_EINVAL,
-                "--top %zu / --smallest %zu: more eigenpairs than the %zu Lanczos steps allowed "
-                "(--max-iter / --max-memory)",
-                j->top, j->smallest, cap);
-    LM_TRY(lm_curv_ws_new(p, cap, &r->cws, err));
-    lm_curv_lanczos_opts o = lm_curv_lanczos_opts_default();
-    o.k = j->top;
-    o.tol = j->tol;
-    o.seed = j->seed;
-    LM_TRY(alloc_doubles(&r->evals, j->top, err));
-    LM_TRY(alloc_doubles(&r->res, j->top, err));
-    lm_curv_lanczos_info info;
-    LM_TRY(
-        lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->evals, NULL, r->res, &info, err));
-    r->iters = info.iters;
-    r->converged = info.converged;
-    if (j->smallest) {
-        o.k = j->smallest;
-        o.which = LM_CURV_SMALLEST;
-        LM_TRY(alloc_doubles(&r->small, j->smallest, err));
-        LM_TRY(alloc_doubles(&r->small_res, j->smallest, err));
-        LM_TRY(lm_curv_lanczos(lm_curv_mlp_apply, op, p, &o, r->cws, r->small, NULL, r->small_res,
-                               &info, err));
-        r->iters += info.iters;
-        r->converged = r->converged && info.converged;
-    }
-    if (j->trace)
-        LM_TRY(lm_curv_hutchinson(lm_curv_mlp_apply, op, p, j->probes, j->seed, r->cws, &r->trace,
-                                  &r->trace_se, NULL, err));
-    if (j->density) {
-        /* a Krylov space of a p x p matrix has at most p dimensions: a tiny model gets p steps,
-         * which make SLQ exact up to the probes' weights */
-        size_t m = j->slq_steps < cap ? j->slq_steps : cap, n = j->slq_probes * m;
-        r->slq_steps = m;
-        LM_TRY(alloc_doubles(&r->nodes, n, err));
-        LM_TRY(alloc_doubles(&r->weights, n, err));
-        LM_TRY(alloc_doubles(&r->grid, j->bins, err));
-        LM_TRY(alloc_doubles(&r->values, j->bins, err));
-        LM_TRY(lm_curv_slq(lm_curv_mlp_apply, op, p, j->slq_probes, m, j->seed ^ 0x51ULL, r->cws,
-                           r->nodes, r->weights, &r->slq_trace, err));
-        LM_TRY(lm_curv_density(j->slq_probes, m, r->nodes, r->weights, j->bins, 0, r->grid,
-                               r->values, err));
-    }
     return LM_OK;
 }
 
@@ -313,7 +172,21 @@ static lm_status compute(const cli_opts *o, const job *j, result *r, lm_err *err
                 "the loss at %s is %g: its Hessian is not defined (parameters too large?)",
                 o->init ? o->init : "the seeded initialisation", r->loss);
     lm_curv_mlp op = {r->m, r->mws, 0};
-    lm_status st = j->dense ? run_dense(j, r, &op, err) : run_lanczos(j, r, &op, err);
+    lm_curv_spectrum_opts so = lm_curv_spectrum_opts_default();
+    so.top = j->top;
+    so.smallest = j->smallest;
+    so.dense = j->dense;
+    so.tol = j->tol;
+    so.max_iter = j->max_iter;
+    so.seed = j->seed;
+    so.trace = j->trace;
+    so.probes = j->probes;
+    so.density = j->density;
+    so.slq_probes = j->slq_probes;
+    so.slq_steps = j->slq_steps;
+    so.bins = j->bins;
+    so.max_mb = j->max_mb;
+    lm_status st = lm_curv_spectrum_run(lm_curv_mlp_apply, &op, r->p, &so, &r->s, err);
     r->hvps = op.n_ops;
     r->wall = lm_now() - t0;
     return st;
@@ -325,40 +198,40 @@ static void print_json(const job *j, const result *r) {
     json_object_set_new(js, "n_params", json_integer((json_int_t) r->p));
     json_object_set_new(js, "n_examples", json_integer((json_int_t) r->train->n));
     json_object_set_new(js, "loss", cli_json_num(r->loss));
-    json_object_set_new(js, "eigenvalues", json_array_of(r->evals, j->top));
-    json_object_set_new(js, "residuals", json_array_of(r->res, j->top));
+    json_object_set_new(js, "eigenvalues", json_array_of(r->s.evals, j->top));
+    json_object_set_new(js, "residuals", json_array_of(r->s.res, j->top));
     json_object_set_new(js, "tol", cli_json_num(j->tol));
-    json_object_set_new(js, "converged", json_boolean(r->converged));
+    json_object_set_new(js, "converged", json_boolean(r->s.converged));
     if (!j->dense)
-        json_object_set_new(js, "iterations", json_integer((json_int_t) r->iters));
+        json_object_set_new(js, "iterations", json_integer((json_int_t) r->s.iters));
     if (j->smallest) {
         json_t *s = json_object();
-        json_object_set_new(s, "eigenvalues", json_array_of(r->small, j->smallest));
-        if (r->small_res)
-            json_object_set_new(s, "residuals", json_array_of(r->small_res, j->smallest));
+        json_object_set_new(s, "eigenvalues", json_array_of(r->s.small, j->smallest));
+        if (r->s.small_res)
+            json_object_set_new(s, "residuals", json_array_of(r->s.small_res, j->smallest));
         json_object_set_new(js, "smallest", s);
     }
     json_object_set_new(js, "hvps", json_integer((json_int_t) r->hvps));
     json_object_set_new(js, "wall_s", cli_json_num(r->wall));
     if (j->trace) {
         json_t *t = json_object();
-        json_object_set_new(t, "estimate", cli_json_num(r->trace));
-        json_object_set_new(t, "stderr", cli_json_num(r->trace_se));
+        json_object_set_new(t, "estimate", cli_json_num(r->s.trace));
+        json_object_set_new(t, "stderr", cli_json_num(r->s.trace_se));
         json_object_set_new(t, "probes", json_integer((json_int_t) (j->dense ? 0 : j->probes)));
         json_object_set_new(t, "exact", json_boolean(j->dense));
         json_object_set_new(js, "trace", t);
     }
     if (j->density) {
         json_t *d = json_object();
-        json_object_set_new(d, "grid", json_array_of(r->grid, j->bins));
-        json_object_set_new(d, "values", json_array_of(r->values, j->bins));
+        json_object_set_new(d, "grid", json_array_of(r->s.grid, j->bins));
+        json_object_set_new(d, "values", json_array_of(r->s.values, j->bins));
         if (!j->dense) {
-            size_t n = j->slq_probes * r->slq_steps;
+            size_t n = j->slq_probes * r->s.slq_steps;
             json_object_set_new(d, "probes", json_integer((json_int_t) j->slq_probes));
-            json_object_set_new(d, "steps", json_integer((json_int_t) r->slq_steps));
-            json_object_set_new(d, "nodes", json_array_of(r->nodes, n));
-            json_object_set_new(d, "weights", json_array_of(r->weights, n));
-            json_object_set_new(d, "trace_estimate", cli_json_num(r->slq_trace));
+            json_object_set_new(d, "steps", json_integer((json_int_t) r->s.slq_steps));
+            json_object_set_new(d, "nodes", json_array_of(r->s.nodes, n));
+            json_object_set_new(d, "weights", json_array_of(r->s.weights, n));
+            json_object_set_new(d, "trace_estimate", cli_json_num(r->s.slq_trace));
         }
         json_object_set_new(js, "density", d);
     }
@@ -371,37 +244,37 @@ static void print_text(const job *j, const result *r) {
            j->dense ? "dense + LAPACK" : "Lanczos");
     printf("top %zu eigenvalues (relative residual ||Hv - lv|| / |l|):\n", j->top);
     for (size_t i = 0; i < j->top; i++)
-        printf("  %3zu  %+.12e  %.2e\n", i + 1, r->evals[i], r->res[i]);
+        printf("  %3zu  %+.12e  %.2e\n", i + 1, r->s.evals[i], r->s.res[i]);
     if (j->smallest) {
         printf("smallest %zu eigenvalues:\n", j->smallest);
         for (size_t i = 0; i < j->smallest; i++) {
-            printf("  %3zu  %+.12e", i + 1, r->small[i]);
-            if (r->small_res)
-                printf("  %.2e", r->small_res[i]);
+            printf("  %3zu  %+.12e", i + 1, r->s.small[i]);
+            if (r->s.small_res)
+                printf("  %.2e", r->s.small_res[i]);
             printf("\n");
         }
     }
     if (j->trace) {
         if (j->dense)
-            printf("trace  %.10g (exact)\n", r->trace);
+            printf("trace  %.10g (exact)\n", r->s.trace);
         else
-            printf("trace  %.6g +- %.2g (Hutchinson, %zu probes)\n", r->trace, r->trace_se,
+            printf("trace  %.6g +- %.2g (Hutchinson, %zu probes)\n", r->s.trace, r->s.trace_se,
                    j->probes);
     }
     if (j->density) {
         size_t imax = 0;
         for (size_t i = 1; i < j->bins; i++)
-            if (r->values[i] > r->values[imax])
+            if (r->s.values[i] > r->s.values[imax])
                 imax = i;
-        printf("density  %zu bins on [%.6g, %.6g], mode at %.6g", j->bins, r->grid[0],
-               r->grid[j->bins - 1], r->grid[imax]);
+        printf("density  %zu bins on [%.6g, %.6g], mode at %.6g", j->bins, r->s.grid[0],
+               r->s.grid[j->bins - 1], r->s.grid[imax]);
         if (!j->dense)
-            printf("; SLQ %zu probes x %zu steps, trace %.6g", j->slq_probes, r->slq_steps,
-                   r->slq_trace);
+            printf("; SLQ %zu probes x %zu steps, trace %.6g", j->slq_probes, r->s.slq_steps,
+                   r->s.slq_trace);
         printf(" (--json for the values)\n");
     }
     printf("%zu Hessian-vector products, %.3f s%s\n", r->hvps, r->wall,
-           r->converged ? "" : "  (NOT converged to --tol)");
+           r->s.converged ? "" : "  (NOT converged to --tol)");
 }
 
 int cmd_hessian(int argc, char **argv) {
@@ -432,11 +305,11 @@ int cmd_hessian(int argc, char **argv) {
             print_json(&j, &r);
         else
             print_text(&j, &r);
-        if (!r.converged)
+        if (!r.s.converged)
             fprintf(stderr,
                     "lmech hessian: warning: not every pair reached --tol %g within %zu Lanczos "
                     "steps; the residuals say how far (raise --max-iter)\n",
-                    j.tol, r.iters);
+                    j.tol, r.s.iters);
     }
     result_free(&r);
     lm_config_free(r.cfg);
