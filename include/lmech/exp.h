@@ -167,6 +167,13 @@ typedef struct lm_exp_result {
     int interrupted; /* the stop flag ended it before the analysis */
     lm_exp_ctx *ctx; /* the claims and runs; freed by lm_exp_result_clear */
     double wall_s;
+    /* with lm_exp_run_mpi: the ranks, and rank 0's imports of the runs trained here (metric rows
+     * inserted, seconds spent in the import transactions, bytes of run images and checkpoints
+     * imported) */
+    int mpi_ranks;
+    size_t mpi_rows;
+    double mpi_import_s;
+    size_t mpi_bytes;
 } lm_exp_result;
 
 /* Runs an experiment end to end (plan, train or reuse, analyse, record). Analysis of a sweep in
@@ -174,6 +181,33 @@ typedef struct lm_exp_result {
 lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
                      lm_err *err);
 void lm_exp_result_clear(lm_exp_result *res);
+
+/* ---------------------------------------------------------------- sweeps over MPI ranks
+ * (issue 17: `mpirun -n R lmech exp NAME --mpi`; pool_mpi.c, docs/mpi.md). Every rank calls
+ * lm_exp_mpi_begin; rank 0 then runs lm_exp_run_mpi and the others call
+ * lm_exp_mpi_serve, which trains the runs rank 0 sends until rank 0 releases them; every rank
+ * ends with lm_exp_mpi_end. Only rank 0 opens the database: a worker needs no shared filesystem
+ * (only the data files its runs read, at the same paths). */
+
+/* lm_exp_run with the runs distributed over the MPI ranks instead of forked processes
+ * (opts->jobs is ignored), on rank 0 after lm_exp_mpi_begin: rank 0 is the database's only
+ * writer, and every run is trained with 1 BLAS thread, so the claims are the same whatever the
+ * rank count. res->mpi_* say what rank 0 imported. */
+lm_status lm_exp_run_mpi(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
+                         lm_err *err);
+/* Initialises MPI (unless the program has already: then it is left to the program to finalise)
+ * and gives this process's rank and the rank count. */
+lm_status lm_exp_mpi_begin(int *argc, char ***argv, int *rank, int *size, lm_err *err);
+/* A worker rank (rank > 0): trains the runs rank 0 sends, each into a private in-memory store,
+ * and sends back its records and final checkpoint, until rank 0 releases it. stop (may be NULL)
+ * ends the run in hand `interrupted` (it is still sent back, recorded as such). */
+lm_status lm_exp_mpi_serve(volatile int *stop, lm_err *err);
+/* Rank 0: releases the workers (they return from lm_exp_mpi_serve). lm_exp_run releases them
+ * when its sweep ends; call it on paths that end before lm_exp_run (a bad experiment name).
+ * Idempotent. */
+void lm_exp_mpi_release(void);
+/* Releases the workers (rank 0) and finalises MPI if lm_exp_mpi_begin initialised it. */
+void lm_exp_mpi_end(void);
 
 #ifdef __cplusplus
 }

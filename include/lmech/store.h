@@ -211,6 +211,30 @@ lm_status lm_store_exp_runs(lm_store *s, int64_t exp_id, lm_exp_run_fn fn, void 
 typedef int (*lm_claim_fn)(void *ud, const lm_claim *claim);
 lm_status lm_store_exp_claims(lm_store *s, int64_t exp_id, lm_claim_fn fn, void *ud, lm_err *err);
 
+/* ---------------------------------------------------------------- run images (issue 17: --mpi)
+ * A store as bytes, and one run carried from such an image into another store (image.c): a
+ * worker rank of `lmech exp --mpi` trains into lm_store_open(":memory:") and sends the image;
+ * rank 0, the database's only writer, imports the run. */
+
+/* The database's bytes (sqlite3_serialize of the main schema) in *image (lm_malloc'ed, the
+ * caller frees with lm_free), *n bytes. */
+lm_status lm_store_image(lm_store *s, unsigned char **image, size_t *n, lm_err *err);
+
+/* Writes an artifact of the imported run new_id (its id in the importing store) and puts its
+ * path in path[cap]; a non-LM_OK return rolls the import back. */
+typedef lm_status (*lm_store_place_fn)(void *ud, int64_t new_id, char *path, size_t cap,
+                                       lm_err *err);
+
+/* Copies the one run of image (from lm_store_image on a store of this schema version; refused
+ * otherwise, LM_EFORMAT) into s under a new id (*new_id): its record (a run still `running` is
+ * recorded `interrupted`), metric rows (*n_rows, optional, gets their count) and artifacts, and,
+ * when place is not NULL, the artifact art_name/art_kind that place writes, all in one
+ * transaction: on any failure nothing is recorded and the placed file is removed. hash (NULL: any)
+ * is the config hash the run must have (LM_EFORMAT otherwise). */
+lm_status lm_store_import_run(lm_store *s, const void *image, size_t n, const char *hash,
+                              const char *art_name, const char *art_kind, lm_store_place_fn place,
+                              void *ud, int64_t *new_id, size_t *n_rows, lm_err *err);
+
 /* The underlying handle, for modules that add their own tables through store (claims). */
 struct sqlite3 *lm_store_db(lm_store *s);
 

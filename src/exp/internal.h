@@ -140,6 +140,53 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
                              const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
                              lm_exp_result *res, lm_err *err);
 
+/* The pieces of the pool that the MPI pool (pool_mpi.c) shares (pool.c).
+ *
+ * Data loaded once for the runs that have the same (the canonical "data" object plus the seed
+ * where the data depend on it): lm__exp_shared_load loads json's (NULL: none; never fails, a
+ * failure leaves train NULL and each run loads its own); lm__exp_shared_fits says whether json's
+ * runs can use sh. */
+typedef struct lm__exp_shared {
+    char key[8192]; /* the data key of the loaded config ("" when nothing is shared) */
+    lm_dataset *train, *test;
+    lm_dataset_f32 *train32, *test32; /* their float32 copies when the first run is float32 */
+} lm__exp_shared;
+lm__exp_shared *lm__exp_shared_load(const char *json);
+int lm__exp_shared_fits(const lm__exp_shared *sh, const char *json);
+void lm__exp_shared_free(lm__exp_shared *sh);
+
+/* Trains planned config json (canonical JSON) into store s with `threads` BLAS threads, using
+ * sh's data when they fit (sh may be NULL). Returns the run id in s (-1: not recorded). When the
+ * run finished, out holds its model and final parameters (the caller saves them; free with
+ * lm__exp_trained_clear), else out is empty. */
+typedef struct lm__exp_trained {
+    int finished;
+    lm_mlp *m;
+    double *theta; /* [m->n_params] */
+} lm__exp_trained;
+int64_t lm__exp_train_one(lm_store *s, const char *json, int threads, const lm__exp_shared *sh,
+                          volatile int *stop, lm__exp_trained *out);
+void lm__exp_trained_clear(lm__exp_trained *t);
+
+/* The run an experiment can reuse for config hash `hash`: the newest finished one whose
+ * checkpoint is in dir, else the newest diverged one; *id = -1 when there is none. */
+lm_status lm__exp_find_reusable(lm_store *s, const char *dir, const char *hash, int64_t *id,
+                                lm_err *err);
+/* Picks the next run to train among todo[*next..n_todo), taking its run lock and reusing runs
+ * that another invocation finished meanwhile (pool.c has the details). 1: a run at
+ * todo[*next]; 0: every remaining run is held by another live process (or none is left). */
+int lm__exp_pick_next(lm_store *s, const char *dir, char (*hashes)[65], size_t *todo, size_t *next,
+                      size_t n_todo, lm_exp_ctx *ctx, lm_exp_result *res, size_t *done,
+                      const lm_exp_opts *opts, const char *name);
+
+/* Trains (or reuses) every run of plan over MPI ranks (pool_mpi.c; `lmech exp --mpi`), on rank
+ * 0, the database's only writer: ranks 1..R-1 train the runs into private in-memory stores and
+ * send them back (lm_exp_mpi_serve); with R = 1 rank 0 trains them itself the same way. Fills
+ * ctx and res as lm__exp_pool_train does. */
+lm_status lm__exp_pool_mpi_train(const char *name, const lm_exp_opts *opts, lm_store *s,
+                                 const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
+                                 lm_exp_result *res, lm_err *err);
+
 /* Uncertainty over seeds (stats.c), each the half-width u of a 95 % interval; NaN entries are
  * left out and the count of those used is returned.
  *   mean_u    the mean with u = 2 standard errors (NaN with fewer than 2 values);

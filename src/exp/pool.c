@@ -27,12 +27,9 @@
 
 /* Data loaded once by the parent and shared with the forked runs (copy-on-write): in a sweep over
  * seeds and rates every run usually has the same data, and loading it (inflating the IDX files,
- * the float64 arrays and their first-touch page faults) was a quarter of a small run's time. */
-typedef struct shared_data {
-    char key[8192]; /* data_key of the loaded config ("" when nothing is shared) */
-    lm_dataset *train, *test;
-    lm_dataset_f32 *train32, *test32; /* their float32 copies when the first run is float32 */
-} shared_data;
+ * the float64 arrays and their first-touch page faults) was a quarter of a small run's time.
+ * (lm__exp_shared, internal.h; an MPI worker rank keeps one for the runs it trains.) */
+typedef lm__exp_shared shared_data;
 
 /* What determines a config's datasets: its canonical "data" object, plus the seed when the data
  * depend on it (random subsets, synthetic sources, modadd's split). 0 when it does not fit. */
@@ -50,15 +47,60 @@ static int data_key(const lm_config *c, char *out, size_t cap) {
     return n > 0 && (size_t) n < cap;
 }
 
-/* Trains one planned config in a worker: saves its parameters and records the artifact. Returns
- * the run id (negative: recorded but unusable; -1: not recorded). */
-static int64_t run_one(lm_store *s, const char *dir, const char *json, int threads,
-                       const shared_data *sh, volatile int *stop) {
+lm__exp_shared *lm__exp_shared_load(const char *json) {
+    shared_data *sh = lm_calloc(1, sizeof *sh);
+    if (!sh || !json)
+        return sh;
+    lm_config *c0 = NULL;
+    lm_err ignore = {0};
+    if (lm_config_parse(json, strlen(json), "planned run", 0, NULL, &c0, &ignore) == LM_OK &&
+        data_key(c0, sh->key, sizeof sh->key) &&
+        lm_data_load(&c0->data, c0->seed, &sh->train, &sh->test, &ignore) != LM_OK) {
+        sh->train = sh->test = NULL;
+    }
+    /* float32 runs would each round the sets to float32 (and page-fault the copies in): once
+     * here instead; a failure just leaves each run to convert its own */
+    if (sh->train && c0 && c0->train.dtype == LM_F32 &&
+        (lm_dataset_to_f32(sh->train, &sh->train32, &ignore) != LM_OK ||
+         (sh->test && lm_dataset_to_f32(sh->test, &sh->test32, &ignore) != LM_OK))) {
+        lm_dataset_f32_free(sh->train32);
+        sh->train32 = NULL;
+    }
+    lm_config_free(c0);
+    return sh;
+}
+
+int lm__exp_shared_fits(const lm__exp_shared *sh, const char *json) {
+    if (!sh || !sh->train || !json)
+        return 0;
+    lm_config *c = NULL;
+    lm_err ignore = {0};
+    char key[sizeof sh->key];
+    const int fits =
+        lm_config_parse(json, strlen(json), "planned run", 0, NULL, &c, &ignore) == LM_OK &&
+        data_key(c, key, sizeof key) && strcmp(key, sh->key) == 0;
+    lm_config_free(c);
+    return fits;
+}
+
+void lm__exp_shared_free(lm__exp_shared *sh) {
+    if (!sh)
+        return;
+    lm_dataset_free(sh->train);
+    lm_dataset_free(sh->test);
+    lm_dataset_f32_free(sh->train32);
+    lm_dataset_f32_free(sh->test32);
+    lm_free(sh);
+}
+
+int64_t lm__exp_train_one(lm_store *s, const char *json, int threads, const lm__exp_shared *sh,
+                          volatile int *stop, lm__exp_trained *out) {
     lm_err err = {0};
     lm_config *c = NULL;
     lm_mlp *m = NULL;
     double *theta = NULL;
     int64_t id = -1;
+    memset(out, 0, sizeof *out);
     int ok = lm_config_parse(json, strlen(json), "planned run", 0, NULL, &c, &err) == LM_OK &&
              lm_mlp_new(&c->model, &m, &err) == LM_OK;
     if (ok && (theta = lm_malloc(m->n_params * sizeof *theta)) != NULL) {
@@ -68,24 +110,21 @@ static int64_t run_one(lm_store *s, const char *dir, const char *json, int threa
         o.theta_final = theta;
         o.stop = stop;
         char key[sizeof sh->key];
-        if (sh->train && data_key(c, key, sizeof key) && strcmp(key, sh->key) == 0) {
+        if (sh && sh->train && data_key(c, key, sizeof key) && strcmp(key, sh->key) == 0) {
             o.train = sh->train;
             o.test = sh->test;
             o.train32 = sh->train32;
             o.test32 = sh->test32;
         }
         lm_train_result r;
-        if (lm_train_run(c, &o, &r, &err) == LM_OK) {
-            id = r.run_id;
-            if (r.status == LM_RUN_FINISHED) {
-                char path[LM_PATH_MAX + 64];
-                lm__exp_checkpoint_path(dir, id, path, sizeof path);
-                if (lm_mlp_save(m, theta, LM_F64, path, &err) != LM_OK ||
-                    lm_store_put_artifact(s, id, "final", "safetensors", path, &err) != LM_OK)
-                    id = -id; /* recorded but unusable */
-            }
-        } else {
-            id = r.run_id;
+        const int trained = lm_train_run(c, &o, &r, &err) == LM_OK;
+        id = r.run_id;
+        if (trained && r.status == LM_RUN_FINISHED) {
+            out->finished = 1;
+            out->m = m;
+            out->theta = theta;
+            m = NULL;
+            theta = NULL;
         }
     }
     lm_free(theta);
@@ -94,11 +133,35 @@ static int64_t run_one(lm_store *s, const char *dir, const char *json, int threa
     return id;
 }
 
+void lm__exp_trained_clear(lm__exp_trained *t) {
+    lm_free(t->theta);
+    lm_mlp_free(t->m);
+    memset(t, 0, sizeof *t);
+}
+
+/* Trains one planned config in a worker: saves its parameters and records the artifact. Returns
+ * the run id (negative: recorded but unusable; -1: not recorded). */
+static int64_t run_one(lm_store *s, const char *dir, const char *json, int threads,
+                       const shared_data *sh, volatile int *stop) {
+    lm_err err = {0};
+    lm__exp_trained t;
+    int64_t id = lm__exp_train_one(s, json, threads, sh, stop, &t);
+    if (t.finished) {
+        char path[LM_PATH_MAX + 64];
+        lm__exp_checkpoint_path(dir, id, path, sizeof path);
+        if (lm_mlp_save(t.m, t.theta, LM_F64, path, &err) != LM_OK ||
+            lm_store_put_artifact(s, id, "final", "safetensors", path, &err) != LM_OK)
+            id = -id; /* recorded but unusable */
+    }
+    lm__exp_trained_clear(&t);
+    return id;
+}
+
 /* The run an experiment can reuse for a planned config (its hash): the newest finished one whose
  * checkpoint exists, else the newest diverged one (runs are deterministic: it would diverge
  * again); -1 when there is none. */
-static lm_status find_reusable(lm_store *s, const char *dir, const char *hash, int64_t *id,
-                               lm_err *err) {
+lm_status lm__exp_find_reusable(lm_store *s, const char *dir, const char *hash, int64_t *id,
+                                lm_err *err) {
     char path[LM_PATH_MAX + 64];
     int64_t found = -1, diverged = -1;
     *id = -1;
@@ -119,9 +182,9 @@ static lm_status find_reusable(lm_store *s, const char *dir, const char *hash, i
  * whose lock another live process holds (a concurrent `lmech exp` on the same database training
  * them now) are passed over: each run is trained once. Returns 1 with a run at todo[*next], 0 when
  * every remaining run is held elsewhere (or none is left). */
-static int pick_next(lm_store *s, const char *dir, char (*hashes)[65], size_t *todo, size_t *next,
-                     size_t n_todo, lm_exp_ctx *ctx, lm_exp_result *res, size_t *done,
-                     const lm_exp_opts *opts, const char *name) {
+int lm__exp_pick_next(lm_store *s, const char *dir, char (*hashes)[65], size_t *todo, size_t *next,
+                      size_t n_todo, lm_exp_ctx *ctx, lm_exp_result *res, size_t *done,
+                      const lm_exp_opts *opts, const char *name) {
     lm_err ignore = {0};
     for (size_t j = *next; j < n_todo; j++) {
         const size_t idx = todo[j];
@@ -130,7 +193,7 @@ static int pick_next(lm_store *s, const char *dir, char (*hashes)[65], size_t *t
         /* lock, then look again: the other invocation may have finished it just before */
         if (lm_store_lock_hash(s, hashes[idx], &got, &ignore) == LM_OK && !got)
             continue; /* held by a live process: someone else is training it */
-        if (find_reusable(s, dir, hashes[idx], &found, &ignore) == LM_OK && found >= 0) {
+        if (lm__exp_find_reusable(s, dir, hashes[idx], &found, &ignore) == LM_OK && found >= 0) {
             lm_store_unlock_hash(s, hashes[idx], &ignore);
             todo[j] = todo[*next];
             todo[*next] = idx;
@@ -258,7 +321,7 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
         ctx->label[i] = plan->label[i];
         lm_sha256_hex(plan->config[i], strlen(plan->config[i]), hashes[i]);
         int64_t found = -1;
-        st = find_reusable(s, dir, hashes[i], &found, err);
+        st = lm__exp_find_reusable(s, dir, hashes[i], &found, err);
         ctx->run[i] = found;
         if (found >= 0)
             res->n_reused++;
@@ -276,26 +339,8 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
     size_t next = 0, n_workers = 0, n_busy = 0, done = 0;
     /* load the first run's data here once, for every run that has the same (best effort: if it
      * fails, each run loads its own and reports the error in its record) */
-    shared_data *sh = lm_calloc(1, sizeof *sh);
-    if (sh && st == LM_OK && n_todo >= 2) {
-        lm_config *c0 = NULL;
-        lm_err ignore = {0};
-        if (lm_config_parse(plan->config[todo[0]], strlen(plan->config[todo[0]]), "planned run", 0,
-                            NULL, &c0, &ignore) == LM_OK &&
-            data_key(c0, sh->key, sizeof sh->key) &&
-            lm_data_load(&c0->data, c0->seed, &sh->train, &sh->test, &ignore) != LM_OK) {
-            sh->train = sh->test = NULL;
-        }
-        /* float32 runs would each round the sets to float32 (and page-fault the copies in):
-         * once here instead; a failure just leaves each run to convert its own */
-        if (sh->train && c0 && c0->train.dtype == LM_F32 &&
-            (lm_dataset_to_f32(sh->train, &sh->train32, &ignore) != LM_OK ||
-             (sh->test && lm_dataset_to_f32(sh->test, &sh->test32, &ignore) != LM_OK))) {
-            lm_dataset_f32_free(sh->train32);
-            sh->train32 = NULL;
-        }
-        lm_config_free(c0);
-    }
+    shared_data *sh =
+        lm__exp_shared_load(st == LM_OK && n_todo >= 2 ? plan->config[todo[0]] : NULL);
     static const shared_data none;
     fflush(NULL);
     /* `jobs` workers; each gets the next planned run when it answers the last one. A worker that
@@ -325,7 +370,8 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
             slot *k = &workers[w];
             if (k->busy || k->cmd < 0)
                 continue;
-            if (!pick_next(s, dir, hashes, todo, &next, n_todo, ctx, res, &done, opts, name)) {
+            if (!lm__exp_pick_next(s, dir, hashes, todo, &next, n_todo, ctx, res, &done, opts,
+                                   name)) {
                 waiting = next < n_todo;
                 break;
             }
@@ -394,12 +440,6 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
     sigaction(SIGPIPE, &old_pipe, NULL);
     lm_free(todo);
     lm_free(hashes);
-    if (sh) {
-        lm_dataset_free(sh->train);
-        lm_dataset_free(sh->test);
-        lm_dataset_f32_free(sh->train32);
-        lm_dataset_f32_free(sh->test32);
-        lm_free(sh);
-    }
+    lm__exp_shared_free(sh);
     return st;
 }

@@ -119,8 +119,9 @@ const lm_experiment *lm_experiment_find(const char *name) {
     return NULL;
 }
 
-lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
-                     lm_err *err) {
+/* lm_exp_run and lm_exp_run_mpi: mpi picks the pool that trains the runs */
+static lm_status exp_run(const lm_experiment *e, const lm_exp_opts *opts, int mpi,
+                         lm_exp_result *res, lm_err *err) {
     memset(res, 0, sizeof *res);
     res->exp_id = -1;
     const double t0 = lm_now();
@@ -161,7 +162,8 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     res->ctx = ctx;
     res->n_runs = plan->n;
     if (st == LM_OK)
-        st = lm__exp_pool_train(e->name, opts, s, dir, plan, ctx, res, err);
+        st = mpi ? lm__exp_pool_mpi_train(e->name, opts, s, dir, plan, ctx, res, err)
+                 : lm__exp_pool_train(e->name, opts, s, dir, plan, ctx, res, err);
     for (size_t i = 0; st == LM_OK && i < ctx->n_runs; i++)
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
@@ -191,6 +193,16 @@ lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_res
     ctx->store = NULL;
     res->wall_s = lm_now() - t0;
     return st;
+}
+
+lm_status lm_exp_run(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
+                     lm_err *err) {
+    return exp_run(e, opts, 0, res, err);
+}
+
+lm_status lm_exp_run_mpi(const lm_experiment *e, const lm_exp_opts *opts, lm_exp_result *res,
+                         lm_err *err) {
+    return exp_run(e, opts, 1, res, err);
 }
 
 void lm_exp_result_clear(lm_exp_result *res) {

@@ -1,5 +1,7 @@
 /* cmd_exp.c: `lmech exp NAME|FILE.json [--db FILE] [--quick] [--jobs N] [--json]` and
- * `lmech exp --list`. A positional ending in .json is an experiment file (docs/experiments.md). */
+ * `lmech exp --list`. A positional ending in .json is an experiment file (docs/experiments.md).
+ * `mpirun -n R lmech exp NAME|FILE.json --mpi ...` spreads the runs over MPI ranks (docs/mpi.md):
+ * rank 0 runs this command, the other ranks train what it sends them. */
 #include "cli.h"
 #include "lmech/exp.h"
 #include "lmech/report.h"
@@ -8,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *USAGE = "lmech exp NAME|FILE.json [--db FILE] [--quick] [--jobs N] [--json] | "
-                           "lmech exp --list";
+static const char *USAGE = "lmech exp NAME|FILE.json [--db FILE] [--quick] [--jobs N | --mpi] "
+                           "[--json] | lmech exp --list";
 
 /* "  eos: 2/3 runs trained, 0:31 elapsed, about 0:15 left" (ud: the start time, lm_now). The
  * estimate assumes the remaining runs cost what the finished ones did on average. */
@@ -86,7 +88,7 @@ static void print_claims(const lm_exp_ctx *c, int reported) {
     }
 }
 
-int cmd_exp(int argc, char **argv) {
+static int exp_main(int argc, char **argv, int mpi) {
     cli_opts o;
     int listing = 0;
     for (int i = 1; i < argc; i++)
@@ -114,6 +116,12 @@ int cmd_exp(int argc, char **argv) {
         return CLI_USAGE;
     }
     int jobs = 0;
+    if (o.jobs && mpi) {
+        lm_exp_file_free(file);
+        return cli_usage("exp", USAGE,
+                         "--jobs and --mpi exclude each other (with --mpi the ranks "
+                         "are the workers: mpirun -n R)");
+    }
     if (o.jobs) {
         char *end;
         long j = strtol(o.jobs, &end, 10);
@@ -134,7 +142,7 @@ int cmd_exp(int argc, char **argv) {
     eo.stop = cli_stop_on_signals();
     lm_exp_result res;
     lm_err err = {0};
-    if (lm_exp_run(e, &eo, &res, &err) != LM_OK) {
+    if ((mpi ? lm_exp_run_mpi : lm_exp_run)(e, &eo, &res, &err) != LM_OK) {
         lm_exp_result_clear(&res);
         lm_exp_file_free(file);
         return cli_fail("exp", &err);
@@ -168,11 +176,23 @@ int cmd_exp(int argc, char **argv) {
         json_object_set_new(j, "reused", json_integer((json_int_t) res.n_reused));
         json_object_set_new(j, "failed_runs", json_integer((json_int_t) res.n_failed));
         json_object_set_new(j, "wall_s", json_real(res.wall_s));
+        if (mpi) {
+            json_t *m = json_object();
+            json_object_set_new(m, "ranks", json_integer(res.mpi_ranks));
+            json_object_set_new(m, "imported_rows", json_integer((json_int_t) res.mpi_rows));
+            json_object_set_new(m, "import_s", json_real(res.mpi_import_s));
+            json_object_set_new(m, "imported_bytes", json_integer((json_int_t) res.mpi_bytes));
+            json_object_set_new(j, "mpi", m);
+        }
         cli_print_json(j);
     } else {
-        printf("%s%s: %zu runs (%zu reused, %zu failed) in %.1f s, invocation %lld in %s\n\n",
+        printf("%s%s: %zu runs (%zu reused, %zu failed) in %.1f s, invocation %lld in %s\n",
                e->name, o.quick ? " (quick)" : "", res.n_runs, res.n_reused, res.n_failed,
                res.wall_s, (long long) res.exp_id, o.db);
+        if (mpi)
+            printf("over %d MPI ranks: rank 0 imported %zu metric rows in %.3f s\n", res.mpi_ranks,
+                   res.mpi_rows, res.mpi_import_s);
+        printf("\n");
         print_claims(c, 0);
         print_claims(c, 1);
         printf("\nreasons and details: lmech report --db %s %s\n", o.db, e->name);
@@ -181,4 +201,39 @@ int cmd_exp(int argc, char **argv) {
     lm_exp_file_free(file);
     (void) fails; /* a failed claim is a finding, not a failed command */
     return CLI_OK;
+}
+
+/* --mpi: every rank starts here; rank 0 runs the command, the others train the runs it sends
+ * until it releases them (lm_exp_mpi_serve). The flag is taken out before the options are
+ * parsed, so the worker ranks never look at the experiment or the database. */
+int cmd_exp(int argc, char **argv) {
+    int mpi = 0;
+    for (int i = 1; i < argc; i++)
+        mpi |= strcmp(argv[i], "--mpi") == 0;
+    if (!mpi)
+        return exp_main(argc, argv, 0);
+    char **rest = calloc((size_t) argc + 1, sizeof *rest);
+    if (!rest) {
+        fprintf(stderr, "lmech exp: out of memory\n");
+        return CLI_FAIL;
+    }
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (i == 0 || strcmp(argv[i], "--mpi") != 0)
+            rest[n++] = argv[i];
+    lm_err err = {0};
+    int rank = -1, size = 0, rc;
+    if (lm_exp_mpi_begin(NULL, NULL, &rank, &size, &err) != LM_OK) {
+        free(rest);
+        return cli_fail("exp", &err);
+    }
+    if (rank == 0) {
+        rc = exp_main(n, rest, 1);
+    } else {
+        rc =
+            lm_exp_mpi_serve(cli_stop_on_signals(), &err) == LM_OK ? CLI_OK : cli_fail("exp", &err);
+    }
+    lm_exp_mpi_end();
+    free(rest);
+    return rc;
 }
