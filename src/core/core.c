@@ -6,6 +6,8 @@
 #define _DEFAULT_SOURCE
 #include "lmech/core.h"
 
+#include "core/internal.h"
+
 #include <cblas.h>
 #include <gsl/gsl_errno.h>
 #include <stdatomic.h>
@@ -130,6 +132,7 @@ static void default_release(void *ud, void *ptr) {
 
 static lm_allocator g_alloc = {default_alloc, default_release, NULL};
 static atomic_uint_fast64_t g_alloc_count;
+static atomic_uint_fast64_t g_alloc_failures;
 
 void lm_set_allocator(const lm_allocator *a) {
     if (a)
@@ -140,14 +143,15 @@ void lm_set_allocator(const lm_allocator *a) {
 
 void *lm_malloc(size_t size) {
     void *p = g_alloc.alloc(g_alloc.ud, size);
-    if (p)
-        atomic_fetch_add_explicit(&g_alloc_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(p ? &g_alloc_count : &g_alloc_failures, 1, memory_order_relaxed);
     return p;
 }
 
 void *lm_calloc(size_t count, size_t size) {
-    if (size && count > SIZE_MAX / size)
+    if (size && count > SIZE_MAX / size) {
+        atomic_fetch_add_explicit(&g_alloc_failures, 1, memory_order_relaxed);
         return NULL;
+    }
     void *p = lm_malloc(count * size);
     if (p)
         memset(p, 0, count * size);
@@ -161,6 +165,10 @@ void lm_free(void *ptr) {
 
 uint64_t lm_alloc_count(void) {
     return (uint64_t) atomic_load_explicit(&g_alloc_count, memory_order_relaxed);
+}
+
+uint64_t lm__alloc_failures(void) {
+    return (uint64_t) atomic_load_explicit(&g_alloc_failures, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------- dtype */
