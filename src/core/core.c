@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <gsl/gsl_errno.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,8 +258,58 @@ double lm_now(void) {
     return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
 }
 
+/* ---------------------------------------------------------------- jansson's allocations */
+
+/* jansson allocates through json_alloc, which counts failures with lm_malloc's: jansson absorbs
+ * some failures silently (its lexer drops a character when its buffer cannot grow, so
+ * "0.050000000000000003" parses as 0.05000000000000003), so a parse is only trusted when no
+ * allocation failed during it (lm__json_loadb). Tests replace g_json_malloc to inject failures. */
+static void *(*_Atomic g_json_malloc)(size_t) = malloc;
+
+static void *json_alloc(size_t size) {
+    void *p = g_json_malloc(size);
+    if (!p)
+        atomic_fetch_add_explicit(&g_alloc_failures, 1, memory_order_relaxed);
+    return p;
+}
+
+static void json_release(void *p) {
+    free(p);
+}
+
+void lm__json_set_malloc(void *(*fn)(size_t)) {
+    lm_init();
+    g_json_malloc = fn ? fn : malloc;
+}
+
+json_t *lm__json_loadb(const char *text, size_t len, size_t flags, json_error_t *je, int *oom) {
+    lm_init();
+    const uint64_t failed0 = lm__alloc_failures();
+    json_t *root = json_loadb(text, len, flags, je);
+    *oom = lm__alloc_failures() != failed0 ||
+           (!root && json_error_code(je) == json_error_out_of_memory);
+    if (*oom) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+char *lm__json_dumps(const json_t *j, size_t flags) {
+    lm_init();
+    const uint64_t failed0 = lm__alloc_failures();
+    char *s = json_dumps(j, flags);
+    if (s && lm__alloc_failures() != failed0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 void lm_init(void) {
     static atomic_int done;
-    if (!atomic_exchange(&done, 1))
+    if (!atomic_exchange(&done, 1)) {
         gsl_set_error_handler_off();
+        json_set_alloc_funcs(json_alloc, json_release);
+    }
 }

@@ -5,7 +5,7 @@
  * succeeds, so the cleanup paths run with memory available), until k passes the body's count of
  * allocations. The count covers three allocators, installed before anything else runs:
  *   lm    lm_set_allocator: every lm_malloc/lm_calloc of lmech itself;
- *   json  jansson's json_set_alloc_funcs: the config, experiment-file and safetensors headers;
+ *   json  jansson's allocations (lm__json_set_malloc): config, experiment file, safetensors header;
  *   sql   SQLite's SQLITE_CONFIG_MALLOC: the run database (open, statements, commits).
  * A failed lm allocation must give an error (LM_ENOMEM where lmech saw it). A failed jansson or
  * SQLite allocation must give an error with a message, or be absorbed by the library that saw it
@@ -20,6 +20,7 @@
  */
 #include "lm_test.h"
 
+#include "core/internal.h"
 #include "exp/exp_fixture.h"
 #include "lmech/config.h"
 #include "lmech/curv.h"
@@ -134,7 +135,7 @@ static void hooks_install(void) {
         g_sql_hooked = 1;
     }
     lm_set_allocator(&(lm_allocator){lm_hook_alloc, lm_hook_free, NULL});
-    json_set_alloc_funcs(json_hook_alloc, free);
+    lm__json_set_malloc(json_hook_alloc);
 }
 
 /* ---------------------------------------------------------------- the driver */
@@ -186,6 +187,8 @@ static tally fail_each(const char *name, unsigned sources, long max_cases, body_
             cr_assert_neq(g_hit, SRC_LM, "%s: lm allocation %ld failed and was not reported", name,
                           k);
             t.absorbed++;
+            if (getenv("AF_TRACE"))
+                fprintf(stderr, "--- absorbed %ld (source %u)\n", k, g_hit);
         } else {
             cr_assert(err.msg[0], "%s: allocation %ld failed with status %d and no message", name,
                       k, (int) st);
@@ -239,7 +242,20 @@ static lm_config *parse_cfg(const char *json) {
 
 typedef struct file_ud {
     char path[256];
+    char ref[16384]; /* the clean run's result, which every later success must equal */
 } file_ud;
+
+/* The first call (the clean run) records got; later calls compare with it. */
+static void same_as_clean(file_ud *f, const char *got) {
+    if (!f->ref[0]) {
+        cr_assert_lt(strlen(got), sizeof f->ref);
+        snprintf(f->ref, sizeof f->ref, "%s", got);
+    } else
+        cr_assert_str_eq(
+            got, f->ref,
+            "a success after a failed allocation differs from the clean run:\n%s\nvs the clean\n%s",
+            got, f->ref);
+}
 
 static lm_status body_idx(void *ud, lm_err *err) {
     lm_array *a = NULL;
@@ -253,7 +269,8 @@ static lm_status body_idx(void *ud, lm_err *err) {
 Test(alloc_fail, idx_plain_and_gzipped) {
     hooks_install();
     const uint8_t idx[] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 2, 3, 4, 5, 6, 7};
-    file_ud f;
+    static file_ud f;
+    memset(&f, 0, sizeof f);
     lm_tmp_path(f.path, sizeof f.path, "af.idx");
     write_file(f.path, idx, sizeof idx);
     fail_each("idx", SRC_ALL, 100, body_idx, NULL, &f);
@@ -289,7 +306,8 @@ static lm_array *small_array(void) {
 
 Test(alloc_fail, npy) {
     hooks_install();
-    file_ud f;
+    static file_ud f;
+    memset(&f, 0, sizeof f);
     lm_tmp_path(f.path, sizeof f.path, "af.npy");
     lm_array *a = small_array();
     lm_err err = {0};
@@ -321,7 +339,8 @@ static lm_status body_wspec(void *ud, lm_err *err) {
 
 Test(alloc_fail, safetensors_and_weight_spectra) {
     hooks_install();
-    file_ud f;
+    static file_ud f;
+    memset(&f, 0, sizeof f);
     lm_tmp_path(f.path, sizeof f.path, "af.safetensors");
     lm_array *a = small_array(), *b = small_array();
     lm_err err = {0};
@@ -343,6 +362,8 @@ static lm_status body_config(void *ud, lm_err *err) {
     const char *sets[] = {"optimizer.lr=0.05", "model.activation=\"relu\""};
     LM_TRY(lm_config_load(((file_ud *) ud)->path, 2, sets, &c, err));
     const int ok = c->optim.lr == 0.05 && strlen(c->hash) == 64;
+    if (ok)
+        same_as_clean(ud, c->json);
     lm_config_free(c);
     cr_assert(ok, "config read back wrong");
     return LM_OK;
@@ -350,7 +371,8 @@ static lm_status body_config(void *ud, lm_err *err) {
 
 Test(alloc_fail, config) {
     hooks_install();
-    file_ud f;
+    static file_ud f;
+    memset(&f, 0, sizeof f);
     lm_tmp_path(f.path, sizeof f.path, "af-cfg.json");
     write_text(f.path, k_cfg_json);
     fail_each("config (lm_config_load + 2 --set)", SRC_ALL, 2000, body_config, NULL, &f);
@@ -366,6 +388,17 @@ static lm_status body_expfile(void *ud, lm_err *err) {
     cr_assert_not_null(p);
     lm_status st = e->plan_with(e, 0, p, err);
     const size_t n = p->n;
+    if (st == LM_OK) {
+        /* the planned configs, in order, must be the clean run's */
+        static char all[16384];
+        all[0] = '\0';
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_lt(strlen(all) + strlen(p->config[i]) + 2, sizeof all);
+            strcat(all, p->config[i]);
+            strcat(all, "\n");
+        }
+        same_as_clean(ud, all);
+    }
     lm_exp_plan_clear(p);
     free(p);
     lm_exp_file_free(e);
@@ -376,7 +409,8 @@ static lm_status body_expfile(void *ud, lm_err *err) {
 
 Test(alloc_fail, experiment_file) {
     hooks_install();
-    file_ud f;
+    static file_ud f;
+    memset(&f, 0, sizeof f);
     lm_tmp_path(f.path, sizeof f.path, "af-exp.json");
     char text[4096];
     snprintf(text, sizeof text,
@@ -502,6 +536,7 @@ Test(alloc_fail, every_new) {
 typedef struct train_ud {
     char db[256];
     lm_config *cfg;
+    double ref_loss; /* the clean run's final training loss (0: not yet run) */
     /* the clean run's evaluations: steps and the number of metrics at each */
     size_t n_eval;
     int64_t eval_step[16];
@@ -518,8 +553,12 @@ static lm_status body_train(void *ud, lm_err *err) {
     lm_train_result r;
     lm_status st = lm_train_run(u->cfg, &o, &r, err);
     lm_store_close(s);
-    if (st == LM_OK)
+    if (st == LM_OK) {
         cr_assert_eq(r.status, LM_RUN_FINISHED, "%s", r.message);
+        if (u->ref_loss == 0.0)
+            u->ref_loss = r.train_loss;
+        cr_assert_eq(r.train_loss, u->ref_loss, "a finished run differs from the clean run");
+    }
     return st;
 }
 
