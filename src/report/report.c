@@ -156,7 +156,12 @@ static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *nam
             lm_free(gp.p);
             return st;
         }
-        if (c.n == 0) {
+        /* a curve with no plottable point (none recorded; all NaN, as the accuracy of an mse run;
+         * none positive on a log axis) is left out: gnuplot refuses an empty data set */
+        size_t usable = 0;
+        for (size_t i = 0; i < c.n; i++)
+            usable += isfinite(c.y[i]) && (!logy || c.y[i] > 0);
+        if (usable == 0) {
             curve_free(&c);
             continue;
         }

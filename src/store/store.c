@@ -199,21 +199,32 @@ lm_status lm__db_fail(lm_store *s, lm_err *err, int rc, const char *src_file, in
     va_end(ap);
     const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
     const char *path = s->path ? s->path : "(database)";
+    /* the operating system's reason (EFBIG, ENOSPC, EROFS, ...) where SQLite kept one */
+    const int sys = s->db ? sqlite3_system_errno(s->db) : 0;
     switch (rc & 0xff) {
     case SQLITE_FULL:
-        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: disk full while %s (%s)", path,
-                          what, msg);
-    case SQLITE_IOERR:
-        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: I/O error while %s (%s)", path,
-                          what, msg);
+        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: disk full while %s (%s%s%s)", path,
+                          what, msg, sys ? ": " : "", sys ? strerror(sys) : "");
+    case SQLITE_IOERR: {
+        /* errno is often gone by now (sys 0): the extended code still says a write failed */
+        const int wrote = rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_TRUNCATE ||
+                          rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_SHMSIZE;
+        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: I/O error while %s (%s%s%s)%s",
+                          path, what, msg, sys ? ": " : "", sys ? strerror(sys) : "",
+                          wrote && !sys ? ": a write failed (disk full or file size limit?)" : "");
+    }
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
         return lm_err_set(err, LM_EFORMAT, src_file, src_line, "%s: %s", path, msg);
     case SQLITE_NOMEM:
         return lm_err_set(err, LM_ENOMEM, src_file, src_line, "%s: out of memory while %s", path,
                           what);
-    case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
+        return lm_err_set(err, LM_EIO, src_file, src_line,
+                          "%s: read-only database (%s while %s); lmech needs the file and its "
+                          "folder writable (for the -wal and -shm files), even to read",
+                          path, msg, what);
+    case SQLITE_CANTOPEN:
     case SQLITE_PERM:
         return lm_err_set(err, LM_EIO, src_file, src_line, "%s: %s: %s", path, what, msg);
     default:
@@ -252,6 +263,15 @@ static lm_status step_simple(lm_store *s, lm__stmt which, const char *what, lm_e
 }
 
 lm_status lm__txn_begin(lm_store *s, const char *what, lm_err *err) {
+    /* A database file deleted or replaced while open (its folder removed mid-run) still takes
+     * writes, into an inode nobody can reach: every write transaction first checks that the path
+     * still names the file we have open (one stat), so the loss is reported, not silent. */
+    int moved = 0;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+        LM_FAIL(err, LM_EIO,
+                "%s: the database file was deleted or replaced while open (was its folder "
+                "removed?); refusing to go on %s: nothing written since can be found",
+                s->path, what);
     return step_simple(s, LM__ST_BEGIN_IMMEDIATE, what, err);
 }
 
