@@ -701,3 +701,51 @@ Test(alloc_fail, experiment_analysis) {
     lm_set_allocator(NULL);
     LM_CHECK_LEAKS();
 }
+
+/* An experiment defined by a file: its claims read the runs' configs (JSON) and metrics back. */
+typedef struct file_exp_ud {
+    lm_fx f;
+    lm_experiment *e;
+} file_exp_ud;
+
+static lm_status body_file_analyse(void *ud, lm_err *err) {
+    file_exp_ud *u = ud;
+    u->f.ctx->n_claims = 0;
+    LM_TRY(lm__exp_analyse(u->e, u->f.ctx, err));
+    cr_assert_eq(u->f.ctx->n_claims, 1);
+    cr_assert_eq(u->f.ctx->claims[0].verdict, LM_VERDICT_PASS, "%s", u->f.ctx->claims[0].detail);
+    return LM_OK;
+}
+
+Test(alloc_fail, experiment_file_analysis) {
+    hooks_install();
+    static file_exp_ud u;
+    memset(&u, 0, sizeof u);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"experiment\": \"af\", \"summary\": \"allocation failures\", \"base\": %s, "
+             "\"sweep\": {\"optimizer.lr\": [0.05, 0.1], \"seed\": [0, 1]}, "
+             "\"claims\": [{\"name\": \"learns\", \"metric\": \"train_loss\", "
+             "\"where\": {\"optimizer.lr\": 0.1}, \"reduce\": \"max\", \"range\": [null, 10], "
+             "\"predicted\": \"below 10\", \"reason\": \"a bound\"}]}",
+             k_cfg_json);
+    lm_err err = {0};
+    cr_assert_eq(lm_exp_file_parse(text, strlen(text), "af.json", "/nonexistent", &u.e, &err),
+                 LM_OK, "%s", err.msg);
+    lm_exp_plan *p = calloc(1, sizeof *p);
+    cr_assert_not_null(p);
+    cr_assert_eq(u.e->plan_with(u.e, 0, p, &err), LM_OK, "%s", err.msg);
+    lm_fx_open(&u.f, "af", 0);
+    const double loss[3] = {0.5, 0.25, 0.125};
+    for (size_t i = 0; i < p->n; i++)
+        lm_fx_series(&u.f, lm_fx_run(&u.f, p->label[i], p->config[i]), "train_loss", 3, NULL,
+                     loss);
+    lm_exp_plan_clear(p);
+    free(p);
+    fail_each("experiment analysis (a file experiment's claim on 4 recorded runs)", SRC_ALL,
+              20000, body_file_analyse, NULL, &u);
+    lm_fx_close(&u.f);
+    lm_exp_file_free(u.e);
+    lm_set_allocator(NULL);
+    LM_CHECK_LEAKS();
+}
