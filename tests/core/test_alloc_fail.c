@@ -738,12 +738,11 @@ Test(alloc_fail, experiment_file_analysis) {
     lm_fx_open(&u.f, "af", 0);
     const double loss[3] = {0.5, 0.25, 0.125};
     for (size_t i = 0; i < p->n; i++)
-        lm_fx_series(&u.f, lm_fx_run(&u.f, p->label[i], p->config[i]), "train_loss", 3, NULL,
-                     loss);
+        lm_fx_series(&u.f, lm_fx_run(&u.f, p->label[i], p->config[i]), "train_loss", 3, NULL, loss);
     lm_exp_plan_clear(p);
     free(p);
-    fail_each("experiment analysis (a file experiment's claim on 4 recorded runs)", SRC_ALL,
-              20000, body_file_analyse, NULL, &u);
+    fail_each("experiment analysis (a file experiment's claim on 4 recorded runs)", SRC_ALL, 20000,
+              body_file_analyse, NULL, &u);
     lm_fx_close(&u.f);
     lm_exp_file_free(u.e);
     lm_set_allocator(NULL);
