@@ -694,6 +694,54 @@ lm_status lm_store_unlock_hash(lm_store *s, const char *hash, lm_err *err) {
     return status;
 }
 
+/* Experiments whose `lmech exp` process on this host has died (killed, or its end could not be
+ * recorded on a full disk) are marked 'interrupted', as runs are below. No start time is recorded
+ * for an experiment, so a reused pid keeps it 'running': never reaped on a guess. */
+static lm_status reap_experiments(lm_store *s, lm_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, pid FROM experiments WHERE status = 'running' AND "
+                                "host = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return lm__db_fail(s, err, rc, __FILE__, __LINE__, "looking for interrupted experiments");
+    int64_t dead[64];
+    size_t n_dead = 0;
+    rc = sqlite3_bind_text(st, 1, s->host, -1, SQLITE_STATIC);
+    /* at most 64 a pass: the rest are found by the next open */
+    while (rc == SQLITE_OK && n_dead < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!run_process_alive(sqlite3_column_int64(st, 1), NULL))
+            dead[n_dead++] = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE)
+        return lm__db_fail(s, err, rc, __FILE__, __LINE__, "looking for interrupted experiments");
+    if (n_dead == 0)
+        return LM_OK;
+    LM_TRY(lm__txn_begin(s, "marking interrupted experiments", err));
+    rc = sqlite3_prepare_v2(s->db,
+                            "UPDATE experiments SET status = 'interrupted', finished = ?2 "
+                            "WHERE id = ?1 AND status = 'running'",
+                            -1, &st, NULL);
+    const double now = lm__unix_now();
+    for (size_t i = 0; rc == SQLITE_OK && i < n_dead; i++) {
+        rc = sqlite3_bind_int64(st, 1, dead[i]);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_double(st, 2, now);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_DONE)
+            rc = sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        lm_status code =
+            lm__db_fail(s, err, rc, __FILE__, __LINE__, "marking interrupted experiments");
+        lm__txn_rollback(s);
+        return code;
+    }
+    return lm__txn_commit(s, "marking interrupted experiments", err);
+}
+
 lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err) {
     if (!s)
         LM_FAIL(err, LM_EINVAL, "lm_store_reap: store is NULL");
@@ -769,6 +817,8 @@ lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err) {
     }
     lm_free(dead);
     lm_free(pids);
+    if (status == LM_OK)
+        status = reap_experiments(s, err);
     if (status == LM_OK && n_reaped)
         *n_reaped = n;
     return status;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Databases lmech cannot use (docs/reliability.md): one written by a newer schema, a read-only
 # one (file 0444 in a read-only folder, and file 0444 in a writable folder), and one whose folder
-# is removed while a run trains. Each is refused or reported clearly (exit 1, the file and the
+# is removed while a run trains; and an experiment killed mid-sweep. Each is refused or reported clearly (exit 1, the file and the
 # reason named, no crash), and a refused database is left byte for byte as it was. Root ignores
 # file modes, so as root the read-only cases run as user nobody (setpriv); without setpriv they
 # are skipped.
@@ -85,4 +85,26 @@ else
         bad "folder removed mid-run" "rc=$rc $(cat "$T/gone.err")"
     fi
 fi
+
+# ---------------------------------------------------------------- an experiment killed mid-sweep
+# kill -9 leaves its rows 'running'; the next open finds the process gone and marks them
+"$LM" exp curvature-check --quick --db "$T/k.db" >/dev/null 2>&1 &
+kid=$!
+for _ in $(seq 200); do
+    [ "$(sqlite3 "$T/k.db" "SELECT count(*) FROM experiments" 2>/dev/null || echo 0)" -gt 0 ] && break
+    sleep 0.05
+done
+kill -9 "$kid" 2>/dev/null
+wait "$kid" 2>/dev/null
+# a worker already training its run lives on and finishes it (its row is not the parent's)
+for _ in $(seq 300); do
+    [ "$(sqlite3 "$T/k.db" "SELECT count(*) FROM runs WHERE status = 'running'")" = 0 ] && break
+    sleep 0.1
+done
+"$LM" ls --db "$T/k.db" --experiments >"$T/ls" 2>&1
+left=$(sqlite3 "$T/k.db" "SELECT (SELECT count(*) FROM runs WHERE status = 'running') +
+                                 (SELECT count(*) FROM experiments WHERE status = 'running')")
+[ "$left" = 0 ] && grep -q "curvature-check .*interrupted" "$T/ls" &&
+    ok "experiment killed mid-sweep: reopened, its rows are 'interrupted'" ||
+    bad "experiment killed mid-sweep" "running=$left $(cat "$T/ls")"
 finish

@@ -2,8 +2,8 @@
 # Disk full (docs/reliability.md): writes fail with EFBIG under `ulimit -f` (SIGXFSZ ignored, so
 # write(2) returns the error instead of killing the process) and with ENOSPC on a small tmpfs
 # (where this machine lets us mount one; CI containers often do not: that part is then skipped).
-# During a training run (the database grows), a checkpoint write (--save) and a report (lmech's
-# own figure data, then gnuplot's images): a clear error naming the file, exit 1, no
+# During a training run (the database grows), a checkpoint write (--save), a report (lmech's
+# own figure data, then gnuplot's images) and an experiment: a clear error naming the file, exit 1, no
 # half-written file (the old checkpoint intact, no temporary left), an intact database whose
 # run row says failed and whose evaluations are whole.
 . "$(dirname "$0")/lib/common.bash" "$@"
@@ -106,6 +106,26 @@ if [ $((lim * 1024)) -lt "$img" ]; then
     fi
 else
     bad "report setup" "images ($img bytes) not larger than the data ($tsv bytes)"
+fi
+
+# ---------------------------------------------------------------- an experiment (a sweep)
+# 100 KiB: the schema fits, the run's metrics do not; the end of the experiment cannot be
+# recorded either, so its row says 'running' until the next open finds its process gone
+( ulimit -f 100; exec "$LM" exp curvature-check --quick --db "$T/x.db" ) >/dev/null 2>"$T/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "x.db: I/O error while" "$T/err"; then
+    ok "experiment past ulimit -f: exit 1, the database named"
+else
+    bad "experiment past ulimit -f" "rc=$rc $(cat "$T/err")"
+fi
+"$LM" ls --db "$T/x.db" --experiments >"$T/ls" 2>&1
+ic=$(sqlite3 "$T/x.db" "PRAGMA integrity_check")
+left=$(sqlite3 "$T/x.db" "SELECT (SELECT count(*) FROM runs WHERE status = 'running') +
+                                 (SELECT count(*) FROM experiments WHERE status = 'running')")
+if [ "$ic" = ok ] && [ "$left" = 0 ] && grep -q "curvature-check .*interrupted" "$T/ls"; then
+    ok "experiment past ulimit -f: database intact; reopened, nothing left 'running'"
+else
+    bad "experiment past ulimit -f" "integrity=$ic running=$left $(cat "$T/ls")"
 fi
 
 # ---------------------------------------------------------------- a full tmpfs (ENOSPC)
