@@ -87,24 +87,29 @@ else
 fi
 
 # ---------------------------------------------------------------- an experiment killed mid-sweep
-# kill -9 leaves its rows 'running'; the next open finds the process gone and marks them
-"$LM" exp curvature-check --quick --db "$T/k.db" >/dev/null 2>&1 &
+# kill -9 of lmech exp and its workers (its own process group) leaves its rows 'running'; the
+# next open finds the processes gone and marks the run and the experiment 'interrupted'
+# one long run (2 million steps), so that it is surely training when killed
+cat >"$T/exp.json" <<JSON
+{"experiment": "long", "summary": "one long run", "base": $(cat "$T/long.json"),
+ "claims": [{"name": "learns", "metric": "train_loss", "reduce": "max", "range": [null, 10],
+             "predicted": "below 10", "reason": "a bound"}]}
+JSON
+setsid "$LM" exp "$T/exp.json" --db "$T/k.db" >/dev/null 2>"$T/k.err" &
 kid=$!
-for _ in $(seq 200); do
-    [ "$(sqlite3 "$T/k.db" "SELECT count(*) FROM experiments" 2>/dev/null || echo 0)" -gt 0 ] && break
+for _ in $(seq 600); do
+    [ "$(sqlite3 "$T/k.db" "SELECT count(*) FROM runs WHERE status = 'running'" 2>/dev/null ||
+        echo 0)" -gt 0 ] && break
     sleep 0.05
 done
-kill -9 "$kid" 2>/dev/null
+kill -9 -- "-$kid" 2>/dev/null
 wait "$kid" 2>/dev/null
-# a worker already training its run lives on and finishes it (its row is not the parent's)
-for _ in $(seq 300); do
-    [ "$(sqlite3 "$T/k.db" "SELECT count(*) FROM runs WHERE status = 'running'")" = 0 ] && break
-    sleep 0.1
-done
+# the signal is delivered asynchronously: wait until no process of the group is left
+for _ in $(seq 200); do kill -0 -- "-$kid" 2>/dev/null || break; sleep 0.05; done
 "$LM" ls --db "$T/k.db" --experiments >"$T/ls" 2>&1
 left=$(sqlite3 "$T/k.db" "SELECT (SELECT count(*) FROM runs WHERE status = 'running') +
                                  (SELECT count(*) FROM experiments WHERE status = 'running')")
-[ "$left" = 0 ] && grep -q "curvature-check .*interrupted" "$T/ls" &&
+[ "$left" = 0 ] && grep -q "long .*interrupted" "$T/ls" &&
     ok "experiment killed mid-sweep: reopened, its rows are 'interrupted'" ||
-    bad "experiment killed mid-sweep" "running=$left $(cat "$T/ls")"
+    bad "experiment killed mid-sweep" "running=$left $(cat "$T/ls" "$T/k.err")"
 finish
