@@ -67,8 +67,10 @@ for name in "${targets[@]}"; do
     started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     t0=$(date +%s)
     echo "fuzz-campaign: $name: -runs=$runs -max_total_time=$limit from $started" >&2
+    # -close_fd_mask=3: the target's own stdout/stderr are closed (the CLI parser prints a usage
+    # error for nearly every input); libFuzzer's report still reaches the log
     "$bin" -runs="$runs" -max_total_time="$limit" -rss_limit_mb=2048 -timeout=25 \
-        -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
+        -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
         "$dir/corpus" "$seeds" >"$log" 2>&1
     rc=$?
     secs=$(($(date +%s) - t0))
