@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Databases lmech cannot use (docs/reliability.md): one written by a newer schema, a read-only
+# Databases lmech cannot use (docs/reliability.md): one written by a newer schema, a corrupted
+# one (truncated to half, or 8 pages overwritten with 0xa5 bytes), a read-only
 # one (file 0444 in a read-only folder, and file 0444 in a writable folder), and one whose folder
 # is removed while a run trains; and an experiment killed mid-sweep. Each is refused or reported clearly (exit 1, the file and the
 # reason named, no crash), and a refused database is left byte for byte as it was. Root ignores
@@ -25,6 +26,19 @@ expect_fail "newer schema: report refused" "schema version 99 is newer" \
     "$LM" report --db "$T/new.db" --out "$T/rep"
 [ "$(md5sum <"$T/new.db")" = "$sum" ] && [ "$(sqlite3 "$T/new.db" "PRAGMA user_version")" = 99 ] &&
     ok "newer schema: the database is untouched" || bad "newer schema" "the file changed"
+
+# ---------------------------------------------------------------- corrupted: truncated, or pages overwritten
+sed 's/"steps": 20, "eval_every": 10/"steps": 400, "eval_every": 1/' "$T/c.json" >"$T/many.json"
+"$LM" train "$T/many.json" --db "$T/cor.db" --quiet >/dev/null 2>&1 || bad "setup" "train failed"
+rm -f "$T/cor.db-wal" "$T/cor.db-shm"
+cp "$T/cor.db" "$T/cor2.db"
+truncate -s $(($(stat -c %s "$T/cor.db") / 2)) "$T/cor.db"
+head -c 32768 /dev/zero | tr '\0' '\245' | dd of="$T/cor2.db" bs=4096 seek=3 conv=notrunc 2>/dev/null
+for db in cor cor2; do
+    expect_fail "corrupted ($db): ls refused" "$db.db: database disk image is malformed"         "$LM" ls --db "$T/$db.db"
+    expect_fail "corrupted ($db): export refused" "$db.db: database disk image is malformed"         "$LM" export 1 --db "$T/$db.db" --format csv
+    expect_fail "corrupted ($db): train refused" "$db.db: database disk image is malformed"         "$LM" train "$T/c.json" --db "$T/$db.db" --quiet
+done
 
 # ---------------------------------------------------------------- read-only
 as_user=()
