@@ -535,6 +535,7 @@ Test(alloc_fail, every_new) {
 
 typedef struct train_ud {
     char db[256];
+    lm_store *s; /* open across the cases: the connection must survive each failure */
     lm_config *cfg;
     double ref_loss; /* the clean run's final training loss (0: not yet run) */
     int in_export;   /* the case failed in the export, after the run finished */
@@ -547,8 +548,7 @@ typedef struct train_ud {
 
 static lm_status body_train(void *ud, lm_err *err) {
     train_ud *u = ud;
-    lm_store *s = NULL;
-    LM_TRY(lm_store_open(u->db, &s, err));
+    lm_store *s = u->s;
     lm_train_opts o = {0};
     o.store = s;
     lm_train_result r;
@@ -561,7 +561,6 @@ static lm_status body_train(void *ud, lm_err *err) {
         fclose(f);
         u->in_export = st != LM_OK;
     }
-    lm_store_close(s);
     if (st == LM_OK) {
         cr_assert_eq(r.status, LM_RUN_FINISHED, "%s", r.message);
         if (u->ref_loss == 0.0)
@@ -658,11 +657,41 @@ Test(alloc_fail, training_run_with_store_stays_consistent) {
     train_ud u = {0};
     lm_tmp_path(u.db, sizeof u.db, "af-train.db");
     u.cfg = parse_cfg(k_cfg_json);
-    fail_each("training run (store open + lm_train_run + JSON export + close)", SRC_ALL, 20000,
+    lm_err err = {0};
+    cr_assert_eq(lm_store_open(u.db, &u.s, &err), LM_OK, "%s", err.msg);
+    fail_each("training run (lm_train_run + JSON export, one open store)", SRC_ALL, 20000,
               body_train, check_train_db, &u);
+    lm_store_close(u.s);
     lm_config_free(u.cfg);
     lm_set_allocator(NULL);
     unlink(u.db);
+    LM_CHECK_LEAKS();
+}
+
+static lm_status body_store_open(void *ud, lm_err *err) {
+    lm_store *s = NULL;
+    LM_TRY(lm_store_open(ud, &s, err));
+    lm_run_info info = {0};
+    lm_status st = lm_store_get_run(s, 1, &info, err);
+    lm_run_info_clear(&info);
+    lm_store_close(s);
+    return st;
+}
+
+Test(alloc_fail, store_open) {
+    hooks_install();
+    char db[256];
+    lm_tmp_path(db, sizeof db, "af-open.db");
+    lm_store *s = NULL;
+    lm_err err = {0};
+    cr_assert_eq(lm_store_open(db, &s, &err), LM_OK, "%s", err.msg);
+    int64_t id = 0;
+    cr_assert_eq(lm_store_run_begin(s, "{\"a\": 1}", "h", 0, 1, &id, &err), LM_OK, "%s", err.msg);
+    lm_store_close(s);
+    fail_each("store open (lm_store_open + get_run + close)", SRC_ALL, 5000, body_store_open, NULL,
+              db);
+    lm_set_allocator(NULL);
+    unlink(db);
     LM_CHECK_LEAKS();
 }
 
