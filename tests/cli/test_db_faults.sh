@@ -46,12 +46,14 @@ if [ "$(id -u)" = 0 ]; then
     if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
         as_user=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
         chmod 755 "$T"
+        # nobody must be able to run the binary (a checkout under /root is not reachable)
+        "${as_user[@]}" "$LM" --help >/dev/null 2>&1 || as_user=(skip)
     else
         as_user=(skip)
     fi
 fi
 if [ "${as_user[0]:-}" = skip ]; then
-    echo "skip  read-only: running as root without setpriv (root ignores file modes)"
+    echo "skip  read-only: root, and no setpriv or user nobody cannot run $LM (root ignores modes)"
 else
     mkdir "$T/ro" "$T/rw"
     "$LM" train "$T/c.json" --db "$T/ro/r.db" --quiet >/dev/null 2>&1 || bad "setup" "train failed"
