@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build test demo asan-test format format-check fuzz-build fuzz bench clean
+.PHONY: all deps build test demo asan-test format format-check fuzz-build fuzz fuzz-campaign bench clean
 
 all: build
 
@@ -47,6 +47,10 @@ fuzz: fuzz-build
 	  n=$$(basename $$f | sed 's/^fuzz_//'); \
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  $$f -max_total_time=60 -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+# The long fuzz campaign (docs/reliability.md): each target for 10 million executions (RUNS=N).
+fuzz-campaign: fuzz-build
+	bash scripts/fuzz-campaign.sh -n $(or $(RUNS),10000000)
 
 # Benchmarks against PyTorch (needs scripts/install-deps.sh --bench).
 bench: build

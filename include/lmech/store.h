@@ -71,7 +71,8 @@ void lm_run_info_clear(lm_run_info *info);
 lm_status lm_store_open(const char *path, lm_store **out, lm_err *err);
 void lm_store_close(lm_store *s);
 
-/* Marks dead `running` runs of this host as interrupted; *n_reaped (optional) gets the count. */
+/* Marks dead `running` runs, and experiments, of this host as interrupted; *n_reaped (optional)
+ * gets the count of runs. */
 lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err);
 
 /* Run locks (table run_locks): an experiment takes the lock of a config hash before a worker

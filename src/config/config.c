@@ -14,6 +14,7 @@
  * in question, so a user always knows where to look.
  */
 #include "config/internal.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -1368,7 +1369,11 @@ static lm_status set_layer(const ctx *cx, json_t *mo, const char *set, const cha
         p = dot + 1;
     }
     json_error_t je;
-    json_t *val = json_loads(value, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    int oom = 0;
+    json_t *val =
+        lm__json_loadb(value, strlen(value), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je, &oom);
+    if (oom)
+        SET_FAIL(LM_ENOMEM, "out of memory");
     if (!val)
         val = json_string(value);
     if (!val)
@@ -1424,7 +1429,11 @@ static lm_status apply_set(const ctx *cx, json_t *root, const char *set) {
         }
         if (!next) {
             json_error_t je;
-            json_t *val = json_loads(eq + 1, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+            int oom = 0;
+            json_t *val = lm__json_loadb(eq + 1, strlen(eq + 1),
+                                         JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je, &oom);
+            if (oom)
+                SET_FAIL(LM_ENOMEM, "out of memory");
             if (!val)
                 val = json_string(eq + 1);
             if (!val)
@@ -1541,9 +1550,10 @@ lm_status lm_config_parse(const char *text, size_t len, const char *name, size_t
         if (!sets[i])
             LM_FAIL(err, LM_EINVAL, "lm_config_parse: --set %zu is NULL", i);
     json_error_t je;
-    json_t *root = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &je);
+    int oom = 0;
+    json_t *root = lm__json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &je, &oom);
     if (!root) {
-        if (json_error_code(&je) == json_error_out_of_memory)
+        if (oom)
             LM_FAIL(err, LM_ENOMEM, "%s: out of memory parsing JSON", cx.name);
         if (je.line > 0)
             LM_FAIL(err, LM_EFORMAT, "%s:%d:%d: %s", cx.name, je.line, je.column, je.text);

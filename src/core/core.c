@@ -6,8 +6,11 @@
 #define _DEFAULT_SOURCE
 #include "lmech/core.h"
 
+#include "core/internal.h"
+
 #include <cblas.h>
 #include <gsl/gsl_errno.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +133,7 @@ static void default_release(void *ud, void *ptr) {
 
 static lm_allocator g_alloc = {default_alloc, default_release, NULL};
 static atomic_uint_fast64_t g_alloc_count;
+static atomic_uint_fast64_t g_alloc_failures;
 
 void lm_set_allocator(const lm_allocator *a) {
     if (a)
@@ -140,14 +144,15 @@ void lm_set_allocator(const lm_allocator *a) {
 
 void *lm_malloc(size_t size) {
     void *p = g_alloc.alloc(g_alloc.ud, size);
-    if (p)
-        atomic_fetch_add_explicit(&g_alloc_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(p ? &g_alloc_count : &g_alloc_failures, 1, memory_order_relaxed);
     return p;
 }
 
 void *lm_calloc(size_t count, size_t size) {
-    if (size && count > SIZE_MAX / size)
+    if (size && count > SIZE_MAX / size) {
+        atomic_fetch_add_explicit(&g_alloc_failures, 1, memory_order_relaxed);
         return NULL;
+    }
     void *p = lm_malloc(count * size);
     if (p)
         memset(p, 0, count * size);
@@ -161,6 +166,10 @@ void lm_free(void *ptr) {
 
 uint64_t lm_alloc_count(void) {
     return (uint64_t) atomic_load_explicit(&g_alloc_count, memory_order_relaxed);
+}
+
+uint64_t lm__alloc_failures(void) {
+    return (uint64_t) atomic_load_explicit(&g_alloc_failures, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------- dtype */
@@ -249,8 +258,58 @@ double lm_now(void) {
     return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
 }
 
+/* ---------------------------------------------------------------- jansson's allocations */
+
+/* jansson allocates through json_alloc, which counts failures with lm_malloc's: jansson absorbs
+ * some failures silently (its lexer drops a character when its buffer cannot grow, so
+ * "0.050000000000000003" parses as 0.05000000000000003), so a parse is only trusted when no
+ * allocation failed during it (lm__json_loadb). Tests replace g_json_malloc to inject failures. */
+static void *(*_Atomic g_json_malloc)(size_t) = malloc;
+
+static void *json_alloc(size_t size) {
+    void *p = g_json_malloc(size);
+    if (!p)
+        atomic_fetch_add_explicit(&g_alloc_failures, 1, memory_order_relaxed);
+    return p;
+}
+
+static void json_release(void *p) {
+    free(p);
+}
+
+void lm__json_set_malloc(void *(*fn)(size_t)) {
+    lm_init();
+    g_json_malloc = fn ? fn : malloc;
+}
+
+json_t *lm__json_loadb(const char *text, size_t len, size_t flags, json_error_t *je, int *oom) {
+    lm_init();
+    const uint64_t failed0 = lm__alloc_failures();
+    json_t *root = json_loadb(text, len, flags, je);
+    *oom = lm__alloc_failures() != failed0 ||
+           (!root && json_error_code(je) == json_error_out_of_memory);
+    if (*oom) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+char *lm__json_dumps(const json_t *j, size_t flags) {
+    lm_init();
+    const uint64_t failed0 = lm__alloc_failures();
+    char *s = json_dumps(j, flags);
+    if (s && lm__alloc_failures() != failed0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 void lm_init(void) {
     static atomic_int done;
-    if (!atomic_exchange(&done, 1))
+    if (!atomic_exchange(&done, 1)) {
         gsl_set_error_handler_off();
+        json_set_alloc_funcs(json_alloc, json_release);
+    }
 }

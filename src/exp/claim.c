@@ -15,6 +15,8 @@
  */
 #include "exp/internal.h"
 
+#include "core/internal.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,4 +208,18 @@ lm_status lm_exp_series_alloc(const lm_exp_ctx *ctx, int64_t run, const char *na
         *steps = s;
     *n = got;
     return LM_OK;
+}
+
+lm_status lm__exp_analyse(const lm_experiment *e, lm_exp_ctx *ctx, lm_err *err) {
+    const uint64_t failed0 = lm__alloc_failures();
+    lm_status st = e->analyse_with ? e->analyse_with(e, ctx, err) : e->analyse(ctx, err);
+    const uint64_t failed = lm__alloc_failures() - failed0;
+    if (st == LM_OK && failed > 0) {
+        ctx->n_claims = 0;
+        LM_FAIL(err, LM_ENOMEM,
+                "%s: out of memory during the analysis (%llu allocations failed): no claims "
+                "recorded",
+                e->name, (unsigned long long) failed);
+    }
+    return st;
 }

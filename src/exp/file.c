@@ -16,6 +16,7 @@
  * LM_EXP_MAX_RUNS runs are errors naming the file and the key. The parsed experiment owns its
  * strings; plan and analyse read it through lm_experiment.data.
  */
+#include "core/internal.h"
 #include "exp/internal.h"
 
 #include "lmech/io.h"
@@ -133,7 +134,7 @@ static lm_status parse_sets(pctx *p, json_t *o, const char *where, variant *v) {
     json_object_foreach(o, k, val) {
         if (v->n_sets == MAX_SETS)
             LM_FAIL(p->err, LM_ELIMIT, "%s: %s: at most %d overrides", p->origin, where, MAX_SETS);
-        char *js = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+        char *js = lm__json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
         if (!js)
             LM_FAIL(p->err, LM_ENOMEM, "out of memory");
         const size_t n = strlen(k) + strlen(js) + 2;
@@ -452,7 +453,7 @@ static lm_status parse_root(pctx *p, json_t *root, const char *dir, fexp *x) {
     if (!v)
         return bad(p, "base", "required (a run configuration object, or the path of one)");
     if (json_is_object(v)) {
-        if (!(x->base = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17))))
+        if (!(x->base = lm__json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17))))
             LM_FAIL(p->err, LM_ENOMEM, "out of memory");
         char *copy = dup_str(x->base); /* json_dumps' memory is malloc's, ours is lm_malloc's */
         free(x->base);
@@ -515,7 +516,10 @@ static lm_status parse_root(pctx *p, json_t *root, const char *dir, fexp *x) {
 lm_status lm_exp_file_parse(const char *text, size_t len, const char *origin, const char *dir,
                             lm_experiment **out, lm_err *err) {
     json_error_t je;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    int oom = 0;
+    json_t *root = lm__json_loadb(text, len, JSON_REJECT_DUPLICATES, &je, &oom);
+    if (oom)
+        LM_FAIL(err, LM_ENOMEM, "%s: out of memory parsing JSON", origin);
     if (!root)
         LM_FAIL(err, LM_EFORMAT, "%s:%d:%d: %s", origin, je.line, je.column, je.text);
     fexp *x = lm_calloc(1, sizeof *x);
@@ -590,8 +594,8 @@ static lm_status plan_file(const lm_experiment *e, int quick, lm_exp_plan *plan,
         size_t ll = 0;
         lm_status st = LM_OK;
         for (size_t k = 0; k < v->n_sweep && st == LM_OK; k++) {
-            char *js = json_dumps(run_value(v, r, k),
-                                  JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+            char *js = lm__json_dumps(run_value(v, r, k),
+                                      JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
             const size_t len = js ? strlen(v->sweep_key[k]) + strlen(js) + 2 : 0;
             owned[k] = js ? lm_malloc(len) : NULL;
             if (!owned[k]) {

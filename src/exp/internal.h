@@ -187,6 +187,12 @@ lm_status lm__exp_pool_mpi_train(const char *name, const lm_exp_opts *opts, lm_s
                                  const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
                                  lm_exp_result *res, lm_err *err);
 
+/* Runs e's analysis on ctx (analyse_with or analyse). Its statistics helpers (below) report a
+ * failed allocation as a NaN statistic, which a claim would record as "inconclusive"; so when
+ * any lm_malloc failed during the analysis, its claims are discarded (n_claims = 0) and the
+ * result is LM_ENOMEM: an out-of-memory never passes for missing data (claim.c). */
+lm_status lm__exp_analyse(const lm_experiment *e, lm_exp_ctx *ctx, lm_err *err);
+
 /* Uncertainty over seeds (stats.c), each the half-width u of a 95 % interval; NaN entries are
  * left out and the count of those used is returned.
  *   mean_u    the mean with u = 2 standard errors (NaN with fewer than 2 values);

@@ -168,7 +168,7 @@ static lm_status exp_run(const lm_experiment *e, const lm_exp_opts *opts, int mp
         if (ctx->run[i] > 0)
             st = lm_store_exp_add_run(s, ctx->exp_id, ctx->run[i], ctx->label[i], err);
     if (st == LM_OK && !res->interrupted) {
-        st = e->analyse_with ? e->analyse_with(e, ctx, err) : e->analyse(ctx, err);
+        st = lm__exp_analyse(e, ctx, err);
         if (st != LM_OK)
             lm_err_prefix(err, "analysing %s: ", e->name);
     }

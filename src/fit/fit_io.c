@@ -6,6 +6,8 @@
 
 #include "lmech/io.h"
 
+#include "core/internal.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -264,7 +266,13 @@ lm_status lm_fit_read_store(lm_store *s, const char *exp, const char *metric, si
             continue;
         }
         json_error_t je;
-        json_t *cfg = info.config ? json_loads(info.config, 0, &je) : NULL;
+        int oom = 0;
+        json_t *cfg =
+            info.config ? lm__json_loadb(info.config, strlen(info.config), 0, &je, &oom) : NULL;
+        if (oom)
+            st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                            "experiment \"%s\", run %lld: out of memory reading its config", exp,
+                            (long long) rl.id[r]);
         for (size_t j = 0; j < k && st == LM_OK; j++)
             if (!cfg || !json_path_number(cfg, keys[j], &data[j * rl.n + n]))
                 st = lm_err_set(err, LM_ENOTFOUND, __FILE__, __LINE__,

@@ -12,6 +12,7 @@
  * shape x dtype size, and no two tensors sharing bytes. The workload is a handful of tensors per
  * file (2 per layer), so linear scans and one sort are all the data structure needed.
  */
+#include "core/internal.h"
 #include "io/internal.h"
 
 #include <jansson.h>
@@ -298,7 +299,10 @@ lm_status lm_safetensors_parse(const uint8_t *buf, size_t len, const char *name,
                 name, (unsigned long long) hl, len - 8);
     const size_t hlen = (size_t) hl;
     json_error_t je;
-    json_t *root = json_loadb((const char *) buf + 8, hlen, JSON_REJECT_DUPLICATES, &je);
+    int oom = 0;
+    json_t *root = lm__json_loadb((const char *) buf + 8, hlen, JSON_REJECT_DUPLICATES, &je, &oom);
+    if (oom)
+        LM_FAIL(err, LM_ENOMEM, "%s: out of memory parsing the header", name);
     if (!root)
         LM_FAIL(err, LM_EFORMAT, "%s: header is not valid JSON: %s (header byte %d)", name, je.text,
                 je.position);
@@ -472,7 +476,7 @@ lm_status lm_safetensors_write(const char *path, size_t n, const char *const *na
     json_t *root = build_header(path, n, names, tensors, n_meta, meta_keys, meta_values, &rc, err);
     if (!root)
         return rc;
-    char *js = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *js = lm__json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!js)
         LM_FAIL(err, LM_ENOMEM, "%s: out of memory serialising the header", path);

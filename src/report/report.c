@@ -12,6 +12,8 @@
 #include "lmech/data.h"
 #include "lmech/io.h"
 
+#include "core/internal.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -101,7 +103,9 @@ static void curve_free(curve *c) {
  * for Adam-type ones the preconditioned sharpness equilibrates at (2 + 2 b1) / ((1 - b1) eta)
  * (science.md §4), *adam = 1. NaN when the config has no learning rate. */
 static double run_threshold(const char *config, int *adam) {
-    json_t *c = config ? json_loads(config, 0, NULL) : NULL;
+    json_error_t je;
+    int oom = 0; /* out of memory: no threshold line rather than a wrong one */
+    json_t *c = config ? lm__json_loadb(config, strlen(config), 0, &je, &oom) : NULL;
     json_t *o = json_object_get(c, "optimizer");
     const char *name = json_string_value(json_object_get(o, "name"));
     const double lr = json_number_value(json_object_get(o, "lr"));
@@ -156,7 +160,12 @@ static lm_status figure_metric(lm_store *s, const char *fig_dir, const char *nam
             lm_free(gp.p);
             return st;
         }
-        if (c.n == 0) {
+        /* a curve with no plottable point (none recorded; all NaN, as the accuracy of an mse run;
+         * none positive on a log axis) is left out: gnuplot refuses an empty data set */
+        size_t usable = 0;
+        for (size_t i = 0; i < c.n; i++)
+            usable += isfinite(c.y[i]) && (!logy || c.y[i] > 0);
+        if (usable == 0) {
             curve_free(&c);
             continue;
         }
@@ -236,10 +245,14 @@ static lm_status experiment_figures(lm_store *s, int64_t run, artref *a) {
         LM_FAIL(a->err, LM_ENOMEM, "out of memory");
     lm_status st = lm_store_export(s, run, "json", mem, a->err);
     fclose(mem);
-    json_t *root = st == LM_OK ? json_loads(text, 0, NULL) : NULL;
+    json_error_t je;
+    int oom = 0;
+    json_t *root = st == LM_OK ? lm__json_loadb(text, len, 0, &je, &oom) : NULL;
     free(text);
     if (st != LM_OK)
         return st;
+    if (oom)
+        LM_FAIL(a->err, LM_ENOMEM, "run %lld: out of memory reading its figures", (long long) run);
     size_t i;
     json_t *art;
     json_array_foreach(json_object_get(root, "artifacts"), i, art) {

@@ -8,6 +8,7 @@
  * is proportional to the run; that is the price of emitting one well-formed object. Both read
  * inside one read transaction, so concurrent writers cannot change the run between passes.
  */
+#include "core/internal.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -212,14 +213,20 @@ static lm_status run_json(lm_store *s, int64_t run, json_t *root, lm_err *err) {
         json_t *v;
         if (strcmp(col, "config") == 0) {
             json_error_t je;
-            cfg = json_loadb((const char *) sqlite3_column_blob(st, i),
-                             (size_t) sqlite3_column_bytes(st, i), 0, &je);
-            if (!cfg)
+            int oom = 0;
+            cfg = lm__json_loadb((const char *) sqlite3_column_blob(st, i),
+                                 (size_t) sqlite3_column_bytes(st, i), 0, &je, &oom);
+            if (oom)
+                code = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                                  "%s: run %lld: out of memory reading its config", s->path,
+                                  (long long) run);
+            else if (!cfg)
                 code = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
                                   "%s: run %lld: stored config is not valid JSON: %d:%d: %s",
                                   s->path, (long long) run, je.line, je.column, je.text);
             continue;
         }
+        const uint64_t failed0 = lm__alloc_failures();
         if (strcmp(col, "seed") == 0 && sqlite3_column_int64(st, i) < 0) {
             /* A seed above INT64_MAX (stored as its bit pattern): JSON integers in jansson are
              * int64, so write it exactly, as a decimal string. */
@@ -229,7 +236,11 @@ static lm_status run_json(lm_store *s, int64_t run, json_t *root, lm_err *err) {
         } else {
             v = column_json(st, i);
         }
-        if (!v && sqlite3_column_type(st, i) == SQLITE_TEXT)
+        if (!v && lm__alloc_failures() != failed0)
+            code = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                              "%s: run %lld: out of memory exporting column %s", s->path,
+                              (long long) run, col);
+        else if (!v && sqlite3_column_type(st, i) == SQLITE_TEXT)
             code = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
                               "%s: run %lld: column %s is not valid UTF-8", s->path,
                               (long long) run, col);
@@ -267,9 +278,10 @@ static lm_status metrics_json(lm_store *s, int64_t run, json_t *root, lm_err *er
             continue;
         json_t *series = json_object_get(obj, name);
         if (!series) {
+            const uint64_t failed0 = lm__alloc_failures();
             series = json_array();
             if (json_object_set_new(obj, name, series) != 0) {
-                if (series)
+                if (series && lm__alloc_failures() == failed0)
                     code = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
                                       "%s: run %lld: metric name is not valid UTF-8", s->path,
                                       (long long) run);
@@ -298,6 +310,7 @@ static lm_status artifacts_json(lm_store *s, int64_t run, json_t *root, lm_err *
     if (!st)
         return LM_EINVAL;
     lm_status code = LM_OK;
+    const uint64_t failed0 = lm__alloc_failures();
     json_t *arr = json_array();
     int bad = !arr || json_object_set_new(root, "artifacts", arr) != 0;
     int rc = sqlite3_bind_int64(st, 1, run);
@@ -308,10 +321,14 @@ static lm_status artifacts_json(lm_store *s, int64_t run, json_t *root, lm_err *
               json_object_set_new(a, "kind", column_json(st, 1)) != 0 ||
               json_object_set_new(a, "path", column_json(st, 2)) != 0;
     }
-    if (bad)
+    if (bad && lm__alloc_failures() != failed0)
+        code = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                          "%s: out of memory exporting the artifacts of run %lld", s->path,
+                          (long long) run);
+    else if (bad)
         code = lm_err_set(err, LM_EFORMAT, __FILE__, __LINE__,
-                          "%s: run %lld: cannot export an artifact (out of memory or not UTF-8)",
-                          s->path, (long long) run);
+                          "%s: run %lld: cannot export an artifact (not UTF-8)", s->path,
+                          (long long) run);
     else if (rc != SQLITE_DONE)
         code = lm__db_fail(s, err, rc, __FILE__, __LINE__, "reading artifacts of run %lld",
                            (long long) run);
@@ -330,8 +347,16 @@ static lm_status export_json(lm_store *s, int64_t run, FILE *out, lm_err *err) {
         code = artifacts_json(s, run, root, err);
     if (code == LM_OK) {
         errno = 0;
-        /* 17 significant digits: every double round-trips. */
-        if (json_dumpf(root, out, JSON_REAL_PRECISION(17)) != 0 || fputc('\n', out) == EOF)
+        /* 17 significant digits: every double round-trips. An allocation that failed inside
+         * jansson may have dropped characters silently: the output is then not trusted. */
+        const uint64_t failed0 = lm__alloc_failures();
+        const int wrote =
+            json_dumpf(root, out, JSON_REAL_PRECISION(17)) == 0 && fputc('\n', out) != EOF;
+        if (lm__alloc_failures() != failed0)
+            code = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__,
+                              "%s: out of memory exporting run %lld (the output is incomplete)",
+                              s->path, (long long) run);
+        else if (!wrote)
             code = write_fail(s, run, "json", err);
     }
     json_decref(root);

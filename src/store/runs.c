@@ -6,6 +6,7 @@
  * so a batch costs one WAL append and no statement compilation. Readers (list, get, export) are
  * rare and read whole runs. Every write either commits whole or is rolled back.
  */
+#include "core/internal.h"
 #include "internal.h"
 
 #include <jansson.h>
@@ -83,9 +84,12 @@ lm_status lm_store_run_begin(lm_store *s, const char *config_json, const char *h
     if (!config_json)
         LM_FAIL(err, LM_EINVAL, "%s: run config is NULL", s->path);
     json_error_t je;
-    json_t *cfg = json_loads(config_json, 0, &je);
+    int oom = 0;
+    json_t *cfg = lm__json_loadb(config_json, strlen(config_json), 0, &je, &oom);
     int is_object = json_is_object(cfg);
     json_decref(cfg);
+    if (oom)
+        LM_FAIL(err, LM_ENOMEM, "%s: out of memory reading the run config", s->path);
     if (!cfg)
         LM_FAIL(err, LM_EINVAL, "%s: run config is not valid JSON: %d:%d: %s", s->path, je.line,
                 je.column, je.text);

@@ -199,21 +199,32 @@ lm_status lm__db_fail(lm_store *s, lm_err *err, int rc, const char *src_file, in
     va_end(ap);
     const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
     const char *path = s->path ? s->path : "(database)";
+    /* the operating system's reason (EFBIG, ENOSPC, EROFS, ...) where SQLite kept one */
+    const int sys = s->db ? sqlite3_system_errno(s->db) : 0;
     switch (rc & 0xff) {
     case SQLITE_FULL:
-        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: disk full while %s (%s)", path,
-                          what, msg);
-    case SQLITE_IOERR:
-        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: I/O error while %s (%s)", path,
-                          what, msg);
+        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: disk full while %s (%s%s%s)", path,
+                          what, msg, sys ? ": " : "", sys ? strerror(sys) : "");
+    case SQLITE_IOERR: {
+        /* errno is often gone by now (sys 0): the extended code still says a write failed */
+        const int wrote = rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_TRUNCATE ||
+                          rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_SHMSIZE;
+        return lm_err_set(err, LM_EIO, src_file, src_line, "%s: I/O error while %s (%s%s%s)%s",
+                          path, what, msg, sys ? ": " : "", sys ? strerror(sys) : "",
+                          wrote && !sys ? ": a write failed (disk full or file size limit?)" : "");
+    }
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
         return lm_err_set(err, LM_EFORMAT, src_file, src_line, "%s: %s", path, msg);
     case SQLITE_NOMEM:
         return lm_err_set(err, LM_ENOMEM, src_file, src_line, "%s: out of memory while %s", path,
                           what);
-    case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
+        return lm_err_set(err, LM_EIO, src_file, src_line,
+                          "%s: read-only database (%s while %s); lmech needs the file and its "
+                          "folder writable (for the -wal and -shm files), even to read",
+                          path, msg, what);
+    case SQLITE_CANTOPEN:
     case SQLITE_PERM:
         return lm_err_set(err, LM_EIO, src_file, src_line, "%s: %s: %s", path, what, msg);
     default:
@@ -252,6 +263,15 @@ static lm_status step_simple(lm_store *s, lm__stmt which, const char *what, lm_e
 }
 
 lm_status lm__txn_begin(lm_store *s, const char *what, lm_err *err) {
+    /* A database file deleted or replaced while open (its folder removed mid-run) still takes
+     * writes, into an inode nobody can reach: every write transaction first checks that the path
+     * still names the file we have open (one stat), so the loss is reported, not silent. */
+    int moved = 0;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+        LM_FAIL(err, LM_EIO,
+                "%s: the database file was deleted or replaced while open (was its folder "
+                "removed?); refusing to go on %s: nothing written since can be found",
+                s->path, what);
     return step_simple(s, LM__ST_BEGIN_IMMEDIATE, what, err);
 }
 
@@ -674,6 +694,54 @@ lm_status lm_store_unlock_hash(lm_store *s, const char *hash, lm_err *err) {
     return status;
 }
 
+/* Experiments whose `lmech exp` process on this host has died (killed, or its end could not be
+ * recorded on a full disk) are marked 'interrupted', as runs are below. No start time is recorded
+ * for an experiment, so a reused pid keeps it 'running': never reaped on a guess. */
+static lm_status reap_experiments(lm_store *s, lm_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, pid FROM experiments WHERE status = 'running' AND "
+                                "host = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return lm__db_fail(s, err, rc, __FILE__, __LINE__, "looking for interrupted experiments");
+    int64_t dead[64];
+    size_t n_dead = 0;
+    rc = sqlite3_bind_text(st, 1, s->host, -1, SQLITE_STATIC);
+    /* at most 64 a pass: the rest are found by the next open */
+    while (rc == SQLITE_OK && n_dead < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!run_process_alive(sqlite3_column_int64(st, 1), NULL))
+            dead[n_dead++] = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE)
+        return lm__db_fail(s, err, rc, __FILE__, __LINE__, "looking for interrupted experiments");
+    if (n_dead == 0)
+        return LM_OK;
+    LM_TRY(lm__txn_begin(s, "marking interrupted experiments", err));
+    rc = sqlite3_prepare_v2(s->db,
+                            "UPDATE experiments SET status = 'interrupted', finished = ?2 "
+                            "WHERE id = ?1 AND status = 'running'",
+                            -1, &st, NULL);
+    const double now = lm__unix_now();
+    for (size_t i = 0; rc == SQLITE_OK && i < n_dead; i++) {
+        rc = sqlite3_bind_int64(st, 1, dead[i]);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_double(st, 2, now);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_DONE)
+            rc = sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        lm_status code =
+            lm__db_fail(s, err, rc, __FILE__, __LINE__, "marking interrupted experiments");
+        lm__txn_rollback(s);
+        return code;
+    }
+    return lm__txn_commit(s, "marking interrupted experiments", err);
+}
+
 lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err) {
     if (!s)
         LM_FAIL(err, LM_EINVAL, "lm_store_reap: store is NULL");
@@ -749,6 +817,8 @@ lm_status lm_store_reap(lm_store *s, int *n_reaped, lm_err *err) {
     }
     lm_free(dead);
     lm_free(pids);
+    if (status == LM_OK)
+        status = reap_experiments(s, err);
     if (status == LM_OK && n_reaped)
         *n_reaped = n;
     return status;

@@ -772,6 +772,11 @@ lm_status lm_train_run(const lm_config *cfg, const lm_train_opts *opts, lm_train
             if (err)
                 *err = end_err;
             st = es;
+            /* the end could not be recorded (out of memory, disk full): mark the run failed
+             * rather than leave it 'running' (best effort; the error above stands) */
+            lm_err fail_err = {0};
+            (void) lm_store_run_end(opts->store, r.run_id, LM_RUN_FAILED, (int64_t) res->steps,
+                                    res->wall_s, -1, end_err.msg, 0, NULL, &fail_err);
         }
     }
     if (st != LM_OK)

@@ -1,8 +1,10 @@
 /* cmd_report.c: `lmech report [--db FILE] [--out DIR] [EXPERIMENT|RUN]...`: writes DIR/index.html
  * and renders every figure with gnuplot.
  *
- * A figure is rendered when gnuplot exits 0 AND wrote both NAME.png and NAME.svg (non-empty; the
- * old ones are removed first, so a stale image never passes for a new one). The page is written
+ * A figure is rendered when gnuplot exits 0 AND wrote both NAME.png and NAME.svg whole (the PNG
+ * ends with its IEND chunk, the SVG with </svg>: gnuplot exits 0 on a full disk, leaving a
+ * truncated image, which is then removed; the old ones are removed first, so a stale image never
+ * passes for a new one). The page is written
  * under a temporary name and becomes DIR/index.html only once every figure rendered: when one
  * fails, lmech report names the script, shows gnuplot's output, exits 1 and leaves no
  * index.html (the scripts and data stay in DIR/figures to debug by hand). gnuplot runs by
@@ -74,10 +76,38 @@ static int render(const char *dir, const char *script, char *out, size_t n) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* 1 when path is a non-empty regular file. */
-static int nonempty(const char *path) {
+/* The last up to n bytes of the regular file path into buf; their count, or -1. */
+static long file_tail(const char *path, unsigned char *buf, long n) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    long got = -1;
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        const long k = st.st_size < n ? (long) st.st_size : n;
+        if (fseek(f, -k, SEEK_END) == 0 && fread(buf, 1, (size_t) k, f) == (size_t) k)
+            got = k;
+    }
+    fclose(f);
+    return got;
+}
+
+/* 1 when path is a whole PNG: it ends with the IEND chunk (length 0, "IEND", its CRC). gnuplot
+ * exits 0 when its output cannot be written (a full disk leaves a truncated image), so a figure
+ * is only accepted complete. */
+static int complete_png(const char *path) {
+    static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    unsigned char t[12];
+    return file_tail(path, t, 12) == 12 && memcmp(t, iend, 12) == 0;
+}
+
+/* 1 when path is a whole SVG: "</svg>" closes it, followed by white space only. */
+static int complete_svg(const char *path) {
+    unsigned char t[64];
+    long k = file_tail(path, t, (long) sizeof t);
+    while (k > 0 && (t[k - 1] == '\n' || t[k - 1] == '\r' || t[k - 1] == ' '))
+        k--;
+    return k >= 6 && memcmp(t + k - 6, "</svg>", 6) == 0;
 }
 
 /* Renders figure `script` (NAME.gp) in dir; 0, or after printing why to stderr gnuplot's exit
@@ -99,10 +129,13 @@ static int render_figure(const char *dir, const char *script) {
                 status == 127 ? " (is gnuplot installed?)" : "", msg, nl);
         return status;
     }
-    if (!nonempty(png) || !nonempty(svg)) {
+    if (!complete_png(png) || !complete_svg(svg)) {
+        /* a truncated image (disk full) is removed: no half-written figure stays behind */
+        unlink(png);
+        unlink(svg);
         fprintf(stderr,
-                "lmech report: error: gnuplot %s/%s exited 0 but did not write %s.png and %s.svg"
-                "\n%s%s",
+                "lmech report: error: gnuplot %s/%s exited 0 but did not write %s.png and %s.svg "
+                "whole (missing or truncated: is the disk full?)\n%s%s",
                 dir, script, base, base, msg, nl);
         return -1;
     }
