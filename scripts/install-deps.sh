@@ -21,6 +21,7 @@ pkgs=(
     # Python (issue 17): the package's tests (pytest) and its `pip install ./python` into a venv,
     # offline, with the system numpy (python3 -m venv --system-site-packages)
     python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
+    python3-pandas                          # Runs.metrics(as_frame=True): its DataFrame path is tested
 )
 if [ "${1:-}" = "--bench" ]; then
     pkgs+=(python3-torch python3-scipy)
