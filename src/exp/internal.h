@@ -168,6 +168,12 @@ int64_t lm__exp_train_one(lm_store *s, const char *json, int threads, const lm__
                           volatile int *stop, lm__exp_trained *out);
 void lm__exp_trained_clear(lm__exp_trained *t);
 
+/* Labels ctx's runs, hashes every planned config into hashes[i], reuses the finished runs
+ * (ctx->run, res->n_reused) and lists the rest in todo[0..*n_todo): the first step of both pools
+ * (pool.c). */
+lm_status lm__exp_plan_todo(lm_store *s, const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
+                            lm_exp_result *res, char (*hashes)[65], size_t *todo, size_t *n_todo,
+                            lm_err *err);
 /* The run an experiment can reuse for config hash `hash`: the newest finished one whose
  * checkpoint is in dir, else the newest diverged one; *id = -1 when there is none. */
 lm_status lm__exp_find_reusable(lm_store *s, const char *dir, const char *hash, int64_t *id,

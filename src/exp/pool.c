@@ -308,15 +308,14 @@ static void worker_stop(slot *w, int kill_it) {
     w->cmd = w->res = -1;
 }
 
-lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store *s,
-                             const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
-                             lm_exp_result *res, lm_err *err) {
+/* Labels ctx's runs, hashes every planned config into hashes[i], reuses the finished runs
+ * (ctx->run, res->n_reused) and lists the rest in todo[0..*n_todo): the first step of both pools.
+ */
+lm_status lm__exp_plan_todo(lm_store *s, const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
+                            lm_exp_result *res, char (*hashes)[65], size_t *todo, size_t *n_todo,
+                            lm_err *err) {
     lm_status st = LM_OK;
-    /* reuse finished runs */
-    size_t *todo = lm_malloc((plan->n ? plan->n : 1) * sizeof *todo), n_todo = 0;
-    char(*hashes)[65] = lm_malloc((plan->n ? plan->n : 1) * sizeof *hashes); /* config hashes */
-    if ((!todo || !hashes) && st == LM_OK)
-        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
+    *n_todo = 0;
     for (size_t i = 0; st == LM_OK && i < plan->n; i++) {
         ctx->label[i] = plan->label[i];
         lm_sha256_hex(plan->config[i], strlen(plan->config[i]), hashes[i]);
@@ -326,8 +325,22 @@ lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store
         if (found >= 0)
             res->n_reused++;
         else
-            todo[n_todo++] = i;
+            todo[(*n_todo)++] = i;
     }
+    return st;
+}
+
+lm_status lm__exp_pool_train(const char *name, const lm_exp_opts *opts, lm_store *s,
+                             const char *dir, const lm_exp_plan *plan, lm_exp_ctx *ctx,
+                             lm_exp_result *res, lm_err *err) {
+    lm_status st = LM_OK;
+    /* reuse finished runs */
+    size_t *todo = lm_malloc((plan->n ? plan->n : 1) * sizeof *todo), n_todo = 0;
+    char(*hashes)[65] = lm_malloc((plan->n ? plan->n : 1) * sizeof *hashes); /* config hashes */
+    if ((!todo || !hashes) && st == LM_OK)
+        st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (st == LM_OK)
+        st = lm__exp_plan_todo(s, dir, plan, ctx, res, hashes, todo, &n_todo, err);
     /* train the rest, `jobs` processes at a time */
     int jobs = opts->jobs > 0 ? opts->jobs : lm_cores();
     if ((size_t) jobs > n_todo)

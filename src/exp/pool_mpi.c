@@ -266,17 +266,8 @@ lm_status lm__exp_pool_mpi_train(const char *name, const lm_exp_opts *opts, lm_s
     size_t *held = lm_calloc((size_t) g_size, sizeof *held); /* worker w's plan index + 1 */
     if (!todo || !hashes || !held)
         st = lm_err_set(err, LM_ENOMEM, __FILE__, __LINE__, "out of memory");
-    for (size_t i = 0; st == LM_OK && i < plan->n; i++) { /* reuse finished runs */
-        ctx->label[i] = plan->label[i];
-        lm_sha256_hex(plan->config[i], strlen(plan->config[i]), hashes[i]);
-        int64_t found = -1;
-        st = lm__exp_find_reusable(s, dir, hashes[i], &found, err);
-        ctx->run[i] = found;
-        if (found >= 0)
-            res->n_reused++;
-        else
-            todo[n_todo++] = i;
-    }
+    if (st == LM_OK) /* reuse finished runs */
+        st = lm__exp_plan_todo(s, dir, plan, ctx, res, hashes, todo, &n_todo, err);
     size_t next = 0, done = 0;
     int stopping = 0;
     lm__exp_shared *sh = NULL; /* R = 1: rank 0's own data cache */
